@@ -1,0 +1,573 @@
+#!/usr/bin/env python3
+"""Conformance runner: drives each language's conformance worker behind a real smtpbridge-dispatcher
+with the vectors in tests/vectors/cases/ (contract: tests/vectors/SPEC.md).
+
+    tests/conformance/run.sh [--languages cpp,python,go,node] [--build-dir build/release/bin]
+                             [--allow-missing] [--prepare] [--cases GLOB] [--direct] [-v]
+
+Prints one line per language and a closing `N passed, N failed`; exits non-zero on any unexpected
+result (a failing case not in known_failures/<lang>.txt, or a listed case that passes).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import fnmatch
+import ipaddress
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import grpc
+from google.protobuf import json_format
+
+from smtpbridge import pb
+from smtpbridge.enums import EventType, OnError
+
+HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+VECTORS = REPO / "tests" / "vectors" / "cases"
+LANGUAGES = ["cpp", "python", "go", "node"]
+START_TIMEOUT_S = 180.0   # `go run` may compile first
+STOP_TIMEOUT_S = 10.0
+EVALUATE_DEADLINE_S = 15.0
+DEFAULT_BUDGET = "5s"
+ANSWERED = "SINK_OUTCOME_KIND_ANSWERED"
+ERROR = "SINK_OUTCOME_KIND_ERROR"
+
+
+class SetupError(Exception):
+    """Something the run needs is broken (bad vector, process did not start): not a case failure."""
+
+
+# --------------------------------------------------------------------------------------------------
+# vectors
+
+@dataclass
+class Case:
+    name: str
+    description: str
+    source: str
+    event_name: str
+    rule: str
+    sink_properties: Dict[str, str]
+    on_error: str
+    timeout: str
+    body_limit: Optional[int]
+    event: pb.Event
+    expected_json: dict
+    expected_outcome: str
+    instance: int = 0
+
+    def expected(self) -> pb.Verdict:
+        text = json.dumps(self.expected_json)
+        text = text.replace("${instance}", str(self.instance)).replace("${binding}", self.name)
+        return json_format.Parse(text, pb.Verdict())
+
+
+def load_cases(folder: pathlib.Path) -> List[Case]:
+    cases: List[Case] = []
+    seen: Dict[str, str] = {}
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        raise SetupError(f"no vector files in {folder}")
+    for path in files:
+        try:
+            entries = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise SetupError(f"{path}: not JSON: {err}") from None
+        if not isinstance(entries, list):
+            raise SetupError(f"{path}: want a JSON array of cases")
+        for i, entry in enumerate(entries):
+            where = f"{path.name}[{i}]"
+            try:
+                case = _parse_case(entry, where)
+            except (KeyError, TypeError, ValueError, json_format.ParseError) as err:
+                raise SetupError(f"{where} ({entry.get('name', '?') if isinstance(entry, dict) else '?'}): {err}") from None
+            if case.name in seen:
+                raise SetupError(f"{where}: duplicate case name {case.name!r} (also in {seen[case.name]})")
+            seen[case.name] = where
+            cases.append(case)
+    for index, case in enumerate(cases):
+        case.instance = index + 1
+    return cases
+
+
+def _parse_case(entry: dict, where: str) -> Case:
+    unknown = set(entry) - {"name", "description", "binding", "event", "expected", "expected_outcome"}
+    if unknown:
+        raise ValueError(f"unknown keys {sorted(unknown)}")
+    name = entry["name"]
+    if not name or any(c.isspace() for c in name):
+        raise ValueError("name must be non-empty without spaces")
+    b = entry["binding"]
+    unknown = set(b) - {"event", "rule", "sink_properties", "on_error", "timeout", "body_limit"}
+    if unknown:
+        raise ValueError(f"binding: unknown keys {sorted(unknown)}")
+    event_name = EventType.parse(b["event"]).name
+    on_error = OnError.parse(b.get("on_error", "continue")).name.lower()
+    props = b.get("sink_properties", {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in props.items()):
+        raise ValueError("sink_properties must map strings to strings")
+    event = json_format.ParseDict(entry["event"], pb.Event())
+    if event.type != EventType[event_name]:
+        raise ValueError(f"event.type {pb.event_pb2.EventType.Name(event.type)} does not match binding.event {event_name}")
+    outcome = entry.get("expected_outcome", ANSWERED)
+    if outcome not in (ANSWERED, ERROR):
+        raise ValueError(f"expected_outcome must be {ANSWERED} or {ERROR}")
+    expected = entry["expected"]
+    json_format.ParseDict(json.loads(json.dumps(expected).replace("${instance}", "1")), pb.Verdict())
+    return Case(name=name, description=entry.get("description", ""), source=where, event_name=event_name,
+                rule=b.get("rule", "*"), sink_properties=dict(props), on_error=on_error,
+                timeout=b.get("timeout", "3s"), body_limit=b.get("body_limit"), event=event,
+                expected_json=expected, expected_outcome=outcome)
+
+
+def event_for(case: Case) -> pb.Event:
+    event = pb.Event()
+    event.CopyFrom(case.event)
+    event.session.instance = case.instance
+    if not event.event_id:
+        event.event_id = f"conformance-{case.instance}"
+    if not event.session.session_id:
+        event.session.session_id = f"conformance-session-{case.instance}"
+    if not event.session.host_kind:
+        event.session.host_kind = pb.event_pb2.HOST_KIND_TEST
+    if not event.HasField("budget"):
+        json_format.Parse(json.dumps(DEFAULT_BUDGET), event.budget)
+    return event
+
+
+def bindings_yaml(cases: List[Case], sink: str) -> str:
+    q = json.dumps  # a JSON string is a valid YAML double-quoted scalar
+    out = ["# generated by tests/conformance/run.py: one binding per vector, each on its own instance",
+           "bindings:"]
+    for case in cases:
+        out += [f"  - name: {q(case.name)}",
+                f"    instance: {case.instance}",
+                f"    event: {q(case.event_name)}",
+                f"    rule: {q(case.rule)}",
+                "    priority: 24575",
+                f"    sink: {q(sink)}"]
+        if case.sink_properties:
+            out.append("    sink_properties:")
+            out += [f"      {q(k)}: {q(v)}" for k, v in case.sink_properties.items()]
+        else:
+            out.append("    sink_properties: {}")
+        out += [f"    timeout: {q(case.timeout)}",
+                f"    on_error: {q(case.on_error)}",
+                "    mode: \"enforce\"",
+                "    enabled: true"]
+        if case.body_limit is not None:
+            out.append(f"    body_limit: {int(case.body_limit)}")
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------------------------------
+# comparison
+
+def normalized(verdict: pb.Verdict) -> pb.Verdict:
+    out = pb.Verdict()
+    out.CopyFrom(verdict)
+    if out.action == pb.verdict_pb2.ACTION_UNSPECIFIED:
+        out.action = pb.verdict_pb2.ACTION_CONTINUE
+    return out
+
+
+def _flatten(value, prefix: str, out: Dict[str, object]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(v, f"{prefix}.{k}" if prefix else k, out)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _flatten(v, f"{prefix}[{i}]", out)
+        if not value:
+            out[prefix] = []
+    else:
+        out[prefix] = value
+
+
+def verdict_diff(expected: pb.Verdict, actual: pb.Verdict) -> List[str]:
+    """Field-by-field: `- path: expected` / `+ path: actual`."""
+    e: Dict[str, object] = {}
+    a: Dict[str, object] = {}
+    _flatten(json_format.MessageToDict(expected, preserving_proto_field_name=True), "", e)
+    _flatten(json_format.MessageToDict(actual, preserving_proto_field_name=True), "", a)
+    lines = []
+    for key in sorted(set(e) | set(a)):
+        if e.get(key) != a.get(key):
+            if key in e:
+                lines.append(f"- {key}: {json.dumps(e[key])}")
+            if key in a:
+                lines.append(f"+ {key}: {json.dumps(a[key])}")
+    return lines
+
+
+def action_name(action: int) -> str:
+    return pb.verdict_pb2.Action.Name(action)
+
+
+def check_evaluate(case: Case, response: pb.EvaluateResponse) -> List[str]:
+    """Problems with a dispatcher answer; empty when the case passes."""
+    expected = normalized(case.expected())
+    merged = normalized(response.verdict)
+    outcome = next((o for o in response.outcomes if o.binding == case.name), None)
+    problems: List[str] = []
+    if response.outcomes and outcome is None:
+        problems.append(f"no outcome for binding {case.name!r} (got {[o.binding for o in response.outcomes]})")
+        return problems
+    if outcome is not None:
+        kind = pb.dispatcher_pb2.SinkOutcomeKind.Name(outcome.kind)
+        if kind != case.expected_outcome:
+            problems.append(f"outcome {kind}, want {case.expected_outcome}"
+                            + (f" (error: {outcome.error})" if outcome.error else ""))
+            return problems
+        actual = normalized(outcome.verdict)
+    else:
+        actual = merged  # a dispatcher without explain support: the merged verdict is all we have
+    if case.expected_outcome == ERROR:
+        if actual.action != expected.action:
+            problems.append(f"on_error verdict action {action_name(actual.action)}, want {action_name(expected.action)}")
+    elif actual != expected:
+        problems.append("verdict differs (- expected, + actual):")
+        problems += ["    " + line for line in verdict_diff(expected, actual)]
+    if merged.action != expected.action:
+        problems.append(f"merged verdict action {action_name(merged.action)}, want {action_name(expected.action)}")
+    return problems
+
+
+def check_direct(case: Case, verdict: Optional[pb.Verdict], error: Optional[grpc.RpcError]) -> List[str]:
+    expected = normalized(case.expected())
+    if case.expected_outcome == ERROR:
+        if error is None:
+            return [f"worker answered {action_name(verdict.action)}, want an error status"]
+        return []
+    if error is not None:
+        return [f"worker failed: {error.code().name}: {error.details()}"]
+    actual = normalized(verdict)
+    if actual == expected:
+        return []
+    return ["verdict differs (- expected, + actual):"] + ["    " + l for l in verdict_diff(expected, actual)]
+
+
+# --------------------------------------------------------------------------------------------------
+# processes
+
+class Process:
+    """A child started in its own process group, so `go run` and friends stop with it."""
+
+    def __init__(self, label: str, argv: List[str], cwd: pathlib.Path, workdir: pathlib.Path) -> None:
+        self.label = label
+        self.ready_file = workdir / f"{label}.ready"
+        self.log_path = workdir / f"{label}.log"
+        self.argv = argv + ["--listen", "127.0.0.1:0", "--ready-file", str(self.ready_file)]
+        self._log = open(self.log_path, "wb")
+        try:
+            self.proc = subprocess.Popen(self.argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=self._log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as err:
+            self._log.close()
+            raise SetupError(f"{label}: cannot start {' '.join(self.argv)}: {err}") from None
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ready_file.exists():
+                text = self.ready_file.read_text()
+                if text.endswith("\n") and text.strip():
+                    return text.strip()
+            if self.proc.poll() is not None:
+                raise SetupError(f"{self.label} exited with status {self.proc.returncode} before it was ready\n"
+                                 + self.log_tail())
+            time.sleep(0.05)
+        raise SetupError(f"{self.label} not ready after {timeout:.0f}s\n" + self.log_tail())
+
+    def stop(self) -> Optional[int]:
+        """SIGTERM the group, then SIGKILL it if it lingers; returns the exit status."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        try:  # children of a wrapper (go run) may outlive it
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self._log.close()
+        return self.proc.returncode
+
+    def log_tail(self, lines: int = 25) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return ""
+        return "\n".join(f"    | {line}" for line in text)
+
+
+def sink_target(address: str) -> str:
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return f"dns:///{host}:{port}"
+    return f"ipv4:{host}:{port}" if ip.version == 4 else f"ipv6:[{host}]:{port}"
+
+
+# --------------------------------------------------------------------------------------------------
+# languages
+
+@dataclass
+class WorkerSpec:
+    name: str
+    command: List[str]
+    cwd: pathlib.Path
+    requires: List[str]
+    prepare: List[List[str]] = field(default_factory=list)
+
+
+def load_workers(path: pathlib.Path, build_dir: pathlib.Path) -> Dict[str, WorkerSpec]:
+    subst = {"{repo}": str(REPO), "{build_dir}": str(build_dir), "{python}": sys.executable}
+
+    def expand(text: str) -> str:
+        for k, v in subst.items():
+            text = text.replace(k, v)
+        return text
+
+    raw = json.loads(path.read_text())["workers"]
+    return {name: WorkerSpec(name, [expand(a) for a in w["command"]], pathlib.Path(expand(w.get("cwd", "{repo}"))),
+                             [expand(r) for r in w.get("requires", [])],
+                             [[expand(a) for a in cmd] for cmd in w.get("prepare", [])])
+            for name, w in raw.items()}
+
+
+def missing_requirements(spec: WorkerSpec) -> List[str]:
+    missing = []
+    for req in spec.requires:
+        if "/" in req:
+            if not pathlib.Path(req).exists():
+                missing.append(req)
+        elif shutil.which(req) is None:
+            missing.append(f"{req} (not on PATH)")
+    return missing
+
+
+def prepare(spec: WorkerSpec, workdir: pathlib.Path) -> None:
+    for argv in spec.prepare:
+        log = workdir / f"{spec.name}-prepare.log"
+        with open(log, "ab") as out:
+            status = subprocess.call(argv, cwd=spec.cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        if status != 0:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+            raise SetupError(f"{spec.name}: prepare step `{' '.join(argv)}` failed ({status}):\n{tail}")
+
+
+def read_known_failures(lang: str, cases: List[Case]) -> Dict[str, str]:
+    path = HERE / "known_failures" / f"{lang}.txt"
+    known: Dict[str, str] = {}
+    if not path.exists():
+        return known
+    names = {c.name for c in cases}
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        line, _, comment = raw.partition("#")
+        line = line.strip()
+        if not line:
+            continue
+        if line not in names:
+            raise SetupError(f"{path}:{number}: {line!r} is not a case name (stale entry?)")
+        known[line] = comment.strip()
+    return known
+
+
+@dataclass
+class LanguageResult:
+    passed: int = 0
+    failed: int = 0           # unexpected: unlisted failures + listed cases that pass
+    known: int = 0            # listed and still failing
+    report: List[str] = field(default_factory=list)
+
+
+def run_language(spec: WorkerSpec, cases: List[Case], args, workdir: pathlib.Path) -> LanguageResult:
+    result = LanguageResult()
+    known = read_known_failures(spec.name, cases)
+    worker = Process(f"{spec.name}-worker", spec.command, spec.cwd, workdir)
+    dispatcher: Optional[Process] = None
+    try:
+        worker_address = worker.wait_ready()
+        if args.direct:
+            outcomes = _run_direct(cases, worker_address)
+        else:
+            bindings = workdir / f"{spec.name}-bindings.yaml"
+            bindings.write_text(bindings_yaml(cases, sink_target(worker_address)))
+            dispatcher = Process(f"{spec.name}-dispatcher",
+                                 [str(args.dispatcher), "--bindings", str(bindings)], REPO, workdir)
+            outcomes = _run_dispatched(cases, dispatcher.wait_ready())
+    except SetupError:
+        raise
+    except grpc.RpcError as err:
+        raise SetupError(f"{spec.name}: gRPC failure outside a case: {err}") from None
+    finally:
+        if dispatcher is not None:
+            dispatcher.stop()
+        status = worker.stop()
+        if status not in (0, None) and spec.command[:2] != ["go", "run"]:
+            result.report.append(f"  warning: the {spec.name} worker exited with status {status} on SIGTERM (want 0)")
+    for case, problems in outcomes:
+        if case.name in known:
+            if problems:
+                result.known += 1
+                if args.verbose:
+                    result.report.append(f"  known failure {case.name}: {known[case.name] or 'listed'}")
+            else:
+                result.failed += 1
+                result.report.append(f"  UNEXPECTED PASS {case.name}: listed in known_failures/{spec.name}.txt; remove it")
+        elif problems:
+            result.failed += 1
+            result.report.append(f"  FAIL {case.name} ({case.source}): {case.description}")
+            result.report += [f"    {p}" for p in problems]
+        else:
+            result.passed += 1
+    return result
+
+
+def _run_dispatched(cases: List[Case], address: str) -> List[Tuple[Case, List[str]]]:
+    out = []
+    with grpc.insecure_channel(sink_target(address)) as channel:
+        grpc.channel_ready_future(channel).result(timeout=30)
+        stub = pb.DispatcherStub(channel)
+        for case in cases:
+            request = pb.EvaluateRequest(event=event_for(case), explain=True)
+            try:
+                response = stub.Evaluate(request, timeout=EVALUATE_DEADLINE_S)
+            except grpc.RpcError as err:
+                out.append((case, [f"Dispatcher.Evaluate failed: {err.code().name}: {err.details()}"]))
+                continue
+            out.append((case, check_evaluate(case, response)))
+    return out
+
+
+def _run_direct(cases: List[Case], address: str) -> List[Tuple[Case, List[str]]]:
+    out = []
+    with grpc.insecure_channel(sink_target(address)) as channel:
+        grpc.channel_ready_future(channel).result(timeout=30)
+        stub = pb.PolicySinkStub(channel)
+        for case in cases:
+            binding = pb.Binding(name=case.name, id=case.name, instance=case.instance,
+                                 event=EventType[case.event_name], rule=case.rule, priority=24575,
+                                 sink_properties=case.sink_properties, enabled=True,
+                                 on_error=OnError[case.on_error.upper()], body_limit=case.body_limit or 0)
+            request = pb.SinkRequest(event=event_for(case), binding=binding)
+            json_format.Parse(json.dumps("3s"), request.time_left)
+            try:
+                verdict, error = stub.OnEvent(request, timeout=EVALUATE_DEADLINE_S), None
+            except grpc.RpcError as err:
+                verdict, error = None, err
+            out.append((case, check_direct(case, verdict, error)))
+    return out
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--languages", help="comma-separated subset of " + ",".join(LANGUAGES)
+                        + " (default: every language whose toolchain/binary is present)")
+    parser.add_argument("--build-dir", default=str(REPO / "build" / "release" / "bin"),
+                        help="folder with smtpbridge-dispatcher and the C++ conformance worker")
+    parser.add_argument("--dispatcher", help="dispatcher binary (default: BUILD_DIR/smtpbridge-dispatcher)")
+    parser.add_argument("--allow-missing", action="store_true",
+                        help="skip requested languages whose toolchain or binary is missing instead of failing")
+    parser.add_argument("--prepare", action="store_true",
+                        help="run a language's 'prepare' commands (workers.json) when its worker is not built")
+    parser.add_argument("--cases", default="*", help="only cases whose name matches this glob")
+    parser.add_argument("--vectors", default=str(VECTORS), help="folder of vector files")
+    parser.add_argument("--workers", default=str(HERE / "workers.json"))
+    parser.add_argument("--direct", action="store_true",
+                        help="no dispatcher: call each worker's PolicySink directly (SDK development)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+
+    build_dir = pathlib.Path(args.build_dir).resolve()
+    args.dispatcher = pathlib.Path(args.dispatcher or build_dir / "smtpbridge-dispatcher").resolve()
+    try:
+        all_cases = load_cases(pathlib.Path(args.vectors))
+        cases = [c for c in all_cases if fnmatch.fnmatchcase(c.name, args.cases)]
+        if not cases:
+            raise SetupError(f"no case matches {args.cases!r}")
+        specs = load_workers(pathlib.Path(args.workers), build_dir)
+    except SetupError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if not args.direct and not os.access(args.dispatcher, os.X_OK):
+        print(f"error: no dispatcher at {args.dispatcher} (build smtpbridge-dispatcher or pass --build-dir)",
+              file=sys.stderr)
+        return 2
+
+    explicit = args.languages is not None
+    languages = [l.strip() for l in args.languages.split(",") if l.strip()] if explicit else LANGUAGES
+    unknown = [l for l in languages if l not in specs]
+    if unknown:
+        print(f"error: unknown language(s) {unknown}; workers.json has {sorted(specs)}", file=sys.stderr)
+        return 2
+
+    total_passed = total_failed = 0
+    unexpected = False
+    with tempfile.TemporaryDirectory(prefix="smtpbridge-conformance-") as tmp:
+        workdir = pathlib.Path(tmp)
+        for lang in languages:
+            spec = specs[lang]
+            missing = missing_requirements(spec)
+            if missing and args.prepare and spec.prepare:
+                try:
+                    prepare(spec, workdir)
+                except SetupError as err:
+                    print(f"{lang}: ERROR {err}")
+                    unexpected = True
+                    continue
+                missing = missing_requirements(spec)
+            if missing:
+                if explicit and not args.allow_missing:
+                    print(f"{lang}: ERROR missing {', '.join(missing)} (use --allow-missing to skip)")
+                    unexpected = True
+                else:
+                    print(f"{lang}: skipped, missing {', '.join(missing)}")
+                continue
+            started = time.monotonic()
+            try:
+                result = run_language(spec, cases, args, workdir)
+            except SetupError as err:
+                print(f"{lang}: ERROR {err}")
+                unexpected = True
+                continue
+            took = time.monotonic() - started
+            known = f", {result.known} known failures" if result.known else ""
+            via = "direct" if args.direct else "via dispatcher"
+            print(f"{lang}: {result.passed} passed, {result.failed} failed{known} ({via}, {took:.1f}s)")
+            for line in result.report:
+                print(line)
+            total_passed += result.passed
+            total_failed += result.failed
+            unexpected |= result.failed > 0
+            if result.failed:
+                # Keep the logs of a failing run: copy them next to nothing else the tree owns.
+                keep = pathlib.Path(tempfile.mkdtemp(prefix=f"smtpbridge-conformance-{lang}-"))
+                for log in workdir.glob(f"{lang}-*"):
+                    shutil.copy(log, keep)
+                print(f"  kept logs and bindings in {keep}")
+    print(f"{total_passed} passed, {total_failed} failed")
+    return 1 if unexpected or total_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
