@@ -1,40 +1,23 @@
-// MakeSink: the only place that creates the real gRPC dispatcher client.
+// MakeSink: the only place that creates the real gRPC dispatcher client and timer thread.
 #include <stdexcept>
 
+#include "core/grpc_dispatcher_client.h"
+#include "core/local_rules.h"
+#include "core/sink_core.h"
+#include "core/thread_timers.h"
 #include "smtpbridge/sink/sink_factory.h"
 
 namespace smtpbridge::sink {
-namespace {
-
-// Placeholder until the gRPC-backed core lands: answers every event from the default verdict.
-class DefaultOnlySink final : public Sink {
- public:
-  explicit DefaultOnlySink(SinkOptions options) : options_(std::move(options)) {}
-  void Evaluate(v1::Event event, std::chrono::microseconds budget,
-                EvaluationCallback done) override {
-    Evaluation e;
-    auto it = options_.default_verdicts.find(event.type());
-    e.verdict = it != options_.default_verdicts.end() ? it->second : options_.default_verdict;
-    e.source = VerdictSource::kDefault;
-    e.reason = FallbackReason::kUnavailable;
-    done(std::move(e));
-  }
-  bool Wants(uint32_t, v1::EventType, std::string_view) const override { return true; }
-  uint32_t BodyLimit(uint32_t) const override { return options_.interests.unknown_body_limit; }
-  void Shutdown() override {}
-
- private:
-  SinkOptions options_;
-};
-
-}  // namespace
-
-SinkOptions LoadSinkOptions(const std::string& yaml_path) {
-  throw std::runtime_error(yaml_path + ": sink config loading not implemented yet");
-}
 
 std::unique_ptr<Sink> MakeSink(const SinkOptions& options) {
-  return std::make_unique<DefaultOnlySink>(options);
+  if (options.dispatcher_target.empty()) {
+    throw std::runtime_error("sink: the dispatcher target is empty");
+  }
+  LocalRules rules;
+  if (!options.local_rules_file.empty()) rules = LocalRules::LoadFile(options.local_rules_file);
+  return std::make_unique<SinkCore>(options,
+                                    std::make_unique<GrpcDispatcherClient>(options.dispatcher_target),
+                                    std::make_shared<ThreadTimers>(), std::move(rules));
 }
 
 }  // namespace smtpbridge::sink
