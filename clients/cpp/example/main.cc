@@ -1,0 +1,86 @@
+// smtpbridge-example-worker: a configurable policy worker for demos, tests and benchmarks.
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "example_policy.h"
+#include "smtpbridge/v1/names.h"
+#include "smtpbridge/worker/worker.h"
+
+namespace {
+
+// Written via a temporary and a rename, so a reader never sees half a line.
+void WriteReadyFile(const std::string& path, const std::string& host_port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << host_port << '\n';
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"smtpbridge example policy worker"};
+  std::string listen = "127.0.0.1:50051";
+  std::string ready_file;
+  std::string log_level = "info";
+  std::string add_header;
+  std::string delay = "0";
+  smtpbridge::example::ExamplePolicyOptions options;
+  app.add_option("--listen", listen, "host:port to listen on (port 0: any free port)");
+  app.add_option("--ready-file", ready_file, "write the bound host:port here once listening");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_option("--name", options.name, "name used in logs");
+  app.add_option("--reject-rcpt", options.reject_rcpt,
+                 "reject recipients matching this glob (repeatable), e.g. blocked@*");
+  app.add_option("--add-header", add_header, "add this header at end of data, e.g. \"X-Policy: checked\"");
+  app.add_option("--delay", delay, "answer every event this much later, e.g. 5ms");
+  app.add_option("--fail-rate", options.fail_rate, "fraction of events answered with UNAVAILABLE")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_flag("--hang", options.hang, "never answer (calls end when cancelled or at shutdown)");
+  CLI11_PARSE(app, argc, argv);
+
+  auto logger = spdlog::stderr_color_mt("example-worker");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  const auto parsed_delay = smtpbridge::v1::ParseDurationText(delay);
+  if (!parsed_delay) {
+    std::fprintf(stderr, "--delay: cannot parse '%s' (examples: 5ms, 250us, 1s)\n", delay.c_str());
+    return 2;
+  }
+  options.delay = *parsed_delay;
+  if (!add_header.empty()) {
+    options.add_header = smtpbridge::example::ParseHeaderFlag(add_header);
+    if (!options.add_header) {
+      std::fprintf(stderr, "--add-header: expected \"Name: value\", got '%s'\n", add_header.c_str());
+      return 2;
+    }
+  }
+
+  try {
+    smtpbridge::example::ExamplePolicy policy(options);
+    smtpbridge::worker::WorkerOptions worker_options;
+    worker_options.name = options.name;
+    smtpbridge::worker::Worker worker(worker_options);
+    policy.Register(worker);
+    worker.OnReady([&](const std::string& host_port, int) {
+      if (!ready_file.empty()) WriteReadyFile(ready_file, host_port);
+    });
+    worker.Serve(listen);
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+  return 0;
+}

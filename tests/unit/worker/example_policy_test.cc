@@ -1,0 +1,142 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "example_policy.h"
+#include "glob.h"
+
+namespace smtpbridge::example {
+namespace {
+
+using namespace std::chrono_literals;
+using worker::EventContext;
+using worker::Responder;
+
+struct Outcome {
+  std::atomic<int> completions{0};
+  grpc::Status status;
+  v1::Verdict verdict;
+};
+
+// Runs one request through the handlers the policy registers on a (never started) worker.
+void Dispatch(ExamplePolicy& policy, const v1::SinkRequest& request, Outcome& out) {
+  static worker::WorkerOptions options;
+  worker::Worker worker(options);
+  policy.Register(worker);
+  worker.router().Dispatch(EventContext(request), Responder([&out](grpc::Status s, v1::Verdict v) {
+                             out.status = std::move(s);
+                             out.verdict = std::move(v);
+                             out.completions.fetch_add(1);
+                           }));
+}
+
+v1::SinkRequest Rcpt(const std::string& to) {
+  v1::SinkRequest r;
+  r.mutable_event()->set_type(v1::EVENT_TYPE_INBOUND_COMMAND);
+  r.mutable_event()->mutable_command()->set_keyword("RCPT");
+  r.mutable_event()->mutable_command()->set_argument("TO:<" + to + ">");
+  return r;
+}
+
+TEST(Glob, MatchesCaseInsensitivelyWithStarAndQuestionMark) {
+  EXPECT_TRUE(GlobMatch("blocked@*", "Blocked@Example.com"));
+  EXPECT_TRUE(GlobMatch("*@spam.example", "x@spam.example"));
+  EXPECT_TRUE(GlobMatch("a?c", "abc"));
+  EXPECT_TRUE(GlobMatch("*", ""));
+  EXPECT_FALSE(GlobMatch("blocked@*", "ok@example.com"));
+  EXPECT_FALSE(GlobMatch("a?c", "ac"));
+  EXPECT_TRUE(GlobMatch("*a*b*c*", "xxaxxbxxcxx"));
+}
+
+TEST(HeaderFlag, ParsesNameAndValueAndRefusesGarbage) {
+  const auto h = ParseHeaderFlag("X-Policy:  checked ");
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->first, "X-Policy");
+  EXPECT_EQ(h->second, "checked");
+  EXPECT_FALSE(ParseHeaderFlag("no colon").has_value());
+  EXPECT_FALSE(ParseHeaderFlag(": value").has_value());
+  EXPECT_FALSE(ParseHeaderFlag("X-A: b\r\nX-Injected: c").has_value());
+}
+
+TEST(ExamplePolicy, RejectsRecipientsMatchingTheFlagGlobs) {
+  ExamplePolicy policy({.reject_rcpt = {"blocked@*"}});
+  Outcome out;
+  Dispatch(policy, Rcpt("blocked@example.com"), out);
+  ASSERT_EQ(out.completions.load(), 1);
+  EXPECT_EQ(out.verdict.action(), v1::ACTION_REJECT);
+  EXPECT_EQ(out.verdict.reply().code(), 550u);
+  Outcome ok;
+  Dispatch(policy, Rcpt("fine@example.com"), ok);
+  EXPECT_EQ(ok.verdict.action(), v1::ACTION_CONTINUE);
+}
+
+TEST(ExamplePolicy, RejectsRecipientsFromTheBindingProperty) {
+  ExamplePolicy policy({});
+  auto r = Rcpt("b@example.com");
+  (*r.mutable_binding()->mutable_sink_properties())["blocked_recipients"] = "a@example.com, b@*";
+  Outcome out;
+  Dispatch(policy, r, out);
+  EXPECT_EQ(out.verdict.action(), v1::ACTION_REJECT);
+}
+
+TEST(ExamplePolicy, SkipsBlockedOutboundRecipients) {
+  ExamplePolicy policy({.reject_rcpt = {"blocked@*"}});
+  v1::SinkRequest r;
+  r.mutable_event()->set_type(v1::EVENT_TYPE_PER_RECIPIENT);
+  r.mutable_event()->mutable_envelope()->add_recipients("blocked@x");
+  Outcome out;
+  Dispatch(policy, r, out);
+  EXPECT_EQ(out.verdict.action(), v1::ACTION_SKIP_RECIPIENT);
+}
+
+TEST(ExamplePolicy, AddsTheHeaderAtEndOfData) {
+  ExamplePolicy policy({.add_header = std::make_pair("X-Policy", "checked")});
+  v1::SinkRequest r;
+  r.mutable_event()->set_type(v1::EVENT_TYPE_INBOUND_COMMAND);
+  r.mutable_event()->mutable_command()->set_keyword("_EOD");
+  Outcome out;
+  Dispatch(policy, r, out);
+  EXPECT_EQ(out.verdict.action(), v1::ACTION_CONTINUE);
+  ASSERT_EQ(out.verdict.edits_size(), 1);
+  EXPECT_EQ(out.verdict.edits(0).add_header().name(), "X-Policy");
+}
+
+TEST(ExamplePolicy, FailRateOneAlwaysAnswersUnavailable) {
+  ExamplePolicy policy({.fail_rate = 1.0});
+  Outcome out;
+  Dispatch(policy, Rcpt("x@y"), out);
+  ASSERT_EQ(out.completions.load(), 1);
+  EXPECT_EQ(out.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST(ExamplePolicy, HangNeverAnswers) {
+  ExamplePolicy policy({.hang = true});
+  Outcome out;
+  Dispatch(policy, Rcpt("x@y"), out);
+  EXPECT_EQ(out.completions.load(), 0);
+}
+
+TEST(ExamplePolicy, DelayAnswersFromTheTimerThread) {
+  ExamplePolicy policy({.reject_rcpt = {"*"}, .delay = 300ms});
+  Outcome out;
+  const auto caller = std::this_thread::get_id();
+  std::thread::id answered_on;
+  {
+    worker::Worker worker;
+    policy.Register(worker);
+    const auto r = Rcpt("x@y");
+    worker.router().Dispatch(EventContext(r), Responder([&](grpc::Status s, v1::Verdict v) {
+                               answered_on = std::this_thread::get_id();
+                               out.verdict = std::move(v);
+                               out.completions.fetch_add(1);
+                             }));
+  }
+  for (int i = 0; i < 500 && out.completions.load() == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(out.completions.load(), 1);
+  EXPECT_NE(answered_on, caller);
+  EXPECT_EQ(out.verdict.action(), v1::ACTION_REJECT);
+}
+
+}  // namespace
+}  // namespace smtpbridge::example

@@ -1,0 +1,182 @@
+// An in-process Worker on port 0, called over loopback by a raw PolicySink stub.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "smtpbridge/v1/sink.grpc.pb.h"
+#include "smtpbridge/worker/worker.h"
+
+namespace smtpbridge::worker {
+namespace {
+
+using namespace std::chrono_literals;
+
+WorkerOptions TestOptions() {
+  WorkerOptions o;
+  o.name = "unit";
+  o.handle_signals = false;
+  o.drain_timeout = 500ms;
+  return o;
+}
+
+class WorkerServerTest : public ::testing::Test {
+ protected:
+  void StartWorker() {
+    worker_.OnReady([this](const std::string& host_port, int port) {
+      ready_address_ = host_port;
+      ready_port_ = port;
+    });
+    port_ = worker_.Start("127.0.0.1:0");
+    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
+                                       grpc::InsecureChannelCredentials());
+    stub_ = v1::PolicySink::NewStub(channel);
+  }
+
+  grpc::Status Call(const v1::SinkRequest& request, v1::Verdict* verdict,
+                    std::chrono::milliseconds timeout = 5s) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+    return stub_->OnEvent(&ctx, request, verdict);
+  }
+
+  static v1::SinkRequest Rcpt(const std::string& recipient) {
+    v1::SinkRequest r;
+    r.mutable_event()->set_type(v1::EVENT_TYPE_INBOUND_COMMAND);
+    r.mutable_event()->set_event_id("ev-1");
+    r.mutable_event()->mutable_command()->set_keyword("RCPT");
+    r.mutable_event()->mutable_envelope()->set_recipient(recipient);
+    return r;
+  }
+
+  Worker worker_{TestOptions()};
+  std::unique_ptr<v1::PolicySink::Stub> stub_;
+  int port_ = 0;
+  std::string ready_address_;
+  int ready_port_ = 0;
+};
+
+TEST_F(WorkerServerTest, ReadyCallbackReportsTheBoundPort) {
+  StartWorker();
+  EXPECT_GT(port_, 0);
+  EXPECT_EQ(ready_port_, port_);
+  EXPECT_EQ(ready_address_, "127.0.0.1:" + std::to_string(port_));
+}
+
+TEST_F(WorkerServerTest, HandlerVerdictTravelsOverTheWire) {
+  worker_.On(v1::EVENT_TYPE_INBOUND_COMMAND, "RCPT", [](const EventContext& ctx) {
+    if (ctx.recipient() == "blocked@example.com") {
+      return std::move(Verdict::Reject(550, "5.7.1", "blocked").Reason("list"));
+    }
+    return Verdict::Continue();
+  });
+  StartWorker();
+  v1::Verdict v;
+  ASSERT_TRUE(Call(Rcpt("blocked@example.com"), &v).ok());
+  EXPECT_EQ(v.action(), v1::ACTION_REJECT);
+  EXPECT_EQ(v.reply().code(), 550u);
+  EXPECT_EQ(v.reason(), "list");
+  ASSERT_TRUE(Call(Rcpt("ok@example.com"), &v).ok());
+  EXPECT_EQ(v.action(), v1::ACTION_CONTINUE);
+}
+
+TEST_F(WorkerServerTest, UnhandledEventContinues) {
+  StartWorker();
+  v1::SinkRequest r;
+  r.mutable_event()->set_type(v1::EVENT_TYPE_SESSION_END);
+  v1::Verdict v;
+  ASSERT_TRUE(Call(r, &v).ok());
+  EXPECT_EQ(v.action(), v1::ACTION_CONTINUE);
+}
+
+TEST_F(WorkerServerTest, ThrowingHandlerIsAnInternalError) {
+  worker_.On(v1::EVENT_TYPE_CONNECT,
+             [](const EventContext&) -> Verdict { throw std::runtime_error("boom"); });
+  StartWorker();
+  v1::SinkRequest r;
+  r.mutable_event()->set_type(v1::EVENT_TYPE_CONNECT);
+  v1::Verdict v;
+  const auto status = Call(r, &v);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_NE(status.error_message().find("boom"), std::string::npos);
+}
+
+TEST_F(WorkerServerTest, HandlerSeesPropertiesAndABoundedTimeLeft) {
+  std::optional<std::string> seen_property;
+  std::chrono::nanoseconds seen_left{0};
+  worker_.On(v1::EVENT_TYPE_CONNECT, [&](const EventContext& ctx) {
+    seen_property = ctx.property("list").value_or("");
+    seen_left = ctx.time_left();
+    return Verdict::Continue();
+  });
+  StartWorker();
+  v1::SinkRequest r;
+  r.mutable_event()->set_type(v1::EVENT_TYPE_CONNECT);
+  (*r.mutable_binding()->mutable_sink_properties())["list"] = "a,b";
+  r.mutable_time_left()->set_seconds(60);
+  v1::Verdict v;
+  ASSERT_TRUE(Call(r, &v, 30s).ok());
+  EXPECT_EQ(seen_property, "a,b");
+  // The tighter of time_left (60 s) and the gRPC deadline (30 s) bounds it.
+  EXPECT_GT(seen_left, 0ns);
+  EXPECT_LE(seen_left, 30s);
+}
+
+TEST_F(WorkerServerTest, CallNobodyAnswersIsCompletedWhenTheClientGivesUp) {
+  std::mutex mu;
+  std::optional<Responder> parked;
+  worker_.OnAsync(v1::EVENT_TYPE_CONNECT, [&](const EventContext&, Responder r) {
+    std::lock_guard lock(mu);
+    parked.emplace(std::move(r));
+  });
+  StartWorker();
+  v1::SinkRequest r;
+  r.mutable_event()->set_type(v1::EVENT_TYPE_CONNECT);
+  v1::Verdict v;
+  EXPECT_EQ(Call(r, &v, 100ms).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  // The server sees the cancellation and completes the call itself; a late answer is ignored.
+  bool finished = false;
+  for (int i = 0; i < 500 && !finished; ++i) {
+    {
+      std::lock_guard lock(mu);
+      finished = parked && parked->finished();
+    }
+    if (!finished) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(finished);
+  std::lock_guard lock(mu);
+  ASSERT_TRUE(parked.has_value());
+  EXPECT_FALSE(parked->Finish(Verdict::Continue()));
+}
+
+TEST_F(WorkerServerTest, ShutdownCancelsCallsThatNeverAnswer) {
+  std::atomic<int> started{0};
+  worker_.OnAsync(v1::EVENT_TYPE_CONNECT, [&](const EventContext&, Responder) { ++started; });
+  StartWorker();
+  grpc::Status status;
+  std::thread caller([&] {
+    v1::SinkRequest r;
+    r.mutable_event()->set_type(v1::EVENT_TYPE_CONNECT);
+    v1::Verdict v;
+    status = Call(r, &v, 30s);
+  });
+  for (int i = 0; i < 500 && started.load() == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(started.load(), 1);
+  worker_.Shutdown();  // bounded by drain_timeout, then the hanging call is cancelled
+  caller.join();
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+}
+
+TEST_F(WorkerServerTest, ListeningOnABadAddressIsAClearError) {
+  Worker worker(TestOptions());
+  EXPECT_THROW(worker.Start("256.1.1.1:0"), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace smtpbridge::worker
