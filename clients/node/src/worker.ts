@@ -1,0 +1,232 @@
+import * as grpc from "@grpc/grpc-js";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import * as protoLoader from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import { HealthImplementation } from "grpc-health-check";
+
+import { PolicySinkService, type SinkRequest } from "./gen/smtpbridge/v1/sink";
+import type { Verdict as VerdictProto } from "./gen/smtpbridge/v1/verdict";
+import { toServiceError } from "./errors";
+import { SmtpEvent } from "./event";
+import { EventType, eventName } from "./types";
+import { Verdict } from "./verdict";
+
+/** What a handler gets besides the event. */
+export interface HandlerContext {
+  /** Aborted when the dispatcher stops waiting (deadline or cancellation). */
+  signal: AbortSignal;
+  /** When the dispatcher stops waiting; undefined when the call has no deadline. */
+  deadline: Date | undefined;
+}
+
+/**
+ * Decides on one event. Return (or resolve to) a Verdict; undefined means continue. A thrown
+ * error makes the dispatcher apply the binding's on_error (see WorkerError for the status code).
+ */
+export type Handler = (ev: SmtpEvent, ctx: HandlerContext) => Verdict | undefined | Promise<Verdict | undefined>;
+
+/** Anything console-like. */
+export interface Logger {
+  debug(...args: unknown[]): void;
+  info(...args: unknown[]): void;
+  warn(...args: unknown[]): void;
+  error(...args: unknown[]): void;
+}
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+export interface WorkerOptions {
+  /** Default: silent. Pass `console` for stderr/stdout logs. */
+  logger?: Logger;
+  /** How long shutdown() lets in-flight calls finish before cancelling them (default 10 s). */
+  gracePeriodMs?: number;
+  /** Serve grpc.reflection (default true). */
+  reflection?: boolean;
+  /** Handles events no registered handler matches (default: continue). */
+  fallback?: Handler;
+  /** Passed to the grpc-js Server (limits, keepalive). */
+  serverOptions?: grpc.ServerOptions;
+  /** Credentials for listen() (default insecure). */
+  credentials?: grpc.ServerCredentials;
+}
+
+/** Registers a handler for every keyword of an event type, and for events without a command. */
+export const ANY_KEYWORD = "*";
+
+const SINK_SERVICE = "smtpbridge.v1.PolicySink";
+
+/** Where the build copies proto/ for the reflection service (dist/proto). */
+const PROTO_ROOT = join(__dirname, "..", "proto");
+
+/**
+ * A policy worker: routes PolicySink calls to handlers by event type and command keyword, and
+ * serves them over gRPC with health checking and reflection.
+ */
+export class Worker {
+  private readonly handlers = new Map<string, Handler>();
+  private readonly logger: Logger;
+  private readonly gracePeriodMs: number;
+  private server: grpc.Server | undefined;
+  private health: HealthImplementation | undefined;
+  private shuttingDown: Promise<void> | undefined;
+  private readonly signalHandler = () => void this.shutdown();
+
+  constructor(private readonly options: WorkerOptions = {}) {
+    this.logger = options.logger ?? silent;
+    this.gracePeriodMs = options.gracePeriodMs ?? 10_000;
+  }
+
+  /**
+   * Register `handler` for events of `type` whose command keyword is `keyword` (case-insensitive,
+   * e.g. "RCPT", "_EOD"), or for every keyword with "*" (ANY_KEYWORD) or "". An exact keyword
+   * wins over "*". Registering the same pair twice throws: it is a programming error.
+   */
+  on(type: EventType, keyword: string, handler: Handler): this {
+    const key = Worker.key(type, Worker.normalize(keyword));
+    if (this.handlers.has(key)) {
+      throw new Error(`a handler for ${eventName(type)} "${Worker.normalize(keyword)}" is already registered`);
+    }
+    this.handlers.set(key, handler);
+    return this;
+  }
+
+  private static normalize(keyword: string): string {
+    const k = keyword.trim().toUpperCase();
+    return k === "" ? ANY_KEYWORD : k;
+  }
+  private static key(type: EventType, keyword: string): string {
+    return `${type}/${keyword}`;
+  }
+
+  private lookup(ev: SmtpEvent): Handler | undefined {
+    const kw = ev.keyword.toUpperCase();
+    return (
+      (kw !== "" ? this.handlers.get(Worker.key(ev.type, kw)) : undefined) ??
+      this.handlers.get(Worker.key(ev.type, ANY_KEYWORD)) ??
+      this.options.fallback
+    );
+  }
+
+  /**
+   * Decide on one request: what the gRPC service does, callable directly (tests, other
+   * transports). Rejects with the error the handler threw, or an Error for an invalid verdict.
+   */
+  async dispatch(request: SinkRequest, ctx?: Partial<HandlerContext>): Promise<VerdictProto> {
+    const ev = new SmtpEvent(request);
+    const handler = this.lookup(ev);
+    if (!handler) return Verdict.continue().toProto();
+    const verdict =
+      (await handler(ev, { signal: ctx?.signal ?? new AbortController().signal, deadline: ctx?.deadline })) ??
+      Verdict.continue();
+    if (!(verdict instanceof Verdict)) {
+      throw new Error(`handler for ${ev.typeName} ${ev.keyword} returned ${typeof verdict}, not a Verdict`);
+    }
+    const invalid = verdict.validate();
+    if (invalid) throw new Error(invalid);
+    return verdict.toProto();
+  }
+
+  private readonly onEvent: grpc.handleUnaryCall<SinkRequest, VerdictProto> = (call, callback) => {
+    const request = call.request;
+    const abort = new AbortController();
+    // The gRPC deadline has millisecond resolution and may be absent; time_left is the
+    // dispatcher's own figure.
+    const callDeadline = call.getDeadline();
+    let deadline: Date | undefined;
+    if (callDeadline instanceof Date) deadline = callDeadline;
+    else if (Number.isFinite(callDeadline)) deadline = new Date(callDeadline);
+    else {
+      const ev = new SmtpEvent(request);
+      if (ev.timeLeftMs > 0) deadline = new Date(Date.now() + ev.timeLeftMs);
+    }
+    const timer = deadline ? setTimeout(() => abort.abort(new Error("deadline exceeded")), Math.max(0, deadline.getTime() - Date.now())) : undefined;
+    timer?.unref();
+    call.on("cancelled", () => abort.abort(new Error("cancelled by the caller")));
+
+    this.dispatch(request, { signal: abort.signal, deadline }).then(
+      (verdict) => {
+        clearTimeout(timer);
+        callback(null, verdict);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        const ev = new SmtpEvent(request);
+        this.logger.warn(`handler failed: event_id=${ev.id} event=${ev.typeName} keyword=${ev.keyword} binding=${ev.bindingName}:`, err);
+        callback(toServiceError(err));
+      },
+    );
+  };
+
+  /**
+   * Listen on `address` ("127.0.0.1:0", "0.0.0.0:50051") and serve. Resolves to the bound
+   * "host:port". Unless `handleSignals` is false, SIGTERM and SIGINT call shutdown().
+   */
+  async listen(address: string, { handleSignals = true }: { handleSignals?: boolean } = {}): Promise<string> {
+    if (this.server) throw new Error("worker is already listening");
+    const server = new grpc.Server(this.options.serverOptions);
+    server.addService(PolicySinkService, { onEvent: this.onEvent });
+    this.health = new HealthImplementation({ "": "SERVING", [SINK_SERVICE]: "SERVING" });
+    this.health.addToServer(server);
+    if (this.options.reflection ?? true) this.addReflection(server);
+
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(address, this.options.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(new Error(`listen on ${address}: ${err.message}`)) : resolve(p),
+      ),
+    );
+    this.server = server;
+    const host = address.slice(0, address.lastIndexOf(":"));
+    const bound = `${host}:${port}`;
+    if (handleSignals) {
+      process.once("SIGTERM", this.signalHandler);
+      process.once("SIGINT", this.signalHandler);
+    }
+    this.logger.info(`worker listening on ${bound}`);
+    return bound;
+  }
+
+  private addReflection(server: grpc.Server): void {
+    const dir = join(PROTO_ROOT, "smtpbridge", "v1");
+    if (!existsSync(dir)) {
+      this.logger.warn(`reflection off: no proto files in ${dir}`);
+      return;
+    }
+    const files = readdirSync(dir)
+      .filter((f) => f.endsWith(".proto"))
+      .map((f) => join("smtpbridge", "v1", f));
+    const definition = protoLoader.loadSync(files, { includeDirs: [PROTO_ROOT] });
+    new ReflectionService(definition).addToServer(server);
+  }
+
+  /**
+   * Drain: health turns NOT_SERVING, new calls are refused, in-flight calls get the grace
+   * period, then whatever is left is cancelled. Safe to call more than once.
+   */
+  shutdown(): Promise<void> {
+    this.shuttingDown ??= this.drain();
+    return this.shuttingDown;
+  }
+
+  private async drain(): Promise<void> {
+    process.removeListener("SIGTERM", this.signalHandler);
+    process.removeListener("SIGINT", this.signalHandler);
+    const server = this.server;
+    if (!server) return;
+    this.logger.info(`worker draining (grace period ${this.gracePeriodMs} ms)`);
+    this.health?.setStatus("", "NOT_SERVING");
+    this.health?.setStatus(SINK_SERVICE, "NOT_SERVING");
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.logger.warn("grace period over, cancelling in-flight calls");
+        server.forceShutdown();
+        resolve();
+      }, this.gracePeriodMs);
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.server = undefined;
+  }
+}
