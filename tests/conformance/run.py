@@ -484,7 +484,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--languages", help="comma-separated subset of " + ",".join(LANGUAGES)
                         + " (default: every language whose toolchain/binary is present)")
     parser.add_argument("--build-dir", default=str(REPO / "build" / "release" / "bin"),
-                        help="folder with smtpbridge-dispatcher and the C++ conformance worker")
+                        help="folder with smtpbridge-dispatcher and the C++ conformance worker (or the build tree holding it in bin/)")
     parser.add_argument("--dispatcher", help="dispatcher binary (default: BUILD_DIR/smtpbridge-dispatcher)")
     parser.add_argument("--allow-missing", action="store_true",
                         help="skip requested languages whose toolchain or binary is missing instead of failing")
@@ -499,6 +499,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     build_dir = pathlib.Path(args.build_dir).resolve()
+    if (build_dir / "bin").is_dir():  # a build tree (build/release) rather than its bin folder
+        build_dir = build_dir / "bin"
     args.dispatcher = pathlib.Path(args.dispatcher or build_dir / "smtpbridge-dispatcher").resolve()
     try:
         all_cases = load_cases(pathlib.Path(args.vectors))
