@@ -20,6 +20,7 @@ void RequireClass(uint32_t code, uint32_t klass, const char* what) {
 // smuggled into the SMTP stream.
 void SetLines(v1::SmtpReply* reply, const std::string& text) {
   reply->clear_lines();
+  if (text.empty()) return;  // no text: the host supplies its default wording
   size_t start = 0;
   while (true) {
     size_t end = text.find('\n', start);
