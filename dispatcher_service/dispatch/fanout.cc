@@ -1,0 +1,291 @@
+#include "dispatch/fanout.h"
+
+#include <mutex>
+#include <vector>
+
+#include "dispatch/merge.h"
+#include "smtpbridge/v1/names.h"
+
+namespace smtpbridge::dispatcher {
+namespace {
+
+constexpr std::string_view kStillRunning = "still running when the decision was returned";
+
+// The request one binding's worker gets; the body is cut to the binding's body_limit.
+std::shared_ptr<v1::SinkRequest> BuildRequest(const v1::Event& event, const v1::Binding& binding,
+                                              std::chrono::nanoseconds time_left) {
+  auto request = std::make_shared<v1::SinkRequest>();
+  *request->mutable_event() = event;
+  if (event.has_message() && event.message().body().size() > binding.body_limit()) {
+    auto* message = request->mutable_event()->mutable_message();
+    message->mutable_body()->resize(binding.body_limit());
+    message->set_body_truncated(true);
+  }
+  *request->mutable_binding() = binding;
+  *request->mutable_time_left() = v1::ToProtoDuration(time_left);
+  return request;
+}
+
+}  // namespace
+
+struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
+  struct Slot {
+    const CompiledBinding* binding = nullptr;
+    bool started = false;
+    bool done = false;
+    v1::SinkOutcome outcome;
+    Clock::TimePoint started_at{};
+    Clock::TimePoint deadline{};
+    CancelFn cancel_call;
+    CancelFn cancel_timer;
+    std::shared_ptr<const v1::SinkRequest> request;
+  };
+
+  // Work to do once the lock is released.
+  struct Actions {
+    std::vector<CancelFn> cancels;
+    std::vector<size_t> finished;  // slots whose outcome the observer should hear about
+    std::optional<v1::EvaluateResponse> response;
+  };
+
+  explicit Evaluation(FanOut* o) : owner(o) { owner->AddLive(); }
+  ~Evaluation() { owner->RemoveLive(); }
+
+  FanOut* owner;
+  std::shared_ptr<const BindingSet> bindings;  // keeps the CompiledBinding pointers alive
+  EventInfo info;
+  bool explain = false;
+  Clock::TimePoint start{};
+  Clock::TimePoint event_deadline = Clock::TimePoint::max();
+  EvaluateCallback done;
+
+  std::mutex mu;
+  std::vector<Slot> slots;
+  bool settled = false;
+
+  // Marks slot i finished (under mu), then settles if possible.
+  void FinishLocked(size_t i, v1::SinkOutcomeKind kind, v1::Verdict verdict, std::string error,
+                    Clock::TimePoint now, Actions* actions) {
+    Slot& slot = slots[i];
+    if (slot.done) return;
+    slot.done = true;
+    auto& o = slot.outcome;
+    o.set_kind(kind);
+    *o.mutable_verdict() = std::move(verdict);
+    o.set_error(std::move(error));
+    if (slot.started) *o.mutable_latency() = v1::ToProtoDuration(now - slot.started_at);
+    if (slot.cancel_call) actions->cancels.push_back(std::move(slot.cancel_call));
+    if (slot.cancel_timer) actions->cancels.push_back(std::move(slot.cancel_timer));
+    slot.cancel_call = nullptr;
+    slot.cancel_timer = nullptr;
+    actions->finished.push_back(i);
+    TrySettleLocked(now, actions);
+  }
+
+  void TrySettleLocked(Clock::TimePoint now, Actions* actions) {
+    if (settled) return;
+    VerdictMerger merger;
+    std::string decided_by;
+    uint32_t matched = 0;
+    for (const auto& slot : slots) {
+      if (slot.binding->observe()) continue;
+      ++matched;
+      if (merger.decided()) continue;
+      if (!slot.done) return;  // a higher-priority verdict is still outstanding
+      if (merger.Add(slot.outcome.verdict())) decided_by = slot.binding->name();
+    }
+    settled = true;
+    v1::EvaluateResponse response;
+    *response.mutable_verdict() = merger.Result();
+    response.set_decided_by(decided_by);
+    response.set_matched(matched);
+    *response.mutable_elapsed() = v1::ToProtoDuration(now - start);
+    // Lower-priority enforce calls are no longer needed.
+    for (size_t i = 0; i < slots.size(); ++i) {
+      if (!slots[i].done && !slots[i].binding->observe()) {
+        FinishLocked(i, v1::SINK_OUTCOME_KIND_CANCELLED, {}, "decided by a higher-priority binding",
+                     now, actions);
+      }
+    }
+    if (explain) {
+      for (const auto& slot : slots) {
+        auto* o = response.add_outcomes();
+        *o = slot.outcome;
+        if (!slot.done) o->set_error(std::string(kStillRunning));
+      }
+    }
+    actions->response = std::move(response);
+  }
+
+  void Run(Actions actions) {
+    for (auto& cancel : actions.cancels) {
+      if (cancel) cancel();
+    }
+    if (actions.response) {
+      if (owner->observer_) owner->observer_->OnDecision(info, *actions.response);
+      auto callback = std::move(done);
+      done = nullptr;
+      callback(std::move(*actions.response));
+    }
+    for (const size_t i : actions.finished) {
+      const Slot& slot = slots[i];  // finished slots are no longer written
+      if (owner->cache_ && slot.outcome.kind() == v1::SINK_OUTCOME_KIND_ANSWERED && slot.request) {
+        owner->cache_->Store(slot.binding->name(), slot.request->event(), slot.outcome.verdict(),
+                             owner->clock_->Now());
+      }
+      if (owner->observer_) owner->observer_->OnOutcome(info, slot.binding->proto, slot.outcome);
+    }
+  }
+
+  void OnCallDone(size_t i, const grpc::Status& status, v1::Verdict verdict) {
+    Actions actions;
+    {
+      std::lock_guard lock(mu);
+      const auto now = owner->clock_->Now();
+      const Slot& slot = slots[i];
+      if (slot.done) return;
+      if (status.ok()) {
+        FinishLocked(i, v1::SINK_OUTCOME_KIND_ANSWERED, std::move(verdict), {}, now, &actions);
+      } else {
+        const bool timeout = status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+        const std::string what = (timeout ? "timeout: " : "error: ") + status.error_message();
+        FinishLocked(i, timeout ? v1::SINK_OUTCOME_KIND_TIMEOUT : v1::SINK_OUTCOME_KIND_ERROR,
+                     OnErrorVerdict(slot.binding->proto, what), what, now, &actions);
+      }
+    }
+    Run(std::move(actions));
+  }
+
+  void OnTimer(size_t i) {
+    Actions actions;
+    {
+      std::lock_guard lock(mu);
+      if (slots[i].done) return;
+      const auto now = owner->clock_->Now();
+      const auto budget = slots[i].deadline - slots[i].started_at;
+      const std::string what =
+          "timeout: no answer within " +
+          std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(budget).count()) + "us";
+      FinishLocked(i, v1::SINK_OUTCOME_KIND_TIMEOUT, OnErrorVerdict(slots[i].binding->proto, what),
+                   what, now, &actions);
+    }
+    Run(std::move(actions));
+  }
+};
+
+FanOut::FanOut(SinkClient* client, Clock* clock, VerdictCache* cache, DispatchObserver* observer)
+    : client_(client), clock_(clock), cache_(cache), observer_(observer) {}
+
+FanOut::~FanOut() { Drain(std::chrono::seconds(0)); }
+
+void FanOut::AddLive() {
+  std::lock_guard lock(live_mu_);
+  ++live_;
+}
+
+void FanOut::RemoveLive() {
+  std::lock_guard lock(live_mu_);
+  if (--live_ == 0) live_cv_.notify_all();
+}
+
+size_t FanOut::live() const {
+  std::lock_guard lock(live_mu_);
+  return live_;
+}
+
+bool FanOut::Drain(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(live_mu_);
+  return live_cv_.wait_for(lock, timeout, [this] { return live_ == 0; });
+}
+
+void FanOut::Evaluate(std::shared_ptr<const BindingSet> bindings, const v1::Event& event,
+                      bool explain, EvaluateCallback done) {
+  auto ev = std::make_shared<Evaluation>(this);
+  ev->explain = explain;
+  ev->start = clock_->Now();
+  ev->done = std::move(done);
+  ev->info.type = event.type();
+  ev->info.event_id = event.event_id();
+  ev->info.session_id = event.session().session_id();
+  ev->info.keyword = std::string(CommandKeyword(event.command()));
+  const auto budget = v1::FromProtoDuration(event.budget());
+  if (budget > std::chrono::nanoseconds::zero()) {
+    ev->event_deadline = ev->start + std::chrono::duration_cast<Clock::duration>(budget);
+  }
+
+  std::vector<const CompiledBinding*> matched;
+  bindings->Match(event, &matched);
+  ev->bindings = std::move(bindings);
+  ev->slots.resize(matched.size());
+  for (size_t i = 0; i < matched.size(); ++i) {
+    auto& slot = ev->slots[i];
+    slot.binding = matched[i];
+    slot.outcome.set_binding(matched[i]->name());
+    slot.outcome.set_priority(matched[i]->priority());
+    slot.outcome.set_observed(matched[i]->observe());
+  }
+
+  // Cache hits first: they may settle the decision before any call goes out.
+  {
+    Evaluation::Actions actions;
+    {
+      std::lock_guard lock(ev->mu);
+      for (size_t i = 0; i < ev->slots.size(); ++i) {
+        if (!cache_) break;
+        if (auto cached = cache_->Lookup(matched[i]->name(), event, ev->start)) {
+          ev->FinishLocked(i, v1::SINK_OUTCOME_KIND_CACHED, std::move(*cached), {}, ev->start,
+                           &actions);
+        }
+      }
+      ev->TrySettleLocked(ev->start, &actions);
+    }
+    ev->Run(std::move(actions));
+  }
+
+  for (size_t i = 0; i < ev->slots.size(); ++i) {
+    std::shared_ptr<const v1::SinkRequest> request;
+    Clock::TimePoint deadline;
+    {
+      Evaluation::Actions actions;
+      std::unique_lock lock(ev->mu);
+      auto& slot = ev->slots[i];
+      if (slot.done) continue;
+      const auto now = clock_->Now();
+      deadline = std::min(now + std::chrono::duration_cast<Clock::duration>(slot.binding->timeout),
+                          ev->event_deadline);
+      slot.started = true;
+      slot.started_at = now;
+      slot.deadline = deadline;
+      if (deadline <= now) {
+        const std::string what = "timeout: the event's budget was already spent";
+        ev->FinishLocked(i, v1::SINK_OUTCOME_KIND_TIMEOUT, OnErrorVerdict(slot.binding->proto, what),
+                         what, now, &actions);
+        lock.unlock();
+        ev->Run(std::move(actions));
+        continue;
+      }
+      slot.request = BuildRequest(event, slot.binding->proto, deadline - now);
+      request = slot.request;
+    }
+    CancelFn cancel_timer = clock_->Schedule(deadline, [ev, i] { ev->OnTimer(i); });
+    CancelFn cancel_call = client_->Call(
+        ev->slots[i].binding->proto.sink(), request, deadline,
+        [ev, i](const grpc::Status& status, v1::Verdict verdict) {
+          ev->OnCallDone(i, status, std::move(verdict));
+        });
+    {
+      std::unique_lock lock(ev->mu);
+      auto& slot = ev->slots[i];
+      if (!slot.done) {
+        slot.cancel_timer = std::move(cancel_timer);
+        slot.cancel_call = std::move(cancel_call);
+        continue;
+      }
+    }
+    // Finished (or cancelled) while we were starting it.
+    if (cancel_timer) cancel_timer();
+    if (cancel_call) cancel_call();
+  }
+}
+
+}  // namespace smtpbridge::dispatcher

@@ -1,0 +1,83 @@
+// The fan-out: one event to every matching enabled binding in parallel, verdicts committed in
+// priority order (see merge.h), answered as soon as the decision is settled.
+//
+//  - Each call gets min(binding timeout, what is left of event.budget); a call that errs or runs
+//    out of time contributes its binding's on_error.
+//  - Once a verdict consumes the event (or every enforce binding continued), the answer goes out
+//    and lower-priority enforce calls still running are cancelled (outcome CANCELLED).
+//  - Observe-mode bindings are called and recorded (observer, explain), never enforced, never
+//    waited for.
+//  - A worker verdict with cache_ttl > 0 answers equivalent events from the VerdictCache.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <memory>
+
+#include "bindings/binding_set.h"
+#include "dispatch/clock.h"
+#include "dispatch/sink_client.h"
+#include "dispatch/verdict_cache.h"
+#include "smtpbridge/v1/dispatcher.pb.h"
+
+namespace smtpbridge::dispatcher {
+
+// The event facts the observer gets (the event itself may be gone by the time observe-mode
+// outcomes arrive).
+struct EventInfo {
+  v1::EventType type = v1::EVENT_TYPE_UNSPECIFIED;
+  std::string event_id;
+  std::string session_id;
+  std::string keyword;
+};
+
+// Stats, metrics and logs. Called from any thread, never under the fan-out's lock.
+class DispatchObserver {
+ public:
+  virtual ~DispatchObserver() = default;
+  // Every matching binding's outcome, once known (observe-mode ones possibly after the answer).
+  virtual void OnOutcome(const EventInfo& event, const v1::Binding& binding,
+                         const v1::SinkOutcome& outcome) = 0;
+  // The answer, once per event.
+  virtual void OnDecision(const EventInfo& event, const v1::EvaluateResponse& response) = 0;
+};
+
+using EvaluateCallback = std::function<void(v1::EvaluateResponse)>;
+
+class FanOut {
+ public:
+  // `cache` and `observer` may be null. All must outlive every evaluation.
+  FanOut(SinkClient* client, Clock* clock, VerdictCache* cache, DispatchObserver* observer);
+  ~FanOut();
+  FanOut(const FanOut&) = delete;
+  FanOut& operator=(const FanOut&) = delete;
+
+  // `done` runs exactly once: inline (nothing to wait for) or on a client/clock thread.
+  // `event` is only read during the call.
+  void Evaluate(std::shared_ptr<const BindingSet> bindings, const v1::Event& event, bool explain,
+                EvaluateCallback done);
+
+  Clock* clock() const { return clock_; }
+
+  // Evaluations not yet fully finished (including observe-mode calls after the answer).
+  size_t live() const;
+  // Waits until every evaluation finished; false on timeout. For shutdown: calls end by their
+  // deadlines at the latest, and timers must keep running meanwhile.
+  bool Drain(std::chrono::milliseconds timeout);
+
+ private:
+  struct Evaluation;
+  void AddLive();
+  void RemoveLive();
+
+  mutable std::mutex live_mu_;
+  std::condition_variable live_cv_;
+  size_t live_ = 0;
+  SinkClient* client_;
+  Clock* clock_;
+  VerdictCache* cache_;
+  DispatchObserver* observer_;
+};
+
+}  // namespace smtpbridge::dispatcher

@@ -1,0 +1,100 @@
+#include "server/dispatcher_app.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+#include <spdlog/spdlog.h>
+
+#include <set>
+
+namespace smtpbridge::dispatcher {
+
+std::string ReplacePort(const std::string& listen, int port) {
+  const auto colon = listen.rfind(':');
+  const std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  return host + ":" + std::to_string(port);
+}
+
+DispatcherApp::DispatcherApp(AppOptions options)
+    : options_(std::move(options)), cache_(options_.cache_entries) {}
+
+std::unique_ptr<DispatcherApp> DispatcherApp::Create(AppOptions options,
+                                                     std::vector<std::string>* errors) {
+  std::unique_ptr<DispatcherApp> app(new DispatcherApp(std::move(options)));
+  try {
+    app->metrics_ = std::make_unique<Metrics>(app->options_.metrics_listen);
+  } catch (const std::exception& e) {
+    errors->push_back("--metrics-listen " + app->options_.metrics_listen + ": " + e.what());
+    return nullptr;
+  }
+  app->recorder_ = std::make_unique<Recorder>(&app->stats_, app->metrics_.get());
+  app->fanout_ =
+      std::make_unique<FanOut>(&app->client_, &app->clock_, &app->cache_, app->recorder_.get());
+  DispatcherApp* raw = app.get();
+  app->store_ = std::make_unique<BindingsStore>(
+      app->options_.bindings_path, [raw](const std::shared_ptr<const BindingSet>& set) {
+        // Cached verdicts belong to the old bindings (rules or sinks may have changed).
+        raw->cache_.Clear();
+        std::set<std::string> targets;
+        for (const auto& b : set->bindings()) targets.insert(b.proto.sink());
+        for (const auto& t : targets) raw->channels_.Warm(t);
+        raw->metrics_->Reload(true, set->bindings().size());
+      });
+  ReloadOutcome outcome = app->store_->Reload();
+  if (!outcome.ok) {
+    app->metrics_->Reload(false, 0);
+    *errors = std::move(outcome.errors);
+    return nullptr;
+  }
+  return app;
+}
+
+DispatcherApp::~DispatcherApp() { Shutdown(); }
+
+bool DispatcherApp::Start(std::string* error) {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  dispatcher_service_ = std::make_unique<DispatcherService>(fanout_.get(), store_.get());
+  admin_service_ = std::make_unique<AdminService>(store_.get(), &stats_, options_.admin_token);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(dispatcher_service_.get());
+  builder.RegisterService(admin_service_.get());
+  server_ = builder.BuildAndStart();
+  if (!server_ || port == 0) {
+    *error = "cannot listen on " + options_.listen;
+    server_.reset();
+    return false;
+  }
+  address_ = ReplacePort(options_.listen, port);
+  if (options_.watch_interval.count() > 0) store_->StartWatching(options_.watch_interval);
+  spdlog::info("dispatcher listening on {} (bindings {}, generation {})", address_,
+               store_->path(), store_->generation());
+  return true;
+}
+
+bool DispatcherApp::Shutdown() {
+  if (shut_down_) return true;
+  shut_down_ = true;
+  store_->StopWatching();
+  bool drained = true;
+  if (server_) {
+    // Stop accepting; in-flight RPCs get until the deadline, then are cancelled.
+    const auto deadline = std::chrono::system_clock::now() + options_.drain_timeout;
+    server_->Shutdown(deadline);
+    server_->Wait();
+  }
+  // Observe-mode calls may still be running after their events were answered; they end by
+  // their own deadlines, which the clock must keep firing.
+  if (!fanout_->Drain(options_.drain_timeout)) {
+    spdlog::warn("shutdown: {} evaluation(s) still running after {} ms", fanout_->live(),
+                 options_.drain_timeout.count());
+    drained = false;
+  }
+  clock_.Stop();
+  return drained;
+}
+
+}  // namespace smtpbridge::dispatcher

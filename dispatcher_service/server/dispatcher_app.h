@@ -1,0 +1,80 @@
+// The whole dispatcher wired together: bindings store and watcher, worker channels, clock,
+// verdict cache, fan-out, stats/metrics/logs and the gRPC server (Dispatcher, Admin, health,
+// reflection). main() and the in-process tests both use it.
+#pragma once
+
+#include <grpcpp/server.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dispatch/asio_clock.h"
+#include "dispatch/binding_stats.h"
+#include "dispatch/fanout.h"
+#include "dispatch/verdict_cache.h"
+#include "server/admin_service.h"
+#include "server/bindings_store.h"
+#include "server/dispatcher_service.h"
+#include "server/metrics.h"
+#include "server/recorder.h"
+#include "workers/channel_pool.h"
+#include "workers/grpc_sink_client.h"
+
+namespace smtpbridge::dispatcher {
+
+struct AppOptions {
+  std::string listen = "127.0.0.1:50050";
+  std::string bindings_path;
+  std::string metrics_listen;  // empty: no exposer
+  std::string admin_token;     // empty: admin calls unauthenticated
+  std::chrono::milliseconds watch_interval{1000};  // 0: do not watch the file
+  std::chrono::milliseconds drain_timeout{5000};
+  size_t cache_entries = 10000;
+};
+
+class DispatcherApp {
+ public:
+  // Loads the bindings. nullptr with `errors` ("file:line: field: message") when they do not
+  // validate or the metrics exposer cannot bind.
+  static std::unique_ptr<DispatcherApp> Create(AppOptions options, std::vector<std::string>* errors);
+  ~DispatcherApp();
+
+  // Starts the gRPC server; false with `error` when it cannot listen.
+  bool Start(std::string* error);
+  // "host:port" actually bound (the real port when 0 was asked for).
+  const std::string& address() const { return address_; }
+  std::string metrics_address() const { return metrics_ ? metrics_->address() : std::string{}; }
+
+  ReloadOutcome Reload() { return store_->Reload(); }
+  // Stops accepting, lets in-flight events finish (bounded by drain_timeout), stops threads.
+  // Returns false when something was still running at the deadline.
+  bool Shutdown();
+
+  BindingsStore& store() { return *store_; }
+
+ private:
+  explicit DispatcherApp(AppOptions options);
+
+  AppOptions options_;
+  std::unique_ptr<Metrics> metrics_;
+  BindingStatsRegistry stats_;
+  std::unique_ptr<Recorder> recorder_;
+  VerdictCache cache_;
+  ChannelPool channels_;
+  GrpcSinkClient client_{&channels_};
+  AsioClock clock_;
+  std::unique_ptr<FanOut> fanout_;
+  std::unique_ptr<BindingsStore> store_;
+  std::unique_ptr<DispatcherService> dispatcher_service_;
+  std::unique_ptr<AdminService> admin_service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  bool shut_down_ = false;
+};
+
+// "127.0.0.1:0" + 4242 -> "127.0.0.1:4242"; "[::1]:0" -> "[::1]:4242".
+std::string ReplacePort(const std::string& listen, int port);
+
+}  // namespace smtpbridge::dispatcher

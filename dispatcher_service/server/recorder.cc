@@ -1,0 +1,73 @@
+#include "server/recorder.h"
+
+#include <spdlog/spdlog.h>
+
+#include "dispatch/merge.h"
+#include "smtpbridge/v1/names.h"
+
+namespace smtpbridge::dispatcher {
+
+std::string_view OutcomeKindName(v1::SinkOutcomeKind kind) {
+  switch (kind) {
+    case v1::SINK_OUTCOME_KIND_ANSWERED: return "answered";
+    case v1::SINK_OUTCOME_KIND_CACHED: return "cached";
+    case v1::SINK_OUTCOME_KIND_TIMEOUT: return "timeout";
+    case v1::SINK_OUTCOME_KIND_ERROR: return "error";
+    case v1::SINK_OUTCOME_KIND_CANCELLED: return "cancelled";
+    default: return "pending";
+  }
+}
+
+bool Recorder::AllowWarning() {
+  std::lock_guard lock(warn_mu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (now - warn_window_ >= std::chrono::seconds(1)) {
+    if (suppressed_ > 0) spdlog::warn("{} worker warning(s) suppressed in the last second", suppressed_);
+    warn_window_ = now;
+    warnings_in_window_ = 0;
+    suppressed_ = 0;
+  }
+  if (warnings_in_window_ >= kWarningsPerSecond) {
+    ++suppressed_;
+    return false;
+  }
+  ++warnings_in_window_;
+  return true;
+}
+
+void Recorder::OnOutcome(const EventInfo& event, const v1::Binding& binding,
+                         const v1::SinkOutcome& outcome) {
+  if (stats_) stats_->Record(binding.name(), outcome);
+  const std::string_view kind = OutcomeKindName(outcome.kind());
+  if (metrics_) metrics_->Outcome(binding.name(), kind);
+  const bool failed = outcome.kind() == v1::SINK_OUTCOME_KIND_TIMEOUT ||
+                      outcome.kind() == v1::SINK_OUTCOME_KIND_ERROR;
+  if (failed && AllowWarning()) {
+    spdlog::warn("worker {} binding={} sink={} event_id={} session={} event={} error=\"{}\" on_error={}",
+                 kind, binding.name(), binding.sink(), event.event_id, event.session_id,
+                 v1::EventTypeName(event.type), outcome.error(),
+                 v1::ActionName(outcome.verdict().action()));
+  } else if (outcome.observed() && !IsContinue(outcome.verdict())) {
+    spdlog::debug("observe binding={} event_id={} verdict={}", binding.name(), event.event_id,
+                  v1::ActionName(outcome.verdict().action()));
+  }
+}
+
+void Recorder::OnDecision(const EventInfo& event, const v1::EvaluateResponse& response) {
+  const auto elapsed = v1::FromProtoDuration(response.elapsed());
+  const std::string_view action = v1::ActionName(response.verdict().action());
+  if (metrics_) {
+    metrics_->Event(v1::EventTypeName(event.type));
+    metrics_->Decision(action, std::chrono::duration<double>(elapsed).count());
+  }
+  if (!response.decided_by().empty()) {
+    spdlog::info("decision action={} decided_by={} event_id={} session={} event={} keyword={} reply=\"{}\" reason=\"{}\" elapsed_us={}",
+                 action, response.decided_by(), event.event_id, event.session_id,
+                 v1::EventTypeName(event.type), event.keyword,
+                 response.verdict().has_reply() ? v1::ReplyText(response.verdict().reply()) : "",
+                 response.verdict().reason(),
+                 std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
+  }
+}
+
+}  // namespace smtpbridge::dispatcher

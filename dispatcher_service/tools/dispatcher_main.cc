@@ -1,0 +1,125 @@
+// smtpbridge-dispatcher: parse flags, build the DispatcherApp, run until SIGTERM/SIGINT.
+// SIGHUP reloads the bindings. Exit codes: 0 clean stop, 1 cannot start, 2 invalid bindings.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "server/dispatcher_app.h"
+#include "smtpbridge/v1/names.h"
+
+namespace {
+
+bool WriteReadyFile(const std::string& path, const std::string& address) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << address << "\n";
+    if (!out) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using smtpbridge::dispatcher::AppOptions;
+  using smtpbridge::dispatcher::DispatcherApp;
+
+  AppOptions options;
+  std::string ready_file;
+  std::string log_level = "info";
+  std::string watch = "1s";
+  std::string drain = "5s";
+  CLI::App cli{"smtpbridge dispatcher: fans SMTP events out to policy workers by binding and "
+               "returns the priority-merged verdict"};
+  cli.add_option("--listen", options.listen, "gRPC listen address HOST:PORT (port 0: any free port)")
+      ->capture_default_str();
+  cli.add_option("--bindings", options.bindings_path, "bindings YAML file (see docs/bindings.md)")
+      ->required();
+  cli.add_option("--ready-file", ready_file,
+                 "once listening, write the bound HOST:PORT and a newline to this file");
+  cli.add_option("--metrics-listen", options.metrics_listen,
+                 "serve Prometheus metrics on HOST:PORT (off when empty)");
+  cli.add_option("--admin-token", options.admin_token,
+                 "require \"authorization: Bearer TOKEN\" on Admin calls");
+  cli.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  cli.add_option("--watch-interval", watch,
+                 "how often to check the bindings file for changes (0: only SIGHUP/Admin.Reload)")
+      ->capture_default_str();
+  cli.add_option("--drain-timeout", drain,
+                 "on SIGTERM, how long in-flight events may take to finish")
+      ->capture_default_str();
+  cli.add_option("--cache-entries", options.cache_entries, "verdict cache size (0: no cache)")
+      ->capture_default_str();
+  CLI11_PARSE(cli, argc, argv);
+
+  auto logger = spdlog::stderr_color_mt("dispatcher");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+
+  const auto watch_d = smtpbridge::v1::ParseDurationText(watch);
+  const auto drain_d = smtpbridge::v1::ParseDurationText(drain);
+  if (!watch_d || !drain_d) {
+    std::cerr << "--watch-interval and --drain-timeout take durations like \"1s\" or \"500ms\"\n";
+    return 1;
+  }
+  options.watch_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*watch_d);
+  options.drain_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*drain_d);
+
+  // Block the signals in every thread (gRPC's included, so block before any start); this
+  // thread takes them with sigwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::vector<std::string> errors;
+  auto app = DispatcherApp::Create(options, &errors);
+  if (!app) {
+    for (const auto& e : errors) std::cerr << e << "\n";
+    std::cerr << "smtpbridge-dispatcher: not starting: " << errors.size() << " error(s)\n";
+    return 2;
+  }
+  std::string error;
+  if (!app->Start(&error)) {
+    std::cerr << "smtpbridge-dispatcher: " << error << "\n";
+    return 1;
+  }
+  if (!app->metrics_address().empty()) spdlog::info("metrics on http://{}/metrics", app->metrics_address());
+  if (!ready_file.empty() && !WriteReadyFile(ready_file, app->address())) {
+    std::cerr << "smtpbridge-dispatcher: cannot write " << ready_file << "\n";
+    app->Shutdown();
+    return 1;
+  }
+
+  while (true) {
+    int signo = 0;
+    if (sigwait(&signals, &signo) != 0) continue;
+    if (signo == SIGHUP) {
+      spdlog::info("SIGHUP: reloading bindings");
+      app->Reload();
+      continue;
+    }
+    spdlog::info("{}: draining and stopping", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    break;
+  }
+  if (!app->Shutdown()) {
+    // Work still running holds pointers into the app; leave without unwinding it.
+    spdlog::default_logger()->flush();
+    std::_Exit(0);
+  }
+  app.reset();
+  spdlog::info("stopped");
+  return 0;
+}
