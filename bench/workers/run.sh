@@ -27,6 +27,8 @@ while [[ $# -gt 0 ]]; do
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
+# Accept a build tree (build/release) as well as its bin folder.
+[[ -x "$build_dir/bin/smtpbridge-dispatcher" ]] && build_dir="$build_dir/bin"
 dispatcher="$build_dir/smtpbridge-dispatcher"
 [[ -x "$dispatcher" ]] || { echo "run.sh: $dispatcher not found (build the release preset first)" >&2; exit 1; }
 
@@ -72,6 +74,7 @@ stop() {  # pid: SIGTERM, then wait
   wait "$1" 2>/dev/null || true
 }
 
+failures=0
 results="$work/results.jsonl"
 : > "$results"
 IFS=, read -r -a langs <<< "$languages"
@@ -85,7 +88,8 @@ for lang in "${langs[@]}"; do
   $cmd --listen 127.0.0.1:0 --ready-file "$work/worker.ready" 2>"$work/$lang-worker.log" &
   wpid=$!; pids+=("$wpid")
   if ! waddr="$(wait_ready "$work/worker.ready" "$wpid")"; then
-    echo "run.sh: $lang worker did not start:" >&2; tail -5 "$work/$lang-worker.log" >&2; stop "$wpid"; continue
+    echo "run.sh: $lang worker did not start:" >&2; tail -5 "$work/$lang-worker.log" >&2
+    stop "$wpid"; failures=$((failures + 1)); continue
   fi
   cat > "$work/bindings.yaml" <<YAML
 bindings:
@@ -108,7 +112,7 @@ YAML
   dpid=$!; pids+=("$dpid")
   if ! daddr="$(wait_ready "$work/dispatcher.ready" "$dpid")"; then
     echo "run.sh: dispatcher did not start:" >&2; tail -5 "$work/$lang-dispatcher.log" >&2
-    stop "$dpid"; stop "$wpid"; continue
+    stop "$dpid"; stop "$wpid"; failures=$((failures + 1)); continue
   fi
   echo "run.sh: $lang: $events events, $concurrency callers, worker $waddr, dispatcher $daddr" >&2
   if ! "$work/loadgen" --dispatcher "$daddr" --events "$events" --warmup "$warmup" \
@@ -118,7 +122,8 @@ YAML
   stop "$dpid"; stop "$wpid"
 done
 
-python3 - "$results" <<'PY'
+status=0
+python3 - "$results" <<'PY' || status=$?
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 if not rows:
@@ -141,3 +146,8 @@ for r in bad:
     print(f"{r['label']}: {r['errors']} errors, {r['wrong_verdicts']} wrong verdicts; first: {r.get('first_error', '')}")
 sys.exit(1 if bad else 0)
 PY
+if [[ $failures -gt 0 ]]; then
+  echo "run.sh: $failures language(s) could not be started" >&2
+  status=1
+fi
+exit "$status"
