@@ -443,10 +443,17 @@ def run_language(spec: WorkerSpec, cases: List[Case], args, workdir: pathlib.Pat
     return result
 
 
+def _wait_for_channel(channel: grpc.Channel, what: str) -> None:
+    try:
+        grpc.channel_ready_future(channel).result(timeout=30)
+    except grpc.FutureTimeoutError:
+        raise SetupError(f"cannot connect to the {what}") from None
+
+
 def _run_dispatched(cases: List[Case], address: str) -> List[Tuple[Case, List[str]]]:
     out = []
     with grpc.insecure_channel(sink_target(address)) as channel:
-        grpc.channel_ready_future(channel).result(timeout=30)
+        _wait_for_channel(channel, f"dispatcher at {address}")
         stub = pb.DispatcherStub(channel)
         for case in cases:
             request = pb.EvaluateRequest(event=event_for(case), explain=True)
@@ -462,7 +469,7 @@ def _run_dispatched(cases: List[Case], address: str) -> List[Tuple[Case, List[st
 def _run_direct(cases: List[Case], address: str) -> List[Tuple[Case, List[str]]]:
     out = []
     with grpc.insecure_channel(sink_target(address)) as channel:
-        grpc.channel_ready_future(channel).result(timeout=30)
+        _wait_for_channel(channel, f"worker at {address}")
         stub = pb.PolicySinkStub(channel)
         for case in cases:
             binding = pb.Binding(name=case.name, id=case.name, instance=case.instance,
