@@ -1,0 +1,119 @@
+// smtpbridge-milter: a Sendmail milter (protocol v6) server for Postfix and Sendmail that turns
+// milter steps into smtpbridge events. Thin: flags, objects, run.
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <prometheus/exposer.h>
+#include <prometheus/registry.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "milter/host_config.h"
+#include "milter/milter_server.h"
+#include "smtpbridge/sink/sink_factory.h"
+#include "smtpbridge/v1/names.h"
+
+namespace {
+
+std::chrono::microseconds ParseBudget(const std::string& text, const char* flag) {
+  auto d = smtpbridge::v1::ParseDurationText(text);
+  if (!d || *d <= std::chrono::nanoseconds(0))
+    throw std::runtime_error(std::string(flag) + ": expected a duration like \"20ms\", got \"" + text + "\"");
+  return std::chrono::duration_cast<std::chrono::microseconds>(*d);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace smtpbridge;
+  CLI::App app{"smtpbridge milter (protocol v6) host for Postfix and Sendmail"};
+  std::string listen, dispatcher, sink_config, ready_file, config_file, metrics_listen;
+  std::string budget_command, budget_eom, log_level = "info", host_name;
+  int instance = 0;
+  unsigned threads = 2;
+  app.add_option("--listen", listen, "inet:HOST:PORT, HOST:PORT or unix:/path (port 0: any)");
+  app.add_option("--dispatcher", dispatcher, "dispatcher gRPC target (overrides the sink config)");
+  app.add_option("--sink-config", sink_config, "YAML file with a sink: section");
+  app.add_option("--config", config_file, "YAML file with a milter: section (and sink:)");
+  app.add_option("--ready-file", ready_file, "written with the bound address once listening");
+  app.add_option("--budget-command", budget_command, "budget of a command event, e.g. 20ms");
+  app.add_option("--budget-eom", budget_eom, "budget of the end-of-message event, e.g. 200ms");
+  app.add_option("--instance", instance, "SMTP virtual server instance (>= 1)");
+  app.add_option("--host-name", host_name, "SessionContext.host_name (default: the MTA's j macro)");
+  app.add_option("--threads", threads, "I/O threads")->check(CLI::Range(1u, 64u));
+  app.add_option("--metrics-listen", metrics_listen, "Prometheus HOST:PORT (off when empty)");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off");
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_default_logger(spdlog::stderr_color_mt("milter"));
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  try {
+    milter::HostConfig config;
+    if (!config_file.empty()) milter::LoadHostConfig(config_file, config);
+    if (!listen.empty()) config.listen = listen;
+    if (!budget_command.empty()) config.server.session.command_budget = ParseBudget(budget_command, "--budget-command");
+    if (!budget_eom.empty()) config.server.session.eom_budget = ParseBudget(budget_eom, "--budget-eom");
+    if (instance > 0) config.server.session.instance = static_cast<uint32_t>(instance);
+    if (!host_name.empty()) config.server.session.host_name = host_name;
+    std::string error;
+    auto address = milter::ParseListenAddress(config.listen, &error);
+    if (!address) throw std::runtime_error(error);
+
+    sink::SinkOptions sink_options;
+    if (!sink_config.empty()) sink_options = sink::LoadSinkOptions(sink_config);
+    else if (!config_file.empty()) sink_options = sink::LoadSinkOptions(config_file);
+    if (!dispatcher.empty()) sink_options.dispatcher_target = dispatcher;
+
+    std::unique_ptr<prometheus::Exposer> exposer;
+    if (!metrics_listen.empty()) {
+      auto registry = std::make_shared<prometheus::Registry>();
+      exposer = std::make_unique<prometheus::Exposer>(metrics_listen);
+      exposer->RegisterCollectable(registry);
+      sink_options.metrics_registry = registry;
+    }
+    auto the_sink = sink::MakeSink(sink_options);
+
+    boost::asio::io_context io;
+    milter::MilterServer server(io, *the_sink, config.server);
+    const std::string bound = server.Listen(*address);
+    spdlog::info("milter listening on {} (dispatcher {}, budgets {}us/{}us)", bound,
+                 sink_options.dispatcher_target, config.server.session.command_budget.count(),
+                 config.server.session.eom_budget.count());
+    if (!ready_file.empty()) {
+      std::ofstream(ready_file + ".tmp") << bound << "\n";
+      std::rename((ready_file + ".tmp").c_str(), ready_file.c_str());
+    }
+
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    boost::asio::steady_timer drain(io);
+    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+      if (ec) return;
+      spdlog::info("signal {}: draining", signo);
+      server.StopAccepting();
+      the_sink->Shutdown();
+      // Pending evaluations answer from the fallback at once; give their replies time to go out.
+      drain.expires_after(std::chrono::milliseconds(200));
+      drain.async_wait([&](const boost::system::error_code&) { io.stop(); });
+    });
+
+    std::vector<std::thread> pool;
+    for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
+    io.run();
+    for (auto& t : pool) t.join();
+    spdlog::info("milter stopped: {} connections, {} events, {} protocol errors",
+                 server.stats().connections.load(), server.stats().events.load(),
+                 server.stats().protocol_errors.load());
+    return 0;
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,212 @@
+#include "milter/milter_server.h"
+
+#include <filesystem>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "milter/async_evaluate.h"
+
+namespace smtpbridge::milter {
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kReadChunk = 64 * 1024;
+
+std::string RandomPrefix() {
+  std::random_device rd;
+  std::mt19937_64 gen((static_cast<uint64_t>(rd()) << 32) ^ rd());
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(gen()));
+  return std::string("m") + buf;
+}
+
+struct Shared {
+  Shared(sink::Sink& s, ServerOptions o, std::shared_ptr<ServerStats> st)
+      : sink(s), options(std::move(o)), stats(std::move(st)) {}
+  sink::Sink& sink;
+  ServerOptions options;
+  std::shared_ptr<ServerStats> stats;
+  std::string id_prefix = RandomPrefix();
+  std::atomic<uint64_t> next_id{0};
+};
+
+template <typename Socket>
+awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std::string peer) {
+  auto& stats = *shared->stats;
+  stats.connections++;
+  stats.active_connections++;
+  const std::string id = shared->id_prefix + "-" + std::to_string(shared->next_id++);
+  MilterSession session(shared->sink, shared->options.session, id);
+  PacketReader reader(shared->options.max_packet);
+  asio::steady_timer idle(socket.get_executor());
+  std::vector<char> buffer(kReadChunk);
+  std::string out;
+  spdlog::debug("milter {}: connection from {}", id, peer);
+
+  auto fail = [&](const std::string& why) {
+    stats.protocol_errors++;
+    spdlog::warn("milter {}: closing MTA connection from {}: {}", id, peer, why);
+  };
+
+  bool open = true;
+  while (open) {
+    Packet packet;
+    auto status = reader.Next(packet);
+    if (status == PacketReader::Status::kError) {
+      fail(reader.error());
+      break;
+    }
+    if (status == PacketReader::Status::kNeedMore) {
+      idle.expires_after(shared->options.idle_timeout);
+      auto result = co_await (socket.async_read_some(asio::buffer(buffer), kAwait) ||
+                              idle.async_wait(kAwait));
+      if (result.index() == 1) {
+        spdlog::info("milter {}: idle for {}s, closing", id, shared->options.idle_timeout.count());
+        break;
+      }
+      auto [ec, n] = std::get<0>(result);
+      if (ec) {
+        if (ec != asio::error::eof && ec != asio::error::operation_aborted)
+          spdlog::debug("milter {}: read: {}", id, ec.message());
+        break;
+      }
+      reader.Feed(std::string_view(buffer.data(), n));
+      continue;
+    }
+    std::string error;
+    auto command = DecodeCommand(packet, &error);
+    if (!command) {
+      fail(error);
+      break;
+    }
+    auto step = session.Handle(std::move(*command));
+    if (!step.error.empty()) {
+      fail(step.error);
+      break;
+    }
+    out.clear();
+    for (const auto& r : step.replies) AppendFrame(EncodeReplyPacket(r), out);
+    if (step.event) {
+      stats.events++;
+      auto evaluation = co_await AsyncEvaluate(shared->sink, std::move(*step.event), step.budget,
+                                               asio::use_awaitable);
+      if (evaluation.reason != sink::FallbackReason::kNone)
+        spdlog::debug("milter {}: fallback verdict ({})", id, sink::FallbackReasonName(evaluation.reason));
+      for (const auto& r : session.Complete(evaluation)) AppendFrame(EncodeReplyPacket(r), out);
+    }
+    if (!out.empty()) {
+      auto [ec, n] = co_await asio::async_write(socket, asio::buffer(out), kAwait);
+      if (ec) {
+        spdlog::debug("milter {}: write: {}", id, ec.message());
+        break;
+      }
+    }
+    if (step.close) open = false;
+  }
+  boost::system::error_code ignored;
+  socket.shutdown(Socket::shutdown_both, ignored);
+  socket.close(ignored);
+  stats.active_connections--;
+  spdlog::debug("milter {}: closed", id);
+}
+
+template <typename Acceptor>
+awaitable<void> AcceptLoop(std::shared_ptr<Shared> shared, std::shared_ptr<Acceptor> acceptor,
+                           asio::io_context& io) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor->async_accept(asio::make_strand(io), kAwait);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
+      spdlog::warn("milter: accept: {}", ec.message());
+      continue;
+    }
+    std::string peer;
+    if constexpr (std::is_same_v<Acceptor, tcp::acceptor>) {
+      boost::system::error_code pec;
+      auto ep = socket.remote_endpoint(pec);
+      peer = pec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+      socket.set_option(tcp::no_delay(true), pec);
+    } else {
+      peer = "unix";
+    }
+    auto executor = socket.get_executor();
+    asio::co_spawn(executor, RunConnection(shared, std::move(socket), std::move(peer)), asio::detached);
+  }
+}
+
+}  // namespace
+
+struct MilterServer::Impl {
+  asio::io_context& io;
+  std::shared_ptr<Shared> shared;
+  std::vector<std::shared_ptr<tcp::acceptor>> tcp_acceptors;
+  std::vector<std::shared_ptr<asio::local::stream_protocol::acceptor>> unix_acceptors;
+  std::vector<std::string> unix_paths;
+};
+
+MilterServer::MilterServer(asio::io_context& io, sink::Sink& sink, ServerOptions options)
+    : stats_(std::make_shared<ServerStats>()) {
+  impl_ = std::make_unique<Impl>(Impl{io, std::make_shared<Shared>(sink, std::move(options), stats_), {}, {}, {}});
+}
+
+MilterServer::~MilterServer() {
+  StopAccepting();
+  for (const auto& path : impl_->unix_paths) {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+}
+
+std::string MilterServer::Listen(const ListenAddress& address) {
+  try {
+    if (address.is_unix) {
+      std::error_code ec;
+      // A stale socket from an earlier run would make bind fail.
+      if (std::filesystem::is_socket(address.path, ec)) std::filesystem::remove(address.path, ec);
+      auto acceptor = std::make_shared<asio::local::stream_protocol::acceptor>(
+          impl_->io, asio::local::stream_protocol::endpoint(address.path));
+      asio::co_spawn(impl_->io, AcceptLoop(impl_->shared, acceptor, impl_->io), asio::detached);
+      impl_->unix_acceptors.push_back(std::move(acceptor));
+      impl_->unix_paths.push_back(address.path);
+      return address.path;
+    }
+    tcp::endpoint endpoint(asio::ip::make_address(address.host), address.port);
+    auto acceptor = std::make_shared<tcp::acceptor>(impl_->io, endpoint, /*reuse_address=*/true);
+    auto bound = acceptor->local_endpoint();
+    asio::co_spawn(impl_->io, AcceptLoop(impl_->shared, acceptor, impl_->io), asio::detached);
+    impl_->tcp_acceptors.push_back(std::move(acceptor));
+    std::string host = bound.address().to_string();
+    if (bound.address().is_v6()) host = "[" + host + "]";
+    return host + ":" + std::to_string(bound.port());
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot listen on " +
+                             (address.is_unix ? address.path : address.host + ":" + std::to_string(address.port)) +
+                             ": " + e.what());
+  }
+}
+
+void MilterServer::StopAccepting() {
+  boost::system::error_code ec;
+  for (auto& a : impl_->tcp_acceptors) a->close(ec);
+  for (auto& a : impl_->unix_acceptors) a->close(ec);
+}
+
+}  // namespace smtpbridge::milter

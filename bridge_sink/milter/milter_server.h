@@ -1,0 +1,55 @@
+// The milter server: accepts MTA connections on TCP or unix sockets and runs one MilterSession
+// per connection on its own strand, reading packets, asking the sink, writing replies.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "milter/listen_address.h"
+#include "milter/milter_session.h"
+#include "smtpbridge/sink/sink.h"
+
+namespace smtpbridge::milter {
+
+struct ServerOptions {
+  SessionOptions session;
+  // An MTA connection that sends nothing for this long is closed (Postfix's own milter
+  // timeouts are shorter, so a healthy MTA never hits it).
+  std::chrono::seconds idle_timeout{std::chrono::minutes(10)};
+  std::size_t max_packet = kMaxPacketSize;
+};
+
+struct ServerStats {
+  std::atomic<uint64_t> connections{0};
+  std::atomic<uint64_t> active_connections{0};
+  std::atomic<uint64_t> protocol_errors{0};
+  std::atomic<uint64_t> events{0};
+};
+
+class MilterServer {
+ public:
+  MilterServer(boost::asio::io_context& io, sink::Sink& sink, ServerOptions options);
+  ~MilterServer();
+  MilterServer(const MilterServer&) = delete;
+  MilterServer& operator=(const MilterServer&) = delete;
+
+  // Binds and starts accepting. Returns "host:port" (the bound port when 0 was asked) or the
+  // unix socket path. Throws std::runtime_error when it cannot bind.
+  std::string Listen(const ListenAddress& address);
+  // Stops accepting; open connections finish with their MTA.
+  void StopAccepting();
+
+  const ServerStats& stats() const { return *stats_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<ServerStats> stats_;
+};
+
+}  // namespace smtpbridge::milter

@@ -1,0 +1,31 @@
+// Verdicts to milter replies: the reply for a step, and at end of message the edits first.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "milter/milter_codec.h"
+#include "smtpbridge/v1/verdict.pb.h"
+
+namespace smtpbridge::milter {
+
+// "550-5.7.1 first\r\n550 5.7.1 last" for SMFIR_REPLYCODE; '%' doubled (libmilter and Sendmail
+// treat it as a format character), CR/LF dropped. Empty when `reply` has no code.
+std::string FormatReplyCode(const v1::SmtpReply& reply);
+
+// The reply to a step other than end of message:
+//   CONTINUE/UNSPECIFIED, SKIP_RECIPIENT, RESPOND 2xx/3xx -> SMFIR_CONTINUE
+//   RESPOND 4xx/5xx -> SMFIR_REPLYCODE
+//   REJECT  -> SMFIR_REPLYCODE with the 5xx reply, else SMFIR_REJECT
+//   TEMPFAIL -> SMFIR_REPLYCODE with the 4xx reply, else SMFIR_TEMPFAIL
+//   DROP_SESSION -> SMFIR_REPLYCODE 421 (Postfix then hangs up on the client)
+Reply StepReply(const v1::Verdict& verdict);
+
+// End of message: when the verdict lets the message through, its edits (only those the MTA
+// granted in `actions`) and then SMFIR_CONTINUE, or SMFIR_DISCARD for a discard edit; otherwise
+// the reply from StepReply. `skipped` counts edits dropped for lack of a granted action.
+std::vector<Reply> EndOfMessageReplies(const v1::Verdict& verdict, uint32_t actions,
+                                       int* skipped = nullptr);
+
+}  // namespace smtpbridge::milter
