@@ -1,0 +1,118 @@
+// The smtpbridge-dispatcher binary as operators run it: refuses bad bindings with exit code 2,
+// writes its ready file on port 0, reloads on SIGHUP, exits 0 on SIGTERM; bridgectl talks to it.
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "smtpbridge/v1/dispatcher.grpc.pb.h"
+#include "support/process.h"
+#include "support/temp_dir.h"
+
+namespace smtpbridge::dispatcher {
+namespace {
+
+using ::testing::HasSubstr;
+using smtpbridge::testing::Process;
+using smtpbridge::testing::TempDir;
+
+// The binaries sit together in the build's bin/ directory, which ctest passes in.
+std::string Binary(const char* name) {
+  const char* dir = std::getenv("SMTPBRIDGE_DISPATCHER_BIN_DIR");
+  return dir ? std::string(dir) + "/" + name : "";
+}
+
+std::string Read(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+int ExitCode(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+
+uint64_t Generation(const std::string& address) {
+  auto stub = v1::Dispatcher::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::GetInterestsResponse response;
+  if (!stub->GetInterests(&context, {}, &response).ok()) return 0;
+  return response.generation();
+}
+
+TEST(DispatcherBinaryTest, RefusesInvalidBindingsWithExitCode2AndTheErrors) {
+  const std::string bin = Binary("smtpbridge-dispatcher");
+  ASSERT_FALSE(bin.empty()) << "SMTPBRIDGE_DISPATCHER_BIN_DIR not set";
+  TempDir dir;
+  const auto bindings = dir.Write("bindings.yaml", R"(bindings:
+  - name: a
+    priority: PRIO_HUGE
+    event: INBOUND_COMMAND
+    sink: ipv4:127.0.0.1:50051
+    colour: blue
+)");
+  const auto log = dir / "log";
+  Process p({bin, "--listen", "127.0.0.1:0", "--bindings", bindings.string(), "--ready-file",
+             (dir / "ready").string()},
+            log);
+  const auto status = p.Wait(std::chrono::seconds(20));
+  ASSERT_TRUE(status) << "still running";
+  EXPECT_EQ(ExitCode(*status), 2);
+  const std::string text = Read(log);
+  EXPECT_THAT(text, HasSubstr(bindings.string() +
+                              ":3: bindings[0].priority: \"PRIO_HUGE\" is not a number 0..32767 or a PRIO_* name"));
+  EXPECT_THAT(text, HasSubstr(bindings.string() + ":6: bindings[0].colour: unknown key"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "ready"));
+}
+
+TEST(DispatcherBinaryTest, ServesReloadsOnSighupAndStopsCleanlyOnSigterm) {
+  const std::string bin = Binary("smtpbridge-dispatcher");
+  const std::string ctl = Binary("bridgectl");
+  ASSERT_FALSE(bin.empty());
+  ASSERT_FALSE(ctl.empty());
+  TempDir dir;
+  // The worker address is a closed port: calls fail fast and on_error decides.
+  const std::string sink = "ipv4:127.0.0.1:" + std::to_string(smtpbridge::testing::FreeTcpPort());
+  const auto bindings = dir.Write("bindings.yaml", "bindings:\n  - {name: a, event: INBOUND_COMMAND, rule: RCPT, sink: \"" + sink + "\", on_error: tempfail}\n");
+  Process p({bin, "--listen", "127.0.0.1:0", "--bindings", bindings.string(), "--ready-file",
+             (dir / "ready").string(), "--watch-interval", "0"},
+            dir / "log");
+  const auto address = p.WaitForReadyFile(dir / "ready");
+  ASSERT_TRUE(address) << Read(dir / "log");
+  EXPECT_EQ(Generation(*address), 1u);
+
+  dir.Write("bindings.yaml", "bindings: []\n");
+  p.Signal(SIGHUP);
+  uint64_t generation = 0;
+  for (int i = 0; i < 200 && generation < 2; ++i) {
+    generation = Generation(*address);
+    if (generation < 2) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  EXPECT_EQ(generation, 2u);
+
+  dir.Write("bindings.yaml", "bindings:\n  - {name: a, event: INBOUND_COMMAND, rule: RCPT, sink: \"" + sink + "\", on_error: tempfail}\n");
+  Process reload({ctl, "--dispatcher", *address, "reload"}, dir / "reload.log");
+  ASSERT_EQ(ExitCode(reload.Wait(std::chrono::seconds(20)).value_or(-1)), 0) << Read(dir / "reload.log");
+  EXPECT_THAT(Read(dir / "reload.log"), HasSubstr("reloaded: generation 3, 1 binding(s)"));
+
+  Process test({ctl, "--dispatcher", *address, "test-event", "--event", "INBOUND_COMMAND",
+                "--command", "RCPT TO:<someone@example.com>"},
+               dir / "test.log");
+  ASSERT_EQ(ExitCode(test.Wait(std::chrono::seconds(20)).value_or(-1)), 0) << Read(dir / "test.log");
+  const std::string out = Read(dir / "test.log");
+  EXPECT_THAT(out, HasSubstr("verdict:    tempfail 451 4.7.1 Temporary policy failure (a)"));
+  EXPECT_THAT(out, HasSubstr("decided by: a"));
+  EXPECT_THAT(out, HasSubstr("round trip:"));
+
+  EXPECT_EQ(ExitCode(p.Stop()), 0) << Read(dir / "log");
+  EXPECT_THAT(Read(dir / "log"), HasSubstr("SIGTERM: draining and stopping"));
+}
+
+}  // namespace
+}  // namespace smtpbridge::dispatcher

@@ -1,0 +1,257 @@
+// The real gRPC server (DispatcherApp) on port 0 with a real PolicySink worker in the same
+// process, over loopback: Evaluate, GetInterests, the Admin API and its token.
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "server/dispatcher_app.h"
+#include "smtpbridge/v1/admin.grpc.pb.h"
+#include "smtpbridge/v1/dispatcher.grpc.pb.h"
+#include "smtpbridge/v1/names.h"
+#include "smtpbridge/v1/sink.grpc.pb.h"
+#include "support/temp_dir.h"
+
+namespace smtpbridge::dispatcher {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// Rejects the recipient named by the binding's "blocked" property; tags everything else.
+class BlocklistWorker final : public v1::PolicySink::Service {
+ public:
+  grpc::Status OnEvent(grpc::ServerContext*, const v1::SinkRequest* request,
+                       v1::Verdict* verdict) override {
+    ++calls;
+    const auto& props = request->binding().sink_properties();
+    const auto blocked = props.find("blocked");
+    if (blocked != props.end() && request->event().envelope().recipient() == blocked->second) {
+      verdict->set_action(v1::ACTION_REJECT);
+      verdict->mutable_reply()->set_code(550);
+      verdict->mutable_reply()->set_enhanced_code("5.7.1");
+      verdict->mutable_reply()->add_lines("Recipient blocked");
+      verdict->set_reason("blocklisted");
+    } else {
+      verdict->set_action(v1::ACTION_CONTINUE);
+      verdict->add_tags("checked-by-" + request->binding().name());
+    }
+    return grpc::Status::OK;
+  }
+  std::atomic<int> calls{0};
+};
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&worker_);
+    worker_server_ = builder.BuildAndStart();
+    ASSERT_TRUE(worker_server_);
+    ASSERT_GT(port, 0);
+    sink_ = "ipv4:127.0.0.1:" + std::to_string(port);
+    bindings_path_ = dir_.Write("bindings.yaml", Bindings(/*with_eod=*/true)).string();
+
+    AppOptions options;
+    options.listen = "127.0.0.1:0";
+    options.bindings_path = bindings_path_;
+    options.admin_token = "s3cret";
+    options.watch_interval = std::chrono::milliseconds(0);
+    std::vector<std::string> errors;
+    app_ = DispatcherApp::Create(options, &errors);
+    ASSERT_TRUE(app_) << ::testing::PrintToString(errors);
+    std::string error;
+    ASSERT_TRUE(app_->Start(&error)) << error;
+    EXPECT_THAT(app_->address(), ::testing::StartsWith("127.0.0.1:"));
+    EXPECT_NE(app_->address(), "127.0.0.1:0");
+    auto channel = grpc::CreateChannel(app_->address(), grpc::InsecureChannelCredentials());
+    dispatcher_ = v1::Dispatcher::NewStub(channel);
+    admin_ = v1::Admin::NewStub(channel);
+  }
+
+  void TearDown() override {
+    if (app_) {
+      EXPECT_TRUE(app_->Shutdown());
+    }
+    if (worker_server_) worker_server_->Shutdown();
+  }
+
+  std::string Bindings(bool with_eod) const {
+    std::string yaml = "bindings:\n"
+                       "  - name: reject-blocked-rcpt\n"
+                       "    event: INBOUND_COMMAND\n"
+                       "    rule: RCPT\n"
+                       "    priority: PRIO_HIGH\n"
+                       "    sink: " + sink_ + "\n"
+                       "    sink_properties: {blocked: blocked@example.com}\n"
+                       "    timeout: 5s\n";
+    if (with_eod) {
+      yaml += "  - name: eod\n"
+              "    event: INBOUND_COMMAND\n"
+              "    rule: _EOD\n"
+              "    sink: " + sink_ + "\n"
+              "    body_limit: 1000\n"
+              "    timeout: 5s\n";
+    }
+    return yaml;
+  }
+
+  static v1::EvaluateRequest Rcpt(const std::string& address) {
+    v1::EvaluateRequest request;
+    request.set_explain(true);
+    auto* e = request.mutable_event();
+    e->set_event_id("e1");
+    e->set_type(v1::EVENT_TYPE_INBOUND_COMMAND);
+    e->mutable_session()->set_instance(1);
+    e->mutable_command()->set_keyword("RCPT");
+    e->mutable_command()->set_argument("TO:<" + address + ">");
+    e->mutable_envelope()->set_recipient(address);
+    *e->mutable_budget() = v1::ToProtoDuration(std::chrono::seconds(10));
+    return request;
+  }
+
+  grpc::Status Call(v1::EvaluateRequest request, v1::EvaluateResponse* response) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    return dispatcher_->Evaluate(&context, request, response);
+  }
+
+  void Authorize(grpc::ClientContext* context) {
+    context->AddMetadata("authorization", "Bearer s3cret");
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  }
+
+  smtpbridge::testing::TempDir dir_;
+  BlocklistWorker worker_;
+  std::unique_ptr<grpc::Server> worker_server_;
+  std::string sink_;
+  std::string bindings_path_;
+  std::unique_ptr<DispatcherApp> app_;
+  std::unique_ptr<v1::Dispatcher::Stub> dispatcher_;
+  std::unique_ptr<v1::Admin::Stub> admin_;
+};
+
+TEST_F(ServerTest, EvaluateRoundTripThroughARealWorker) {
+  v1::EvaluateResponse rejected;
+  ASSERT_TRUE(Call(Rcpt("blocked@example.com"), &rejected).ok());
+  EXPECT_EQ(rejected.verdict().action(), v1::ACTION_REJECT);
+  EXPECT_EQ(v1::ReplyText(rejected.verdict().reply()), "550 5.7.1 Recipient blocked");
+  EXPECT_EQ(rejected.decided_by(), "reject-blocked-rcpt");
+  EXPECT_EQ(rejected.matched(), 1u);
+  ASSERT_EQ(rejected.outcomes_size(), 1);
+  EXPECT_EQ(rejected.outcomes(0).kind(), v1::SINK_OUTCOME_KIND_ANSWERED);
+
+  v1::EvaluateResponse accepted;
+  ASSERT_TRUE(Call(Rcpt("friend@example.com"), &accepted).ok());
+  EXPECT_EQ(accepted.verdict().action(), v1::ACTION_CONTINUE);
+  EXPECT_THAT(accepted.verdict().tags(), ElementsAre("checked-by-reject-blocked-rcpt"));
+  EXPECT_EQ(worker_.calls.load(), 2);
+
+  v1::EvaluateRequest bad;
+  v1::EvaluateResponse ignored;
+  EXPECT_EQ(Call(bad, &ignored).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ServerTest, GetInterestsReportsKeywordsBodyLimitAndGeneration) {
+  grpc::ClientContext context;
+  v1::GetInterestsResponse response;
+  ASSERT_TRUE(dispatcher_->GetInterests(&context, {}, &response).ok());
+  ASSERT_EQ(response.interests_size(), 1);
+  EXPECT_EQ(response.interests(0).event(), v1::EVENT_TYPE_INBOUND_COMMAND);
+  EXPECT_EQ(response.interests(0).instance(), 1u);
+  EXPECT_THAT(response.interests(0).keywords(), ElementsAre("RCPT", "_EOD"));
+  EXPECT_EQ(response.interests(0).body_limit(), 1000u);
+  EXPECT_EQ(response.generation(), 1u);
+  EXPECT_EQ(v1::FromProtoDuration(response.refresh_after()), std::chrono::seconds(5));
+}
+
+TEST_F(ServerTest, AdminNeedsTheTokenListsStatsAndReloads) {
+  {
+    grpc::ClientContext context;
+    v1::ListBindingsResponse response;
+    EXPECT_EQ(admin_->ListBindings(&context, {}, &response).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer wrong");
+    v1::ListBindingsResponse response;
+    EXPECT_EQ(admin_->ListBindings(&context, {}, &response).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext context;
+    Authorize(&context);
+    v1::ListBindingsResponse response;
+    ASSERT_TRUE(admin_->ListBindings(&context, {}, &response).ok());
+    ASSERT_EQ(response.bindings_size(), 2);
+    EXPECT_EQ(response.bindings(0).name(), "reject-blocked-rcpt");
+    EXPECT_EQ(response.bindings(0).sink_properties().at("blocked"), "blocked@example.com");
+    EXPECT_EQ(response.source(), bindings_path_);
+  }
+  v1::EvaluateResponse ignored;
+  ASSERT_TRUE(Call(Rcpt("blocked@example.com"), &ignored).ok());
+  // The outcome is recorded just after the answer goes out: poll briefly for it.
+  v1::BindingStats stats;
+  for (int i = 0; i < 200 && stats.answered() == 0; ++i) {
+    grpc::ClientContext context;
+    Authorize(&context);
+    v1::GetBindingStatsRequest request;
+    request.set_name("reject-blocked-rcpt");
+    v1::GetBindingStatsResponse response;
+    ASSERT_TRUE(admin_->GetBindingStats(&context, request, &response).ok());
+    ASSERT_EQ(response.stats_size(), 1);
+    stats = response.stats(0);
+    if (stats.answered() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(stats.name(), "reject-blocked-rcpt");
+  EXPECT_EQ(stats.matched(), 1u);
+  EXPECT_EQ(stats.answered(), 1u);
+  EXPECT_EQ(stats.verdicts().at("reject"), 1u);
+  EXPECT_GT(smtpbridge::v1::FromProtoDuration(stats.latency_p50()).count(), 0);
+  {
+    grpc::ClientContext context;
+    Authorize(&context);
+    v1::GetBindingStatsResponse all;
+    ASSERT_TRUE(admin_->GetBindingStats(&context, {}, &all).ok());
+    EXPECT_EQ(all.stats_size(), 2);  // "eod" listed with zeros
+  }
+  // A bad file: rejected, previous bindings kept.
+  dir_.Write("bindings.yaml", "bindings:\n  - {name: x, event: NOPE, sink: y}\n");
+  {
+    grpc::ClientContext context;
+    Authorize(&context);
+    v1::ReloadResponse response;
+    ASSERT_TRUE(admin_->Reload(&context, {}, &response).ok());
+    EXPECT_FALSE(response.ok());
+    EXPECT_THAT(response.errors(), ElementsAre(HasSubstr("bindings[0].event: \"NOPE\"")));
+    EXPECT_EQ(response.generation(), 1u);
+    EXPECT_EQ(response.bindings(), 2u);
+  }
+  ASSERT_TRUE(Call(Rcpt("blocked@example.com"), &ignored).ok());
+  EXPECT_EQ(ignored.verdict().action(), v1::ACTION_REJECT);
+  // A good file: generation 2, and the interests follow.
+  dir_.Write("bindings.yaml", Bindings(/*with_eod=*/false));
+  {
+    grpc::ClientContext context;
+    Authorize(&context);
+    v1::ReloadResponse response;
+    ASSERT_TRUE(admin_->Reload(&context, {}, &response).ok());
+    EXPECT_TRUE(response.ok());
+    EXPECT_EQ(response.generation(), 2u);
+    EXPECT_EQ(response.bindings(), 1u);
+  }
+  grpc::ClientContext context;
+  v1::GetInterestsResponse interests;
+  ASSERT_TRUE(dispatcher_->GetInterests(&context, {}, &interests).ok());
+  EXPECT_EQ(interests.generation(), 2u);
+  ASSERT_EQ(interests.interests_size(), 1);
+  EXPECT_THAT(interests.interests(0).keywords(), ElementsAre("RCPT"));
+}
+
+}  // namespace
+}  // namespace smtpbridge::dispatcher
