@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The same load through the same dispatcher to each language's conformance worker, side by side.
 #
-#   bench/workers/run.sh [--build-dir DIR] [--events N] [--concurrency C] [--languages cpp,python,go,node]
+#   bench/workers/run.sh [--build-dir DIR] [--events N] [--concurrency C] [--warmup N]
+#                        [--languages cpp,python,go,node] [--cpp-worker PATH]
+#
+# DIR (a build tree or its bin/, default build/release) has smtpbridge-dispatcher and, unless
+# --cpp-worker says otherwise, smtpbridge-conformance-worker-cpp.
 #
 # For each language: start its conformance worker (--listen 127.0.0.1:0 --ready-file F), start
 # smtpbridge-dispatcher with one RCPT binding to it whose sink_properties make every verdict a
@@ -16,6 +20,7 @@ events=20000
 concurrency=16
 warmup=1000
 languages="cpp,python,go,node"
+cpp_worker=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --build-dir) build_dir="$2"; shift 2 ;;
@@ -23,13 +28,15 @@ while [[ $# -gt 0 ]]; do
     --concurrency) concurrency="$2"; shift 2 ;;
     --warmup) warmup="$2"; shift 2 ;;
     --languages) languages="$2"; shift 2 ;;
-    -h|--help) sed -n 2,12p "$0"; exit 0 ;;
+    --cpp-worker) cpp_worker="$2"; shift 2 ;;
+    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 # Accept a build tree (build/release) as well as its bin folder.
 [[ -x "$build_dir/bin/smtpbridge-dispatcher" ]] && build_dir="$build_dir/bin"
 dispatcher="$build_dir/smtpbridge-dispatcher"
+cpp_worker="${cpp_worker:-$build_dir/smtpbridge-conformance-worker-cpp}"
 [[ -x "$dispatcher" ]] || { echo "run.sh: $dispatcher not found (build the release preset first)" >&2; exit 1; }
 
 work="$(mktemp -d)"
@@ -47,7 +54,7 @@ trap cleanup EXIT
 
 worker_command() {  # prints the command line of a language's conformance worker, or fails
   case "$1" in
-    cpp) [[ -x "$build_dir/smtpbridge-conformance-worker-cpp" ]] && echo "$build_dir/smtpbridge-conformance-worker-cpp" ;;
+    cpp) [[ -x "$cpp_worker" ]] && echo "$cpp_worker" ;;
     go) echo "$work/go-conformance-worker" ;;
     python)
       [[ -x "$repo/clients/python/.venv/bin/python" ]] || SMTPBRIDGE_SKIP_PYTEST=1 "$repo/clients/python/test.sh" >&2
