@@ -1,0 +1,1233 @@
+#include "client_session.h"
+
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <random>
+
+#include "message_data.h"
+#include "sink_await.h"
+#include "verdict_decision.h"
+
+namespace smtpbridge::proxy {
+
+namespace asio = boost::asio;
+using asio::as_tuple;
+using asio::use_awaitable;
+using asio::awaitable;
+
+namespace {
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string NewSessionId(uint64_t counter) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%016llx%04llx", static_cast<unsigned long long>(rng()),
+                static_cast<unsigned long long>(counter & 0xffff));
+  return buf;
+}
+
+const Reply kNeedHelo = MakeReply(503, "5.5.1", "Error: send HELO/EHLO first");
+const Reply kNeedMail = MakeReply(503, "5.5.1", "Error: need MAIL command");
+const Reply kNested = MakeReply(503, "5.5.1", "Error: nested MAIL command");
+const Reply kInTransaction = MakeReply(503, "5.5.1", "Error: MAIL transaction in progress");
+const Reply kNoRecipients = MakeReply(554, "5.5.1", "Error: no valid recipients");
+const Reply kTempNextHop = MakeReply(451, "4.4.2", "Error: next hop did not accept the message, try again later");
+
+// The reply the client gets when the next hop refused something: its code and text, so the
+// client sees the real reason; a 4xx stays a 4xx (retry), a 5xx a 5xx.
+Reply Relay(const Reply& upstream) { return upstream; }
+
+}  // namespace
+
+ClientSession::ClientSession(asio::ip::tcp::socket socket, std::shared_ptr<ProxyContext> context)
+    : ctx_(std::move(context)),
+      config_(ctx_->config),
+      socket_(std::move(socket)),
+      client_timer_(socket_.get_executor()),
+      session_timer_(socket_.get_executor()),
+      next_hop_(socket_.get_executor()),
+      reader_(ctx_->config.limits.max_command_line) {
+  ctx_->active_sessions.fetch_add(1);
+  ctx_->metrics->sessions.Increment();
+  ctx_->metrics->sessions_active.Increment();
+}
+
+ClientSession::~ClientSession() {
+  ctx_->active_sessions.fetch_sub(1);
+  ctx_->metrics->sessions_active.Decrement();
+}
+
+void ClientSession::Start() {
+  asio::co_spawn(socket_.get_executor(), [self = shared_from_this()] { return self->Run(); }, asio::detached);
+}
+
+void ClientSession::RequestShutdown() {
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->shutdown_requested_ = true;
+    self->CancelClientIo();
+  });
+}
+
+void ClientSession::CancelClientIo() {
+  boost::system::error_code ignored;
+  socket_.cancel(ignored);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client I/O
+
+void ClientSession::ArmClientTimer() {
+  const uint64_t generation = ++client_timer_generation_;
+  client_timed_out_ = false;
+  client_timer_.expires_after(config_.timeouts.idle);
+  client_timer_.async_wait([this, generation](const boost::system::error_code& ec) {
+    if (ec || generation != client_timer_generation_) return;
+    client_timed_out_ = true;
+    CancelClientIo();
+  });
+}
+
+void ClientSession::DisarmClientTimer() {
+  ++client_timer_generation_;
+  client_timer_.cancel();
+}
+
+void ClientSession::Send(const Reply& reply) { out_ += reply.Wire(); }
+
+void ClientSession::SendError(const Reply& reply) {
+  Send(reply);
+  ++errors_;
+}
+
+awaitable<bool> ClientSession::Flush() {
+  if (out_.empty()) co_return true;
+  std::string bytes;
+  bytes.swap(out_);
+  ArmClientTimer();
+  boost::system::error_code ec;
+  if (tls_) {
+    std::tie(ec, std::ignore) = co_await asio::async_write(*tls_, asio::buffer(bytes), as_tuple(use_awaitable));
+  } else {
+    std::tie(ec, std::ignore) = co_await asio::async_write(socket_, asio::buffer(bytes), as_tuple(use_awaitable));
+  }
+  DisarmClientTimer();
+  co_return !ec;
+}
+
+awaitable<ClientSession::ReadStatus> ClientSession::ReadMore() {
+  // Replies to a pipelined group go out together, once its input is used up (RFC 2920).
+  if (!co_await Flush()) co_return client_timed_out_ ? ReadStatus::kTimeout : ReadStatus::kClosed;
+  if (shutdown_requested_ || ctx_->stopping.load()) co_return ReadStatus::kShutdown;
+  if (session_expired_) co_return ReadStatus::kTimeout;
+  std::array<char, 8192> buf;
+  ArmClientTimer();
+  boost::system::error_code ec;
+  size_t n = 0;
+  if (tls_) {
+    std::tie(ec, n) = co_await tls_->async_read_some(asio::buffer(buf), as_tuple(use_awaitable));
+  } else {
+    std::tie(ec, n) = co_await socket_.async_read_some(asio::buffer(buf), as_tuple(use_awaitable));
+  }
+  DisarmClientTimer();
+  if (shutdown_requested_) co_return ReadStatus::kShutdown;
+  if (client_timed_out_ || session_expired_) co_return ReadStatus::kTimeout;
+  if (ec) co_return ReadStatus::kClosed;
+  reader_.Append(std::string_view(buf.data(), n));
+  co_return ReadStatus::kOk;
+}
+
+Reply ClientSession::ClosingReply(std::string_view why) const {
+  return MakeReply(421, "4.4.2", config_.hostname + " " + std::string(why));
+}
+
+awaitable<void> ClientSession::Close(std::optional<Reply> last_words) {
+  if (last_words) Send(*last_words);
+  co_await Flush();
+  if (next_hop_.usable() && !quit_sent_) {
+    quit_sent_ = true;
+    Outbound out = co_await SendOutbound(v1::EVENT_TYPE_SESSION_END, "QUIT", "QUIT", false,
+                                         std::min(config_.timeouts.next_hop_reply, std::chrono::milliseconds(2000)));
+    (void)out;
+  }
+  next_hop_.Close();
+  boost::system::error_code ignored;
+  if (tls_) {
+    // Best effort close_notify, bounded by the idle timer.
+    ArmClientTimer();
+    co_await tls_->async_shutdown(as_tuple(use_awaitable));
+    DisarmClientTimer();
+  }
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  session_timer_.cancel();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+bool ClientSession::Wants(v1::EventType type, std::string_view keyword) const {
+  const bool wanted = ctx_->sink->Wants(config_.instance, type, keyword);
+  if (!wanted) ctx_->metrics->events_skipped.Increment();
+  return wanted;
+}
+
+void ClientSession::FillSessionContext() {
+  boost::system::error_code ec;
+  const auto remote = socket_.remote_endpoint(ec);
+  if (!ec) {
+    session_.mutable_client()->set_address(remote.address().to_string());
+    session_.mutable_client()->set_port(remote.port());
+  }
+  const auto local = socket_.local_endpoint(ec);
+  if (!ec) {
+    session_.mutable_server()->set_address(local.address().to_string());
+    session_.mutable_server()->set_port(local.port());
+  }
+  session_.set_session_id(NewSessionId(ctx_->session_counter.fetch_add(1)));
+  session_.set_instance(config_.instance);
+  session_.set_host_kind(v1::HOST_KIND_SMTP_PROXY);
+  session_.set_host_name(config_.hostname);
+}
+
+v1::Event ClientSession::MakeEvent(v1::EventType type) const {
+  v1::Event event;
+  event.set_event_id(session_.session_id() + "." + std::to_string(const_cast<ClientSession*>(this)->event_seq_++));
+  event.set_type(type);
+  *event.mutable_session() = session_;
+  auto* env = event.mutable_envelope();
+  if (txn_.open) {
+    env->set_has_sender(true);
+    env->set_sender(Utf8Safe(txn_.sender));
+    for (const auto& [k, v] : txn_.mail_parameters) (*env->mutable_mail_parameters())[k] = v;
+    for (const auto& r : txn_.recipients) env->add_recipients(r);
+    env->set_size(txn_.declared_size);
+  }
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now).count();
+  event.mutable_time()->set_seconds(ns / 1000000000);
+  event.mutable_time()->set_nanos(static_cast<int32_t>(ns % 1000000000));
+  return event;
+}
+
+awaitable<std::optional<v1::Verdict>> ClientSession::Fire(v1::Event event, bool eod) {
+  const auto budget = config_.BudgetFor(event.type(), eod);
+  event.mutable_budget()->Clear();
+  event.mutable_budget()->set_seconds(budget.count() / 1000);
+  event.mutable_budget()->set_nanos(static_cast<int32_t>((budget.count() % 1000) * 1000000));
+  ctx_->metrics->events_fired.Increment();
+  const std::string id = event.event_id();
+  auto evaluation = co_await AwaitEvaluation(*ctx_->sink, std::move(event),
+                                             std::chrono::duration_cast<std::chrono::microseconds>(budget),
+                                             config_.timeouts.sink_grace);
+  if (!evaluation) {
+    ctx_->metrics->sink_overdue.Increment();
+    spdlog::warn("session {}: event {} not answered within budget + grace; continuing", session_.session_id(), id);
+    co_return std::nullopt;
+  }
+  if (evaluation->verdict.action() > v1::ACTION_CONTINUE) {
+    ctx_->metrics->verdicts_enforced.Increment();
+    spdlog::debug("session {}: event {} -> {} ({})", session_.session_id(), id,
+                  static_cast<int>(evaluation->verdict.action()), evaluation->verdict.reason());
+  }
+  co_return std::move(evaluation->verdict);
+}
+
+awaitable<std::optional<ClientSession::Next>> ClientSession::Inbound(const Command& cmd, const Reply& native) {
+  const std::string keyword = cmd.keyword;
+  if (!Wants(v1::EVENT_TYPE_INBOUND_COMMAND, keyword)) co_return std::nullopt;
+  v1::Event event = MakeEvent(v1::EVENT_TYPE_INBOUND_COMMAND);
+  auto* command = event.mutable_command();
+  command->set_keyword(keyword);
+  if (cmd.verb == Verb::kAuth) {
+    // Never send credentials to the policy: the mechanism only.
+    const std::string mechanism = cmd.argument.substr(0, cmd.argument.find(' '));
+    command->set_argument(mechanism);
+    command->set_line("AUTH " + mechanism);
+  } else {
+    command->set_argument(cmd.argument);
+    command->set_line(cmd.line);
+  }
+  if (cmd.verb == Verb::kRcpt) {
+    event.mutable_envelope()->set_recipient(cmd.address);
+    event.mutable_envelope()->set_recipient_index(static_cast<uint32_t>(txn_.recipients.size()));
+  }
+  *event.mutable_response() = ToProto(native);
+  auto verdict = co_await Fire(std::move(event));
+  if (!verdict) co_return std::nullopt;
+  const Decision d = Decide(*verdict, config_.hostname, cmd.verb == Verb::kRcpt);
+  switch (d.kind) {
+    case Decision::Kind::kContinue:
+      co_return std::nullopt;
+    case Decision::Kind::kDrop:
+      co_await Close(d.reply);
+      co_return Next::kClose;
+    case Decision::Kind::kSkip:
+      // The recipient is acknowledged but never reaches the next hop.
+      Send(native);
+      if (native.positive()) ++txn_.client_recipients;
+      co_return Next::kContinue;
+    case Decision::Kind::kReply:
+      Send(d.reply);
+      // A 2xx that swallows MAIL or RCPT still moves the client's view of the transaction.
+      if (d.reply.positive() && cmd.verb == Verb::kMail && !cmd.error) {
+        txn_.open = true;
+        txn_.sender = cmd.address;
+        txn_.mail_parameters = cmd.parameters;
+      } else if (d.reply.positive() && cmd.verb == Verb::kRcpt && !cmd.error && txn_.open) {
+        ++txn_.client_recipients;
+      }
+      co_return Next::kContinue;
+  }
+  co_return std::nullopt;
+}
+
+void ClientSession::ApplyNextState(v1::OutboundState state) {
+  switch (state) {
+    case v1::OUTBOUND_STATE_SESSION_END:
+      close_after_reply_ = true;
+      break;
+    case v1::OUTBOUND_STATE_DATA_OR_BDAT:
+      if (txn_.open) txn_.skip_recipients = true;
+      break;
+    default:
+      break;  // the proxy's own sequencing
+  }
+}
+
+awaitable<void> ClientSession::ServerResponse(const std::string& keyword, const std::string& line,
+                                              const Reply& reply, Outbound* out) {
+  out->kind = Outbound::Kind::kReplied;
+  out->upstream = reply;
+  out->client = reply;
+  out->rewritten = false;
+  if (!Wants(v1::EVENT_TYPE_SERVER_RESPONSE, keyword)) co_return;
+  v1::Event event = MakeEvent(v1::EVENT_TYPE_SERVER_RESPONSE);
+  event.mutable_command()->set_keyword(keyword);
+  event.mutable_command()->set_line(Utf8Safe(line));
+  *event.mutable_response() = ToProto(reply);
+  auto verdict = co_await Fire(std::move(event));
+  if (!verdict) co_return;
+  ApplyNextState(verdict->next_state());
+  const Decision d = Decide(*verdict, config_.hostname, false);
+  if (d.kind == Decision::Kind::kDrop) {
+    out->kind = Outbound::Kind::kDropped;
+    out->client = d.reply;
+  } else if (d.kind == Decision::Kind::kReply) {
+    out->client = d.reply;
+    out->rewritten = true;
+  } else if (verdict->has_reply()) {
+    if (auto replacement = ToReply(verdict->reply()); replacement && replacement->klass() != 3) {
+      out->client = *replacement;
+      out->rewritten = true;
+    }
+  }
+}
+
+awaitable<ClientSession::Outbound> ClientSession::SendOutbound(v1::EventType type, std::string line,
+                                                               const std::string& keyword, bool allow_skip,
+                                                               std::chrono::milliseconds timeout) {
+  Outbound out;
+  if (Wants(type, keyword)) {
+    v1::Event event = MakeEvent(type);
+    event.mutable_command()->set_keyword(keyword);
+    event.mutable_command()->set_argument(line.size() > keyword.size() ? line.substr(keyword.size() + 1) : "");
+    event.mutable_command()->set_line(line);
+    if (type == v1::EVENT_TYPE_PER_RECIPIENT) {
+      auto* env = event.mutable_envelope();
+      const size_t open = line.find('<');
+      const size_t close = line.rfind('>');
+      const std::string rcpt = open != std::string::npos && close > open ? line.substr(open + 1, close - open - 1) : "";
+      env->set_recipient(rcpt);
+      env->set_recipient_index(static_cast<uint32_t>(txn_.recipients.size()));
+      env->add_recipients(rcpt);
+    }
+    auto verdict = co_await Fire(std::move(event));
+    if (verdict) {
+      const Decision d = Decide(*verdict, config_.hostname, allow_skip);
+      if (d.kind == Decision::Kind::kReply) {
+        out.kind = Outbound::Kind::kConsumed;
+        out.client = d.reply;
+        co_return out;
+      }
+      if (d.kind == Decision::Kind::kDrop) {
+        out.kind = Outbound::Kind::kDropped;
+        out.client = d.reply;
+        co_return out;
+      }
+      if (d.kind == Decision::Kind::kSkip) {
+        out.kind = Outbound::Kind::kSkipped;
+        co_return out;
+      }
+      std::string rewritten = verdict->command().set_command().empty() ? line : verdict->command().set_command();
+      rewritten += verdict->command().append();
+      // A rewrite must stay one command line: no CR, LF or NUL, within the line limit.
+      if (rewritten != line) {
+        const bool valid = rewritten.find_first_of(std::string_view("\r\n\0", 3)) == std::string::npos &&
+                           rewritten.size() + 2 <= config_.limits.max_command_line && !rewritten.empty();
+        if (valid) {
+          line = std::move(rewritten);
+        } else {
+          ctx_->metrics->edits_refused.Increment();
+          spdlog::warn("session {}: outbound rewrite refused (not one valid command line)", session_.session_id());
+        }
+      }
+      ApplyNextState(verdict->next_state());
+    }
+  }
+  auto result = co_await next_hop_.Command(line, timeout);
+  if (!result.ok) {
+    ctx_->metrics->next_hop_failures.Increment();
+    spdlog::warn("session {}: next hop failed after '{}': {}", session_.session_id(), keyword, result.error);
+    out.kind = Outbound::Kind::kFailed;
+    co_return out;
+  }
+  co_await ServerResponse(keyword, line, result.reply, &out);
+  co_return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The session
+
+Reply ClientSession::EhloReply() const {
+  Reply r{250, "", {config_.hostname}};
+  r.lines.push_back("PIPELINING");
+  r.lines.push_back("SIZE " + std::to_string(config_.limits.max_message_size));
+  r.lines.push_back("8BITMIME");
+  r.lines.push_back("ENHANCEDSTATUSCODES");
+  if (ctx_->tls && !tls_) r.lines.push_back("STARTTLS");
+  if (config_.chunking) r.lines.push_back("CHUNKING");
+  return r;
+}
+
+void ClientSession::ResetTransaction() {
+  txn_ = Transaction{};
+  bdat_buffer_.clear();
+  bdat_failed_ = false;
+}
+
+awaitable<void> ClientSession::Run() {
+  auto self = shared_from_this();
+  FillSessionContext();
+  session_timer_.expires_after(config_.timeouts.session);
+  session_timer_.async_wait([this, self](const boost::system::error_code& ec) {
+    if (ec) return;
+    session_expired_ = true;
+    CancelClientIo();
+    next_hop_.Cancel();
+  });
+  boost::system::error_code ignored;
+  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+
+  // CONNECT: before the banner, before the next hop is contacted.
+  if (Wants(v1::EVENT_TYPE_CONNECT, "")) {
+    v1::Event event = MakeEvent(v1::EVENT_TYPE_CONNECT);
+    *event.mutable_response() = ToProto(MakeReply(220, "", config_.hostname + " " + config_.banner));
+    if (auto verdict = co_await Fire(std::move(event))) {
+      Decision d = Decide(*verdict, config_.hostname, false);
+      if (d.kind == Decision::Kind::kReply && !d.reply.positive()) {
+        co_await Close(d.reply);
+        co_return;
+      }
+      if (d.kind == Decision::Kind::kDrop) {
+        co_await Close(d.reply);
+        co_return;
+      }
+    }
+  }
+
+  auto greeting = co_await next_hop_.Connect(ctx_->next_hop, config_.timeouts.next_hop_connect);
+  if (!greeting.ok) {
+    ctx_->metrics->next_hop_failures.Increment();
+    spdlog::warn("session {}: next hop {}: {}", session_.session_id(), config_.next_hop, greeting.error);
+    co_await Close(MakeReply(421, "4.4.1", config_.hostname + " Service not available, next hop unreachable"));
+    co_return;
+  }
+  Outbound banner;
+  co_await ServerResponse("", "", greeting.reply, &banner);
+  if (banner.kind == Outbound::Kind::kDropped) {
+    co_await Close(banner.client);
+    co_return;
+  }
+  if (greeting.reply.code != 220) {
+    // A next hop that does not greet cannot take mail now: the client retries later.
+    co_await Close(MakeReply(421, "4.3.2", config_.hostname + " Service not available, next hop not ready"));
+    co_return;
+  }
+  Send(banner.rewritten && banner.client.code == 220 ? banner.client
+                                                     : MakeReply(220, "", config_.hostname + " " + config_.banner));
+
+  while (true) {
+    std::optional<Line> line = reader_.Next();
+    if (!line) {
+      const ReadStatus status = co_await ReadMore();
+      if (status == ReadStatus::kOk) continue;
+      if (status == ReadStatus::kTimeout) {
+        ctx_->metrics->timeouts.Increment();
+        co_await Close(ClosingReply(session_expired_ ? "Error: session time limit exceeded" : "Error: timeout exceeded"));
+      } else if (status == ReadStatus::kShutdown) {
+        co_await Close(MakeReply(421, "4.3.2", config_.hostname + " Service shutting down"));
+      } else {
+        co_await Close(std::nullopt);
+      }
+      co_return;
+    }
+    ctx_->metrics->commands.Increment();
+    Next next;
+    if (line->too_long) {
+      SendError(MakeReply(500, "5.5.2", "Error: line too long"));
+      next = Next::kContinue;
+    } else if (line->bare_cr_or_lf) {
+      // RFC 5321 §2.3.8: only CRLF ends a line; a bare CR or LF is never taken as one.
+      SendError(MakeReply(500, "5.5.2", "Error: bare CR or LF in command"));
+      next = Next::kContinue;
+    } else {
+      next = co_await Handle(ParseCommand(line->text));
+    }
+    if (next == Next::kClose) co_return;
+    if (close_after_reply_) {
+      co_await Close(MakeReply(421, "4.3.0", config_.hostname + " Session ended by policy"));
+      co_return;
+    }
+    if (errors_ >= config_.limits.max_errors) {
+      co_await Close(MakeReply(421, "4.7.0", config_.hostname + " Error: too many errors"));
+      co_return;
+    }
+  }
+}
+
+awaitable<ClientSession::Next> ClientSession::Handle(Command cmd) {
+  if (cmd.keyword.empty() && cmd.error) {
+    // Not even a keyword (control characters, 8-bit bytes, empty line): no event.
+    SendError(*cmd.error);
+    co_return Next::kContinue;
+  }
+  switch (cmd.verb) {
+    case Verb::kHelo:
+    case Verb::kEhlo:
+      co_return co_await HandleHelo(cmd);
+    case Verb::kMail:
+      co_return co_await HandleMail(cmd);
+    case Verb::kRcpt:
+      co_return co_await HandleRcpt(cmd);
+    case Verb::kData:
+      co_return co_await HandleData(cmd);
+    case Verb::kBdat:
+      co_return co_await HandleBdat(cmd);
+    case Verb::kRset:
+      co_return co_await HandleRset(cmd);
+    case Verb::kQuit:
+      co_return co_await HandleQuit(cmd);
+    case Verb::kStartTls:
+      co_return co_await HandleStartTls(cmd);
+    default:
+      break;
+  }
+  // Commands the proxy answers itself; none of them reaches the next hop.
+  Reply native;
+  bool is_error = true;
+  if (cmd.error) {
+    native = *cmd.error;
+  } else if (cmd.verb == Verb::kNoop) {
+    native = MakeReply(250, "2.0.0", "Ok");
+    is_error = false;
+  } else if (cmd.verb == Verb::kVrfy) {
+    native = MakeReply(252, "2.5.2", "Cannot VRFY user, but will accept message and attempt delivery");
+    is_error = false;
+  } else if (cmd.verb == Verb::kExpn) {
+    native = MakeReply(502, "5.5.1", "Error: EXPN not supported");
+  } else if (cmd.verb == Verb::kHelp) {
+    native = MakeReply(214, "2.0.0", "See RFC 5321");
+    is_error = false;
+  } else if (cmd.verb == Verb::kAuth) {
+    native = !greeted_    ? kNeedHelo
+             : txn_.open ? kInTransaction
+                         : MakeReply(502, "5.5.1", "Error: authentication not supported");
+  } else {
+    native = MakeReply(500, "5.5.2", "Error: command not recognized");
+  }
+  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
+  if (is_error) {
+    SendError(native);
+  } else {
+    Send(native);
+  }
+  co_return Next::kContinue;
+}
+
+awaitable<ClientSession::Next> ClientSession::HandleHelo(const Command& cmd) {
+  const bool ehlo = cmd.verb == Verb::kEhlo;
+  const Reply native = cmd.error ? *cmd.error : ehlo ? EhloReply() : MakeReply(250, "", config_.hostname);
+  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
+  if (cmd.error) {
+    SendError(*cmd.error);
+    co_return Next::kContinue;
+  }
+  // EHLO resets the transaction on both sides (RFC 5321 §4.1.4).
+  ResetTransaction();
+  greeted_ = false;
+  session_.set_helo_name(cmd.domain);
+  session_.set_esmtp(ehlo);
+  Outbound out = co_await SendOutbound(v1::EVENT_TYPE_SESSION_START, "EHLO " + cmd.domain, "EHLO", false,
+                                       config_.timeouts.next_hop_reply);
+  if (out.kind == Outbound::Kind::kReplied && out.upstream.klass() == 5 && !out.rewritten) {
+    // A next hop without ESMTP: fall back to HELO.
+    out = co_await SendOutbound(v1::EVENT_TYPE_OUTBOUND_COMMAND, "HELO " + cmd.domain, "HELO", false,
+                                config_.timeouts.next_hop_reply);
+  }
+  switch (out.kind) {
+    case Outbound::Kind::kFailed:
+      co_await Close(ClosingReply("Error: next hop connection lost"));
+      co_return Next::kClose;
+    case Outbound::Kind::kDropped:
+      co_await Close(out.client);
+      co_return Next::kClose;
+    case Outbound::Kind::kConsumed:
+      SendError(out.client);
+      co_return Next::kContinue;
+    default:
+      break;
+  }
+  upstream_txn_ = false;
+  upstream_recipients_.clear();
+  if (out.upstream.positive()) next_hop_.NoteEhloReply(out.upstream);
+  if (out.rewritten || !out.upstream.positive()) {
+    Send(out.client);
+    greeted_ = out.client.positive() && out.upstream.positive();
+  } else {
+    Send(native);
+    greeted_ = true;
+  }
+  co_return Next::kContinue;
+}
+
+awaitable<ClientSession::Next> ClientSession::ResetUpstreamTransaction() {
+  if (!upstream_txn_) co_return Next::kContinue;
+  Outbound out = co_await SendOutbound(v1::EVENT_TYPE_OUTBOUND_COMMAND, "RSET", "RSET", false,
+                                       config_.timeouts.next_hop_reply);
+  if (out.kind == Outbound::Kind::kFailed || (out.kind == Outbound::Kind::kReplied && !out.upstream.positive())) {
+    co_await Close(ClosingReply("Error: next hop connection lost"));
+    co_return Next::kClose;
+  }
+  if (out.kind == Outbound::Kind::kDropped) {
+    co_await Close(out.client);
+    co_return Next::kClose;
+  }
+  if (out.kind == Outbound::Kind::kReplied) {
+    upstream_txn_ = false;
+    upstream_recipients_.clear();
+  }
+  co_return Next::kContinue;
+}
+
+awaitable<ClientSession::Next> ClientSession::HandleMail(const Command& cmd) {
+  std::optional<Reply> error = cmd.error;
+  uint64_t declared = 0;
+  if (!greeted_) {
+    error = kNeedHelo;
+  } else if (txn_.open) {
+    error = kNested;
+  } else if (!error) {
+    error = CheckMailParameters(cmd.parameters, true, &declared);
+    if (!error && declared > config_.limits.max_message_size) {
+      error = MakeReply(552, "5.3.4", "Error: message size exceeds fixed limit");
+    }
+  }
+  const Reply native = error ? *error : MakeReply(250, "2.1.0", "Ok");
+  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
+  if (error) {
+    SendError(*error);
+    co_return Next::kContinue;
+  }
+  if (co_await ResetUpstreamTransaction() == Next::kClose) co_return Next::kClose;
+  Outbound out = co_await SendOutbound(v1::EVENT_TYPE_MESSAGE_START, cmd.Canonical(), "MAIL", false,
+                                       config_.timeouts.next_hop_reply);
+  switch (out.kind) {
+    case Outbound::Kind::kFailed:
+      co_await Close(ClosingReply("Error: next hop connection lost"));
+      co_return Next::kClose;
+    case Outbound::Kind::kDropped:
+      co_await Close(out.client);
+      co_return Next::kClose;
+    case Outbound::Kind::kConsumed:
+      Send(out.client);
+      co_return Next::kContinue;
+    default:
+      break;
+  }
+  if (out.upstream.positive()) {
+    upstream_txn_ = true;
+    upstream_sender_ = cmd.address;
+    upstream_recipients_.clear();
+  }
+  Send(Relay(out.client));
+  if (out.client.positive() && out.upstream.positive()) {
+    txn_ = Transaction{};
+    txn_.open = true;
+    txn_.sender = cmd.address;
+    txn_.sender_params = FormatParameters(cmd.parameters);
+    txn_.mail_parameters = cmd.parameters;
+    txn_.declared_size = declared;
+  }
+  co_return Next::kContinue;
+}
+
+awaitable<ClientSession::Next> ClientSession::HandleRcpt(const Command& cmd) {
+  std::optional<Reply> error = cmd.error;
+  if (!greeted_) {
+    error = kNeedHelo;
+  } else if (!txn_.open) {
+    error = kNeedMail;
+  } else if (!error && !cmd.parameters.empty()) {
+    error = MakeReply(555, "5.5.4", "Error: unsupported RCPT TO parameter " + cmd.parameters.front().first);
+  } else if (!error && txn_.client_recipients >= config_.limits.max_recipients) {
+    error = MakeReply(452, "4.5.3", "Error: too many recipients");
+  }
+  const Reply native = error ? *error : MakeReply(250, "2.1.5", "Ok");
+  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
+  if (error) {
+    if (error->klass() == 5) {
+      SendError(*error);
+    } else {
+      Send(*error);
+    }
+    co_return Next::kContinue;
+  }
+  if (txn_.skip_recipients) {
+    // next_state DATA_OR_BDAT: acknowledged here, not sent upstream.
+    Send(native);
+    ++txn_.client_recipients;
+    co_return Next::kContinue;
+  }
+  Outbound out = co_await SendOutbound(v1::EVENT_TYPE_PER_RECIPIENT, cmd.Canonical(), "RCPT", true,
+                                       config_.timeouts.next_hop_reply);
+  switch (out.kind) {
+    case Outbound::Kind::kFailed:
+      co_await Close(ClosingReply("Error: next hop connection lost"));
+      co_return Next::kClose;
+    case Outbound::Kind::kDropped:
+      co_await Close(out.client);
+      co_return Next::kClose;
+    case Outbound::Kind::kConsumed:
+      Send(out.client);
+      if (out.client.positive()) ++txn_.client_recipients;
+      co_return Next::kContinue;
+    case Outbound::Kind::kSkipped:
+      Send(native);
+      ++txn_.client_recipients;
+      co_return Next::kContinue;
+    case Outbound::Kind::kReplied:
+      break;
+  }
+  if (out.upstream.positive()) upstream_recipients_.push_back(cmd.address);
+  Send(Relay(out.client));
+  if (out.client.positive()) {
+    ++txn_.client_recipients;
+    if (out.upstream.positive()) txn_.recipients.push_back(cmd.address);
+  }
+  co_return Next::kContinue;
+}
+
+awaitable<ClientSession::Next> ClientSession::HandleRset(const Command& cmd) {
+  const Reply native = cmd.error ? *cmd.error : MakeReply(250, "2.0.0", "Ok");
+  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
+  if (cmd.error) {
+    SendError(*cmd.error);
+    co_return Next::kContinue;
+  }
+  ResetTransaction();
+  if (co_await ResetUpstreamTransaction() == Next::kClose) co_return Next::kClose;
+  Send(native);
+  co_return Next::kContinue;
+}
+
+awaitable<ClientSession::Next> ClientSession::HandleQuit(const Command& cmd) {
+  const Reply native = cmd.error ? *cmd.error : MakeReply(221, "2.0.0", "Bye");
+  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
+  if (cmd.error) {
+    SendError(*cmd.error);
+    co_return Next::kContinue;
+  }
+  co_await Close(native);
+  co_return Next::kClose;
+}
+
+awaitable<ClientSession::Next> ClientSession::HandleStartTls(const Command& cmd) {
+  std::optional<Reply> error = cmd.error;
+  if (!error) {
+    if (!ctx_->tls) {
+      error = MakeReply(502, "5.5.1", "Error: STARTTLS not available");
+    } else if (tls_) {
+      error = MakeReply(503, "5.5.1", "Error: TLS already active");
+    } else if (!greeted_) {
+      error = kNeedHelo;
+    } else if (txn_.open) {
+      error = kInTransaction;
+    }
+  }
+  const Reply native = error ? *error : MakeReply(220, "2.0.0", "Ready to start TLS");
+  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
+  if (error) {
+    SendError(*error);
+    co_return Next::kContinue;
+  }
+  Send(native);
+  if (!co_await Flush()) {
+    co_await Close(std::nullopt);
+    co_return Next::kClose;
+  }
+  // RFC 3207 §4.2 / CVE-2011-0411: whatever the client pipelined after STARTTLS was sent in
+  // plaintext and is discarded, never executed inside the TLS session.
+  if (reader_.buffered() > 0) {
+    spdlog::info("session {}: discarding {} plaintext octets pipelined after STARTTLS", session_.session_id(),
+                 reader_.buffered());
+  }
+  reader_.Clear();
+  tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *ctx_->tls);
+  const uint64_t generation = ++client_timer_generation_;
+  client_timed_out_ = false;
+  client_timer_.expires_after(config_.timeouts.tls_handshake);
+  client_timer_.async_wait([this, generation](const boost::system::error_code& ec) {
+    if (ec || generation != client_timer_generation_) return;
+    client_timed_out_ = true;
+    CancelClientIo();
+  });
+  auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, as_tuple(use_awaitable));
+  DisarmClientTimer();
+  if (ec) {
+    spdlog::info("session {}: TLS handshake failed: {}", session_.session_id(), ec.message());
+    tls_.reset();
+    next_hop_.Close();
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+    co_return Next::kClose;
+  }
+  SSL* ssl = tls_->native_handle();
+  auto* tls_state = session_.mutable_tls();
+  tls_state->set_active(true);
+  tls_state->set_protocol(SSL_get_version(ssl));
+  tls_state->set_cipher(SSL_get_cipher_name(ssl));
+  tls_state->set_cipher_bits(static_cast<uint32_t>(SSL_get_cipher_bits(ssl, nullptr)));
+  // The client starts over with EHLO; the proxy forgets what it learned in plaintext.
+  greeted_ = false;
+  session_.clear_helo_name();
+  session_.set_esmtp(false);
+  ResetTransaction();
+  co_return Next::kContinue;
+}
+
+awaitable<ClientSession::Next> ClientSession::HandleBdat(const Command& cmd) {
+  if (!config_.chunking || cmd.error) {
+    // Without a valid size the chunk cannot be delimited: what follows is read as commands,
+    // which the proxy parses itself, so nothing reaches the next hop unparsed.
+    const Reply native = cmd.error ? *cmd.error : MakeReply(502, "5.5.1", "Error: BDAT not supported");
+    if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
+    SendError(native);
+    co_return Next::kContinue;
+  }
+  std::optional<Reply> error;
+  if (!greeted_) {
+    error = kNeedHelo;
+  } else if (!txn_.open) {
+    error = kNeedMail;
+  } else if (txn_.client_recipients == 0) {
+    error = kNoRecipients;
+  } else if (bdat_failed_) {
+    error = MakeReply(554, "5.5.0", "Error: an earlier BDAT of this message failed");
+  }
+  const Reply native = error ? *error : MakeReply(250, "2.0.0", "Ok: " + std::to_string(cmd.chunk_size) + " octets");
+  const std::optional<Next> handled = co_await Inbound(cmd, native);
+  if (handled == Next::kClose) co_return Next::kClose;
+
+  // The chunk's octets follow whatever the reply (RFC 3030 §3): consume them exactly, so they
+  // are never parsed as commands. Octets beyond the size limit are read and dropped.
+  bool too_big = false;
+  uint64_t remaining = cmd.chunk_size;
+  while (true) {
+    std::string part = reader_.TakeRaw(static_cast<size_t>(std::min<uint64_t>(remaining, 1 << 20)));
+    remaining -= part.size();
+    if (!too_big && bdat_buffer_.size() + part.size() <= config_.limits.max_message_size) {
+      bdat_buffer_ += part;
+    } else {
+      too_big = true;
+    }
+    if (remaining == 0) break;
+    const ReadStatus status = co_await ReadMore();
+    if (status != ReadStatus::kOk) {
+      if (status == ReadStatus::kTimeout) ctx_->metrics->timeouts.Increment();
+      co_await Close(status == ReadStatus::kTimeout ? std::optional<Reply>(ClosingReply("Error: timeout exceeded"))
+                                                    : std::nullopt);
+      co_return Next::kClose;
+    }
+  }
+
+  auto abandon = [this](bool last) -> awaitable<Next> {
+    bdat_buffer_.clear();
+    bdat_failed_ = !last && txn_.open;
+    if (!last) co_return Next::kContinue;
+    ResetTransaction();
+    co_return co_await ResetUpstreamTransaction();
+  };
+  if (handled) co_return co_await abandon(cmd.last_chunk);  // the policy answered this BDAT
+  if (error) {
+    SendError(*error);
+    co_return co_await abandon(cmd.last_chunk);
+  }
+  if (too_big) {
+    ctx_->metrics->messages_refused.Increment();
+    Send(MakeReply(552, "5.3.4", "Error: message size exceeds fixed limit"));
+    co_return co_await abandon(cmd.last_chunk);
+  }
+  if (!cmd.last_chunk) {
+    Send(native);
+    co_return Next::kContinue;
+  }
+  std::string message;
+  message.swap(bdat_buffer_);
+  // The message goes upstream as DATA, where only CRLF may end a line: a bare CR or LF is
+  // refused (RFC 5321 §2.3.8), as in DATA.
+  for (size_t i = 0; i < message.size(); ++i) {
+    const bool bare = (message[i] == '\r' && (i + 1 >= message.size() || message[i + 1] != '\n')) ||
+                      (message[i] == '\n' && (i == 0 || message[i - 1] != '\r'));
+    if (bare) {
+      ctx_->metrics->messages_refused.Increment();
+      Send(MakeReply(554, "5.6.0", "Error: bare CR or LF in message data"));
+      co_return co_await abandon(true);
+    }
+  }
+  if (!message.empty() && message.back() != '\n') message += "\r\n";
+  co_return co_await Deliver(MessageData::Stuff(message));
+}
+
+awaitable<ClientSession::Next> ClientSession::HandleData(const Command& cmd) {
+  std::optional<Reply> error = cmd.error;
+  if (!error) {
+    if (!greeted_) {
+      error = kNeedHelo;
+    } else if (!txn_.open) {
+      error = kNeedMail;
+    } else if (txn_.client_recipients == 0) {
+      error = kNoRecipients;
+    }
+  }
+  const Reply native = error ? *error : MakeReply(354, "", "End data with <CR><LF>.<CR><LF>");
+  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
+  if (error) {
+    SendError(*error);
+    co_return Next::kContinue;
+  }
+  Send(native);
+
+  // Collect the message exactly as sent (dot-stuffed); nothing goes upstream before the end.
+  reader_.set_limit(config_.limits.max_text_line);
+  std::string raw;
+  uint64_t size = 0;
+  bool bare = false;
+  bool too_long = false;
+  bool too_big = false;
+  while (true) {
+    std::optional<Line> line = reader_.Next();
+    if (!line) {
+      const ReadStatus status = co_await ReadMore();
+      if (status == ReadStatus::kOk) continue;
+      // Unterminated data: the next hop never saw DATA, so it gets no message.
+      reader_.set_limit(config_.limits.max_command_line);
+      if (status == ReadStatus::kTimeout) {
+        ctx_->metrics->timeouts.Increment();
+        co_await Close(ClosingReply("Error: timeout exceeded"));
+      } else if (status == ReadStatus::kShutdown) {
+        co_await Close(MakeReply(421, "4.3.2", config_.hostname + " Service shutting down"));
+      } else {
+        co_await Close(std::nullopt);
+      }
+      co_return Next::kClose;
+    }
+    if (line->too_long) {
+      too_long = true;
+      continue;
+    }
+    if (line->text == ".") break;
+    if (line->bare_cr_or_lf) bare = true;
+    const bool stuffed = !line->text.empty() && line->text.front() == '.';
+    size += line->text.size() - (stuffed ? 1 : 0) + 2;
+    if (size > config_.limits.max_message_size) {
+      if (!too_big) std::string().swap(raw);
+      too_big = true;
+    }
+    if (!too_big && !bare && !too_long) {
+      raw.append(line->text);
+      raw.append("\r\n");
+    }
+  }
+  reader_.set_limit(config_.limits.max_command_line);
+  std::optional<Reply> refused;
+  if (bare) {
+    // RFC 5321 §2.3.8: refused, not normalised; see docs/proxy.md.
+    refused = MakeReply(554, "5.6.0", "Error: bare CR or LF in message data");
+  } else if (too_long) {
+    refused = MakeReply(554, "5.6.0", "Error: message line too long");
+  } else if (too_big) {
+    refused = MakeReply(552, "5.3.4", "Error: message size exceeds fixed limit");
+  }
+  if (refused) {
+    ctx_->metrics->messages_refused.Increment();
+    Send(*refused);
+    ResetTransaction();
+    co_return co_await ResetUpstreamTransaction();
+  }
+  co_return co_await Deliver(std::move(raw));
+}
+
+awaitable<bool> ClientSession::ReplayEnvelope(const std::string& sender, const std::string& sender_params,
+                                              std::vector<std::pair<std::string, std::string>>* recipients,
+                                              Reply* failure) {
+  // The envelope changed after the next hop saw it: start the transaction over there. These
+  // commands fire no events (their originals already did).
+  if (upstream_txn_) {
+    auto r = co_await next_hop_.Command("RSET", config_.timeouts.next_hop_reply);
+    if (!r.ok || !r.reply.positive()) {
+      *failure = kTempNextHop;
+      co_return false;
+    }
+    upstream_txn_ = false;
+    upstream_recipients_.clear();
+  }
+  auto mail = co_await next_hop_.Command("MAIL FROM:<" + sender + ">" + sender_params, config_.timeouts.next_hop_reply);
+  if (!mail.ok) {
+    *failure = kTempNextHop;
+    co_return false;
+  }
+  if (!mail.reply.positive()) {
+    *failure = mail.reply;
+    co_return false;
+  }
+  upstream_txn_ = true;
+  upstream_sender_ = sender;
+  std::vector<std::pair<std::string, std::string>> accepted;
+  Reply last_refusal = kNoRecipients;
+  for (const auto& [address, params] : *recipients) {
+    auto rcpt = co_await next_hop_.Command("RCPT TO:<" + address + ">" + params, config_.timeouts.next_hop_reply);
+    if (!rcpt.ok) {
+      *failure = kTempNextHop;
+      co_return false;
+    }
+    if (rcpt.reply.positive()) {
+      accepted.emplace_back(address, params);
+      upstream_recipients_.push_back(address);
+    } else {
+      spdlog::info("session {}: next hop refused replayed recipient <{}>: {}", session_.session_id(), address,
+                   rcpt.reply.Text());
+      last_refusal = rcpt.reply;
+    }
+  }
+  if (accepted.empty()) {
+    *failure = last_refusal;
+    co_return false;
+  }
+  *recipients = std::move(accepted);
+  co_return true;
+}
+
+awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
+  MessageData message(std::move(raw));
+  const Reply native = MakeReply(250, "2.0.0", "Ok: queued");
+  std::string sender = txn_.sender;
+  std::string sender_params = txn_.sender_params;
+  std::vector<std::pair<std::string, std::string>> recipients;
+  for (const auto& r : txn_.recipients) recipients.emplace_back(r, "");
+  bool discard = false;
+
+  auto finish = [this]() -> awaitable<Next> {
+    ResetTransaction();
+    co_return co_await ResetUpstreamTransaction();
+  };
+
+  // `_EOD`: the message, before anything of it goes upstream.
+  if (Wants(v1::EVENT_TYPE_INBOUND_COMMAND, "_EOD")) {
+    v1::Event event = MakeEvent(v1::EVENT_TYPE_INBOUND_COMMAND);
+    event.mutable_command()->set_keyword("_EOD");
+    event.mutable_command()->set_line("_EOD");
+    event.mutable_envelope()->set_size(message.size());
+    *event.mutable_response() = ToProto(native);
+    auto* msg = event.mutable_message();
+    for (const auto& [name, value] : message.HeaderValues()) {
+      auto* h = msg->add_headers();
+      h->set_name(Utf8Safe(name));
+      h->set_value(Utf8Safe(value));
+    }
+    bool truncated = false;
+    msg->set_body(message.Body(ctx_->sink->BodyLimit(config_.instance), &truncated));
+    msg->set_body_truncated(truncated);
+    msg->set_size(message.size());
+    if (auto verdict = co_await Fire(std::move(event), true)) {
+      const Decision d = Decide(*verdict, config_.hostname, false);
+      if (d.kind == Decision::Kind::kDrop) {
+        ctx_->metrics->messages_refused.Increment();
+        co_await Close(d.reply);
+        co_return Next::kClose;
+      }
+      if (d.kind == Decision::Kind::kReply) {
+        // The policy answered: the next hop never sees this message.
+        ctx_->metrics->messages_refused.Increment();
+        Send(d.reply);
+        if (d.reply.positive()) session_.set_transaction_count(session_.transaction_count() + 1);
+        co_return co_await finish();
+      }
+      for (const auto& edit : verdict->edits()) {
+        std::string why;
+        bool ok = true;
+        switch (edit.edit_case()) {
+          case v1::MessageEdit::kAddHeader:
+            ok = message.AddHeader(edit.add_header().name(), edit.add_header().value(), &why);
+            break;
+          case v1::MessageEdit::kInsertHeader:
+            ok = message.InsertHeader(edit.insert_header().index(), edit.insert_header().name(),
+                                      edit.insert_header().value(), &why);
+            break;
+          case v1::MessageEdit::kChangeHeader:
+            ok = message.ChangeHeader(edit.change_header().name(), edit.change_header().occurrence(),
+                                      edit.change_header().value(), &why);
+            break;
+          case v1::MessageEdit::kChangeSender: {
+            Command parsed = ParseCommand("MAIL FROM:<" + edit.change_sender().address() + "> " +
+                                          edit.change_sender().parameters());
+            ok = !parsed.error;
+            if (ok) {
+              sender = parsed.address;
+              sender_params = FormatParameters(parsed.parameters);
+            } else {
+              why = "invalid sender";
+            }
+            break;
+          }
+          case v1::MessageEdit::kAddRecipient: {
+            Command parsed = ParseCommand("RCPT TO:<" + edit.add_recipient().address() + "> " +
+                                          edit.add_recipient().parameters());
+            ok = !parsed.error;
+            if (ok) {
+              recipients.emplace_back(parsed.address, FormatParameters(parsed.parameters));
+            } else {
+              why = "invalid recipient";
+            }
+            break;
+          }
+          case v1::MessageEdit::kDeleteRecipient:
+            std::erase_if(recipients, [&](const auto& r) {
+              return EqualsIgnoreCase(r.first, edit.delete_recipient().address());
+            });
+            break;
+          case v1::MessageEdit::kQuarantine:
+            // A proxy has no queue to hold mail in: it marks the message for the next hop.
+            ok = message.AddHeader("X-Smtpbridge-Quarantine",
+                                   edit.quarantine().reason().empty() ? "policy" : edit.quarantine().reason(), &why);
+            break;
+          case v1::MessageEdit::kDiscard:
+            discard = true;
+            break;
+          case v1::MessageEdit::kReplaceBody:
+            message.ReplaceBody(edit.replace_body().body());
+            break;
+          default:
+            break;
+        }
+        if (!ok) {
+          ctx_->metrics->edits_refused.Increment();
+          spdlog::warn("session {}: message edit refused: {}", session_.session_id(), why);
+        }
+      }
+    }
+  }
+
+  if (discard || recipients.empty()) {
+    // Accepted towards the client and dropped, as the policy asked (discard, or every recipient
+    // skipped or deleted).
+    spdlog::info("session {}: message {} by policy", session_.session_id(),
+                 discard ? "discarded" : "has no recipients left");
+    Send(native);
+    session_.set_transaction_count(session_.transaction_count() + 1);
+    co_return co_await finish();
+  }
+
+  // Did the envelope change since the next hop saw it?
+  bool same = upstream_txn_ && sender == upstream_sender_ && sender_params == txn_.sender_params &&
+              recipients.size() == upstream_recipients_.size();
+  for (size_t i = 0; same && i < recipients.size(); ++i) {
+    same = recipients[i].first == upstream_recipients_[i] && recipients[i].second.empty();
+  }
+  if (!same) {
+    Reply failure;
+    if (!co_await ReplayEnvelope(sender, sender_params, &recipients, &failure)) {
+      if (!next_hop_.usable()) {
+        co_await Close(ClosingReply("Error: next hop connection lost"));
+        co_return Next::kClose;
+      }
+      Send(failure);
+      co_return co_await finish();
+    }
+  }
+
+  Outbound data = co_await SendOutbound(v1::EVENT_TYPE_BEFORE_DATA, "DATA", "DATA", false,
+                                        config_.timeouts.next_hop_reply);
+  switch (data.kind) {
+    case Outbound::Kind::kFailed:
+      co_await Close(ClosingReply("Error: next hop connection lost"));
+      co_return Next::kClose;
+    case Outbound::Kind::kDropped:
+      co_await Close(data.client);
+      co_return Next::kClose;
+    case Outbound::Kind::kConsumed:
+      ctx_->metrics->messages_refused.Increment();
+      Send(data.client);
+      co_return co_await finish();
+    default:
+      break;
+  }
+  if (data.upstream.code != 354) {
+    // The next hop refused DATA: the client gets its reply (a 4xx stays retryable).
+    Send(data.client.positive() ? kTempNextHop : data.client);
+    co_return co_await finish();
+  }
+  auto result = co_await next_hop_.SendRaw(message.Wire() + ".\r\n", config_.timeouts.next_hop_data);
+  if (!result.ok) {
+    // Nothing lost: the client never got a 2xx and retries.
+    ctx_->metrics->next_hop_failures.Increment();
+    spdlog::warn("session {}: next hop failed at end of data: {}", session_.session_id(), result.error);
+    co_await Close(ClosingReply("Error: next hop connection lost, try again later"));
+    co_return Next::kClose;
+  }
+  upstream_txn_ = false;
+  upstream_recipients_.clear();
+  Outbound final_reply;
+  co_await ServerResponse("_EOD", ".", result.reply, &final_reply);
+  if (result.reply.positive()) {
+    ctx_->metrics->messages_relayed.Increment();
+    session_.set_transaction_count(session_.transaction_count() + 1);
+  }
+  ResetTransaction();
+  if (final_reply.kind == Outbound::Kind::kDropped) {
+    co_await Close(final_reply.client);
+    co_return Next::kClose;
+  }
+  // Never a 2xx the next hop did not give: a rewrite may change the text, not turn a refusal
+  // into an acceptance, or the message would be lost.
+  if (final_reply.client.positive() && !result.reply.positive()) final_reply.client = result.reply;
+  Send(final_reply.client);
+  co_return Next::kContinue;
+}
+
+}  // namespace smtpbridge::proxy

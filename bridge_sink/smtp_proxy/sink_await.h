@@ -1,0 +1,48 @@
+// Sink::Evaluate as an awaitable on the session's strand. The sink promises an answer within the
+// budget; should it ever break that promise, the proxy stops waiting after budget + grace and
+// continues, so the SMTP dialogue never stalls because of policy.
+#pragma once
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+
+#include "smtpbridge/sink/sink.h"
+
+namespace smtpbridge::proxy {
+
+// Returns nullopt when the sink did not answer within budget + grace.
+inline boost::asio::awaitable<std::optional<sink::Evaluation>> AwaitEvaluation(
+    sink::Sink& sink, v1::Event event, std::chrono::microseconds budget,
+    std::chrono::milliseconds grace) {
+  namespace asio = boost::asio;
+  auto executor = co_await asio::this_coro::executor;
+  struct State {
+    explicit State(const asio::any_io_executor& ex) : timer(ex) {}
+    asio::steady_timer timer;
+    std::optional<sink::Evaluation> result;
+    bool finished = false;
+  };
+  auto state = std::make_shared<State>(executor);
+  state->timer.expires_after(budget + grace);
+  sink.Evaluate(std::move(event), budget, [state, executor](sink::Evaluation evaluation) {
+    // The callback may run inline or on a sink thread: hop to the session's strand.
+    asio::post(executor, [state, evaluation = std::move(evaluation)]() mutable {
+      if (state->finished) return;
+      state->result = std::move(evaluation);
+      state->timer.cancel();
+    });
+  });
+  co_await state->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  state->finished = true;
+  co_return std::move(state->result);
+}
+
+}  // namespace smtpbridge::proxy

@@ -1,0 +1,105 @@
+#include "verdict_decision.h"
+
+namespace smtpbridge::proxy {
+
+std::optional<Reply> ToReply(const v1::SmtpReply& proto) {
+  if (proto.code() < 200 || proto.code() > 599) return std::nullopt;
+  Reply reply;
+  reply.code = static_cast<int>(proto.code());
+  if (!proto.enhanced_code().empty()) {
+    std::string enhanced;
+    std::string rest;
+    if (!SplitEnhancedCode(reply.code, proto.enhanced_code(), &enhanced, &rest) || !rest.empty()) {
+      return std::nullopt;
+    }
+    reply.enhanced = enhanced;
+  }
+  for (const auto& line : proto.lines()) {
+    if (line.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos || line.size() > 500) {
+      return std::nullopt;
+    }
+    reply.lines.push_back(line);
+  }
+  if (reply.lines.empty()) reply.lines.emplace_back(reply.positive() ? "Ok" : "Error");
+  return reply;
+}
+
+v1::SmtpReply ToProto(const Reply& reply) {
+  v1::SmtpReply out;
+  out.set_code(static_cast<uint32_t>(reply.code));
+  out.set_enhanced_code(reply.enhanced);
+  for (const auto& line : reply.lines) out.add_lines(Utf8Safe(line));
+  return out;
+}
+
+Decision Decide(const v1::Verdict& verdict, std::string_view hostname, bool allow_skip) {
+  const std::optional<Reply> given = verdict.has_reply() ? ToReply(verdict.reply()) : std::nullopt;
+  Decision d;
+  switch (verdict.action()) {
+    case v1::ACTION_RESPOND:
+      // A 3xx would leave the client in an intermediate state the proxy is not in.
+      if (given && given->code / 100 != 3) {
+        d.kind = Decision::Kind::kReply;
+        d.reply = *given;
+      }
+      return d;
+    case v1::ACTION_REJECT:
+      d.kind = Decision::Kind::kReply;
+      d.reply = given && given->klass() == 5 ? *given : MakeReply(550, "5.7.1", "Rejected by policy");
+      return d;
+    case v1::ACTION_TEMPFAIL:
+      d.kind = Decision::Kind::kReply;
+      d.reply = given && given->klass() == 4 ? *given : MakeReply(451, "4.7.1", "Try again later");
+      return d;
+    case v1::ACTION_DROP_SESSION:
+      d.kind = Decision::Kind::kDrop;
+      d.reply = given && given->code == 421
+                    ? *given
+                    : MakeReply(421, "4.7.0", std::string(hostname) + " Closing connection by policy");
+      return d;
+    case v1::ACTION_SKIP_RECIPIENT:
+      if (allow_skip) d.kind = Decision::Kind::kSkip;
+      return d;
+    default:
+      return d;
+  }
+}
+
+std::string Utf8Safe(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    size_t len = 0;
+    if (c < 0x80) {
+      len = 1;
+    } else if ((c & 0xE0) == 0xC0 && c >= 0xC2) {
+      len = 2;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+    } else if ((c & 0xF8) == 0xF0 && c <= 0xF4) {
+      len = 4;
+    }
+    bool ok = len > 0 && i + len <= text.size();
+    for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
+    if (ok && len == 3) {
+      const auto c1 = static_cast<unsigned char>(text[i + 1]);
+      ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0);  // overlong, surrogates
+    }
+    if (ok && len == 4) {
+      const auto c1 = static_cast<unsigned char>(text[i + 1]);
+      ok = !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
+    }
+    if (ok) {
+      out.append(text.substr(i, len));
+      i += len;
+    } else {
+      out += '?';
+      ++i;
+    }
+  }
+  return out;
+}
+
+}  // namespace smtpbridge::proxy
