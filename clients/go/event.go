@@ -1,6 +1,8 @@
 package smtpbridge
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -160,6 +162,20 @@ func (e *Event) PropertyList(key string) []string {
 		}
 	}
 	return out
+}
+
+// PropertyInt reads an integer property: fallback when absent, an error naming the key when it
+// is not an integer.
+func (e *Event) PropertyInt(key string, fallback int) (int, error) {
+	text, ok := e.LookupProperty(key)
+	if !ok || strings.TrimSpace(text) == "" {
+		return fallback, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(text))
+	if err != nil {
+		return fallback, fmt.Errorf("smtpbridge: sink property %s=%q is not an integer", key, text)
+	}
+	return n, nil
 }
 
 // Properties is the whole sink_properties bag (do not modify).

@@ -40,7 +40,7 @@ func TestEventAccessorsReadTheRequest(t *testing.T) {
 			Message: &pb.Message{Headers: []*pb.Header{{Name: "Subject", Value: "hi"}, {Name: "subject", Value: "again"}},
 				Body: []byte("hello\r\n"), BodyTruncated: true},
 		},
-		Binding:  &pb.Binding{Name: "b1", SinkProperties: map[string]string{"list": " a, ,b ,", "k": "v"}},
+		Binding:  &pb.Binding{Name: "b1", SinkProperties: map[string]string{"list": " a, ,b ,", "k": "v", "n": " 42 "}},
 		TimeLeft: durationpb.New(20 * time.Millisecond),
 	}
 	ev := NewEvent(req)
@@ -64,6 +64,15 @@ func TestEventAccessorsReadTheRequest(t *testing.T) {
 	}
 	if v, ok := ev.Header("SUBJECT"); !ok || v != "hi" {
 		t.Errorf("Header(SUBJECT) = %q, %v; want the first field", v, ok)
+	}
+	if n, err := ev.PropertyInt("missing", 7); n != 7 || err != nil {
+		t.Errorf("PropertyInt(missing) = %d, %v", n, err)
+	}
+	if n, err := ev.PropertyInt("n", 0); n != 42 || err != nil {
+		t.Errorf("PropertyInt(n) = %d, %v", n, err)
+	}
+	if _, err := ev.PropertyInt("k", 0); err == nil {
+		t.Error("PropertyInt accepted a non-integer")
 	}
 	if _, ok := ev.LookupProperty("missing"); ok {
 		t.Error("LookupProperty found a missing key")

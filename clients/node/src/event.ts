@@ -144,6 +144,13 @@ export class SmtpEvent {
       .map((s) => s.trim())
       .filter((s) => s !== "");
   }
+  /** An integer property: `fallback` when absent; throws (naming the key) when not an integer. */
+  propertyInt(key: string, fallback: number): number {
+    const text = this.property(key).trim();
+    if (text === "") return fallback;
+    if (!/^[+-]?\d+$/.test(text)) throw new Error(`sink property ${key}="${this.property(key)}" is not an integer`);
+    return Number(text);
+  }
   get properties(): Readonly<Record<string, string>> {
     return this.request.binding?.sinkProperties ?? {};
   }

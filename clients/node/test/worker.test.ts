@@ -54,7 +54,7 @@ test("the event wrapper reads the request and never throws on absent parts", () 
         envelope: { sender: "a@x", recipients: ["b@y"], mailParameters: { SIZE: "9" } },
         message: { headers: [{ name: "Subject", value: "hi" }], body: Buffer.from("abc") },
       },
-      binding: { name: "b", sinkProperties: { list: " a, ,b" } },
+      binding: { name: "b", sinkProperties: { list: " a, ,b", n: " 42 " } },
       timeLeft: { seconds: 0, nanos: 20_000_000 },
     }),
   );
@@ -67,6 +67,9 @@ test("the event wrapper reads the request and never throws on absent parts", () 
   assert.equal(ev.body.toString(), "abc");
   assert.deepEqual(ev.propertyList("list"), ["a", "b"]);
   assert.equal(ev.timeLeftMs, 20);
+  assert.equal(ev.propertyInt("n", 0), 42);
+  assert.equal(ev.propertyInt("missing", 7), 7);
+  assert.throws(() => ev.propertyInt("list", 0), /list/);
 });
 
 // A real server on port 0, called with a raw grpc-js client stub built from the generated service.
