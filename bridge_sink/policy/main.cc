@@ -1,0 +1,97 @@
+// smtpbridge-policyd: a Postfix SMTPD access policy delegation server that turns policy
+// requests into smtpbridge events. Thin: flags, objects, run.
+#include <csignal>
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <prometheus/exposer.h>
+#include <prometheus/registry.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "policy/policy_server.h"
+#include "smtpbridge/sink/sink_factory.h"
+#include "smtpbridge/v1/names.h"
+
+int main(int argc, char** argv) {
+  using namespace smtpbridge;
+  CLI::App app{"smtpbridge Postfix policy delegation host"};
+  std::string listen = "127.0.0.1:10040", dispatcher, sink_config, ready_file, metrics_listen;
+  std::string budget = "100ms", log_level = "info", host_name;
+  int instance = 1;
+  unsigned threads = 2;
+  app.add_option("--listen", listen, "HOST:PORT or unix:/path (port 0: any)");
+  app.add_option("--dispatcher", dispatcher, "dispatcher gRPC target (overrides the sink config)");
+  app.add_option("--sink-config", sink_config, "YAML file with a sink: section");
+  app.add_option("--ready-file", ready_file, "written with the bound address once listening");
+  app.add_option("--budget", budget, "budget of each event, e.g. 100ms");
+  app.add_option("--instance", instance, "SMTP virtual server instance (>= 1)")->check(CLI::Range(1, 1 << 30));
+  app.add_option("--host-name", host_name, "SessionContext.host_name");
+  app.add_option("--threads", threads, "I/O threads")->check(CLI::Range(1u, 64u));
+  app.add_option("--metrics-listen", metrics_listen, "Prometheus HOST:PORT (off when empty)");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off");
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_default_logger(spdlog::stderr_color_mt("policyd"));
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  try {
+    policy::PolicyServerOptions options;
+    auto parsed = v1::ParseDurationText(budget);
+    if (!parsed || *parsed <= std::chrono::nanoseconds(0))
+      throw std::runtime_error("--budget: expected a duration like \"100ms\", got \"" + budget + "\"");
+    options.budget = std::chrono::duration_cast<std::chrono::microseconds>(*parsed);
+    options.mapping.instance = static_cast<uint32_t>(instance);
+    options.mapping.host_name = host_name;
+    std::string error;
+    auto address = milter::ParseListenAddress(listen, &error);
+    if (!address) throw std::runtime_error(error);
+
+    sink::SinkOptions sink_options;
+    if (!sink_config.empty()) sink_options = sink::LoadSinkOptions(sink_config);
+    if (!dispatcher.empty()) sink_options.dispatcher_target = dispatcher;
+    std::unique_ptr<prometheus::Exposer> exposer;
+    if (!metrics_listen.empty()) {
+      auto registry = std::make_shared<prometheus::Registry>();
+      exposer = std::make_unique<prometheus::Exposer>(metrics_listen);
+      exposer->RegisterCollectable(registry);
+      sink_options.metrics_registry = registry;
+    }
+    auto the_sink = sink::MakeSink(sink_options);
+
+    boost::asio::io_context io;
+    policy::PolicyServer server(io, *the_sink, options);
+    const std::string bound = server.Listen(*address);
+    spdlog::info("policyd listening on {} (dispatcher {}, budget {}us)", bound, sink_options.dispatcher_target,
+                 options.budget.count());
+    if (!ready_file.empty()) {
+      std::ofstream(ready_file + ".tmp") << bound << "\n";
+      std::rename((ready_file + ".tmp").c_str(), ready_file.c_str());
+    }
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    boost::asio::steady_timer drain(io);
+    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+      if (ec) return;
+      spdlog::info("signal {}: draining", signo);
+      server.StopAccepting();
+      the_sink->Shutdown();
+      drain.expires_after(std::chrono::milliseconds(200));
+      drain.async_wait([&](const boost::system::error_code&) { io.stop(); });
+    });
+    std::vector<std::thread> pool;
+    for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
+    io.run();
+    for (auto& t : pool) t.join();
+    spdlog::info("policyd stopped: {} connections, {} requests, {} protocol errors",
+                 server.stats().connections.load(), server.stats().requests.load(),
+                 server.stats().protocol_errors.load());
+    return 0;
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,192 @@
+#include "policy/policy_mapping.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include <google/protobuf/util/time_util.h>
+
+namespace smtpbridge::policy {
+namespace {
+
+uint64_t ToU64(const std::string& s) {
+  uint64_t v = 0;
+  if (s.empty() || s.size() > 18) return 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return 0;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return v;
+}
+
+std::string Upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// One line of access(5) text: no CR/LF, lines joined.
+std::string ReplyText(const v1::SmtpReply& reply) {
+  std::string text;
+  for (const auto& line : reply.lines()) {
+    if (!text.empty()) text += "; ";
+    text += line;
+  }
+  text.erase(std::remove_if(text.begin(), text.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; }),
+             text.end());
+  return text;
+}
+
+std::string CodeReply(const v1::SmtpReply& reply) {
+  std::string out = std::to_string(reply.code());
+  if (!reply.enhanced_code().empty()) out += " " + reply.enhanced_code();
+  const std::string text = ReplyText(reply);
+  if (!text.empty()) out += " " + text;
+  return out;
+}
+
+std::string WithText(const std::string& action, const std::string& text) {
+  return text.empty() ? action : action + " " + text;
+}
+
+bool InClass(uint32_t code, uint32_t cls) { return code / 100 == cls && code % 1000 >= 100; }
+
+}  // namespace
+
+std::string KeywordForState(const std::string& state) {
+  const std::string s = Upper(state);
+  if (s == "CONNECT") return "";
+  if (s == "END-OF-MESSAGE") return "_EOD";
+  return s;
+}
+
+v1::Event EventFromRequest(const PolicyRequest& request, const MappingOptions& options,
+                           const std::string& session_id, const std::string& event_id) {
+  v1::Event event;
+  event.set_event_id(event_id);
+  *event.mutable_time() = google::protobuf::util::TimeUtil::GetCurrentTime();
+  auto* session = event.mutable_session();
+  session->set_session_id(session_id);
+  session->set_instance(options.instance);
+  session->set_host_kind(v1::HOST_KIND_POLICY_DELEGATION);
+  session->set_host_name(options.host_name);
+  for (const auto& [k, v] : request.attributes) (*session->mutable_attributes())[k] = v;
+  auto get = [&](const char* name) { return request.Get(name); };
+
+  auto* client = session->mutable_client();
+  client->set_address(get("client_address"));
+  client->set_port(static_cast<uint32_t>(ToU64(get("client_port"))));
+  client->set_hostname(get("client_name"));
+  auto* server = session->mutable_server();
+  server->set_address(get("server_address"));
+  server->set_port(static_cast<uint32_t>(ToU64(get("server_port"))));
+  session->set_helo_name(get("helo_name"));
+  session->set_esmtp(Upper(get("protocol_name")) == "ESMTP");
+  if (!get("encryption_protocol").empty()) {
+    auto* tls = session->mutable_tls();
+    tls->set_active(true);
+    tls->set_protocol(get("encryption_protocol"));
+    tls->set_cipher(get("encryption_cipher"));
+    tls->set_cipher_bits(static_cast<uint32_t>(ToU64(get("encryption_keysize"))));
+    tls->set_peer_subject(get("ccert_subject"));
+    tls->set_peer_issuer(get("ccert_issuer"));
+  }
+  if (!get("sasl_method").empty() || !get("sasl_username").empty()) {
+    auto* auth = session->mutable_auth();
+    auth->set_authenticated(!get("sasl_username").empty());
+    auth->set_mechanism(get("sasl_method"));
+    auth->set_username(get("sasl_username"));
+  }
+
+  const std::string state = Upper(get("protocol_state"));
+  const std::string keyword = KeywordForState(state);
+  auto* envelope = event.mutable_envelope();
+  const bool in_transaction = state == "MAIL" || state == "RCPT" || state == "DATA" ||
+                              state == "END-OF-MESSAGE" || state == "BDAT";
+  if (in_transaction) {
+    envelope->set_sender(get("sender"));
+    envelope->set_has_sender(true);
+  }
+  envelope->set_size(ToU64(get("size")));
+  const uint32_t recipient_count = static_cast<uint32_t>(ToU64(get("recipient_count")));
+  if (!get("recipient").empty()) {
+    envelope->set_recipient(get("recipient"));
+    // Postfix reports the recipients accepted so far; the one asked about comes next.
+    if (state == "RCPT") envelope->set_recipient_index(recipient_count);
+    // After RCPT, a single recipient is known by name; more only by count.
+    if (state != "RCPT" && state != "VRFY" && recipient_count <= 1) envelope->add_recipients(get("recipient"));
+  }
+
+  if (state == "CONNECT") {
+    event.set_type(v1::EVENT_TYPE_CONNECT);
+    return event;
+  }
+  event.set_type(v1::EVENT_TYPE_INBOUND_COMMAND);
+  auto* command = event.mutable_command();
+  command->set_keyword(keyword);
+  std::string argument;
+  if (state == "EHLO" || state == "HELO") argument = get("helo_name");
+  else if (state == "MAIL") argument = "FROM:<" + get("sender") + ">" + (get("size").empty() || get("size") == "0" ? "" : " SIZE=" + get("size"));
+  else if (state == "RCPT") argument = "TO:<" + get("recipient") + ">";
+  else if (state == "VRFY") argument = get("recipient");
+  else if (state == "ETRN") argument = get("etrn_domain");
+  command->set_argument(argument);
+  command->set_line(argument.empty() ? keyword : keyword + " " + argument);
+  auto* response = event.mutable_response();
+  response->set_code(state == "DATA" ? 354 : state == "ETRN" ? 250 : 250);
+  if (state == "END-OF-MESSAGE") {
+    auto* message = event.mutable_message();
+    message->set_size(ToU64(get("size")));
+    message->set_queue_id(get("queue_id"));
+    message->set_body_truncated(true);  // the policy protocol never carries the message
+  }
+  return event;
+}
+
+std::string ActionForVerdict(const v1::Verdict& verdict, const std::string& protocol_state) {
+  const auto& reply = verdict.reply();
+  const std::string text = ReplyText(reply);
+  switch (verdict.action()) {
+    case v1::ACTION_RESPOND:
+      if (InClass(reply.code(), 4) || InClass(reply.code(), 5)) return CodeReply(reply);
+      return "OK";
+    case v1::ACTION_REJECT:
+      if (InClass(reply.code(), 5)) return CodeReply(reply);
+      return WithText("REJECT", text);
+    case v1::ACTION_TEMPFAIL:
+      if (InClass(reply.code(), 4)) return CodeReply(reply);
+      return WithText("DEFER", text);
+    case v1::ACTION_DROP_SESSION: {
+      v1::SmtpReply drop = reply;
+      if (drop.code() != 421) {
+        drop.set_code(421);
+        drop.set_enhanced_code("4.7.0");
+        if (drop.lines().empty()) drop.add_lines("Closing connection");
+      }
+      return CodeReply(drop);
+    }
+    default:
+      break;
+  }
+  // CONTINUE: one access(5) action per reply, the strongest edit wins.
+  const v1::MessageEdit* discard = nullptr;
+  const v1::MessageEdit* quarantine = nullptr;
+  const v1::MessageEdit* prepend = nullptr;
+  const v1::MessageEdit* bcc = nullptr;
+  const bool before_content = Upper(protocol_state) != "END-OF-MESSAGE";
+  for (const auto& edit : verdict.edits()) {
+    if (edit.has_discard() && !discard) discard = &edit;
+    if (edit.has_quarantine() && !quarantine) quarantine = &edit;
+    if (edit.has_add_header() && !prepend && before_content) prepend = &edit;
+    if (edit.has_add_recipient() && !bcc) bcc = &edit;
+  }
+  auto clean = [](std::string s) {
+    s.erase(std::remove_if(s.begin(), s.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; }), s.end());
+    return s;
+  };
+  if (discard) return WithText("DISCARD", clean(verdict.reason()));
+  if (quarantine) return WithText("HOLD", clean(quarantine->quarantine().reason()));
+  if (prepend) return "PREPEND " + clean(prepend->add_header().name()) + ": " + clean(prepend->add_header().value());
+  if (bcc) return "BCC " + clean(bcc->add_recipient().address());
+  return "DUNNO";
+}
+
+}  // namespace smtpbridge::policy

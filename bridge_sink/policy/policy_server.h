@@ -1,0 +1,57 @@
+// The Postfix policy delegation server: persistent connections from Postfix's smtpd, one
+// request at a time per connection, each turned into an event and answered with `action=`.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "milter/listen_address.h"
+#include "policy/policy_mapping.h"
+#include "policy/policy_request.h"
+#include "smtpbridge/sink/sink.h"
+
+namespace smtpbridge::policy {
+
+struct PolicyServerOptions {
+  MappingOptions mapping;
+  std::chrono::microseconds budget{std::chrono::milliseconds(100)};
+  // Postfix closes idle policy connections after smtpd_policy_service_max_idle (300s).
+  std::chrono::seconds idle_timeout{std::chrono::minutes(10)};
+  RequestReader::Limits limits;
+};
+
+struct PolicyServerStats {
+  std::atomic<uint64_t> connections{0};
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> events{0};
+  std::atomic<uint64_t> protocol_errors{0};
+};
+
+class PolicyServer {
+ public:
+  PolicyServer(boost::asio::io_context& io, sink::Sink& sink, PolicyServerOptions options);
+  ~PolicyServer();
+  PolicyServer(const PolicyServer&) = delete;
+  PolicyServer& operator=(const PolicyServer&) = delete;
+
+  // Binds and starts accepting; returns "host:port" or the unix socket path. Throws
+  // std::runtime_error when it cannot bind.
+  std::string Listen(const milter::ListenAddress& address);
+  void StopAccepting();
+  const PolicyServerStats& stats() const { return *stats_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<PolicyServerStats> stats_;
+};
+
+// One request to one reply line block ("action=...\n\n"), with the sink consulted only when a
+// binding wants the event. Exposed for tests.
+std::string FormatResponse(const std::string& action);
+
+}  // namespace smtpbridge::policy

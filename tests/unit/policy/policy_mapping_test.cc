@@ -1,0 +1,149 @@
+// Requests to events (every Postfix 3.7 attribute), verdicts to access(5) actions.
+#include "policy/policy_mapping.h"
+
+#include <gtest/gtest.h>
+
+#include "unit/milter/fake_sink.h"
+
+namespace smtpbridge::policy {
+namespace {
+
+using testing::MakeVerdict;
+
+// What Postfix 3.7 sends for a RCPT (policy delegation README, "Protocol description").
+PolicyRequest Postfix37Rcpt() {
+  PolicyRequest r;
+  r.attributes = {
+      {"request", "smtpd_access_policy"}, {"protocol_state", "RCPT"}, {"protocol_name", "ESMTP"},
+      {"helo_name", "client.example"}, {"queue_id", "8045F2AB23"}, {"sender", "foo@bar.tld"},
+      {"recipient", "bar@foo.tld"}, {"recipient_count", "2"}, {"client_address", "192.0.2.1"},
+      {"client_name", "client.example"}, {"reverse_client_name", "client.example"},
+      {"instance", "123.456.7"}, {"sasl_method", "plain"}, {"sasl_username", "alice"},
+      {"sasl_sender", ""}, {"size", "12345"}, {"ccert_subject", "CN=client"},
+      {"ccert_issuer", "CN=ca"}, {"ccert_fingerprint", "AB:CD"}, {"ccert_pubkey_fingerprint", "EF:01"},
+      {"encryption_protocol", "TLSv1.3"}, {"encryption_cipher", "TLS_AES_256_GCM_SHA384"},
+      {"encryption_keysize", "256"}, {"etrn_domain", ""}, {"stress", ""}, {"client_port", "40001"},
+      {"policy_context", "submission"}, {"server_address", "192.0.2.25"}, {"server_port", "25"},
+      {"compatibility_level", "3.6"}, {"mail_version", "3.7.11"},
+  };
+  return r;
+}
+
+TEST(PolicyMapping, RcptRequestFillsTypedFieldsAndAttributes) {
+  auto request = Postfix37Rcpt();
+  auto e = EventFromRequest(request, MappingOptions{2, "mx"}, "sess", "ev1");
+  EXPECT_EQ(e.type(), v1::EVENT_TYPE_INBOUND_COMMAND);
+  EXPECT_EQ(e.event_id(), "ev1");
+  EXPECT_EQ(e.command().keyword(), "RCPT");
+  EXPECT_EQ(e.command().argument(), "TO:<bar@foo.tld>");
+  EXPECT_EQ(e.command().line(), "RCPT TO:<bar@foo.tld>");
+  const auto& s = e.session();
+  EXPECT_EQ(s.session_id(), "sess");
+  EXPECT_EQ(s.instance(), 2u);
+  EXPECT_EQ(s.host_kind(), v1::HOST_KIND_POLICY_DELEGATION);
+  EXPECT_EQ(s.host_name(), "mx");
+  EXPECT_EQ(s.client().address(), "192.0.2.1");
+  EXPECT_EQ(s.client().port(), 40001u);
+  EXPECT_EQ(s.client().hostname(), "client.example");
+  EXPECT_EQ(s.server().address(), "192.0.2.25");
+  EXPECT_EQ(s.server().port(), 25u);
+  EXPECT_EQ(s.helo_name(), "client.example");
+  EXPECT_TRUE(s.esmtp());
+  EXPECT_TRUE(s.tls().active());
+  EXPECT_EQ(s.tls().protocol(), "TLSv1.3");
+  EXPECT_EQ(s.tls().cipher_bits(), 256u);
+  EXPECT_EQ(s.tls().peer_subject(), "CN=client");
+  EXPECT_TRUE(s.auth().authenticated());
+  EXPECT_EQ(s.auth().mechanism(), "plain");
+  EXPECT_EQ(s.auth().username(), "alice");
+  // Every attribute, verbatim.
+  EXPECT_EQ(s.attributes_size(), static_cast<int>(request.attributes.size()));
+  for (const auto& [k, v] : request.attributes) EXPECT_EQ(s.attributes().at(k), v) << k;
+  EXPECT_EQ(e.envelope().sender(), "foo@bar.tld");
+  EXPECT_TRUE(e.envelope().has_sender());
+  EXPECT_EQ(e.envelope().recipient(), "bar@foo.tld");
+  EXPECT_EQ(e.envelope().recipient_index(), 2u);
+  EXPECT_EQ(e.envelope().size(), 12345u);
+}
+
+TEST(PolicyMapping, ProtocolStatesToEvents) {
+  struct Row {
+    const char* state;
+    v1::EventType type;
+    const char* keyword;
+    const char* line;
+  };
+  const std::vector<Row> rows = {
+      {"CONNECT", v1::EVENT_TYPE_CONNECT, "", ""},
+      {"EHLO", v1::EVENT_TYPE_INBOUND_COMMAND, "EHLO", "EHLO client.example"},
+      {"HELO", v1::EVENT_TYPE_INBOUND_COMMAND, "HELO", "HELO client.example"},
+      {"MAIL", v1::EVENT_TYPE_INBOUND_COMMAND, "MAIL", "MAIL FROM:<foo@bar.tld> SIZE=12345"},
+      {"RCPT", v1::EVENT_TYPE_INBOUND_COMMAND, "RCPT", "RCPT TO:<bar@foo.tld>"},
+      {"DATA", v1::EVENT_TYPE_INBOUND_COMMAND, "DATA", "DATA"},
+      {"END-OF-MESSAGE", v1::EVENT_TYPE_INBOUND_COMMAND, "_EOD", "_EOD"},
+      {"VRFY", v1::EVENT_TYPE_INBOUND_COMMAND, "VRFY", "VRFY bar@foo.tld"},
+      {"ETRN", v1::EVENT_TYPE_INBOUND_COMMAND, "ETRN", "ETRN example.org"},
+  };
+  for (const auto& row : rows) {
+    auto request = Postfix37Rcpt();
+    for (auto& [k, v] : request.attributes) {
+      if (k == "protocol_state") v = row.state;
+      if (k == "etrn_domain") v = "example.org";
+    }
+    auto e = EventFromRequest(request, MappingOptions{}, "s", "e");
+    EXPECT_EQ(e.type(), row.type) << row.state;
+    EXPECT_EQ(e.command().keyword(), row.keyword) << row.state;
+    EXPECT_EQ(e.command().line(), row.line) << row.state;
+  }
+  auto request = Postfix37Rcpt();
+  request.attributes[1].second = "END-OF-MESSAGE";
+  auto eod = EventFromRequest(request, MappingOptions{}, "s", "e");
+  EXPECT_EQ(eod.message().queue_id(), "8045F2AB23");
+  EXPECT_EQ(eod.message().size(), 12345u);
+  request.attributes[1].second = "CONNECT";
+  EXPECT_FALSE(EventFromRequest(request, MappingOptions{}, "s", "e").envelope().has_sender());
+}
+
+TEST(PolicyMapping, VerdictsToActions) {
+  EXPECT_EQ(ActionForVerdict(v1::Verdict(), "RCPT"), "DUNNO");
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_CONTINUE), "RCPT"), "DUNNO");
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_REJECT), "RCPT"), "REJECT");
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_REJECT, 550, "5.7.1", {"blocked", "really"}), "RCPT"),
+            "550 5.7.1 blocked; really");
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_REJECT, 451, "", {"wrong class"}), "RCPT"),
+            "REJECT wrong class");
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_TEMPFAIL), "RCPT"), "DEFER");
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_TEMPFAIL, 450, "4.2.0", {"later"}), "RCPT"),
+            "450 4.2.0 later");
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_RESPOND, 250, "", {"ok"}), "RCPT"), "OK");
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_RESPOND, 554, "", {"no"}), "RCPT"), "554 no");
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_DROP_SESSION), "RCPT"), "421 4.7.0 Closing connection");
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_REJECT, 550, "", {"line\r\nbreak"}), "RCPT"),
+            "550 linebreak");
+}
+
+TEST(PolicyMapping, EditsToActions) {
+  v1::Verdict header;
+  auto* h = header.add_edits()->mutable_add_header();
+  h->set_name("X-Policy");
+  h->set_value("checked");
+  EXPECT_EQ(ActionForVerdict(header, "RCPT"), "PREPEND X-Policy: checked");
+  // Postfix cannot PREPEND at END-OF-MESSAGE.
+  EXPECT_EQ(ActionForVerdict(header, "END-OF-MESSAGE"), "DUNNO");
+
+  v1::Verdict hold = header;
+  hold.add_edits()->mutable_quarantine()->set_reason("suspicious");
+  EXPECT_EQ(ActionForVerdict(hold, "END-OF-MESSAGE"), "HOLD suspicious");
+
+  v1::Verdict discard = hold;
+  discard.add_edits()->mutable_discard();
+  discard.set_reason("spam");
+  EXPECT_EQ(ActionForVerdict(discard, "RCPT"), "DISCARD spam");
+
+  v1::Verdict bcc;
+  bcc.add_edits()->mutable_add_recipient()->set_address("archive@example.com");
+  EXPECT_EQ(ActionForVerdict(bcc, "RCPT"), "BCC archive@example.com");
+}
+
+}  // namespace
+}  // namespace smtpbridge::policy

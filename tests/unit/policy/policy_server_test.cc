@@ -1,0 +1,118 @@
+// The policy server over a real loopback socket with a fake sink.
+#include "policy/policy_server.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+
+#include "unit/milter/fake_sink.h"
+
+namespace smtpbridge::policy {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using testing::FakeSink;
+using testing::MakeVerdict;
+
+class PolicyServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sink_.answer_on_thread = true;
+    sink_.decide = [](const v1::Event& e) {
+      if (e.envelope().recipient() == "blocked@example.net")
+        return MakeVerdict(v1::ACTION_REJECT, 554, "5.7.1", {"blocked by policy"});
+      return v1::Verdict();
+    };
+    server_ = std::make_unique<PolicyServer>(io_, sink_, PolicyServerOptions{});
+    bound_ = server_->Listen(milter::ListenAddress{false, "127.0.0.1", 0, ""});
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  void TearDown() override {
+    server_->StopAccepting();
+    io_.stop();
+    thread_.join();
+  }
+  tcp::socket Connect() {
+    tcp::socket s(client_io_);
+    auto colon = bound_.rfind(':');
+    s.connect(tcp::endpoint(asio::ip::make_address(bound_.substr(0, colon)),
+                            static_cast<uint16_t>(std::stoi(bound_.substr(colon + 1)))));
+    return s;
+  }
+  static std::string Ask(tcp::socket& s, asio::streambuf& buf, const std::string& request) {
+    asio::write(s, asio::buffer(request));
+    boost::system::error_code ec;
+    std::size_t n = asio::read_until(s, buf, "\n\n", ec);
+    if (ec) return "<" + ec.message() + ">";
+    std::string out(asio::buffers_begin(buf.data()), asio::buffers_begin(buf.data()) + n);
+    buf.consume(n);
+    return out;
+  }
+  static std::string Rcpt(const std::string& rcpt, const std::string& port = "40000") {
+    return "request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.1\nclient_port=" +
+           port + "\nsender=a@example.com\nrecipient=" + rcpt + "\n\n";
+  }
+
+  asio::io_context io_, client_io_;
+  FakeSink sink_;
+  std::unique_ptr<PolicyServer> server_;
+  std::string bound_;
+  std::thread thread_;
+};
+
+TEST_F(PolicyServerTest, PersistentConnectionAnswersEachRequest) {
+  auto s = Connect();
+  asio::streambuf buf;
+  EXPECT_EQ(Ask(s, buf, Rcpt("ok@example.net")), "action=DUNNO\n\n");
+  EXPECT_EQ(Ask(s, buf, Rcpt("blocked@example.net")), "action=554 5.7.1 blocked by policy\n\n");
+  EXPECT_EQ(Ask(s, buf, Rcpt("ok2@example.net", "40001")), "action=DUNNO\n\n");
+  auto events = sink_.events();
+  ASSERT_EQ(events.size(), 3u);
+  // Same client endpoint: same session; another port: another session.
+  EXPECT_EQ(events[0].session().session_id(), events[1].session().session_id());
+  EXPECT_NE(events[0].session().session_id(), events[2].session().session_id());
+  EXPECT_NE(events[0].event_id(), events[1].event_id());
+  EXPECT_EQ(sink_.budgets()[0], std::chrono::milliseconds(100));
+}
+
+TEST_F(PolicyServerTest, UnwantedEventsAnswerDunnoWithoutTheSink) {
+  sink_.wanted = {"INBOUND_COMMAND:MAIL"};
+  auto s = Connect();
+  asio::streambuf buf;
+  EXPECT_EQ(Ask(s, buf, Rcpt("blocked@example.net")), "action=DUNNO\n\n");
+  EXPECT_TRUE(sink_.events().empty());
+}
+
+TEST_F(PolicyServerTest, MalformedRequestClosesTheConnection) {
+  auto s = Connect();
+  asio::streambuf buf;
+  EXPECT_EQ(Ask(s, buf, "this is not a policy request\n\n").substr(0, 1), "<");
+  EXPECT_EQ(server_->stats().protocol_errors.load(), 1u);
+  // The server is still there for others.
+  auto again = Connect();
+  asio::streambuf buf2;
+  EXPECT_EQ(Ask(again, buf2, Rcpt("ok@example.net")), "action=DUNNO\n\n");
+}
+
+TEST_F(PolicyServerTest, OversizedLineClosesTheConnection) {
+  auto s = Connect();
+  asio::streambuf buf;
+  EXPECT_EQ(Ask(s, buf, "sender=" + std::string(20000, 'x')).substr(0, 1), "<");
+}
+
+TEST_F(PolicyServerTest, UnknownRequestKindIsDunno) {
+  auto s = Connect();
+  asio::streambuf buf;
+  EXPECT_EQ(Ask(s, buf, "request=something_else\n\n"), "action=DUNNO\n\n");
+  EXPECT_TRUE(sink_.events().empty());
+}
+
+}  // namespace
+}  // namespace smtpbridge::policy
