@@ -171,10 +171,15 @@ func (w *Worker) call(ctx context.Context, h HandlerFunc, ev *Event) (v *Verdict
 // other services too. Serve does this (plus health and reflection) for you.
 func (w *Worker) Register(s grpc.ServiceRegistrar) { pb.RegisterPolicySinkServer(s, w) }
 
-// Serve listens on addr ("127.0.0.1:50051", ":0") and serves until ctx is done, then drains:
-// health turns NOT_SERVING, in-flight calls get the grace period, and Serve returns nil.
+// Serve listens on addr ("127.0.0.1:50051", ":0", or "unix:/run/policy.sock") and serves until
+// ctx is done, then drains: health turns NOT_SERVING, in-flight calls get the grace period, and
+// Serve returns nil.
 func (w *Worker) Serve(ctx context.Context, addr string) error {
-	lis, err := net.Listen("tcp", addr)
+	network, address := "tcp", addr
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, address = "unix", path
+	}
+	lis, err := net.Listen(network, address)
 	if err != nil {
 		return fmt.Errorf("smtpbridge: listen on %s: %w", addr, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -271,5 +272,29 @@ func TestServeReportsAnAddressItCannotListenOn(t *testing.T) {
 	err := NewWorker().Serve(context.Background(), "127.0.0.1:notaport")
 	if err == nil {
 		t.Fatal("Serve accepted a bad address")
+	}
+}
+
+func TestServeListensOnAUnixSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "worker.sock")
+	ready := make(chan struct{})
+	w := NewWorker(WithOnListen(func(net.Addr) error { close(ready); return nil }))
+	w.Handle(Connect, "", func(context.Context, *Event) (*Verdict, error) { return Reject(554, "", "unix"), nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Serve(ctx, "unix:"+path) }()
+	<-ready
+	conn, err := grpc.NewClient("unix:"+path, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	v, err := pb.NewPolicySinkClient(conn).OnEvent(ctx, request(Connect, "", nil))
+	if err != nil || v.GetReply().GetLines()[0] != "unix" {
+		t.Fatalf("over a unix socket: %v, %v", v, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

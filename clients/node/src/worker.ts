@@ -159,7 +159,7 @@ export class Worker {
   };
 
   /**
-   * Listen on `address` ("127.0.0.1:0", "0.0.0.0:50051") and serve. Resolves to the bound
+   * Listen on `address` ("127.0.0.1:0", "0.0.0.0:50051", "unix:/run/policy.sock") and serve. Resolves to the bound
    * "host:port". Unless `handleSignals` is false, SIGTERM and SIGINT call shutdown().
    */
   async listen(address: string, { handleSignals = true }: { handleSignals?: boolean } = {}): Promise<string> {
@@ -176,8 +176,8 @@ export class Worker {
       ),
     );
     this.server = server;
-    const host = address.slice(0, address.lastIndexOf(":"));
-    const bound = `${host}:${port}`;
+    // "unix:/path" has no port; host:0 becomes host:<the port the system chose>.
+    const bound = address.startsWith("unix:") ? address : `${address.slice(0, address.lastIndexOf(":"))}:${port}`;
     if (handleSignals) {
       process.once("SIGTERM", this.signalHandler);
       process.once("SIGINT", this.signalHandler);

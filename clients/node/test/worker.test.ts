@@ -113,3 +113,21 @@ test("a real server answers a raw client, maps errors to statuses and drains on 
   await w.shutdown();
   await assert.rejects(call(request(EventType.INBOUND_COMMAND, "RCPT")), { code: grpc.status.UNAVAILABLE });
 });
+
+test("listen accepts a unix socket and reports it as the bound address", async (t) => {
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dir = mkdtempSync(join(tmpdir(), "sbx-node-unix-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const w = new Worker().on(EventType.CONNECT, "*", () => Verdict.reject(554, "", "unix"));
+  const address = await w.listen(`unix:${join(dir, "w.sock")}`, { handleSignals: false });
+  t.after(() => w.shutdown());
+  assert.equal(address, `unix:${join(dir, "w.sock")}`);
+  const client = new proto.sink.PolicySinkClient(address, grpc.credentials.createInsecure());
+  t.after(() => client.close());
+  const v = await new Promise<proto.verdict.Verdict>((resolve, reject) =>
+    client.onEvent(request(EventType.CONNECT, ""), (err, res) => (err ? reject(err) : resolve(res))),
+  );
+  assert.deepEqual(v.reply?.lines, ["unix"]);
+});
