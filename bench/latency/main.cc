@@ -1,0 +1,232 @@
+// bench_latency: sink -> dispatcher -> worker -> back, against two raw gRPC hops measured in the
+// same run. See bench/README.md.
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <grpcpp/grpcpp.h>
+
+#include "echo_hops.h"
+#include "measure.h"
+#include "smtpbridge/sink/sink_factory.h"
+#include "smtpbridge/v1/dispatcher.grpc.pb.h"
+#include "smtpbridge/v1/names.h"
+#include "support/process.h"
+#include "support/temp_dir.h"
+
+namespace {
+
+using namespace smtpbridge;
+using bench::Figures;
+using testing::Process;
+
+constexpr double kP50RatioTarget = 1.5;
+
+struct Child {
+  std::unique_ptr<Process> process;
+  std::string address;
+};
+
+Child Spawn(const testing::TempDir& dir, const std::string& name, std::vector<std::string> argv) {
+  const auto ready = dir / (name + ".ready");
+  argv.push_back("--ready-file");
+  argv.push_back(ready.string());
+  Child c;
+  c.process = std::make_unique<Process>(argv, dir / (name + ".log"));
+  const auto address = c.process->WaitForReadyFile(ready, std::chrono::seconds(20));
+  if (!address) throw std::runtime_error(name + " did not start; see " + (dir / (name + ".log")).string());
+  c.address = *address;
+  return c;
+}
+
+std::string SelfExe() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
+
+// The baseline client: the async callback stub, like the sink's own client.
+bench::Submit EchoClient(v1::Dispatcher::Stub* stub, std::chrono::microseconds budget) {
+  return [stub, budget](v1::Event event, std::function<void(bool)> done) {
+    struct Call {
+      grpc::ClientContext ctx;
+      v1::EvaluateRequest request;
+      v1::EvaluateResponse response;
+    };
+    auto call = std::make_shared<Call>();
+    *call->request.mutable_event() = std::move(event);
+    call->ctx.set_deadline(std::chrono::system_clock::now() + budget);
+    stub->async()->Evaluate(&call->ctx, &call->request, &call->response,
+                            [call, done = std::move(done)](grpc::Status s) { done(s.ok()); });
+  };
+}
+
+bench::Submit SinkClient(sink::Sink* s, std::chrono::microseconds budget) {
+  return [s, budget](v1::Event event, std::function<void(bool)> done) {
+    s->Evaluate(std::move(event), budget, [done = std::move(done)](sink::Evaluation e) {
+      done(e.source == sink::VerdictSource::kDispatcher);
+    });
+  };
+}
+
+void PrintFigures(const Figures& f, const Figures* base) {
+  auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+  std::printf("%-22s sent %7zu  answered %7zu  dropped %5zu  p50 %8.1f us  p99 %8.1f us  "
+              "p99.9 %8.1f us  %8.0f ev/s  cpu %6.1f us/ev\n",
+              f.label.c_str(), f.sent, f.answered, f.dropped, f.p50_us, f.p99_us, f.p999_us,
+              f.events_per_s, f.cpu_us_per_event);
+  if (base != nullptr) {
+    std::printf("%-22s ratio to baseline:                              p50 %7.2fx     p99 %7.2fx     "
+                "p99.9 %7.2fx     %7.2fx ev/s  cpu %6.2fx\n",
+                "", ratio(f.p50_us, base->p50_us), ratio(f.p99_us, base->p99_us),
+                ratio(f.p999_us, base->p999_us), ratio(f.events_per_s, base->events_per_s),
+                ratio(f.cpu_us_per_event, base->cpu_us_per_event));
+  }
+}
+
+void PassFail(bool pass, const std::string& what) {
+  std::printf("%s  %s\n", pass ? "PASS" : "FAIL", what.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"smtpbridge latency bench: sink -> dispatcher -> worker vs two raw gRPC hops"};
+  std::string role;
+  std::string listen = "127.0.0.1:0", target, ready_file;
+  std::string bin_dir;
+  std::string dispatcher_address;
+  std::vector<pid_t> external_pids;
+  size_t closed_events = 20000, warmup = 1000;
+  double open_rate = 2000;
+  double open_seconds = 3;
+  std::string budget_text = "50ms";
+  std::string worker_delay = "0";
+  app.add_option("--role", role, "internal: echo | forwarder (the baseline's servers)");
+  app.add_option("--listen", listen, "internal: listen address for --role");
+  app.add_option("--target", target, "internal: next hop for --role forwarder");
+  app.add_option("--ready-file", ready_file, "internal: ready file for --role");
+  app.add_option("--bin-dir", bin_dir, "where smtpbridge-dispatcher and smtpbridge-example-worker are")
+      ->capture_default_str();
+  app.add_option("--dispatcher", dispatcher_address,
+                 "use this running dispatcher (host:port) instead of starting one; its bindings "
+                 "must send INBOUND_COMMAND RCPT on instance 1 to a worker");
+  app.add_option("--pid", external_pids, "with --dispatcher: pids whose CPU time to count (repeatable)");
+  app.add_option("--events", closed_events, "closed loop: measured events")->capture_default_str();
+  app.add_option("--warmup", warmup, "closed loop: warm-up events")->capture_default_str();
+  app.add_option("--rate", open_rate, "open loop: offered events/s (0: skip)")->capture_default_str();
+  app.add_option("--seconds", open_seconds, "open loop: duration")->capture_default_str();
+  app.add_option("--budget", budget_text, "per-event budget (sink and binding timeout)")->capture_default_str();
+  app.add_option("--worker-delay", worker_delay, "example worker --delay (0: none)")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  if (role == "echo") return bench::RunEchoServer(listen, ready_file);
+  if (role == "forwarder") return bench::RunForwarder(listen, target, ready_file);
+  if (!role.empty()) {
+    std::fprintf(stderr, "--role: expected echo or forwarder\n");
+    return 2;
+  }
+  const auto budget_ns = v1::ParseDurationText(budget_text);
+  if (!budget_ns || budget_ns->count() <= 0) {
+    std::fprintf(stderr, "--budget: expected a duration like 50ms\n");
+    return 2;
+  }
+  const auto budget = std::chrono::duration_cast<std::chrono::microseconds>(*budget_ns);
+  if (bin_dir.empty()) bin_dir = std::filesystem::path(SelfExe()).parent_path().string();
+
+  try {
+    testing::TempDir dir;
+    const std::string self = SelfExe();
+
+    // Baseline: client -> forwarder -> echo, each server in its own process.
+    Child echo = Spawn(dir, "echo", {self, "--role", "echo", "--listen", "127.0.0.1:0"});
+    Child forwarder = Spawn(dir, "forwarder", {self, "--role", "forwarder", "--listen", "127.0.0.1:0",
+                                               "--target", echo.address});
+    const std::vector<pid_t> base_pids{echo.process->pid(), forwarder.process->pid()};
+    auto base_stub = v1::Dispatcher::NewStub(
+        grpc::CreateChannel("ipv4:" + forwarder.address, grpc::InsecureChannelCredentials()));
+    const auto echo_submit = EchoClient(base_stub.get(), budget);
+
+    // The stack: example worker + dispatcher with one binding, unless given one.
+    std::optional<Child> worker, dispatcher;
+    std::vector<pid_t> stack_pids = external_pids;
+    if (dispatcher_address.empty()) {
+      worker = Spawn(dir, "worker", {(std::filesystem::path(bin_dir) / "smtpbridge-example-worker").string(),
+                                     "--listen", "127.0.0.1:0", "--log-level", "warn", "--name",
+                                     "bench", "--delay", worker_delay});
+      const auto bindings = dir.Write(
+          "bindings.yaml",
+          "bindings:\n"
+          "  - name: bench-rcpt\n"
+          "    instance: 1\n"
+          "    event: INBOUND_COMMAND\n"
+          "    rule: RCPT\n"
+          "    sink: \"ipv4:" + worker->address + "\"\n"
+          "    timeout: " + budget_text + "\n"
+          "    on_error: continue\n"
+          "    mode: enforce\n"
+          "    enabled: true\n");
+      dispatcher = Spawn(dir, "dispatcher", {(std::filesystem::path(bin_dir) / "smtpbridge-dispatcher").string(),
+                                             "--listen", "127.0.0.1:0", "--bindings", bindings.string(),
+                                             "--log-level", "warn", "--cache-entries", "0"});
+      dispatcher_address = dispatcher->address;
+      stack_pids = {worker->process->pid(), dispatcher->process->pid()};
+    }
+    sink::SinkOptions options;
+    options.dispatcher_target = "ipv4:" + dispatcher_address;
+    options.host_name = "bench";
+    options.interests.enabled = false;
+    options.stale_cache.enabled = false;
+    auto the_sink = sink::MakeSink(options);
+    const auto sink_submit = SinkClient(the_sink.get(), budget);
+
+    char host[256] = {0};
+    ::gethostname(host, sizeof host - 1);
+    std::printf("bench_latency: %ld cores, host %s, budget %s, closed %zu events, open %.0f ev/s for %.1f s\n",
+                ::sysconf(_SC_NPROCESSORS_ONLN), host, budget_text.c_str(), closed_events, open_rate,
+                open_seconds);
+    std::printf("baseline: client -> forwarder -> echo (gRPC callback API, separate processes)\n");
+    std::printf("stack:    sink -> smtpbridge-dispatcher -> smtpbridge-example-worker (1 binding)\n\n");
+
+    std::printf("(a) closed loop, one event in flight\n");
+    const Figures base_closed =
+        bench::RunClosedLoop("baseline 2 hops", echo_submit, closed_events, warmup, budget, base_pids);
+    const Figures stack_closed =
+        bench::RunClosedLoop("sink->disp->worker", sink_submit, closed_events, warmup, budget, stack_pids);
+    PrintFigures(base_closed, nullptr);
+    PrintFigures(stack_closed, &base_closed);
+
+    std::optional<Figures> base_open, stack_open;
+    if (open_rate > 0) {
+      std::printf("\n(b) open loop, %.0f events/s offered for %.1f s\n", open_rate, open_seconds);
+      const auto duration = std::chrono::milliseconds(static_cast<long>(open_seconds * 1000));
+      base_open = bench::RunOpenLoop("baseline 2 hops", echo_submit, open_rate, duration, budget, base_pids);
+      stack_open = bench::RunOpenLoop("sink->disp->worker", sink_submit, open_rate, duration, budget, stack_pids);
+      PrintFigures(*base_open, nullptr);
+      PrintFigures(*stack_open, &*base_open);
+    }
+
+    std::printf("\n");
+    const double p50_ratio = base_closed.p50_us > 0 ? stack_closed.p50_us / base_closed.p50_us : 0;
+    char line[256];
+    std::snprintf(line, sizeof line, "closed-loop p50 %.1f us is %.2fx two raw hops (target <= %.1fx)",
+                  stack_closed.p50_us, p50_ratio, kP50RatioTarget);
+    PassFail(p50_ratio <= kP50RatioTarget, line);
+    const double budget_us = static_cast<double>(budget.count());
+    std::snprintf(line, sizeof line, "closed-loop p99.9 %.1f us inside the budget %.0f us",
+                  stack_closed.p999_us, budget_us);
+    PassFail(stack_closed.p999_us < budget_us && stack_closed.dropped == 0, line);
+    if (stack_open) {
+      std::snprintf(line, sizeof line, "open-loop p99.9 %.1f us inside the budget %.0f us, %zu dropped",
+                    stack_open->p999_us, budget_us, stack_open->dropped);
+      PassFail(stack_open->p999_us < budget_us && stack_open->dropped == 0, line);
+    }
+    the_sink->Shutdown();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_latency: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

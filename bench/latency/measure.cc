@@ -1,0 +1,176 @@
+#include "measure.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "smtpbridge/v1/names.h"
+
+namespace smtpbridge::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Percentile(std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  const size_t i = std::min(sorted.size() - 1, static_cast<size_t>(p * (sorted.size() - 1) + 0.5));
+  return sorted[i];
+}
+
+double ChildCpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return 0;
+  // Fields after the command name (which may contain spaces) start after the last ')'.
+  std::istringstream rest(line.substr(line.rfind(')') + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) stime = std::stod(field);
+  }
+  return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+void Summarize(Figures& f, std::vector<double>& latencies_us, double cpu_seconds) {
+  std::sort(latencies_us.begin(), latencies_us.end());
+  f.p50_us = Percentile(latencies_us, 0.50);
+  f.p99_us = Percentile(latencies_us, 0.99);
+  f.p999_us = Percentile(latencies_us, 0.999);
+  f.events_per_s = f.seconds > 0 ? f.answered / f.seconds : 0;
+  f.cpu_us_per_event = f.sent > 0 ? cpu_seconds * 1e6 / f.sent : 0;
+}
+
+}  // namespace
+
+double CpuSeconds(const std::vector<pid_t>& children) {
+  rusage self{};
+  ::getrusage(RUSAGE_SELF, &self);
+  double total = self.ru_utime.tv_sec + self.ru_utime.tv_usec / 1e6 + self.ru_stime.tv_sec +
+                 self.ru_stime.tv_usec / 1e6;
+  for (pid_t pid : children) total += ChildCpuSeconds(pid);
+  return total;
+}
+
+v1::Event BenchEvent(uint64_t n, std::chrono::microseconds budget) {
+  v1::Event e;
+  e.set_event_id("bench-" + std::to_string(n));
+  e.set_type(v1::EVENT_TYPE_INBOUND_COMMAND);
+  auto* s = e.mutable_session();
+  s->set_session_id("bench-session-" + std::to_string(n / 8));
+  s->set_instance(1);
+  s->set_host_kind(v1::HOST_KIND_TEST);
+  s->mutable_client()->set_address("192.0.2.10");
+  s->mutable_client()->set_port(40000);
+  s->set_helo_name("client.example.net");
+  s->set_esmtp(true);
+  e.mutable_envelope()->set_sender("sender@example.net");
+  e.mutable_envelope()->set_has_sender(true);
+  const std::string rcpt = "user" + std::to_string(n % 1000) + "@example.com";
+  e.mutable_envelope()->set_recipient(rcpt);
+  e.mutable_command()->set_keyword("RCPT");
+  e.mutable_command()->set_argument("TO:<" + rcpt + ">");
+  e.mutable_command()->set_line("RCPT TO:<" + rcpt + ">");
+  e.mutable_response()->set_code(250);
+  e.mutable_response()->set_enhanced_code("2.1.5");
+  e.mutable_response()->add_lines("Ok");
+  *e.mutable_budget() = v1::ToProtoDuration(budget);
+  return e;
+}
+
+Figures RunClosedLoop(const std::string& label, const Submit& submit, size_t events, size_t warmup,
+                      std::chrono::microseconds budget, const std::vector<pid_t>& children) {
+  std::atomic<uint64_t> completed{0};
+  std::atomic<size_t> answered{0};
+  auto one = [&](uint64_t n) {
+    submit(BenchEvent(n, budget), [&](bool ok) {
+      if (ok) answered.fetch_add(1, std::memory_order_relaxed);
+      completed.fetch_add(1, std::memory_order_release);
+      completed.notify_one();
+    });
+    // One in flight: wait for this event's answer before sending the next.
+    uint64_t seen = completed.load(std::memory_order_acquire);
+    while (seen < n + 1) {
+      completed.wait(seen, std::memory_order_acquire);
+      seen = completed.load(std::memory_order_acquire);
+    }
+  };
+  uint64_t n = 0;
+  for (size_t i = 0; i < warmup; ++i) one(n++);
+  answered.store(0);
+
+  Figures f;
+  f.label = label;
+  std::vector<double> latencies;
+  latencies.reserve(events);
+  const double cpu0 = CpuSeconds(children);
+  const auto start = Clock::now();
+  for (size_t i = 0; i < events; ++i) {
+    const auto t0 = Clock::now();
+    one(n++);
+    latencies.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  f.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double cpu = CpuSeconds(children) - cpu0;
+  f.sent = events;
+  f.answered = answered.load();
+  f.dropped = f.sent - f.answered;
+  Summarize(f, latencies, cpu);
+  return f;
+}
+
+Figures RunOpenLoop(const std::string& label, const Submit& submit, double rate,
+                    std::chrono::milliseconds duration, std::chrono::microseconds budget,
+                    const std::vector<pid_t>& children) {
+  const size_t total = static_cast<size_t>(rate * duration.count() / 1000.0);
+  const auto interval = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / rate));
+  // One slot per event, written once by its completion: no locking on the hot path.
+  auto latency_us = std::make_shared<std::vector<std::atomic<double>>>(total);
+  auto ok = std::make_shared<std::vector<std::atomic<bool>>>(total);
+  auto outstanding = std::make_shared<std::atomic<size_t>>(total);
+  for (size_t i = 0; i < total; ++i) (*latency_us)[i].store(-1);
+
+  const double cpu0 = CpuSeconds(children);
+  const auto start = Clock::now();
+  for (size_t i = 0; i < total; ++i) {
+    const auto scheduled = start + interval * i;
+    std::this_thread::sleep_until(scheduled);
+    submit(BenchEvent(i, budget), [latency_us, ok, outstanding, i, scheduled](bool answered) {
+      (*latency_us)[i].store(std::chrono::duration<double, std::micro>(Clock::now() - scheduled).count());
+      (*ok)[i].store(answered);
+      outstanding->fetch_sub(1);
+    });
+  }
+  // Give the last events their budget and a grace period; whatever is still out is dropped.
+  const auto give_up = Clock::now() + budget + std::chrono::seconds(2);
+  while (outstanding->load() > 0 && Clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  Figures f;
+  f.label = label;
+  f.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double cpu = CpuSeconds(children) - cpu0;
+  std::vector<double> latencies;
+  latencies.reserve(total);
+  f.sent = total;
+  for (size_t i = 0; i < total; ++i) {
+    const double l = (*latency_us)[i].load();
+    if (l >= 0 && (*ok)[i].load()) {
+      ++f.answered;
+      latencies.push_back(l);
+    }
+  }
+  f.dropped = f.sent - f.answered;
+  // Achieved rate over the sending period (the drain tail is not offered load).
+  f.seconds = std::min(f.seconds, duration.count() / 1000.0 + 0.001);
+  Summarize(f, latencies, cpu);
+  return f;
+}
+
+}  // namespace smtpbridge::bench
