@@ -14,6 +14,7 @@
 #include <prometheus/registry.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
 
 #include "milter/host_config.h"
 #include "milter/milter_server.h"
@@ -69,7 +70,7 @@ int main(int argc, char** argv) {
 
     sink::SinkOptions sink_options;
     if (!sink_config.empty()) sink_options = sink::LoadSinkOptions(sink_config);
-    else if (!config_file.empty()) sink_options = sink::LoadSinkOptions(config_file);
+    else if (!config_file.empty() && YAML::LoadFile(config_file)["sink"]) sink_options = sink::LoadSinkOptions(config_file);
     if (!dispatcher.empty()) sink_options.dispatcher_target = dispatcher;
 
     std::unique_ptr<prometheus::Exposer> exposer;

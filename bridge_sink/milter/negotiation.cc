@@ -65,7 +65,9 @@ std::optional<OptNegReply> Negotiate(const OptNeg& offer, const Interests& in, s
   // Headers and body feed `_EOD` only; they are never answered one by one.
   want |= in.eom ? step::kNoReplyHeader : step::kNoHeaders;
   want |= (in.eom && in.body_limit > 0) ? step::kNoReplyBody : step::kNoBody;
-  want |= step::kNoEoh;
+  // EOH carries nothing `_EOD` needs, but is received without a reply rather than refused:
+  // miltertest (and perhaps other MTAs) mishandle SMFIP_NOEOH once headers were sent.
+  want |= in.eom ? step::kNoReplyEoh : step::kNoEoh;
 
   OptNegReply reply;
   reply.version = std::min(offer.version, kProtocolVersion);

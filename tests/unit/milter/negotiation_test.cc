@@ -53,6 +53,8 @@ TEST(Negotiation, EndOfDataReceivesHeadersAndBodyWithoutReplies) {
   EXPECT_FALSE(r.protocol & (step::kNoHeaders | step::kNoBody | step::kNoRcpt | step::kNoMail));
   EXPECT_TRUE(r.protocol & step::kNoReplyHeader);
   EXPECT_TRUE(r.protocol & step::kNoReplyBody);
+  EXPECT_TRUE(r.protocol & step::kNoReplyEoh);
+  EXPECT_FALSE(r.protocol & step::kNoEoh);
   EXPECT_TRUE(r.protocol & step::kNoReplyRcpt);
   EXPECT_TRUE(r.protocol & step::kNoData);
 
