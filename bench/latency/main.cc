@@ -104,6 +104,8 @@ int main(int argc, char** argv) {
   double open_seconds = 3;
   std::string budget_text = "50ms";
   std::string worker_delay = "0";
+  // run.sh passes defaults first; a repeated flag overrides them.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--role", role, "internal: echo | forwarder (the baseline's servers)");
   app.add_option("--listen", listen, "internal: listen address for --role");
   app.add_option("--target", target, "internal: next hop for --role forwarder");
@@ -113,7 +115,8 @@ int main(int argc, char** argv) {
   app.add_option("--dispatcher", dispatcher_address,
                  "use this running dispatcher (host:port) instead of starting one; its bindings "
                  "must send INBOUND_COMMAND RCPT on instance 1 to a worker");
-  app.add_option("--pid", external_pids, "with --dispatcher: pids whose CPU time to count (repeatable)");
+  app.add_option("--pid", external_pids, "with --dispatcher: pids whose CPU time to count (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--events", closed_events, "closed loop: measured events")->capture_default_str();
   app.add_option("--warmup", warmup, "closed loop: warm-up events")->capture_default_str();
   app.add_option("--rate", open_rate, "open loop: offered events/s (0: skip)")->capture_default_str();
