@@ -105,6 +105,7 @@ void ClientSession::ArmClientTimer() {
 
 void ClientSession::DisarmClientTimer() {
   ++client_timer_generation_;
+  line_timer_armed_ = false;
   client_timer_.cancel();
 }
 
@@ -130,13 +131,18 @@ awaitable<bool> ClientSession::Flush() {
   co_return !ec;
 }
 
-awaitable<ClientSession::ReadStatus> ClientSession::ReadMore() {
+awaitable<ClientSession::ReadStatus> ClientSession::ReadMore(bool rearm) {
   // Replies to a pipelined group go out together, once its input is used up (RFC 2920).
   if (!co_await Flush()) co_return client_timed_out_ ? ReadStatus::kTimeout : ReadStatus::kClosed;
   if (shutdown_requested_ || ctx_->stopping.load()) co_return ReadStatus::kShutdown;
   if (session_expired_) co_return ReadStatus::kTimeout;
   std::array<char, 8192> buf;
-  ArmClientTimer();
+  // The idle deadline covers a whole line, not each read: a client dripping one byte at a time
+  // cannot hold the session open (LineDone() disarms it).
+  if (!line_timer_armed_ || rearm) {
+    ArmClientTimer();
+    line_timer_armed_ = true;
+  }
   boost::system::error_code ec;
   size_t n = 0;
   if (tls_) {
@@ -144,7 +150,6 @@ awaitable<ClientSession::ReadStatus> ClientSession::ReadMore() {
   } else {
     std::tie(ec, n) = co_await socket_.async_read_some(asio::buffer(buf), as_tuple(use_awaitable));
   }
-  DisarmClientTimer();
   if (shutdown_requested_) co_return ReadStatus::kShutdown;
   if (client_timed_out_ || session_expired_) co_return ReadStatus::kTimeout;
   if (ec) co_return ReadStatus::kClosed;
@@ -423,6 +428,11 @@ void ClientSession::ResetTransaction() {
 
 awaitable<void> ClientSession::Run() {
   auto self = shared_from_this();
+  // However the session ends, its session timer (which holds `self`) must not keep it alive.
+  struct CancelOnExit {
+    asio::steady_timer& timer;
+    ~CancelOnExit() { timer.cancel(); }
+  } cancel_on_exit{session_timer_};
   FillSessionContext();
   session_timer_.expires_after(config_.timeouts.session);
   session_timer_.async_wait([this, self](const boost::system::error_code& ec) {
@@ -474,6 +484,7 @@ awaitable<void> ClientSession::Run() {
 
   while (true) {
     std::optional<Line> line = reader_.Next();
+    if (line && line_timer_armed_) DisarmClientTimer();
     if (!line) {
       const ReadStatus status = co_await ReadMore();
       if (status == ReadStatus::kOk) continue;
@@ -867,7 +878,7 @@ awaitable<ClientSession::Next> ClientSession::HandleBdat(const Command& cmd) {
       too_big = true;
     }
     if (remaining == 0) break;
-    const ReadStatus status = co_await ReadMore();
+    const ReadStatus status = co_await ReadMore(/*rearm=*/true);  // chunk octets: progress per read
     if (status != ReadStatus::kOk) {
       if (status == ReadStatus::kTimeout) ctx_->metrics->timeouts.Increment();
       co_await Close(status == ReadStatus::kTimeout ? std::optional<Reply>(ClosingReply("Error: timeout exceeded"))
@@ -876,6 +887,7 @@ awaitable<ClientSession::Next> ClientSession::HandleBdat(const Command& cmd) {
     }
   }
 
+  if (line_timer_armed_) DisarmClientTimer();
   auto abandon = [this](bool last) -> awaitable<Next> {
     bdat_buffer_.clear();
     bdat_failed_ = !last && txn_.open;
@@ -942,6 +954,7 @@ awaitable<ClientSession::Next> ClientSession::HandleData(const Command& cmd) {
   bool too_big = false;
   while (true) {
     std::optional<Line> line = reader_.Next();
+    if (line && line_timer_armed_) DisarmClientTimer();
     if (!line) {
       const ReadStatus status = co_await ReadMore();
       if (status == ReadStatus::kOk) continue;

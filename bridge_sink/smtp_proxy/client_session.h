@@ -86,7 +86,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void ApplyNextState(v1::OutboundState state);
 
   // Client I/O.
-  boost::asio::awaitable<ReadStatus> ReadMore();
+  boost::asio::awaitable<ReadStatus> ReadMore(bool rearm = false);
   boost::asio::awaitable<bool> Flush();
   void Send(const Reply& reply);
   void SendError(const Reply& reply);  // counts towards max_errors
@@ -106,6 +106,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   boost::asio::steady_timer session_timer_;
   uint64_t client_timer_generation_ = 0;
   bool client_timed_out_ = false;
+  bool line_timer_armed_ = false;  // the idle deadline of the line being read
   bool session_expired_ = false;
   bool shutdown_requested_ = false;
   NextHop next_hop_;
