@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""bench/postfix: the same smtp-source load against Postfix alone, Postfix + a pymilter filter,
+and Postfix + smtpbridge-milter + dispatcher + example worker (policy: reject RCPT to
+blocked@...), one run each. Prints messages/s and the ratios. Needs root (Postfix)."""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "e2e"))
+from postfix_instance import PostfixInstance, free_port, postfix_available  # noqa: E402
+
+
+def start(work, name, argv):
+    ready = os.path.join(work, name + ".ready")
+    log = open(os.path.join(work, name + ".log"), "w")
+    proc = subprocess.Popen(argv + ["--ready-file", ready], stdout=log, stderr=log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if os.path.exists(ready) and open(ready).read().strip():
+            return proc, open(ready).read().strip()
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited; see {log.name}")
+        time.sleep(0.05)
+    raise RuntimeError(f"{name} not ready; see {log.name}")
+
+
+def stop(procs):
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def wait_port(port, timeout=20):
+    import socket
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def load(port, sessions, messages):
+    """smtp-source: `messages` messages over `sessions` parallel sessions; returns msg/s."""
+    # A short warm-up opens the milter/gRPC channels and starts the smtpd processes.
+    subprocess.run(["smtp-source", "-s", str(sessions), "-m", str(sessions * 2), "-f", "bench@example.com",
+                    "-t", "ok@example.net", f"127.0.0.1:{port}"], capture_output=True, timeout=120)
+    t0 = time.monotonic()
+    r = subprocess.run(["smtp-source", "-s", str(sessions), "-m", str(messages), "-f", "bench@example.com",
+                        "-t", "ok@example.net", f"127.0.0.1:{port}"], capture_output=True, text=True,
+                       timeout=600)
+    elapsed = time.monotonic() - t0
+    if r.returncode != 0 or "fatal" in r.stderr:
+        raise RuntimeError("smtp-source failed: " + r.stderr[-500:])
+    return messages / elapsed
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True, help="folder with smtpbridge-milter, -dispatcher, -example-worker")
+    ap.add_argument("--sessions", type=int, default=20)
+    ap.add_argument("--messages", type=int, default=2000)
+    args = ap.parse_args()
+    if not postfix_available() or os.geteuid() != 0 or not shutil.which("smtp-source"):
+        print("bench/postfix: needs root, postfix and smtp-source; skipped")
+        return 0
+    binp = lambda n: os.path.join(args.bin, n)  # noqa: E731
+    work = tempfile.mkdtemp(prefix="smtpbridge-bench-postfix-")
+    os.chmod(work, 0o755)
+    results = {}
+    try:
+        # 1. Postfix alone.
+        pf = PostfixInstance(os.path.join(work, "alone"), deliver="discard")
+        pf.start()
+        try:
+            results["postfix"] = load(pf.port, args.sessions, args.messages)
+        finally:
+            pf.stop()
+
+        # 2. Postfix + pymilter.
+        port = free_port()
+        py = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "pymilter_filter.py"), str(port)],
+                              stdout=open(os.path.join(work, "pymilter.log"), "w"), stderr=subprocess.STDOUT)
+        try:
+            wait_port(port)
+            pf = PostfixInstance(os.path.join(work, "pymilter"), milter=f"inet:127.0.0.1:{port}", deliver="discard")
+            pf.start()
+            try:
+                results["pymilter"] = load(pf.port, args.sessions, args.messages)
+            finally:
+                pf.stop()
+        finally:
+            stop([py])
+
+        # 3. Postfix + smtpbridge-milter + dispatcher + example worker.
+        procs = []
+        try:
+            wproc, worker = start(work, "worker", [binp("smtpbridge-example-worker"), "--listen", "127.0.0.1:0",
+                                                   "--reject-rcpt", "blocked@*", "--log-level", "warn"])
+            procs.append(wproc)
+            bindings = os.path.join(work, "bindings.yaml")
+            with open(bindings, "w") as f:
+                f.write(f"""bindings:
+  - name: reject-blocked
+    instance: 1
+    event: INBOUND_COMMAND
+    rule: RCPT
+    priority: 100
+    sink: ipv4:{worker}
+    timeout: 50ms
+    on_error: continue
+""")
+            dproc, dispatcher = start(work, "dispatcher", [binp("smtpbridge-dispatcher"), "--listen", "127.0.0.1:0",
+                                                           "--bindings", bindings, "--log-level", "warn"])
+            procs.append(dproc)
+            mproc, milter = start(work, "milter", [binp("smtpbridge-milter"), "--listen", "inet:127.0.0.1:0",
+                                                   "--dispatcher", "ipv4:" + dispatcher, "--log-level", "warn"])
+            procs.append(mproc)
+            pf = PostfixInstance(os.path.join(work, "smtpbridge"), milter="inet:" + milter, deliver="discard")
+            pf.start()
+            try:
+                # Let the sink learn the interests (GetInterests) before the load.
+                time.sleep(1)
+                results["smtpbridge"] = load(pf.port, args.sessions, args.messages)
+            finally:
+                pf.stop()
+            fallbacks = open(os.path.join(work, "milter.log")).read().count("sink fallback")
+        finally:
+            stop(procs)
+
+        print(f"bench/postfix: {args.messages} messages, {args.sessions} smtp-source sessions, one run each")
+        for name in ("postfix", "pymilter", "smtpbridge"):
+            print(f"  {name:<11} {results[name]:8.0f} msg/s  ({results[name] / results['postfix']:.2f}x Postfix alone)")
+        print(f"  smtpbridge / pymilter = {results['smtpbridge'] / results['pymilter']:.2f}x (target >= 1.5x)")
+        print(f"  fallback warnings in the milter log: {fallbacks}")
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
