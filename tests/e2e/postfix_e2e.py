@@ -60,8 +60,7 @@ class Stack:
 def swaks(port, to, header="Subject: e2e", sender="sender@example.com"):
     args = ["swaks", "--server", f"127.0.0.1:{port}", "--from", sender, "--header", header,
             "--timeout", "30"]
-    for rcpt in to:
-        args += ["--to", rcpt]
+    args += ["--to", ",".join(to)]
     return subprocess.run(args, capture_output=True, text=True, timeout=60)
 
 
@@ -174,11 +173,11 @@ def main():
         delivered = p1.wait_delivered("Subject: e2e-milter")
         checks.expect(delivered is not None and "X-Policy: checked" in delivered,
                       "milter: delivered message carries X-Policy: checked", (delivered or p1.log())[-2000:])
-        checks.expect(delivered is not None and "blocked@example.net" not in delivered.split("Subject:")[0]
-                      .split("for <")[-1], "milter: blocked recipient not delivered")
+        log = p1.log()
+        checks.expect("to=<ok@example.net>, relay=mbox" in log and "to=<blocked@example.net>, relay" not in log,
+                      "milter: only the accepted recipient was delivered", log[-1500:])
 
         # 2. Load through the milter: every message gets through (smtp-source fails on a refused command).
-        before = p1.delivered().count("Subject: smtp-source-load") if False else p1.delivered().count("\nFrom ")
         src = subprocess.run(["smtp-source", "-s", "4", "-m", "40", "-f", "load@example.com",
                               "-t", "ok@example.net", f"127.0.0.1:{p1.port}"],
                              capture_output=True, text=True, timeout=120)
