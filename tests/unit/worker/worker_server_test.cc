@@ -7,6 +7,9 @@
 #include <stdexcept>
 #include <thread>
 
+#include <future>
+
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include "smtpbridge/v1/sink.grpc.pb.h"
@@ -172,6 +175,29 @@ TEST_F(WorkerServerTest, ShutdownCancelsCallsThatNeverAnswer) {
   caller.join();
   EXPECT_FALSE(status.ok());
   EXPECT_NE(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+}
+
+TEST_F(WorkerServerTest, HealthServiceReportsServing) {
+  StartWorker();
+  // grpc.health.v1.Health/Check through the generic stub: the request for the whole server is an
+  // empty message, and HealthCheckResponse{status: SERVING} is field 1 = 1, i.e. bytes 08 01.
+  grpc::GenericStub stub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
+                                             grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+  grpc::ByteBuffer request, response;
+  grpc::Slice empty;
+  request = grpc::ByteBuffer(&empty, 1);
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&done](grpc::Status s) { done.set_value(std::move(s)); });
+  const auto status = done.get_future().get();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const auto& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));
 }
 
 TEST_F(WorkerServerTest, ListeningOnABadAddressIsAClearError) {
