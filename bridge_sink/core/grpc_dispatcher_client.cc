@@ -10,13 +10,33 @@
 namespace smtpbridge::sink {
 namespace {
 
+// Registers a live call with its client's tracker for as long as it exists.
+template <typename Tracker>
+class Tracked {
+ public:
+  explicit Tracked(std::shared_ptr<Tracker> tracker) : tracker_(std::move(tracker)) {
+    std::lock_guard lock(tracker_->mu);
+    ++tracker_->live;
+  }
+  ~Tracked() {
+    std::lock_guard lock(tracker_->mu);
+    if (--tracker_->live == 0) tracker_->idle.notify_all();
+  }
+  Tracked(const Tracked&) = delete;
+  Tracked& operator=(const Tracked&) = delete;
+
+ private:
+  std::shared_ptr<Tracker> tracker_;
+};
+
 // One unary call: owns its context, request and response until the callback has run.
-template <typename Request, typename Response>
+template <typename Tracker, typename Request, typename Response>
 class UnaryCall final : public DispatcherClient::Call {
  public:
   using Done = std::function<void(const grpc::Status&, Response)>;
-  UnaryCall(const Request& request, std::chrono::system_clock::time_point deadline, Done done)
-      : request_(request), done_(std::move(done)) {
+  UnaryCall(std::shared_ptr<Tracker> tracker, const Request& request,
+            std::chrono::system_clock::time_point deadline, Done done)
+      : tracked_(std::move(tracker)), request_(request), done_(std::move(done)) {
     context_.set_deadline(deadline);
   }
   void Cancel() override { context_.TryCancel(); }
@@ -24,9 +44,16 @@ class UnaryCall final : public DispatcherClient::Call {
   grpc::ClientContext* context() { return &context_; }
   const Request* request() const { return &request_; }
   Response* response() { return &response_; }
-  void Finish(const grpc::Status& status) { done_(status, std::move(response_)); }
+  // Moves `done_` out first: it may own (through the caller's state) a reference back to this
+  // call, and that cycle must end when the call does.
+  void Finish(const grpc::Status& status) {
+    Done done = std::move(done_);
+    done_ = nullptr;
+    done(status, std::move(response_));
+  }
 
  private:
+  Tracked<Tracker> tracked_;  // first member: released after the context is gone
   grpc::ClientContext context_;
   Request request_;
   Response response_;
@@ -54,11 +81,17 @@ GrpcDispatcherClient::GrpcDispatcherClient(const std::string& target)
 GrpcDispatcherClient::GrpcDispatcherClient(std::shared_ptr<grpc::Channel> channel)
     : channel_(std::move(channel)), stub_(v1::Dispatcher::NewStub(channel_)) {}
 
+GrpcDispatcherClient::~GrpcDispatcherClient() {
+  // Callers finish (or cancel) their calls first; what is left is gRPC releasing them.
+  std::unique_lock lock(tracker_->mu);
+  tracker_->idle.wait(lock, [this] { return tracker_->live == 0; });
+}
+
 std::shared_ptr<DispatcherClient::Call> GrpcDispatcherClient::Evaluate(
     const v1::EvaluateRequest& request, std::chrono::system_clock::time_point deadline,
     EvaluateDone done) {
-  using C = UnaryCall<v1::EvaluateRequest, v1::EvaluateResponse>;
-  auto call = std::make_shared<C>(request, deadline, std::move(done));
+  using C = UnaryCall<CallTracker, v1::EvaluateRequest, v1::EvaluateResponse>;
+  auto call = std::make_shared<C>(tracker_, request, deadline, std::move(done));
   // The callback keeps the call alive until gRPC is finished with its context and buffers.
   stub_->async()->Evaluate(call->context(), call->request(), call->response(),
                            [call](grpc::Status status) { call->Finish(status); });
@@ -68,8 +101,8 @@ std::shared_ptr<DispatcherClient::Call> GrpcDispatcherClient::Evaluate(
 std::shared_ptr<DispatcherClient::Call> GrpcDispatcherClient::GetInterests(
     const v1::GetInterestsRequest& request, std::chrono::system_clock::time_point deadline,
     InterestsDone done) {
-  using C = UnaryCall<v1::GetInterestsRequest, v1::GetInterestsResponse>;
-  auto call = std::make_shared<C>(request, deadline, std::move(done));
+  using C = UnaryCall<CallTracker, v1::GetInterestsRequest, v1::GetInterestsResponse>;
+  auto call = std::make_shared<C>(tracker_, request, deadline, std::move(done));
   stub_->async()->GetInterests(call->context(), call->request(), call->response(),
                                [call](grpc::Status status) { call->Finish(status); });
   return call;

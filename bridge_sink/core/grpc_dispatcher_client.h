@@ -1,7 +1,9 @@
 // DispatcherClient over one persistent gRPC channel, with the callback (async) stub API.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <grpcpp/channel.h>
@@ -17,6 +19,8 @@ class GrpcDispatcherClient final : public DispatcherClient {
   explicit GrpcDispatcherClient(const std::string& target);
   // For tests against an in-process server.
   explicit GrpcDispatcherClient(std::shared_ptr<grpc::Channel> channel);
+  // Waits until every call object is gone (see CallTracker).
+  ~GrpcDispatcherClient() override;
 
   std::shared_ptr<Call> Evaluate(const v1::EvaluateRequest& request,
                                  std::chrono::system_clock::time_point deadline,
@@ -26,6 +30,17 @@ class GrpcDispatcherClient final : public DispatcherClient {
                                      InterestsDone done) override;
 
  private:
+  // Counts live call objects. Each call's ClientContext holds a reference to the channel; if
+  // the last one were dropped on a gRPC callback thread, the channel (and its callback
+  // completion queue) would be destroyed from inside that queue's own callback, which gRPC 1.51
+  // answers with a double free. So the client outlives its calls and drops the channel itself.
+  struct CallTracker {
+    std::mutex mu;
+    std::condition_variable idle;
+    int live = 0;
+  };
+
+  std::shared_ptr<CallTracker> tracker_ = std::make_shared<CallTracker>();
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Dispatcher::Stub> stub_;
 };

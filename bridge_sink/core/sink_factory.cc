@@ -1,5 +1,8 @@
 // MakeSink: the only place that creates the real gRPC dispatcher client and timer thread.
+#include <mutex>
 #include <stdexcept>
+
+#include <grpc/grpc.h>
 
 #include "core/grpc_dispatcher_client.h"
 #include "core/local_rules.h"
@@ -9,7 +12,21 @@
 
 namespace smtpbridge::sink {
 
+namespace {
+
+// gRPC tears its globals down when its last object dies and builds them again on the next use;
+// gRPC 1.51 can race in that cycle (a double free in the callback completion queue was seen
+// under ASan when sinks were created and destroyed back to back). A process that makes a sink
+// keeps gRPC initialized for good instead.
+void KeepGrpcInitialized() {
+  static std::once_flag once;
+  std::call_once(once, [] { grpc_init(); });
+}
+
+}  // namespace
+
 std::unique_ptr<Sink> MakeSink(const SinkOptions& options) {
+  KeepGrpcInitialized();
   if (options.dispatcher_target.empty()) {
     throw std::runtime_error("sink: the dispatcher target is empty");
   }

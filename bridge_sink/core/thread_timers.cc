@@ -41,8 +41,10 @@ void ThreadTimers::Run() {
       continue;
     }
     auto first = due_.begin();
-    if (first->first.when > Now()) {
-      wake_.wait_until(lock, first->first.when);
+    // A copy: the node may be cancelled (erased) while we wait.
+    const SteadyTime when = first->first.when;
+    if (when > Now()) {
+      wake_.wait_until(lock, when);
       continue;
     }
     std::function<void()> fn = std::move(first->second);
