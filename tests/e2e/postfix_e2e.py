@@ -173,6 +173,9 @@ def main():
         delivered = p1.wait_delivered("Subject: e2e-milter")
         checks.expect(delivered is not None and "X-Policy: checked" in delivered,
                       "milter: delivered message carries X-Policy: checked", (delivered or p1.log())[-2000:])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "to=<ok@example.net>, relay=mbox" not in p1.log():
+            time.sleep(0.1)
         log = p1.log()
         checks.expect("to=<ok@example.net>, relay=mbox" in log and "to=<blocked@example.net>, relay" not in log,
                       "milter: only the accepted recipient was delivered", log[-1500:])
