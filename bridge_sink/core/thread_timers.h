@@ -28,6 +28,9 @@ class ThreadTimers final : public Timers {
   std::condition_variable wake_;
   std::map<TimerId, std::function<void()>> due_;
   uint64_t next_seq_ = 0;
+  // The deadline the thread sleeps until (max: no deadline), so Schedule() wakes it only when
+  // needed.
+  SteadyTime waiting_until_ = SteadyTime::max();
   bool stopping_ = false;
   std::thread thread_;
 };
