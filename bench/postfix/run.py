@@ -53,16 +53,33 @@ def wait_port(port, timeout=20):
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def load(port, sessions, messages):
+def cpu_seconds(procs):
+    """User + system CPU time of these processes so far (Linux /proc)."""
+    total = 0
+    for p in procs:
+        try:
+            fields = open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def load(port, sessions, messages, groups=None, cpu=None):
     """smtp-source: `messages` messages over `sessions` parallel sessions; returns msg/s."""
     # A short warm-up opens the milter/gRPC channels and starts the smtpd processes.
     subprocess.run(["smtp-source", "-s", str(sessions), "-m", str(sessions * 2), "-f", "bench@example.com",
                     "-t", "ok@example.net", f"127.0.0.1:{port}"], capture_output=True, timeout=120)
+    groups = groups or {}
+    c0 = {name: cpu_seconds(procs) for name, procs in groups.items()}
     t0 = time.monotonic()
     r = subprocess.run(["smtp-source", "-s", str(sessions), "-m", str(messages), "-f", "bench@example.com",
                         "-t", "ok@example.net", f"127.0.0.1:{port}"], capture_output=True, text=True,
                        timeout=600)
     elapsed = time.monotonic() - t0
+    if cpu is not None:
+        for name, procs in groups.items():
+            cpu[name] = (cpu_seconds(procs) - c0[name]) / messages * 1e6
     if r.returncode != 0 or "fatal" in r.stderr:
         raise RuntimeError("smtp-source failed: " + r.stderr[-500:])
     return messages / elapsed
@@ -81,6 +98,7 @@ def main():
     work = tempfile.mkdtemp(prefix="smtpbridge-bench-postfix-")
     os.chmod(work, 0o755)
     results = {}
+    cpu = {}
     try:
         # 1. Postfix alone.
         pf = PostfixInstance(os.path.join(work, "alone"), deliver="discard")
@@ -99,7 +117,7 @@ def main():
             pf = PostfixInstance(os.path.join(work, "pymilter"), milter=f"inet:127.0.0.1:{port}", deliver="discard")
             pf.start()
             try:
-                results["pymilter"] = load(pf.port, args.sessions, args.messages)
+                results["pymilter"] = load(pf.port, args.sessions, args.messages, {"pymilter": [py]}, cpu)
             finally:
                 pf.stop()
         finally:
@@ -134,7 +152,8 @@ def main():
             try:
                 # Let the sink learn the interests (GetInterests) before the load.
                 time.sleep(1)
-                results["smtpbridge"] = load(pf.port, args.sessions, args.messages)
+                results["smtpbridge"] = load(pf.port, args.sessions, args.messages,
+                                             {"milter": [mproc], "stack": [mproc, dproc, wproc]}, cpu)
             finally:
                 pf.stop()
             fallbacks = open(os.path.join(work, "milter.log")).read().count("sink fallback")
@@ -146,6 +165,9 @@ def main():
             print(f"  {name:<11} {results[name]:8.0f} msg/s  ({results[name] / results['postfix']:.2f}x Postfix alone)")
         print(f"  smtpbridge / pymilter = {results['smtpbridge'] / results['pymilter']:.2f}x (target >= 1.5x)")
         print(f"  fallback warnings in the milter log: {fallbacks}")
+        print(f"  CPU per message: pymilter {cpu['pymilter']:.0f} us; smtpbridge-milter {cpu['milter']:.0f} us, "
+              f"with dispatcher and worker {cpu['stack']:.0f} us")
+        print(f"  load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
