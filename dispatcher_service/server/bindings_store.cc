@@ -4,8 +4,8 @@
 
 namespace smtpbridge::dispatcher {
 
-BindingsStore::BindingsStore(std::string path, OnSwap on_swap)
-    : path_(std::move(path)), on_swap_(std::move(on_swap)) {}
+BindingsStore::BindingsStore(std::string path, OnSwap on_swap, OnFailure on_failure)
+    : path_(std::move(path)), on_swap_(std::move(on_swap)), on_failure_(std::move(on_failure)) {}
 
 BindingsStore::~BindingsStore() { StopWatching(); }
 
@@ -31,6 +31,7 @@ ReloadOutcome BindingsStore::Reload() {
     const auto current = Current();
     outcome.bindings = current ? current->bindings().size() : 0;
     for (const auto& e : outcome.errors) spdlog::error("bindings: {}", e);
+    if (on_failure_) on_failure_(outcome.errors);
     if (current) {
       spdlog::warn("bindings: reload of {} failed with {} error(s); keeping generation {}", path_,
                    outcome.errors.size(), outcome.generation);

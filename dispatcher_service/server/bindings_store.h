@@ -31,7 +31,10 @@ class BindingsStore {
   // Called after every successful load with the new set (clear caches, warm channels).
   using OnSwap = std::function<void(const std::shared_ptr<const BindingSet>&)>;
 
-  BindingsStore(std::string path, OnSwap on_swap);
+  // Called after every failed load with its errors.
+  using OnFailure = std::function<void(const std::vector<std::string>&)>;
+
+  BindingsStore(std::string path, OnSwap on_swap, OnFailure on_failure = nullptr);
   ~BindingsStore();
 
   // Loads (or reloads) the file. The first successful load is generation 1.
@@ -57,6 +60,7 @@ class BindingsStore {
 
   const std::string path_;
   OnSwap on_swap_;
+  OnFailure on_failure_;
   std::mutex reload_mu_;  // one reload at a time
   mutable std::mutex mu_;
   std::shared_ptr<const BindingSet> current_;

@@ -40,10 +40,10 @@ std::unique_ptr<DispatcherApp> DispatcherApp::Create(AppOptions options,
         for (const auto& b : set->bindings()) targets.insert(b.proto.sink());
         for (const auto& t : targets) raw->channels_.Warm(t);
         raw->metrics_->Reload(true, set->bindings().size());
-      });
+      },
+      [raw](const std::vector<std::string>&) { raw->metrics_->Reload(false, 0); });
   ReloadOutcome outcome = app->store_->Reload();
   if (!outcome.ok) {
-    app->metrics_->Reload(false, 0);
     *errors = std::move(outcome.errors);
     return nullptr;
   }
@@ -81,6 +81,8 @@ bool DispatcherApp::Shutdown() {
   store_->StopWatching();
   bool drained = true;
   if (server_) {
+    // Health checks go NOT_SERVING first, so load balancers stop sending new events.
+    if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(false);
     // Stop accepting; in-flight RPCs get until the deadline, then are cancelled.
     const auto deadline = std::chrono::system_clock::now() + options_.drain_timeout;
     server_->Shutdown(deadline);

@@ -1,6 +1,10 @@
 // The real gRPC server (DispatcherApp) on port 0 with a real PolicySink worker in the same
 // process, over loopback: Evaluate, GetInterests, the Admin API and its token.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -12,6 +16,7 @@
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 #include "smtpbridge/v1/names.h"
 #include "smtpbridge/v1/sink.grpc.pb.h"
+#include "support/process.h"
 #include "support/temp_dir.h"
 
 namespace smtpbridge::dispatcher {
@@ -251,6 +256,79 @@ TEST_F(ServerTest, AdminNeedsTheTokenListsStatsAndReloads) {
   EXPECT_EQ(interests.generation(), 2u);
   ASSERT_EQ(interests.interests_size(), 1);
   EXPECT_THAT(interests.interests(0).keywords(), ElementsAre("RCPT"));
+}
+
+}  // namespace
+}  // namespace smtpbridge::dispatcher
+
+namespace smtpbridge::dispatcher {
+namespace {
+
+// GET http://address/metrics, HTTP/1.0 so the server closes when done; "" on failure.
+std::string FetchMetrics(const std::string& address) {
+  const int port = smtpbridge::testing::PortOf(address);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+TEST(ServerMetricsTest, PrometheusCountsEventsDecisionsAndOutcomes) {
+  smtpbridge::testing::TempDir dir;
+  // Nothing listens on the sink's port: the call fails fast and on_error rejects.
+  const std::string sink = "ipv4:127.0.0.1:" + std::to_string(smtpbridge::testing::FreeTcpPort());
+  AppOptions options;
+  options.listen = "127.0.0.1:0";
+  options.metrics_listen = "127.0.0.1:0";
+  options.watch_interval = std::chrono::milliseconds(0);
+  options.bindings_path =
+      dir.Write("bindings.yaml", "bindings:\n  - {name: strict, event: INBOUND_COMMAND, sink: \"" +
+                                     sink + "\", on_error: reject, timeout: 5s}\n")
+          .string();
+  std::vector<std::string> errors;
+  auto app = DispatcherApp::Create(options, &errors);
+  ASSERT_TRUE(app) << ::testing::PrintToString(errors);
+  std::string error;
+  ASSERT_TRUE(app->Start(&error)) << error;
+  ASSERT_FALSE(app->metrics_address().empty());
+
+  auto stub = v1::Dispatcher::NewStub(grpc::CreateChannel(app->address(), grpc::InsecureChannelCredentials()));
+  v1::EvaluateRequest request;
+  request.mutable_event()->set_type(v1::EVENT_TYPE_INBOUND_COMMAND);
+  request.mutable_event()->mutable_command()->set_keyword("NOOP");
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::EvaluateResponse response;
+  ASSERT_TRUE(stub->Evaluate(&context, request, &response).ok());
+  EXPECT_EQ(response.verdict().action(), v1::ACTION_REJECT);
+  EXPECT_EQ(response.decided_by(), "strict");
+
+  std::string metrics;
+  for (int i = 0; i < 200; ++i) {
+    metrics = FetchMetrics(app->metrics_address());
+    if (metrics.find("kind=\"error\"") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_THAT(metrics, HasSubstr("smtpbridge_dispatcher_events_total{event=\"INBOUND_COMMAND\"} 1"));
+  EXPECT_THAT(metrics, HasSubstr("smtpbridge_dispatcher_decisions_total{action=\"reject\"} 1"));
+  EXPECT_THAT(metrics, HasSubstr("smtpbridge_dispatcher_binding_outcomes_total{binding=\"strict\",kind=\"error\"} 1"));
+  EXPECT_THAT(metrics, HasSubstr("smtpbridge_dispatcher_evaluate_seconds_count 1"));
+  EXPECT_THAT(metrics, HasSubstr("smtpbridge_dispatcher_bindings 1"));
+  EXPECT_TRUE(app->Shutdown());
 }
 
 }  // namespace
