@@ -226,3 +226,37 @@ TEST(BindingSetTest, InterestsListKeywordsAndBodyLimit) {
 
 }  // namespace
 }  // namespace smtpbridge::dispatcher
+
+namespace smtpbridge::dispatcher {
+namespace {
+
+// Odd but possible inputs: each either loads or yields errors; never a crash or an exception.
+TEST(LoaderTest, OddYamlGivesErrorsNotCrashes) {
+  const std::vector<std::string> inputs = {
+      "bindings:\n  - &a {name: x, event: CONNECT, sink: y}\n  - *a\n",  // alias: duplicate name
+      "? [complex, key]\n: value\nbindings: []\n",
+      "bindings:\n  - {? [k] : v, name: x, event: CONNECT, sink: y}\n",
+      "bindings:\n  - {name: !!binary aGVsbG8=, event: CONNECT, sink: y}\n",
+      "bindings:\n  - {name: x, event: [a, b], sink: {a: b}, rule: [x], priority: [1]}\n",
+      "bindings:\n  - {name: x, event: CONNECT, sink: y, timeout: -5ms, body_limit: -1}\n",
+      "bindings:\n  - {name: x, event: CONNECT, sink: y, instance: 99999999999999999999}\n",
+      "defaults: [1, 2]\nbindings: 7\n",
+      "bindings:\n  - ~\n  - []\n  - 3\n",
+      std::string("bindings:\n  - {name: \"\xff\xfe\", event: CONNECT, sink: y}\n"),
+      "\t- not yaml at all: [\n",
+      "%YAML 1.2\n---\nbindings: []\n---\nbindings: []\n",
+      "bindings:\n  - {name: x, event: INBOUND_COMMAND, sink: y, rule: \"" + std::string(5000, '*') + "\"}\n",
+  };
+  for (const auto& input : inputs) {
+    LoadResult result;
+    ASSERT_NO_THROW(result = LoadBindingsText(input, "odd.yaml")) << input;
+    EXPECT_TRUE(result.ok() || !result.errors.empty()) << input;
+    for (const auto& e : result.errors) EXPECT_THAT(e, ::testing::StartsWith("odd.yaml:")) << input;
+  }
+  // The alias case is a duplicate name, reported as such.
+  EXPECT_THAT(LoadBindingsText(inputs[0], "odd.yaml").errors,
+              ElementsAre(HasSubstr("bindings[1].name: duplicate name \"x\"")));
+}
+
+}  // namespace
+}  // namespace smtpbridge::dispatcher
