@@ -1,5 +1,8 @@
 #include "core/grpc_dispatcher_client.h"
 
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
 #include <utility>
 
 #include <grpcpp/client_context.h>
@@ -60,8 +63,28 @@ class UnaryCall final : public DispatcherClient::Call {
   Done done_;
 };
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
+std::string ReadPem(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in || text.str().empty()) {
+    throw std::runtime_error("sink tls: cannot read the " + std::string(what) + " file " + path);
+  }
+  return text.str();
+}
+
+std::shared_ptr<grpc::ChannelCredentials> MakeCredentials(const TlsOptions& tls) {
+  if (!tls.enabled) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  if (!tls.ca_file.empty()) ssl.pem_root_certs = ReadPem(tls.ca_file, "CA");
+  if (!tls.cert_file.empty()) ssl.pem_cert_chain = ReadPem(tls.cert_file, "certificate");
+  if (!tls.key_file.empty()) ssl.pem_private_key = ReadPem(tls.key_file, "key");
+  return grpc::SslCredentials(ssl);
+}
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, const TlsOptions& tls) {
   grpc::ChannelArguments args;
+  if (tls.enabled && !tls.server_name.empty()) args.SetSslTargetNameOverride(tls.server_name);
   // Keep the persistent channel warm and notice a dead dispatcher quickly.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
@@ -70,13 +93,13 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(target, MakeCredentials(tls), args);
 }
 
 }  // namespace
 
-GrpcDispatcherClient::GrpcDispatcherClient(const std::string& target)
-    : GrpcDispatcherClient(MakeChannel(target)) {}
+GrpcDispatcherClient::GrpcDispatcherClient(const std::string& target, const TlsOptions& tls)
+    : GrpcDispatcherClient(MakeChannel(target, tls)) {}
 
 GrpcDispatcherClient::GrpcDispatcherClient(std::shared_ptr<grpc::Channel> channel)
     : channel_(std::move(channel)), stub_(v1::Dispatcher::NewStub(channel_)) {}

@@ -9,14 +9,16 @@
 #include <grpcpp/channel.h>
 
 #include "core/dispatcher_client.h"
+#include "smtpbridge/sink/sink_factory.h"
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 
 namespace smtpbridge::sink {
 
 class GrpcDispatcherClient final : public DispatcherClient {
  public:
-  // Creates the channel (insecure; mTLS is configured by the hosts' deployment, see docs).
-  explicit GrpcDispatcherClient(const std::string& target);
+  // Creates the channel: plaintext, or TLS / mutual TLS per `tls`. Throws std::runtime_error
+  // when a certificate or key file cannot be read.
+  GrpcDispatcherClient(const std::string& target, const TlsOptions& tls);
   // For tests against an in-process server.
   explicit GrpcDispatcherClient(std::shared_ptr<grpc::Channel> channel);
   // Waits until every call object is gone (see CallTracker).

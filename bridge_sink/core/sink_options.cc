@@ -62,6 +62,28 @@ void LoadInterests(const YamlFields& y, const YAML::Node& n, InterestsOptions* o
   }
 }
 
+// Relative paths are relative to the config file, so a config directory can move as a whole.
+std::string ResolvePath(const YamlFields& y, const YAML::Node& node, const std::string& field,
+                        const std::string& yaml_path) {
+  std::filesystem::path path = y.String(node, field);
+  if (path.empty()) y.Fail(node, field, "must not be empty");
+  if (path.is_relative()) path = std::filesystem::path(yaml_path).parent_path() / path;
+  return path.string();
+}
+
+void LoadTls(const YamlFields& y, const YAML::Node& n, const std::string& yaml_path, TlsOptions* out) {
+  const std::string f = "sink.tls";
+  y.ExpectMap(n, f, {"enabled", "ca_file", "cert_file", "key_file", "server_name"});
+  out->enabled = n["enabled"] ? y.Bool(n["enabled"], f + ".enabled") : true;
+  if (n["ca_file"]) out->ca_file = ResolvePath(y, n["ca_file"], f + ".ca_file", yaml_path);
+  if (n["cert_file"]) out->cert_file = ResolvePath(y, n["cert_file"], f + ".cert_file", yaml_path);
+  if (n["key_file"]) out->key_file = ResolvePath(y, n["key_file"], f + ".key_file", yaml_path);
+  if (n["server_name"]) out->server_name = y.String(n["server_name"], f + ".server_name");
+  if (out->cert_file.empty() != out->key_file.empty()) {
+    y.Fail(n, f, "cert_file and key_file go together (mutual TLS)");
+  }
+}
+
 }  // namespace
 
 SinkOptions LoadSinkOptions(const std::string& yaml_path) {
@@ -76,7 +98,7 @@ SinkOptions LoadSinkOptions(const std::string& yaml_path) {
   const std::string f = "sink";
   y.ExpectMap(n, f, {"dispatcher", "host_name", "default", "defaults_by_event", "breaker",
                      "stale_cache", "interests", "local_rules", "grpc_deadline_slack",
-                     "keep_late_answers", "late_answer_window", "warn_interval"});
+                     "keep_late_answers", "late_answer_window", "warn_interval", "tls"});
   if (n["dispatcher"]) {
     o.dispatcher_target = y.String(n["dispatcher"], f + ".dispatcher");
     if (o.dispatcher_target.empty()) y.Fail(n["dispatcher"], f + ".dispatcher", "must not be empty");
@@ -96,13 +118,8 @@ SinkOptions LoadSinkOptions(const std::string& yaml_path) {
   if (n["breaker"]) LoadBreaker(y, n["breaker"], &o.breaker);
   if (n["stale_cache"]) LoadStaleCache(y, n["stale_cache"], &o.stale_cache);
   if (n["interests"]) LoadInterests(y, n["interests"], &o.interests);
-  if (n["local_rules"]) {
-    std::filesystem::path rules = y.String(n["local_rules"], f + ".local_rules");
-    if (rules.empty()) y.Fail(n["local_rules"], f + ".local_rules", "must not be empty");
-    // Relative to the config file, so a config directory can be moved as a whole.
-    if (rules.is_relative()) rules = std::filesystem::path(yaml_path).parent_path() / rules;
-    o.local_rules_file = rules.string();
-  }
+  if (n["local_rules"]) o.local_rules_file = ResolvePath(y, n["local_rules"], f + ".local_rules", yaml_path);
+  if (n["tls"]) LoadTls(y, n["tls"], yaml_path, &o.tls);
   if (n["grpc_deadline_slack"]) {
     o.grpc_deadline_slack = duration_cast<microseconds>(
         y.Duration(n["grpc_deadline_slack"], f + ".grpc_deadline_slack", nanoseconds(0), std::chrono::seconds(10)));

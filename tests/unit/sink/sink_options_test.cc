@@ -40,6 +40,11 @@ sink:
   keep_late_answers: true
   late_answer_window: 2s
   warn_interval: 30s
+  tls:
+    ca_file: ca.pem
+    cert_file: /etc/smtpbridge/host.pem
+    key_file: /etc/smtpbridge/host.key
+    server_name: dispatcher.example
 )");
   const SinkOptions o = LoadSinkOptions(path.string());
   EXPECT_EQ(o.dispatcher_target, "dns:///dispatcher.example:50050");
@@ -65,6 +70,11 @@ sink:
   EXPECT_TRUE(o.keep_late_answers);
   EXPECT_EQ(o.late_answer_window, milliseconds(2000));
   EXPECT_EQ(o.warn_interval, milliseconds(30000));
+  EXPECT_TRUE(o.tls.enabled);
+  EXPECT_EQ(o.tls.ca_file, (dir.path() / "ca.pem").string());
+  EXPECT_EQ(o.tls.cert_file, "/etc/smtpbridge/host.pem");
+  EXPECT_EQ(o.tls.key_file, "/etc/smtpbridge/host.key");
+  EXPECT_EQ(o.tls.server_name, "dispatcher.example");
 }
 
 TEST(SinkOptions, EmptySectionGivesDefaults) {
@@ -100,6 +110,7 @@ TEST(SinkOptions, ErrorsNameFileLineAndField) {
   ExpectError("sink:\n  interests:\n    enabled: sometimes\n", "3: sink.interests.enabled");
   ExpectError("sink:\n  dispatcher: \"\"\n", "2: sink.dispatcher");
   ExpectError("sink:\n  breaker: [1, 2]\n", "2: sink.breaker");
+  ExpectError("sink:\n  tls:\n    cert_file: a.pem\n", "3: sink.tls");
   ExpectError("proxy: {}\n", "1: sink");
   ExpectError("sink: {\n", "");
 }

@@ -66,9 +66,11 @@ class TestDispatcher::Service final : public v1::Dispatcher::Service {
   v1::GetInterestsResponse interests_;
 };
 
-TestDispatcher::TestDispatcher(const std::string& listen) : service_(std::make_unique<Service>(this)) {
+TestDispatcher::TestDispatcher(const std::string& listen,
+                               std::shared_ptr<grpc::ServerCredentials> credentials)
+    : service_(std::make_unique<Service>(this)) {
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(listen, credentials ? credentials : grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) throw std::runtime_error("test dispatcher: cannot listen on " + listen);

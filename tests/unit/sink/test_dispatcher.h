@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 
+#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
@@ -22,8 +23,9 @@ namespace smtpbridge::sink::testing {
 
 class TestDispatcher {
  public:
-  // Listens on `listen` ("127.0.0.1:0" picks a free port).
-  explicit TestDispatcher(const std::string& listen = "127.0.0.1:0");
+  // Listens on `listen` ("127.0.0.1:0" picks a free port); plaintext unless `credentials`.
+  explicit TestDispatcher(const std::string& listen = "127.0.0.1:0",
+                          std::shared_ptr<grpc::ServerCredentials> credentials = nullptr);
   ~TestDispatcher();
 
   int port() const { return port_; }

@@ -48,12 +48,26 @@ struct InterestsOptions {
   uint32_t unknown_body_limit = 256 * 1024;
 };
 
+// TLS (and mutual TLS) to the dispatcher. Off: plaintext, for loopback and meshes that encrypt.
+struct TlsOptions {
+  bool enabled = false;
+  // PEM files. ca_file empty: the system's roots. cert_file + key_file: a client certificate
+  // for mutual TLS (both or neither).
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  // Name to check the dispatcher's certificate against instead of the target's host (for
+  // `ipv4:` targets and tests).
+  std::string server_name;
+};
+
 struct SinkOptions {
   // gRPC target of the dispatcher (`ipv4:…`, `dns:///…`, `unix:…`). Hosts' --dispatcher flag
   // overrides the YAML value.
   std::string dispatcher_target = "ipv4:127.0.0.1:50050";
   // Filled into SessionContext.host_name when the host left it empty.
   std::string host_name;
+  TlsOptions tls;
 
   // Fallback verdict when nothing better is known: `default_verdict` for every event type,
   // unless `default_verdicts` has an entry for it. An empty Verdict means continue.
