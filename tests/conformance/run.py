@@ -309,6 +309,15 @@ class Process:
         self._log.close()
         return self.proc.returncode
 
+    def sanitizer_reports(self) -> List[str]:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return []
+        markers = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "WARNING: ThreadSanitizer")
+        return [line for line in text if any(m in line for m in markers)]
+
     def log_tail(self, lines: int = 25) -> str:
         try:
             text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
@@ -420,11 +429,20 @@ def run_language(spec: WorkerSpec, cases: List[Case], args, workdir: pathlib.Pat
     except grpc.RpcError as err:
         raise SetupError(f"{spec.name}: gRPC failure outside a case: {err}") from None
     finally:
-        if dispatcher is not None:
-            dispatcher.stop()
-        status = worker.stop()
-        if status not in (0, None) and spec.command[:2] != ["go", "run"]:
-            result.report.append(f"  warning: the {spec.name} worker exited with status {status} on SIGTERM (want 0)")
+        stopped = [(dispatcher, dispatcher.stop())] if dispatcher is not None else []
+        stopped.append((worker, worker.stop()))
+    # SIGTERM must drain and exit 0; sanitizer builds report at exit, UBSan without changing it.
+    for process, status in stopped:
+        wrapper = process is worker and spec.command[:2] == ["go", "run"]  # go run reports -15
+        if status != 0 and not wrapper:
+            result.failed += 1
+            result.report.append(f"  FAIL {process.label} exited with status {status} on SIGTERM (want 0)")
+            result.report.append(process.log_tail())
+        reports = process.sanitizer_reports()
+        if reports:
+            result.failed += 1
+            result.report.append(f"  FAIL {process.label}: sanitizer reports in its log:")
+            result.report += [f"    | {line}" for line in reports[:20]]
     for case, problems in outcomes:
         if case.name in known:
             if problems:
