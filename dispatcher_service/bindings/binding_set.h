@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -31,6 +32,9 @@ struct CompiledBinding {
   Rule rule;
   std::chrono::nanoseconds timeout;
   size_t order = 0;  // declaration order, the priority tie-breaker
+  // Send a second copy of the call when the first has not answered by then (not in the proto:
+  // a dispatcher-side setting).
+  std::optional<std::chrono::nanoseconds> hedge_after;
 
   const std::string& name() const { return proto.name(); }
   uint32_t priority() const { return proto.priority(); }

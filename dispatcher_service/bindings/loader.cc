@@ -16,6 +16,7 @@ namespace {
 
 constexpr size_t kMaxNameLength = 128;
 constexpr uint32_t kMaxInstance = 65535;
+constexpr std::chrono::microseconds kMinHedgeAfter{100};
 
 // Collects "file:line: field: message" errors.
 class Errors {
@@ -258,7 +259,7 @@ class Parser {
     const size_t errors_before = errors_.size();
     CheckKeys(node, prefix,
               {"name", "id", "instance", "event", "rule", "priority", "sink", "sink_properties",
-               "timeout", "on_error", "mode", "enabled", "body_limit"});
+               "timeout", "on_error", "mode", "enabled", "body_limit", "hedge_after"});
     v1::Binding b;
     b.set_instance(defaults_.instance);
     b.set_priority(defaults_.priority);
@@ -266,6 +267,8 @@ class Parser {
     b.set_mode(defaults_.mode);
     b.set_enabled(true);
     std::chrono::nanoseconds timeout = defaults_.timeout;
+    std::optional<std::chrono::nanoseconds> hedge_after;
+    int hedge_line = binding_line;
     std::string rule_text = "*";
     int rule_line = binding_line;
     bool has_event = false;
@@ -329,6 +332,15 @@ class Parser {
         if (auto v = ParseOnError(value, line, field)) b.set_on_error(*v);
       } else if (key == "mode") {
         if (auto v = ParseMode(value, line, field)) b.set_mode(*v);
+      } else if (key == "hedge_after") {
+        std::optional<std::chrono::nanoseconds> d;
+        if (value.IsScalar()) d = v1::ParseDurationText(value.Scalar());
+        if (!d || *d < kMinHedgeAfter) {
+          errors_.Add(line, field, Describe(value) + " is not a duration of at least 100us");
+        } else {
+          hedge_after = d;
+          hedge_line = line;
+        }
       } else if (key == "enabled") {
         if (auto v = ParseBool(value)) {
           b.set_enabled(*v);
@@ -352,6 +364,10 @@ class Parser {
       errors_.Add(LineOf(node["body_limit"], binding_line), prefix + ".body_limit",
                   "only INBOUND_COMMAND bindings (the _EOD event) receive a body");
     }
+    if (hedge_after && *hedge_after >= timeout) {
+      errors_.Add(hedge_line, prefix + ".hedge_after",
+                  "must be shorter than the timeout, or no hedge is ever sent");
+    }
     std::optional<Rule> rule;
     if (has_event && b.event() != v1::EVENT_TYPE_UNSPECIFIED) {
       std::string error;
@@ -363,7 +379,9 @@ class Parser {
     b.set_rule(rule_text);
     *b.mutable_timeout() = v1::ToProtoDuration(timeout);
     b.set_source(file_ + ":" + std::to_string(binding_line));
-    return CompiledBinding{std::move(b), std::move(*rule), timeout, index};
+    CompiledBinding compiled{std::move(b), std::move(*rule), timeout, index};
+    compiled.hedge_after = hedge_after;
+    return compiled;
   }
 
   void ParseProperties(const YAML::Node& node, int line, const std::string& field, v1::Binding* b) {

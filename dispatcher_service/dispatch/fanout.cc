@@ -36,8 +36,11 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
     v1::SinkOutcome outcome;
     Clock::TimePoint started_at{};
     Clock::TimePoint deadline{};
-    CancelFn cancel_call;
+    std::vector<CancelFn> cancel_calls;  // the call, and its hedge once sent
     CancelFn cancel_timer;
+    CancelFn cancel_hedge_timer;
+    int outstanding = 0;  // calls sent and not yet answered
+    bool hedged = false;
     std::shared_ptr<const v1::SinkRequest> request;
   };
 
@@ -74,10 +77,12 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
     *o.mutable_verdict() = std::move(verdict);
     o.set_error(std::move(error));
     if (slot.started) *o.mutable_latency() = v1::ToProtoDuration(now - slot.started_at);
-    if (slot.cancel_call) actions->cancels.push_back(std::move(slot.cancel_call));
+    for (auto& cancel : slot.cancel_calls) actions->cancels.push_back(std::move(cancel));
     if (slot.cancel_timer) actions->cancels.push_back(std::move(slot.cancel_timer));
-    slot.cancel_call = nullptr;
+    if (slot.cancel_hedge_timer) actions->cancels.push_back(std::move(slot.cancel_hedge_timer));
+    slot.cancel_calls.clear();
     slot.cancel_timer = nullptr;
+    slot.cancel_hedge_timer = nullptr;
     actions->finished.push_back(i);
     TrySettleLocked(now, actions);
   }
@@ -142,8 +147,10 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
     {
       std::lock_guard lock(mu);
       const auto now = owner->clock_->Now();
-      const Slot& slot = slots[i];
+      Slot& slot = slots[i];
       if (slot.done) return;
+      // With a hedge in flight, one failed copy is not the binding's answer yet.
+      if (--slot.outstanding > 0 && !status.ok()) return;
       if (status.ok()) {
         FinishLocked(i, v1::SINK_OUTCOME_KIND_ANSWERED, std::move(verdict), {}, now, &actions);
       } else {
@@ -155,6 +162,9 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
     }
     Run(std::move(actions));
   }
+
+  // Sends a second copy of slot i's request (binding hedge_after passed without an answer).
+  void OnHedgeTimer(size_t i);
 
   void OnTimer(size_t i) {
     Actions actions;
@@ -172,6 +182,36 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
     Run(std::move(actions));
   }
 };
+
+void FanOut::Evaluation::OnHedgeTimer(size_t i) {
+  std::shared_ptr<const v1::SinkRequest> request;
+  Clock::TimePoint deadline;
+  {
+    std::lock_guard lock(mu);
+    Slot& slot = slots[i];
+    if (slot.done || slot.hedged) return;
+    slot.hedged = true;
+    ++slot.outstanding;
+    slot.cancel_hedge_timer = nullptr;
+    request = slot.request;
+    deadline = slot.deadline;
+  }
+  if (owner->observer_) owner->observer_->OnHedge(info, slots[i].binding->proto);
+  auto self = shared_from_this();
+  CancelFn cancel = owner->client_->Call(
+      slots[i].binding->proto.sink(), std::move(request), deadline,
+      [self, i](const grpc::Status& status, v1::Verdict verdict) {
+        self->OnCallDone(i, status, std::move(verdict));
+      });
+  {
+    std::lock_guard lock(mu);
+    if (!slots[i].done) {
+      slots[i].cancel_calls.push_back(std::move(cancel));
+      return;
+    }
+  }
+  if (cancel) cancel();
+}
 
 FanOut::FanOut(SinkClient* client, Clock* clock, VerdictCache* cache, DispatchObserver* observer)
     : client_(client), clock_(clock), cache_(cache), observer_(observer) {}
@@ -256,6 +296,7 @@ void FanOut::Evaluate(std::shared_ptr<const BindingSet> bindings, const v1::Even
       slot.started = true;
       slot.started_at = now;
       slot.deadline = deadline;
+      slot.outstanding = 1;
       if (deadline <= now) {
         const std::string what = "timeout: the event's budget was already spent";
         ev->FinishLocked(i, v1::SINK_OUTCOME_KIND_TIMEOUT, OnErrorVerdict(slot.binding->proto, what),
@@ -268,6 +309,14 @@ void FanOut::Evaluate(std::shared_ptr<const BindingSet> bindings, const v1::Even
       request = slot.request;
     }
     CancelFn cancel_timer = clock_->Schedule(deadline, [ev, i] { ev->OnTimer(i); });
+    CancelFn cancel_hedge_timer;
+    if (const auto hedge_after = ev->slots[i].binding->hedge_after) {
+      const auto hedge_at =
+          ev->slots[i].started_at + std::chrono::duration_cast<Clock::duration>(*hedge_after);
+      if (hedge_at < deadline) {
+        cancel_hedge_timer = clock_->Schedule(hedge_at, [ev, i] { ev->OnHedgeTimer(i); });
+      }
+    }
     CancelFn cancel_call = client_->Call(
         ev->slots[i].binding->proto.sink(), request, deadline,
         [ev, i](const grpc::Status& status, v1::Verdict verdict) {
@@ -278,12 +327,15 @@ void FanOut::Evaluate(std::shared_ptr<const BindingSet> bindings, const v1::Even
       auto& slot = ev->slots[i];
       if (!slot.done) {
         slot.cancel_timer = std::move(cancel_timer);
-        slot.cancel_call = std::move(cancel_call);
+        slot.cancel_calls.push_back(std::move(cancel_call));
+        // The hedge timer may already have fired (and cleared its own handle) meanwhile.
+        if (!slot.hedged) slot.cancel_hedge_timer = std::move(cancel_hedge_timer);
         continue;
       }
     }
     // Finished (or cancelled) while we were starting it.
     if (cancel_timer) cancel_timer();
+    if (cancel_hedge_timer) cancel_hedge_timer();
     if (cancel_call) cancel_call();
   }
 }

@@ -8,6 +8,9 @@
 //  - Observe-mode bindings are called and recorded (observer, explain), never enforced, never
 //    waited for.
 //  - A worker verdict with cache_ttl > 0 answers equivalent events from the VerdictCache.
+//  - Hedging (gRPC C++ 1.51 has none): a binding with hedge_after gets a second copy of its call
+//    when the first has not answered by then; round_robin sends it to another worker, the first
+//    answer wins and the other copy is cancelled. A failed copy waits for the other one.
 #pragma once
 
 #include <condition_variable>
@@ -41,6 +44,8 @@ class DispatchObserver {
                          const v1::SinkOutcome& outcome) = 0;
   // The answer, once per event.
   virtual void OnDecision(const EventInfo& event, const v1::EvaluateResponse& response) = 0;
+  // A hedge (second copy of a call) was sent for `binding`.
+  virtual void OnHedge(const EventInfo& event, const v1::Binding& binding) {}
 };
 
 using EvaluateCallback = std::function<void(v1::EvaluateResponse)>;

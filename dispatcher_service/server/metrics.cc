@@ -28,6 +28,10 @@ Metrics::Metrics(const std::string& listen)
                    .Name("smtpbridge_dispatcher_reloads_total")
                    .Help("Bindings reloads, by result")
                    .Register(*registry_)),
+      hedges_(prometheus::BuildCounter()
+                  .Name("smtpbridge_dispatcher_hedges_total")
+                  .Help("Second copies of worker calls sent after hedge_after, by binding")
+                  .Register(*registry_)),
       bindings_(prometheus::BuildGauge()
                     .Name("smtpbridge_dispatcher_bindings")
                     .Help("Bindings in the current set")
@@ -60,6 +64,10 @@ void Metrics::Outcome(const std::string& binding, std::string_view kind) {
 void Metrics::Reload(bool ok, size_t bindings) {
   reloads_.Add({{"result", ok ? "ok" : "error"}}).Increment();
   if (ok) bindings_.Add({}).Set(static_cast<double>(bindings));
+}
+
+void Metrics::Hedge(const std::string& binding) {
+  hedges_.Add({{"binding", binding}}).Increment();
 }
 
 std::string Metrics::address() const {

@@ -24,6 +24,7 @@ class Metrics {
   void Decision(std::string_view action, double seconds);
   void Outcome(const std::string& binding, std::string_view kind);
   void Reload(bool ok, size_t bindings);
+  void Hedge(const std::string& binding);
   // "host:port" the exposer listens on (the real port when 0 was asked for).
   std::string address() const;
 
@@ -37,6 +38,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& decisions_;
   prometheus::Family<prometheus::Counter>& outcomes_;
   prometheus::Family<prometheus::Counter>& reloads_;
+  prometheus::Family<prometheus::Counter>& hedges_;
   prometheus::Family<prometheus::Gauge>& bindings_;
   prometheus::Histogram& latency_;
 };

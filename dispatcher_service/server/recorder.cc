@@ -53,6 +53,11 @@ void Recorder::OnOutcome(const EventInfo& event, const v1::Binding& binding,
   }
 }
 
+void Recorder::OnHedge(const EventInfo& event, const v1::Binding& binding) {
+  if (metrics_) metrics_->Hedge(binding.name());
+  spdlog::debug("hedge binding={} event_id={}", binding.name(), event.event_id);
+}
+
 void Recorder::OnDecision(const EventInfo& event, const v1::EvaluateResponse& response) {
   const auto elapsed = v1::FromProtoDuration(response.elapsed());
   const std::string_view action = v1::ActionName(response.verdict().action());

@@ -22,6 +22,7 @@ class Recorder : public DispatchObserver {
   void OnOutcome(const EventInfo& event, const v1::Binding& binding,
                  const v1::SinkOutcome& outcome) override;
   void OnDecision(const EventInfo& event, const v1::EvaluateResponse& response) override;
+  void OnHedge(const EventInfo& event, const v1::Binding& binding) override;
 
  private:
   bool AllowWarning();

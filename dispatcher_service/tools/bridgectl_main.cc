@@ -40,6 +40,11 @@ int Enum(const std::string& path) {
               << "\n"
               << "  mode:      " << (b.observe() ? "observe" : "enforce") << "\n"
               << "  enabled:   " << (p.enabled() ? "true" : "false") << "\n";
+    if (b.hedge_after) {
+      std::cout << "  hedge_after: "
+                << std::chrono::duration_cast<std::chrono::microseconds>(*b.hedge_after).count() / 1000.0
+                << "ms\n";
+    }
     if (p.body_limit() > 0) std::cout << "  body_limit: " << p.body_limit() << "\n";
     for (const auto& [k, v] : p.sink_properties()) std::cout << "  property:  " << k << " = " << v << "\n";
     std::cout << "  source:    " << p.source() << "\n";

@@ -107,12 +107,19 @@ class FakeSinkClient : public SinkClient {
     };
   }
 
-  // Answers the (latest) call to `binding`; false when there is none pending.
-  bool Reply(const std::string& binding, v1::Verdict verdict) {
-    return Finish(binding, grpc::Status::OK, std::move(verdict));
+  // Answers the latest pending call to `binding` (the oldest with `oldest`); false when there
+  // is none pending.
+  bool Reply(const std::string& binding, v1::Verdict verdict, bool oldest = false) {
+    return Finish(binding, grpc::Status::OK, std::move(verdict), oldest);
   }
-  bool Fail(const std::string& binding, grpc::Status status) {
-    return Finish(binding, std::move(status), {});
+  bool Fail(const std::string& binding, grpc::Status status, bool oldest = false) {
+    return Finish(binding, std::move(status), {}, oldest);
+  }
+  size_t pending_to(const std::string& binding) const {
+    std::lock_guard lock(mu_);
+    return std::count_if(calls_.begin(), calls_.end(), [&](const CallRecord& c) {
+      return c.request->binding().name() == binding && c.done;
+    });
   }
 
   size_t calls_to(const std::string& binding) const {
@@ -144,15 +151,23 @@ class FakeSinkClient : public SinkClient {
   }
 
  private:
-  bool Finish(const std::string& binding, grpc::Status status, v1::Verdict verdict) {
+  bool Finish(const std::string& binding, grpc::Status status, v1::Verdict verdict, bool oldest) {
     SinkCallback done;
     {
       std::lock_guard lock(mu_);
-      for (auto it = calls_.rbegin(); it != calls_.rend(); ++it) {
-        if (it->request->binding().name() == binding && it->done) {
-          done = std::move(it->done);
-          it->done = nullptr;
-          break;
+      auto take = [&](CallRecord& call) {
+        if (call.request->binding().name() != binding || !call.done) return false;
+        done = std::move(call.done);
+        call.done = nullptr;
+        return true;
+      };
+      if (oldest) {
+        for (auto& call : calls_) {
+          if (take(call)) break;
+        }
+      } else {
+        for (auto it = calls_.rbegin(); it != calls_.rend(); ++it) {
+          if (take(*it)) break;
         }
       }
     }

@@ -29,6 +29,10 @@ class RecordingObserver : public DispatchObserver {
     std::lock_guard lock(mu);
     ++decisions;
   }
+  void OnHedge(const EventInfo&, const v1::Binding&) override {
+    std::lock_guard lock(mu);
+    ++hedges;
+  }
   std::optional<v1::SinkOutcome> Find(const std::string& name) {
     std::lock_guard lock(mu);
     for (const auto& [n, o] : outcomes) {
@@ -39,6 +43,7 @@ class RecordingObserver : public DispatchObserver {
   std::mutex mu;
   std::vector<std::pair<std::string, v1::SinkOutcome>> outcomes;
   int decisions = 0;
+  int hedges = 0;
 };
 
 v1::Verdict Action(v1::Action action, uint32_t code = 0) {
@@ -366,6 +371,70 @@ TEST_F(FanOutTest, BodyIsCutToTheBindingsLimit) {
   client_.Reply("headers-only", {});
   client_.Reply("some-body", {});
   EXPECT_TRUE(answered());
+}
+
+constexpr const char* kHedged = R"(bindings:
+  - {name: hedged, event: INBOUND_COMMAND, rule: RCPT, sink: "w:1", timeout: 100ms, hedge_after: 10ms}
+)";
+
+TEST_F(FanOutTest, HedgeSendsASecondCopyAfterHedgeAfterAndTheFirstAnswerWins) {
+  Load(kHedged);
+  Evaluate(Rcpt("a@b"));
+  clock_.Advance(std::chrono::microseconds(9999));
+  EXPECT_EQ(client_.calls_to("hedged"), 1u);
+  clock_.Advance(std::chrono::microseconds(1));
+  ASSERT_EQ(client_.calls_to("hedged"), 2u);
+  EXPECT_EQ(client_.last("hedged").request->event().event_id(), "ev-1");
+  EXPECT_EQ(observer_.hedges, 1);
+  ASSERT_TRUE(client_.Reply("hedged", Action(v1::ACTION_REJECT, 550)));  // the hedge answers
+  ASSERT_TRUE(answered());
+  EXPECT_EQ(response().verdict().action(), v1::ACTION_REJECT);
+  EXPECT_EQ(client_.pending_to("hedged"), 0u);  // the slow first copy was cancelled
+  EXPECT_EQ(fanout_.live(), 0u);
+}
+
+TEST_F(FanOutTest, NoHedgeWhenTheFirstCopyAnswersInTime) {
+  Load(kHedged);
+  Evaluate(Rcpt("a@b"));
+  clock_.Advance(5ms);
+  ASSERT_TRUE(client_.Reply("hedged", Action(v1::ACTION_CONTINUE)));
+  clock_.Advance(50ms);
+  EXPECT_EQ(client_.calls_to("hedged"), 1u);
+  EXPECT_EQ(observer_.hedges, 0);
+  EXPECT_EQ(clock_.pending_timers(), 0u);
+}
+
+TEST_F(FanOutTest, AFailedCopyWaitsForTheOtherOne) {
+  Load(kHedged);
+  Evaluate(Rcpt("a@b"));
+  clock_.Advance(10ms);
+  ASSERT_EQ(client_.calls_to("hedged"), 2u);
+  ASSERT_TRUE(client_.Fail("hedged", grpc::Status(grpc::StatusCode::UNAVAILABLE, "pod gone"),
+                           /*oldest=*/true));
+  EXPECT_FALSE(answered());
+  ASSERT_TRUE(client_.Reply("hedged", Action(v1::ACTION_TEMPFAIL, 451)));
+  ASSERT_TRUE(answered());
+  EXPECT_EQ(response().verdict().action(), v1::ACTION_TEMPFAIL);
+  EXPECT_EQ(OutcomeOf(response(), "hedged").kind(), v1::SINK_OUTCOME_KIND_ANSWERED);
+}
+
+TEST_F(FanOutTest, AnErrorBeforeTheHedgeIsTheAnswer) {
+  Load(kHedged);
+  Evaluate(Rcpt("a@b"));
+  ASSERT_TRUE(client_.Fail("hedged", grpc::Status(grpc::StatusCode::INTERNAL, "bug")));
+  ASSERT_TRUE(answered());
+  EXPECT_EQ(OutcomeOf(response(), "hedged").kind(), v1::SINK_OUTCOME_KIND_ERROR);
+  clock_.Advance(50ms);
+  EXPECT_EQ(client_.calls_to("hedged"), 1u);
+}
+
+TEST_F(FanOutTest, NoHedgeWhenTheBudgetEndsFirst) {
+  Load(kHedged);
+  Evaluate(Rcpt("a@b", 8ms));
+  clock_.Advance(8ms);
+  ASSERT_TRUE(answered());
+  EXPECT_EQ(OutcomeOf(response(), "hedged").kind(), v1::SINK_OUTCOME_KIND_TIMEOUT);
+  EXPECT_EQ(client_.calls_to("hedged"), 1u);
 }
 
 TEST_F(FanOutTest, ExplainOffLeavesOutcomesOut) {

@@ -120,7 +120,8 @@ TEST(LoaderTest, ReportsFileLineAndFieldForEachMistakeAndCollectsThemAll) {
       ElementsAre(
           "bindings.yaml:12: bindings[2].priority: \"PRIO_HUGE\" is not a number 0..32767 or a PRIO_* name",
           "bindings.yaml:20: bindings[3].prority: unknown key (expected one of: name, id, instance, "
-          "event, rule, priority, sink, sink_properties, timeout, on_error, mode, enabled, body_limit)",
+          "event, rule, priority, sink, sink_properties, timeout, on_error, mode, enabled, body_limit, "
+          "hedge_after)",
           HasSubstr("bindings.yaml:14: bindings[3].event: \"ON_SMTP_NOTHING\" is not an event type"),
           "bindings.yaml:16: bindings[3].timeout: \"5 parsecs\" is not a duration (e.g. \"50ms\", \"1.5s\")",
           "bindings.yaml:17: bindings[3].on_error: \"explode\" is not one of continue, tempfail, reject",
@@ -169,6 +170,23 @@ TEST(LoaderTest, StructuralErrors) {
                   .errors,
               ElementsAre(HasSubstr("bindings[0].body_limit: only INBOUND_COMMAND")));
   EXPECT_TRUE(LoadBindingsText("bindings: []\n", "e.yaml").ok());
+}
+
+TEST(LoaderTest, HedgeAfterMustBeShorterThanTheTimeout) {
+  const auto ok = LoadBindingsText(
+      "bindings:\n  - {name: a, event: CONNECT, sink: x, timeout: 50ms, hedge_after: 5ms}\n", "h.yaml");
+  ASSERT_TRUE(ok.ok()) << ::testing::PrintToString(ok.errors);
+  EXPECT_EQ(ok.set->bindings()[0].hedge_after, std::chrono::milliseconds(5));
+  EXPECT_THAT(LoadBindingsText("bindings:\n  - {name: a, event: CONNECT, sink: x, timeout: 50ms, "
+                               "hedge_after: 50ms}\n",
+                               "h.yaml")
+                  .errors,
+              ElementsAre("h.yaml:2: bindings[0].hedge_after: must be shorter than the timeout, or "
+                          "no hedge is ever sent"));
+  EXPECT_THAT(LoadBindingsText("bindings:\n  - {name: a, event: CONNECT, sink: x, hedge_after: 1us}\n",
+                               "h.yaml")
+                  .errors,
+              ElementsAre("h.yaml:2: bindings[0].hedge_after: \"1us\" is not a duration of at least 100us"));
 }
 
 TEST(LoaderTest, MissingFileIsAnError) {
