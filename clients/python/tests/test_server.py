@@ -98,3 +98,16 @@ async def test_reflection_lists_the_policy_sink(running):
 async def test_bad_listen_address_is_a_clear_error():
     with pytest.raises(ValueError, match="HOST:PORT"):
         await Worker().start("no-port-here")
+
+
+async def test_unix_socket_listen(tmp_path):
+    worker = Worker()
+    worker.on_any(lambda ev: Verdict.tempfail())
+    address = await worker.start(f"unix:{tmp_path}/w.sock", str(tmp_path / "ready"))
+    try:
+        assert (tmp_path / "ready").read_text() == address + "\n"
+        async with grpc.aio.insecure_channel(address) as channel:
+            verdict = await pb.PolicySinkStub(channel).OnEvent(make_request(), timeout=5)
+        assert verdict.action == pb.verdict_pb2.ACTION_TEMPFAIL
+    finally:
+        await worker.stop(grace=1)

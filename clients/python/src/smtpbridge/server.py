@@ -88,8 +88,10 @@ class Worker(Router):
         self.address: Optional[str] = None
 
     async def start(self, listen: str = "127.0.0.1:0", ready_file: Optional[str] = None) -> str:
-        """Bind and start serving; returns the bound "host:port" (and writes it to ready_file)."""
-        host, port = _split_listen(listen)
+        """Bind HOST:PORT (port 0 picks one) or unix:PATH and start serving; returns the bound
+        address ("host:port" or the unix: target) and writes it to ready_file."""
+        unix = listen.startswith("unix:")
+        host, port = ("", 0) if unix else _split_listen(listen)
         server = grpc.aio.server(maximum_concurrent_rpcs=self._max_concurrent_rpcs)
         sink_pb2_grpc.add_PolicySinkServicer_to_server(_PolicySink(self), server)
         self._health = health.aio.HealthServicer()
@@ -97,15 +99,15 @@ class Worker(Router):
         reflection.enable_server_reflection(
             [SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME], server)
-        bound = server.add_insecure_port(f"{host}:{port}")
-        if bound == 0:
+        bound = server.add_insecure_port(listen if unix else f"{host}:{port}")
+        if bound == 0 and not unix:
             raise OSError(f"cannot listen on {listen}")
         await server.start()
         for service in ("", SERVICE_NAME):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         self._server = server
         self._stopping = asyncio.Event()
-        self.address = f"{host}:{bound}"
+        self.address = listen if unix else f"{host}:{bound}"
         if ready_file:
             _write_ready_file(ready_file, self.address)
         log.info("%s listening on %s", self.name, self.address)
@@ -154,7 +156,7 @@ class Worker(Router):
     def main(self, argv: Optional[Sequence[str]] = None, default_listen: str = "127.0.0.1:50051") -> int:
         """The usual worker command line: --listen HOST:PORT, --ready-file PATH, --log-level."""
         parser = argparse.ArgumentParser(prog=self.name)
-        parser.add_argument("--listen", default=default_listen, help="HOST:PORT; port 0 picks one")
+        parser.add_argument("--listen", default=default_listen, help="HOST:PORT (port 0 picks one) or unix:PATH")
         parser.add_argument("--ready-file", help="write the bound host:port here once listening")
         parser.add_argument("--log-level", default="info",
                             choices=["trace", "debug", "info", "warn", "error", "critical", "off"])
