@@ -9,6 +9,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <csignal>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -71,7 +72,7 @@ int main(int argc, char** argv) {
     }
 
     // SIGTERM/SIGINT: stop accepting, let sessions say 421 and close, then stop.
-    asio::signal_set signals(io, SIGINT, SIGTERM);
+    auto signals = std::make_unique<asio::signal_set>(io, SIGINT, SIGTERM);
     asio::steady_timer drain(io);
     auto drain_deadline = std::chrono::steady_clock::now();
     std::function<void()> wait_drained = [&] {
@@ -82,13 +83,18 @@ int main(int argc, char** argv) {
       drain.expires_after(std::chrono::milliseconds(20));
       drain.async_wait([&](boost::system::error_code) { wait_drained(); });
     };
-    signals.async_wait([&](boost::system::error_code ec, int) {
+    bool draining = false;
+    std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int) {
       if (ec) return;
+      signals->async_wait(on_signal);  // a second signal during the drain changes nothing
+      if (draining) return;
+      draining = true;
       spdlog::info("draining {} sessions", server.active_sessions());
       server.Stop();
       drain_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
       wait_drained();
-    });
+    };
+    signals->async_wait(on_signal);
 
     const int threads = config.threads > 0 ? config.threads
                                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -96,6 +102,11 @@ int main(int argc, char** argv) {
     for (int i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
     io.run();
     for (auto& t : pool) t.join();
+    // Removing the signal_set restores the default action; a late duplicate SIGTERM (tests send
+    // one to the process and one to its group) must not kill the clean shutdown.
+    signals.reset();
+    std::signal(SIGTERM, SIG_IGN);
+    std::signal(SIGINT, SIG_IGN);
     the_sink->Shutdown();
     spdlog::info("stopped");
     return 0;
