@@ -1,6 +1,9 @@
 // Where fallback verdicts come from: local rules, then the stale cache, then the default.
 #include <gtest/gtest.h>
 
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
+
 #include "sink_test_util.h"
 
 namespace smtpbridge::sink::testing {
@@ -122,13 +125,49 @@ TEST(SinkFallback, LocalRulesComeBeforeTheStaleCache) {
   EXPECT_EQ(FallbackOf(h, Rcpt("bad@example.com", "203.0.113.9")).source, VerdictSource::kStaleCache);
 }
 
-TEST(SinkFallback, WarningsAreRateLimitedButEveryFallbackIsCounted) {
+// Captures what the sink logs through spdlog's default logger, for one test.
+class LogCapture {
+ public:
+  LogCapture() : ring_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(100)),
+                 previous_(spdlog::default_logger()) {
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", ring_));
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  std::vector<std::string> lines() const { return ring_->last_formatted(); }
+
+ private:
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> ring_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+int CountContaining(const std::vector<std::string>& lines, const std::string& text) {
+  int n = 0;
+  for (const auto& line : lines) n += line.find(text) != std::string::npos ? 1 : 0;
+  return n;
+}
+
+TEST(SinkFallback, WarningsAreRateLimitedPerReasonButEveryFallbackIsCounted) {
+  LogCapture log;
   SinkOptions o = QuietOptions();
   o.breaker.enabled = false;
   o.warn_interval = milliseconds(1000);
   Harness h(o);
   for (int i = 0; i < 5; ++i) FallbackOf(h, Rcpt("a@example.com"));
   EXPECT_EQ(h.sink->metrics().fallbacks(FallbackReason::kUnavailable), 5);
+  EXPECT_EQ(CountContaining(log.lines(), "reason=unavailable"), 1);
+
+  // Another reason has its own allowance.
+  Recorder r;
+  h.sink->Evaluate(Rcpt("a@example.com"), microseconds(10), r.Callback());
+  h.timers->Advance(microseconds(10));
+  EXPECT_EQ(CountContaining(log.lines(), "reason=budget_exceeded"), 1);
+
+  // After the interval, the next warning says how many were left out.
+  h.timers->Advance(milliseconds(1000));
+  FallbackOf(h, Rcpt("a@example.com"));
+  const auto lines = log.lines();
+  EXPECT_EQ(CountContaining(lines, "reason=unavailable"), 2);
+  EXPECT_EQ(CountContaining(lines, "(4 more fallbacks with this reason"), 1);
 }
 
 }  // namespace

@@ -68,6 +68,8 @@ class Sink {
   virtual uint32_t BodyLimit(uint32_t instance) const = 0;
 
   // Stop: pending evaluations answer from the fallback (reason kShutdown); later calls too.
+  // Joins the sink's threads; destroying the sink afterwards is safe. Call it (and destroy the
+  // sink) from a host thread, never from inside an EvaluationCallback.
   virtual void Shutdown() = 0;
 };
 
