@@ -1,7 +1,6 @@
 #include "conformance_verdict.h"
 
 #include <charconv>
-#include <regex>
 #include <stdexcept>
 #include <string_view>
 #include <vector>
@@ -61,16 +60,29 @@ Verdict BaseVerdict(std::string_view kind) {
   throw std::invalid_argument("unknown verdict: " + std::string(kind));
 }
 
+// RFC 3463 shape as SPEC.md words it: D.D{1,3}.D{1,3}.
+bool IsEnhancedCode(std::string_view token) {
+  const auto parts = Split(token, '.');
+  if (parts.size() != 3) return false;
+  const size_t max_len[] = {1, 3, 3};
+  for (size_t i = 0; i < 3; ++i) {
+    if (parts[i].empty() || parts[i].size() > max_len[i]) return false;
+    for (char c : parts[i]) {
+      if (c < '0' || c > '9') return false;
+    }
+  }
+  return true;
+}
+
 // "CODE[ ENHANCED][ TEXT]", TEXT lines separated by '|'.
 void ApplyReply(Verdict& v, std::string_view spec) {
-  static const std::regex kEnhanced(R"(\d\.\d{1,3}\.\d{1,3})");
   const auto first_space = spec.find(' ');
   const uint32_t code = ToNumber(spec.substr(0, first_space), "reply code");
   std::string enhanced;
   std::string_view rest = first_space == std::string_view::npos ? "" : spec.substr(first_space + 1);
   const auto second_space = rest.find(' ');
   const std::string token(rest.substr(0, second_space));
-  if (!token.empty() && std::regex_match(token, kEnhanced)) {
+  if (IsEnhancedCode(token)) {
     enhanced = token;
     rest = second_space == std::string_view::npos ? "" : rest.substr(second_space + 1);
   }

@@ -18,9 +18,9 @@ namespace smtpbridge::example {
 struct ExamplePolicyOptions {
   std::string name = "example";
   // Recipient globs to reject, e.g. "blocked@*".
-  std::vector<std::string> reject_rcpt;
+  std::vector<std::string> reject_rcpt{};
   // Header added at `_EOD`, as name and value.
-  std::optional<std::pair<std::string, std::string>> add_header;
+  std::optional<std::pair<std::string, std::string>> add_header{};
   // Answer every event this much later (without holding a thread).
   std::chrono::nanoseconds delay{0};
   // Fraction of events answered with UNAVAILABLE, 0..1.

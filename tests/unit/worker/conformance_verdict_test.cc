@@ -41,6 +41,12 @@ TEST(ConformanceVerdict, ReplyWithoutEnhancedCodeOrText) {
   EXPECT_EQ(v.reply().enhanced_code(), "");
   ASSERT_EQ(v.reply().lines_size(), 1);
   EXPECT_EQ(v.reply().lines(0), "swallowed");
+  // Not D.D{1,3}.D{1,3}: part of the text.
+  v = Build({{"reply", "250 2.0 ok"}, {"verdict", "respond"}});
+  EXPECT_EQ(v.reply().enhanced_code(), "");
+  EXPECT_EQ(v.reply().lines(0), "2.0 ok");
+  v = Build({{"reply", "550 5.7.1000 no"}});
+  EXPECT_EQ(v.reply().enhanced_code(), "");
   v = Build({{"reply", "221"}});
   EXPECT_EQ(v.reply().code(), 221u);
   EXPECT_EQ(v.reply().lines_size(), 0);
