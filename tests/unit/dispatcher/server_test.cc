@@ -333,3 +333,94 @@ TEST(ServerMetricsTest, PrometheusCountsEventsDecisionsAndOutcomes) {
 
 }  // namespace
 }  // namespace smtpbridge::dispatcher
+
+namespace smtpbridge::dispatcher {
+namespace {
+
+// Answers with a tag naming itself; the slow one holds each call until it is cancelled (or a
+// bounded wait ends), as a stuck pod would.
+class TaggingWorker final : public v1::PolicySink::Service {
+ public:
+  TaggingWorker(std::string tag, bool slow) : tag_(std::move(tag)), slow_(slow) {}
+  grpc::Status OnEvent(grpc::ServerContext* context, const v1::SinkRequest*,
+                       v1::Verdict* verdict) override {
+    ++calls;
+    if (slow_) {
+      for (int i = 0; i < 3000 && !context->IsCancelled(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    }
+    verdict->set_action(v1::ACTION_CONTINUE);
+    verdict->add_tags(tag_);
+    return grpc::Status::OK;
+  }
+  std::atomic<int> calls{0};
+
+ private:
+  std::string tag_;
+  bool slow_;
+};
+
+std::unique_ptr<grpc::Server> Serve(grpc::Service* service, int* port) {
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), port);
+  builder.RegisterService(service);
+  return builder.BuildAndStart();
+}
+
+TEST(ServerHedgeTest, HedgedCallsAreAnsweredByTheHealthyWorker) {
+  TaggingWorker slow("slow", true), fast("fast", false);
+  int slow_port = 0, fast_port = 0;
+  auto slow_server = Serve(&slow, &slow_port);
+  auto fast_server = Serve(&fast, &fast_port);
+  ASSERT_TRUE(slow_server && fast_server);
+  smtpbridge::testing::TempDir dir;
+  AppOptions options;
+  options.listen = "127.0.0.1:0";
+  options.watch_interval = std::chrono::milliseconds(0);
+  // One target with both addresses: round_robin alternates, so every other first copy lands on
+  // the stuck worker and only its hedge can answer in time.
+  options.bindings_path =
+      dir.Write("bindings.yaml",
+                "bindings:\n  - {name: pool, event: INBOUND_COMMAND, rule: RCPT, timeout: 10s, "
+                "hedge_after: 20ms, on_error: reject, sink: \"ipv4:127.0.0.1:" +
+                    std::to_string(slow_port) + ",127.0.0.1:" + std::to_string(fast_port) + "\"}\n")
+          .string();
+  std::vector<std::string> errors;
+  auto app = DispatcherApp::Create(options, &errors);
+  ASSERT_TRUE(app) << ::testing::PrintToString(errors);
+  std::string error;
+  ASSERT_TRUE(app->Start(&error)) << error;
+  auto stub = v1::Dispatcher::NewStub(grpc::CreateChannel(app->address(), grpc::InsecureChannelCredentials()));
+  auto evaluate = [&](v1::EvaluateResponse* response) {
+    v1::EvaluateRequest request;
+    request.mutable_event()->set_type(v1::EVENT_TYPE_INBOUND_COMMAND);
+    request.mutable_event()->mutable_command()->set_keyword("RCPT");
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    return stub->Evaluate(&context, request, response);
+  };
+  // Until both subchannels are connected round_robin may pick the same worker twice; warm up
+  // until each worker has seen a call.
+  for (int i = 0; i < 50 && (slow.calls.load() == 0 || fast.calls.load() == 0); ++i) {
+    v1::EvaluateResponse ignored;
+    ASSERT_TRUE(evaluate(&ignored).ok());
+  }
+  ASSERT_GE(slow.calls.load(), 1);
+  const int slow_before = slow.calls.load();
+  const int fast_before = fast.calls.load();
+  for (int i = 0; i < 4; ++i) {
+    v1::EvaluateResponse response;
+    ASSERT_TRUE(evaluate(&response).ok());
+    EXPECT_EQ(response.verdict().action(), v1::ACTION_CONTINUE);
+    EXPECT_THAT(response.verdict().tags(), ElementsAre("fast")) << "event " << i;
+  }
+  EXPECT_GE(slow.calls.load() - slow_before, 1);  // first copies did land on the stuck worker
+  EXPECT_EQ(fast.calls.load() - fast_before, 4);
+  EXPECT_TRUE(app->Shutdown());
+  slow_server->Shutdown();
+  fast_server->Shutdown();
+}
+
+}  // namespace
+}  // namespace smtpbridge::dispatcher
