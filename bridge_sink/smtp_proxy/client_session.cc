@@ -212,7 +212,7 @@ void ClientSession::FillSessionContext() {
 
 v1::Event ClientSession::MakeEvent(v1::EventType type) const {
   v1::Event event;
-  event.set_event_id(session_.session_id() + "." + std::to_string(const_cast<ClientSession*>(this)->event_seq_++));
+  event.set_event_id(session_.session_id() + "." + std::to_string(event_seq_++));
   event.set_type(type);
   *event.mutable_session() = session_;
   auto* env = event.mutable_envelope();

@@ -115,7 +115,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
 
   // Session state.
   v1::SessionContext session_;
-  uint64_t event_seq_ = 0;
+  mutable uint64_t event_seq_ = 0;  // MakeEvent numbers events; logically const
   bool greeted_ = false;  // HELO/EHLO accepted
   int errors_ = 0;
   bool quit_sent_ = false;

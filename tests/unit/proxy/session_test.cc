@@ -454,3 +454,31 @@ TEST(ProxySession, ChunkingRelaysAsData) {
 
 }  // namespace
 }  // namespace smtpbridge::testing
+
+namespace smtpbridge::testing {
+namespace {
+
+TEST(ProxySessionLimits, MaxSessionsRefusesTheNextClientWith421) {
+  proxy::ProxyConfig config = ProxyHarness::TestConfig();
+  config.limits.max_sessions = 1;
+  ProxyHarness h(config);
+  SmtpTestClient first(h.port());
+  ASSERT_EQ(first.ReadReply().code, 220);
+  SmtpTestClient second(h.port());
+  EXPECT_EQ(second.ReadReply().code, 421);
+  EXPECT_TRUE(second.WaitClosed());
+  EXPECT_EQ(first.Command("NOOP").code, 250);  // the first is unaffected
+}
+
+TEST(ProxySessionLimits, ShutdownSays421ToOpenSessions) {
+  auto h = std::make_unique<ProxyHarness>();
+  SmtpTestClient c(h->port());
+  ASSERT_EQ(c.ReadReply().code, 220);
+  h->server().Stop();
+  TestReply r = c.ReadReply();
+  EXPECT_EQ(r.code, 421);
+  EXPECT_NE(r.text.find("shutting down"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace smtpbridge::testing
