@@ -2,7 +2,9 @@
 // and against a port where nothing listens.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <future>
+#include <mutex>
 
 #include <prometheus/registry.h>
 
@@ -137,6 +139,52 @@ TEST(GrpcSink, InterestsComeFromTheDispatcher) {
   EXPECT_TRUE(sink->Wants(1, v1::EVENT_TYPE_INBOUND_COMMAND, "RCPT"));
   EXPECT_EQ(sink->BodyLimit(1), 1000u);
   sink->Shutdown();
+}
+
+// Many evaluations in flight at once, of every kind: each answers exactly once, with the
+// source its kind calls for, and Shutdown() afterwards leaves nothing behind.
+TEST(GrpcSink, ConcurrentEvaluationsEachAnswerExactlyOnce) {
+  TestDispatcher dispatcher;
+  SinkOptions o = RealOptions(dispatcher.target());
+  o.breaker.enabled = false;  // "unavailable" answers must not turn the others into fallbacks
+  auto sink = MakeSink(o);
+  ASSERT_EQ(EvaluateAndWait(*sink, Rcpt("warm@example.com"), kGenerous).source, VerdictSource::kDispatcher);
+  constexpr int kCalls = 120;
+  const char* kinds[] = {"reject", "late", "unavailable", "plain"};
+  std::mutex mu;
+  std::condition_variable all_done;
+  std::vector<int> calls(kCalls, 0);
+  std::vector<Evaluation> got(kCalls);
+  int answered = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    const std::string kind = kinds[i % 4];
+    const microseconds budget = kind == "late" ? microseconds(milliseconds(20)) : kGenerous;
+    sink->Evaluate(Rcpt(kind + "-" + std::to_string(i) + "@example.com"), budget, [&, i](Evaluation e) {
+      std::lock_guard lock(mu);
+      if (++calls[i] == 1) {
+        got[i] = std::move(e);
+        if (++answered == kCalls) all_done.notify_all();
+      }
+    });
+  }
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(all_done.wait_for(lock, std::chrono::seconds(30), [&] { return answered == kCalls; }));
+  }
+  sink->Shutdown();
+  std::lock_guard lock(mu);
+  for (int i = 0; i < kCalls; ++i) {
+    ASSERT_EQ(calls[i], 1) << "call " << i;
+    switch (i % 4) {
+      case 0:
+        EXPECT_EQ(got[i].source, VerdictSource::kDispatcher);
+        EXPECT_EQ(got[i].verdict.action(), v1::ACTION_REJECT);
+        break;
+      case 1: EXPECT_EQ(got[i].reason, FallbackReason::kBudgetExceeded); break;
+      case 2: EXPECT_EQ(got[i].reason, FallbackReason::kUnavailable); break;
+      case 3: EXPECT_EQ(got[i].source, VerdictSource::kDispatcher); break;
+    }
+  }
 }
 
 TEST(GrpcSink, ShutdownAnswersAPendingCallAtOnce) {
