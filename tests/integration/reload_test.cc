@@ -77,6 +77,8 @@ TEST(Reload, ReloadsUnderLoadDropNothingAndTakeEffect) {
   EXPECT_TRUE(problems.empty()) << problems.size() << " evaluations went wrong, first: "
                                 << (problems.empty() ? "" : problems.front());
   EXPECT_TRUE(dispatcher.process->Running());
+  // SIGTERM drains and exits 0.
+  EXPECT_EQ(dispatcher.process->Stop(), 0);
 }
 
 }  // namespace
