@@ -25,16 +25,22 @@ inline boost::asio::awaitable<std::optional<sink::Evaluation>> AwaitEvaluation(
   namespace asio = boost::asio;
   auto executor = co_await asio::this_coro::executor;
   struct State {
-    explicit State(const asio::any_io_executor& ex) : timer(ex) {}
+    explicit State(const asio::any_io_executor& ex) : executor(ex), timer(ex) {}
+    asio::any_io_executor executor;
     asio::steady_timer timer;
     std::optional<sink::Evaluation> result;
     bool finished = false;
   };
   auto state = std::make_shared<State>(executor);
   state->timer.expires_after(budget + grace);
-  sink.Evaluate(std::move(event), budget, [state, executor](sink::Evaluation evaluation) {
+  // The callback holds the state weakly: a sink may keep (or never call) its callbacks after the
+  // session and its io_context are gone, and must not keep the session's timer alive then.
+  std::weak_ptr<State> weak = state;
+  sink.Evaluate(std::move(event), budget, [weak](sink::Evaluation evaluation) {
+    auto state = weak.lock();
+    if (!state) return;  // the proxy stopped waiting long ago
     // The callback may run inline or on a sink thread: hop to the session's strand.
-    asio::post(executor, [state, evaluation = std::move(evaluation)]() mutable {
+    asio::post(state->executor, [state, evaluation = std::move(evaluation)]() mutable {
       if (state->finished) return;
       state->result = std::move(evaluation);
       state->timer.cancel();
