@@ -39,15 +39,32 @@ double ChildCpuSeconds(pid_t pid) {
 }
 
 void Summarize(Figures& f, std::vector<double>& latencies_us, double cpu_seconds) {
-  std::sort(latencies_us.begin(), latencies_us.end());
-  f.p50_us = Percentile(latencies_us, 0.50);
-  f.p99_us = Percentile(latencies_us, 0.99);
-  f.p999_us = Percentile(latencies_us, 0.999);
-  f.events_per_s = f.seconds > 0 ? f.answered / f.seconds : 0;
-  f.cpu_us_per_event = f.sent > 0 ? cpu_seconds * 1e6 / f.sent : 0;
+  f.samples_us = std::move(latencies_us);
+  f.cpu_seconds = cpu_seconds;
+  Finalize(f);
 }
 
 }  // namespace
+
+void Merge(Figures& total, const Figures& round) {
+  if (total.label.empty()) total.label = round.label;
+  total.sent += round.sent;
+  total.answered += round.answered;
+  total.dropped += round.dropped;
+  for (const auto& [why, n] : round.drop_reasons) total.drop_reasons[why] += n;
+  total.seconds += round.seconds;
+  total.cpu_seconds += round.cpu_seconds;
+  total.samples_us.insert(total.samples_us.end(), round.samples_us.begin(), round.samples_us.end());
+}
+
+void Finalize(Figures& f) {
+  std::sort(f.samples_us.begin(), f.samples_us.end());
+  f.p50_us = Percentile(f.samples_us, 0.50);
+  f.p99_us = Percentile(f.samples_us, 0.99);
+  f.p999_us = Percentile(f.samples_us, 0.999);
+  f.events_per_s = f.seconds > 0 ? f.answered / f.seconds : 0;
+  f.cpu_us_per_event = f.sent > 0 ? f.cpu_seconds * 1e6 / f.sent : 0;
+}
 
 double CpuSeconds(const std::vector<pid_t>& children) {
   rusage self{};
@@ -88,9 +105,16 @@ Figures RunClosedLoop(const std::string& label, const Submit& submit, size_t eve
                       std::chrono::microseconds budget, const std::vector<pid_t>& children) {
   std::atomic<uint64_t> completed{0};
   std::atomic<size_t> answered{0};
+  std::mutex mu;
+  std::map<std::string, size_t> reasons;
   auto one = [&](uint64_t n) {
-    submit(BenchEvent(n, budget), [&](bool ok) {
-      if (ok) answered.fetch_add(1, std::memory_order_relaxed);
+    submit(BenchEvent(n, budget), [&](bool ok, std::string_view why) {
+      if (ok) {
+        answered.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        std::lock_guard lock(mu);
+        ++reasons[std::string(why)];
+      }
       completed.fetch_add(1, std::memory_order_release);
       completed.notify_one();
     });
@@ -104,6 +128,10 @@ Figures RunClosedLoop(const std::string& label, const Submit& submit, size_t eve
   uint64_t n = 0;
   for (size_t i = 0; i < warmup; ++i) one(n++);
   answered.store(0);
+  {
+    std::lock_guard lock(mu);
+    reasons.clear();
+  }
 
   Figures f;
   f.label = label;
@@ -121,6 +149,10 @@ Figures RunClosedLoop(const std::string& label, const Submit& submit, size_t eve
   f.sent = events;
   f.answered = answered.load();
   f.dropped = f.sent - f.answered;
+  {
+    std::lock_guard lock(mu);
+    f.drop_reasons = reasons;
+  }
   Summarize(f, latencies, cpu);
   return f;
 }
@@ -134,6 +166,11 @@ Figures RunOpenLoop(const std::string& label, const Submit& submit, double rate,
   auto latency_us = std::make_shared<std::vector<std::atomic<double>>>(total);
   auto ok = std::make_shared<std::vector<std::atomic<bool>>>(total);
   auto outstanding = std::make_shared<std::atomic<size_t>>(total);
+  struct Reasons {
+    std::mutex mu;
+    std::map<std::string, size_t> counts;
+  };
+  auto reasons = std::make_shared<Reasons>();
   for (size_t i = 0; i < total; ++i) (*latency_us)[i].store(-1);
 
   const double cpu0 = CpuSeconds(children);
@@ -141,7 +178,12 @@ Figures RunOpenLoop(const std::string& label, const Submit& submit, double rate,
   for (size_t i = 0; i < total; ++i) {
     const auto scheduled = start + interval * i;
     std::this_thread::sleep_until(scheduled);
-    submit(BenchEvent(i, budget), [latency_us, ok, outstanding, i, scheduled](bool answered) {
+    submit(BenchEvent(i, budget), [latency_us, ok, outstanding, reasons, i, scheduled](
+                                      bool answered, std::string_view why) {
+      if (!answered) {
+        std::lock_guard lock(reasons->mu);
+        ++reasons->counts[std::string(why)];
+      }
       (*latency_us)[i].store(std::chrono::duration<double, std::micro>(Clock::now() - scheduled).count());
       (*ok)[i].store(answered);
       outstanding->fetch_sub(1);
@@ -167,6 +209,18 @@ Figures RunOpenLoop(const std::string& label, const Submit& submit, double rate,
     }
   }
   f.dropped = f.sent - f.answered;
+  {
+    std::lock_guard lock(reasons->mu);
+    f.drop_reasons = reasons->counts;
+  }
+  if (const size_t never = f.dropped - [&] {
+        size_t n = 0;
+        for (const auto& [why, c] : f.drop_reasons) n += c;
+        return n;
+      }();
+      never > 0) {
+    f.drop_reasons["no answer"] += never;
+  }
   // Achieved rate over the sending period (the drain tail is not offered load).
   f.seconds = std::min(f.seconds, duration.count() / 1000.0 + 0.001);
   Summarize(f, latencies, cpu);

@@ -6,6 +6,9 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
+#include <mutex>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -13,20 +16,30 @@
 
 namespace smtpbridge::bench {
 
-// Sends one event; calls `done(answered)` exactly once, from any thread. `answered` is false
-// when the answer did not come from the far end (error, fallback).
-using Submit = std::function<void(v1::Event event, std::function<void(bool answered)> done)>;
+// Sends one event; calls `done(answered, why)` exactly once, from any thread. `answered` is
+// false when the answer did not come from the far end; `why` then names the error or fallback.
+using Done = std::function<void(bool answered, std::string_view why)>;
+using Submit = std::function<void(v1::Event event, Done done)>;
 
 struct Figures {
   std::string label;
   size_t sent = 0;
   size_t answered = 0;
   size_t dropped = 0;  // errors, fallbacks and (open loop) answers that never came
+  std::map<std::string, size_t> drop_reasons;
   double seconds = 0;
   double p50_us = 0, p99_us = 0, p999_us = 0;
   double events_per_s = 0;
   double cpu_us_per_event = 0;  // this process plus the listed children
+
+  // Raw material, so rounds of the same measurement can be merged before the figures are made.
+  std::vector<double> samples_us;
+  double cpu_seconds = 0;
 };
+
+// Adds `round` (same label) into `total`; then Finalize() computes the percentiles and rates.
+void Merge(Figures& total, const Figures& round);
+void Finalize(Figures& f);
 
 // CPU seconds used so far by this process and by `children` (from /proc/<pid>/stat).
 double CpuSeconds(const std::vector<pid_t>& children);

@@ -15,5 +15,5 @@ for f in bench_latency smtpbridge-dispatcher smtpbridge-example-worker; do
   fi
 done
 echo "# $(date -u +%FT%TZ) $(nproc) cores, $(uname -sr)"
-exec "$bin/bench_latency" --bin-dir "$bin" --events 20000 --warmup 1000 --rate 2000 --seconds 3 \
-  --budget 50ms "$@"
+exec "$bin/bench_latency" --bin-dir "$bin" --events 20000 --warmup 1000 --rate 2000 --seconds 4 --rounds 4 \
+  --budget 20ms "$@"
