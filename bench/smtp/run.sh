@@ -6,6 +6,7 @@
 # Prints messages/s for both and the ratio (target >= 0.7). Loopback only; stops what it starts.
 #
 # Usage: bench/smtp/run.sh [--build DIR] [--messages N] [--sessions S] [--size BYTES] [--rounds R]
+#                          [--no-policy] [--threads N]
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,6 +16,7 @@ messages=2000
 sessions=20
 size=2000
 rounds=3
+policy=rcpt
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
@@ -22,6 +24,8 @@ while [[ $# -gt 0 ]]; do
     --sessions) sessions=$2; shift 2 ;;
     --size) size=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
+    --no-policy) policy=none; shift ;;   # empty bindings: the proxy's own cost only
+    --threads) threads=$2; shift 2 ;;
     -h|--help) sed -n 2,9p "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -60,6 +64,7 @@ wait_tcp "$sink_port"
 pids+=($!)
 worker=$(wait_ready "$work/worker.ready")
 
+if [[ $policy == none ]]; then echo "bindings: []" >"$work/bindings.yaml"; else
 cat >"$work/bindings.yaml" <<YAML
 bindings:
   - name: rcpt-policy
@@ -68,6 +73,7 @@ bindings:
     sink: ipv4:$worker
     timeout: 20ms
 YAML
+fi
 "$bin/smtpbridge-dispatcher" --listen 127.0.0.1:0 --bindings "$work/bindings.yaml" \
   --ready-file "$work/dispatcher.ready" --log-level warn >"$work/dispatcher.log" 2>&1 &
 pids+=($!)
@@ -75,6 +81,7 @@ dispatcher=$(wait_ready "$work/dispatcher.ready")
 
 cat >"$work/proxy.yaml" <<YAML
 hostname: bench.proxy
+threads: ${threads:-0}
 budgets:
   default: 20ms
   _EOD: 200ms
@@ -118,6 +125,7 @@ ratio=$(python3 -c "print(f'{$best_proxy/$best_direct:.2f}')")
 echo "direct (smtp-source -> smtp-sink):            $best_direct msg/s"
 echo "via proxy (+ RCPT binding -> C++ worker):     $best_proxy msg/s"
 echo "ratio proxy/direct:                           $ratio (target >= 0.70)"
+if python3 -c "import sys; sys.exit(0 if $ratio >= 0.70 else 1)"; then echo "PASS smtp ratio $ratio >= 0.70"; else echo "FAIL smtp ratio $ratio < 0.70"; fi
 # Counters show how often the policy was really consulted, and how often the sink's fallback
 # answered instead (budget missed or breaker open on a loaded machine).
 echo "proxy/sink counters (whole run, warm-up included):"
