@@ -1,5 +1,7 @@
 #include "core/circuit_breaker.h"
 
+#include <algorithm>
+
 namespace smtpbridge::sink {
 
 CircuitBreaker::Admission CircuitBreaker::Allow(SteadyTime now) {
@@ -28,8 +30,10 @@ void CircuitBreaker::OnSuccess(Admission admission, SteadyTime now) {
     SetStateLocked(State::kClosed);
     failures_ = 0;
     probe_in_flight_ = false;
+    window_ = {};
   } else if (state_ == State::kClosed) {
     failures_ = 0;
+    ++BucketLocked(now).calls;
   }
 }
 
@@ -39,14 +43,81 @@ void CircuitBreaker::OnFailure(Admission admission, SteadyTime now) {
   if (admission == Admission::kProbe) {
     probe_in_flight_ = false;
     OpenLocked(now);
-  } else if (state_ == State::kClosed && ++failures_ >= options_.failure_threshold) {
-    OpenLocked(now);
+  } else if (state_ == State::kClosed) {
+    Bucket& bucket = BucketLocked(now);
+    ++bucket.calls;
+    ++bucket.failures;
+    if (++failures_ >= options_.failure_threshold || RateExceededLocked(now)) {
+      OpenLocked(now);
+      return;
+    }
   }
+}
+
+void CircuitBreaker::OnTimeout(Admission admission, SteadyTime now) {
+  if (!options_.enabled) return;
+  std::lock_guard lock(mu_);
+  if (admission == Admission::kProbe) {
+    probe_in_flight_ = false;
+    OpenLocked(now);
+    return;
+  }
+  if (state_ != State::kClosed) return;
+  Bucket& bucket = BucketLocked(now);
+  ++bucket.calls;
+  ++bucket.failures;
+  if (RateExceededLocked(now)) OpenLocked(now);
+}
+
+bool CircuitBreaker::RateExceededLocked(SteadyTime now) const {
+  uint32_t calls = 0;
+  uint32_t failures = 0;
+  WindowLocked(now, &calls, &failures);
+  return calls >= options_.failure_rate_min_calls &&
+         uint64_t{failures} * 100 >= uint64_t{calls} * options_.failure_rate_percent;
+}
+
+int64_t CircuitBreaker::SliceOf(SteadyTime now) const {
+  const auto width = std::max<std::chrono::nanoseconds>(
+      std::chrono::nanoseconds(1), std::chrono::nanoseconds(options_.failure_rate_window) / kBuckets);
+  return now.time_since_epoch() / width;
+}
+
+CircuitBreaker::Bucket& CircuitBreaker::BucketLocked(SteadyTime now) {
+  const int64_t slice = SliceOf(now);
+  Bucket& b = window_[static_cast<std::size_t>(((slice % kBuckets) + kBuckets) % kBuckets)];
+  if (b.slice != slice) b = Bucket{slice, 0, 0};
+  return b;
+}
+
+void CircuitBreaker::WindowLocked(SteadyTime now, uint32_t* calls, uint32_t* failures) const {
+  const int64_t slice = SliceOf(now);
+  for (const Bucket& b : window_) {
+    if (b.slice > slice - kBuckets && b.slice <= slice) {
+      *calls += b.calls;
+      *failures += b.failures;
+    }
+  }
+}
+
+uint32_t CircuitBreaker::window_calls(SteadyTime now) const {
+  std::lock_guard lock(mu_);
+  uint32_t calls = 0, failures = 0;
+  WindowLocked(now, &calls, &failures);
+  return calls;
+}
+
+uint32_t CircuitBreaker::window_failures(SteadyTime now) const {
+  std::lock_guard lock(mu_);
+  uint32_t calls = 0, failures = 0;
+  WindowLocked(now, &calls, &failures);
+  return failures;
 }
 
 void CircuitBreaker::OpenLocked(SteadyTime now) {
   SetStateLocked(State::kOpen);
   failures_ = 0;
+  window_ = {};
   open_until_ = now + options_.open_for;
 }
 

@@ -102,7 +102,11 @@ GrpcDispatcherClient::GrpcDispatcherClient(const std::string& target, const TlsO
     : GrpcDispatcherClient(MakeChannel(target, tls)) {}
 
 GrpcDispatcherClient::GrpcDispatcherClient(std::shared_ptr<grpc::Channel> channel)
-    : channel_(std::move(channel)), stub_(v1::Dispatcher::NewStub(channel_)) {}
+    : channel_(std::move(channel)), stub_(v1::Dispatcher::NewStub(channel_)) {
+  // Connect now, in the background (GetState(true) only starts it), so the first events do not
+  // wait for name resolution and the TCP/TLS handshake and miss their budget at cold start.
+  channel_->GetState(/*try_to_connect=*/true);
+}
 
 GrpcDispatcherClient::~GrpcDispatcherClient() {
   // Callers finish (or cancel) their calls first; what is left is gRPC releasing them.

@@ -19,7 +19,7 @@ class GrpcDispatcherClient final : public DispatcherClient {
   // Creates the channel: plaintext, or TLS / mutual TLS per `tls`. Throws std::runtime_error
   // when a certificate or key file cannot be read.
   GrpcDispatcherClient(const std::string& target, const TlsOptions& tls);
-  // For tests against an in-process server.
+  // For tests against an in-process server. Both start connecting at once (in the background).
   explicit GrpcDispatcherClient(std::shared_ptr<grpc::Channel> channel);
   // Waits until every call object is gone (see CallTracker).
   ~GrpcDispatcherClient() override;
@@ -30,6 +30,8 @@ class GrpcDispatcherClient final : public DispatcherClient {
   std::shared_ptr<Call> GetInterests(const v1::GetInterestsRequest& request,
                                      std::chrono::system_clock::time_point deadline,
                                      InterestsDone done) override;
+
+  grpc_connectivity_state channel_state() const { return channel_->GetState(false); }
 
  private:
   // Counts live call objects. Each call's ClientContext holds a reference to the channel; if

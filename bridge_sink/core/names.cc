@@ -9,6 +9,7 @@ std::string_view VerdictSourceName(VerdictSource source) {
     case VerdictSource::kDefault: return "default";
     case VerdictSource::kStaleCache: return "stale_cache";
     case VerdictSource::kLocalRules: return "local_rules";
+    case VerdictSource::kCache: return "cache";
   }
   return "unknown";
 }

@@ -25,6 +25,7 @@ static_assert(static_cast<int>(SMTPBRIDGE_EVENT_CONNECT) == v1::EVENT_TYPE_CONNE
 static_assert(static_cast<int>(SMTPBRIDGE_EVENT_SERVER_RESPONSE) == v1::EVENT_TYPE_SERVER_RESPONSE);
 static_assert(static_cast<int>(SMTPBRIDGE_ACTION_SKIP_RECIPIENT) == v1::ACTION_SKIP_RECIPIENT);
 static_assert(SMTPBRIDGE_SOURCE_LOCAL_RULES == static_cast<int>(sb::VerdictSource::kLocalRules));
+static_assert(SMTPBRIDGE_SOURCE_CACHE == static_cast<int>(sb::VerdictSource::kCache));
 static_assert(SMTPBRIDGE_REASON_SHUTDOWN == static_cast<int>(sb::FallbackReason::kShutdown));
 
 thread_local std::string last_error;
@@ -209,8 +210,9 @@ void smtpbridge_free(void* buffer) { std::free(buffer); }
 const char* smtpbridge_sink_last_error(void) { return last_error.c_str(); }
 
 const char* smtpbridge_source_name(int source) {
-  static const char* const kNames[] = {"dispatcher", "default", "stale_cache", "local_rules"};
-  return source >= 0 && source < 4 ? kNames[source] : "unknown";
+  static const char* const kNames[] = {"dispatcher", "default", "stale_cache", "local_rules",
+                                       "cache"};
+  return source >= 0 && source < 5 ? kNames[source] : "unknown";
 }
 
 const char* smtpbridge_reason_name(int reason) {

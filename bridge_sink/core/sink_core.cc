@@ -52,6 +52,7 @@ SinkCore::SinkCore(SinkOptions options, std::unique_ptr<DispatcherClient> client
                              BreakerStateName(from), BreakerStateName(to),
                              options_.dispatcher_target);
                }),
+      fresh_cache_(options_.fresh_cache),
       stale_cache_(options_.stale_cache),
       fallback_(options_, std::move(rules), &stale_cache_),
       interests_(options_.interests.unknown_body_limit) {
@@ -75,6 +76,17 @@ void SinkCore::Evaluate(v1::Event event, std::chrono::microseconds budget,
 
   if (stopped_.load(std::memory_order_acquire)) {
     Evaluation e = FallbackFor(p, FallbackReason::kShutdown, p->start);
+    Record(e);
+    p->done(std::move(e));
+    return;
+  }
+  // A fresh verdict the dispatcher allowed reuse of: no round trip (and nothing for the breaker
+  // to learn). Checked before the breaker: it is as good as the dispatcher's answer.
+  if (auto hit = fresh_cache_.Get(p->request.event(), p->start)) {
+    Evaluation e;
+    e.verdict = std::move(hit->verdict);
+    e.decided_by = std::move(hit->decided_by);
+    e.source = VerdictSource::kCache;
     Record(e);
     p->done(std::move(e));
     return;
@@ -135,7 +147,7 @@ void SinkCore::CancelCall(const std::shared_ptr<Pending>& p) {
 void SinkCore::OnBudgetExpired(const std::shared_ptr<Pending>& p) {
   if (!Claim(p)) return;
   const SteadyTime now = timers_->Now();
-  breaker_.OnFailure(p->admission, now);
+  breaker_.OnTimeout(p->admission, now);
   Evaluation e = FallbackFor(p, FallbackReason::kBudgetExceeded, now);
   Record(e);
   p->done(std::move(e));
@@ -147,7 +159,10 @@ void SinkCore::OnAnswer(const std::shared_ptr<Pending>& p, const grpc::Status& s
                         v1::EvaluateResponse response) {
   const SteadyTime now = timers_->Now();
   // Even a late answer is the dispatcher's current opinion: keep it for the next outage.
-  if (status.ok()) stale_cache_.Put(p->request.event(), response.verdict(), now);
+  if (status.ok()) {
+    stale_cache_.Put(p->request.event(), response.verdict(), now);
+    fresh_cache_.Put(p->request.event(), response.verdict(), response.decided_by(), now);
+  }
   if (!Claim(p)) {
     if (status.ok()) metrics_.LateAnswer();
     RpcFinished(p->id);
@@ -163,7 +178,11 @@ void SinkCore::OnAnswer(const std::shared_ptr<Pending>& p, const grpc::Status& s
     e.reason = FallbackReason::kNone;
     e.latency = now - p->start;
   } else {
-    breaker_.OnFailure(p->admission, now);
+    if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      breaker_.OnTimeout(p->admission, now);
+    } else {
+      breaker_.OnFailure(p->admission, now);
+    }
     spdlog::debug("sink: dispatcher call failed: {} {}", static_cast<int>(status.error_code()),
                   status.error_message());
     e = FallbackFor(p, ReasonFor(status), now);
@@ -222,6 +241,8 @@ void SinkCore::RefreshInterests() {
 void SinkCore::OnInterests(const grpc::Status& status, const v1::GetInterestsResponse& response) {
   std::chrono::nanoseconds next = options_.interests.retry_after;
   if (status.ok()) {
+    if (bindings_generation_ && *bindings_generation_ != response.generation()) fresh_cache_.Clear();
+    bindings_generation_ = response.generation();
     interests_.Update(response);
     metrics_.InterestsRefreshed(true);
     const auto asked = v1::FromProtoDuration(response.refresh_after());

@@ -12,11 +12,13 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "core/circuit_breaker.h"
 #include "core/dispatcher_client.h"
 #include "core/fallback.h"
+#include "core/fresh_cache.h"
 #include "core/interests.h"
 #include "core/local_rules.h"
 #include "core/sink_metrics.h"
@@ -44,6 +46,7 @@ class SinkCore final : public Sink {
   const SinkMetrics& metrics() const { return metrics_; }
   const CircuitBreaker& breaker() const { return breaker_; }
   StaleCache& stale_cache() { return stale_cache_; }
+  FreshCache& fresh_cache() { return fresh_cache_; }
   bool interests_known() const { return interests_.known(); }
   // Dispatcher calls whose callback has not run yet (answered or not).
   std::size_t in_flight() const;
@@ -70,9 +73,13 @@ class SinkCore final : public Sink {
   std::unique_ptr<DispatcherClient> client_;
   SinkMetrics metrics_;
   CircuitBreaker breaker_;
+  FreshCache fresh_cache_;
   StaleCache stale_cache_;
   Fallback fallback_;
   Interests interests_;
+  // Bindings generation of the last interests answer (OnInterests only): a new one means the
+  // dispatcher's bindings changed, so fresh verdicts may no longer be what it would say.
+  std::optional<uint64_t> bindings_generation_;
 
   std::atomic<bool> stopped_{false};
   std::mutex shutdown_mu_;  // serializes Shutdown()

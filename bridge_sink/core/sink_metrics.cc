@@ -17,7 +17,8 @@ SinkMetrics::SinkMetrics(std::shared_ptr<prometheus::Registry> registry)
   const prometheus::Histogram::BucketBoundaries buckets{
       50e-6, 100e-6, 200e-6, 500e-6, 1e-3, 2e-3, 5e-3, 10e-3, 20e-3, 50e-3, 100e-3, 500e-3, 1.0};
   for (VerdictSource s : {VerdictSource::kDispatcher, VerdictSource::kDefault,
-                          VerdictSource::kStaleCache, VerdictSource::kLocalRules}) {
+                          VerdictSource::kStaleCache, VerdictSource::kLocalRules,
+                          VerdictSource::kCache}) {
     const std::string name(VerdictSourceName(s));
     by_source_[static_cast<int>(s)] = &evaluations.Add({{"source", name}});
     latency_[static_cast<int>(s)] = &latency.Add({{"source", name}}, buckets);

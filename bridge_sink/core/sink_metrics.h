@@ -37,9 +37,9 @@ class SinkMetrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
-  std::array<prometheus::Counter*, 4> by_source_{};
+  std::array<prometheus::Counter*, 5> by_source_{};
   std::array<prometheus::Counter*, 6> by_reason_{};
-  std::array<prometheus::Histogram*, 4> latency_{};
+  std::array<prometheus::Histogram*, 5> latency_{};
   prometheus::Counter* late_answers_ = nullptr;
   std::array<prometheus::Counter*, 3> breaker_to_{};
   prometheus::Gauge* breaker_open_ = nullptr;

@@ -26,13 +26,35 @@ milliseconds Millis(const YamlFields& y, const YAML::Node& node, const std::stri
 
 void LoadBreaker(const YamlFields& y, const YAML::Node& n, BreakerOptions* out) {
   const std::string f = "sink.breaker";
-  y.ExpectMap(n, f, {"enabled", "failure_threshold", "open_for"});
+  y.ExpectMap(n, f, {"enabled", "failure_threshold", "open_for", "failure_rate_percent",
+                     "failure_rate_min_calls", "failure_rate_window"});
   if (n["enabled"]) out->enabled = y.Bool(n["enabled"], f + ".enabled");
   if (n["failure_threshold"]) {
     out->failure_threshold =
         static_cast<uint32_t>(y.UInt(n["failure_threshold"], f + ".failure_threshold", 1, kMaxCount));
   }
   if (n["open_for"]) out->open_for = Millis(y, n["open_for"], f + ".open_for", milliseconds(1), hours(1));
+  if (n["failure_rate_percent"]) {
+    out->failure_rate_percent = static_cast<uint32_t>(
+        y.UInt(n["failure_rate_percent"], f + ".failure_rate_percent", 1, 100));
+  }
+  if (n["failure_rate_min_calls"]) {
+    out->failure_rate_min_calls =
+        static_cast<uint32_t>(y.UInt(n["failure_rate_min_calls"], f + ".failure_rate_min_calls", 1, kMaxCount));
+  }
+  if (n["failure_rate_window"]) {
+    out->failure_rate_window =
+        Millis(y, n["failure_rate_window"], f + ".failure_rate_window", milliseconds(10), hours(1));
+  }
+}
+
+void LoadFreshCache(const YamlFields& y, const YAML::Node& n, FreshCacheOptions* out) {
+  const std::string f = "sink.fresh_cache";
+  y.ExpectMap(n, f, {"enabled", "max_entries"});
+  if (n["enabled"]) out->enabled = y.Bool(n["enabled"], f + ".enabled");
+  if (n["max_entries"]) {
+    out->max_entries = static_cast<std::size_t>(y.UInt(n["max_entries"], f + ".max_entries", 0, kMaxCacheEntries));
+  }
 }
 
 void LoadStaleCache(const YamlFields& y, const YAML::Node& n, StaleCacheOptions* out) {
@@ -97,7 +119,7 @@ SinkOptions LoadSinkOptions(const std::string& yaml_path) {
   if (n.IsNull()) return o;
   const std::string f = "sink";
   y.ExpectMap(n, f, {"dispatcher", "host_name", "default", "defaults_by_event", "breaker",
-                     "stale_cache", "interests", "local_rules", "grpc_deadline_slack",
+                     "fresh_cache", "stale_cache", "interests", "local_rules", "grpc_deadline_slack",
                      "keep_late_answers", "late_answer_window", "warn_interval", "tls"});
   if (n["dispatcher"]) {
     o.dispatcher_target = y.String(n["dispatcher"], f + ".dispatcher");
@@ -116,6 +138,7 @@ SinkOptions LoadSinkOptions(const std::string& yaml_path) {
     }
   }
   if (n["breaker"]) LoadBreaker(y, n["breaker"], &o.breaker);
+  if (n["fresh_cache"]) LoadFreshCache(y, n["fresh_cache"], &o.fresh_cache);
   if (n["stale_cache"]) LoadStaleCache(y, n["stale_cache"], &o.stale_cache);
   if (n["interests"]) LoadInterests(y, n["interests"], &o.interests);
   if (n["local_rules"]) o.local_rules_file = ResolvePath(y, n["local_rules"], f + ".local_rules", yaml_path);

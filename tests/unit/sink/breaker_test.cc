@@ -77,6 +77,126 @@ TEST(CircuitBreaker, DisabledAlwaysAllows) {
   EXPECT_EQ(b.Allow(t), Admission::kAllowed);
 }
 
+TEST(CircuitBreaker, TimeoutsCountOnlyThroughTheRate) {
+  BreakerOptions o = Breaker(3, milliseconds(100));
+  o.failure_rate_percent = 50;
+  o.failure_rate_min_calls = 20;
+  o.failure_rate_window = milliseconds(10000);
+  CircuitBreaker b(o);
+  const SteadyTime t{std::chrono::hours(1)};
+  // A run of timeouts far longer than failure_threshold, but fewer calls than the minimum.
+  for (int i = 0; i < 19; ++i) b.OnTimeout(b.Allow(t), t);
+  EXPECT_EQ(b.state(), State::kClosed);
+  EXPECT_EQ(b.consecutive_failures(), 0u);
+  EXPECT_EQ(b.window_failures(t), 19u);
+  b.OnTimeout(b.Allow(t), t);  // 20 of 20
+  EXPECT_EQ(b.state(), State::kOpen);
+}
+
+TEST(CircuitBreaker, TimeoutsBelowTheRateKeepItClosed) {
+  BreakerOptions o = Breaker(3, milliseconds(100));
+  o.failure_rate_percent = 50;
+  o.failure_rate_min_calls = 20;
+  CircuitBreaker b(o);
+  SteadyTime t{std::chrono::hours(1)};
+  // An overload: 40 % of calls miss the budget, in runs of 4, for 30 s.
+  for (int round = 0; round < 300; ++round) {
+    for (int i = 0; i < 6; ++i) b.OnSuccess(b.Allow(t), t);
+    for (int i = 0; i < 4; ++i) b.OnTimeout(b.Allow(t), t);
+    t += milliseconds(100);
+  }
+  EXPECT_EQ(b.state(), State::kClosed);
+  // Then most calls miss: the rate crosses 50 % within the window and it opens.
+  for (int i = 0; i < 200 && b.state() == State::kClosed; ++i) {
+    b.OnTimeout(b.Allow(t), t);
+    t += milliseconds(10);
+  }
+  EXPECT_EQ(b.state(), State::kOpen);
+}
+
+TEST(CircuitBreaker, OldTimeoutsLeaveTheWindow) {
+  BreakerOptions o = Breaker(3, milliseconds(100));
+  o.failure_rate_percent = 50;
+  o.failure_rate_min_calls = 20;
+  o.failure_rate_window = milliseconds(10000);
+  CircuitBreaker b(o);
+  const SteadyTime t{std::chrono::hours(1)};
+  for (int i = 0; i < 15; ++i) b.OnTimeout(b.Allow(t), t);
+  const SteadyTime later = t + milliseconds(11000);
+  EXPECT_EQ(b.window_calls(later), 0u);
+  for (int i = 0; i < 15; ++i) b.OnTimeout(b.Allow(later), later);
+  EXPECT_EQ(b.state(), State::kClosed);  // 15 in this window, below the 20-call minimum
+  EXPECT_EQ(b.window_failures(later), 15u);
+}
+
+TEST(CircuitBreaker, TimeoutsNeitherCountNorResetTransportFailures) {
+  CircuitBreaker b(Breaker(3, milliseconds(100)));
+  const SteadyTime t{std::chrono::hours(1)};
+  b.OnFailure(b.Allow(t), t);
+  b.OnFailure(b.Allow(t), t);
+  b.OnTimeout(b.Allow(t), t);
+  EXPECT_EQ(b.consecutive_failures(), 2u);
+  b.OnFailure(b.Allow(t), t);
+  EXPECT_EQ(b.state(), State::kOpen);
+}
+
+TEST(CircuitBreaker, ProbeThatTimesOutReopens) {
+  CircuitBreaker b(Breaker(1, milliseconds(100)));
+  const SteadyTime t{std::chrono::hours(1)};
+  b.OnFailure(b.Allow(t), t);
+  const SteadyTime probe_time = t + milliseconds(100);
+  ASSERT_EQ(b.Allow(probe_time), Admission::kProbe);
+  b.OnTimeout(Admission::kProbe, probe_time);
+  EXPECT_EQ(b.state(), State::kOpen);
+}
+
+TEST(SinkBreaker, ColdStartBurstOfBudgetMissesDoesNotOpenIt) {
+  Harness h;  // default breaker options
+  Recorder r;
+  // 20 sessions' first events all miss their budget while the channel connects...
+  for (int i = 0; i < 20; ++i) {
+    h.sink->Evaluate(Rcpt("a" + std::to_string(i) + "@example.com"), microseconds(20000),
+                     r.Callback());
+  }
+  h.timers->Advance(microseconds(20000));
+  ASSERT_EQ(r.count(), 20u);
+  EXPECT_EQ(r.at(19).reason, FallbackReason::kBudgetExceeded);
+  EXPECT_EQ(h.sink->breaker().state(), State::kClosed);
+  // ...and the next one still goes to the dispatcher.
+  h.sink->Evaluate(Rcpt("b@example.com"), microseconds(20000), r.Callback());
+  ASSERT_EQ(h.fake->evaluation_count(), 21u);
+  h.fake->Answer(20, MakeVerdict(v1::ACTION_CONTINUE));
+  EXPECT_EQ(r.at(20).source, VerdictSource::kDispatcher);
+}
+
+TEST(SinkBreaker, HungDispatcherOpensItThroughTheTimeoutRate) {
+  SinkOptions o = QuietOptions();
+  o.breaker.failure_rate_min_calls = 10;
+  Harness h(o);
+  Recorder r;
+  for (int i = 0; i < 10; ++i) {
+    h.sink->Evaluate(Rcpt("a@example.com"), microseconds(1000), r.Callback());
+    h.timers->Advance(microseconds(1000));
+  }
+  EXPECT_EQ(h.sink->breaker().state(), State::kOpen);
+  h.sink->Evaluate(Rcpt("a@example.com"), microseconds(1000), r.Callback());
+  EXPECT_EQ(r.at(10).reason, FallbackReason::kCircuitOpen);
+}
+
+TEST(SinkBreaker, GrpcDeadlineExceededCountsAsATimeout) {
+  SinkOptions o = QuietOptions();
+  o.breaker = Breaker(1, milliseconds(50));
+  Harness h(o);
+  Recorder r;
+  h.sink->Evaluate(Rcpt("a@example.com"), microseconds(1000), r.Callback());
+  h.fake->Fail(0, grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(r.at(0).reason, FallbackReason::kBudgetExceeded);
+  EXPECT_EQ(h.sink->breaker().state(), State::kClosed);
+  h.sink->Evaluate(Rcpt("a@example.com"), microseconds(1000), r.Callback());
+  h.fake->Fail(1, grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(h.sink->breaker().state(), State::kOpen);
+}
+
 TEST(SinkBreaker, OpenBreakerAnswersInlineWithoutAskingTheDispatcher) {
   SinkOptions o = QuietOptions();
   o.breaker = Breaker(2, milliseconds(50));
@@ -84,7 +204,7 @@ TEST(SinkBreaker, OpenBreakerAnswersInlineWithoutAskingTheDispatcher) {
   Recorder r;
   for (int i = 0; i < 2; ++i) {
     h.sink->Evaluate(Rcpt("a@example.com"), microseconds(1000), r.Callback());
-    h.timers->Advance(microseconds(1000));
+    h.fake->Fail(static_cast<std::size_t>(i), grpc::StatusCode::UNAVAILABLE);
   }
   ASSERT_EQ(r.count(), 2u);
   EXPECT_EQ(h.sink->breaker().state(), State::kOpen);

@@ -12,6 +12,9 @@
 #include "smtpbridge/sink/sink_factory.h"
 #include "support/process.h"
 #include "test_dispatcher.h"
+#include "core/grpc_dispatcher_client.h"
+
+#include <grpcpp/create_channel.h>
 
 namespace smtpbridge::sink::testing {
 namespace {
@@ -59,6 +62,20 @@ TEST(GrpcSink, AnswersFromTheDispatcher) {
   sink->Shutdown();
 }
 
+TEST(GrpcSink, ChannelConnectsBeforeTheFirstCall) {
+  TestDispatcher dispatcher;
+  auto channel = grpc::CreateChannel(dispatcher.target(), grpc::InsecureChannelCredentials());
+  GrpcDispatcherClient client(channel);
+  // Nobody asked the channel to connect but the client: it must get READY on its own.
+  const auto give_up = std::chrono::system_clock::now() + std::chrono::seconds(10);
+  grpc_connectivity_state state = channel->GetState(false);
+  while (state != GRPC_CHANNEL_READY && channel->WaitForStateChange(state, give_up)) {
+    state = channel->GetState(false);
+  }
+  EXPECT_EQ(state, GRPC_CHANNEL_READY);
+  EXPECT_EQ(dispatcher.evaluations(), 0);
+}
+
 TEST(GrpcSink, SlowDispatcherLosesToTheBudgetAndTheCallIsCancelled) {
   TestDispatcher dispatcher;
   auto sink = MakeSink(RealOptions(dispatcher.target()));
@@ -100,6 +117,7 @@ TEST(GrpcSink, NoServerListeningFallsBackAndOpensTheBreaker) {
   const int port = smtpbridge::testing::FreeTcpPort();
   SinkOptions o = RealOptions("ipv4:127.0.0.1:" + std::to_string(port));
   o.default_verdicts[v1::EVENT_TYPE_CONNECT] = MakeVerdict(v1::ACTION_TEMPFAIL, 451);
+  o.breaker.failure_rate_min_calls = 3;  // whether refused (consecutive) or timed out (rate)
   auto sink = MakeSink(o);
   for (int i = 0; i < 3; ++i) {
     const Evaluation e = EvaluateAndWait(*sink, MakeEvent(v1::EVENT_TYPE_CONNECT), milliseconds(200));

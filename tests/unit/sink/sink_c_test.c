@@ -121,6 +121,7 @@ static void test_bad_input(void) {
   CHECK(smtpbridge_verdict_action(garbage, sizeof garbage) == -1);
   CHECK(strcmp(smtpbridge_reason_name(SMTPBRIDGE_REASON_CIRCUIT_OPEN), "circuit_open") == 0);
   CHECK(strcmp(smtpbridge_source_name(SMTPBRIDGE_SOURCE_STALE_CACHE), "stale_cache") == 0);
+  CHECK(strcmp(smtpbridge_source_name(SMTPBRIDGE_SOURCE_CACHE), "cache") == 0);
 }
 
 static void test_against_dispatcher(const char* target) {

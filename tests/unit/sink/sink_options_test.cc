@@ -25,6 +25,12 @@ sink:
     enabled: true
     failure_threshold: 3
     open_for: 500ms
+    failure_rate_percent: 80
+    failure_rate_min_calls: 100
+    failure_rate_window: 30s
+  fresh_cache:
+    enabled: false
+    max_entries: 77
   stale_cache:
     enabled: true
     ttl: 2m
@@ -58,6 +64,11 @@ sink:
   EXPECT_EQ(o.default_verdicts.at(v1::EVENT_TYPE_PER_RECIPIENT).action(), v1::ACTION_SKIP_RECIPIENT);
   EXPECT_EQ(o.breaker.failure_threshold, 3u);
   EXPECT_EQ(o.breaker.open_for, milliseconds(500));
+  EXPECT_EQ(o.breaker.failure_rate_percent, 80u);
+  EXPECT_EQ(o.breaker.failure_rate_min_calls, 100u);
+  EXPECT_EQ(o.breaker.failure_rate_window, milliseconds(30000));
+  EXPECT_FALSE(o.fresh_cache.enabled);
+  EXPECT_EQ(o.fresh_cache.max_entries, 77u);
   EXPECT_EQ(o.stale_cache.ttl, milliseconds(120000));
   EXPECT_EQ(o.stale_cache.max_entries, 500u);
   EXPECT_FALSE(o.interests.enabled);
@@ -83,6 +94,10 @@ TEST(SinkOptions, EmptySectionGivesDefaults) {
   EXPECT_EQ(o.dispatcher_target, "ipv4:127.0.0.1:50050");
   EXPECT_TRUE(o.breaker.enabled);
   EXPECT_EQ(o.breaker.failure_threshold, 5u);
+  EXPECT_EQ(o.breaker.failure_rate_percent, 50u);
+  EXPECT_EQ(o.breaker.failure_rate_min_calls, 50u);
+  EXPECT_TRUE(o.fresh_cache.enabled);
+  EXPECT_EQ(o.fresh_cache.max_entries, 10000u);
 }
 
 void ExpectError(const std::string& yaml, const std::string& where) {
@@ -102,6 +117,10 @@ TEST(SinkOptions, ErrorsNameFileLineAndField) {
   ExpectError("sink:\n  breaker:\n    failure_threshold: many\n", "3: sink.breaker.failure_threshold");
   ExpectError("sink:\n  breaker:\n    open_for: soon\n", "3: sink.breaker.open_for");
   ExpectError("sink:\n  stale_cache:\n    ttl: -1s\n", "3: sink.stale_cache.ttl");
+  ExpectError("sink:\n  breaker:\n    failure_rate_percent: 101\n", "3: sink.breaker.failure_rate_percent");
+  ExpectError("sink:\n  breaker:\n    failure_rate_min_calls: 0\n", "3: sink.breaker.failure_rate_min_calls");
+  ExpectError("sink:\n  fresh_cache:\n    max_entries: lots\n", "3: sink.fresh_cache.max_entries");
+  ExpectError("sink:\n  fresh_cache:\n    ttl: 1s\n", "3: sink.fresh_cache.ttl");
   ExpectError("sink:\n  dispatcher: x\n  colour: red\n", "3: sink.colour");
   ExpectError("sink:\n  default: maybe\n", "2: sink.default.action");
   ExpectError("sink:\n  default: {action: reject, reply: \"250 ok\"}\n", "2: sink.default.reply");

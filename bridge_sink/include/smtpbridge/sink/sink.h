@@ -21,6 +21,7 @@ enum class VerdictSource {
   kDefault,        // fallback: the per-event default verdict
   kStaleCache,     // fallback: a verdict the sink cached earlier (stale-while-down)
   kLocalRules,     // fallback: the local rules file
+  kCache,          // not a fallback: a fresh verdict the dispatcher allowed reuse of (cache_ttl)
 };
 
 // Why the fallback answered (kNone when the dispatcher did).
@@ -46,8 +47,8 @@ struct Evaluation {
   std::chrono::nanoseconds latency{0};
 };
 
-// Called exactly once per Evaluate(). It may run inline inside Evaluate() (open breaker, cache
-// hit) or on a sink thread; hosts post it to their own executor when they need ordering.
+// Called exactly once per Evaluate(). It may run inline inside Evaluate() (open breaker, fresh
+// cache hit, shutdown) or on a sink thread; hosts post it to their own executor when they need ordering.
 using EvaluationCallback = std::function<void(Evaluation)>;
 
 class Sink {

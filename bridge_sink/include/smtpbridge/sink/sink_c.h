@@ -60,7 +60,8 @@ enum smtpbridge_source {
   SMTPBRIDGE_SOURCE_DISPATCHER = 0,
   SMTPBRIDGE_SOURCE_DEFAULT = 1,
   SMTPBRIDGE_SOURCE_STALE_CACHE = 2,
-  SMTPBRIDGE_SOURCE_LOCAL_RULES = 3
+  SMTPBRIDGE_SOURCE_LOCAL_RULES = 3,
+  SMTPBRIDGE_SOURCE_CACHE = 4 /* fresh cache (the dispatcher's cache_ttl), not a fallback */
 };
 
 /* Why the fallback answered (smtpbridge::sink::FallbackReason). */

@@ -19,13 +19,27 @@ class Registry;
 
 namespace smtpbridge::sink {
 
-// Circuit breaker: `failure_threshold` consecutive failures (timeouts, unreachable, error
-// status) open it; after `open_for` one probe goes through (half-open); its success closes the
-// breaker, its failure opens it again.
+// Circuit breaker: `failure_threshold` consecutive transport failures (unreachable, error
+// status) open it; budget timeouts open it only through a rate: failures and timeouts together
+// at least `failure_rate_percent` of at least `failure_rate_min_calls` calls in the last
+// `failure_rate_window` (so a brief overload that
+// makes some calls miss their budget is not turned into an `open_for` outage). After
+// `open_for` one probe goes through (half-open); its success closes the breaker, its failure
+// (timeout included) opens it again.
 struct BreakerOptions {
   bool enabled = true;
   uint32_t failure_threshold = 5;
   std::chrono::milliseconds open_for{2000};
+  uint32_t failure_rate_percent = 50;
+  uint32_t failure_rate_min_calls = 50;
+  std::chrono::milliseconds failure_rate_window{10000};
+};
+
+// Fresh verdict cache: when the dispatcher's verdict carries a cache_ttl, equivalent events are
+// answered from memory (source kCache) until it expires, without a round trip.
+struct FreshCacheOptions {
+  bool enabled = true;
+  std::size_t max_entries = 10000;
 };
 
 // Stale-while-down cache of the dispatcher's recent verdicts, consulted only on fallback.
@@ -75,6 +89,7 @@ struct SinkOptions {
   std::map<v1::EventType, v1::Verdict> default_verdicts;
 
   BreakerOptions breaker;
+  FreshCacheOptions fresh_cache;
   StaleCacheOptions stale_cache;
   InterestsOptions interests;
 
