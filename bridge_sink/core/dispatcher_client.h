@@ -28,7 +28,9 @@ class DispatcherClient {
   virtual ~DispatcherClient() = default;
 
   // Starts Dispatcher.Evaluate. `done` runs exactly once, on a client thread, possibly before
-  // Evaluate() returns. The deadline is wall-clock because gRPC wants system_clock.
+  // Evaluate() returns. The deadline is wall-clock because gRPC wants system_clock. `request`
+  // is not copied: it must stay valid and unchanged until `done` has started (the sink's
+  // pending evaluation owns it, and `done` holds that).
   virtual std::shared_ptr<Call> Evaluate(const v1::EvaluateRequest& request,
                                          std::chrono::system_clock::time_point deadline,
                                          EvaluateDone done) = 0;

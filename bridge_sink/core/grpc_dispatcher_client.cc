@@ -32,20 +32,28 @@ class Tracked {
   std::shared_ptr<Tracker> tracker_;
 };
 
-// One unary call: owns its context, request and response until the callback has run.
+// One unary call: owns its context and response until the callback has run. The request is
+// the caller's (Evaluate: valid until the callback, per the DispatcherClient contract) or a
+// copy the call owns (GetInterests: small, and its caller passes a temporary).
 template <typename Tracker, typename Request, typename Response>
 class UnaryCall final : public DispatcherClient::Call {
  public:
   using Done = std::function<void(const grpc::Status&, Response)>;
-  UnaryCall(std::shared_ptr<Tracker> tracker, const Request& request,
+  UnaryCall(std::shared_ptr<Tracker> tracker, const Request& request, bool copy_request,
             std::chrono::system_clock::time_point deadline, Done done)
-      : tracked_(std::move(tracker)), request_(request), done_(std::move(done)) {
+      : tracked_(std::move(tracker)), done_(std::move(done)) {
+    if (copy_request) {
+      owned_request_ = request;
+      request_ = &owned_request_;
+    } else {
+      request_ = &request;
+    }
     context_.set_deadline(deadline);
   }
   void Cancel() override { context_.TryCancel(); }
 
   grpc::ClientContext* context() { return &context_; }
-  const Request* request() const { return &request_; }
+  const Request* request() const { return request_; }
   Response* response() { return &response_; }
   // Moves `done_` out first: it may own (through the caller's state) a reference back to this
   // call, and that cycle must end when the call does.
@@ -58,7 +66,8 @@ class UnaryCall final : public DispatcherClient::Call {
  private:
   Tracked<Tracker> tracked_;  // first member: released after the context is gone
   grpc::ClientContext context_;
-  Request request_;
+  Request owned_request_;
+  const Request* request_ = nullptr;
   Response response_;
   Done done_;
 };
@@ -118,7 +127,7 @@ std::shared_ptr<DispatcherClient::Call> GrpcDispatcherClient::Evaluate(
     const v1::EvaluateRequest& request, std::chrono::system_clock::time_point deadline,
     EvaluateDone done) {
   using C = UnaryCall<CallTracker, v1::EvaluateRequest, v1::EvaluateResponse>;
-  auto call = std::make_shared<C>(tracker_, request, deadline, std::move(done));
+  auto call = std::make_shared<C>(tracker_, request, /*copy_request=*/false, deadline, std::move(done));
   // The callback keeps the call alive until gRPC is finished with its context and buffers.
   stub_->async()->Evaluate(call->context(), call->request(), call->response(),
                            [call](grpc::Status status) { call->Finish(status); });
@@ -129,7 +138,7 @@ std::shared_ptr<DispatcherClient::Call> GrpcDispatcherClient::GetInterests(
     const v1::GetInterestsRequest& request, std::chrono::system_clock::time_point deadline,
     InterestsDone done) {
   using C = UnaryCall<CallTracker, v1::GetInterestsRequest, v1::GetInterestsResponse>;
-  auto call = std::make_shared<C>(tracker_, request, deadline, std::move(done));
+  auto call = std::make_shared<C>(tracker_, request, /*copy_request=*/true, deadline, std::move(done));
   stub_->async()->GetInterests(call->context(), call->request(), call->response(),
                                [call](grpc::Status status) { call->Finish(status); });
   return call;
