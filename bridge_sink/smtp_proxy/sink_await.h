@@ -13,6 +13,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "smtpbridge/sink/sink.h"
 
@@ -30,15 +31,22 @@ inline boost::asio::awaitable<std::optional<sink::Evaluation>> AwaitEvaluation(
     asio::steady_timer timer;
     std::optional<sink::Evaluation> result;
     bool finished = false;
+    // While Evaluate() runs on this thread, an answer given inline (fresh cache, open breaker)
+    // is taken directly: no post, no timer armed and cancelled.
+    const std::thread::id caller = std::this_thread::get_id();
+    bool evaluating = true;  // written and read only on `caller`
   };
   auto state = std::make_shared<State>(executor);
-  state->timer.expires_after(budget + grace);
   // The callback holds the state weakly: a sink may keep (or never call) its callbacks after the
   // session and its io_context are gone, and must not keep the session's timer alive then.
   std::weak_ptr<State> weak = state;
   sink.Evaluate(std::move(event), budget, [weak](sink::Evaluation evaluation) {
     auto state = weak.lock();
     if (!state) return;  // the proxy stopped waiting long ago
+    if (std::this_thread::get_id() == state->caller && state->evaluating) {
+      state->result = std::move(evaluation);
+      return;
+    }
     // The callback may run inline or on a sink thread: hop to the session's strand.
     asio::post(state->executor, [state, evaluation = std::move(evaluation)]() mutable {
       if (state->finished) return;
@@ -46,6 +54,12 @@ inline boost::asio::awaitable<std::optional<sink::Evaluation>> AwaitEvaluation(
       state->timer.cancel();
     });
   });
+  state->evaluating = false;
+  if (state->result) {
+    state->finished = true;
+    co_return std::move(state->result);
+  }
+  state->timer.expires_after(budget + grace);
   co_await state->timer.async_wait(asio::as_tuple(asio::use_awaitable));
   state->finished = true;
   co_return std::move(state->result);
