@@ -8,7 +8,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -23,7 +22,6 @@ namespace smtpbridge::milter {
 namespace asio = boost::asio;
 using asio::awaitable;
 using asio::ip::tcp;
-using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -48,6 +46,41 @@ struct Shared {
   std::atomic<uint64_t> next_id{0};
 };
 
+// The connection's idle limit, as one lazily re-armed timer: a read only notes the time, instead
+// of arming and cancelling a timer and racing two operations per packet (a milter message is a
+// dozen packets). When the limit passes during a read, the read is cancelled. Lives on the
+// connection's strand; `closed` (set when the connection ends) keeps a late expiry away from
+// the socket.
+template <typename Socket>
+struct IdleWatch : std::enable_shared_from_this<IdleWatch<Socket>> {
+  IdleWatch(Socket& s, std::chrono::steady_clock::duration limit)
+      : socket(&s), timer(s.get_executor()), limit(limit) {}
+
+  void Arm(std::chrono::steady_clock::time_point at) {
+    timer.expires_at(at);
+    timer.async_wait([self = this->shared_from_this()](const boost::system::error_code& ec) {
+      if (ec || self->closed) return;
+      const auto now = std::chrono::steady_clock::now();
+      const auto deadline = self->read_started + self->limit;
+      if (!self->reading || now < deadline) {
+        self->Arm(self->reading ? deadline : now + self->limit);
+        return;
+      }
+      self->expired = true;
+      boost::system::error_code ignored;
+      self->socket->cancel(ignored);
+    });
+  }
+
+  Socket* socket;
+  asio::steady_timer timer;
+  const std::chrono::steady_clock::duration limit;
+  std::chrono::steady_clock::time_point read_started = std::chrono::steady_clock::now();
+  bool reading = false;
+  bool expired = false;
+  bool closed = false;
+};
+
 template <typename Socket>
 awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std::string peer) {
   auto& stats = *shared->stats;
@@ -56,7 +89,8 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
   const std::string id = shared->id_prefix + "-" + std::to_string(shared->next_id++);
   MilterSession session(shared->sink, shared->options.session, id);
   PacketReader reader(shared->options.max_packet);
-  asio::steady_timer idle(socket.get_executor());
+  auto idle = std::make_shared<IdleWatch<Socket>>(socket, shared->options.idle_timeout);
+  idle->Arm(idle->read_started + idle->limit);
   std::vector<char> buffer(kReadChunk);
   std::string out;
   spdlog::debug("milter {}: connection from {}", id, peer);
@@ -75,14 +109,14 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
       break;
     }
     if (status == PacketReader::Status::kNeedMore) {
-      idle.expires_after(shared->options.idle_timeout);
-      auto result = co_await (socket.async_read_some(asio::buffer(buffer), kAwait) ||
-                              idle.async_wait(kAwait));
-      if (result.index() == 1) {
+      idle->read_started = std::chrono::steady_clock::now();
+      idle->reading = true;
+      auto [ec, n] = co_await socket.async_read_some(asio::buffer(buffer), kAwait);
+      idle->reading = false;
+      if (idle->expired) {
         spdlog::info("milter {}: idle for {}s, closing", id, shared->options.idle_timeout.count());
         break;
       }
-      auto [ec, n] = std::get<0>(result);
       if (ec) {
         if (ec != asio::error::eof && ec != asio::error::operation_aborted)
           spdlog::debug("milter {}: read: {}", id, ec.message());
@@ -121,6 +155,8 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
     }
     if (step.close) open = false;
   }
+  idle->closed = true;
+  idle->timer.cancel();
   boost::system::error_code ignored;
   socket.shutdown(Socket::shutdown_both, ignored);
   socket.close(ignored);

@@ -164,6 +164,35 @@ TEST_F(ServerFixture, OversizedPacketClosesOnlyThatConnection) {
   EXPECT_GE(server_->stats().protocol_errors.load(), 1u);
 }
 
+TEST(MilterServerIdle, SilentConnectionIsClosedAfterTheIdleTimeoutOthersKeepWorking) {
+  asio::io_context io;
+  FakeSink sink;
+  ServerOptions options;
+  options.idle_timeout = std::chrono::seconds(1);
+  MilterServer server(io, sink, options);
+  const std::string bound = server.Listen(ListenAddress{false, "127.0.0.1", 0, ""});
+  std::thread thread([&io] { io.run(); });
+
+  auto silent = ConnectTcp(bound);
+  silent.Send(kOffer);
+  silent.Read();
+  auto busy = ConnectTcp(bound);
+  busy.Send(kOffer);
+  busy.Read();
+  // Activity part-way through the first idle period moves the busy connection's limit on.
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  busy.Send(ConnectInfo{"c", '4', 1, "192.0.2.9"});
+  EXPECT_EQ(busy.Read(), Reply(SimpleReply{'c'}));
+  // Blocks until the server gives up on the silent connection (after its second).
+  EXPECT_TRUE(silent.Closed());
+  busy.Send(Helo{"client.example"});
+  EXPECT_EQ(busy.Read(), Reply(SimpleReply{'c'}));
+
+  server.StopAccepting();
+  io.stop();
+  thread.join();
+}
+
 TEST_F(ServerFixture, MalformedPacketsClose) {
   const std::string bound = server_->Listen(ListenAddress{false, "127.0.0.1", 0, ""});
   Start();
