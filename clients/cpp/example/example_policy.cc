@@ -99,6 +99,7 @@ worker::AsyncHandler ExamplePolicy::Shaped(worker::Handler decide) {
       return;
     }
     Verdict verdict = decide(ctx);
+    if (options_.cache_ttl.count() > 0 && ctx.keyword() != "_EOD") verdict.CacheFor(options_.cache_ttl);
     spdlog::debug("{} event={} {} {} -> {} {}", options_.name, ctx.event_id(), event, ctx.keyword(),
                   v1::ActionName(verdict.action()), verdict.proto().reason());
     if (options_.delay.count() > 0) {

@@ -27,6 +27,10 @@ struct ExamplePolicyOptions {
   double fail_rate = 0;
   // Never answer; calls end only when the caller cancels or the worker shuts down.
   bool hang = false;
+  // > 0: every verdict except `_EOD`'s says it may be reused this long (Verdict.cache_ttl,
+  // scope UNSPECIFIED: the same command from any client), so the dispatcher and the sinks
+  // answer repeats from their caches.
+  std::chrono::nanoseconds cache_ttl{0};
 };
 
 // "X-Policy: checked" -> {"X-Policy", "checked"}; nullopt without a name or a colon.

@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   std::string add_header;
   std::string delay = "0";
+  std::string cache_ttl = "0";
   smtpbridge::example::ExamplePolicyOptions options;
   app.add_option("--listen", listen, "host:port to listen on (port 0: any free port)");
   app.add_option("--ready-file", ready_file, "write the bound host:port here once listening");
@@ -47,6 +48,8 @@ int main(int argc, char** argv) {
   app.add_option("--delay", delay, "answer every event this much later, e.g. 5ms");
   app.add_option("--fail-rate", options.fail_rate, "fraction of events answered with UNAVAILABLE")
       ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--cache-ttl", cache_ttl,
+                 "let the dispatcher and sinks reuse every verdict (but _EOD's) this long, e.g. 10s");
   app.add_flag("--hang", options.hang, "never answer (calls end when cancelled or at shutdown)");
   CLI11_PARSE(app, argc, argv);
 
@@ -60,6 +63,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.delay = *parsed_delay;
+  const auto parsed_ttl = smtpbridge::v1::ParseDurationText(cache_ttl);
+  if (!parsed_ttl || parsed_ttl->count() < 0) {
+    std::fprintf(stderr, "--cache-ttl: cannot parse '%s' (examples: 10s, 500ms)\n", cache_ttl.c_str());
+    return 2;
+  }
+  options.cache_ttl = *parsed_ttl;
   if (!add_header.empty()) {
     options.add_header = smtpbridge::example::ParseHeaderFlag(add_header);
     if (!options.add_header) {

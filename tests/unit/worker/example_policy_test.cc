@@ -110,6 +110,22 @@ TEST(ExamplePolicy, FailRateOneAlwaysAnswersUnavailable) {
   EXPECT_EQ(out.status.error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
+TEST(ExamplePolicy, CacheTtlMarksVerdictsReusableButNotEndOfData) {
+  ExamplePolicy policy({.cache_ttl = std::chrono::seconds(10)});
+  Outcome out;
+  Dispatch(policy, Rcpt("x@y"), out);
+  ASSERT_EQ(out.completions.load(), 1);
+  EXPECT_EQ(out.verdict.cache_ttl().seconds(), 10);
+  EXPECT_EQ(out.verdict.cache_scope(), v1::CACHE_SCOPE_UNSPECIFIED);
+  v1::SinkRequest eod;
+  eod.mutable_event()->set_type(v1::EVENT_TYPE_INBOUND_COMMAND);
+  eod.mutable_event()->mutable_command()->set_keyword("_EOD");
+  Outcome eod_out;
+  Dispatch(policy, eod, eod_out);
+  ASSERT_EQ(eod_out.completions.load(), 1);
+  EXPECT_FALSE(eod_out.verdict.has_cache_ttl());
+}
+
 TEST(ExamplePolicy, HangNeverAnswers) {
   ExamplePolicy policy({.hang = true});
   Outcome out;
