@@ -35,6 +35,7 @@ void CircuitBreaker::OnSuccess(Admission admission, SteadyTime now) {
     failures_ = 0;
     ++BucketLocked(now).calls;
   }
+  answered_ = true;
 }
 
 void CircuitBreaker::OnFailure(Admission admission, SteadyTime now) {
@@ -62,7 +63,9 @@ void CircuitBreaker::OnTimeout(Admission admission, SteadyTime now) {
     OpenLocked(now);
     return;
   }
-  if (state_ != State::kClosed) return;
+  // Before the dispatcher's first answer, misses are the cold start (channels and the
+  // dispatcher's own connections to workers still opening), not a verdict on its health.
+  if (state_ != State::kClosed || !answered_) return;
   Bucket& bucket = BucketLocked(now);
   ++bucket.calls;
   ++bucket.failures;

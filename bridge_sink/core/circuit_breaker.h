@@ -39,7 +39,8 @@ class CircuitBreaker {
   void OnSuccess(Admission admission, SteadyTime now);
   // A transport failure (unreachable, error status): counts toward `failure_threshold`.
   void OnFailure(Admission admission, SteadyTime now);
-  // A budget timeout: counts toward the failure rate only (a probe's timeout reopens).
+  // A budget timeout: counts toward the failure rate only, and only once some call succeeded
+  // (a probe's timeout reopens).
   void OnTimeout(Admission admission, SteadyTime now);
 
   State state() const;
@@ -71,6 +72,7 @@ class CircuitBreaker {
   uint32_t failures_ = 0;
   SteadyTime open_until_{};
   bool probe_in_flight_ = false;
+  bool answered_ = false;  // the dispatcher has answered at least once
   std::array<Bucket, kBuckets> window_{};
 };
 

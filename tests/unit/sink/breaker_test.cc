@@ -84,12 +84,13 @@ TEST(CircuitBreaker, TimeoutsCountOnlyThroughTheRate) {
   o.failure_rate_window = milliseconds(10000);
   CircuitBreaker b(o);
   const SteadyTime t{std::chrono::hours(1)};
+  b.OnSuccess(b.Allow(t), t);
   // A run of timeouts far longer than failure_threshold, but fewer calls than the minimum.
-  for (int i = 0; i < 19; ++i) b.OnTimeout(b.Allow(t), t);
+  for (int i = 0; i < 18; ++i) b.OnTimeout(b.Allow(t), t);
   EXPECT_EQ(b.state(), State::kClosed);
   EXPECT_EQ(b.consecutive_failures(), 0u);
-  EXPECT_EQ(b.window_failures(t), 19u);
-  b.OnTimeout(b.Allow(t), t);  // 20 of 20
+  EXPECT_EQ(b.window_failures(t), 18u);
+  b.OnTimeout(b.Allow(t), t);  // 19 of 20
   EXPECT_EQ(b.state(), State::kOpen);
 }
 
@@ -121,12 +122,26 @@ TEST(CircuitBreaker, OldTimeoutsLeaveTheWindow) {
   o.failure_rate_window = milliseconds(10000);
   CircuitBreaker b(o);
   const SteadyTime t{std::chrono::hours(1)};
+  b.OnSuccess(b.Allow(t), t);
   for (int i = 0; i < 15; ++i) b.OnTimeout(b.Allow(t), t);
   const SteadyTime later = t + milliseconds(11000);
   EXPECT_EQ(b.window_calls(later), 0u);
   for (int i = 0; i < 15; ++i) b.OnTimeout(b.Allow(later), later);
   EXPECT_EQ(b.state(), State::kClosed);  // 15 in this window, below the 20-call minimum
   EXPECT_EQ(b.window_failures(later), 15u);
+}
+
+TEST(CircuitBreaker, TimeoutsBeforeTheFirstAnswerAreTheColdStart) {
+  BreakerOptions o = Breaker(3, milliseconds(100));
+  o.failure_rate_min_calls = 20;
+  CircuitBreaker b(o);
+  const SteadyTime t{std::chrono::hours(1)};
+  for (int i = 0; i < 100; ++i) b.OnTimeout(b.Allow(t), t);
+  EXPECT_EQ(b.state(), State::kClosed);
+  EXPECT_EQ(b.window_calls(t), 0u);
+  // Transport failures count from the start.
+  for (int i = 0; i < 3; ++i) b.OnFailure(b.Allow(t), t);
+  EXPECT_EQ(b.state(), State::kOpen);
 }
 
 TEST(CircuitBreaker, TimeoutsNeitherCountNorResetTransportFailures) {
@@ -153,20 +168,28 @@ TEST(CircuitBreaker, ProbeThatTimesOutReopens) {
 TEST(SinkBreaker, ColdStartBurstOfBudgetMissesDoesNotOpenIt) {
   Harness h;  // default breaker options
   Recorder r;
-  // 20 sessions' first events all miss their budget while the channel connects...
-  for (int i = 0; i < 20; ++i) {
-    h.sink->Evaluate(Rcpt("a" + std::to_string(i) + "@example.com"), microseconds(20000),
-                     r.Callback());
+  // Three waves of 40 sessions' first events all miss their budget while channels connect...
+  for (int wave = 0; wave < 3; ++wave) {
+    for (int i = 0; i < 40; ++i) {
+      h.sink->Evaluate(Rcpt("a" + std::to_string(i) + "@example.com"), microseconds(20000),
+                       r.Callback());
+    }
+    h.timers->Advance(microseconds(20000));
   }
-  h.timers->Advance(microseconds(20000));
-  ASSERT_EQ(r.count(), 20u);
-  EXPECT_EQ(r.at(19).reason, FallbackReason::kBudgetExceeded);
+  ASSERT_EQ(r.count(), 120u);
+  EXPECT_EQ(r.at(119).reason, FallbackReason::kBudgetExceeded);
   EXPECT_EQ(h.sink->breaker().state(), State::kClosed);
   // ...and the next one still goes to the dispatcher.
   h.sink->Evaluate(Rcpt("b@example.com"), microseconds(20000), r.Callback());
-  ASSERT_EQ(h.fake->evaluation_count(), 21u);
-  h.fake->Answer(20, MakeVerdict(v1::ACTION_CONTINUE));
-  EXPECT_EQ(r.at(20).source, VerdictSource::kDispatcher);
+  ASSERT_EQ(h.fake->evaluation_count(), 121u);
+  h.fake->Answer(120, MakeVerdict(v1::ACTION_CONTINUE));
+  EXPECT_EQ(r.at(120).source, VerdictSource::kDispatcher);
+  // A burst of misses after that, fewer calls than failure_rate_min_calls, is a hiccup.
+  for (int i = 0; i < 30; ++i) {
+    h.sink->Evaluate(Rcpt("c@example.com"), microseconds(20000), r.Callback());
+  }
+  h.timers->Advance(microseconds(20000));
+  EXPECT_EQ(h.sink->breaker().state(), State::kClosed);
 }
 
 TEST(SinkBreaker, HungDispatcherOpensItThroughTheTimeoutRate) {
@@ -174,13 +197,15 @@ TEST(SinkBreaker, HungDispatcherOpensItThroughTheTimeoutRate) {
   o.breaker.failure_rate_min_calls = 10;
   Harness h(o);
   Recorder r;
-  for (int i = 0; i < 10; ++i) {
+  h.sink->Evaluate(Rcpt("a@example.com"), microseconds(1000), r.Callback());
+  h.fake->Answer(0, MakeVerdict(v1::ACTION_CONTINUE));
+  for (int i = 0; i < 9; ++i) {
     h.sink->Evaluate(Rcpt("a@example.com"), microseconds(1000), r.Callback());
     h.timers->Advance(microseconds(1000));
   }
-  EXPECT_EQ(h.sink->breaker().state(), State::kOpen);
+  EXPECT_EQ(h.sink->breaker().state(), State::kOpen);  // 9 of 10 calls missed
   h.sink->Evaluate(Rcpt("a@example.com"), microseconds(1000), r.Callback());
-  EXPECT_EQ(r.at(10).reason, FallbackReason::kCircuitOpen);
+  EXPECT_EQ(r.at(r.count() - 1).reason, FallbackReason::kCircuitOpen);
 }
 
 TEST(SinkBreaker, GrpcDeadlineExceededCountsAsATimeout) {

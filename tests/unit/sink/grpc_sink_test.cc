@@ -117,7 +117,7 @@ TEST(GrpcSink, NoServerListeningFallsBackAndOpensTheBreaker) {
   const int port = smtpbridge::testing::FreeTcpPort();
   SinkOptions o = RealOptions("ipv4:127.0.0.1:" + std::to_string(port));
   o.default_verdicts[v1::EVENT_TYPE_CONNECT] = MakeVerdict(v1::ACTION_TEMPFAIL, 451);
-  o.breaker.failure_rate_min_calls = 3;  // whether refused (consecutive) or timed out (rate)
+  o.breaker.failure_rate_min_calls = 3;  // refused calls count in the rate too
   auto sink = MakeSink(o);
   for (int i = 0; i < 3; ++i) {
     const Evaluation e = EvaluateAndWait(*sink, MakeEvent(v1::EVENT_TYPE_CONNECT), milliseconds(200));

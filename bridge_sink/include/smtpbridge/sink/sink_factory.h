@@ -22,8 +22,8 @@ namespace smtpbridge::sink {
 // Circuit breaker: `failure_threshold` consecutive transport failures (unreachable, error
 // status) open it; budget timeouts open it only through a rate: failures and timeouts together
 // at least `failure_rate_percent` of at least `failure_rate_min_calls` calls in the last
-// `failure_rate_window` (so a brief overload that
-// makes some calls miss their budget is not turned into an `open_for` outage). After
+// `failure_rate_window`, counted from the dispatcher's first answer (so a brief overload or the
+// cold start, when some calls miss their budget, is not turned into an `open_for` outage). After
 // `open_for` one probe goes through (half-open); its success closes the breaker, its failure
 // (timeout included) opens it again.
 struct BreakerOptions {
