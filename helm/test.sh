@@ -16,7 +16,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 "$HELM" template ci smtpbridge >"$out/default.yaml"
 "$HELM" template ci smtpbridge --set proxy.enabled=true --set serviceMonitor.enabled=true \
-  --set networkPolicy.enabled=true --set grafanaDashboard.enabled=true \
+  --set networkPolicy.enabled=true \
   --set dispatcher.adminToken.existingSecret=admin >"$out/full.yaml"
 for kind in Deployment Service HorizontalPodAutoscaler PodDisruptionBudget ConfigMap ServiceMonitor NetworkPolicy; do
   grep -q "^kind: $kind$" "$out/full.yaml" || { echo "rendered chart has no $kind"; exit 1; }
