@@ -88,12 +88,13 @@ int main(int argc, char** argv) {
     spdlog::info("milter listening on {} (dispatcher {}, budgets {}us/{}us)", bound,
                  sink_options.dispatcher_target, config.server.session.command_budget.count(),
                  config.server.session.eom_budget.count());
+    // SIGTERM is ours before the ready file says so: a supervisor that stops us right away gets a drain.
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     if (!ready_file.empty()) {
       std::ofstream(ready_file + ".tmp") << bound << "\n";
       std::rename((ready_file + ".tmp").c_str(), ready_file.c_str());
     }
 
-    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     boost::asio::steady_timer drain(io);
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
       if (ec) return;

@@ -68,11 +68,12 @@ int main(int argc, char** argv) {
     const std::string bound = server.Listen(*address);
     spdlog::info("policyd listening on {} (dispatcher {}, budget {}us)", bound, sink_options.dispatcher_target,
                  options.budget.count());
+    // SIGTERM is ours before the ready file says so: a supervisor that stops us right away gets a drain.
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     if (!ready_file.empty()) {
       std::ofstream(ready_file + ".tmp") << bound << "\n";
       std::rename((ready_file + ".tmp").c_str(), ready_file.c_str());
     }
-    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     boost::asio::steady_timer drain(io);
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
       if (ec) return;

@@ -66,10 +66,6 @@ int main(int argc, char** argv) {
     const std::string bound_text = bound.address().to_string() + ":" + std::to_string(bound.port());
     spdlog::info("listening on {}, next hop {}, dispatcher {}", bound_text, config.next_hop,
                  sink_options.dispatcher_target);
-    if (!ready_file.empty()) {
-      std::ofstream(ready_file + ".tmp") << bound_text << "\n";
-      std::rename((ready_file + ".tmp").c_str(), ready_file.c_str());
-    }
 
     // SIGTERM/SIGINT: stop accepting, let sessions say 421 and close, then stop.
     auto signals = std::make_unique<asio::signal_set>(io, SIGINT, SIGTERM);
@@ -95,6 +91,12 @@ int main(int argc, char** argv) {
       wait_drained();
     };
     signals->async_wait(on_signal);
+    // Ready only once SIGTERM is ours: a supervisor that stops us right after the ready file
+    // appears must get a drain, not the default action.
+    if (!ready_file.empty()) {
+      std::ofstream(ready_file + ".tmp") << bound_text << "\n";
+      std::rename((ready_file + ".tmp").c_str(), ready_file.c_str());
+    }
 
     const int threads = config.threads > 0 ? config.threads
                                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
