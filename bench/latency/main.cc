@@ -2,6 +2,7 @@
 // same run. See bench/README.md.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -89,19 +90,31 @@ void PrintFigures(const Figures& f, const Figures* base) {
               "p99.9 %8.1f us  %8.0f ev/s  cpu %6.1f us/ev\n",
               f.label.c_str(), f.sent, f.answered, f.dropped, f.p50_us, f.p99_us, f.p999_us,
               f.events_per_s, f.cpu_us_per_event);
+  std::printf("%-22s middle process (forwarder / dispatcher) alone: cpu %6.1f us/ev, %5.2f context "
+              "switches/ev\n",
+              "", f.mid_cpu_us_per_event, f.mid_ctxt_per_event);
   if (!f.drop_reasons.empty()) {
     std::printf("%-22s dropped:", "");
     for (const auto& [why, n] : f.drop_reasons) std::printf(" %s %zu", why.c_str(), n);
     std::printf("\n");
   }
   if (base != nullptr) {
-    std::printf("%-22s ratio to baseline:                              p50 %7.2fx     p99 %7.2fx     "
-                "p99.9 %7.2fx     %7.2fx ev/s  cpu %6.2fx\n",
-                "", ratio(f.p50_us, base->p50_us), ratio(f.p99_us, base->p99_us),
+    std::printf("%-22s ratio to %-24s               p50 %7.2fx     p99 %7.2fx     "
+                "p99.9 %7.2fx     %7.2fx ev/s  cpu %6.2fx  middle cpu %5.2fx\n",
+                "", (base->label + ":").c_str(), ratio(f.p50_us, base->p50_us), ratio(f.p99_us, base->p99_us),
                 ratio(f.p999_us, base->p999_us), ratio(f.events_per_s, base->events_per_s),
-                ratio(f.cpu_us_per_event, base->cpu_us_per_event));
+                ratio(f.cpu_us_per_event, base->cpu_us_per_event),
+                ratio(f.mid_cpu_us_per_event, base->mid_cpu_us_per_event));
   }
 }
+
+// One measured side: a baseline flavour or the stack.
+struct Side {
+  std::string label;
+  bench::Submit submit;
+  std::vector<pid_t> pids;  // the middle process (forwarder / dispatcher) last
+  Figures closed, open;
+};
 
 // Between phases: let the servers finish work the previous phase left queued (an open loop that
 // overran leaves calls behind), so it is not billed to the next one.
@@ -126,12 +139,24 @@ int main(int argc, char** argv) {
   std::string budget_text = "20ms";  // the hosts' default per-command budget
   std::string worker_delay = "0";
   size_t rounds = 4;
+  std::string api = "callback";         // --role: which gRPC API the server uses
+  std::string baseline_api = "both";    // which baseline forwarder(s) to measure
+  std::string echo_api = "callback";    // the baseline's echo process
+  size_t cq_threads = std::max(1u, std::thread::hardware_concurrency());
   // run.sh passes defaults first; a repeated flag overrides them.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--role", role, "internal: echo | forwarder (the baseline's servers)");
   app.add_option("--listen", listen, "internal: listen address for --role");
   app.add_option("--target", target, "internal: next hop for --role forwarder");
   app.add_option("--ready-file", ready_file, "internal: ready file for --role");
+  app.add_option("--api", api, "internal: callback | cq, the API of the --role server");
+  app.add_option("--baseline-api", baseline_api,
+                 "baseline forwarder on the gRPC callback API, the completion-queue API, or both")
+      ->capture_default_str()->check(CLI::IsMember({"callback", "cq", "both"}));
+  app.add_option("--echo-api", echo_api, "the baseline's echo process: callback | cq")
+      ->capture_default_str()->check(CLI::IsMember({"callback", "cq"}));
+  app.add_option("--cq-threads", cq_threads, "threads (one completion queue each) of the cq servers")
+      ->capture_default_str()->check(CLI::Range(1, 64));
   app.add_option("--bin-dir", bin_dir, "where smtpbridge-dispatcher and smtpbridge-example-worker are")
       ->capture_default_str();
   app.add_option("--dispatcher", dispatcher_address,
@@ -149,8 +174,9 @@ int main(int argc, char** argv) {
   app.add_option("--worker-delay", worker_delay, "example worker --delay (0: none)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  if (role == "echo") return bench::RunEchoServer(listen, ready_file);
-  if (role == "forwarder") return bench::RunForwarder(listen, target, ready_file);
+  const auto role_api = api == "cq" ? bench::Api::kCq : bench::Api::kCallback;
+  if (role == "echo") return bench::RunEchoServer(listen, ready_file, role_api, cq_threads);
+  if (role == "forwarder") return bench::RunForwarder(listen, target, ready_file, role_api, cq_threads);
   if (!role.empty()) {
     std::fprintf(stderr, "--role: expected echo or forwarder\n");
     return 2;
@@ -167,14 +193,27 @@ int main(int argc, char** argv) {
     testing::TempDir dir;
     const std::string self = SelfExe();
 
-    // Baseline: client -> forwarder -> echo, each server in its own process.
-    Child echo = Spawn(dir, "echo", {self, "--role", "echo", "--listen", "127.0.0.1:0"});
-    Child forwarder = Spawn(dir, "forwarder", {self, "--role", "forwarder", "--listen", "127.0.0.1:0",
-                                               "--target", echo.address});
-    const std::vector<pid_t> base_pids{echo.process->pid(), forwarder.process->pid()};
-    auto base_stub = v1::Dispatcher::NewStub(
-        grpc::CreateChannel("ipv4:" + forwarder.address, grpc::InsecureChannelCredentials()));
-    const auto echo_submit = EchoClient(base_stub.get(), budget);
+    // Baseline: client -> forwarder -> echo, each server in its own process; with both
+    // flavours, two forwarders share one echo.
+    const std::string threads_arg = std::to_string(cq_threads);
+    Child echo = Spawn(dir, "echo", {self, "--role", "echo", "--listen", "127.0.0.1:0", "--api", echo_api,
+                                     "--cq-threads", threads_arg});
+    std::vector<Child> forwarders;
+    std::vector<std::unique_ptr<v1::Dispatcher::Stub>> base_stubs;
+    std::vector<Side> sides;
+    for (const std::string flavour : {"callback", "cq"}) {
+      if (baseline_api != "both" && baseline_api != flavour) continue;
+      forwarders.push_back(Spawn(dir, "forwarder-" + flavour,
+                                 {self, "--role", "forwarder", "--listen", "127.0.0.1:0", "--target",
+                                  echo.address, "--api", flavour, "--cq-threads", threads_arg}));
+      base_stubs.push_back(v1::Dispatcher::NewStub(grpc::CreateChannel(
+          "ipv4:" + forwarders.back().address, grpc::InsecureChannelCredentials())));
+      Side side;
+      side.label = flavour == "cq" ? "baseline cq fwd" : "baseline cb fwd";
+      side.submit = EchoClient(base_stubs.back().get(), budget);
+      side.pids = {echo.process->pid(), forwarders.back().process->pid()};
+      sides.push_back(std::move(side));
+    }
 
     // The stack: example worker + dispatcher with one binding, unless given one.
     std::optional<Child> worker, dispatcher;
@@ -207,7 +246,13 @@ int main(int argc, char** argv) {
     options.interests.enabled = false;
     options.stale_cache.enabled = false;
     auto the_sink = sink::MakeSink(options);
-    const auto sink_submit = SinkClient(the_sink.get(), budget);
+    {
+      Side side;
+      side.label = "sink->disp->worker";
+      side.submit = SinkClient(the_sink.get(), budget);
+      side.pids = stack_pids;
+      sides.push_back(std::move(side));
+    }
 
     char host[256] = {0};
     ::gethostname(host, sizeof host - 1);
@@ -215,50 +260,52 @@ int main(int argc, char** argv) {
                 "(each side)\n",
                 ::sysconf(_SC_NPROCESSORS_ONLN), host, budget_text.c_str(), closed_events, open_rate,
                 open_seconds);
-    std::printf("baseline: client -> forwarder -> echo (gRPC callback API, separate processes)\n");
+    std::printf("baseline: client -> forwarder -> echo (separate processes); forwarder on the gRPC %s; "
+                "echo on the %s API; cq servers: %zu thread(s), one completion queue each\n",
+                baseline_api == "both" ? "callback API and, separately, the completion-queue API"
+                : baseline_api == "cq" ? "completion-queue API" : "callback API",
+                echo_api == "cq" ? "completion-queue" : "callback", cq_threads);
     std::printf("stack:    sink -> smtpbridge-dispatcher -> smtpbridge-example-worker (1 binding)\n\n");
 
-    // Baseline and stack alternate in rounds, so drift in the machine's load (other work on a
-    // shared box) lands on both sides rather than on whichever ran second.
+    // Baselines and stack alternate in rounds, so drift in the machine's load (other work on a
+    // shared box) lands on every side rather than on whichever ran last.
     std::printf("(a) closed loop, one event in flight (%zu alternating rounds)\n", rounds);
-    Figures base_closed, stack_closed;
     for (size_t r = 0; r < rounds; ++r) {
-      bench::Merge(base_closed, bench::RunClosedLoop("baseline 2 hops", echo_submit, closed_events / rounds,
-                                                     r == 0 ? warmup : 0, budget, base_pids));
-      bench::Merge(stack_closed, bench::RunClosedLoop("sink->disp->worker", sink_submit, closed_events / rounds,
-                                                      r == 0 ? warmup : 0, budget, stack_pids));
+      for (auto& side : sides) {
+        bench::Merge(side.closed, bench::RunClosedLoop(side.label, side.submit, closed_events / rounds,
+                                                       r == 0 ? warmup : 0, budget, side.pids));
+      }
     }
-    bench::Finalize(base_closed);
-    bench::Finalize(stack_closed);
-    PrintFigures(base_closed, nullptr);
-    PrintFigures(stack_closed, &base_closed);
+    for (size_t i = 0; i < sides.size(); ++i) {
+      bench::Finalize(sides[i].closed);
+      PrintFigures(sides[i].closed, i == 0 ? nullptr : &sides[0].closed);
+    }
 
-    std::optional<Figures> base_open, stack_open;
     if (open_rate > 0) {
       std::printf("\n(b) open loop, %.0f events/s offered, %zu alternating rounds of %.1f s\n", open_rate,
                   rounds, open_seconds / rounds);
       const auto duration = std::chrono::milliseconds(static_cast<long>(open_seconds * 1000 / rounds));
-      base_open.emplace();
-      stack_open.emplace();
       for (size_t r = 0; r < rounds; ++r) {
-        Settle();
-        bench::Merge(*base_open, bench::RunOpenLoop("baseline 2 hops", echo_submit, open_rate, duration,
-                                                   budget, base_pids));
-        Settle();
-        bench::Merge(*stack_open, bench::RunOpenLoop("sink->disp->worker", sink_submit, open_rate,
-                                                    duration, budget, stack_pids));
+        for (auto& side : sides) {
+          Settle();
+          bench::Merge(side.open, bench::RunOpenLoop(side.label, side.submit, open_rate, duration, budget,
+                                                     side.pids));
+        }
       }
-      bench::Finalize(*base_open);
-      bench::Finalize(*stack_open);
-      PrintFigures(*base_open, nullptr);
-      PrintFigures(*stack_open, &*base_open);
+      for (size_t i = 0; i < sides.size(); ++i) {
+        bench::Finalize(sides[i].open);
+        PrintFigures(sides[i].open, i == 0 ? nullptr : &sides[0].open);
+      }
     }
+    const Figures& base_closed = sides[0].closed;
+    const Figures& stack_closed = sides.back().closed;
+    const Figures* stack_open = open_rate > 0 ? &sides.back().open : nullptr;
 
     std::printf("\n");
     const double p50_ratio = base_closed.p50_us > 0 ? stack_closed.p50_us / base_closed.p50_us : 0;
     char line[256];
-    std::snprintf(line, sizeof line, "closed-loop p50 %.1f us is %.2fx two raw hops (target <= %.1fx)",
-                  stack_closed.p50_us, p50_ratio, kP50RatioTarget);
+    std::snprintf(line, sizeof line, "closed-loop p50 %.1f us is %.2fx two raw hops (%s; target <= %.1fx)",
+                  stack_closed.p50_us, p50_ratio, base_closed.label.c_str(), kP50RatioTarget);
     PassFail(p50_ratio <= kP50RatioTarget, line);
     const double budget_us = static_cast<double>(budget.count());
     std::snprintf(line, sizeof line, "closed-loop p99.9 %.1f us inside the budget %.0f us",

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -44,7 +45,34 @@ void Summarize(Figures& f, std::vector<double>& latencies_us, double cpu_seconds
   Finalize(f);
 }
 
+ProcessCost MiddleCost(const std::vector<pid_t>& children) {
+  return children.empty() ? ProcessCost{} : ReadProcessCost(children.back());
+}
+
+void AddMiddle(Figures& f, const ProcessCost& before, const ProcessCost& after) {
+  f.mid_cpu_seconds = after.cpu_seconds - before.cpu_seconds;
+  f.mid_ctxt = after.ctxt - before.ctxt;
+}
+
 }  // namespace
+
+ProcessCost ReadProcessCost(pid_t pid) {
+  ProcessCost cost;
+  cost.cpu_seconds = ChildCpuSeconds(pid);
+  // /proc/<pid>/status counts the main thread only; sum every thread's.
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+    std::ifstream in(task.path() / "status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0 || line.rfind("nonvoluntary_ctxt_switches:", 0) == 0) {
+        cost.ctxt += std::stod(line.substr(line.find(':') + 1));
+      }
+    }
+  }
+  return cost;
+}
 
 void Merge(Figures& total, const Figures& round) {
   if (total.label.empty()) total.label = round.label;
@@ -54,6 +82,8 @@ void Merge(Figures& total, const Figures& round) {
   for (const auto& [why, n] : round.drop_reasons) total.drop_reasons[why] += n;
   total.seconds += round.seconds;
   total.cpu_seconds += round.cpu_seconds;
+  total.mid_cpu_seconds += round.mid_cpu_seconds;
+  total.mid_ctxt += round.mid_ctxt;
   total.samples_us.insert(total.samples_us.end(), round.samples_us.begin(), round.samples_us.end());
 }
 
@@ -64,6 +94,8 @@ void Finalize(Figures& f) {
   f.p999_us = Percentile(f.samples_us, 0.999);
   f.events_per_s = f.seconds > 0 ? f.answered / f.seconds : 0;
   f.cpu_us_per_event = f.sent > 0 ? f.cpu_seconds * 1e6 / f.sent : 0;
+  f.mid_cpu_us_per_event = f.sent > 0 ? f.mid_cpu_seconds * 1e6 / f.sent : 0;
+  f.mid_ctxt_per_event = f.sent > 0 ? f.mid_ctxt / f.sent : 0;
 }
 
 double CpuSeconds(const std::vector<pid_t>& children) {
@@ -137,6 +169,7 @@ Figures RunClosedLoop(const std::string& label, const Submit& submit, size_t eve
   f.label = label;
   std::vector<double> latencies;
   latencies.reserve(events);
+  const ProcessCost mid0 = MiddleCost(children);
   const double cpu0 = CpuSeconds(children);
   const auto start = Clock::now();
   for (size_t i = 0; i < events; ++i) {
@@ -146,6 +179,7 @@ Figures RunClosedLoop(const std::string& label, const Submit& submit, size_t eve
   }
   f.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   const double cpu = CpuSeconds(children) - cpu0;
+  const ProcessCost mid1 = MiddleCost(children);
   f.sent = events;
   f.answered = answered.load();
   f.dropped = f.sent - f.answered;
@@ -153,6 +187,7 @@ Figures RunClosedLoop(const std::string& label, const Submit& submit, size_t eve
     std::lock_guard lock(mu);
     f.drop_reasons = reasons;
   }
+  AddMiddle(f, mid0, mid1);
   Summarize(f, latencies, cpu);
   return f;
 }
@@ -173,6 +208,7 @@ Figures RunOpenLoop(const std::string& label, const Submit& submit, double rate,
   auto reasons = std::make_shared<Reasons>();
   for (size_t i = 0; i < total; ++i) (*latency_us)[i].store(-1);
 
+  const ProcessCost mid0 = MiddleCost(children);
   const double cpu0 = CpuSeconds(children);
   const auto start = Clock::now();
   for (size_t i = 0; i < total; ++i) {
@@ -198,6 +234,7 @@ Figures RunOpenLoop(const std::string& label, const Submit& submit, double rate,
   f.label = label;
   f.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   const double cpu = CpuSeconds(children) - cpu0;
+  const ProcessCost mid1 = MiddleCost(children);
   std::vector<double> latencies;
   latencies.reserve(total);
   f.sent = total;
@@ -223,6 +260,7 @@ Figures RunOpenLoop(const std::string& label, const Submit& submit, double rate,
   }
   // Achieved rate over the sending period (the drain tail is not offered load).
   f.seconds = std::min(f.seconds, duration.count() / 1000.0 + 0.001);
+  AddMiddle(f, mid0, mid1);
   Summarize(f, latencies, cpu);
   return f;
 }

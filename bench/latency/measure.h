@@ -31,11 +31,23 @@ struct Figures {
   double p50_us = 0, p99_us = 0, p999_us = 0;
   double events_per_s = 0;
   double cpu_us_per_event = 0;  // this process plus the listed children
+  // The middle process alone (the last listed child: forwarder or dispatcher).
+  double mid_cpu_us_per_event = 0;
+  double mid_ctxt_per_event = 0;  // voluntary + involuntary context switches, all its threads
 
   // Raw material, so rounds of the same measurement can be merged before the figures are made.
   std::vector<double> samples_us;
   double cpu_seconds = 0;
+  double mid_cpu_seconds = 0;
+  double mid_ctxt = 0;
 };
+
+// One process's CPU seconds (utime + stime) and context switches (summed over its live threads).
+struct ProcessCost {
+  double cpu_seconds = 0;
+  double ctxt = 0;
+};
+ProcessCost ReadProcessCost(pid_t pid);
 
 // Adds `round` (same label) into `total`; then Finalize() computes the percentiles and rates.
 void Merge(Figures& total, const Figures& round);
