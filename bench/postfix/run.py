@@ -65,18 +65,30 @@ def cpu_seconds(procs):
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def load(port, sessions, messages, groups=None, cpu=None):
+def machine_busy():
+    """(busy, total) jiffies of all CPUs so far (/proc/stat): tells a CPU-bound run from a
+    latency-bound one."""
+    fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def load(port, sessions, messages, groups=None, cpu=None, busy=None):
     """smtp-source: `messages` messages over `sessions` parallel sessions; returns msg/s."""
     # A short warm-up opens the milter/gRPC channels and starts the smtpd processes.
     subprocess.run(["smtp-source", "-s", str(sessions), "-m", str(sessions * 2), "-f", "bench@example.com",
                     "-t", "ok@example.net", f"127.0.0.1:{port}"], capture_output=True, timeout=120)
     groups = groups or {}
     c0 = {name: cpu_seconds(procs) for name, procs in groups.items()}
+    b0 = machine_busy()
     t0 = time.monotonic()
     r = subprocess.run(["smtp-source", "-s", str(sessions), "-m", str(messages), "-f", "bench@example.com",
                         "-t", "ok@example.net", f"127.0.0.1:{port}"], capture_output=True, text=True,
                        timeout=600)
     elapsed = time.monotonic() - t0
+    b1 = machine_busy()
+    if busy is not None:
+        busy.append((b1[0] - b0[0]) / max(1, b1[1] - b0[1]))
     if cpu is not None:
         for name, procs in groups.items():
             cpu[name] = (cpu_seconds(procs) - c0[name]) / messages * 1e6
@@ -104,7 +116,8 @@ def main():
         pf = PostfixInstance(os.path.join(work, "alone"), deliver="discard")
         pf.start()
         try:
-            results["postfix"] = load(pf.port, args.sessions, args.messages)
+            busy = {}
+            results["postfix"] = load(pf.port, args.sessions, args.messages, busy=busy.setdefault("postfix", []))
         finally:
             pf.stop()
 
@@ -117,7 +130,8 @@ def main():
             pf = PostfixInstance(os.path.join(work, "pymilter"), milter=f"inet:127.0.0.1:{port}", deliver="discard")
             pf.start()
             try:
-                results["pymilter"] = load(pf.port, args.sessions, args.messages, {"pymilter": [py]}, cpu)
+                results["pymilter"] = load(pf.port, args.sessions, args.messages, {"pymilter": [py]}, cpu,
+                                              busy=busy.setdefault("pymilter", []))
             finally:
                 pf.stop()
         finally:
@@ -153,7 +167,8 @@ def main():
                 # Let the sink learn the interests (GetInterests) before the load.
                 time.sleep(1)
                 results["smtpbridge"] = load(pf.port, args.sessions, args.messages,
-                                             {"milter": [mproc], "stack": [mproc, dproc, wproc]}, cpu)
+                                             {"milter": [mproc], "stack": [mproc, dproc, wproc]}, cpu,
+                                             busy=busy.setdefault("smtpbridge", []))
             finally:
                 pf.stop()
             fallbacks = open(os.path.join(work, "milter.log")).read().count("sink fallback")
@@ -162,7 +177,8 @@ def main():
 
         print(f"bench/postfix: {args.messages} messages, {args.sessions} smtp-source sessions, one run each")
         for name in ("postfix", "pymilter", "smtpbridge"):
-            print(f"  {name:<11} {results[name]:8.0f} msg/s  ({results[name] / results['postfix']:.2f}x Postfix alone)")
+            print(f"  {name:<11} {results[name]:8.0f} msg/s  ({results[name] / results['postfix']:.2f}x Postfix alone)"
+                  f"  machine busy {100 * busy[name][0]:.0f}%")
         print(f"  smtpbridge / pymilter = {results['smtpbridge'] / results['pymilter']:.2f}x (target >= 1.5x)")
         print(f"  fallback warnings in the milter log: {fallbacks}")
         print(f"  CPU per message: pymilter {cpu['pymilter']:.0f} us; smtpbridge-milter {cpu['milter']:.0f} us, "

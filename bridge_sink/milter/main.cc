@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
+#include "host/io_pool.h"
 #include "milter/host_config.h"
 #include "milter/milter_server.h"
 #include "smtpbridge/sink/sink_factory.h"
@@ -48,7 +49,7 @@ int main(int argc, char** argv) {
   app.add_option("--budget-eom", budget_eom, "budget of the end-of-message event, e.g. 200ms");
   app.add_option("--instance", instance, "SMTP virtual server instance (>= 1)");
   app.add_option("--host-name", host_name, "SessionContext.host_name (default: the MTA's j macro)");
-  app.add_option("--threads", threads, "I/O threads")->check(CLI::Range(1u, 64u));
+  app.add_option("--threads", threads, "I/O threads (one event loop each; connections spread across them)")->check(CLI::Range(1u, 64u));
   app.add_option("--metrics-listen", metrics_listen, "Prometheus HOST:PORT (off when empty)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off");
   CLI11_PARSE(app, argc, argv);
@@ -82,8 +83,9 @@ int main(int argc, char** argv) {
     }
     auto the_sink = sink::MakeSink(sink_options);
 
-    boost::asio::io_context io;
-    milter::MilterServer server(io, *the_sink, config.server);
+    host::IoPool io_pool(threads);
+    auto& io = io_pool.main();
+    milter::MilterServer server(io, io_pool.connections(), *the_sink, config.server);
     const std::string bound = server.Listen(*address);
     spdlog::info("milter listening on {} (dispatcher {}, budgets {}us/{}us)", bound,
                  sink_options.dispatcher_target, config.server.session.command_budget.count(),
@@ -103,13 +105,10 @@ int main(int argc, char** argv) {
       the_sink->Shutdown();
       // Pending evaluations answer from the fallback at once; give their replies time to go out.
       drain.expires_after(std::chrono::milliseconds(200));
-      drain.async_wait([&](const boost::system::error_code&) { io.stop(); });
+      drain.async_wait([&](const boost::system::error_code&) { io_pool.Stop(); });
     });
 
-    std::vector<std::thread> pool;
-    for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
-    io.run();
-    for (auto& t : pool) t.join();
+    io_pool.Run();
     spdlog::info("milter stopped: {} connections, {} events, {} protocol errors",
                  server.stats().connections.load(), server.stats().events.load(),
                  server.stats().protocol_errors.load());

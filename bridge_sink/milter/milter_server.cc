@@ -1,5 +1,8 @@
 #include "milter/milter_server.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <filesystem>
 #include <random>
 #include <stdexcept>
@@ -45,6 +48,21 @@ struct Shared {
   std::string id_prefix = RandomPrefix();
   std::atomic<uint64_t> next_id{0};
 };
+
+// Postfix writes to a milter without TCP_NODELAY, and sends some packets that get no reply
+// (macros, and every command negotiated as NR_* or skipped). Left to the kernel, our ACK for such a
+// packet is delayed (40 ms on Linux) and Postfix's next small packet waits for it behind Nagle:
+// 40 ms per message with the DATA step skipped. Re-arming quick ACK after each read makes the
+// kernel acknowledge at once (the flag is not sticky, hence after every read).
+using QuickAck = asio::detail::socket_option::boolean<IPPROTO_TCP, TCP_QUICKACK>;
+
+template <typename Socket>
+void AckNow(Socket& socket) {
+  if constexpr (std::is_same_v<typename Socket::protocol_type, tcp>) {
+    boost::system::error_code ignored;
+    socket.set_option(QuickAck(true), ignored);
+  }
+}
 
 // The connection's idle limit, as one lazily re-armed timer: a read only notes the time, instead
 // of arming and cancelling a timer and racing two operations per packet (a milter message is a
@@ -122,6 +140,7 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
           spdlog::debug("milter {}: read: {}", id, ec.message());
         break;
       }
+      AckNow(socket);
       reader.Feed(std::string_view(buffer.data(), n));
       continue;
     }
@@ -166,9 +185,9 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
 
 template <typename Acceptor>
 awaitable<void> AcceptLoop(std::shared_ptr<Shared> shared, std::shared_ptr<Acceptor> acceptor,
-                           asio::io_context& io) {
+                           host::ExecutorSource connections) {
   for (;;) {
-    auto [ec, socket] = co_await acceptor->async_accept(asio::make_strand(io), kAwait);
+    auto [ec, socket] = co_await acceptor->async_accept(connections(), kAwait);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
       spdlog::warn("milter: accept: {}", ec.message());
@@ -192,6 +211,7 @@ awaitable<void> AcceptLoop(std::shared_ptr<Shared> shared, std::shared_ptr<Accep
 
 struct MilterServer::Impl {
   asio::io_context& io;
+  host::ExecutorSource connections;
   std::shared_ptr<Shared> shared;
   std::vector<std::shared_ptr<tcp::acceptor>> tcp_acceptors;
   std::vector<std::shared_ptr<asio::local::stream_protocol::acceptor>> unix_acceptors;
@@ -199,8 +219,13 @@ struct MilterServer::Impl {
 };
 
 MilterServer::MilterServer(asio::io_context& io, sink::Sink& sink, ServerOptions options)
+    : MilterServer(io, host::StrandPerConnection(io), sink, std::move(options)) {}
+
+MilterServer::MilterServer(asio::io_context& io, host::ExecutorSource connections, sink::Sink& sink,
+                           ServerOptions options)
     : stats_(std::make_shared<ServerStats>()) {
-  impl_ = std::make_unique<Impl>(Impl{io, std::make_shared<Shared>(sink, std::move(options), stats_), {}, {}, {}});
+  impl_ = std::make_unique<Impl>(Impl{io, std::move(connections),
+                                      std::make_shared<Shared>(sink, std::move(options), stats_), {}, {}, {}});
 }
 
 MilterServer::~MilterServer() {
@@ -219,7 +244,7 @@ std::string MilterServer::Listen(const ListenAddress& address) {
       if (std::filesystem::is_socket(address.path, ec)) std::filesystem::remove(address.path, ec);
       auto acceptor = std::make_shared<asio::local::stream_protocol::acceptor>(
           impl_->io, asio::local::stream_protocol::endpoint(address.path));
-      asio::co_spawn(impl_->io, AcceptLoop(impl_->shared, acceptor, impl_->io), asio::detached);
+      asio::co_spawn(impl_->io, AcceptLoop(impl_->shared, acceptor, impl_->connections), asio::detached);
       impl_->unix_acceptors.push_back(std::move(acceptor));
       impl_->unix_paths.push_back(address.path);
       return address.path;
@@ -227,7 +252,7 @@ std::string MilterServer::Listen(const ListenAddress& address) {
     tcp::endpoint endpoint(asio::ip::make_address(address.host), address.port);
     auto acceptor = std::make_shared<tcp::acceptor>(impl_->io, endpoint, /*reuse_address=*/true);
     auto bound = acceptor->local_endpoint();
-    asio::co_spawn(impl_->io, AcceptLoop(impl_->shared, acceptor, impl_->io), asio::detached);
+    asio::co_spawn(impl_->io, AcceptLoop(impl_->shared, acceptor, impl_->connections), asio::detached);
     impl_->tcp_acceptors.push_back(std::move(acceptor));
     std::string host = bound.address().to_string();
     if (bound.address().is_v6()) host = "[" + host + "]";

@@ -10,6 +10,8 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "host/io_pool.h"
+
 #include "milter/listen_address.h"
 #include "milter/milter_session.h"
 #include "smtpbridge/sink/sink.h"
@@ -33,7 +35,11 @@ struct ServerStats {
 
 class MilterServer {
  public:
+  // Connections on strands of `io` (run it from any number of threads).
   MilterServer(boost::asio::io_context& io, sink::Sink& sink, ServerOptions options);
+  // Acceptors on `io`, each connection on the executor `connections` gives (see host::IoPool).
+  MilterServer(boost::asio::io_context& io, host::ExecutorSource connections, sink::Sink& sink,
+               ServerOptions options);
   ~MilterServer();
   MilterServer(const MilterServer&) = delete;
   MilterServer& operator=(const MilterServer&) = delete;

@@ -14,6 +14,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "host/io_pool.h"
 #include "policy/policy_server.h"
 #include "smtpbridge/sink/sink_factory.h"
 #include "smtpbridge/v1/names.h"
@@ -32,7 +33,7 @@ int main(int argc, char** argv) {
   app.add_option("--budget", budget, "budget of each event, e.g. 100ms");
   app.add_option("--instance", instance, "SMTP virtual server instance (>= 1)")->check(CLI::Range(1, 1 << 30));
   app.add_option("--host-name", host_name, "SessionContext.host_name");
-  app.add_option("--threads", threads, "I/O threads")->check(CLI::Range(1u, 64u));
+  app.add_option("--threads", threads, "I/O threads (one event loop each; connections spread across them)")->check(CLI::Range(1u, 64u));
   app.add_option("--metrics-listen", metrics_listen, "Prometheus HOST:PORT (off when empty)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off");
   CLI11_PARSE(app, argc, argv);
@@ -63,8 +64,9 @@ int main(int argc, char** argv) {
     }
     auto the_sink = sink::MakeSink(sink_options);
 
-    boost::asio::io_context io;
-    policy::PolicyServer server(io, *the_sink, options);
+    host::IoPool io_pool(threads);
+    auto& io = io_pool.main();
+    policy::PolicyServer server(io, io_pool.connections(), *the_sink, options);
     const std::string bound = server.Listen(*address);
     spdlog::info("policyd listening on {} (dispatcher {}, budget {}us)", bound, sink_options.dispatcher_target,
                  options.budget.count());
@@ -81,12 +83,9 @@ int main(int argc, char** argv) {
       server.StopAccepting();
       the_sink->Shutdown();
       drain.expires_after(std::chrono::milliseconds(200));
-      drain.async_wait([&](const boost::system::error_code&) { io.stop(); });
+      drain.async_wait([&](const boost::system::error_code&) { io_pool.Stop(); });
     });
-    std::vector<std::thread> pool;
-    for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
-    io.run();
-    for (auto& t : pool) t.join();
+    io_pool.Run();
     spdlog::info("policyd stopped: {} connections, {} requests, {} protocol errors",
                  server.stats().connections.load(), server.stats().requests.load(),
                  server.stats().protocol_errors.load());

@@ -107,9 +107,9 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
 
 template <typename Acceptor>
 awaitable<void> AcceptLoop(std::shared_ptr<Shared> shared, std::shared_ptr<Acceptor> acceptor,
-                           asio::io_context& io) {
+                           host::ExecutorSource connections) {
   for (;;) {
-    auto [ec, socket] = co_await acceptor->async_accept(asio::make_strand(io), kAwait);
+    auto [ec, socket] = co_await acceptor->async_accept(connections(), kAwait);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
       spdlog::warn("policy: accept: {}", ec.message());
@@ -132,6 +132,7 @@ std::string FormatResponse(const std::string& action) { return "action=" + actio
 
 struct PolicyServer::Impl {
   asio::io_context& io;
+  host::ExecutorSource connections;
   std::shared_ptr<Shared> shared;
   std::vector<std::shared_ptr<tcp::acceptor>> tcp_acceptors;
   std::vector<std::shared_ptr<asio::local::stream_protocol::acceptor>> unix_acceptors;
@@ -139,8 +140,13 @@ struct PolicyServer::Impl {
 };
 
 PolicyServer::PolicyServer(asio::io_context& io, sink::Sink& sink, PolicyServerOptions options)
+    : PolicyServer(io, host::StrandPerConnection(io), sink, std::move(options)) {}
+
+PolicyServer::PolicyServer(asio::io_context& io, host::ExecutorSource connections, sink::Sink& sink,
+                           PolicyServerOptions options)
     : stats_(std::make_shared<PolicyServerStats>()) {
-  impl_ = std::make_unique<Impl>(Impl{io, std::make_shared<Shared>(sink, std::move(options), stats_), {}, {}, {}});
+  impl_ = std::make_unique<Impl>(Impl{io, std::move(connections),
+                                      std::make_shared<Shared>(sink, std::move(options), stats_), {}, {}, {}});
 }
 
 PolicyServer::~PolicyServer() {
@@ -158,7 +164,7 @@ std::string PolicyServer::Listen(const milter::ListenAddress& address) {
       if (std::filesystem::is_socket(address.path, ec)) std::filesystem::remove(address.path, ec);
       auto acceptor = std::make_shared<asio::local::stream_protocol::acceptor>(
           impl_->io, asio::local::stream_protocol::endpoint(address.path));
-      asio::co_spawn(impl_->io, AcceptLoop(impl_->shared, acceptor, impl_->io), asio::detached);
+      asio::co_spawn(impl_->io, AcceptLoop(impl_->shared, acceptor, impl_->connections), asio::detached);
       impl_->unix_acceptors.push_back(acceptor);
       impl_->unix_paths.push_back(address.path);
       return address.path;
@@ -166,7 +172,7 @@ std::string PolicyServer::Listen(const milter::ListenAddress& address) {
     tcp::endpoint endpoint(asio::ip::make_address(address.host), address.port);
     auto acceptor = std::make_shared<tcp::acceptor>(impl_->io, endpoint, true);
     auto bound = acceptor->local_endpoint();
-    asio::co_spawn(impl_->io, AcceptLoop(impl_->shared, acceptor, impl_->io), asio::detached);
+    asio::co_spawn(impl_->io, AcceptLoop(impl_->shared, acceptor, impl_->connections), asio::detached);
     impl_->tcp_acceptors.push_back(acceptor);
     std::string host = bound.address().to_string();
     if (bound.address().is_v6()) host = "[" + host + "]";

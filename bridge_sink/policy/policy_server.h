@@ -9,6 +9,8 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "host/io_pool.h"
+
 #include "milter/listen_address.h"
 #include "policy/policy_mapping.h"
 #include "policy/policy_request.h"
@@ -33,7 +35,11 @@ struct PolicyServerStats {
 
 class PolicyServer {
  public:
+  // Connections on strands of `io` (run it from any number of threads).
   PolicyServer(boost::asio::io_context& io, sink::Sink& sink, PolicyServerOptions options);
+  // Acceptors on `io`, each connection on the executor `connections` gives (see host::IoPool).
+  PolicyServer(boost::asio::io_context& io, host::ExecutorSource connections, sink::Sink& sink,
+               PolicyServerOptions options);
   ~PolicyServer();
   PolicyServer(const PolicyServer&) = delete;
   PolicyServer& operator=(const PolicyServer&) = delete;

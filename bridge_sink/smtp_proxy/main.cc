@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "host/io_pool.h"
 #include "proxy_config.h"
 #include "proxy_server.h"
 #include "smtpbridge/sink/sink_factory.h"
@@ -60,8 +61,11 @@ int main(int argc, char** argv) {
       exposer->RegisterCollectable(registry);
     }
 
-    asio::io_context io;
-    proxy::ProxyServer server(io, config, *the_sink, registry);
+    const int threads = config.threads > 0 ? config.threads
+                                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    host::IoPool io_pool(static_cast<unsigned>(threads));
+    auto& io = io_pool.main();
+    proxy::ProxyServer server(io, io_pool.connections(), config, *the_sink, registry);
     const auto bound = server.Start();
     const std::string bound_text = bound.address().to_string() + ":" + std::to_string(bound.port());
     spdlog::info("listening on {}, next hop {}, dispatcher {}", bound_text, config.next_hop,
@@ -73,7 +77,7 @@ int main(int argc, char** argv) {
     auto drain_deadline = std::chrono::steady_clock::now();
     std::function<void()> wait_drained = [&] {
       if (server.active_sessions() == 0 || std::chrono::steady_clock::now() > drain_deadline) {
-        io.stop();
+        io_pool.Stop();
         return;
       }
       drain.expires_after(std::chrono::milliseconds(20));
@@ -98,12 +102,7 @@ int main(int argc, char** argv) {
       std::rename((ready_file + ".tmp").c_str(), ready_file.c_str());
     }
 
-    const int threads = config.threads > 0 ? config.threads
-                                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    std::vector<std::thread> pool;
-    for (int i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
-    io.run();
-    for (auto& t : pool) t.join();
+    io_pool.Run();
     // Removing the signal_set restores the default action; a late duplicate SIGTERM (tests send
     // one to the process and one to its group) must not kill the clean shutdown.
     signals.reset();

@@ -19,7 +19,11 @@ using asio::ip::tcp;
 
 ProxyServer::ProxyServer(asio::io_context& io, ProxyConfig config, sink::Sink& sink,
                          std::shared_ptr<prometheus::Registry> registry)
-    : io_(io), context_(std::make_shared<ProxyContext>()), acceptor_(io) {
+    : ProxyServer(io, host::StrandPerConnection(io), std::move(config), sink, std::move(registry)) {}
+
+ProxyServer::ProxyServer(asio::io_context& io, host::ExecutorSource sessions, ProxyConfig config,
+                         sink::Sink& sink, std::shared_ptr<prometheus::Registry> registry)
+    : io_(io), sessions_executor_(std::move(sessions)), context_(std::make_shared<ProxyContext>()), acceptor_(io) {
   context_->config = std::move(config);
   context_->sink = &sink;
   context_->metrics = std::make_unique<ProxyMetrics>(std::move(registry));
@@ -72,7 +76,7 @@ tcp::endpoint ProxyServer::Start() {
 }
 
 void ProxyServer::Accept() {
-  acceptor_.async_accept(asio::make_strand(io_), [this](boost::system::error_code ec, tcp::socket socket) {
+  acceptor_.async_accept(sessions_executor_(), [this](boost::system::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
       if (context_->active_sessions.load() >= context_->config.limits.max_sessions) {

@@ -1,5 +1,5 @@
 // The listening side of the proxy: accepts clients, enforces max_sessions, starts a
-// ClientSession per connection on its own strand, and drains them on Stop().
+// ClientSession per connection on its own strand or I/O thread, and drains them on Stop().
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -9,6 +9,7 @@
 #include <mutex>
 #include <vector>
 
+#include "host/io_pool.h"
 #include "proxy_config.h"
 #include "proxy_context.h"
 #include "smtpbridge/sink/sink.h"
@@ -25,8 +26,12 @@ class ProxyServer {
  public:
   // `sink` must outlive the server and every session (sessions end after Stop() and the
   // io_context running out of work).
+  // Sessions on strands of `io` (run it from any number of threads).
   ProxyServer(boost::asio::io_context& io, ProxyConfig config, sink::Sink& sink,
               std::shared_ptr<prometheus::Registry> registry = nullptr);
+  // The acceptor on `io`, each session on the executor `sessions` gives (see host::IoPool).
+  ProxyServer(boost::asio::io_context& io, host::ExecutorSource sessions, ProxyConfig config,
+              sink::Sink& sink, std::shared_ptr<prometheus::Registry> registry = nullptr);
   ~ProxyServer();
 
   // Resolves the next hop, loads TLS, binds and starts accepting. Throws std::runtime_error.
@@ -41,6 +46,7 @@ class ProxyServer {
   void Accept();
 
   boost::asio::io_context& io_;
+  host::ExecutorSource sessions_executor_;
   std::shared_ptr<ProxyContext> context_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::mutex mu_;
