@@ -25,7 +25,11 @@ using testing::FakeSink;
 using testing::MakeVerdict;
 using namespace std::string_literals;
 
-class ServerFixture : public ::testing::Test {
+// How the server's I/O runs: strands on one io_context run by two threads (the tests' own
+// setup), or host::IoPool with two threads (what smtpbridge-milter runs).
+enum class Threading { kStrandsOnSharedContext, kIoPool };
+
+class ServerFixture : public ::testing::TestWithParam<Threading> {
  protected:
   void SetUp() override {
     sink_.answer_on_thread = true;  // like the real sink: verdicts arrive on another thread
@@ -34,23 +38,40 @@ class ServerFixture : public ::testing::Test {
         return MakeVerdict(v1::ACTION_REJECT, 550, "5.7.1", {"blocked"});
       return v1::Verdict();
     };
-    server_ = std::make_unique<MilterServer>(io_, sink_, ServerOptions{});
+    if (GetParam() == Threading::kIoPool) {
+      pool_ = std::make_unique<host::IoPool>(2);
+      server_ = std::make_unique<MilterServer>(pool_->main(), pool_->connections(), sink_, ServerOptions{});
+    } else {
+      server_ = std::make_unique<MilterServer>(io_, sink_, ServerOptions{});
+    }
   }
   void Start() {
-    thread_ = std::thread([this] { io_.run(); });
+    if (pool_) {
+      threads_.emplace_back([this] { pool_->Run(); });
+    } else {
+      for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
+    }
   }
   void TearDown() override {
     server_->StopAccepting();
+    if (pool_) pool_->Stop();
     io_.stop();
-    if (thread_.joinable()) thread_.join();
+    for (auto& t : threads_) t.join();
     server_.reset();
   }
 
   asio::io_context io_;
+  std::unique_ptr<host::IoPool> pool_;
   FakeSink sink_;
   std::unique_ptr<MilterServer> server_;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
+
+INSTANTIATE_TEST_SUITE_P(Threading, ServerFixture,
+                         ::testing::Values(Threading::kStrandsOnSharedContext, Threading::kIoPool),
+                         [](const auto& info) {
+                           return info.param == Threading::kIoPool ? "IoPool" : "StrandsOnSharedContext";
+                         });
 
 // A blocking fake MTA.
 template <typename Socket>
@@ -95,7 +116,7 @@ Mta<tcp::socket> ConnectTcp(const std::string& bound) {
 
 const OptNeg kOffer{6, 0x1ff, 0x1fffff};
 
-TEST_F(ServerFixture, TransactionOverTcp) {
+TEST_P(ServerFixture, TransactionOverTcp) {
   sink_.wanted = {"INBOUND_COMMAND:RCPT", "INBOUND_COMMAND:_EOD"};
   sink_.decide = [](const v1::Event& e) {
     v1::Verdict v;
@@ -131,7 +152,7 @@ TEST_F(ServerFixture, TransactionOverTcp) {
   EXPECT_EQ(sink_.events().size(), 3u);
 }
 
-TEST_F(ServerFixture, TransactionOverUnixSocket) {
+TEST_P(ServerFixture, TransactionOverUnixSocket) {
   smtpbridge::testing::TempDir dir;
   const std::string path = (dir / "milter.sock").string();
   EXPECT_EQ(server_->Listen(ListenAddress{true, "", 0, path}), path);
@@ -148,7 +169,7 @@ TEST_F(ServerFixture, TransactionOverUnixSocket) {
   EXPECT_EQ(mta.Read(), Reply(ReplyCode{"550 5.7.1 blocked"}));
 }
 
-TEST_F(ServerFixture, OversizedPacketClosesOnlyThatConnection) {
+TEST_P(ServerFixture, OversizedPacketClosesOnlyThatConnection) {
   const std::string bound = server_->Listen(ListenAddress{false, "127.0.0.1", 0, ""});
   Start();
   auto good = ConnectTcp(bound);
@@ -193,7 +214,7 @@ TEST(MilterServerIdle, SilentConnectionIsClosedAfterTheIdleTimeoutOthersKeepWork
   thread.join();
 }
 
-TEST_F(ServerFixture, MalformedPacketsClose) {
+TEST_P(ServerFixture, MalformedPacketsClose) {
   const std::string bound = server_->Listen(ListenAddress{false, "127.0.0.1", 0, ""});
   Start();
   const std::vector<std::string> garbage = {
@@ -216,7 +237,7 @@ TEST_F(ServerFixture, MalformedPacketsClose) {
   EXPECT_EQ(server_->stats().protocol_errors.load(), garbage.size() + 1);
 }
 
-TEST_F(ServerFixture, ManyConcurrentConnections) {
+TEST_P(ServerFixture, ManyConcurrentConnections) {
   sink_.wanted = {"INBOUND_COMMAND:RCPT"};
   const std::string bound = server_->Listen(ListenAddress{false, "127.0.0.1", 0, ""});
   Start();

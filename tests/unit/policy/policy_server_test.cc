@@ -21,7 +21,11 @@ using asio::ip::tcp;
 using testing::FakeSink;
 using testing::MakeVerdict;
 
-class PolicyServerTest : public ::testing::Test {
+// How the server's I/O runs: strands on one io_context run by two threads, or host::IoPool
+// with two threads (what smtpbridge-policyd runs).
+enum class Threading { kStrandsOnSharedContext, kIoPool };
+
+class PolicyServerTest : public ::testing::TestWithParam<Threading> {
  protected:
   void SetUp() override {
     sink_.answer_on_thread = true;
@@ -30,14 +34,24 @@ class PolicyServerTest : public ::testing::Test {
         return MakeVerdict(v1::ACTION_REJECT, 554, "5.7.1", {"blocked by policy"});
       return v1::Verdict();
     };
-    server_ = std::make_unique<PolicyServer>(io_, sink_, PolicyServerOptions{});
+    if (GetParam() == Threading::kIoPool) {
+      pool_ = std::make_unique<host::IoPool>(2);
+      server_ = std::make_unique<PolicyServer>(pool_->main(), pool_->connections(), sink_, PolicyServerOptions{});
+    } else {
+      server_ = std::make_unique<PolicyServer>(io_, sink_, PolicyServerOptions{});
+    }
     bound_ = server_->Listen(milter::ListenAddress{false, "127.0.0.1", 0, ""});
-    thread_ = std::thread([this] { io_.run(); });
+    if (pool_) {
+      threads_.emplace_back([this] { pool_->Run(); });
+    } else {
+      for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
+    }
   }
   void TearDown() override {
     server_->StopAccepting();
+    if (pool_) pool_->Stop();
     io_.stop();
-    thread_.join();
+    for (auto& t : threads_) t.join();
   }
   tcp::socket Connect() {
     tcp::socket s(client_io_);
@@ -61,13 +75,20 @@ class PolicyServerTest : public ::testing::Test {
   }
 
   asio::io_context io_, client_io_;
+  std::unique_ptr<host::IoPool> pool_;
   FakeSink sink_;
   std::unique_ptr<PolicyServer> server_;
   std::string bound_;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
-TEST_F(PolicyServerTest, PersistentConnectionAnswersEachRequest) {
+INSTANTIATE_TEST_SUITE_P(Threading, PolicyServerTest,
+                         ::testing::Values(Threading::kStrandsOnSharedContext, Threading::kIoPool),
+                         [](const auto& info) {
+                           return info.param == Threading::kIoPool ? "IoPool" : "StrandsOnSharedContext";
+                         });
+
+TEST_P(PolicyServerTest, PersistentConnectionAnswersEachRequest) {
   auto s = Connect();
   asio::streambuf buf;
   EXPECT_EQ(Ask(s, buf, Rcpt("ok@example.net")), "action=DUNNO\n\n");
@@ -82,7 +103,7 @@ TEST_F(PolicyServerTest, PersistentConnectionAnswersEachRequest) {
   EXPECT_EQ(sink_.budgets()[0], std::chrono::milliseconds(100));
 }
 
-TEST_F(PolicyServerTest, UnwantedEventsAnswerDunnoWithoutTheSink) {
+TEST_P(PolicyServerTest, UnwantedEventsAnswerDunnoWithoutTheSink) {
   sink_.wanted = {"INBOUND_COMMAND:MAIL"};
   auto s = Connect();
   asio::streambuf buf;
@@ -90,7 +111,7 @@ TEST_F(PolicyServerTest, UnwantedEventsAnswerDunnoWithoutTheSink) {
   EXPECT_TRUE(sink_.events().empty());
 }
 
-TEST_F(PolicyServerTest, MalformedRequestClosesTheConnection) {
+TEST_P(PolicyServerTest, MalformedRequestClosesTheConnection) {
   auto s = Connect();
   asio::streambuf buf;
   EXPECT_EQ(Ask(s, buf, "this is not a policy request\n\n").substr(0, 1), "<");
@@ -101,13 +122,13 @@ TEST_F(PolicyServerTest, MalformedRequestClosesTheConnection) {
   EXPECT_EQ(Ask(again, buf2, Rcpt("ok@example.net")), "action=DUNNO\n\n");
 }
 
-TEST_F(PolicyServerTest, OversizedLineClosesTheConnection) {
+TEST_P(PolicyServerTest, OversizedLineClosesTheConnection) {
   auto s = Connect();
   asio::streambuf buf;
   EXPECT_EQ(Ask(s, buf, "sender=" + std::string(20000, 'x')).substr(0, 1), "<");
 }
 
-TEST_F(PolicyServerTest, UnknownRequestKindIsDunno) {
+TEST_P(PolicyServerTest, UnknownRequestKindIsDunno) {
   auto s = Connect();
   asio::streambuf buf;
   EXPECT_EQ(Ask(s, buf, "request=something_else\n\n"), "action=DUNNO\n\n");
