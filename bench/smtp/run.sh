@@ -8,10 +8,15 @@
 #           one the proxy's sink answers it from its fresh cache, without a round trip
 # Prints messages/s for each and the ratios (target >= 0.7 for the uncached one: every RCPT
 # evaluated remotely), and "stack cpu": CPU (user + system) of proxy + dispatcher + worker per
-# message in that round (10 ms tick resolution). Loopback only; stops what it starts.
+# message in that round (10 ms tick resolution). Also, each round, the proxy with no bindings at
+# all (its own relaying cost: the ceiling for any policy). Loopback only; stops what it starts.
+#
+# --pin: smtp-source and smtp-sink on CPU 0, proxy + dispatcher + worker on the other CPUs (for
+# direct too), as when the proxy runs on its own host; without it everything shares every CPU
+# and the proxy's own socket work competes with the load generator's.
 #
 # Usage: bench/smtp/run.sh [--build DIR] [--messages N] [--sessions S] [--size BYTES] [--rounds R]
-#                          [--no-policy] [--threads N] [--cache-ttl TTL] [--no-cached-run]
+#                          [--no-policy] [--threads N] [--cache-ttl TTL] [--no-cached-run] [--pin]
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +29,7 @@ rounds=3
 policy=rcpt
 cache_ttl=10s
 cached_run=1
+pin=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
@@ -35,7 +41,8 @@ while [[ $# -gt 0 ]]; do
     --threads) threads=$2; shift 2 ;;
     --cache-ttl) cache_ttl=$2; shift 2 ;;
     --no-cached-run) cached_run=0; shift ;;
-    -h|--help) sed -n 2,14p "$0"; exit 0 ;;
+    --pin) pin=1; shift ;;
+    -h|--help) sed -n 2,20p "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -47,6 +54,15 @@ bin="$build/bin"
 for b in smtpbridge-proxy smtpbridge-dispatcher smtpbridge-example-worker; do
   [[ -x "$bin/$b" ]] || { echo "bench/smtp: $bin/$b missing; build it first" >&2; exit 1; }
 done
+
+on_peer_cpus=()   # prefix for smtp-source / smtp-sink
+on_stack_cpus=()  # prefix for proxy, dispatcher, worker
+if (( pin )); then
+  cpus=$(nproc)
+  (( cpus >= 2 )) || { echo "bench/smtp: --pin needs 2 CPUs or more" >&2; exit 2; }
+  on_peer_cpus=(taskset -c 0)
+  on_stack_cpus=(taskset -c "1-$((cpus - 1))")
+fi
 
 work=$(mktemp -d)
 pids=()
@@ -64,17 +80,17 @@ wait_tcp() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/
 sink_port=$(free_port)
 user_opt=()
 [[ $(id -u) -eq 0 ]] && user_opt=(-u nobody)
-smtp-sink "${user_opt[@]}" 127.0.0.1:"$sink_port" 1024 >"$work/smtp-sink.log" 2>&1 &
+"${on_peer_cpus[@]}" smtp-sink "${user_opt[@]}" 127.0.0.1:"$sink_port" 1024 >"$work/smtp-sink.log" 2>&1 &
 pids+=($!)
 wait_tcp "$sink_port"
 
 [[ $policy == none ]] && cached_run=0
 
-# One policy stack: worker (extra flags: $2...) -> dispatcher -> proxy. Sets proxy_$1 and
-# metrics_$1.
+# One policy stack: worker (extra flags: $3...) -> dispatcher (bindings: $2, rcpt or none) ->
+# proxy. Sets proxy_$1, metrics_$1 and pids_$1.
 start_stack() {
-  local name=$1; shift
-  "$bin/smtpbridge-example-worker" --listen 127.0.0.1:0 --ready-file "$work/worker-$name.ready" \
+  local name=$1 policy=$2; shift 2
+  "${on_stack_cpus[@]}" "$bin/smtpbridge-example-worker" --listen 127.0.0.1:0 --ready-file "$work/worker-$name.ready" \
     --reject-rcpt 'blocked@*' --log-level warn "$@" >"$work/worker-$name.log" 2>&1 &
   pids+=($!)
   local stack="$!"
@@ -90,7 +106,7 @@ bindings:
     timeout: 20ms
 YAML
   fi
-  "$bin/smtpbridge-dispatcher" --listen 127.0.0.1:0 --bindings "$work/bindings-$name.yaml" \
+  "${on_stack_cpus[@]}" "$bin/smtpbridge-dispatcher" --listen 127.0.0.1:0 --bindings "$work/bindings-$name.yaml" \
     --ready-file "$work/dispatcher-$name.ready" --log-level warn >"$work/dispatcher-$name.log" 2>&1 &
   pids+=($!)
   stack+=" $!"
@@ -105,7 +121,7 @@ budgets:
 YAML
   local metrics_port
   metrics_port=$(free_port)
-  "$bin/smtpbridge-proxy" --listen 127.0.0.1:0 --next-hop 127.0.0.1:"$sink_port" \
+  "${on_stack_cpus[@]}" "$bin/smtpbridge-proxy" --listen 127.0.0.1:0 --next-hop 127.0.0.1:"$sink_port" \
     --dispatcher "ipv4:$dispatcher" --config "$work/proxy-$name.yaml" \
     --ready-file "$work/proxy-$name.ready" --metrics-listen 127.0.0.1:"$metrics_port" \
     --log-level warn >"$work/proxy-$name.log" 2>&1 &
@@ -116,9 +132,11 @@ YAML
   printf -v "metrics_$name" '%s' "$metrics_port"
 }
 
-start_stack remote
+start_stack remote "$policy"
 proxy=$proxy_remote
-if (( cached_run )); then start_stack cached --cache-ttl "$cache_ttl"; fi
+if (( cached_run )); then start_stack cached "$policy" --cache-ttl "$cache_ttl"; fi
+bare_run=0
+if [[ $policy != none ]]; then bare_run=1; start_stack bare none; fi
 
 # CPU seconds (user + system) the given processes used so far.
 cpu_of() {
@@ -138,7 +156,7 @@ run() {
   local target=$1 count=$2
   local t0 t1
   t0=$(date +%s.%N)
-  if ! smtp-source -m "$count" -s "$sessions" -l "$size" -f bench@example.com -t rcpt@example.net \
+  if ! "${on_peer_cpus[@]}" smtp-source -m "$count" -s "$sessions" -l "$size" -f bench@example.com -t rcpt@example.net \
       -M bench.client "$target" >"$work/source.log" 2>&1; then
     echo "smtp-source failed against $target:" >&2; cat "$work/source.log" >&2; exit 1
   fi
@@ -147,11 +165,14 @@ run() {
   python3 -c "print(f'{$count/($t1-$t0):.0f}')"
 }
 
-echo "bench/smtp: $messages messages x $rounds rounds, $sessions parallel sessions, $size-byte messages"
+echo "bench/smtp: $messages messages x $rounds rounds, $sessions parallel sessions, $size-byte messages, $(nproc) CPUs, load average $(cut -d' ' -f1 /proc/loadavg)"
+(( pin )) && echo "pinned: smtp-source and smtp-sink on CPU 0, proxy + dispatcher + worker on CPUs 1-$(( $(nproc) - 1 ))"
 run "127.0.0.1:$sink_port" 200 >/dev/null   # warm-up, every path
 run "$proxy" 200 >/dev/null
 (( cached_run )) && run "$proxy_cached" 200 >/dev/null
+(( bare_run )) && run "$proxy_bare" 200 >/dev/null
 best_direct=0
+best_bare=0
 best_proxy=0
 best_cached=0
 for r in $(seq 1 "$rounds"); do
@@ -171,6 +192,14 @@ for r in $(seq 1 "$rounds"); do
     line+=", with worker-granted caching $c msg/s (stack cpu $cpu_cached us/msg)"
     (( c > best_cached )) && best_cached=$c
   fi
+  if (( bare_run )); then
+    c0=$(cpu_of $pids_bare)
+    b=$(run "$proxy_bare" "$messages")
+    c1=$(cpu_of $pids_bare)
+    cpu_bare=$(python3 -c "print(f'{($c1-$c0)/$messages*1e6:.0f}')")
+    line+=", no bindings $b msg/s (stack cpu $cpu_bare us/msg)"
+    (( b > best_bare )) && best_bare=$b
+  fi
   echo "$line"
 done
 ratio=$(python3 -c "print(f'{$best_proxy/$best_direct:.2f}')")
@@ -181,6 +210,10 @@ echo "via proxy, $label: $best_proxy msg/s  ratio $ratio"
 if (( cached_run )); then
   cratio=$(python3 -c "print(f'{$best_cached/$best_direct:.2f}')")
   echo "via proxy, worker-granted cache_ttl $cache_ttl (same RCPT each message, answered from the sink's fresh cache after the first): $best_cached msg/s  ratio $cratio"
+fi
+if (( bare_run )); then
+  bratio=$(python3 -c "print(f'{$best_bare/$best_direct:.2f}')")
+  echo "via proxy, no bindings (the proxy's own relaying cost, the ceiling for any policy): $best_bare msg/s  ratio $bratio"
 fi
 if python3 -c "import sys; sys.exit(0 if $ratio >= 0.70 else 1)"; then echo "PASS smtp ratio $ratio >= 0.70 ($label)"; else echo "FAIL smtp ratio $ratio < 0.70 ($label)"; fi
 if (( cached_run )); then
