@@ -6,7 +6,9 @@
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
+#include <thread>
 
 namespace smtpbridge::dispatcher {
 
@@ -14,6 +16,11 @@ std::string ReplacePort(const std::string& listen, int port) {
   const auto colon = listen.rfind(':');
   const std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
   return host + ":" + std::to_string(port);
+}
+
+size_t EffectiveThreads(size_t threads) {
+  if (threads > 0) return threads;
+  return std::max(1u, std::thread::hardware_concurrency());
 }
 
 DispatcherApp::DispatcherApp(AppOptions options)
@@ -55,23 +62,27 @@ DispatcherApp::~DispatcherApp() { Shutdown(); }
 bool DispatcherApp::Start(std::string* error) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  dispatcher_service_ = std::make_unique<DispatcherService>(fanout_.get(), store_.get());
+  dispatcher_service_ = std::make_unique<DispatcherService>(fanout_.get(), store_.get(), &cqs_);
   admin_service_ = std::make_unique<AdminService>(store_.get(), &stats_, options_.admin_token);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(dispatcher_service_.get());
   builder.RegisterService(admin_service_.get());
+  cqs_.AddTo(builder, EffectiveThreads(options_.threads));
   server_ = builder.BuildAndStart();
   if (!server_ || port == 0) {
     *error = "cannot listen on " + options_.listen;
+    if (server_) server_->Shutdown();
     server_.reset();
+    cqs_.Shutdown();
     return false;
   }
+  cqs_.Start([this](grpc::ServerCompletionQueue* cq) { dispatcher_service_->Arm(cq); });
   address_ = ReplacePort(options_.listen, port);
   if (options_.watch_interval.count() > 0) store_->StartWatching(options_.watch_interval);
-  spdlog::info("dispatcher listening on {} (bindings {}, generation {})", address_,
-               store_->path(), store_->generation());
+  spdlog::info("dispatcher listening on {} (bindings {}, generation {}, {} thread(s))", address_,
+               store_->path(), store_->generation(), cqs_.size());
   return true;
 }
 
@@ -95,6 +106,9 @@ bool DispatcherApp::Shutdown() {
                  options_.drain_timeout.count());
     drained = false;
   }
+  // Every answered event's calls have ended (or the drain timed out): close the queues; their
+  // threads drain what is left (unanswerable calls are dropped, worker calls report UNAVAILABLE).
+  cqs_.Shutdown();
   clock_.Stop();
   return drained;
 }

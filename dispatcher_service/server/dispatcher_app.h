@@ -10,12 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "dispatch/asio_clock.h"
 #include "dispatch/binding_stats.h"
 #include "dispatch/fanout.h"
+#include "dispatch/thread_clock.h"
 #include "dispatch/verdict_cache.h"
 #include "server/admin_service.h"
 #include "server/bindings_store.h"
+#include "server/cq_pool.h"
 #include "server/dispatcher_service.h"
 #include "server/metrics.h"
 #include "server/recorder.h"
@@ -32,7 +33,11 @@ struct AppOptions {
   std::chrono::milliseconds watch_interval{1000};  // 0: do not watch the file
   std::chrono::milliseconds drain_timeout{5000};
   size_t cache_entries = 10000;
+  size_t threads = 0;  // completion-queue threads serving Evaluate; 0: one per core
 };
+
+// `threads`, or the number of cores when 0 (at least 1).
+size_t EffectiveThreads(size_t threads);
 
 class DispatcherApp {
  public:
@@ -63,8 +68,9 @@ class DispatcherApp {
   std::unique_ptr<Recorder> recorder_;
   VerdictCache cache_;
   ChannelPool channels_;
-  GrpcSinkClient client_{&channels_};
-  AsioClock clock_;
+  CqPool cqs_;
+  GrpcSinkClient client_{&channels_, &cqs_};
+  ThreadClock clock_;
   std::unique_ptr<FanOut> fanout_;
   std::unique_ptr<BindingsStore> store_;
   std::unique_ptr<DispatcherService> dispatcher_service_;

@@ -3,28 +3,83 @@
 #include "smtpbridge/v1/names.h"
 
 namespace smtpbridge::dispatcher {
+namespace {
 
-grpc::ServerUnaryReactor* DispatcherService::Evaluate(grpc::CallbackServerContext* context,
-                                                      const v1::EvaluateRequest* request,
-                                                      v1::EvaluateResponse* response) {
-  auto* reactor = context->DefaultReactor();
-  const v1::EventType type = request->event().type();
-  if (type == v1::EVENT_TYPE_UNSPECIFIED || v1::EventTypeName(type) == "UNSPECIFIED") {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 "event.type is missing or unknown"));
-    return reactor;
+// Evaluate requests kept posted per queue, so a burst does not wait for re-arming.
+constexpr int kRequestsPerQueue = 8;
+
+}  // namespace
+
+// One Evaluate call: its own tag for the request and for the finish. It deletes itself once
+// the finish (or a failed request) comes back from the queue.
+class DispatcherService::EvaluateCall final : public CqTag {
+ public:
+  EvaluateCall(DispatcherService* service, grpc::ServerCompletionQueue* cq)
+      : service_(service), cq_(cq), responder_(&context_) {}
+
+  // Posts the request; false when the queues are already closed (the call was deleted).
+  static void Post(DispatcherService* service, grpc::ServerCompletionQueue* cq) {
+    CqPool::Use use(service->cqs_);
+    if (!use) return;
+    auto* call = new EvaluateCall(service, cq);
+    service->RequestEvaluate(&call->context_, &call->request_, &call->responder_, cq, cq, call);
   }
-  auto bindings = store_->Current();
-  if (!bindings) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "no bindings loaded"));
-    return reactor;
+
+  void Proceed(bool ok) override {
+    if (finishing_ || !ok) {  // finished, or no call: the server is shutting down
+      delete this;
+      return;
+    }
+    Post(service_, cq_);  // keep one more request posted in our place
+    Handle();
   }
-  fanout_->Evaluate(std::move(bindings), request->event(), request->explain(),
-                    [reactor, response](v1::EvaluateResponse result) {
-                      *response = std::move(result);
-                      reactor->Finish(grpc::Status::OK);
-                    });
-  return reactor;
+
+ private:
+  void Handle() {
+    const v1::EventType type = request_.event().type();
+    if (type == v1::EVENT_TYPE_UNSPECIFIED || v1::EventTypeName(type) == "UNSPECIFIED") {
+      Finish({}, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "event.type is missing or unknown"));
+      return;
+    }
+    auto bindings = service_->store_->Current();
+    if (!bindings) {
+      Finish({}, grpc::Status(grpc::StatusCode::UNAVAILABLE, "no bindings loaded"));
+      return;
+    }
+    // Inline on this queue's thread; the worker calls go on the same queue (CqPool::Pick), so
+    // `done` usually runs here too (else on the clock's thread, or another call's).
+    service_->fanout_->Evaluate(std::move(bindings), request_.event(), request_.explain(),
+                                [this](v1::EvaluateResponse result) {
+                                  Finish(std::move(result), grpc::Status::OK);
+                                });
+  }
+
+  // From any thread. Once the queues are closed (shutdown past its drain deadline) the call
+  // cannot be answered any more: drop it.
+  void Finish(v1::EvaluateResponse response, const grpc::Status& status) {
+    {
+      CqPool::Use use(service_->cqs_);
+      if (use) {
+        finishing_ = true;
+        response_ = std::move(response);
+        responder_.Finish(response_, status, this);
+        return;
+      }
+    }
+    delete this;
+  }
+
+  DispatcherService* service_;
+  grpc::ServerCompletionQueue* cq_;
+  grpc::ServerContext context_;
+  v1::EvaluateRequest request_;
+  v1::EvaluateResponse response_;
+  grpc::ServerAsyncResponseWriter<v1::EvaluateResponse> responder_;
+  bool finishing_ = false;
+};
+
+void DispatcherService::Arm(grpc::ServerCompletionQueue* cq) {
+  for (int i = 0; i < kRequestsPerQueue; ++i) EvaluateCall::Post(this, cq);
 }
 
 grpc::ServerUnaryReactor* DispatcherService::GetInterests(grpc::CallbackServerContext* context,

@@ -1,30 +1,38 @@
-// smtpbridge.v1.Dispatcher on the gRPC callback API: Evaluate fans the event out (FanOut) and
-// finishes the reactor when the decision is settled; GetInterests reports what the current
-// bindings want.
+// smtpbridge.v1.Dispatcher: Evaluate on the gRPC completion-queue API, driven by the CqPool's
+// threads (it fans the event out (FanOut) and finishes the call when the decision is settled);
+// GetInterests, rarely called, stays on the callback API.
 #pragma once
 
 #include "dispatch/fanout.h"
 #include "server/bindings_store.h"
+#include "server/cq_pool.h"
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 
 namespace smtpbridge::dispatcher {
 
 inline constexpr std::chrono::seconds kInterestsRefreshAfter{5};
 
-class DispatcherService final : public v1::Dispatcher::CallbackService {
- public:
-  DispatcherService(FanOut* fanout, BindingsStore* store) : fanout_(fanout), store_(store) {}
+using DispatcherServiceBase =
+    v1::Dispatcher::WithAsyncMethod_Evaluate<v1::Dispatcher::WithCallbackMethod_GetInterests<v1::Dispatcher::Service>>;
 
-  grpc::ServerUnaryReactor* Evaluate(grpc::CallbackServerContext* context,
-                                     const v1::EvaluateRequest* request,
-                                     v1::EvaluateResponse* response) override;
+class DispatcherService final : public DispatcherServiceBase {
+ public:
+  DispatcherService(FanOut* fanout, BindingsStore* store, CqPool* cqs)
+      : fanout_(fanout), store_(store), cqs_(cqs) {}
+
+  // After the server started: posts the first Evaluate requests on `cq` (a pool queue).
+  void Arm(grpc::ServerCompletionQueue* cq);
+
   grpc::ServerUnaryReactor* GetInterests(grpc::CallbackServerContext* context,
                                          const v1::GetInterestsRequest* request,
                                          v1::GetInterestsResponse* response) override;
 
  private:
+  class EvaluateCall;
+
   FanOut* fanout_;
   BindingsStore* store_;
+  CqPool* cqs_;
 };
 
 }  // namespace smtpbridge::dispatcher

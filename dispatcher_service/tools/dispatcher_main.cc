@@ -59,6 +59,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   cli.add_option("--cache-entries", options.cache_entries, "verdict cache size (0: no cache)")
       ->capture_default_str();
+  cli.add_option("--threads", options.threads,
+                 "threads serving Evaluate and the worker calls (one gRPC completion queue each; "
+                 "0: one per core)")
+      ->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
 
   auto logger = spdlog::stderr_color_mt("dispatcher");
