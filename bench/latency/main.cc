@@ -143,6 +143,7 @@ int main(int argc, char** argv) {
   std::string baseline_api = "both";    // which baseline forwarder(s) to measure
   std::string echo_api = "callback";    // the baseline's echo process
   size_t cq_threads = std::max(1u, std::thread::hardware_concurrency());
+  size_t dispatcher_threads = 0;        // smtpbridge-dispatcher --threads (0: its default)
   // run.sh passes defaults first; a repeated flag overrides them.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--role", role, "internal: echo | forwarder (the baseline's servers)");
@@ -157,6 +158,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::IsMember({"callback", "cq"}));
   app.add_option("--cq-threads", cq_threads, "threads (one completion queue each) of the cq servers")
       ->capture_default_str()->check(CLI::Range(1, 64));
+  app.add_option("--dispatcher-threads", dispatcher_threads,
+                 "smtpbridge-dispatcher --threads (0: its default, one per core)")
+      ->capture_default_str();
   app.add_option("--bin-dir", bin_dir, "where smtpbridge-dispatcher and smtpbridge-example-worker are")
       ->capture_default_str();
   app.add_option("--dispatcher", dispatcher_address,
@@ -236,7 +240,8 @@ int main(int argc, char** argv) {
           "    enabled: true\n");
       dispatcher = Spawn(dir, "dispatcher", {(std::filesystem::path(bin_dir) / "smtpbridge-dispatcher").string(),
                                              "--listen", "127.0.0.1:0", "--bindings", bindings.string(),
-                                             "--log-level", "warn", "--cache-entries", "0"});
+                                             "--log-level", "warn", "--cache-entries", "0",
+                                             "--threads", std::to_string(dispatcher_threads)});
       dispatcher_address = dispatcher->address;
       stack_pids = {worker->process->pid(), dispatcher->process->pid()};
     }
@@ -265,7 +270,8 @@ int main(int argc, char** argv) {
                 baseline_api == "both" ? "callback API and, separately, the completion-queue API"
                 : baseline_api == "cq" ? "completion-queue API" : "callback API",
                 echo_api == "cq" ? "completion-queue" : "callback", cq_threads);
-    std::printf("stack:    sink -> smtpbridge-dispatcher -> smtpbridge-example-worker (1 binding)\n\n");
+    std::printf("stack:    sink -> smtpbridge-dispatcher (--threads %zu) -> smtpbridge-example-worker (1 binding)\n\n",
+                dispatcher_threads);
 
     // Baselines and stack alternate in rounds, so drift in the machine's load (other work on a
     // shared box) lands on every side rather than on whichever ran last.
