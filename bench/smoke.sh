@@ -26,7 +26,7 @@ run() {
 run latency bench/latency/run.sh "$build" --events 500 --warmup 100 --rate 500 --seconds 1 --rounds 1
 run smtp bench/smtp/run.sh --build "$build" --messages 200 --rounds 1
 if [ "$(id -u)" -eq 0 ]; then
-  run postfix bench/postfix/run.sh "$build" --messages 200 --sessions 5
+  run postfix bench/postfix/run.sh "$build" --messages 200 --sessions 5 --rounds 1
 else
   echo "--- bench postfix: skipped (needs root for Postfix)"
 fi
