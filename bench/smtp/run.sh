@@ -173,35 +173,36 @@ run "$proxy" 200 >/dev/null
 (( bare_run )) && run "$proxy_bare" 200 >/dev/null
 best_direct=0
 best_bare=0
-best_proxy=0
 best_cached=0
+# Loads stack $1 once: sets rate_$1 (msg/s) and cpu_$1 (stack CPU us/msg), raises best_$1.
+measure() {
+  local name=$1 pids_var="pids_$1" proxy_var="proxy_$1" best_var="best_$1"
+  local c0 c1 rate
+  c0=$(cpu_of ${!pids_var})
+  rate=$(run "${!proxy_var}" "$messages")
+  c1=$(cpu_of ${!pids_var})
+  printf -v "rate_$name" '%s' "$rate"
+  printf -v "cpu_$name" '%s' "$(python3 -c "print(f'{($c1-$c0)/$messages*1e6:.0f}')")"
+  (( rate > ${!best_var} )) && printf -v "$best_var" '%s' "$rate"
+  return 0
+}
+best_remote=0
 for r in $(seq 1 "$rounds"); do
   d=$(run "127.0.0.1:$sink_port" "$messages")
-  c0=$(cpu_of $pids_remote)
-  p=$(run "$proxy" "$messages")
-  c1=$(cpu_of $pids_remote)
-  cpu_remote=$(python3 -c "print(f'{($c1-$c0)/$messages*1e6:.0f}')")
-  line="  round $r: direct $d msg/s, via proxy $p msg/s (stack cpu $cpu_remote us/msg)"
   (( d > best_direct )) && best_direct=$d
-  (( p > best_proxy )) && best_proxy=$p
+  measure remote
+  line="  round $r: direct $d msg/s, via proxy $rate_remote msg/s (stack cpu $cpu_remote us/msg)"
   if (( cached_run )); then
-    c0=$(cpu_of $pids_cached)
-    c=$(run "$proxy_cached" "$messages")
-    c1=$(cpu_of $pids_cached)
-    cpu_cached=$(python3 -c "print(f'{($c1-$c0)/$messages*1e6:.0f}')")
-    line+=", with worker-granted caching $c msg/s (stack cpu $cpu_cached us/msg)"
-    (( c > best_cached )) && best_cached=$c
+    measure cached
+    line+=", with worker-granted caching $rate_cached msg/s (stack cpu $cpu_cached us/msg)"
   fi
   if (( bare_run )); then
-    c0=$(cpu_of $pids_bare)
-    b=$(run "$proxy_bare" "$messages")
-    c1=$(cpu_of $pids_bare)
-    cpu_bare=$(python3 -c "print(f'{($c1-$c0)/$messages*1e6:.0f}')")
-    line+=", no bindings $b msg/s (stack cpu $cpu_bare us/msg)"
-    (( b > best_bare )) && best_bare=$b
+    measure bare
+    line+=", no bindings $rate_bare msg/s (stack cpu $cpu_bare us/msg)"
   fi
   echo "$line"
 done
+best_proxy=$best_remote
 ratio=$(python3 -c "print(f'{$best_proxy/$best_direct:.2f}')")
 label="every RCPT evaluated remotely (C++ worker)"
 [[ $policy == none ]] && label="no policy: bindings: []"
