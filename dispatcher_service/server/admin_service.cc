@@ -6,72 +6,90 @@
 
 namespace smtpbridge::dispatcher {
 
-bool AdminService::Authorized(grpc::CallbackServerContext* context,
-                              grpc::ServerUnaryReactor* reactor) const {
-  if (token_.empty()) return true;
+AdminService::AdminService(BindingsStore* store, BindingStatsRegistry* stats, std::string token,
+                           CqPool* cqs)
+    : store_(store), stats_(stats), token_(std::move(token)) {
+  list_ = std::make_unique<decltype(list_)::element_type>(
+      this, &AdminService::RequestListBindings, cqs,
+      [this](grpc::ServerContext& c, const auto& request, auto* response) {
+        return HandleListBindings(c, request, response);
+      });
+  stats_method_ = std::make_unique<decltype(stats_method_)::element_type>(
+      this, &AdminService::RequestGetBindingStats, cqs,
+      [this](grpc::ServerContext& c, const auto& request, auto* response) {
+        return HandleGetBindingStats(c, request, response);
+      });
+  reload_ = std::make_unique<decltype(reload_)::element_type>(
+      this, &AdminService::RequestReload, cqs,
+      [this](grpc::ServerContext& c, const auto& request, auto* response) {
+        return HandleReload(c, request, response);
+      });
+}
+
+AdminService::~AdminService() = default;
+
+void AdminService::Arm(grpc::ServerCompletionQueue* cq) {
+  list_->Post(cq);
+  stats_method_->Post(cq);
+  reload_->Post(cq);
+}
+
+grpc::Status AdminService::Authorize(const grpc::ServerContext& context) const {
+  if (token_.empty()) return grpc::Status::OK;
   const std::string expected = "Bearer " + token_;
-  const auto& metadata = context->client_metadata();
+  const auto& metadata = context.client_metadata();
   const auto it = metadata.find("authorization");
   // Constant-time compare: the token is a secret.
   const bool ok = it != metadata.end() && it->second.size() == expected.size() &&
                   CRYPTO_memcmp(it->second.data(), expected.data(), expected.size()) == 0;
-  if (!ok) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                                 "admin calls need \"authorization: Bearer <token>\""));
-  }
-  return ok;
+  if (ok) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                      "admin calls need \"authorization: Bearer <token>\"");
 }
 
-grpc::ServerUnaryReactor* AdminService::ListBindings(grpc::CallbackServerContext* context,
-                                                     const v1::ListBindingsRequest* request,
-                                                     v1::ListBindingsResponse* response) {
-  auto* reactor = context->DefaultReactor();
-  if (!Authorized(context, reactor)) return reactor;
+grpc::Status AdminService::HandleListBindings(grpc::ServerContext& context,
+                                        const v1::ListBindingsRequest& request,
+                                        v1::ListBindingsResponse* response) {
+  if (auto status = Authorize(context); !status.ok()) return status;
   if (const auto set = store_->Current()) {
     for (const auto& b : set->bindings()) {
-      if (request->instance() != 0 && b.proto.instance() != request->instance()) continue;
+      if (request.instance() != 0 && b.proto.instance() != request.instance()) continue;
       *response->add_bindings() = b.proto;
     }
   }
   response->set_source(store_->path());
   response->set_generation(store_->generation());
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return grpc::Status::OK;
 }
 
-grpc::ServerUnaryReactor* AdminService::GetBindingStats(grpc::CallbackServerContext* context,
-                                                        const v1::GetBindingStatsRequest* request,
-                                                        v1::GetBindingStatsResponse* response) {
-  auto* reactor = context->DefaultReactor();
-  if (!Authorized(context, reactor)) return reactor;
+grpc::Status AdminService::HandleGetBindingStats(grpc::ServerContext& context,
+                                           const v1::GetBindingStatsRequest& request,
+                                           v1::GetBindingStatsResponse* response) {
+  if (auto status = Authorize(context); !status.ok()) return status;
   // Every current binding appears, with zeros when it has not matched yet.
   std::set<std::string> listed;
-  for (auto& stats : stats_->Snapshot(request->name())) {
+  for (auto& stats : stats_->Snapshot(request.name())) {
     listed.insert(stats.name());
     *response->add_stats() = std::move(stats);
   }
   if (const auto set = store_->Current()) {
     for (const auto& b : set->bindings()) {
-      if (!request->name().empty() && b.name() != request->name()) continue;
+      if (!request.name().empty() && b.name() != request.name()) continue;
       if (listed.insert(b.name()).second) response->add_stats()->set_name(b.name());
     }
   }
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return grpc::Status::OK;
 }
 
-grpc::ServerUnaryReactor* AdminService::Reload(grpc::CallbackServerContext* context,
-                                               const v1::ReloadRequest* request,
-                                               v1::ReloadResponse* response) {
-  auto* reactor = context->DefaultReactor();
-  if (!Authorized(context, reactor)) return reactor;
+grpc::Status AdminService::HandleReload(grpc::ServerContext& context, const v1::ReloadRequest&,
+                                  v1::ReloadResponse* response) {
+  if (auto status = Authorize(context); !status.ok()) return status;
   const ReloadOutcome outcome = store_->Reload();
   response->set_ok(outcome.ok);
   for (const auto& e : outcome.errors) response->add_errors(e);
   response->set_generation(outcome.generation);
   response->set_bindings(static_cast<uint32_t>(outcome.bindings));
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return grpc::Status::OK;
 }
 
 }  // namespace smtpbridge::dispatcher

@@ -1,8 +1,10 @@
 #include "server/dispatcher_app.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/ext/health_check_service_server_builder_option.h>
 #include <grpcpp/security/server_credentials.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
 
@@ -11,6 +13,20 @@
 #include <thread>
 
 namespace smtpbridge::dispatcher {
+namespace {
+
+// Linking libgrpc++_reflection registers its plugin at static initialisation, so every server
+// in the process would serve reflection (a sync-API service: it makes gRPC start sync polling
+// threads). This option drops the plugin from our builder unless reflection was asked for.
+class DropReflectionOption final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    std::erase_if(*plugins, [](const auto& p) { return p->name() == "proto_server_reflection"; });
+  }
+};
+
+}  // namespace
 
 std::string ReplacePort(const std::string& listen, int port) {
   const auto colon = listen.rfind(':');
@@ -60,15 +76,20 @@ std::unique_ptr<DispatcherApp> DispatcherApp::Create(AppOptions options,
 DispatcherApp::~DispatcherApp() { Shutdown(); }
 
 bool DispatcherApp::Start(std::string* error) {
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  if (options_.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   dispatcher_service_ = std::make_unique<DispatcherService>(fanout_.get(), store_.get(), &cqs_);
-  admin_service_ = std::make_unique<AdminService>(store_.get(), &stats_, options_.admin_token);
+  admin_service_ = std::make_unique<AdminService>(store_.get(), &stats_, options_.admin_token, &cqs_);
+  health_service_ = std::make_unique<HealthService>(&cqs_);
   grpc::ServerBuilder builder;
+  // Ours serves grpc.health.v1.Health; never gRPC's default one (callback API), even when
+  // something else in the process enabled it.
+  builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
+  if (!options_.reflection) builder.SetOption(std::make_unique<DropReflectionOption>());
   int port = 0;
   builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(dispatcher_service_.get());
   builder.RegisterService(admin_service_.get());
+  builder.RegisterService(health_service_.get());
   cqs_.AddTo(builder, EffectiveThreads(options_.threads));
   server_ = builder.BuildAndStart();
   if (!server_ || port == 0) {
@@ -78,11 +99,16 @@ bool DispatcherApp::Start(std::string* error) {
     cqs_.Shutdown();
     return false;
   }
-  cqs_.Start([this](grpc::ServerCompletionQueue* cq) { dispatcher_service_->Arm(cq); });
+  cqs_.Start([this](grpc::ServerCompletionQueue* cq) {
+    dispatcher_service_->Arm(cq);
+    admin_service_->Arm(cq);
+    health_service_->Arm(cq);
+  });
   address_ = ReplacePort(options_.listen, port);
   if (options_.watch_interval.count() > 0) store_->StartWatching(options_.watch_interval);
-  spdlog::info("dispatcher listening on {} (bindings {}, generation {}, {} thread(s))", address_,
-               store_->path(), store_->generation(), cqs_.size());
+  spdlog::info("dispatcher listening on {} (bindings {}, generation {}, {} thread(s){})", address_,
+               store_->path(), store_->generation(), cqs_.size(),
+               options_.reflection ? ", reflection" : "");
   return true;
 }
 
@@ -93,7 +119,7 @@ bool DispatcherApp::Shutdown() {
   bool drained = true;
   if (server_) {
     // Health checks go NOT_SERVING first, so load balancers stop sending new events.
-    if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(false);
+    health_service_->SetServing(false);
     // Stop accepting; in-flight RPCs get until the deadline, then are cancelled.
     const auto deadline = std::chrono::system_clock::now() + options_.drain_timeout;
     server_->Shutdown(deadline);

@@ -1,6 +1,7 @@
 // The whole dispatcher wired together: bindings store and watcher, worker channels, clock,
-// verdict cache, fan-out, stats/metrics/logs and the gRPC server (Dispatcher, Admin, health,
-// reflection). main() and the in-process tests both use it.
+// verdict cache, fan-out, stats/metrics/logs and the gRPC server (Dispatcher, Admin, health, all
+// on the completion-queue threads; reflection when asked for). main() and the in-process tests
+// both use it.
 #pragma once
 
 #include <grpcpp/server.h>
@@ -18,6 +19,7 @@
 #include "server/bindings_store.h"
 #include "server/cq_pool.h"
 #include "server/dispatcher_service.h"
+#include "server/health_service.h"
 #include "server/metrics.h"
 #include "server/recorder.h"
 #include "workers/channel_pool.h"
@@ -33,7 +35,8 @@ struct AppOptions {
   std::chrono::milliseconds watch_interval{1000};  // 0: do not watch the file
   std::chrono::milliseconds drain_timeout{5000};
   size_t cache_entries = 10000;
-  size_t threads = 0;  // completion-queue threads serving Evaluate; 0: one per core
+  size_t threads = 0;  // completion-queue threads serving every method; 0: EffectiveThreads
+  bool reflection = false;  // gRPC server reflection (a sync service: it adds polling threads)
 };
 
 // `threads`, or the number of cores when 0 (at least 1).
@@ -75,6 +78,7 @@ class DispatcherApp {
   std::unique_ptr<BindingsStore> store_;
   std::unique_ptr<DispatcherService> dispatcher_service_;
   std::unique_ptr<AdminService> admin_service_;
+  std::unique_ptr<HealthService> health_service_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
   bool shut_down_ = false;

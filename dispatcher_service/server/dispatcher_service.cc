@@ -78,23 +78,34 @@ class DispatcherService::EvaluateCall final : public CqTag {
   bool finishing_ = false;
 };
 
-void DispatcherService::Arm(grpc::ServerCompletionQueue* cq) {
-  for (int i = 0; i < kRequestsPerQueue; ++i) EvaluateCall::Post(this, cq);
+DispatcherService::DispatcherService(FanOut* fanout, BindingsStore* store, CqPool* cqs)
+    : fanout_(fanout), store_(store), cqs_(cqs) {
+  interests_ = std::make_unique<decltype(interests_)::element_type>(
+      this, &DispatcherService::RequestGetInterests, cqs,
+      [this](grpc::ServerContext&, const v1::GetInterestsRequest& request,
+             v1::GetInterestsResponse* response) {
+        *response = Interests(request);
+        return grpc::Status::OK;
+      });
 }
 
-grpc::ServerUnaryReactor* DispatcherService::GetInterests(grpc::CallbackServerContext* context,
-                                                          const v1::GetInterestsRequest* request,
-                                                          v1::GetInterestsResponse* response) {
-  auto* reactor = context->DefaultReactor();
+DispatcherService::~DispatcherService() = default;
+
+void DispatcherService::Arm(grpc::ServerCompletionQueue* cq) {
+  for (int i = 0; i < kRequestsPerQueue; ++i) EvaluateCall::Post(this, cq);
+  interests_->Post(cq);
+}
+
+v1::GetInterestsResponse DispatcherService::Interests(const v1::GetInterestsRequest& request) const {
+  v1::GetInterestsResponse response;
   if (const auto bindings = store_->Current()) {
-    for (auto& interest : bindings->Interests(request->instance())) {
-      *response->add_interests() = std::move(interest);
+    for (auto& interest : bindings->Interests(request.instance())) {
+      *response.add_interests() = std::move(interest);
     }
   }
-  response->set_generation(store_->generation());
-  *response->mutable_refresh_after() = v1::ToProtoDuration(kInterestsRefreshAfter);
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  response.set_generation(store_->generation());
+  *response.mutable_refresh_after() = v1::ToProtoDuration(kInterestsRefreshAfter);
+  return response;
 }
 
 }  // namespace smtpbridge::dispatcher

@@ -1,31 +1,29 @@
 // smtpbridge.v1.Dispatcher: Evaluate on the gRPC completion-queue API, driven by the CqPool's
 // threads (it fans the event out (FanOut) and finishes the call when the decision is settled);
-// GetInterests, rarely called, stays on the callback API.
+// GetInterests, rarely called, on the same queues (CqUnaryMethod): no callback-API method, so
+// gRPC starts none of its callback threads.
 #pragma once
 
 #include "dispatch/fanout.h"
 #include "server/bindings_store.h"
 #include "server/cq_pool.h"
+#include "server/cq_unary.h"
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 
 namespace smtpbridge::dispatcher {
 
 inline constexpr std::chrono::seconds kInterestsRefreshAfter{5};
 
-using DispatcherServiceBase =
-    v1::Dispatcher::WithAsyncMethod_Evaluate<v1::Dispatcher::WithCallbackMethod_GetInterests<v1::Dispatcher::Service>>;
-
-class DispatcherService final : public DispatcherServiceBase {
+class DispatcherService final : public v1::Dispatcher::AsyncService {
  public:
-  DispatcherService(FanOut* fanout, BindingsStore* store, CqPool* cqs)
-      : fanout_(fanout), store_(store), cqs_(cqs) {}
+  DispatcherService(FanOut* fanout, BindingsStore* store, CqPool* cqs);
+  ~DispatcherService() override;
 
-  // After the server started: posts the first Evaluate requests on `cq` (a pool queue).
+  // After the server started: posts the first Evaluate and GetInterests requests on `cq` (a
+  // pool queue).
   void Arm(grpc::ServerCompletionQueue* cq);
 
-  grpc::ServerUnaryReactor* GetInterests(grpc::CallbackServerContext* context,
-                                         const v1::GetInterestsRequest* request,
-                                         v1::GetInterestsResponse* response) override;
+  v1::GetInterestsResponse Interests(const v1::GetInterestsRequest& request) const;
 
  private:
   class EvaluateCall;
@@ -33,6 +31,8 @@ class DispatcherService final : public DispatcherServiceBase {
   FanOut* fanout_;
   BindingsStore* store_;
   CqPool* cqs_;
+  std::unique_ptr<CqUnaryMethod<DispatcherService, v1::GetInterestsRequest, v1::GetInterestsResponse>>
+      interests_;
 };
 
 }  // namespace smtpbridge::dispatcher

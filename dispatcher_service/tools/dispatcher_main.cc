@@ -63,6 +63,9 @@ int main(int argc, char** argv) {
                  "threads serving Evaluate and the worker calls (one gRPC completion queue each; "
                  "0: one per core)")
       ->capture_default_str();
+  cli.add_flag("--reflection", options.reflection,
+               "serve gRPC server reflection (for grpcurl without .proto files); off by default: "
+               "it is a sync-API service whose polling threads cost CPU on every event");
   CLI11_PARSE(cli, argc, argv);
 
   auto logger = spdlog::stderr_color_mt("dispatcher");

@@ -7,10 +7,12 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
@@ -112,6 +114,65 @@ TEST(DispatcherBinaryTest, ServesReloadsOnSighupAndStopsCleanlyOnSigterm) {
 
   EXPECT_EQ(ExitCode(p.Stop()), 0) << Read(dir / "log");
   EXPECT_THAT(Read(dir / "log"), HasSubstr("SIGTERM: draining and stopping"));
+}
+
+// The names of a process's threads (/proc/<pid>/task/*/comm).
+std::vector<std::string> ThreadNames(pid_t pid) {
+  std::vector<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::string name = Read(task.path() / "comm");
+    while (!name.empty() && name.back() == '\n') name.pop_back();
+    names.push_back(name);
+  }
+  return names;
+}
+
+// Every service on the completion queues: gRPC starts none of its callback-API threads
+// ("nexting_thread") nor sync-server pollers ("grpcpp_sync_ser"), which would be woken for every
+// event. With --reflection (a sync service) the sync pollers are back.
+TEST(DispatcherBinaryTest, NoCallbackOrSyncServerThreadsUnlessReflection) {
+  const std::string bin = Binary("smtpbridge-dispatcher");
+  const std::string ctl = Binary("bridgectl");
+  ASSERT_FALSE(bin.empty());
+  TempDir dir;
+  const std::string sink = "ipv4:127.0.0.1:" + std::to_string(smtpbridge::testing::FreeTcpPort());
+  const auto bindings = dir.Write("bindings.yaml", "bindings:\n  - {name: a, event: INBOUND_COMMAND, rule: RCPT, sink: \"" + sink + "\", on_error: tempfail}\n");
+  for (const bool reflection : {false, true}) {
+    std::vector<std::string> argv = {bin, "--listen", "127.0.0.1:0", "--bindings", bindings.string(),
+                                     "--ready-file", (dir / "ready").string(), "--watch-interval", "0"};
+    if (reflection) argv.push_back("--reflection");
+    std::filesystem::remove(dir / "ready");
+    Process p(argv, dir / "log");
+    const auto address = p.WaitForReadyFile(dir / "ready");
+    ASSERT_TRUE(address) << Read(dir / "log");
+    // One call of each kind: GetInterests, health Check, Admin (bridgectl status), Evaluate.
+    EXPECT_EQ(Generation(*address), 1u);
+    {
+      // (Scoped: a channel still open at SIGTERM holds the stop for the whole drain timeout.)
+      auto health = grpc::health::v1::Health::NewStub(
+          grpc::CreateChannel(*address, grpc::InsecureChannelCredentials()));
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      grpc::health::v1::HealthCheckResponse response;
+      ASSERT_TRUE(health->Check(&context, {}, &response).ok());
+      EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+    }
+    Process status({ctl, "--dispatcher", *address, "status"}, dir / "status.log");
+    EXPECT_EQ(ExitCode(status.Wait(std::chrono::seconds(20)).value_or(-1)), 0) << Read(dir / "status.log");
+    Process test({ctl, "--dispatcher", *address, "test-event", "--event", "INBOUND_COMMAND",
+                  "--command", "RCPT TO:<someone@example.com>"},
+                 dir / "test.log");
+    EXPECT_EQ(ExitCode(test.Wait(std::chrono::seconds(20)).value_or(-1)), 0) << Read(dir / "test.log");
+
+    const auto names = ThreadNames(p.pid());
+    EXPECT_THAT(names, ::testing::Not(::testing::Contains("nexting_thread"))) << reflection;
+    if (reflection) {
+      EXPECT_THAT(names, ::testing::Contains(::testing::StartsWith("grpcpp_sync_ser")));
+    } else {
+      EXPECT_THAT(names, ::testing::Not(::testing::Contains(::testing::StartsWith("grpcpp_sync_ser"))));
+    }
+    EXPECT_EQ(ExitCode(p.Stop()), 0) << Read(dir / "log");
+  }
 }
 
 }  // namespace

@@ -5,13 +5,16 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
 
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "server/dispatcher_app.h"
+#include "server/health_service.h"
 #include "smtpbridge/v1/admin.grpc.pb.h"
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 #include "smtpbridge/v1/names.h"
@@ -172,6 +175,66 @@ TEST_F(ServerTest, GetInterestsReportsKeywordsBodyLimitAndGeneration) {
   EXPECT_EQ(response.interests(0).body_limit(), 1000u);
   EXPECT_EQ(response.generation(), 1u);
   EXPECT_EQ(v1::FromProtoDuration(response.refresh_after()), std::chrono::seconds(5));
+}
+
+TEST_F(ServerTest, HealthCheckServesTheServerAndTheDispatcherWatchIsUnimplemented) {
+  using grpc::health::v1::HealthCheckRequest;
+  using grpc::health::v1::HealthCheckResponse;
+  auto health = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(app_->address(), grpc::InsecureChannelCredentials()));
+  for (const std::string service : {"", "smtpbridge.v1.Dispatcher"}) {
+    grpc::ClientContext context;
+    HealthCheckRequest request;
+    request.set_service(service);
+    HealthCheckResponse response;
+    ASSERT_TRUE(health->Check(&context, request, &response).ok()) << service;
+    EXPECT_EQ(response.status(), HealthCheckResponse::SERVING) << service;
+  }
+  {
+    grpc::ClientContext context;
+    HealthCheckRequest request;
+    request.set_service("no.such.Service");
+    HealthCheckResponse response;
+    EXPECT_EQ(health->Check(&context, request, &response).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    auto reader = health->Watch(&context, HealthCheckRequest{});
+    HealthCheckResponse response;
+    EXPECT_FALSE(reader->Read(&response));
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  }
+  // Reflection is opt-in (AppOptions::reflection): the method is unknown here.
+  {
+    grpc::GenericStub generic(grpc::CreateChannel(app_->address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    grpc::Slice empty("");
+    grpc::ByteBuffer request(&empty, 1), response;
+    grpc::Status status;
+    std::atomic<bool> done{false};
+    generic.UnaryCall(&context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                      grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+                        status = std::move(s);
+                        done = true;
+                      });
+    while (!done) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  }
+}
+
+TEST(HealthServiceTest, NotServingOnceDraining) {
+  CqPool pool;
+  HealthService health(&pool);
+  grpc::health::v1::HealthCheckResponse response;
+  ASSERT_TRUE(health.CheckStatus("", &response).ok());
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  health.SetServing(false);
+  for (const std::string service : {"", "smtpbridge.v1.Dispatcher"}) {
+    ASSERT_TRUE(health.CheckStatus(service, &response).ok());
+    EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING) << service;
+  }
 }
 
 TEST_F(ServerTest, AdminNeedsTheTokenListsStatsAndReloads) {
