@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
   app.add_option("--cq-threads", cq_threads, "threads (one completion queue each) of the cq servers")
       ->capture_default_str()->check(CLI::Range(1, 64));
   app.add_option("--dispatcher-threads", dispatcher_threads,
-                 "smtpbridge-dispatcher --threads (0: its default, one per core)")
+                 "smtpbridge-dispatcher --threads (0: its default, half the cores)")
       ->capture_default_str();
   app.add_option("--bin-dir", bin_dir, "where smtpbridge-dispatcher and smtpbridge-example-worker are")
       ->capture_default_str();

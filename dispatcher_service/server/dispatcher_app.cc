@@ -16,8 +16,9 @@ namespace smtpbridge::dispatcher {
 namespace {
 
 // Linking libgrpc++_reflection registers its plugin at static initialisation, so every server
-// in the process would serve reflection (a sync-API service: it makes gRPC start sync polling
-// threads). This option drops the plugin from our builder unless reflection was asked for.
+// in the process serves reflection (a sync-API service: gRPC starts a sync polling thread for
+// it, idle unless reflection is used). This option drops the plugin from our builder when
+// reflection is turned off.
 class DropReflectionOption final : public grpc::ServerBuilderOption {
  public:
   void UpdateArguments(grpc::ChannelArguments*) override {}
@@ -36,7 +37,7 @@ std::string ReplacePort(const std::string& listen, int port) {
 
 size_t EffectiveThreads(size_t threads) {
   if (threads > 0) return threads;
-  return std::max(1u, std::thread::hardware_concurrency());
+  return std::max(1u, std::thread::hardware_concurrency() / 2);
 }
 
 DispatcherApp::DispatcherApp(AppOptions options)

@@ -60,12 +60,12 @@ int main(int argc, char** argv) {
   cli.add_option("--cache-entries", options.cache_entries, "verdict cache size (0: no cache)")
       ->capture_default_str();
   cli.add_option("--threads", options.threads,
-                 "threads serving Evaluate and the worker calls (one gRPC completion queue each; "
-                 "0: one per core)")
+                 "threads serving every gRPC method and the worker calls (one completion queue "
+                 "each; 0: half the cores, at least 1)")
       ->capture_default_str();
-  cli.add_flag("--reflection", options.reflection,
-               "serve gRPC server reflection (for grpcurl without .proto files); off by default: "
-               "it is a sync-API service whose polling threads cost CPU on every event");
+  cli.add_flag("--reflection,!--no-reflection", options.reflection,
+               "serve gRPC server reflection (grpcurl without .proto files); on by default, "
+               "--no-reflection turns it off");
   CLI11_PARSE(cli, argc, argv);
 
   auto logger = spdlog::stderr_color_mt("dispatcher");
