@@ -1,11 +1,14 @@
 #include "core/grpc_dispatcher_client.h"
 
+#include <pthread.h>
+
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
 
 #include <grpcpp/client_context.h>
+#include <grpcpp/support/async_unary_call.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
@@ -32,11 +35,12 @@ class Tracked {
   std::shared_ptr<Tracker> tracker_;
 };
 
-// One unary call: owns its context and response until the callback has run. The request is
-// the caller's (Evaluate: valid until the callback, per the DispatcherClient contract) or a
-// copy the call owns (GetInterests: small, and its caller passes a temporary).
+// One unary call on the client's completion queue: owns its context and response until the
+// queue reports it finished. The request is the caller's (Evaluate: valid until the callback,
+// per the DispatcherClient contract) or a copy the call owns (GetInterests: small, and its
+// caller passes a temporary).
 template <typename Tracker, typename Request, typename Response>
-class UnaryCall final : public DispatcherClient::Call {
+class UnaryCall final : public DispatcherClient::Call, public GrpcDispatcherClient::Completion {
  public:
   using Done = std::function<void(const grpc::Status&, Response)>;
   UnaryCall(std::shared_ptr<Tracker> tracker, const Request& request, bool copy_request,
@@ -52,15 +56,22 @@ class UnaryCall final : public DispatcherClient::Call {
   }
   void Cancel() override { context_.TryCancel(); }
 
-  grpc::ClientContext* context() { return &context_; }
-  const Request* request() const { return request_; }
-  Response* response() { return &response_; }
-  // Moves `done_` out first: it may own (through the caller's state) a reference back to this
-  // call, and that cycle must end when the call does.
-  void Finish(const grpc::Status& status) {
+  // `self` keeps the call alive until the queue hands it back.
+  template <typename Prepare>
+  void Start(std::shared_ptr<UnaryCall> self, Prepare&& prepare) {
+    self_ = std::move(self);
+    reader_ = prepare(&context_, *request_);
+    reader_->StartCall();
+    reader_->Finish(&response_, &status_, static_cast<GrpcDispatcherClient::Completion*>(this));
+  }
+
+  // On the queue's thread. Moves `done_` out first: it may own (through the caller's state) a
+  // reference back to this call, and that cycle must end when the call does.
+  void Complete(bool /*ok: always true for Finish*/) override {
+    auto self = std::move(self_);
     Done done = std::move(done_);
     done_ = nullptr;
-    done(status, std::move(response_));
+    done(status_, std::move(response_));
   }
 
  private:
@@ -69,7 +80,10 @@ class UnaryCall final : public DispatcherClient::Call {
   Request owned_request_;
   const Request* request_ = nullptr;
   Response response_;
+  grpc::Status status_;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<Response>> reader_;
   Done done_;
+  std::shared_ptr<UnaryCall> self_;
 };
 
 std::string ReadPem(const std::string& path, const char* what) {
@@ -111,16 +125,29 @@ GrpcDispatcherClient::GrpcDispatcherClient(const std::string& target, const TlsO
     : GrpcDispatcherClient(MakeChannel(target, tls)) {}
 
 GrpcDispatcherClient::GrpcDispatcherClient(std::shared_ptr<grpc::Channel> channel)
-    : channel_(std::move(channel)), stub_(v1::Dispatcher::NewStub(channel_)) {
+    : channel_(std::move(channel)),
+      stub_(v1::Dispatcher::NewStub(channel_)),
+      thread_([this] { DriveQueue(); }) {
   // Connect now, in the background (GetState(true) only starts it), so the first events do not
   // wait for name resolution and the TCP/TLS handshake and miss their budget at cold start.
   channel_->GetState(/*try_to_connect=*/true);
 }
 
 GrpcDispatcherClient::~GrpcDispatcherClient() {
-  // Callers finish (or cancel) their calls first; what is left is gRPC releasing them.
-  std::unique_lock lock(tracker_->mu);
-  tracker_->idle.wait(lock, [this] { return tracker_->live == 0; });
+  // Callers finish (or cancel) their calls first; what is left is the queue handing them back.
+  {
+    std::unique_lock lock(tracker_->mu);
+    tracker_->idle.wait(lock, [this] { return tracker_->live == 0; });
+  }
+  queue_.Shutdown();
+  thread_.join();
+}
+
+void GrpcDispatcherClient::DriveQueue() {
+  pthread_setname_np(pthread_self(), "sink-grpc");
+  void* tag = nullptr;
+  bool ok = false;
+  while (queue_.Next(&tag, &ok)) static_cast<Completion*>(tag)->Complete(ok);
 }
 
 std::shared_ptr<DispatcherClient::Call> GrpcDispatcherClient::Evaluate(
@@ -128,9 +155,9 @@ std::shared_ptr<DispatcherClient::Call> GrpcDispatcherClient::Evaluate(
     EvaluateDone done) {
   using C = UnaryCall<CallTracker, v1::EvaluateRequest, v1::EvaluateResponse>;
   auto call = std::make_shared<C>(tracker_, request, /*copy_request=*/false, deadline, std::move(done));
-  // The callback keeps the call alive until gRPC is finished with its context and buffers.
-  stub_->async()->Evaluate(call->context(), call->request(), call->response(),
-                           [call](grpc::Status status) { call->Finish(status); });
+  call->Start(call, [this](grpc::ClientContext* context, const v1::EvaluateRequest& r) {
+    return stub_->PrepareAsyncEvaluate(context, r, &queue_);
+  });
   return call;
 }
 
@@ -139,8 +166,9 @@ std::shared_ptr<DispatcherClient::Call> GrpcDispatcherClient::GetInterests(
     InterestsDone done) {
   using C = UnaryCall<CallTracker, v1::GetInterestsRequest, v1::GetInterestsResponse>;
   auto call = std::make_shared<C>(tracker_, request, /*copy_request=*/true, deadline, std::move(done));
-  stub_->async()->GetInterests(call->context(), call->request(), call->response(),
-                               [call](grpc::Status status) { call->Finish(status); });
+  call->Start(call, [this](grpc::ClientContext* context, const v1::GetInterestsRequest& r) {
+    return stub_->PrepareAsyncGetInterests(context, r, &queue_);
+  });
   return call;
 }
 

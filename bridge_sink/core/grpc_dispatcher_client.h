@@ -1,12 +1,17 @@
-// DispatcherClient over one persistent gRPC channel, with the callback (async) stub API.
+// DispatcherClient over one persistent gRPC channel, on the completion-queue API with one thread
+// of its own. (gRPC 1.51's callback API starts two "nexting" threads that share the process's
+// poller; measured in the dispatcher, one queue and one thread cost about 2 context switches per
+// call instead of about 7.)
 #pragma once
 
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include <grpcpp/channel.h>
+#include <grpcpp/completion_queue.h>
 
 #include "core/dispatcher_client.h"
 #include "smtpbridge/sink/sink_factory.h"
@@ -33,6 +38,13 @@ class GrpcDispatcherClient final : public DispatcherClient {
 
   grpc_connectivity_state channel_state() const { return channel_->GetState(false); }
 
+  // What the queue hands back: one per call.
+  class Completion {
+   public:
+    virtual ~Completion() = default;
+    virtual void Complete(bool ok) = 0;
+  };
+
  private:
   // Counts live call objects. Each call's ClientContext holds a reference to the channel; if
   // the last one were dropped on a gRPC callback thread, the channel (and its callback
@@ -47,6 +59,10 @@ class GrpcDispatcherClient final : public DispatcherClient {
   std::shared_ptr<CallTracker> tracker_ = std::make_shared<CallTracker>();
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Dispatcher::Stub> stub_;
+  grpc::CompletionQueue queue_;
+  std::thread thread_;  // last: started once the rest exists
+
+  void DriveQueue();
 };
 
 }  // namespace smtpbridge::sink
