@@ -1,5 +1,7 @@
 #include "fake_sink.h"
 
+#include <thread>
+
 #include "smtpbridge/v1/names.h"
 
 namespace smtpbridge::testing {
@@ -83,6 +85,15 @@ void FakeSink::WantOnly(std::vector<std::pair<v1::EventType, std::string>> wante
 std::vector<v1::Event> FakeSink::events() const {
   std::lock_guard lock(mu_);
   return events_;
+}
+
+bool FakeSink::WaitForEvents(size_t n, std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (events().size() < n) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
 }
 
 std::vector<std::string> FakeSink::trace() const {

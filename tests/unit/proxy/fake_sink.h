@@ -42,6 +42,9 @@ class FakeSink : public sink::Sink {
   std::vector<v1::Event> events() const;
   // "INBOUND_COMMAND:EHLO", "SESSION_START:EHLO", "SERVER_RESPONSE:EHLO", "CONNECT:" ...
   std::vector<std::string> trace() const;
+  // True once `n` events were seen: a session fires its last events (SERVER_RESPONSE:QUIT) on its
+  // own thread, possibly after the client and the next hop are done.
+  bool WaitForEvents(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
 
  private:
   mutable std::mutex mu_;

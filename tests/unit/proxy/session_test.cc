@@ -48,6 +48,7 @@ TEST(ProxySession, RelaysAMessageAndFiresAllEventsInOrder) {
       "INBOUND_COMMAND:RCPT", "PER_RECIPIENT:RCPT",  "SERVER_RESPONSE:RCPT", "INBOUND_COMMAND:DATA",
       "INBOUND_COMMAND:_EOD", "BEFORE_DATA:DATA",    "SERVER_RESPONSE:DATA", "SERVER_RESPONSE:_EOD",
       "INBOUND_COMMAND:QUIT", "SESSION_END:QUIT",    "SERVER_RESPONSE:QUIT"};
+  EXPECT_TRUE(h.sink().WaitForEvents(expected.size()));
   EXPECT_EQ(h.sink().trace(), expected);
 
   const auto events = h.sink().events();
