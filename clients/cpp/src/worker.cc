@@ -1,16 +1,21 @@
 #include "smtpbridge/worker/worker.h"
 
+#include <pthread.h>
 #include <signal.h>
 
 #include <algorithm>
 #include <atomic>
+#include <optional>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 
+#include "cq_gate.h"
+#include "health_service.h"
 #include "smtpbridge/v1/sink.grpc.pb.h"
 
 namespace smtpbridge::worker {
@@ -43,7 +48,7 @@ class SignalGuard {
   struct sigaction old_int_ {};
 };
 
-EventContext::Clock::time_point CallDeadline(const grpc::CallbackServerContext& ctx,
+EventContext::Clock::time_point CallDeadline(const grpc::ServerContext& ctx,
                                              const v1::SinkRequest& request) {
   using Clock = EventContext::Clock;
   auto deadline = Clock::time_point::max();
@@ -61,30 +66,6 @@ EventContext::Clock::time_point CallDeadline(const grpc::CallbackServerContext& 
   return deadline;
 }
 
-// One OnEvent call. Completes through its Responder exactly once: the handler's answer, its
-// failure, or CANCELLED when the client gives up (or the server shuts down) first.
-class EventReactor final : public grpc::ServerUnaryReactor {
- public:
-  EventReactor(grpc::CallbackServerContext* call, const v1::SinkRequest* request,
-               v1::Verdict* response, const Router& router)
-      : ctx_(*request, CallDeadline(*call, *request)),
-        responder_([this, response](grpc::Status status, v1::Verdict verdict) {
-          if (status.ok()) *response = std::move(verdict);
-          Finish(status);
-        }) {
-    router.Dispatch(ctx_, responder_);
-  }
-
-  void OnCancel() override {
-    responder_.Fail(grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled"));
-  }
-  void OnDone() override { delete this; }
-
- private:
-  EventContext ctx_;
-  Responder responder_;
-};
-
 std::string HostOf(const std::string& address) {
   const auto colon = address.rfind(':');
   return colon == std::string::npos ? address : address.substr(0, colon);
@@ -92,19 +73,164 @@ std::string HostOf(const std::string& address) {
 
 }  // namespace
 
-class Worker::Service final : public v1::PolicySink::CallbackService {
+// PolicySink and health on completion queues, one thread per queue (WorkerOptions::threads).
+// The callback API would start gRPC's two "nexting_thread"s, which share the poller with ours
+// and get woken for every call (bench/README.md, latency).
+class Worker::Service {
  public:
-  explicit Service(const Router& router) : router_(router) {}
+  Service(const Router& router, const WorkerOptions& options)
+      : router_(router), options_(options), health_(&gate_) {}
+  ~Service() { Stop(); }
 
-  grpc::ServerUnaryReactor* OnEvent(grpc::CallbackServerContext* call,
-                                    const v1::SinkRequest* request,
-                                    v1::Verdict* response) override {
-    return new EventReactor(call, request, response, router_);
+  // Before BuildAndStart().
+  void AddTo(grpc::ServerBuilder& builder) {
+    builder.RegisterService(&sink_);
+    builder.RegisterService(&health_);
+    for (int i = 0; i < std::max(1, options_.threads); ++i) cqs_.push_back(builder.AddCompletionQueue());
+    gate_.Open();
+  }
+  // After BuildAndStart(): posts the first requests on every queue and starts its thread.
+  void Start();
+  // After Server::Shutdown(): closes the queues, lets their threads drain every remaining tag and
+  // joins them. Idempotent.
+  void Stop();
+
+  void SetServing(bool serving) { health_.SetServing(serving); }
+
+ private:
+  class EventCall;
+
+  void Run(grpc::ServerCompletionQueue* cq) {
+    pthread_setname_np(pthread_self(), "worker-cq");
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq->Next(&tag, &ok)) static_cast<internal::CqTag*>(tag)->Proceed(ok);
+  }
+
+  const Router& router_;
+  const WorkerOptions& options_;
+  internal::CqGate gate_;
+  v1::PolicySink::AsyncService sink_;
+  internal::HealthService health_;
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs_;
+  std::vector<std::thread> threads_;
+  bool stopped_ = false;
+};
+
+// One OnEvent call. Completes through its Responder exactly once: the handler's answer (from any
+// thread), its failure, or CANCELLED when the client gives up, the deadline passes or the server
+// shuts down first (AsyncNotifyWhenDone). Freed once the answer's Finish and the done
+// notification are both back (or the answer could not be sent any more).
+class Worker::Service::EventCall final : public internal::CqTag {
+ public:
+  static void Post(Service* service, grpc::ServerCompletionQueue* cq) {
+    internal::CqGate::Use use(&service->gate_);
+    if (!use) return;
+    auto* call = new EventCall(service, cq);
+    call->context_.AsyncNotifyWhenDone(&call->done_);
+    service->sink_.RequestOnEvent(&call->context_, &call->request_, &call->writer_, cq, cq, call);
+  }
+
+  // The call arrived (ok), or the server is shutting down (!ok: no call, no done notification).
+  void Proceed(bool ok) override {
+    if (!ok) {
+      delete this;
+      return;
+    }
+    Post(service_, cq_);  // the next call
+    event_.emplace(request_, CallDeadline(context_, request_));
+    responder_.emplace([this](grpc::Status status, v1::Verdict verdict) {
+      Answer(std::move(status), std::move(verdict));
+    });
+    service_->router_.Dispatch(*event_, *responder_);
   }
 
  private:
-  const Router& router_;
+  // A tag that forwards to one of the call's steps.
+  class Step final : public internal::CqTag {
+   public:
+    Step(EventCall* call, void (EventCall::*step)(bool)) : call_(call), step_(step) {}
+    void Proceed(bool ok) override { (call_->*step_)(ok); }
+
+   private:
+    EventCall* call_;
+    void (EventCall::*step_)(bool);
+  };
+
+  EventCall(Service* service, grpc::ServerCompletionQueue* cq)
+      : service_(service),
+        cq_(cq),
+        writer_(&context_),
+        done_(this, &EventCall::Done),
+        finished_(this, &EventCall::Finished) {}
+
+  // The Responder's completion: runs once, on whichever thread answered.
+  void Answer(grpc::Status status, v1::Verdict verdict) {
+    {
+      internal::CqGate::Use use(&service_->gate_);
+      if (use) {
+        if (status.ok()) {
+          response_ = std::move(verdict);
+          writer_.Finish(response_, status, &finished_);
+        } else {
+          writer_.FinishWithError(status, &finished_);
+        }
+        return;  // Finished() releases the answer's reference
+      }
+    }
+    Release();
+  }
+
+  // The call is over: answered, cancelled by the client, past its deadline, or shut down.
+  void Done(bool) {
+    responder_->Fail(grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled"));
+    Release();
+  }
+
+  void Finished(bool) { Release(); }
+
+  void Release() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  Service* service_;
+  grpc::ServerCompletionQueue* cq_;
+  grpc::ServerContext context_;
+  v1::SinkRequest request_;
+  v1::Verdict response_;
+  grpc::ServerAsyncResponseWriter<v1::Verdict> writer_;
+  std::optional<EventContext> event_;
+  std::optional<Responder> responder_;
+  Step done_;
+  Step finished_;
+  // Once the call arrived: one for the done notification, one for the answer.
+  std::atomic<int> refs_{2};
 };
+
+void Worker::Service::Start() {
+  for (auto& cq : cqs_) {
+    EventCall::Post(this, cq.get());
+    health_.Arm(cq.get());
+  }
+  for (auto& cq : cqs_) threads_.emplace_back([this, q = cq.get()] { Run(q); });
+}
+
+void Worker::Service::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  gate_.Close();
+  for (auto& cq : cqs_) cq->Shutdown();
+  if (threads_.empty()) {
+    // Never started (the server failed to start): drain here.
+    for (auto& cq : cqs_) {
+      void* tag = nullptr;
+      bool ok = false;
+      while (cq->Next(&tag, &ok)) static_cast<internal::CqTag*>(tag)->Proceed(false);
+    }
+  }
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
 
 Worker::Worker(WorkerOptions options) : options_(std::move(options)) {}
 
@@ -146,19 +272,21 @@ Worker& Worker::OnReady(ReadyCallback callback) {
 int Worker::Start(const std::string& address) {
   std::lock_guard lock(mu_);
   if (server_) throw std::logic_error("Worker::Start: already started");
-  grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  service_ = std::make_unique<Service>(router_);
+  service_ = std::make_unique<Service>(router_, options_);
   int port = 0;
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(options_.max_request_bytes);
-  builder.RegisterService(service_.get());
+  service_->AddTo(builder);
   server_ = builder.BuildAndStart();
   if (!server_ || port == 0) {
+    if (server_) server_->Shutdown();
     server_.reset();
+    service_.reset();
     throw std::runtime_error("worker " + options_.name + ": cannot listen on " + address);
   }
+  service_->Start();
   const std::string bound = HostOf(address) + ":" + std::to_string(port);
   spdlog::info("worker {} listening on {}", options_.name, bound);
   if (on_ready_) on_ready_(bound, port);
@@ -173,8 +301,10 @@ void Worker::Shutdown() {
   stopped_ = true;
   lock.unlock();
   spdlog::info("worker {} draining (up to {} ms)", options_.name, options_.drain_timeout.count());
+  service_->SetServing(false);
   server_->Shutdown(std::chrono::system_clock::now() + options_.drain_timeout);
   server_->Wait();
+  service_->Stop();
   spdlog::info("worker {} stopped", options_.name);
 }
 

@@ -12,6 +12,7 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "smtpbridge/v1/sink.grpc.pb.h"
 #include "smtpbridge/worker/worker.h"
 
@@ -198,6 +199,111 @@ TEST_F(WorkerServerTest, HealthServiceReportsServing) {
   std::string bytes;
   for (const auto& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
   EXPECT_EQ(bytes, std::string("\x08\x01", 2));
+}
+
+TEST_F(WorkerServerTest, HealthCheckKnowsTheSinkServiceAndNothingElse) {
+  StartWorker();
+  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials()));
+  const auto check = [&](const std::string& service, grpc::health::v1::HealthCheckResponse* out) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    return health->Check(&ctx, request, out);
+  };
+  grpc::health::v1::HealthCheckResponse response;
+  ASSERT_TRUE(check("smtpbridge.v1.PolicySink", &response).ok());
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(check("no.such.Service", &response).error_code(), grpc::StatusCode::NOT_FOUND);
+  // Watch is not served; clients fall back to Check.
+  grpc::ClientContext watch_ctx;
+  watch_ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+  grpc::health::v1::HealthCheckRequest request;
+  auto reader = health->Watch(&watch_ctx, request);
+  EXPECT_FALSE(reader->Read(&response));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(WorkerServerTest, AsyncHandlerAnswersFromAnotherThread) {
+  std::vector<std::thread> answerers;
+  std::mutex mu;
+  worker_.OnAsync(v1::EVENT_TYPE_INBOUND_COMMAND, "RCPT", [&](const EventContext& ctx, Responder r) {
+    const std::string recipient = ctx.recipient();
+    std::lock_guard lock(mu);
+    answerers.emplace_back([r, recipient] {
+      std::this_thread::sleep_for(5ms);
+      EXPECT_TRUE(r.Finish(std::move(Verdict::Reject(550, "5.7.1", "no").Reason(recipient))));
+      EXPECT_FALSE(r.Finish(Verdict::Continue()));  // exactly once
+    });
+  });
+  StartWorker();
+  std::vector<std::thread> callers;
+  std::atomic<int> rejected{0};
+  for (int i = 0; i < 8; ++i) {
+    callers.emplace_back([&, i] {
+      v1::Verdict v;
+      const std::string rcpt = "u" + std::to_string(i) + "@example.com";
+      if (Call(Rcpt(rcpt), &v).ok() && v.action() == v1::ACTION_REJECT && v.reason() == rcpt) {
+        ++rejected;
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(rejected.load(), 8);
+  std::lock_guard lock(mu);
+  for (auto& t : answerers) t.join();
+}
+
+TEST_F(WorkerServerTest, ShutdownLetsARunningCallFinishWithinTheDrainTimeout) {
+  std::mutex mu;
+  std::optional<Responder> parked;
+  std::atomic<int> started{0};
+  worker_.OnAsync(v1::EVENT_TYPE_CONNECT, [&](const EventContext&, Responder r) {
+    std::lock_guard lock(mu);
+    parked.emplace(std::move(r));
+    ++started;
+  });
+  StartWorker();
+  grpc::Status status;
+  v1::Verdict v;
+  std::thread caller([&] {
+    v1::SinkRequest r;
+    r.mutable_event()->set_type(v1::EVENT_TYPE_CONNECT);
+    status = Call(r, &v, 30s);
+  });
+  for (int i = 0; i < 500 && started.load() == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(started.load(), 1);
+  std::thread answerer([&] {
+    std::this_thread::sleep_for(50ms);  // while Shutdown() drains
+    std::lock_guard lock(mu);
+    EXPECT_TRUE(parked->Finish(Verdict::Tempfail()));
+  });
+  worker_.Shutdown();
+  answerer.join();
+  caller.join();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(v.action(), v1::ACTION_TEMPFAIL);
+}
+
+TEST(WorkerThreadsTest, SeveralQueueThreadsServeCalls) {
+  WorkerOptions options = TestOptions();
+  options.threads = 2;
+  Worker worker(options);
+  worker.On(v1::EVENT_TYPE_CONNECT, [](const EventContext&) { return Verdict::Tempfail(); });
+  const int port = worker.Start("127.0.0.1:0");
+  auto stub = v1::PolicySink::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  for (int i = 0; i < 20; ++i) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    v1::SinkRequest r;
+    r.mutable_event()->set_type(v1::EVENT_TYPE_CONNECT);
+    v1::Verdict v;
+    ASSERT_TRUE(stub->OnEvent(&ctx, r, &v).ok());
+    EXPECT_EQ(v.action(), v1::ACTION_TEMPFAIL);
+  }
+  worker.Shutdown();
 }
 
 TEST_F(WorkerServerTest, ListeningOnABadAddressIsAClearError) {

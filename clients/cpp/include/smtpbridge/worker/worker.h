@@ -1,6 +1,6 @@
 // A policy worker: register handlers per event type (and optionally per command keyword), then
-// Serve(). Implements smtpbridge.v1.PolicySink on the gRPC callback API, with the standard health
-// service and reflection.
+// Serve(). Implements smtpbridge.v1.PolicySink on gRPC completion queues (one thread each, see
+// WorkerOptions::threads), with grpc.health.v1.Health/Check and reflection.
 //
 //   smtpbridge::worker::Worker worker;
 //   worker.On(smtpbridge::v1::EVENT_TYPE_INBOUND_COMMAND, "RCPT", [](const auto& ctx) {
@@ -40,6 +40,11 @@ struct WorkerOptions {
   bool handle_signals = true;
   // Largest SinkRequest accepted (an `_EOD` event carries headers and up to body_limit octets).
   int max_request_bytes = 32 * 1024 * 1024;
+  // Threads serving calls, each driving its own completion queue; handlers run on them (a sync
+  // handler holds its thread until it returns; async ones do not). One is cheapest per event on a
+  // small box: more threads hand calls to each other through gRPC's shared poller. Values below 1
+  // mean 1.
+  int threads = 1;
 };
 
 class Worker {
