@@ -55,8 +55,10 @@ struct Shared {
 // Postfix writes to a milter without TCP_NODELAY, and sends some packets that get no reply
 // (macros, and every command negotiated as NR_* or skipped). Left to the kernel, our ACK for such a
 // packet is delayed (40 ms on Linux) and Postfix's next small packet waits for it behind Nagle:
-// 40 ms per message with the DATA step skipped. Re-arming quick ACK after each read makes the
-// kernel acknowledge at once (the flag is not sticky, hence after every read).
+// 40 ms per message with the DATA step skipped. So when we go back to reading without having
+// written anything since the last read, we ask for the ACK at once (TCP_QUICKACK sends the pending
+// ACK and is not sticky). When we did reply, the reply carried the ACK: asking again would only
+// add a bare ACK segment (and a setsockopt) per packet.
 using QuickAck = asio::detail::socket_option::boolean<IPPROTO_TCP, TCP_QUICKACK>;
 
 template <typename Socket>
@@ -64,6 +66,18 @@ void AckNow(Socket& socket) {
   if constexpr (std::is_same_v<typename Socket::protocol_type, tcp>) {
     boost::system::error_code ignored;
     socket.set_option(QuickAck(true), ignored);
+  }
+}
+
+// For log lines only: a getpeername per connection is not worth paying up front.
+template <typename Socket>
+std::string PeerName(const Socket& socket) {
+  if constexpr (std::is_same_v<typename Socket::protocol_type, tcp>) {
+    boost::system::error_code ec;
+    auto ep = socket.remote_endpoint(ec);
+    return ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+  } else {
+    return "unix";
   }
 }
 
@@ -103,7 +117,7 @@ struct IdleWatch : std::enable_shared_from_this<IdleWatch<Socket>> {
 };
 
 template <typename Socket>
-awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std::string peer) {
+awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket) {
   auto& stats = *shared->stats;
   stats.connections++;
   stats.active_connections++;
@@ -114,14 +128,16 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
   idle->Arm(idle->read_started + idle->limit);
   auto buffer = std::make_unique_for_overwrite<char[]>(kReadChunk);  // no zeroing: reads fill it
   std::string out;
-  spdlog::debug("milter {}: connection from {}", id, peer);
+  if (spdlog::should_log(spdlog::level::debug))
+    spdlog::debug("milter {}: connection from {}", id, PeerName(socket));
 
   auto fail = [&](const std::string& why) {
     stats.protocol_errors++;
-    spdlog::warn("milter {}: closing MTA connection from {}: {}", id, peer, why);
+    spdlog::warn("milter {}: closing MTA connection from {}: {}", id, PeerName(socket), why);
   };
 
   bool open = true;
+  bool answered = true;  // nothing read yet that might want an ACK
   while (open) {
     Packet packet;
     auto status = reader.Next(packet);
@@ -130,6 +146,7 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
       break;
     }
     if (status == PacketReader::Status::kNeedMore) {
+      if (!answered) AckNow(socket);
       idle->read_started = std::chrono::steady_clock::now();
       idle->reading = true;
       auto [ec, n] = co_await socket.async_read_some(asio::buffer(buffer.get(), kReadChunk), kAwait);
@@ -143,7 +160,7 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
           spdlog::debug("milter {}: read: {}", id, ec.message());
         break;
       }
-      AckNow(socket);
+      answered = false;
       reader.Feed(std::string_view(buffer.get(), n));
       continue;
     }
@@ -174,14 +191,14 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
         spdlog::debug("milter {}: write: {}", id, ec.message());
         break;
       }
+      answered = true;
     }
     if (step.close) open = false;
   }
   idle->closed = true;
   idle->timer.cancel();
   boost::system::error_code ignored;
-  socket.shutdown(Socket::shutdown_both, ignored);
-  socket.close(ignored);
+  socket.close(ignored);  // sends the FIN: no separate shutdown() needed
   stats.active_connections--;
   spdlog::debug("milter {}: closed", id);
 }
@@ -196,17 +213,12 @@ awaitable<void> AcceptLoop(std::shared_ptr<Shared> shared, std::shared_ptr<Accep
       spdlog::warn("milter: accept: {}", ec.message());
       continue;
     }
-    std::string peer;
     if constexpr (std::is_same_v<Acceptor, tcp::acceptor>) {
-      boost::system::error_code pec;
-      auto ep = socket.remote_endpoint(pec);
-      peer = pec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
-      socket.set_option(tcp::no_delay(true), pec);
-    } else {
-      peer = "unix";
+      boost::system::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
     }
     auto executor = socket.get_executor();
-    asio::co_spawn(executor, RunConnection(shared, std::move(socket), std::move(peer)), asio::detached);
+    asio::co_spawn(executor, RunConnection(shared, std::move(socket)), asio::detached);
   }
 }
 
