@@ -93,7 +93,10 @@ type EvaluateRequest struct {
 	// The event; `event.budget` is the deadline for the whole fan-out.
 	Event *Event `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
 	// Fill EvaluateResponse.outcomes (bridgectl test-event, debugging). Off on the hot path.
-	Explain       bool `protobuf:"varint,2,opt,name=explain,proto3" json:"explain,omitempty"`
+	Explain bool `protobuf:"varint,2,opt,name=explain,proto3" json:"explain,omitempty"`
+	// EvaluateStream only: the sender's number for this request, unique on its stream. The
+	// response carries it back (answers come in completion order, not request order).
+	StreamId      uint64 `protobuf:"varint,3,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -140,6 +143,13 @@ func (x *EvaluateRequest) GetExplain() bool {
 		return x.Explain
 	}
 	return false
+}
+
+func (x *EvaluateRequest) GetStreamId() uint64 {
+	if x != nil {
+		return x.StreamId
+	}
+	return 0
 }
 
 type SinkOutcome struct {
@@ -249,7 +259,9 @@ type EvaluateResponse struct {
 	// Dispatcher-side time from receipt to answer.
 	Elapsed *durationpb.Duration `protobuf:"bytes,4,opt,name=elapsed,proto3" json:"elapsed,omitempty"`
 	// Only when EvaluateRequest.explain was set: every matching binding, in priority order.
-	Outcomes      []*SinkOutcome `protobuf:"bytes,5,rep,name=outcomes,proto3" json:"outcomes,omitempty"`
+	Outcomes []*SinkOutcome `protobuf:"bytes,5,rep,name=outcomes,proto3" json:"outcomes,omitempty"`
+	// EvaluateStream only: the request's stream_id.
+	StreamId      uint64 `protobuf:"varint,6,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -317,6 +329,13 @@ func (x *EvaluateResponse) GetOutcomes() []*SinkOutcome {
 		return x.Outcomes
 	}
 	return nil
+}
+
+func (x *EvaluateResponse) GetStreamId() uint64 {
+	if x != nil {
+		return x.StreamId
+	}
+	return 0
 }
 
 type GetInterestsRequest struct {
@@ -503,10 +522,11 @@ var File_smtpbridge_v1_dispatcher_proto protoreflect.FileDescriptor
 
 const file_smtpbridge_v1_dispatcher_proto_rawDesc = "" +
 	"\n" +
-	"\x1esmtpbridge/v1/dispatcher.proto\x12\rsmtpbridge.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x19smtpbridge/v1/event.proto\x1a\x1bsmtpbridge/v1/verdict.proto\"W\n" +
+	"\x1esmtpbridge/v1/dispatcher.proto\x12\rsmtpbridge.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x19smtpbridge/v1/event.proto\x1a\x1bsmtpbridge/v1/verdict.proto\"t\n" +
 	"\x0fEvaluateRequest\x12*\n" +
 	"\x05event\x18\x01 \x01(\v2\x14.smtpbridge.v1.EventR\x05event\x12\x18\n" +
-	"\aexplain\x18\x02 \x01(\bR\aexplain\"\x90\x02\n" +
+	"\aexplain\x18\x02 \x01(\bR\aexplain\x12\x1b\n" +
+	"\tstream_id\x18\x03 \x01(\x04R\bstreamId\"\x90\x02\n" +
 	"\vSinkOutcome\x12\x18\n" +
 	"\abinding\x18\x01 \x01(\tR\abinding\x12\x1a\n" +
 	"\bpriority\x18\x02 \x01(\rR\bpriority\x122\n" +
@@ -514,14 +534,15 @@ const file_smtpbridge_v1_dispatcher_proto_rawDesc = "" +
 	"\averdict\x18\x04 \x01(\v2\x16.smtpbridge.v1.VerdictR\averdict\x12\x1a\n" +
 	"\bobserved\x18\x05 \x01(\bR\bobserved\x123\n" +
 	"\alatency\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\alatency\x12\x14\n" +
-	"\x05error\x18\a \x01(\tR\x05error\"\xea\x01\n" +
+	"\x05error\x18\a \x01(\tR\x05error\"\x87\x02\n" +
 	"\x10EvaluateResponse\x120\n" +
 	"\averdict\x18\x01 \x01(\v2\x16.smtpbridge.v1.VerdictR\averdict\x12\x1d\n" +
 	"\n" +
 	"decided_by\x18\x02 \x01(\tR\tdecidedBy\x12\x18\n" +
 	"\amatched\x18\x03 \x01(\rR\amatched\x123\n" +
 	"\aelapsed\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\aelapsed\x126\n" +
-	"\boutcomes\x18\x05 \x03(\v2\x1a.smtpbridge.v1.SinkOutcomeR\boutcomes\"1\n" +
+	"\boutcomes\x18\x05 \x03(\v2\x1a.smtpbridge.v1.SinkOutcomeR\boutcomes\x12\x1b\n" +
+	"\tstream_id\x18\x06 \x01(\x04R\bstreamId\"1\n" +
 	"\x13GetInterestsRequest\x12\x1a\n" +
 	"\binstance\x18\x01 \x01(\rR\binstance\"\x91\x01\n" +
 	"\bInterest\x12\x1a\n" +
@@ -542,10 +563,11 @@ const file_smtpbridge_v1_dispatcher_proto_rawDesc = "" +
 	"\x18SINK_OUTCOME_KIND_CACHED\x10\x02\x12\x1d\n" +
 	"\x19SINK_OUTCOME_KIND_TIMEOUT\x10\x03\x12\x1b\n" +
 	"\x17SINK_OUTCOME_KIND_ERROR\x10\x04\x12\x1f\n" +
-	"\x1bSINK_OUTCOME_KIND_CANCELLED\x10\x052\xb2\x01\n" +
+	"\x1bSINK_OUTCOME_KIND_CANCELLED\x10\x052\x89\x02\n" +
 	"\n" +
 	"Dispatcher\x12K\n" +
-	"\bEvaluate\x12\x1e.smtpbridge.v1.EvaluateRequest\x1a\x1f.smtpbridge.v1.EvaluateResponse\x12W\n" +
+	"\bEvaluate\x12\x1e.smtpbridge.v1.EvaluateRequest\x1a\x1f.smtpbridge.v1.EvaluateResponse\x12U\n" +
+	"\x0eEvaluateStream\x12\x1e.smtpbridge.v1.EvaluateRequest\x1a\x1f.smtpbridge.v1.EvaluateResponse(\x010\x01\x12W\n" +
 	"\fGetInterests\x12\".smtpbridge.v1.GetInterestsRequest\x1a#.smtpbridge.v1.GetInterestsResponseB\x95\x01\n" +
 	"\x10io.smtpbridge.v1B\x0fDispatcherProtoP\x01ZEgithub.com/smtpbridge/smtpbridge/clients/go/smtpbridgev1;smtpbridgev1\xf8\x01\x01\xa2\x02\x03SBX\xaa\x02\rSmtpBridge.V1\xca\x02\rSmtpBridge\\V1b\x06proto3"
 
@@ -588,11 +610,13 @@ var file_smtpbridge_v1_dispatcher_proto_depIdxs = []int32{
 	5,  // 8: smtpbridge.v1.GetInterestsResponse.interests:type_name -> smtpbridge.v1.Interest
 	9,  // 9: smtpbridge.v1.GetInterestsResponse.refresh_after:type_name -> google.protobuf.Duration
 	1,  // 10: smtpbridge.v1.Dispatcher.Evaluate:input_type -> smtpbridge.v1.EvaluateRequest
-	4,  // 11: smtpbridge.v1.Dispatcher.GetInterests:input_type -> smtpbridge.v1.GetInterestsRequest
-	3,  // 12: smtpbridge.v1.Dispatcher.Evaluate:output_type -> smtpbridge.v1.EvaluateResponse
-	6,  // 13: smtpbridge.v1.Dispatcher.GetInterests:output_type -> smtpbridge.v1.GetInterestsResponse
-	12, // [12:14] is the sub-list for method output_type
-	10, // [10:12] is the sub-list for method input_type
+	1,  // 11: smtpbridge.v1.Dispatcher.EvaluateStream:input_type -> smtpbridge.v1.EvaluateRequest
+	4,  // 12: smtpbridge.v1.Dispatcher.GetInterests:input_type -> smtpbridge.v1.GetInterestsRequest
+	3,  // 13: smtpbridge.v1.Dispatcher.Evaluate:output_type -> smtpbridge.v1.EvaluateResponse
+	3,  // 14: smtpbridge.v1.Dispatcher.EvaluateStream:output_type -> smtpbridge.v1.EvaluateResponse
+	6,  // 15: smtpbridge.v1.Dispatcher.GetInterests:output_type -> smtpbridge.v1.GetInterestsResponse
+	13, // [13:16] is the sub-list for method output_type
+	10, // [10:13] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name

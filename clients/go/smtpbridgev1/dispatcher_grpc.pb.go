@@ -21,8 +21,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Dispatcher_Evaluate_FullMethodName     = "/smtpbridge.v1.Dispatcher/Evaluate"
-	Dispatcher_GetInterests_FullMethodName = "/smtpbridge.v1.Dispatcher/GetInterests"
+	Dispatcher_Evaluate_FullMethodName       = "/smtpbridge.v1.Dispatcher/Evaluate"
+	Dispatcher_EvaluateStream_FullMethodName = "/smtpbridge.v1.Dispatcher/EvaluateStream"
+	Dispatcher_GetInterests_FullMethodName   = "/smtpbridge.v1.Dispatcher/GetInterests"
 )
 
 // DispatcherClient is the client API for Dispatcher service.
@@ -32,6 +33,13 @@ type DispatcherClient interface {
 	// Fan the event out to every matching binding and return the merged verdict within the
 	// event's budget.
 	Evaluate(ctx context.Context, in *EvaluateRequest, opts ...grpc.CallOption) (*EvaluateResponse, error)
+	// Evaluate for many events over one long-lived stream (what the sink uses): the same request
+	// and response, matched by stream_id, one response per request, in any order. There is no
+	// per-request gRPC deadline: `event.budget` bounds each fan-out, and a sink that gave up on an
+	// event just ignores its late answer. A request the dispatcher cannot take (no event type, no
+	// bindings) is answered with a CONTINUE verdict and nothing matched, never by ending the stream.
+	// Half-closing the stream lets the answers still owed arrive before the status.
+	EvaluateStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[EvaluateRequest, EvaluateResponse], error)
 	// What the bindings want (see Interest).
 	GetInterests(ctx context.Context, in *GetInterestsRequest, opts ...grpc.CallOption) (*GetInterestsResponse, error)
 }
@@ -54,6 +62,19 @@ func (c *dispatcherClient) Evaluate(ctx context.Context, in *EvaluateRequest, op
 	return out, nil
 }
 
+func (c *dispatcherClient) EvaluateStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[EvaluateRequest, EvaluateResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Dispatcher_ServiceDesc.Streams[0], Dispatcher_EvaluateStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[EvaluateRequest, EvaluateResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Dispatcher_EvaluateStreamClient = grpc.BidiStreamingClient[EvaluateRequest, EvaluateResponse]
+
 func (c *dispatcherClient) GetInterests(ctx context.Context, in *GetInterestsRequest, opts ...grpc.CallOption) (*GetInterestsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetInterestsResponse)
@@ -71,6 +92,13 @@ type DispatcherServer interface {
 	// Fan the event out to every matching binding and return the merged verdict within the
 	// event's budget.
 	Evaluate(context.Context, *EvaluateRequest) (*EvaluateResponse, error)
+	// Evaluate for many events over one long-lived stream (what the sink uses): the same request
+	// and response, matched by stream_id, one response per request, in any order. There is no
+	// per-request gRPC deadline: `event.budget` bounds each fan-out, and a sink that gave up on an
+	// event just ignores its late answer. A request the dispatcher cannot take (no event type, no
+	// bindings) is answered with a CONTINUE verdict and nothing matched, never by ending the stream.
+	// Half-closing the stream lets the answers still owed arrive before the status.
+	EvaluateStream(grpc.BidiStreamingServer[EvaluateRequest, EvaluateResponse]) error
 	// What the bindings want (see Interest).
 	GetInterests(context.Context, *GetInterestsRequest) (*GetInterestsResponse, error)
 	mustEmbedUnimplementedDispatcherServer()
@@ -85,6 +113,9 @@ type UnimplementedDispatcherServer struct{}
 
 func (UnimplementedDispatcherServer) Evaluate(context.Context, *EvaluateRequest) (*EvaluateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Evaluate not implemented")
+}
+func (UnimplementedDispatcherServer) EvaluateStream(grpc.BidiStreamingServer[EvaluateRequest, EvaluateResponse]) error {
+	return status.Error(codes.Unimplemented, "method EvaluateStream not implemented")
 }
 func (UnimplementedDispatcherServer) GetInterests(context.Context, *GetInterestsRequest) (*GetInterestsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetInterests not implemented")
@@ -128,6 +159,13 @@ func _Dispatcher_Evaluate_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Dispatcher_EvaluateStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(DispatcherServer).EvaluateStream(&grpc.GenericServerStream[EvaluateRequest, EvaluateResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Dispatcher_EvaluateStreamServer = grpc.BidiStreamingServer[EvaluateRequest, EvaluateResponse]
+
 func _Dispatcher_GetInterests_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetInterestsRequest)
 	if err := dec(in); err != nil {
@@ -162,6 +200,13 @@ var Dispatcher_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Dispatcher_GetInterests_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "EvaluateStream",
+			Handler:       _Dispatcher_EvaluateStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "smtpbridge/v1/dispatcher.proto",
 }
