@@ -1,5 +1,6 @@
 #include "server/dispatcher_service.h"
 
+#include "server/evaluate_stream.h"
 #include "smtpbridge/v1/names.h"
 
 namespace smtpbridge::dispatcher {
@@ -93,6 +94,7 @@ DispatcherService::~DispatcherService() = default;
 
 void DispatcherService::Arm(grpc::ServerCompletionQueue* cq) {
   for (int i = 0; i < kRequestsPerQueue; ++i) EvaluateCall::Post(this, cq);
+  EvaluateStream::Post(this, cq);  // streams are long-lived: one posted per queue is enough
   interests_->Post(cq);
 }
 

@@ -1,5 +1,6 @@
 // smtpbridge.v1.Dispatcher: Evaluate on the gRPC completion-queue API, driven by the CqPool's
 // threads (it fans the event out (FanOut) and finishes the call when the decision is settled);
+// EvaluateStream, the same per request over one bidi stream (server/evaluate_stream.h);
 // GetInterests, rarely called, on the same queues (CqUnaryMethod): no callback-API method, so
 // gRPC starts none of its callback threads.
 #pragma once
@@ -19,14 +20,15 @@ class DispatcherService final : public v1::Dispatcher::AsyncService {
   DispatcherService(FanOut* fanout, BindingsStore* store, CqPool* cqs);
   ~DispatcherService() override;
 
-  // After the server started: posts the first Evaluate and GetInterests requests on `cq` (a
-  // pool queue).
+  // After the server started: posts the first Evaluate, EvaluateStream and GetInterests
+  // requests on `cq` (a pool queue).
   void Arm(grpc::ServerCompletionQueue* cq);
 
   v1::GetInterestsResponse Interests(const v1::GetInterestsRequest& request) const;
 
  private:
   class EvaluateCall;
+  friend class EvaluateStream;
 
   FanOut* fanout_;
   BindingsStore* store_;

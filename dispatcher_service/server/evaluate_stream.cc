@@ -1,0 +1,151 @@
+#include "server/evaluate_stream.h"
+
+#include "server/dispatcher_service.h"
+#include "smtpbridge/v1/names.h"
+
+namespace smtpbridge::dispatcher {
+
+// Lock order everywhere: CqPool::Use first, then mu_. (Use is a shared lock that Shutdown()
+// takes exclusively; taking it under mu_ could deadlock against a thread holding Use and
+// waiting for mu_.) Neither is held while calling into the fan-out, whose `done` may run inline.
+
+std::atomic<size_t> EvaluateStream::open_{0};
+
+EvaluateStream::EvaluateStream(DispatcherService* service, grpc::ServerCompletionQueue* cq)
+    : service_(service),
+      fanout_(service->fanout_),
+      store_(service->store_),
+      cqs_(service->cqs_),
+      cq_(cq),
+      stream_(&context_) {}
+
+EvaluateStream::~EvaluateStream() {
+  if (accepted_) open_.fetch_sub(1);
+}
+
+void EvaluateStream::Post(DispatcherService* service, grpc::ServerCompletionQueue* cq) {
+  CqPool::Use use(service->cqs_);
+  if (!use) return;
+  auto* stream = new EvaluateStream(service, cq);
+  service->RequestEvaluateStream(&stream->context_, &stream->stream_, cq, cq, &stream->accept_op_);
+}
+
+void EvaluateStream::OnAccepted(bool ok) {
+  if (!ok) {  // no stream: the server is shutting down
+    delete this;
+    return;
+  }
+  accepted_ = true;
+  open_.fetch_add(1);
+  Post(service_, cq_);  // the next stream on this queue
+  {
+    CqPool::Use use(cqs_);
+    if (use) {
+      std::lock_guard lock(mu_);
+      reading_ = true;
+      stream_.Read(&request_, &read_op_);
+      return;
+    }
+  }
+  delete this;  // the queues closed meanwhile: nothing was started
+}
+
+void EvaluateStream::OnRead(bool ok) {
+  // reading_ stays set until below, so an answer arriving inline cannot delete us meanwhile.
+  if (ok) Take();
+  bool done;
+  {
+    CqPool::Use use(cqs_);
+    std::lock_guard lock(mu_);
+    reading_ = false;
+    if (ok && use) {
+      reading_ = true;
+      stream_.Read(&request_, &read_op_);
+    } else {
+      read_closed_ = true;  // half-closed, broken, or no queue to read on
+    }
+    done = StepLocked(static_cast<bool>(use));
+  }
+  if (done) delete this;
+}
+
+void EvaluateStream::Take() {
+  {
+    std::lock_guard lock(mu_);
+    ++running_;
+  }
+  const uint64_t id = request_.stream_id();
+  const v1::EventType type = request_.event().type();
+  std::shared_ptr<const BindingSet> bindings;
+  if (type != v1::EVENT_TYPE_UNSPECIFIED && v1::EventTypeName(type) != "UNSPECIFIED") {
+    bindings = store_->Current();
+  }
+  if (!bindings) {
+    // Missing/unknown event type or no bindings: CONTINUE with nothing matched. Ending the
+    // stream instead would fail every other event the sink has in flight on it.
+    v1::EvaluateResponse response;
+    response.set_stream_id(id);
+    response.mutable_verdict()->set_action(v1::ACTION_CONTINUE);
+    OnAnswer(std::move(response));
+    return;
+  }
+  // `event` is only read during this call, so request_ can take the next Read afterwards.
+  fanout_->Evaluate(std::move(bindings), request_.event(), request_.explain(),
+                    [this, id](v1::EvaluateResponse response) {
+                      response.set_stream_id(id);
+                      OnAnswer(std::move(response));
+                    });
+}
+
+void EvaluateStream::OnAnswer(v1::EvaluateResponse response) {
+  bool done;
+  {
+    CqPool::Use use(cqs_);
+    std::lock_guard lock(mu_);
+    --running_;
+    if (use && !broken_) queue_.push_back(std::move(response));
+    done = StepLocked(static_cast<bool>(use));
+  }
+  if (done) delete this;
+}
+
+void EvaluateStream::OnWritten(bool ok) {
+  bool done;
+  {
+    CqPool::Use use(cqs_);
+    std::lock_guard lock(mu_);
+    write_pending_ = false;
+    if (!ok) broken_ = true;
+    done = StepLocked(static_cast<bool>(use));
+  }
+  if (done) delete this;
+}
+
+void EvaluateStream::OnFinished(bool) {
+  // Finish starts only once nothing else is outstanding, and nothing starts after it.
+  delete this;
+}
+
+bool EvaluateStream::StepLocked(bool open) {
+  if (!open || broken_) queue_.clear();  // nobody to write to any more
+  if (!open) {
+    // The queues are closed: start nothing; done once the last outstanding tag or callback
+    // came back (a Finish in flight deletes us itself).
+    return !reading_ && !write_pending_ && !finishing_ && running_ == 0;
+  }
+  if (!write_pending_ && !queue_.empty()) {
+    writing_ = std::move(queue_.front());
+    queue_.pop_front();
+    write_pending_ = true;
+    stream_.Write(writing_, &write_op_);
+    return false;
+  }
+  if (read_closed_ && !reading_ && !write_pending_ && !finishing_ && running_ == 0) {
+    // Every answer owed went out (or could not): the status ends the stream.
+    finishing_ = true;
+    stream_.Finish(grpc::Status::OK, &finish_op_);
+  }
+  return false;
+}
+
+}  // namespace smtpbridge::dispatcher

@@ -1,0 +1,332 @@
+// Dispatcher.EvaluateStream through the real gRPC server (DispatcherApp) on port 0, with a real
+// PolicySink worker in the same process that can hold calls until the test releases them, so
+// "still in flight" is a fact, not a timing guess.
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "server/dispatcher_app.h"
+#include "server/evaluate_stream.h"
+#include "smtpbridge/v1/admin.grpc.pb.h"
+#include "smtpbridge/v1/dispatcher.grpc.pb.h"
+#include "smtpbridge/v1/names.h"
+#include "smtpbridge/v1/sink.grpc.pb.h"
+#include "support/temp_dir.h"
+
+namespace smtpbridge::dispatcher {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::UnorderedElementsAre;
+using Stream = grpc::ClientReaderWriter<v1::EvaluateRequest, v1::EvaluateResponse>;
+
+// By recipient: "blocked@..." is rejected, "held..." waits until Release() (or its call is
+// cancelled), anything else continues with a tag.
+class GatedWorker final : public v1::PolicySink::Service {
+ public:
+  grpc::Status OnEvent(grpc::ServerContext* context, const v1::SinkRequest* request,
+                       v1::Verdict* verdict) override {
+    const std::string& rcpt = request->event().envelope().recipient();
+    if (rcpt.rfind("held", 0) == 0) {
+      std::unique_lock lock(mu_);
+      ++held_;
+      cv_.notify_all();
+      while (!released_ && !context->IsCancelled()) cv_.wait_for(lock, std::chrono::milliseconds(5));
+    }
+    if (rcpt == "blocked@example.com") {
+      verdict->set_action(v1::ACTION_REJECT);
+      verdict->mutable_reply()->set_code(550);
+      verdict->mutable_reply()->add_lines("Recipient blocked");
+    } else {
+      verdict->set_action(v1::ACTION_CONTINUE);
+      verdict->add_tags("ok:" + rcpt);
+    }
+    return grpc::Status::OK;
+  }
+
+  void Release() {
+    std::lock_guard lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+  // Until `n` held calls have arrived (false after a generous bound: the test fails, not hangs).
+  bool WaitHeld(int n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(20), [&] { return held_ >= n; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int held_ = 0;
+  bool released_ = false;
+};
+
+class EvaluateStreamTest : public ::testing::Test {
+ protected:
+  virtual std::chrono::milliseconds DrainTimeout() const { return std::chrono::seconds(5); }
+
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&worker_);
+    worker_server_ = builder.BuildAndStart();
+    ASSERT_TRUE(worker_server_);
+    AppOptions options;
+    options.listen = "127.0.0.1:0";
+    options.watch_interval = std::chrono::milliseconds(0);
+    options.drain_timeout = DrainTimeout();
+    options.bindings_path =
+        dir_.Write("bindings.yaml", "bindings:\n  - {name: rcpt, event: INBOUND_COMMAND, rule: RCPT, "
+                                    "timeout: 30s, sink: \"ipv4:127.0.0.1:" +
+                                        std::to_string(port) + "\"}\n")
+            .string();
+    std::vector<std::string> errors;
+    app_ = DispatcherApp::Create(options, &errors);
+    ASSERT_TRUE(app_) << ::testing::PrintToString(errors);
+    std::string error;
+    ASSERT_TRUE(app_->Start(&error)) << error;
+    channel_ = grpc::CreateChannel(app_->address(), grpc::InsecureChannelCredentials());
+    stub_ = v1::Dispatcher::NewStub(channel_);
+  }
+
+  void TearDown() override {
+    worker_.Release();
+    if (app_) {
+      EXPECT_TRUE(app_->Shutdown());
+    }
+    if (worker_server_) worker_server_->Shutdown();
+    EXPECT_EQ(EvaluateStream::Open(), 0u);
+  }
+
+  // A stream whose context bounds the whole test (a hang fails instead of blocking ctest).
+  std::unique_ptr<Stream> Open(grpc::ClientContext* context) {
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return stub_->EvaluateStream(context);
+  }
+
+  static v1::EvaluateRequest Rcpt(uint64_t id, const std::string& address,
+                                  std::chrono::nanoseconds budget = std::chrono::seconds(30)) {
+    v1::EvaluateRequest request;
+    request.set_stream_id(id);
+    auto* e = request.mutable_event();
+    e->set_event_id("e" + std::to_string(id));
+    e->set_type(v1::EVENT_TYPE_INBOUND_COMMAND);
+    e->mutable_session()->set_instance(1);
+    e->mutable_command()->set_keyword("RCPT");
+    e->mutable_command()->set_argument("TO:<" + address + ">");
+    e->mutable_envelope()->set_recipient(address);
+    *e->mutable_budget() = v1::ToProtoDuration(budget);
+    return request;
+  }
+
+  // Reads `n` answers, keyed by stream_id (each id once).
+  static std::map<uint64_t, v1::EvaluateResponse> ReadN(Stream* stream, int n) {
+    std::map<uint64_t, v1::EvaluateResponse> answers;
+    for (int i = 0; i < n; ++i) {
+      v1::EvaluateResponse response;
+      if (!stream->Read(&response)) {
+        ADD_FAILURE() << "stream ended after " << i << " of " << n << " answers";
+        break;
+      }
+      EXPECT_TRUE(answers.emplace(response.stream_id(), response).second)
+          << "stream_id " << response.stream_id() << " answered twice";
+    }
+    return answers;
+  }
+
+  // Polls until every accepted stream is gone (bounded; the caller asserts the result).
+  static size_t WaitStreamsGone() {
+    for (int i = 0; i < 2000 && EvaluateStream::Open() > 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return EvaluateStream::Open();
+  }
+
+  smtpbridge::testing::TempDir dir_;
+  GatedWorker worker_;
+  std::unique_ptr<grpc::Server> worker_server_;
+  std::unique_ptr<DispatcherApp> app_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Dispatcher::Stub> stub_;
+};
+
+TEST_F(EvaluateStreamTest, BackToBackRequestsAreAllAnsweredWithTheirStreamId) {
+  grpc::ClientContext context;
+  auto stream = Open(&context);
+  for (uint64_t id = 10; id < 16; ++id) {
+    ASSERT_TRUE(stream->Write(Rcpt(id, id % 2 ? "blocked@example.com" : "friend@example.com")));
+  }
+  const auto answers = ReadN(stream.get(), 6);
+  ASSERT_EQ(answers.size(), 6u);
+  for (const auto& [id, response] : answers) {
+    ASSERT_GE(id, 10u);
+    ASSERT_LT(id, 16u);
+    EXPECT_EQ(response.matched(), 1u) << id;
+    if (id % 2) {
+      EXPECT_EQ(response.verdict().action(), v1::ACTION_REJECT) << id;
+      EXPECT_EQ(response.decided_by(), "rcpt") << id;
+    } else {
+      EXPECT_EQ(response.verdict().action(), v1::ACTION_CONTINUE) << id;
+      EXPECT_THAT(response.verdict().tags(), ElementsAre("ok:friend@example.com")) << id;
+      EXPECT_EQ(response.decided_by(), "") << id;
+    }
+  }
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_TRUE(stream->Finish().ok());
+
+  // Stats are recorded by the fan-out's observer, the same as for unary Evaluate.
+  auto admin = v1::Admin::NewStub(channel_);
+  v1::BindingStats stats;
+  for (int i = 0; i < 200 && stats.answered() < 6; ++i) {
+    grpc::ClientContext admin_context;
+    v1::GetBindingStatsRequest request;
+    request.set_name("rcpt");
+    v1::GetBindingStatsResponse response;
+    ASSERT_TRUE(admin->GetBindingStats(&admin_context, request, &response).ok());
+    ASSERT_EQ(response.stats_size(), 1);
+    stats = response.stats(0);
+    if (stats.answered() < 6) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(stats.matched(), 6u);
+  EXPECT_EQ(stats.answered(), 6u);
+  EXPECT_EQ(stats.verdicts().at("reject"), 3u);
+}
+
+TEST_F(EvaluateStreamTest, AnswersComeInCompletionOrder) {
+  grpc::ClientContext context;
+  auto stream = Open(&context);
+  ASSERT_TRUE(stream->Write(Rcpt(1, "held@example.com")));
+  ASSERT_TRUE(worker_.WaitHeld(1));
+  ASSERT_TRUE(stream->Write(Rcpt(2, "friend@example.com")));
+  // 1 cannot be answered before it is released: 2, sent later, comes first.
+  v1::EvaluateResponse first;
+  ASSERT_TRUE(stream->Read(&first));
+  EXPECT_EQ(first.stream_id(), 2u);
+  EXPECT_THAT(first.verdict().tags(), ElementsAre("ok:friend@example.com"));
+  worker_.Release();
+  v1::EvaluateResponse second;
+  ASSERT_TRUE(stream->Read(&second));
+  EXPECT_EQ(second.stream_id(), 1u);
+  EXPECT_THAT(second.verdict().tags(), ElementsAre("ok:held@example.com"));
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(EvaluateStreamTest, UntakeableRequestsGetContinueAndTheStreamGoesOn) {
+  grpc::ClientContext context;
+  auto stream = Open(&context);
+  v1::EvaluateRequest no_type;
+  no_type.set_stream_id(1);
+  ASSERT_TRUE(stream->Write(no_type));
+  v1::EvaluateRequest unknown_type = Rcpt(2, "blocked@example.com");
+  unknown_type.mutable_event()->set_type(static_cast<v1::EventType>(999));
+  ASSERT_TRUE(stream->Write(unknown_type));
+  ASSERT_TRUE(stream->Write(Rcpt(3, "blocked@example.com")));
+  const auto answers = ReadN(stream.get(), 3);
+  ASSERT_EQ(answers.size(), 3u);
+  for (const uint64_t id : {1u, 2u}) {
+    EXPECT_EQ(answers.at(id).verdict().action(), v1::ACTION_CONTINUE) << id;
+    EXPECT_EQ(answers.at(id).matched(), 0u) << id;
+    EXPECT_EQ(answers.at(id).decided_by(), "") << id;
+  }
+  EXPECT_EQ(answers.at(3).verdict().action(), v1::ACTION_REJECT);
+  EXPECT_EQ(answers.at(3).matched(), 1u);
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(EvaluateStreamTest, HalfCloseStillDeliversTheAnswersOwedThenOk) {
+  grpc::ClientContext context;
+  auto stream = Open(&context);
+  ASSERT_TRUE(stream->Write(Rcpt(1, "held-1@example.com")));
+  ASSERT_TRUE(stream->Write(Rcpt(2, "held-2@example.com")));
+  ASSERT_TRUE(stream->Write(Rcpt(3, "blocked@example.com")));
+  // Both held calls reached the worker: two fan-outs of one stream running at once.
+  ASSERT_TRUE(worker_.WaitHeld(2));
+  ASSERT_TRUE(stream->WritesDone());
+  worker_.Release();
+  const auto answers = ReadN(stream.get(), 3);
+  std::vector<uint64_t> ids;
+  for (const auto& [id, response] : answers) ids.push_back(id);
+  EXPECT_THAT(ids, UnorderedElementsAre(1u, 2u, 3u));
+  EXPECT_EQ(answers.at(1).verdict().action(), v1::ACTION_CONTINUE);
+  EXPECT_EQ(answers.at(3).verdict().action(), v1::ACTION_REJECT);
+  v1::EvaluateResponse extra;
+  EXPECT_FALSE(stream->Read(&extra));
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(EvaluateStreamTest, ClientCancelMidFlightCleansUp) {
+  {
+    grpc::ClientContext context;
+    auto stream = Open(&context);
+    ASSERT_TRUE(stream->Write(Rcpt(1, "held-1@example.com")));
+    ASSERT_TRUE(stream->Write(Rcpt(2, "held-2@example.com")));
+    ASSERT_TRUE(stream->Write(Rcpt(3, "friend@example.com")));
+    ASSERT_TRUE(worker_.WaitHeld(2));
+    v1::EvaluateResponse answer;
+    ASSERT_TRUE(stream->Read(&answer));
+    EXPECT_EQ(answer.stream_id(), 3u);
+    context.TryCancel();
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  // The two fan-outs still running end now; their answers have nowhere to go.
+  worker_.Release();
+  EXPECT_EQ(WaitStreamsGone(), 0u);
+  // The server keeps serving streams.
+  grpc::ClientContext context;
+  auto stream = Open(&context);
+  ASSERT_TRUE(stream->Write(Rcpt(7, "blocked@example.com")));
+  v1::EvaluateResponse answer;
+  ASSERT_TRUE(stream->Read(&answer));
+  EXPECT_EQ(answer.stream_id(), 7u);
+  EXPECT_EQ(answer.verdict().action(), v1::ACTION_REJECT);
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+// A short drain so an open stream (cancelled by gRPC at the drain deadline) does not keep the
+// test waiting long.
+class EvaluateStreamShutdownTest : public EvaluateStreamTest {
+ protected:
+  std::chrono::milliseconds DrainTimeout() const override { return std::chrono::milliseconds(200); }
+};
+
+TEST_F(EvaluateStreamShutdownTest, ShutdownWithAnIdleOpenStreamCompletes) {
+  grpc::ClientContext context;
+  auto stream = Open(&context);
+  ASSERT_TRUE(stream->Write(Rcpt(1, "friend@example.com")));
+  v1::EvaluateResponse answer;
+  ASSERT_TRUE(stream->Read(&answer));
+  EXPECT_EQ(answer.stream_id(), 1u);
+  // The client never half-closes: the server ends the stream at its drain deadline.
+  EXPECT_TRUE(app_->Shutdown());
+  EXPECT_EQ(EvaluateStream::Open(), 0u);
+  EXPECT_FALSE(stream->Read(&answer));
+  EXPECT_FALSE(stream->Finish().ok());
+}
+
+TEST_F(EvaluateStreamShutdownTest, ShutdownWithAFanOutStillRunningCompletes) {
+  grpc::ClientContext context;
+  auto stream = Open(&context);
+  // Held by the worker until its 2 s budget runs out, well past the drain: the answer has no
+  // stream to go to (usually the queues are closed by then) and is dropped.
+  ASSERT_TRUE(stream->Write(Rcpt(1, "held@example.com", std::chrono::seconds(2))));
+  ASSERT_TRUE(worker_.WaitHeld(1));
+  app_->Shutdown();  // false when the fan-out outlived the drain; either way it returns
+  EXPECT_EQ(EvaluateStream::Open(), 0u);
+  v1::EvaluateResponse answer;
+  EXPECT_FALSE(stream->Read(&answer));
+  EXPECT_FALSE(stream->Finish().ok());
+}
+
+}  // namespace
+}  // namespace smtpbridge::dispatcher
