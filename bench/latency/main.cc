@@ -141,6 +141,7 @@ int main(int argc, char** argv) {
   size_t rounds = 4;
   std::string api = "callback";         // --role: which gRPC API the server uses
   std::string baseline_api = "both";    // which baseline forwarder(s) to measure
+  std::string transport = "stream";      // the sink's transport to the dispatcher
   std::string echo_api = "callback";    // the baseline's echo process
   size_t cq_threads = std::max(1u, std::thread::hardware_concurrency());
   size_t dispatcher_threads = 0;        // smtpbridge-dispatcher --threads (0: its default)
@@ -175,6 +176,9 @@ int main(int argc, char** argv) {
   app.add_option("--budget", budget_text, "per-event budget (sink and binding timeout)")->capture_default_str();
   app.add_option("--rounds", rounds, "alternate baseline and stack this many times")
       ->capture_default_str()->check(CLI::Range(1, 100));
+  app.add_option("--transport", transport, "the sink's transport to the dispatcher: stream | unary")
+      ->check(CLI::IsMember({"stream", "unary"}))
+      ->capture_default_str();
   app.add_option("--worker-delay", worker_delay, "example worker --delay (0: none)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -250,6 +254,7 @@ int main(int argc, char** argv) {
     options.host_name = "bench";
     options.interests.enabled = false;
     options.stale_cache.enabled = false;
+    options.transport = transport == "unary" ? sink::Transport::kUnary : sink::Transport::kStream;
     auto the_sink = sink::MakeSink(options);
     {
       Side side;

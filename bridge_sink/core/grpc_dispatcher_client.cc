@@ -12,6 +12,7 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
+#include <spdlog/spdlog.h>
 
 namespace smtpbridge::sink {
 namespace {
@@ -127,6 +128,10 @@ GrpcDispatcherClient::GrpcDispatcherClient(const std::string& target, const TlsO
 GrpcDispatcherClient::GrpcDispatcherClient(std::shared_ptr<grpc::Channel> channel)
     : channel_(std::move(channel)),
       stub_(v1::Dispatcher::NewStub(channel_)),
+      stream_(std::make_unique<EvaluateStream>(
+          channel_, &queue_,
+          [this](const v1::EvaluateRequest& request, std::chrono::system_clock::time_point deadline,
+                 EvaluateDone done) { return UnaryEvaluate(request, deadline, std::move(done)); })),
       thread_([this] { DriveQueue(); }) {
   // Connect now, in the background (GetState(true) only starts it), so the first events do not
   // wait for name resolution and the TCP/TLS handshake and miss their budget at cold start.
@@ -135,6 +140,7 @@ GrpcDispatcherClient::GrpcDispatcherClient(std::shared_ptr<grpc::Channel> channe
 
 GrpcDispatcherClient::~GrpcDispatcherClient() {
   // Callers finish (or cancel) their calls first; what is left is the queue handing them back.
+  stream_->Shutdown();
   {
     std::unique_lock lock(tracker_->mu);
     tracker_->idle.wait(lock, [this] { return tracker_->live == 0; });
@@ -150,7 +156,20 @@ void GrpcDispatcherClient::DriveQueue() {
   while (queue_.Next(&tag, &ok)) static_cast<Completion*>(tag)->Complete(ok);
 }
 
+void GrpcDispatcherClient::set_transport(Transport transport) {
+  use_stream_ = transport != Transport::kUnary;
+  if (transport == Transport::kStream && !stream_offered_.exchange(true)) stream_->Warm();
+}
+
 std::shared_ptr<DispatcherClient::Call> GrpcDispatcherClient::Evaluate(
+    const v1::EvaluateRequest& request, std::chrono::system_clock::time_point deadline,
+    EvaluateDone done) {
+  if (use_stream_ && stream_offered_.load(std::memory_order_acquire))
+    return stream_->Evaluate(request, deadline, std::move(done));
+  return UnaryEvaluate(request, deadline, std::move(done));
+}
+
+std::shared_ptr<DispatcherClient::Call> GrpcDispatcherClient::UnaryEvaluate(
     const v1::EvaluateRequest& request, std::chrono::system_clock::time_point deadline,
     EvaluateDone done) {
   using C = UnaryCall<CallTracker, v1::EvaluateRequest, v1::EvaluateResponse>;
@@ -165,7 +184,16 @@ std::shared_ptr<DispatcherClient::Call> GrpcDispatcherClient::GetInterests(
     const v1::GetInterestsRequest& request, std::chrono::system_clock::time_point deadline,
     InterestsDone done) {
   using C = UnaryCall<CallTracker, v1::GetInterestsRequest, v1::GetInterestsResponse>;
-  auto call = std::make_shared<C>(tracker_, request, /*copy_request=*/true, deadline, std::move(done));
+  // The answer says whether the dispatcher serves EvaluateStream (see the proto).
+  auto noted = [this, done = std::move(done)](const grpc::Status& status, v1::GetInterestsResponse response) {
+    if (status.ok() && response.evaluate_stream() && use_stream_ &&
+        !stream_offered_.exchange(true, std::memory_order_acq_rel)) {
+      spdlog::info("sink: the dispatcher serves EvaluateStream: evaluating over one stream");
+      stream_->Warm();
+    }
+    done(status, std::move(response));
+  };
+  auto call = std::make_shared<C>(tracker_, request, /*copy_request=*/true, deadline, std::move(noted));
   call->Start(call, [this](grpc::ClientContext* context, const v1::GetInterestsRequest& r) {
     return stub_->PrepareAsyncGetInterests(context, r, &queue_);
   });

@@ -4,6 +4,7 @@
 // call instead of about 7.)
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -14,7 +15,8 @@
 #include <grpcpp/completion_queue.h>
 
 #include "core/dispatcher_client.h"
-#include "smtpbridge/sink/sink_factory.h"
+#include "core/evaluate_stream.h"
+#include "smtpbridge/sink/sink_factory.h"  // TlsOptions, Transport
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 
 namespace smtpbridge::sink {
@@ -38,12 +40,15 @@ class GrpcDispatcherClient final : public DispatcherClient {
 
   grpc_connectivity_state channel_state() const { return channel_->GetState(false); }
 
-  // What the queue hands back: one per call.
-  class Completion {
-   public:
-    virtual ~Completion() = default;
-    virtual void Complete(bool ok) = 0;
-  };
+  // What the queue hands back: one per unary call, and the evaluation stream's tags.
+  using Completion = EvaluateStream::Tag;
+
+  // How evaluations go (see Transport; default kAuto: over Dispatcher.EvaluateStream, see
+  // evaluate_stream.h, once a GetInterests answer said the dispatcher serves it). Before any call.
+  void set_transport(Transport transport);
+  bool streaming() const {
+    return use_stream_ && stream_offered_.load(std::memory_order_acquire) && !stream_->unsupported();
+  }
 
  private:
   // Counts live call objects. Each call's ClientContext holds a reference to the channel; if
@@ -60,9 +65,14 @@ class GrpcDispatcherClient final : public DispatcherClient {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Dispatcher::Stub> stub_;
   grpc::CompletionQueue queue_;
+  std::unique_ptr<EvaluateStream> stream_;
+  bool use_stream_ = true;
+  std::atomic<bool> stream_offered_{false};
   std::thread thread_;  // last: started once the rest exists
 
   void DriveQueue();
+  std::shared_ptr<Call> UnaryEvaluate(const v1::EvaluateRequest& request,
+                                      std::chrono::system_clock::time_point deadline, EvaluateDone done);
 };
 
 }  // namespace smtpbridge::sink

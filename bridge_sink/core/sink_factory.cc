@@ -32,9 +32,10 @@ std::unique_ptr<Sink> MakeSink(const SinkOptions& options) {
   }
   LocalRules rules;
   if (!options.local_rules_file.empty()) rules = LocalRules::LoadFile(options.local_rules_file);
-  return std::make_unique<SinkCore>(options,
-                                    std::make_unique<GrpcDispatcherClient>(options.dispatcher_target, options.tls),
-                                    std::make_shared<ThreadTimers>(), std::move(rules));
+  auto client = std::make_unique<GrpcDispatcherClient>(options.dispatcher_target, options.tls);
+  client->set_transport(options.transport);
+  return std::make_unique<SinkCore>(options, std::move(client), std::make_shared<ThreadTimers>(),
+                                    std::move(rules));
 }
 
 }  // namespace smtpbridge::sink

@@ -120,10 +120,22 @@ SinkOptions LoadSinkOptions(const std::string& yaml_path) {
   const std::string f = "sink";
   y.ExpectMap(n, f, {"dispatcher", "host_name", "default", "defaults_by_event", "breaker",
                      "fresh_cache", "stale_cache", "interests", "local_rules", "grpc_deadline_slack",
-                     "keep_late_answers", "late_answer_window", "warn_interval", "tls"});
+                     "keep_late_answers", "late_answer_window", "warn_interval", "tls", "transport"});
   if (n["dispatcher"]) {
     o.dispatcher_target = y.String(n["dispatcher"], f + ".dispatcher");
     if (o.dispatcher_target.empty()) y.Fail(n["dispatcher"], f + ".dispatcher", "must not be empty");
+  }
+  if (n["transport"]) {
+    const std::string t = y.String(n["transport"], f + ".transport");
+    if (t == "auto") {
+      o.transport = Transport::kAuto;
+    } else if (t == "stream") {
+      o.transport = Transport::kStream;
+    } else if (t == "unary") {
+      o.transport = Transport::kUnary;
+    } else {
+      y.Fail(n["transport"], f + ".transport", "expected auto, stream or unary");
+    }
   }
   if (n["host_name"]) o.host_name = y.String(n["host_name"], f + ".host_name");
   if (n["default"]) o.default_verdict = y.Verdict(n["default"], f + ".default");

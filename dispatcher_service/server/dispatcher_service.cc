@@ -106,6 +106,7 @@ v1::GetInterestsResponse DispatcherService::Interests(const v1::GetInterestsRequ
     }
   }
   response.set_generation(store_->generation());
+  response.set_evaluate_stream(true);
   *response.mutable_refresh_after() = v1::ToProtoDuration(kInterestsRefreshAfter);
   return response;
 }

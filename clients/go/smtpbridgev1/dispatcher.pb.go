@@ -462,9 +462,12 @@ type GetInterestsResponse struct {
 	// Changes whenever bindings are reloaded.
 	Generation uint64 `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
 	// How long a host may use this answer before asking again.
-	RefreshAfter  *durationpb.Duration `protobuf:"bytes,3,opt,name=refresh_after,json=refreshAfter,proto3" json:"refresh_after,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RefreshAfter *durationpb.Duration `protobuf:"bytes,3,opt,name=refresh_after,json=refreshAfter,proto3" json:"refresh_after,omitempty"`
+	// This dispatcher serves EvaluateStream. Hosts stream their evaluations only once they have
+	// seen it (an older dispatcher leaves it false, and they keep to Evaluate).
+	EvaluateStream bool `protobuf:"varint,4,opt,name=evaluate_stream,json=evaluateStream,proto3" json:"evaluate_stream,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GetInterestsResponse) Reset() {
@@ -518,6 +521,13 @@ func (x *GetInterestsResponse) GetRefreshAfter() *durationpb.Duration {
 	return nil
 }
 
+func (x *GetInterestsResponse) GetEvaluateStream() bool {
+	if x != nil {
+		return x.EvaluateStream
+	}
+	return false
+}
+
 var File_smtpbridge_v1_dispatcher_proto protoreflect.FileDescriptor
 
 const file_smtpbridge_v1_dispatcher_proto_rawDesc = "" +
@@ -550,13 +560,14 @@ const file_smtpbridge_v1_dispatcher_proto_rawDesc = "" +
 	"\x05event\x18\x02 \x01(\x0e2\x18.smtpbridge.v1.EventTypeR\x05event\x12\x1a\n" +
 	"\bkeywords\x18\x03 \x03(\tR\bkeywords\x12\x1d\n" +
 	"\n" +
-	"body_limit\x18\x04 \x01(\rR\tbodyLimit\"\xad\x01\n" +
+	"body_limit\x18\x04 \x01(\rR\tbodyLimit\"\xd6\x01\n" +
 	"\x14GetInterestsResponse\x125\n" +
 	"\tinterests\x18\x01 \x03(\v2\x17.smtpbridge.v1.InterestR\tinterests\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x02 \x01(\x04R\n" +
 	"generation\x12>\n" +
-	"\rrefresh_after\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\frefreshAfter*\xcf\x01\n" +
+	"\rrefresh_after\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\frefreshAfter\x12'\n" +
+	"\x0fevaluate_stream\x18\x04 \x01(\bR\x0eevaluateStream*\xcf\x01\n" +
 	"\x0fSinkOutcomeKind\x12!\n" +
 	"\x1dSINK_OUTCOME_KIND_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aSINK_OUTCOME_KIND_ANSWERED\x10\x01\x12\x1c\n" +

@@ -16,6 +16,7 @@ proxy:
   listen: 127.0.0.1:2525
 sink:
   dispatcher: dns:///dispatcher.example:50050
+  transport: unary
   host_name: mx1.example
   default: continue
   defaults_by_event:
@@ -54,6 +55,7 @@ sink:
 )");
   const SinkOptions o = LoadSinkOptions(path.string());
   EXPECT_EQ(o.dispatcher_target, "dns:///dispatcher.example:50050");
+  EXPECT_EQ(o.transport, Transport::kUnary);
   EXPECT_EQ(o.host_name, "mx1.example");
   EXPECT_EQ(o.default_verdict.action(), v1::ACTION_CONTINUE);
   ASSERT_EQ(o.default_verdicts.size(), 2u);
@@ -92,6 +94,7 @@ TEST(SinkOptions, EmptySectionGivesDefaults) {
   smtpbridge::testing::TempDir dir;
   const SinkOptions o = LoadSinkOptions(dir.Write("sink.yaml", "sink:\n").string());
   EXPECT_EQ(o.dispatcher_target, "ipv4:127.0.0.1:50050");
+  EXPECT_EQ(o.transport, Transport::kAuto);
   EXPECT_TRUE(o.breaker.enabled);
   EXPECT_EQ(o.breaker.failure_threshold, 5u);
   EXPECT_EQ(o.breaker.failure_rate_percent, 50u);
@@ -128,6 +131,7 @@ TEST(SinkOptions, ErrorsNameFileLineAndField) {
   ExpectError("sink:\n  defaults_by_event:\n    NOPE: continue\n", "3: sink.defaults_by_event.NOPE");
   ExpectError("sink:\n  interests:\n    enabled: sometimes\n", "3: sink.interests.enabled");
   ExpectError("sink:\n  dispatcher: \"\"\n", "2: sink.dispatcher");
+  ExpectError("sink:\n  transport: carrier-pigeon\n", "2: sink.transport");
   ExpectError("sink:\n  breaker: [1, 2]\n", "2: sink.breaker");
   ExpectError("sink:\n  tls:\n    cert_file: a.pem\n", "3: sink.tls");
   ExpectError("proxy: {}\n", "1: sink");

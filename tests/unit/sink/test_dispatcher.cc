@@ -1,6 +1,9 @@
 #include "test_dispatcher.h"
 
+#include <functional>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
@@ -14,18 +17,67 @@ class TestDispatcher::Service final : public v1::Dispatcher::Service {
   grpc::Status Evaluate(grpc::ServerContext* context, const v1::EvaluateRequest* request,
                         v1::EvaluateResponse* response) override {
     owner_->evaluations_.fetch_add(1);
-    const std::string what = request->event().command().argument() + " " +
-                             request->event().envelope().recipient();
+    return Decide([context] { return context->IsCancelled(); }, *request, response);
+  }
+
+  // Each request on its own thread (so a "late" one holds up nothing else); "unavailable" ends
+  // the whole stream with UNAVAILABLE at once, and what was still being decided is never sent.
+  grpc::Status EvaluateStream(
+      grpc::ServerContext*,
+      grpc::ServerReaderWriter<v1::EvaluateResponse, v1::EvaluateRequest>* stream) override {
+    if (!owner_->serve_stream_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "");
+    owner_->streams_.fetch_add(1);
+    struct Writer {
+      std::mutex mu;
+      bool ended = false;
+      int busy = 0;
+      std::condition_variable idle;
+    };
+    auto writer = std::make_shared<Writer>();
+    grpc::Status ending = grpc::Status::OK;
+    v1::EvaluateRequest request;
+    while (stream->Read(&request)) {
+      owner_->stream_evaluations_.fetch_add(1);
+      if (request.event().command().argument().find("unavailable") != std::string::npos) {
+        ending = grpc::Status(grpc::StatusCode::UNAVAILABLE, "test dispatcher: unavailable");
+        break;
+      }
+      {
+        std::lock_guard lock(writer->mu);
+        ++writer->busy;
+      }
+      std::thread([this, stream, writer, request] {
+        v1::EvaluateResponse response;
+        // (not the stream's context: it is gone once the handler returns)
+        Decide([writer] { std::lock_guard lock(writer->mu); return writer->ended; }, request, &response);
+        response.set_stream_id(request.stream_id());
+        std::lock_guard lock(writer->mu);
+        if (!writer->ended) stream->Write(response);
+        if (--writer->busy == 0) writer->idle.notify_all();
+      }).detach();
+    }
+    std::unique_lock lock(writer->mu);
+    if (ending.ok()) {  // half-closed: answer everything first
+      writer->idle.wait(lock, [&] { return writer->busy == 0; });
+    }
+    writer->ended = true;
+    return ending;
+  }
+
+  grpc::Status Decide(const std::function<bool()>& cancelled, const v1::EvaluateRequest& request,
+                      v1::EvaluateResponse* response) {
+    const std::string what = request.event().command().argument() + " " +
+                             request.event().envelope().recipient();
     if (what.find("unavailable") != std::string::npos) {
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, "test dispatcher: unavailable");
     }
     if (what.find("late") != std::string::npos) {
       std::unique_lock lock(mu_);
       const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-      while (!released_ && !context->IsCancelled() && std::chrono::steady_clock::now() < give_up) {
+      while (!released_ && !cancelled() && std::chrono::steady_clock::now() < give_up) {
         released_cv_.wait_for(lock, std::chrono::milliseconds(5));
       }
-      if (context->IsCancelled()) owner_->cancelled_.fetch_add(1);
+      if (cancelled()) owner_->cancelled_.fetch_add(1);
     }
     if (what.find("reject") != std::string::npos) {
       v1::Verdict* v = response->mutable_verdict();
@@ -67,8 +119,8 @@ class TestDispatcher::Service final : public v1::Dispatcher::Service {
 };
 
 TestDispatcher::TestDispatcher(const std::string& listen,
-                               std::shared_ptr<grpc::ServerCredentials> credentials)
-    : service_(std::make_unique<Service>(this)) {
+                               std::shared_ptr<grpc::ServerCredentials> credentials, bool serve_stream)
+    : service_(std::make_unique<Service>(this)), serve_stream_(serve_stream) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen, credentials ? credentials : grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(service_.get());

@@ -5,7 +5,9 @@
 //                             then CONTINUE
 //   contains "unavailable" -> status UNAVAILABLE
 //   otherwise              -> CONTINUE
-// GetInterests answers what SetInterests() set (nothing by default).
+// GetInterests answers what SetInterests() set (nothing by default). EvaluateStream decides the
+// same way, when served (`serve_stream`; else it answers UNIMPLEMENTED, like an older dispatcher);
+// "unavailable" there ends the whole stream with UNAVAILABLE.
 #pragma once
 
 #include <atomic>
@@ -25,7 +27,8 @@ class TestDispatcher {
  public:
   // Listens on `listen` ("127.0.0.1:0" picks a free port); plaintext unless `credentials`.
   explicit TestDispatcher(const std::string& listen = "127.0.0.1:0",
-                          std::shared_ptr<grpc::ServerCredentials> credentials = nullptr);
+                          std::shared_ptr<grpc::ServerCredentials> credentials = nullptr,
+                          bool serve_stream = false);
   ~TestDispatcher();
 
   int port() const { return port_; }
@@ -35,6 +38,8 @@ class TestDispatcher {
   void SetInterests(const v1::GetInterestsResponse& interests);
   int evaluations() const { return evaluations_.load(); }
   int cancelled() const { return cancelled_.load(); }
+  int streams() const { return streams_.load(); }                        // EvaluateStream calls
+  int stream_evaluations() const { return stream_evaluations_.load(); }  // requests read on them
   void Shutdown();
 
  private:
@@ -44,6 +49,9 @@ class TestDispatcher {
   int port_ = 0;
   std::atomic<int> evaluations_{0};
   std::atomic<int> cancelled_{0};
+  const bool serve_stream_;
+  std::atomic<int> streams_{0};
+  std::atomic<int> stream_evaluations_{0};
 };
 
 }  // namespace smtpbridge::sink::testing

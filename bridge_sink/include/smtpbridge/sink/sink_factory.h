@@ -75,10 +75,18 @@ struct TlsOptions {
   std::string server_name;
 };
 
+// How evaluations travel to the dispatcher.
+enum class Transport {
+  kAuto,    // over one EvaluateStream once GetInterests says the dispatcher serves it, else unary
+  kStream,  // over EvaluateStream from the first event (the dispatcher is known to serve it)
+  kUnary,   // one Evaluate call per event
+};
+
 struct SinkOptions {
   // gRPC target of the dispatcher (`ipv4:…`, `dns:///…`, `unix:…`). Hosts' --dispatcher flag
   // overrides the YAML value.
   std::string dispatcher_target = "ipv4:127.0.0.1:50050";
+  Transport transport = Transport::kAuto;
   // Filled into SessionContext.host_name when the host left it empty.
   std::string host_name;
   TlsOptions tls;
