@@ -121,6 +121,9 @@ bool DispatcherApp::Shutdown() {
   if (server_) {
     // Health checks go NOT_SERVING first, so load balancers stop sending new events.
     health_service_->SetServing(false);
+    // Open EvaluateStreams end themselves once what they read is answered (a sink keeps one
+    // open all the time; left alone, gRPC would only cancel it at the deadline).
+    dispatcher_service_->DrainStreams();
     // Stop accepting; in-flight RPCs get until the deadline, then are cancelled.
     const auto deadline = std::chrono::system_clock::now() + options_.drain_timeout;
     server_->Shutdown(deadline);

@@ -58,6 +58,7 @@ class DispatcherApp {
 
   ReloadOutcome Reload() { return store_->Reload(); }
   // Stops accepting, lets in-flight events finish (bounded by drain_timeout), stops threads.
+  // Open EvaluateStreams end with UNAVAILABLE once their answers are written.
   // Returns false when something was still running at the deadline.
   bool Shutdown();
 

@@ -98,6 +98,14 @@ void DispatcherService::Arm(grpc::ServerCompletionQueue* cq) {
   interests_->Post(cq);
 }
 
+void DispatcherService::DrainStreams() {
+  CqPool::Use use(cqs_);
+  std::lock_guard lock(streams_mu_);
+  draining_ = true;
+  if (!use) return;  // the queues are closed: every stream is ending anyway
+  for (auto* stream : streams_) stream->Drain();
+}
+
 v1::GetInterestsResponse DispatcherService::Interests(const v1::GetInterestsRequest& request) const {
   v1::GetInterestsResponse response;
   if (const auto bindings = store_->Current()) {

@@ -5,6 +5,9 @@
 // gRPC starts none of its callback threads.
 #pragma once
 
+#include <mutex>
+#include <unordered_set>
+
 #include "dispatch/fanout.h"
 #include "server/bindings_store.h"
 #include "server/cq_pool.h"
@@ -12,6 +15,8 @@
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 
 namespace smtpbridge::dispatcher {
+
+class EvaluateStream;
 
 inline constexpr std::chrono::seconds kInterestsRefreshAfter{5};
 
@@ -26,6 +31,11 @@ class DispatcherService final : public v1::Dispatcher::AsyncService {
 
   v1::GetInterestsResponse Interests(const v1::GetInterestsRequest& request) const;
 
+  // Shutdown, before the server stops accepting: every open EvaluateStream (and any accepted
+  // from now on) answers what it has read, then ends with UNAVAILABLE, so idle sink streams do
+  // not hold Server::Shutdown until its deadline. Thread-safe; idempotent.
+  void DrainStreams();
+
  private:
   class EvaluateCall;
   friend class EvaluateStream;
@@ -33,6 +43,10 @@ class DispatcherService final : public v1::Dispatcher::AsyncService {
   FanOut* fanout_;
   BindingsStore* store_;
   CqPool* cqs_;
+  std::mutex streams_mu_;
+  // Accepted, not yet deleted (qualified: the base class has a method named EvaluateStream).
+  std::unordered_set<dispatcher::EvaluateStream*> streams_;
+  bool draining_ = false;
   std::unique_ptr<CqUnaryMethod<DispatcherService, v1::GetInterestsRequest, v1::GetInterestsResponse>>
       interests_;
 };

@@ -5,9 +5,10 @@
 
 namespace smtpbridge::dispatcher {
 
-// Lock order everywhere: CqPool::Use first, then mu_. (Use is a shared lock that Shutdown()
-// takes exclusively; taking it under mu_ could deadlock against a thread holding Use and
-// waiting for mu_.) Neither is held while calling into the fan-out, whose `done` may run inline.
+// Lock order everywhere: CqPool::Use first, then DispatcherService::streams_mu_, then mu_.
+// (Use is a shared lock that Shutdown() takes exclusively; taking it under mu_ could deadlock
+// against a thread holding Use and waiting for mu_.) None is held while calling into the
+// fan-out, whose `done` may run inline; the destructor runs holding none.
 
 std::atomic<size_t> EvaluateStream::open_{0};
 
@@ -20,6 +21,10 @@ EvaluateStream::EvaluateStream(DispatcherService* service, grpc::ServerCompletio
       stream_(&context_) {}
 
 EvaluateStream::~EvaluateStream() {
+  if (registered_) {
+    std::lock_guard lock(service_->streams_mu_);
+    service_->streams_.erase(this);
+  }
   if (accepted_) open_.fetch_sub(1);
 }
 
@@ -41,9 +46,15 @@ void EvaluateStream::OnAccepted(bool ok) {
   {
     CqPool::Use use(cqs_);
     if (use) {
+      std::lock_guard streams(service_->streams_mu_);
+      service_->streams_.insert(this);
+      registered_ = true;
       std::lock_guard lock(mu_);
       reading_ = true;
       stream_.Read(&request_, &read_op_);
+      // Accepted after the drain began (the server stops accepting only after): answer what
+      // it sends first, then end it like the others.
+      if (service_->draining_) DrainLocked();
       return;
     }
   }
@@ -51,18 +62,27 @@ void EvaluateStream::OnAccepted(bool ok) {
 }
 
 void EvaluateStream::OnRead(bool ok) {
+  bool take;
+  {
+    std::lock_guard lock(mu_);
+    // Counted before the lock is let go, so no Finish can start while it is evaluated. Once the
+    // Finish went out the request came in behind the status: it cannot be answered, and the
+    // client fails it with the stream's status (see the header).
+    take = ok && !EndedLocked();
+    if (take) ++running_;
+  }
   // reading_ stays set until below, so an answer arriving inline cannot delete us meanwhile.
-  if (ok) Take();
+  if (take) Take();
   bool done;
   {
     CqPool::Use use(cqs_);
     std::lock_guard lock(mu_);
     reading_ = false;
-    if (ok && use) {
+    if (take && use && !EndedLocked()) {
       reading_ = true;
       stream_.Read(&request_, &read_op_);
     } else {
-      read_closed_ = true;  // half-closed, broken, or no queue to read on
+      read_closed_ = true;  // half-closed, broken, finished, or no queue to read on
     }
     done = StepLocked(static_cast<bool>(use));
   }
@@ -70,10 +90,6 @@ void EvaluateStream::OnRead(bool ok) {
 }
 
 void EvaluateStream::Take() {
-  {
-    std::lock_guard lock(mu_);
-    ++running_;
-  }
   const uint64_t id = request_.stream_id();
   const v1::EventType type = request_.event().type();
   std::shared_ptr<const BindingSet> bindings;
@@ -122,30 +138,65 @@ void EvaluateStream::OnWritten(bool ok) {
 }
 
 void EvaluateStream::OnFinished(bool) {
-  // Finish starts only once nothing else is outstanding, and nothing starts after it.
-  delete this;
+  // Nothing starts after Finish; a draining stream may still have its Read (which now fails)
+  // or its drain tag outstanding.
+  bool done;
+  {
+    CqPool::Use use(cqs_);
+    std::lock_guard lock(mu_);
+    finishing_ = false;
+    finished_ = true;
+    done = StepLocked(static_cast<bool>(use));
+  }
+  if (done) delete this;
+}
+
+void EvaluateStream::Drain() {
+  std::lock_guard lock(mu_);
+  DrainLocked();
+}
+
+void EvaluateStream::DrainLocked() {
+  if (drain_requested_ || EndedLocked()) return;
+  drain_requested_ = true;
+  drain_pending_ = true;
+  // Decided on cq_'s thread, behind any read completion already queued there: a request that
+  // reached us before the drain began is read and answered before the status goes out.
+  drain_alarm_.Set(cq_, gpr_now(GPR_CLOCK_MONOTONIC), &drain_op_);
+}
+
+void EvaluateStream::OnDrain(bool) {
+  bool done;
+  {
+    CqPool::Use use(cqs_);
+    std::lock_guard lock(mu_);
+    drain_pending_ = false;
+    draining_ = true;
+    done = StepLocked(static_cast<bool>(use));
+  }
+  if (done) delete this;
 }
 
 bool EvaluateStream::StepLocked(bool open) {
   if (!open || broken_) queue_.clear();  // nobody to write to any more
-  if (!open) {
-    // The queues are closed: start nothing; done once the last outstanding tag or callback
-    // came back (a Finish in flight deletes us itself).
-    return !reading_ && !write_pending_ && !finishing_ && running_ == 0;
+  if (open && !EndedLocked()) {
+    if (!write_pending_ && !queue_.empty()) {
+      writing_ = std::move(queue_.front());
+      queue_.pop_front();
+      write_pending_ = true;
+      stream_.Write(writing_, &write_op_);
+    } else if ((read_closed_ || draining_) && !write_pending_ && running_ == 0) {
+      // Every answer owed went out (or could not): the status ends the stream. Draining, the
+      // Read is still outstanding; UNAVAILABLE tells the client to open its next one elsewhere.
+      finishing_ = true;
+      const grpc::Status draining(grpc::StatusCode::UNAVAILABLE, "dispatcher draining");
+      stream_.Finish(read_closed_ ? grpc::Status::OK : draining, &finish_op_);
+    }
   }
-  if (!write_pending_ && !queue_.empty()) {
-    writing_ = std::move(queue_.front());
-    queue_.pop_front();
-    write_pending_ = true;
-    stream_.Write(writing_, &write_op_);
-    return false;
-  }
-  if (read_closed_ && !reading_ && !write_pending_ && !finishing_ && running_ == 0) {
-    // Every answer owed went out (or could not): the status ends the stream.
-    finishing_ = true;
-    stream_.Finish(grpc::Status::OK, &finish_op_);
-  }
-  return false;
+  // Done once nothing is outstanding and nothing can start any more: finished, or the queues
+  // are closed (shutdown past its drain deadline).
+  return !reading_ && !write_pending_ && !finishing_ && !drain_pending_ && running_ == 0 &&
+         (finished_ || !open);
 }
 
 }  // namespace smtpbridge::dispatcher

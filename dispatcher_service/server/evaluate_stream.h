@@ -3,10 +3,23 @@
 // request's stream_id in completion order. One Read is kept outstanding while the client sends;
 // answers are queued and written one at a time (gRPC allows one Write in flight per stream).
 // When Read fails (half-close, or the stream broke) the stream waits for its running fan-outs
-// and queued answers, then finishes OK. It deletes itself once nothing of it is outstanding:
-// no read, write or finish on the queue and no fan-out callback still to come.
+// and queued answers, then finishes OK.
+//
+// Draining (DispatcherService::DrainStreams, at shutdown): the stream keeps reading and
+// answering until it has nothing in flight, then finishes UNAVAILABLE "dispatcher draining"
+// with its Read still outstanding (allowed for a non-OK status; that Read then completes with
+// ok=false), so the client opens its next stream elsewhere instead of gRPC cancelling this one at
+// the drain deadline. The decision is made on the stream's own queue thread (an Alarm tag), after
+// any read already completed there, so every request read before the status went out is
+// answered. A request that reaches us only after it (it crossed the status on the wire) cannot
+// be answered any more and is not evaluated: the client fails it with the stream's UNAVAILABLE,
+// as it does any request a broken stream owed.
+//
+// It deletes itself once nothing of it is outstanding: no read, write, finish or drain tag on
+// the queue and no fan-out callback still to come.
 #pragma once
 
+#include <grpcpp/alarm.h>
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/async_stream.h>
 
@@ -32,6 +45,10 @@ class EvaluateStream {
   // Streams accepted and not yet deleted, process-wide (tests, debugging).
   static size_t Open() { return open_.load(); }
 
+  // From any thread, under DispatcherService::streams_mu_ and a CqPool::Use: start draining
+  // (see above). Idempotent; nothing once the stream is finishing.
+  void Drain();
+
  private:
   // One tag per kind of operation, so a completion says which one it was.
   class Op final : public CqTag {
@@ -51,8 +68,13 @@ class EvaluateStream {
   void OnRead(bool ok);
   void OnWritten(bool ok);
   void OnFinished(bool ok);
-  // Starts the fan-out for request_ (or answers it at once when it cannot be taken).
+  void OnDrain(bool ok);
+  // Starts the fan-out for request_ (or answers it at once when it cannot be taken); running_
+  // already counts it.
   void Take();
+  // Under mu_: Finish is outstanding or done, so no operation may start any more.
+  bool EndedLocked() const { return finishing_ || finished_; }
+  void DrainLocked();
   // A request's answer, from any thread (inline, a queue thread or the clock's).
   void OnAnswer(v1::EvaluateResponse response);
   // Under mu_: starts what can start next; true when the stream can be deleted.
@@ -72,7 +94,9 @@ class EvaluateStream {
   Op read_op_{this, &EvaluateStream::OnRead};
   Op write_op_{this, &EvaluateStream::OnWritten};
   Op finish_op_{this, &EvaluateStream::OnFinished};
+  Op drain_op_{this, &EvaluateStream::OnDrain};
   bool accepted_ = false;
+  bool registered_ = false;  // in service_->streams_
 
   std::mutex mu_;
   std::deque<v1::EvaluateResponse> queue_;  // answers waiting for the write in flight
@@ -83,6 +107,11 @@ class EvaluateStream {
   bool write_pending_ = false;              // a Write is outstanding
   bool broken_ = false;                     // a Write failed: nobody to answer any more
   bool finishing_ = false;                  // Finish is outstanding
+  bool finished_ = false;                   // Finish completed
+  bool drain_requested_ = false;            // Drain() ran: the alarm below is or was set
+  bool drain_pending_ = false;              // the drain alarm's tag has not come back yet
+  bool draining_ = false;                   // finish UNAVAILABLE once nothing is in flight
+  grpc::Alarm drain_alarm_;                 // puts drain_op_ on cq_
 };
 
 }  // namespace smtpbridge::dispatcher

@@ -5,11 +5,13 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "server/dispatcher_app.h"
 #include "server/evaluate_stream.h"
 #include "smtpbridge/v1/admin.grpc.pb.h"
@@ -99,6 +101,7 @@ class EvaluateStreamTest : public ::testing::Test {
 
   void TearDown() override {
     worker_.Release();
+    if (shutdown_.joinable()) shutdown_.join();
     if (app_) {
       EXPECT_TRUE(app_->Shutdown());
     }
@@ -142,6 +145,16 @@ class EvaluateStreamTest : public ::testing::Test {
     return answers;
   }
 
+  // Shutdown() on its own thread, for when it has to wait for something the test still does.
+  void StartShutdown() {
+    shutdown_ = std::thread([this] { drained_ = app_->Shutdown(); });
+  }
+  // Joins it; what it returned.
+  bool JoinShutdown() {
+    shutdown_.join();
+    return drained_;
+  }
+
   // Polls until every accepted stream is gone (bounded; the caller asserts the result).
   static size_t WaitStreamsGone() {
     for (int i = 0; i < 2000 && EvaluateStream::Open() > 0; ++i) {
@@ -156,6 +169,8 @@ class EvaluateStreamTest : public ::testing::Test {
   std::unique_ptr<DispatcherApp> app_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Dispatcher::Stub> stub_;
+  std::thread shutdown_;  // joined in TearDown (after Release) when a test did not
+  std::atomic<bool> drained_{false};
 };
 
 TEST_F(EvaluateStreamTest, BackToBackRequestsAreAllAnsweredWithTheirStreamId) {
@@ -293,8 +308,8 @@ TEST_F(EvaluateStreamTest, ClientCancelMidFlightCleansUp) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
-// A short drain so an open stream (cancelled by gRPC at the drain deadline) does not keep the
-// test waiting long.
+// A short drain so a fan-out still running (its stream then cancelled by gRPC at the drain
+// deadline) does not keep the test waiting long.
 class EvaluateStreamShutdownTest : public EvaluateStreamTest {
  protected:
   std::chrono::milliseconds DrainTimeout() const override { return std::chrono::milliseconds(200); }
@@ -307,7 +322,7 @@ TEST_F(EvaluateStreamShutdownTest, ShutdownWithAnIdleOpenStreamCompletes) {
   v1::EvaluateResponse answer;
   ASSERT_TRUE(stream->Read(&answer));
   EXPECT_EQ(answer.stream_id(), 1u);
-  // The client never half-closes: the server ends the stream at its drain deadline.
+  // The client never half-closes: the server ends the stream when the drain starts.
   EXPECT_TRUE(app_->Shutdown());
   EXPECT_EQ(EvaluateStream::Open(), 0u);
   EXPECT_FALSE(stream->Read(&answer));
@@ -326,6 +341,100 @@ TEST_F(EvaluateStreamShutdownTest, ShutdownWithAFanOutStillRunningCompletes) {
   v1::EvaluateResponse answer;
   EXPECT_FALSE(stream->Read(&answer));
   EXPECT_FALSE(stream->Finish().ok());
+}
+
+// A drain far longer than any test: a stream that ended with "dispatcher draining" was ended by
+// the dispatcher when the drain began, not cancelled by gRPC at the deadline.
+class EvaluateStreamDrainTest : public EvaluateStreamTest {
+ protected:
+  std::chrono::milliseconds DrainTimeout() const override { return std::chrono::seconds(30); }
+
+  // Until a new call is refused: the server stopped accepting, which Shutdown() does only after
+  // telling the streams to drain (false after a generous bound).
+  bool WaitNotAccepting() {
+    auto health = grpc::health::v1::Health::NewStub(channel_);
+    for (int i = 0; i < 2000; ++i) {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      grpc::health::v1::HealthCheckResponse response;
+      const grpc::health::v1::HealthCheckRequest request;
+      if (!health->Check(&context, request, &response).ok()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  }
+
+  static void ExpectDraining(const grpc::Status& status) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+    EXPECT_THAT(status.error_message(), ::testing::HasSubstr("draining"));
+  }
+};
+
+TEST_F(EvaluateStreamDrainTest, IdleOpenStreamsEndUnavailableWhenShutdownStarts) {
+  grpc::ClientContext context_a, context_b;
+  auto a = Open(&context_a);
+  auto b = Open(&context_b);
+  // Each answered once, so both are accepted and now idle (nothing in flight, client open).
+  for (auto* stream : {a.get(), b.get()}) {
+    ASSERT_TRUE(stream->Write(Rcpt(1, "friend@example.com")));
+    v1::EvaluateResponse answer;
+    ASSERT_TRUE(stream->Read(&answer));
+    EXPECT_EQ(answer.stream_id(), 1u);
+  }
+  ASSERT_EQ(EvaluateStream::Open(), 2u);
+  // Returns with nothing cancelled: the streams ended themselves, so the 30 s deadline was not
+  // what ended them (the status says so).
+  EXPECT_TRUE(app_->Shutdown());
+  EXPECT_EQ(EvaluateStream::Open(), 0u);
+  for (auto* stream : {a.get(), b.get()}) {
+    v1::EvaluateResponse extra;
+    EXPECT_FALSE(stream->Read(&extra));
+    ExpectDraining(stream->Finish());
+  }
+}
+
+TEST_F(EvaluateStreamDrainTest, RequestsInFlightOrArrivingWhileDrainingAreAnsweredThenUnavailable) {
+  grpc::ClientContext context;
+  auto stream = Open(&context);
+  ASSERT_TRUE(stream->Write(Rcpt(1, "held@example.com")));
+  ASSERT_TRUE(worker_.WaitHeld(1));
+  // Shutdown() waits for the stream, which waits for the held answer.
+  StartShutdown();
+  ASSERT_TRUE(WaitNotAccepting());
+  // Sent after the drain began, while 1 still holds the stream open: read and answered.
+  ASSERT_TRUE(stream->Write(Rcpt(2, "blocked@example.com")));
+  v1::EvaluateResponse answer;
+  ASSERT_TRUE(stream->Read(&answer));
+  EXPECT_EQ(answer.stream_id(), 2u);
+  EXPECT_EQ(answer.verdict().action(), v1::ACTION_REJECT);
+  // The answer owed for 1 arrives, then the status.
+  worker_.Release();
+  ASSERT_TRUE(stream->Read(&answer));
+  EXPECT_EQ(answer.stream_id(), 1u);
+  EXPECT_EQ(answer.verdict().action(), v1::ACTION_CONTINUE);
+  EXPECT_THAT(answer.verdict().tags(), ElementsAre("ok:held@example.com"));
+  EXPECT_FALSE(stream->Read(&answer));
+  ExpectDraining(stream->Finish());
+  EXPECT_TRUE(JoinShutdown());
+  EXPECT_EQ(EvaluateStream::Open(), 0u);
+}
+
+TEST_F(EvaluateStreamDrainTest, HalfClosedStreamStillFinishesOk) {
+  grpc::ClientContext context;
+  auto stream = Open(&context);
+  ASSERT_TRUE(stream->Write(Rcpt(1, "held@example.com")));
+  ASSERT_TRUE(worker_.WaitHeld(1));
+  ASSERT_TRUE(stream->WritesDone());
+  StartShutdown();
+  ASSERT_TRUE(WaitNotAccepting());
+  worker_.Release();
+  v1::EvaluateResponse answer;
+  ASSERT_TRUE(stream->Read(&answer));
+  EXPECT_EQ(answer.stream_id(), 1u);
+  EXPECT_FALSE(stream->Read(&answer));
+  // The client said it sends no more and got everything: nothing to retry elsewhere.
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_TRUE(JoinShutdown());
 }
 
 }  // namespace
