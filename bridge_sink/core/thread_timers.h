@@ -1,38 +1,29 @@
-// Timers on one background thread: an ordered map of due callbacks and a condition variable.
-// One thread serves every pending evaluation, whatever the load (no thread per call).
+// The production Timers: one background thread (common::TimerThread, shared with the
+// dispatcher's ThreadClock) serves every pending evaluation, whatever the load (no thread per
+// call), and is woken only when a new deadline is earlier than the one it sleeps until.
 #pragma once
 
-#include <condition_variable>
-#include <map>
-#include <mutex>
-#include <thread>
+#include <functional>
+#include <utility>
 
 #include "core/timers.h"
+#include "smtpbridge/common/timer_thread.h"
 
 namespace smtpbridge::sink {
 
 class ThreadTimers final : public Timers {
  public:
-  ThreadTimers();
-  ~ThreadTimers() override;
-
   SteadyTime Now() const override { return std::chrono::steady_clock::now(); }
-  TimerId Schedule(SteadyTime when, std::function<void()> fn) override;
-  bool Cancel(const TimerId& id) override;
-  void Stop() override;
+  // After Stop() `fn` never runs and Cancel() reports false.
+  TimerId Schedule(SteadyTime when, std::function<void()> fn) override {
+    const auto key = timers_.Schedule(when, std::move(fn));
+    return TimerId{key.when, key.seq};
+  }
+  bool Cancel(const TimerId& id) override { return timers_.Cancel({id.when, id.seq}); }
+  void Stop() override { timers_.Stop(); }
 
  private:
-  void Run();
-
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::map<TimerId, std::function<void()>> due_;
-  uint64_t next_seq_ = 0;
-  // The deadline the thread sleeps until (max: no deadline), so Schedule() wakes it only when
-  // needed.
-  SteadyTime waiting_until_ = SteadyTime::max();
-  bool stopping_ = false;
-  std::thread thread_;
+  common::TimerThread timers_;
 };
 
 }  // namespace smtpbridge::sink

@@ -1,8 +1,9 @@
 // A unary method served on a CqPool queue: one posted request per queue; when a call arrives it
 // posts the next request, runs the handler inline on the queue's thread and finishes. For the
-// rarely called methods (GetInterests, Admin, health Check): keeping them off the callback and
-// sync APIs keeps gRPC from starting its own polling threads, which the epoll1 poller wakes for
-// every event (see bench/README.md, latency).
+// rarely called methods (GetInterests, Admin; health Check has its own, shared with the worker
+// SDK: server/health_service.h): keeping them off the callback and sync APIs keeps gRPC from
+// starting its own polling threads, which the epoll1 poller wakes for every event (see
+// bench/README.md, latency).
 #pragma once
 
 #include <grpcpp/server_context.h>
