@@ -13,23 +13,12 @@ thread_local grpc::CompletionQueue* tls_cq = nullptr;
 
 void CqPool::AddTo(grpc::ServerBuilder& builder, size_t threads) {
   for (size_t i = 0; i < std::max<size_t>(1, threads); ++i) cqs_.push_back(builder.AddCompletionQueue());
-  std::unique_lock lock(open_mu_);
-  open_ = true;
+  gate_.Open();
 }
 
 grpc::CompletionQueue* CqPool::Pick() {
   if (tls_pool == this) return tls_cq;
   return cqs_[next_.fetch_add(1, std::memory_order_relaxed) % cqs_.size()].get();
-}
-
-CqPool::Use::Use(CqPool* pool) : pool_(pool) {
-  pool_->open_mu_.lock_shared();
-  open_ = pool_->open_;
-  if (!open_) pool_->open_mu_.unlock_shared();
-}
-
-CqPool::Use::~Use() {
-  if (open_) pool_->open_mu_.unlock_shared();
 }
 
 void CqPool::Run(size_t index) {
@@ -43,12 +32,8 @@ void CqPool::Run(size_t index) {
 }
 
 void CqPool::Shutdown() {
-  {
-    std::unique_lock lock(open_mu_);
-    if (shut_down_) return;
-    shut_down_ = true;
-    open_ = false;  // no operation starts on a queue from here on
-  }
+  if (shut_down_.exchange(true)) return;
+  gate_.Close();  // no operation starts on a queue from here on
   for (auto& cq : cqs_) cq->Shutdown();
   if (threads_.empty()) {
     // Never started (the server failed to start): drain here.

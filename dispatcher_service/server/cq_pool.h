@@ -9,20 +9,14 @@
 
 #include <atomic>
 #include <memory>
-#include <shared_mutex>
 #include <thread>
 #include <vector>
 
+#include "smtpbridge/cq/cq_gate.h"
+
 namespace smtpbridge::dispatcher {
 
-// Everything put on a pool queue as a tag is one of these; Next() hands it back with `ok`.
-class CqTag {
- public:
-  virtual void Proceed(bool ok) = 0;
-
- protected:
-  ~CqTag() = default;
-};
+using cq::CqTag;
 
 class CqPool {
  public:
@@ -47,17 +41,9 @@ class CqPool {
 
   // A shared lock that keeps the queues open while a caller starts an operation on them;
   // false (and no lock held) once Shutdown() has begun or before AddTo().
-  class Use {
+  class Use : public cq::CqGate::Use {
    public:
-    explicit Use(CqPool* pool);
-    ~Use();
-    Use(const Use&) = delete;
-    Use& operator=(const Use&) = delete;
-    explicit operator bool() const { return open_; }
-
-   private:
-    CqPool* pool_;
-    bool open_;
+    explicit Use(CqPool* pool) : cq::CqGate::Use(&pool->gate_) {}
   };
 
   // After Server::Shutdown(): shuts every queue down, lets the threads drain every remaining
@@ -71,9 +57,8 @@ class CqPool {
 
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs_;
   std::vector<std::thread> threads_;
-  std::shared_mutex open_mu_;
-  bool open_ = false;
-  bool shut_down_ = false;
+  cq::CqGate gate_;
+  std::atomic<bool> shut_down_{false};
   std::atomic<size_t> next_{0};
 };
 

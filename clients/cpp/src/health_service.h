@@ -4,14 +4,14 @@
 // draining, NOT_FOUND for any other name; Watch answers UNIMPLEMENTED.
 #pragma once
 
-#include "cq_gate.h"
+#include "smtpbridge/cq/cq_gate.h"
 #include "smtpbridge/health/cq_health_service.h"
 
 namespace smtpbridge::worker::internal {
 
-class HealthService final : public health::CqHealthService<CqTag, CqGate> {
+class HealthService final : public health::CqHealthService<cq::CqTag, cq::CqGate> {
  public:
-  explicit HealthService(CqGate* gate) : CqHealthService("smtpbridge.v1.PolicySink", gate) {}
+  explicit HealthService(cq::CqGate* gate) : CqHealthService("smtpbridge.v1.PolicySink", gate) {}
 };
 
 }  // namespace smtpbridge::worker::internal

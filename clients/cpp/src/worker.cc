@@ -14,7 +14,7 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
-#include "cq_gate.h"
+#include "smtpbridge/cq/cq_gate.h"
 #include "health_service.h"
 #include "smtpbridge/v1/sink.grpc.pb.h"
 
@@ -104,12 +104,12 @@ class Worker::Service {
     pthread_setname_np(pthread_self(), "worker-cq");
     void* tag = nullptr;
     bool ok = false;
-    while (cq->Next(&tag, &ok)) static_cast<internal::CqTag*>(tag)->Proceed(ok);
+    while (cq->Next(&tag, &ok)) static_cast<cq::CqTag*>(tag)->Proceed(ok);
   }
 
   const Router& router_;
   const WorkerOptions& options_;
-  internal::CqGate gate_;
+  cq::CqGate gate_;
   v1::PolicySink::AsyncService sink_;
   internal::HealthService health_;
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs_;
@@ -121,10 +121,10 @@ class Worker::Service {
 // thread), its failure, or CANCELLED when the client gives up, the deadline passes or the server
 // shuts down first (AsyncNotifyWhenDone). Freed once the answer's Finish and the done
 // notification are both back (or the answer could not be sent any more).
-class Worker::Service::EventCall final : public internal::CqTag {
+class Worker::Service::EventCall final : public cq::CqTag {
  public:
   static void Post(Service* service, grpc::ServerCompletionQueue* cq) {
-    internal::CqGate::Use use(&service->gate_);
+    cq::CqGate::Use use(&service->gate_);
     if (!use) return;
     auto* call = new EventCall(service, cq);
     call->context_.AsyncNotifyWhenDone(&call->done_);
@@ -147,7 +147,7 @@ class Worker::Service::EventCall final : public internal::CqTag {
 
  private:
   // A tag that forwards to one of the call's steps.
-  class Step final : public internal::CqTag {
+  class Step final : public cq::CqTag {
    public:
     Step(EventCall* call, void (EventCall::*step)(bool)) : call_(call), step_(step) {}
     void Proceed(bool ok) override { (call_->*step_)(ok); }
@@ -167,7 +167,7 @@ class Worker::Service::EventCall final : public internal::CqTag {
   // The Responder's completion: runs once, on whichever thread answered.
   void Answer(grpc::Status status, v1::Verdict verdict) {
     {
-      internal::CqGate::Use use(&service_->gate_);
+      cq::CqGate::Use use(&service_->gate_);
       if (use) {
         if (status.ok()) {
           response_ = std::move(verdict);
@@ -225,7 +225,7 @@ void Worker::Service::Stop() {
     for (auto& cq : cqs_) {
       void* tag = nullptr;
       bool ok = false;
-      while (cq->Next(&tag, &ok)) static_cast<internal::CqTag*>(tag)->Proceed(false);
+      while (cq->Next(&tag, &ok)) static_cast<cq::CqTag*>(tag)->Proceed(false);
     }
   }
   for (auto& t : threads_) t.join();

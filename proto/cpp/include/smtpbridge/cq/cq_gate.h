@@ -1,14 +1,15 @@
-// What the worker's completion-queue (CQ) code shares: the tag interface every queue entry
-// implements, and the gate that keeps the queues open while an operation is started on them
-// (an async handler may answer from any thread, possibly while the worker shuts down).
+// What every completion-queue (CQ) server here shares (the dispatcher's CqPool, the C++ worker
+// SDK): the tag interface every queue entry implements, and the gate that keeps the queues open
+// while an operation is started on them (an answer may come from any thread, possibly while the
+// server shuts down).
 #pragma once
 
 #include <mutex>
 #include <shared_mutex>
 
-namespace smtpbridge::worker::internal {
+namespace smtpbridge::cq {
 
-// Everything put on a worker queue as a tag is one of these; Next() hands it back with `ok`.
+// Everything put on a queue as a tag is one of these; Next() hands it back with `ok`.
 class CqTag {
  public:
   virtual void Proceed(bool ok) = 0;
@@ -54,4 +55,4 @@ class CqGate {
   bool open_ = false;
 };
 
-}  // namespace smtpbridge::worker::internal
+}  // namespace smtpbridge::cq
