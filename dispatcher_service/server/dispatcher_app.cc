@@ -53,6 +53,7 @@ std::unique_ptr<DispatcherApp> DispatcherApp::Create(AppOptions options,
     return nullptr;
   }
   app->recorder_ = std::make_unique<Recorder>(&app->stats_, app->metrics_.get());
+  app->channels_.set_listener(app->recorder_.get());
   app->fanout_ =
       std::make_unique<FanOut>(&app->client_, &app->clock_, &app->cache_, app->recorder_.get());
   DispatcherApp* raw = app.get();
@@ -63,6 +64,7 @@ std::unique_ptr<DispatcherApp> DispatcherApp::Create(AppOptions options,
         std::set<std::string> targets;
         for (const auto& b : set->bindings()) targets.insert(b.proto.sink());
         for (const auto& t : targets) raw->channels_.Warm(t);
+        raw->channels_.Retain(targets);  // close the channels of targets no binding names
         raw->metrics_->Reload(true, set->bindings().size());
       },
       [raw](const std::vector<std::string>&) { raw->metrics_->Reload(false, 0); });
@@ -107,6 +109,7 @@ bool DispatcherApp::Start(std::string* error) {
   });
   address_ = ReplacePort(options_.listen, port);
   if (options_.watch_interval.count() > 0) store_->StartWatching(options_.watch_interval);
+  channels_.Start();  // re-resolves dns worker targets
   spdlog::info("dispatcher listening on {} (bindings {}, generation {}, {} thread(s){})", address_,
                store_->path(), store_->generation(), cqs_.size(),
                options_.reflection ? ", reflection" : "");
@@ -139,6 +142,7 @@ bool DispatcherApp::Shutdown() {
   // Every answered event's calls have ended (or the drain timed out): close the queues; their
   // threads drain what is left (unanswerable calls are dropped, worker calls report UNAVAILABLE).
   cqs_.Shutdown();
+  channels_.Stop();
   clock_.Stop();
   return drained;
 }

@@ -72,10 +72,10 @@ class DispatcherApp {
   BindingStatsRegistry stats_;
   std::unique_ptr<Recorder> recorder_;
   VerdictCache cache_;
-  ChannelPool channels_;
+  ThreadClock clock_;
+  ChannelPool channels_{&clock_};
   CqPool cqs_;
   GrpcSinkClient client_{&channels_, &cqs_};
-  ThreadClock clock_;
   std::unique_ptr<FanOut> fanout_;
   std::unique_ptr<BindingsStore> store_;
   std::unique_ptr<DispatcherService> dispatcher_service_;

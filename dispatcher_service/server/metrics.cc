@@ -36,6 +36,22 @@ Metrics::Metrics(const std::string& listen)
                     .Name("smtpbridge_dispatcher_bindings")
                     .Help("Bindings in the current set")
                     .Register(*registry_)),
+      ejections_(prometheus::BuildCounter()
+                     .Name("smtpbridge_dispatcher_worker_ejections_total")
+                     .Help("Worker endpoints taken out of rotation by outlier detection, by pool")
+                     .Register(*registry_)),
+      ejected_(prometheus::BuildGauge()
+                   .Name("smtpbridge_dispatcher_worker_ejected")
+                   .Help("Worker endpoints out of rotation now (ejected or being probed), by pool")
+                   .Register(*registry_)),
+      endpoints_(prometheus::BuildGauge()
+                     .Name("smtpbridge_dispatcher_worker_endpoints")
+                     .Help("Endpoints a worker target resolved to, by pool")
+                     .Register(*registry_)),
+      retries_(prometheus::BuildCounter()
+                   .Name("smtpbridge_dispatcher_worker_retries_total")
+                   .Help("Worker calls tried again on another endpoint after UNAVAILABLE, by pool")
+                   .Register(*registry_)),
       latency_(prometheus::BuildHistogram()
                    .Name("smtpbridge_dispatcher_evaluate_seconds")
                    .Help("Time from receipt of an event to its answer")
@@ -69,6 +85,21 @@ void Metrics::Reload(bool ok, size_t bindings) {
 void Metrics::Hedge(const std::string& binding) {
   hedges_.Add({{"binding", binding}}).Increment();
 }
+
+void Metrics::Ejected(const std::string& pool, size_t out_now) {
+  ejections_.Add({{"pool", pool}}).Increment();
+  ejected_.Add({{"pool", pool}}).Set(static_cast<double>(out_now));
+}
+
+void Metrics::Returned(const std::string& pool, size_t out_now) {
+  ejected_.Add({{"pool", pool}}).Set(static_cast<double>(out_now));
+}
+
+void Metrics::Endpoints(const std::string& pool, size_t endpoints) {
+  endpoints_.Add({{"pool", pool}}).Set(static_cast<double>(endpoints));
+}
+
+void Metrics::Retry(const std::string& pool) { retries_.Add({{"pool", pool}}).Increment(); }
 
 std::string Metrics::address() const {
   if (!exposer_) return {};

@@ -25,6 +25,12 @@ class Metrics {
   void Outcome(const std::string& binding, std::string_view kind);
   void Reload(bool ok, size_t bindings);
   void Hedge(const std::string& binding);
+  // Worker pools (by target): an endpoint ejected / back in rotation (with how many are out
+  // now), how many endpoints the target resolved to, a call retried on another endpoint.
+  void Ejected(const std::string& pool, size_t out_now);
+  void Returned(const std::string& pool, size_t out_now);
+  void Endpoints(const std::string& pool, size_t endpoints);
+  void Retry(const std::string& pool);
   // "host:port" the exposer listens on (the real port when 0 was asked for).
   std::string address() const;
 
@@ -40,6 +46,10 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& reloads_;
   prometheus::Family<prometheus::Counter>& hedges_;
   prometheus::Family<prometheus::Gauge>& bindings_;
+  prometheus::Family<prometheus::Counter>& ejections_;
+  prometheus::Family<prometheus::Gauge>& ejected_;
+  prometheus::Family<prometheus::Gauge>& endpoints_;
+  prometheus::Family<prometheus::Counter>& retries_;
   prometheus::Histogram& latency_;
 };
 

@@ -75,4 +75,28 @@ void Recorder::OnDecision(const EventInfo& event, const v1::EvaluateResponse& re
   }
 }
 
+void Recorder::OnEjected(const std::string& target, const std::string& endpoint,
+                         Clock::duration ejected_for, uint32_t times, size_t out_now) {
+  if (metrics_) metrics_->Ejected(target, out_now);
+  spdlog::warn("worker endpoint ejected pool={} endpoint={} for_ms={} times={} out_of_rotation={}",
+               target, endpoint,
+               std::chrono::duration_cast<std::chrono::milliseconds>(ejected_for).count(), times,
+               out_now);
+}
+
+void Recorder::OnReturned(const std::string& target, const std::string& endpoint, size_t out_now) {
+  if (metrics_) metrics_->Returned(target, out_now);
+  spdlog::info("worker endpoint back in rotation pool={} endpoint={} out_of_rotation={}", target,
+               endpoint, out_now);
+}
+
+void Recorder::OnEndpoints(const std::string& target, size_t endpoints) {
+  if (metrics_) metrics_->Endpoints(target, endpoints);
+  spdlog::debug("worker pool={} endpoints={}", target, endpoints);
+}
+
+void Recorder::OnRetry(const std::string& target) {
+  if (metrics_) metrics_->Retry(target);
+}
+
 }  // namespace smtpbridge::dispatcher

@@ -10,10 +10,11 @@
 #include "dispatch/binding_stats.h"
 #include "dispatch/fanout.h"
 #include "server/metrics.h"
+#include "workers/worker_pool.h"
 
 namespace smtpbridge::dispatcher {
 
-class Recorder : public DispatchObserver {
+class Recorder : public DispatchObserver, public PoolListener {
  public:
   static constexpr int kWarningsPerSecond = 20;
 
@@ -23,6 +24,13 @@ class Recorder : public DispatchObserver {
                  const v1::SinkOutcome& outcome) override;
   void OnDecision(const EventInfo& event, const v1::EvaluateResponse& response) override;
   void OnHedge(const EventInfo& event, const v1::Binding& binding) override;
+
+  // Worker pools: outlier ejections (warn), returns (info), endpoints and retries.
+  void OnEjected(const std::string& target, const std::string& endpoint,
+                 Clock::duration ejected_for, uint32_t times, size_t out_now) override;
+  void OnReturned(const std::string& target, const std::string& endpoint, size_t out_now) override;
+  void OnEndpoints(const std::string& target, size_t endpoints) override;
+  void OnRetry(const std::string& target) override;
 
  private:
   bool AllowWarning();

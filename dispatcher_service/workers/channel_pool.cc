@@ -1,29 +1,119 @@
 #include "workers/channel_pool.h"
 
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/channel_arguments.h>
+#include <spdlog/spdlog.h>
 
 namespace smtpbridge::dispatcher {
+namespace {
 
-const ChannelPool::Entry& ChannelPool::Get(const std::string& target) {
+// How often the resolver thread looks for pools that asked to be resolved again.
+constexpr std::chrono::milliseconds kWantedCheck{200};
+
+}  // namespace
+
+ChannelPool::ChannelPool(Clock* clock, PoolOptions options, PoolListener* listener,
+                         ChannelFactory factory, Resolver resolver)
+    : clock_(clock),
+      options_(options),
+      listener_(listener),
+      factory_(std::move(factory)),
+      resolver_(std::move(resolver)) {}
+
+ChannelPool::~ChannelPool() { Stop(); }
+
+std::shared_ptr<WorkerPool> ChannelPool::Get(const std::string& target) {
   std::lock_guard lock(mu_);
-  auto& entry = entries_[target];
-  if (!entry) {
-    grpc::ChannelArguments args;
-    args.SetServiceConfigJSON(kWorkerServiceConfig);
-    entry = std::make_unique<Entry>();
-    entry->channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
-    entry->stub = v1::PolicySink::NewStub(entry->channel);
+  auto& pool = pools_[target];
+  if (!pool) {
+    pool = std::make_shared<WorkerPool>(target, clock_, options_, factory_, resolver_, listener_);
+    cv_.notify_all();  // a dns pool wants its first resolution
   }
-  return *entry;
+  return pool;
 }
 
-void ChannelPool::Warm(const std::string& target) { Get(target).channel->GetState(true); }
+void ChannelPool::Warm(const std::string& target) {
+  auto pool = Get(target);
+  std::string error;
+  if (!pool->Refresh(&error)) spdlog::warn("worker target {}: {}", target, error);
+  pool->Warm();
+}
+
+void ChannelPool::Retain(const std::set<std::string>& targets) {
+  std::vector<std::shared_ptr<WorkerPool>> dropped;  // destroyed outside the lock
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = pools_.begin(); it != pools_.end();) {
+      if (targets.count(it->first)) {
+        ++it;
+      } else {
+        dropped.push_back(std::move(it->second));
+        it = pools_.erase(it);
+      }
+    }
+  }
+  for (const auto& pool : dropped) {
+    spdlog::info("worker target {}: no binding names it any more; closing its channels",
+                 pool->target());
+  }
+}
 
 size_t ChannelPool::size() const {
   std::lock_guard lock(mu_);
-  return entries_.size();
+  return pools_.size();
+}
+
+std::vector<std::shared_ptr<WorkerPool>> ChannelPool::pools() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<WorkerPool>> out;
+  for (const auto& [target, pool] : pools_) out.push_back(pool);
+  return out;
+}
+
+void ChannelPool::RefreshAll() {
+  for (const auto& pool : pools()) {
+    if (!pool->resolvable()) continue;
+    std::string error;
+    if (!pool->Refresh(&error)) spdlog::warn("worker target {}: {}", pool->target(), error);
+  }
+}
+
+void ChannelPool::Start() {
+  std::lock_guard lock(mu_);
+  if (thread_.joinable() || stopping_) return;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void ChannelPool::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    cv_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void ChannelPool::Run() {
+  auto next_round = std::chrono::steady_clock::now() + options_.reresolve_interval;
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    cv_.wait_for(lock, kWantedCheck);
+    if (stopping_) break;
+    const bool round = options_.reresolve_interval.count() > 0 &&
+                       std::chrono::steady_clock::now() >= next_round;
+    std::vector<std::shared_ptr<WorkerPool>> due;
+    for (const auto& [target, pool] : pools_) {
+      if (pool->resolvable() &&
+          (round || pool->refresh_wanted() || pool->endpoint_count() == 0)) {
+        due.push_back(pool);
+      }
+    }
+    if (round) next_round = std::chrono::steady_clock::now() + options_.reresolve_interval;
+    lock.unlock();
+    for (const auto& pool : due) {
+      std::string error;
+      if (!pool->Refresh(&error)) spdlog::debug("worker target {}: {}", pool->target(), error);
+    }
+    lock.lock();
+  }
 }
 
 }  // namespace smtpbridge::dispatcher

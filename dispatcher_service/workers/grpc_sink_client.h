@@ -1,6 +1,14 @@
-// SinkClient over gRPC: the completion-queue API on the pooled channels, one call per binding.
-// A call goes on the calling thread's queue when that is a CqPool thread (the Evaluate that
-// caused it), so its answer comes back on the same thread.
+// SinkClient over gRPC: the completion-queue API on the pool's per-endpoint channels, one call
+// per binding. A call goes on the calling thread's queue when that is a CqPool thread (the
+// Evaluate that caused it), so its answer comes back on the same thread.
+//
+// The pool (worker_pool.h) picks the endpoint and learns each call's outcome (outlier
+// ejection). A call that ends UNAVAILABLE (the endpoint refused the connection, was
+// reconnecting, or died with the call on it) is tried once more on another endpoint within the
+// same deadline, while the pool's retry budget allows: what gRPC's retry policy does for
+// UNAVAILABLE, which it cannot do here because the pool, not gRPC, chooses the endpoint.
+// Policy calls are decisions, and hedging already sends second copies, so a worker may see
+// an event twice.
 #pragma once
 
 #include "dispatch/sink_client.h"
@@ -20,5 +28,10 @@ class GrpcSinkClient : public SinkClient {
   ChannelPool* pool_;
   CqPool* cqs_;
 };
+
+// How a finished call counts for its endpoint's health: a success, a failure (an error status,
+// or cancelled/expired at its deadline: a timeout), or nothing (cancelled before its deadline,
+// because the decision was made elsewhere).
+CallResult ClassifyCall(const grpc::Status& status, Clock::TimePoint now, Clock::TimePoint deadline);
 
 }  // namespace smtpbridge::dispatcher
