@@ -36,8 +36,8 @@ class Fallback {
   const LocalRules rules_;
   StaleCache* const cache_;
   // Per reason: when the last warning was logged, and how many were suppressed since.
-  std::array<std::atomic<int64_t>, 6> last_warn_ns_{};
-  std::array<std::atomic<uint64_t>, 6> suppressed_{};
+  std::array<std::atomic<int64_t>, 7> last_warn_ns_{};
+  std::array<std::atomic<uint64_t>, 7> suppressed_{};
 };
 
 }  // namespace smtpbridge::sink

@@ -22,6 +22,7 @@ std::string_view FallbackReasonName(FallbackReason reason) {
     case FallbackReason::kError: return "error";
     case FallbackReason::kCircuitOpen: return "circuit_open";
     case FallbackReason::kShutdown: return "shutdown";
+    case FallbackReason::kShed: return "shed";
   }
   return "unknown";
 }

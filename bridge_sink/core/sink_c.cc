@@ -27,6 +27,7 @@ static_assert(static_cast<int>(SMTPBRIDGE_ACTION_SKIP_RECIPIENT) == v1::ACTION_S
 static_assert(SMTPBRIDGE_SOURCE_LOCAL_RULES == static_cast<int>(sb::VerdictSource::kLocalRules));
 static_assert(SMTPBRIDGE_SOURCE_CACHE == static_cast<int>(sb::VerdictSource::kCache));
 static_assert(SMTPBRIDGE_REASON_SHUTDOWN == static_cast<int>(sb::FallbackReason::kShutdown));
+static_assert(SMTPBRIDGE_REASON_SHED == static_cast<int>(sb::FallbackReason::kShed));
 
 thread_local std::string last_error;
 
@@ -217,8 +218,8 @@ const char* smtpbridge_source_name(int source) {
 
 const char* smtpbridge_reason_name(int reason) {
   static const char* const kNames[] = {"none",  "budget_exceeded", "unavailable",
-                                       "error", "circuit_open",    "shutdown"};
-  return reason >= 0 && reason < 6 ? kNames[reason] : "unknown";
+                                       "error", "circuit_open",    "shutdown", "shed"};
+  return reason >= 0 && reason < 7 ? kNames[reason] : "unknown";
 }
 
 }  // extern "C"

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "smtpbridge/v1/names.h"
+#include "smtpbridge/v1/shed.h"
 
 namespace smtpbridge::sink {
 namespace {
@@ -158,8 +159,10 @@ void SinkCore::OnBudgetExpired(const std::shared_ptr<Pending>& p) {
 void SinkCore::OnAnswer(const std::shared_ptr<Pending>& p, const grpc::Status& status,
                         v1::EvaluateResponse response) {
   const SteadyTime now = timers_->Now();
+  // The dispatcher shed the event (over a limit): its answer is no verdict (v1/shed.h).
+  const bool shed = v1::IsShed(status, response);
   // Even a late answer is the dispatcher's current opinion: keep it for the next outage.
-  if (status.ok()) {
+  if (status.ok() && !shed) {
     stale_cache_.Put(p->request.event(), response.verdict(), now);
     fresh_cache_.Put(p->request.event(), response.verdict(), response.decided_by(), now);
   }
@@ -170,7 +173,13 @@ void SinkCore::OnAnswer(const std::shared_ptr<Pending>& p, const grpc::Status& s
   }
   timers_->Cancel(p->timer);
   Evaluation e;
-  if (status.ok()) {
+  if (shed) {
+    // Not a failure: an overloaded dispatcher sheds in microseconds, which is what the open
+    // breaker would buy, so sheds stay out of its failure counts. A probe that was shed did
+    // reach a live dispatcher: that closes the breaker.
+    if (p->admission == CircuitBreaker::Admission::kProbe) breaker_.OnSuccess(p->admission, now);
+    e = FallbackFor(p, FallbackReason::kShed, now);
+  } else if (status.ok()) {
     breaker_.OnSuccess(p->admission, now);
     e.verdict = std::move(*response.mutable_verdict());
     e.decided_by = response.decided_by();

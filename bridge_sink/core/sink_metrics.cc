@@ -29,7 +29,8 @@ SinkMetrics::SinkMetrics(std::shared_ptr<prometheus::Registry> registry)
                         .Register(*registry_);
   for (FallbackReason r : {FallbackReason::kNone, FallbackReason::kBudgetExceeded,
                            FallbackReason::kUnavailable, FallbackReason::kError,
-                           FallbackReason::kCircuitOpen, FallbackReason::kShutdown}) {
+                           FallbackReason::kCircuitOpen, FallbackReason::kShutdown,
+                           FallbackReason::kShed}) {
     by_reason_[static_cast<int>(r)] = &fallbacks.Add({{"reason", std::string(FallbackReasonName(r))}});
   }
   late_answers_ = &prometheus::BuildCounter()

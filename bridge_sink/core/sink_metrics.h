@@ -38,7 +38,7 @@ class SinkMetrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::array<prometheus::Counter*, 5> by_source_{};
-  std::array<prometheus::Counter*, 6> by_reason_{};
+  std::array<prometheus::Counter*, 7> by_reason_{};
   std::array<prometheus::Histogram*, 5> latency_{};
   prometheus::Counter* late_answers_ = nullptr;
   std::array<prometheus::Counter*, 3> breaker_to_{};

@@ -5,6 +5,7 @@
 
 #include "dispatch/merge.h"
 #include "smtpbridge/v1/names.h"
+#include "smtpbridge/v1/shed.h"
 
 namespace smtpbridge::dispatcher {
 namespace {
@@ -42,6 +43,7 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
     int outstanding = 0;  // calls sent and not yet answered
     bool hedged = false;
     std::shared_ptr<const v1::SinkRequest> request;
+    std::shared_ptr<ConcurrencyLimiter> limiter;  // the pool slot this call holds (admission)
   };
 
   // Work to do once the lock is released.
@@ -65,6 +67,56 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
   std::mutex mu;
   std::vector<Slot> slots;
   bool settled = false;
+  bool holds_event_slot = false;  // a global in-flight slot, freed with the answer
+
+  // Admission, before any call goes out: a global slot while the answer is still owed, a pool
+  // slot per call. Returns the shed reason when the event is over a limit (then it holds
+  // nothing); an observe-mode call over its pool's limit is just not made.
+  const char* AdmitLocked(Admission& admission, Clock::TimePoint now, Actions* actions) {
+    if (!settled) {
+      if (!admission.AdmitEvent()) return kShedInFlight;
+      holds_event_slot = true;
+    }
+    std::vector<size_t> skipped;
+    for (size_t i = 0; i < slots.size(); ++i) {
+      Slot& slot = slots[i];
+      if (slot.done) continue;
+      auto limiter = admission.Pool(slot.binding->proto.sink());
+      if (limiter->TryAcquire()) {
+        slot.limiter = std::move(limiter);
+      } else if (slot.binding->observe()) {
+        skipped.push_back(i);
+      } else {
+        for (auto& s : slots) {
+          if (s.limiter) s.limiter->Release(CallSample{CallSample::Kind::kCancelled});
+          s.limiter = nullptr;
+        }
+        if (holds_event_slot) admission.EventDone();
+        holds_event_slot = false;
+        return kShedPoolLimit;
+      }
+    }
+    for (const size_t i : skipped) {
+      const std::string what = "shed: worker pool at its concurrency limit";
+      FinishLocked(i, v1::SINK_OUTCOME_KIND_ERROR, OnErrorVerdict(slots[i].binding->proto, what),
+                   what, now, actions);
+    }
+    return nullptr;
+  }
+
+  // Answers the event as shed: no call goes out.
+  void ShedLocked(const char* reason, Clock::TimePoint now, Actions* actions) {
+    settled = true;
+    for (auto& slot : slots) {
+      if (slot.done) continue;
+      slot.done = true;  // never started: nothing to report per binding
+      slot.outcome.set_kind(v1::SINK_OUTCOME_KIND_CANCELLED);
+      slot.outcome.set_error(std::string("shed: ") + reason);
+    }
+    v1::EvaluateResponse response = v1::ShedResponse(reason);
+    *response.mutable_elapsed() = v1::ToProtoDuration(now - start);
+    actions->response = std::move(response);
+  }
 
   // Marks slot i finished (under mu), then settles if possible.
   void FinishLocked(size_t i, v1::SinkOutcomeKind kind, v1::Verdict verdict, std::string error,
@@ -127,6 +179,7 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
       if (cancel) cancel();
     }
     if (actions.response) {
+      if (holds_event_slot) owner->admission_->EventDone();  // answered: the slot is free
       if (owner->observer_) owner->observer_->OnDecision(info, *actions.response);
       auto callback = std::move(done);
       done = nullptr;
@@ -134,6 +187,7 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
     }
     for (const size_t i : actions.finished) {
       const Slot& slot = slots[i];  // finished slots are no longer written
+      if (slot.limiter) slot.limiter->Release(SampleOf(slot));
       if (owner->cache_ && slot.outcome.kind() == v1::SINK_OUTCOME_KIND_ANSWERED && slot.request) {
         owner->cache_->Store(slot.binding->name(), slot.request->event(), slot.outcome.verdict(),
                              owner->clock_->Now());
@@ -165,6 +219,21 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
 
   // Sends a second copy of slot i's request (binding hedge_after passed without an answer).
   void OnHedgeTimer(size_t i);
+
+  CallSample SampleOf(const Slot& slot) const {
+    CallSample s;
+    switch (slot.outcome.kind()) {
+      case v1::SINK_OUTCOME_KIND_ANSWERED: s.kind = CallSample::Kind::kAnswered; break;
+      case v1::SINK_OUTCOME_KIND_TIMEOUT: s.kind = CallSample::Kind::kTimeout; break;
+      case v1::SINK_OUTCOME_KIND_ERROR: s.kind = CallSample::Kind::kError; break;
+      default: s.kind = CallSample::Kind::kCancelled; break;
+    }
+    s.latency = std::chrono::duration_cast<Clock::duration>(
+        v1::FromProtoDuration(slot.outcome.latency()));
+    s.timeout = std::chrono::duration_cast<Clock::duration>(slot.binding->timeout);
+    s.now = owner->clock_->Now();
+    return s;
+  }
 
   void OnTimer(size_t i) {
     Actions actions;
@@ -280,6 +349,19 @@ void FanOut::Evaluate(std::shared_ptr<const BindingSet> bindings, const v1::Even
       ev->TrySettleLocked(ev->start, &actions);
     }
     ev->Run(std::move(actions));
+  }
+
+  // Admission control (admission.h): over a limit, the event is answered at once as shed.
+  if (admission_) {
+    Evaluation::Actions actions;
+    const char* shed = nullptr;
+    {
+      std::lock_guard lock(ev->mu);
+      shed = ev->AdmitLocked(*admission_, ev->start, &actions);
+      if (shed) ev->ShedLocked(shed, ev->start, &actions);
+    }
+    ev->Run(std::move(actions));
+    if (shed) return;
   }
 
   for (size_t i = 0; i < ev->slots.size(); ++i) {

@@ -19,6 +19,7 @@
 #include <memory>
 
 #include "bindings/binding_set.h"
+#include "dispatch/admission.h"
 #include "dispatch/clock.h"
 #include "dispatch/sink_client.h"
 #include "dispatch/verdict_cache.h"
@@ -64,6 +65,9 @@ class FanOut {
                 EvaluateCallback done);
 
   Clock* clock() const { return clock_; }
+  // Admission control (admission.h); null (the default): everything is admitted. Set before
+  // the first evaluation; it must outlive every evaluation.
+  void set_admission(Admission* admission) { admission_ = admission; }
 
   // Evaluations not yet fully finished (including observe-mode calls after the answer).
   size_t live() const;
@@ -83,6 +87,7 @@ class FanOut {
   Clock* clock_;
   VerdictCache* cache_;
   DispatchObserver* observer_;
+  Admission* admission_ = nullptr;
 };
 
 }  // namespace smtpbridge::dispatcher

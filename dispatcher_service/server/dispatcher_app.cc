@@ -56,6 +56,9 @@ std::unique_ptr<DispatcherApp> DispatcherApp::Create(AppOptions options,
   app->channels_.set_listener(app->recorder_.get());
   app->fanout_ =
       std::make_unique<FanOut>(&app->client_, &app->clock_, &app->cache_, app->recorder_.get());
+  app->admission_ = std::make_unique<Admission>(app->options_.admission);
+  app->fanout_->set_admission(app->admission_.get());
+  app->metrics_->AddCollector([raw = app.get()] { return AdmissionGauges(*raw->admission_); });
   DispatcherApp* raw = app.get();
   app->store_ = std::make_unique<BindingsStore>(
       app->options_.bindings_path, [raw](const std::shared_ptr<const BindingSet>& set) {

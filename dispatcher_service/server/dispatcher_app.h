@@ -37,6 +37,8 @@ struct AppOptions {
   size_t cache_entries = 10000;
   size_t threads = 0;  // completion-queue threads serving every method; 0: EffectiveThreads
   bool reflection = true;  // gRPC server reflection (measured: no CPU per event while unused)
+  // In-flight and per-pool limits (docs/overload.md): 10000 events, 1000 calls per pool.
+  AdmissionOptions admission{.max_in_flight = 10000, .pool_limit = 1000};
 };
 
 // `threads`, or when 0 half the cores (at least 1): one thread per event and its worker calls
@@ -76,6 +78,7 @@ class DispatcherApp {
   ChannelPool channels_{&clock_};
   CqPool cqs_;
   GrpcSinkClient client_{&channels_, &cqs_};
+  std::unique_ptr<Admission> admission_;
   std::unique_ptr<FanOut> fanout_;
   std::unique_ptr<BindingsStore> store_;
   std::unique_ptr<DispatcherService> dispatcher_service_;

@@ -2,6 +2,7 @@
 
 #include "server/evaluate_stream.h"
 #include "smtpbridge/v1/names.h"
+#include "smtpbridge/v1/shed.h"
 
 namespace smtpbridge::dispatcher {
 namespace {
@@ -51,6 +52,11 @@ class DispatcherService::EvaluateCall final : public CqTag {
     // `done` usually runs here too (else on the clock's thread, or another call's).
     service_->fanout_->Evaluate(std::move(bindings), request_.event(), request_.explain(),
                                 [this](v1::EvaluateResponse result) {
+                                  // Shed (over a limit): the unary form is a status.
+                                  if (v1::IsShedResponse(result)) {
+                                    Finish({}, v1::ShedStatus(v1::ShedReason(result)));
+                                    return;
+                                  }
                                   Finish(std::move(result), grpc::Status::OK);
                                 });
   }

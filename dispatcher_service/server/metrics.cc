@@ -1,7 +1,20 @@
 #include "server/metrics.h"
 
+#include "dispatch/admission.h"
+
 namespace smtpbridge::dispatcher {
 namespace {
+
+// Metric families computed when scraped.
+class CallbackCollectable final : public prometheus::Collectable {
+ public:
+  explicit CallbackCollectable(std::function<std::vector<prometheus::MetricFamily>()> fn)
+      : fn_(std::move(fn)) {}
+  std::vector<prometheus::MetricFamily> Collect() const override { return fn_(); }
+
+ private:
+  std::function<std::vector<prometheus::MetricFamily>()> fn_;
+};
 
 prometheus::Histogram::BucketBoundaries LatencyBuckets() {
   // 100 µs .. 1 s: the floor of two gRPC hops is ~0.2 ms, budgets are tens of ms.
@@ -52,6 +65,10 @@ Metrics::Metrics(const std::string& listen)
                    .Name("smtpbridge_dispatcher_worker_retries_total")
                    .Help("Worker calls tried again on another endpoint after UNAVAILABLE, by pool")
                    .Register(*registry_)),
+      shed_(prometheus::BuildCounter()
+                .Name("smtpbridge_dispatcher_shed_total")
+                .Help("Events answered at once as shed because a limit was reached, by reason")
+                .Register(*registry_)),
       latency_(prometheus::BuildHistogram()
                    .Name("smtpbridge_dispatcher_evaluate_seconds")
                    .Help("Time from receipt of an event to its answer")
@@ -101,10 +118,59 @@ void Metrics::Endpoints(const std::string& pool, size_t endpoints) {
 
 void Metrics::Retry(const std::string& pool) { retries_.Add({{"pool", pool}}).Increment(); }
 
+void Metrics::Shed(std::string_view reason) {
+  shed_.Add({{"reason", std::string(reason)}}).Increment();
+}
+
+void Metrics::AddCollector(std::function<std::vector<prometheus::MetricFamily>()> collect) {
+  auto collectable = std::make_shared<CallbackCollectable>(std::move(collect));
+  collectors_.push_back(collectable);
+  if (exposer_) exposer_->RegisterCollectable(collectable);
+}
+
 std::string Metrics::address() const {
   if (!exposer_) return {};
   const auto ports = exposer_->GetListeningPorts();
   return ports.empty() ? std::string{} : host_ + ":" + std::to_string(ports.front());
+}
+
+namespace {
+
+prometheus::MetricFamily GaugeFamily(std::string name, std::string help) {
+  prometheus::MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = prometheus::MetricType::Gauge;
+  return f;
+}
+
+void AddGauge(prometheus::MetricFamily* f, std::vector<prometheus::ClientMetric::Label> labels,
+              double value) {
+  prometheus::ClientMetric m;
+  m.label = std::move(labels);
+  m.gauge.value = value;
+  f->metric.push_back(std::move(m));
+}
+
+}  // namespace
+
+std::vector<prometheus::MetricFamily> AdmissionGauges(const Admission& admission) {
+  auto in_flight = GaugeFamily("smtpbridge_dispatcher_in_flight_events",
+                               "Events received and not yet answered");
+  AddGauge(&in_flight, {}, static_cast<double>(admission.in_flight()));
+  auto limit = GaugeFamily("smtpbridge_dispatcher_max_in_flight_events",
+                           "Global in-flight limit; events over it are shed (0: unlimited)");
+  AddGauge(&limit, {}, static_cast<double>(admission.options().max_in_flight));
+  auto pool_in_flight = GaugeFamily("smtpbridge_dispatcher_pool_in_flight",
+                                    "Worker calls in flight, by pool (target)");
+  auto pool_limit = GaugeFamily(
+      "smtpbridge_dispatcher_pool_concurrency_limit",
+      "Worker calls allowed in flight, by pool; adaptive when enabled (0: unlimited)");
+  for (const auto& p : admission.pools()) {
+    AddGauge(&pool_in_flight, {{"pool", p.target}}, static_cast<double>(p.in_flight));
+    AddGauge(&pool_limit, {{"pool", p.target}}, static_cast<double>(p.limit));
+  }
+  return {std::move(in_flight), std::move(limit), std::move(pool_in_flight), std::move(pool_limit)};
 }
 
 }  // namespace smtpbridge::dispatcher

@@ -8,11 +8,15 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <functional>
 #include <memory>
+#include <vector>
 #include <string>
 #include <string_view>
 
 namespace smtpbridge::dispatcher {
+
+class Admission;
 
 class Metrics {
  public:
@@ -31,6 +35,10 @@ class Metrics {
   void Returned(const std::string& pool, size_t out_now);
   void Endpoints(const std::string& pool, size_t endpoints);
   void Retry(const std::string& pool);
+  // An event answered as shed (over a limit), by reason (in_flight, pool_limit).
+  void Shed(std::string_view reason);
+  // Gauges read when scraped (in flight now, limits): `collect` builds their families.
+  void AddCollector(std::function<std::vector<prometheus::MetricFamily>()> collect);
   // "host:port" the exposer listens on (the real port when 0 was asked for).
   std::string address() const;
 
@@ -50,7 +58,13 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& ejected_;
   prometheus::Family<prometheus::Gauge>& endpoints_;
   prometheus::Family<prometheus::Counter>& retries_;
+  prometheus::Family<prometheus::Counter>& shed_;
+  std::vector<std::shared_ptr<prometheus::Collectable>> collectors_;
   prometheus::Histogram& latency_;
 };
+
+// The admission gauges, read when scraped: events in flight and their limit, and per pool calls
+// in flight and the concurrency limit (0: unlimited).
+std::vector<prometheus::MetricFamily> AdmissionGauges(const Admission& admission);
 
 }  // namespace smtpbridge::dispatcher

@@ -4,6 +4,7 @@
 
 #include "dispatch/merge.h"
 #include "smtpbridge/v1/names.h"
+#include "smtpbridge/v1/shed.h"
 
 namespace smtpbridge::dispatcher {
 
@@ -60,6 +61,20 @@ void Recorder::OnHedge(const EventInfo& event, const v1::Binding& binding) {
 
 void Recorder::OnDecision(const EventInfo& event, const v1::EvaluateResponse& response) {
   const auto elapsed = v1::FromProtoDuration(response.elapsed());
+  if (v1::IsShedResponse(response)) {
+    // Over a limit: no decision was made. Counted by reason; logged like worker warnings
+    // (rate-limited), since sheds come in bursts.
+    const auto reason = v1::ShedReason(response);
+    if (metrics_) {
+      metrics_->Event(v1::EventTypeName(event.type));
+      metrics_->Shed(reason);
+    }
+    if (AllowWarning()) {
+      spdlog::warn("shed reason={} event_id={} session={} event={}", reason, event.event_id,
+                   event.session_id, v1::EventTypeName(event.type));
+    }
+    return;
+  }
   const std::string_view action = v1::ActionName(response.verdict().action());
   if (metrics_) {
     metrics_->Event(v1::EventTypeName(event.type));

@@ -66,6 +66,14 @@ int main(int argc, char** argv) {
   cli.add_flag("--reflection,!--no-reflection", options.reflection,
                "serve gRPC server reflection (grpcurl without .proto files); on by default, "
                "--no-reflection turns it off");
+  // Admission control (docs/overload.md).
+  cli.add_option("--max-in-flight", options.admission.max_in_flight,
+                 "events held at once; more are answered at once as shed (0: unlimited)")
+      ->capture_default_str();
+  cli.add_option("--pool-concurrency-limit", options.admission.pool_limit,
+                 "worker calls in flight per worker pool (binding target); an event needing a "
+                 "full pool is shed (0: unlimited; with --adaptive-concurrency, the cap)")
+      ->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
 
   auto logger = spdlog::stderr_color_mt("dispatcher");

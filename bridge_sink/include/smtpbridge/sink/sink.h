@@ -32,6 +32,7 @@ enum class FallbackReason {
   kError,           // the dispatcher answered with an error status
   kCircuitOpen,     // the breaker is open: the dispatcher was not even asked
   kShutdown,        // the sink is shutting down
+  kShed,            // the dispatcher shed the event (over a limit); not a failure for the breaker
 };
 
 std::string_view VerdictSourceName(VerdictSource source);

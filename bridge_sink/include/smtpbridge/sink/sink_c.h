@@ -71,7 +71,8 @@ enum smtpbridge_reason {
   SMTPBRIDGE_REASON_UNAVAILABLE = 2,
   SMTPBRIDGE_REASON_ERROR = 3,
   SMTPBRIDGE_REASON_CIRCUIT_OPEN = 4,
-  SMTPBRIDGE_REASON_SHUTDOWN = 5
+  SMTPBRIDGE_REASON_SHUTDOWN = 5,
+  SMTPBRIDGE_REASON_SHED = 6 /* the dispatcher shed the event (over a limit) */
 };
 
 /* Receives one evaluation's outcome, exactly once per successful evaluate call. `verdict` is a

@@ -1,0 +1,34 @@
+#include "dispatch/admission.h"
+
+namespace smtpbridge::dispatcher {
+
+bool Admission::AdmitEvent() {
+  const size_t before = in_flight_.fetch_add(1, std::memory_order_relaxed);
+  if (options_.max_in_flight > 0 && before >= options_.max_in_flight) {
+    in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+std::shared_ptr<ConcurrencyLimiter> Admission::MakeLimiter() {
+  return std::make_shared<ConcurrencyLimiter>(options_.pool_limit);
+}
+
+std::shared_ptr<ConcurrencyLimiter> Admission::Pool(const std::string& target) {
+  std::lock_guard lock(mu_);
+  auto& limiter = pools_[target];
+  if (!limiter) limiter = MakeLimiter();
+  return limiter;
+}
+
+std::vector<Admission::PoolView> Admission::pools() const {
+  std::lock_guard lock(mu_);
+  std::vector<PoolView> out;
+  for (const auto& [target, limiter] : pools_) {
+    out.push_back(PoolView{target, limiter->in_flight(), limiter->limit()});
+  }
+  return out;
+}
+
+}  // namespace smtpbridge::dispatcher

@@ -1,0 +1,131 @@
+// Admission control in the fan-out, with a fake worker client and simulated time: the global
+// in-flight limit and per-pool limits shed events at once (no call goes out), slots are freed
+// when the answer or the call's outcome is known, observe-mode calls over a limit are skipped.
+#include <gtest/gtest.h>
+
+#include <deque>
+
+#include "bindings/loader.h"
+#include "dispatch/admission.h"
+#include "dispatch/fanout.h"
+#include "fakes.h"
+#include "smtpbridge/v1/names.h"
+#include "smtpbridge/v1/shed.h"
+
+namespace smtpbridge::dispatcher {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeClock;
+using testing::FakeSinkClient;
+
+constexpr const char* kBindings = R"(bindings:
+  - {name: one, event: INBOUND_COMMAND, rule: "RCPT TO=*@one", sink: "pool:1", timeout: 100ms}
+  - {name: two, event: INBOUND_COMMAND, rule: "RCPT TO=*@two", sink: "pool:2", timeout: 100ms}
+  - {name: watch, event: INBOUND_COMMAND, rule: "RCPT TO=*@two", sink: "pool:1", timeout: 100ms, mode: observe}
+)";
+
+class AdmissionTest : public ::testing::Test {
+ protected:
+  void Start(AdmissionOptions options) {
+    auto result = LoadBindingsText(kBindings, "test.yaml");
+    ASSERT_TRUE(result.ok()) << ::testing::PrintToString(result.errors);
+    bindings_ = result.set;
+    admission_ = std::make_unique<Admission>(options);
+    fanout_.set_admission(admission_.get());
+  }
+
+  // Starts one event; returns the index of its answer in answers_ (filled when it comes).
+  size_t Send(const std::string& to) {
+    v1::Event e;
+    e.set_event_id("ev-" + std::to_string(answers_.size()));
+    e.set_type(v1::EVENT_TYPE_INBOUND_COMMAND);
+    e.mutable_session()->set_instance(1);
+    e.mutable_command()->set_keyword("RCPT");
+    e.mutable_command()->set_argument("TO:<" + to + ">");
+    e.mutable_envelope()->set_recipient(to);
+    *e.mutable_budget() = v1::ToProtoDuration(200ms);
+    const size_t i = answers_.size();
+    answers_.emplace_back();
+    fanout_.Evaluate(bindings_, e, false, [this, i](v1::EvaluateResponse r) { answers_[i] = r; });
+    return i;
+  }
+  bool Shed(size_t i, std::string_view reason) {
+    return answers_[i] && v1::IsShedResponse(*answers_[i]) && v1::ShedReason(*answers_[i]) == reason;
+  }
+
+  FakeClock clock_;
+  FakeSinkClient client_;
+  FanOut fanout_{&client_, &clock_, nullptr, nullptr};
+  std::unique_ptr<Admission> admission_;
+  std::shared_ptr<const BindingSet> bindings_;
+  std::deque<std::optional<v1::EvaluateResponse>> answers_;
+};
+
+TEST_F(AdmissionTest, OverTheGlobalLimitAnEventIsShedAtOnceWithoutACall) {
+  Start({.max_in_flight = 2});
+  Send("a@one");
+  Send("b@one");
+  EXPECT_EQ(admission_->in_flight(), 2u);
+  const size_t third = Send("c@one");
+  ASSERT_TRUE(Shed(third, kShedInFlight));  // answered inline, no time passed
+  EXPECT_EQ(client_.calls_to("one"), 2u);
+  const auto& r = *answers_[third];
+  EXPECT_EQ(r.verdict().action(), v1::ACTION_TEMPFAIL);
+  EXPECT_EQ(r.verdict().reply().code(), 451u);
+  // An answer frees a slot.
+  ASSERT_TRUE(client_.Reply("one", {}));
+  EXPECT_EQ(admission_->in_flight(), 1u);
+  const size_t fourth = Send("d@one");
+  EXPECT_FALSE(answers_[fourth]);
+  EXPECT_EQ(client_.calls_to("one"), 3u);
+  // A timeout frees them too.
+  clock_.Advance(100ms);
+  EXPECT_EQ(admission_->in_flight(), 0u);
+}
+
+TEST_F(AdmissionTest, AFullPoolShedsOnlyTheEventsThatNeedIt) {
+  Start({.pool_limit = 1});
+  Send("a@one");
+  const size_t over = Send("b@one");
+  EXPECT_TRUE(Shed(over, kShedPoolLimit));
+  EXPECT_EQ(client_.calls_to("one"), 1u);
+  EXPECT_EQ(admission_->in_flight(), 1u);  // the shed event holds nothing
+  // Another pool is not affected (its observe-mode call to the full pool is just not made).
+  const size_t other = Send("c@two");
+  EXPECT_FALSE(answers_[other]);
+  EXPECT_EQ(client_.calls_to("two"), 1u);
+  EXPECT_EQ(client_.calls_to("watch"), 0u);
+  // The pool's slot is free once its call's outcome is known (here: the timeout).
+  clock_.Advance(100ms);
+  EXPECT_EQ(admission_->Pool("pool:1")->in_flight(), 0u);
+  Send("d@one");
+  EXPECT_EQ(client_.calls_to("one"), 2u);
+}
+
+TEST_F(AdmissionTest, ShedEventsAreAnsweredWithinMicrosecondsOfSimulatedTime) {
+  Start({.max_in_flight = 1});
+  Send("a@one");
+  for (int i = 0; i < 100; ++i) {
+    const size_t n = Send("x@one");
+    ASSERT_TRUE(Shed(n, kShedInFlight));
+    EXPECT_EQ(v1::FromProtoDuration(answers_[n]->elapsed()), std::chrono::nanoseconds(0));
+  }
+  EXPECT_EQ(client_.total_calls(), 1u);
+  EXPECT_EQ(clock_.pending_timers(), 1u);  // only the admitted event's deadline
+}
+
+TEST_F(AdmissionTest, UnlimitedStillCountsInFlight) {
+  Start({});
+  for (int i = 0; i < 5; ++i) Send("a@one");
+  EXPECT_EQ(admission_->in_flight(), 5u);
+  EXPECT_EQ(admission_->Pool("pool:1")->in_flight(), 5u);
+  EXPECT_EQ(admission_->Pool("pool:1")->limit(), 0u);
+  while (client_.Reply("one", {})) {
+  }
+  EXPECT_EQ(admission_->in_flight(), 0u);
+  EXPECT_EQ(admission_->Pool("pool:1")->in_flight(), 0u);
+}
+
+}  // namespace
+}  // namespace smtpbridge::dispatcher
