@@ -1,5 +1,7 @@
 #include "dispatch/admission.h"
 
+#include "dispatch/adaptive_limiter.h"
+
 namespace smtpbridge::dispatcher {
 
 bool Admission::AdmitEvent() {
@@ -12,6 +14,13 @@ bool Admission::AdmitEvent() {
 }
 
 std::shared_ptr<ConcurrencyLimiter> Admission::MakeLimiter() {
+  if (options_.adaptive) {
+    GradientOptions g = options_.gradient;
+    if (options_.pool_limit > 0) g.max_limit = std::min(g.max_limit, options_.pool_limit);
+    g.max_limit = std::max<size_t>(g.max_limit, 1);
+    g.min_limit = std::clamp<size_t>(g.min_limit, 1, g.max_limit);
+    return std::make_shared<GradientLimiter>(g);
+  }
   return std::make_shared<ConcurrencyLimiter>(options_.pool_limit);
 }
 

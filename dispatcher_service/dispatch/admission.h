@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "dispatch/adaptive_limiter.h"
 #include "dispatch/clock.h"
 #include "dispatch/concurrency_limiter.h"
 
@@ -24,6 +25,7 @@ struct AdmissionOptions {
   size_t pool_limit = 0;     // calls in flight per worker pool; 0: unlimited (fixed limit)
   // Makes each pool's limit adaptive (adaptive_limiter.h); pool_limit then caps it.
   bool adaptive = false;
+  GradientOptions gradient{};
 };
 
 // Why an event was shed (the marker's reason and the metrics label).

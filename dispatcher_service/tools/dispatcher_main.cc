@@ -74,6 +74,9 @@ int main(int argc, char** argv) {
                  "worker calls in flight per worker pool (binding target); an event needing a "
                  "full pool is shed (0: unlimited; with --adaptive-concurrency, the cap)")
       ->capture_default_str();
+  cli.add_flag("--adaptive-concurrency", options.admission.adaptive,
+               "adapt each worker pool's concurrency limit to its latency (a gradient controller; "
+               "--pool-concurrency-limit caps it); off by default");
   CLI11_PARSE(cli, argc, argv);
 
   auto logger = spdlog::stderr_color_mt("dispatcher");
