@@ -52,7 +52,7 @@ std::unique_ptr<DispatcherApp> DispatcherApp::Create(AppOptions options,
     errors->push_back("--metrics-listen " + app->options_.metrics_listen + ": " + e.what());
     return nullptr;
   }
-  app->recorder_ = std::make_unique<Recorder>(&app->stats_, app->metrics_.get());
+  app->recorder_ = std::make_unique<Recorder>(&app->stats_, app->metrics_.get(), &app->clock_);
   app->channels_.set_listener(app->recorder_.get());
   app->fanout_ =
       std::make_unique<FanOut>(&app->client_, &app->clock_, &app->cache_, app->recorder_.get());

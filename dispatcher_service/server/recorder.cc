@@ -19,23 +19,6 @@ std::string_view OutcomeKindName(v1::SinkOutcomeKind kind) {
   }
 }
 
-bool Recorder::AllowWarning() {
-  std::lock_guard lock(warn_mu_);
-  const auto now = std::chrono::steady_clock::now();
-  if (now - warn_window_ >= std::chrono::seconds(1)) {
-    if (suppressed_ > 0) spdlog::warn("{} worker warning(s) suppressed in the last second", suppressed_);
-    warn_window_ = now;
-    warnings_in_window_ = 0;
-    suppressed_ = 0;
-  }
-  if (warnings_in_window_ >= kWarningsPerSecond) {
-    ++suppressed_;
-    return false;
-  }
-  ++warnings_in_window_;
-  return true;
-}
-
 void Recorder::OnOutcome(const EventInfo& event, const v1::Binding& binding,
                          const v1::SinkOutcome& outcome) {
   if (stats_) stats_->Record(binding.name(), outcome);

@@ -9,6 +9,7 @@
 
 #include "dispatch/binding_stats.h"
 #include "dispatch/fanout.h"
+#include "dispatch/rate_limited_log.h"
 #include "server/metrics.h"
 #include "workers/worker_pool.h"
 
@@ -18,7 +19,10 @@ class Recorder : public DispatchObserver, public PoolListener {
  public:
   static constexpr int kWarningsPerSecond = 20;
 
-  Recorder(BindingStatsRegistry* stats, Metrics* metrics) : stats_(stats), metrics_(metrics) {}
+  // `clock` (may be null) times the "N suppressed" line of rate-limited warnings, so it is
+  // written when the second ends even if no later warning comes.
+  Recorder(BindingStatsRegistry* stats, Metrics* metrics, Clock* clock = nullptr)
+      : stats_(stats), metrics_(metrics), warnings_(clock, "worker warning(s)", kWarningsPerSecond) {}
 
   void OnOutcome(const EventInfo& event, const v1::Binding& binding,
                  const v1::SinkOutcome& outcome) override;
@@ -33,14 +37,11 @@ class Recorder : public DispatchObserver, public PoolListener {
   void OnRetry(const std::string& target) override;
 
  private:
-  bool AllowWarning();
+  bool AllowWarning() { return warnings_.Allow(); }
 
   BindingStatsRegistry* stats_;
   Metrics* metrics_;
-  std::mutex warn_mu_;
-  std::chrono::steady_clock::time_point warn_window_{};
-  int warnings_in_window_ = 0;
-  uint64_t suppressed_ = 0;
+  RateLimitedLog warnings_;
 };
 
 std::string_view OutcomeKindName(v1::SinkOutcomeKind kind);
