@@ -7,7 +7,7 @@ set -uo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$repo/build/release}"
 cd "$repo"
-cmake --build "$build" -j "$(nproc)" --target bench_latency >/dev/null || exit 1
+cmake --build "$build" -j "$(nproc)" --target bench_latency bench_scale >/dev/null || exit 1
 
 failed=0
 run() {
@@ -30,5 +30,6 @@ if [ "$(id -u)" -eq 0 ]; then
 else
   echo "--- bench postfix: skipped (needs root for Postfix)"
 fi
+run scale bench/scale/run.sh "$build" --smoke
 run workers bench/workers/run.sh --build-dir "$build" --events 300 --warmup 50
 exit $failed
