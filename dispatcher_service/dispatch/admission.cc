@@ -31,6 +31,11 @@ std::shared_ptr<ConcurrencyLimiter> Admission::Pool(const std::string& target) {
   return limiter;
 }
 
+void Admission::Retain(const std::set<std::string>& targets) {
+  std::lock_guard lock(mu_);
+  std::erase_if(pools_, [&](const auto& entry) { return targets.count(entry.first) == 0; });
+}
+
 std::vector<Admission::PoolView> Admission::pools() const {
   std::lock_guard lock(mu_);
   std::vector<PoolView> out;

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,9 @@ class Admission {
 
   // The limiter of the pool at `target`, created on first use.
   std::shared_ptr<ConcurrencyLimiter> Pool(const std::string& target);
+  // Forgets the pools of targets not in `targets` (a reload removed them); calls still holding
+  // a slot keep their limiter until they end.
+  void Retain(const std::set<std::string>& targets);
 
   size_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
   const AdmissionOptions& options() const { return options_; }

@@ -9,7 +9,7 @@
 //    waited for.
 //  - A worker verdict with cache_ttl > 0 answers equivalent events from the VerdictCache.
 //  - Hedging (gRPC C++ 1.51 has none): a binding with hedge_after gets a second copy of its call
-//    when the first has not answered by then; round_robin sends it to another worker, the first
+//    when the first has not answered by then; the pool's least-loaded choice sends it to another worker, the first
 //    answer wins and the other copy is cancelled. A failed copy waits for the other one.
 #pragma once
 

@@ -68,6 +68,7 @@ std::unique_ptr<DispatcherApp> DispatcherApp::Create(AppOptions options,
         for (const auto& b : set->bindings()) targets.insert(b.proto.sink());
         for (const auto& t : targets) raw->channels_.Warm(t);
         raw->channels_.Retain(targets);  // close the channels of targets no binding names
+        if (raw->admission_) raw->admission_->Retain(targets);
         raw->metrics_->Reload(true, set->bindings().size());
       },
       [raw](const std::vector<std::string>&) { raw->metrics_->Reload(false, 0); });

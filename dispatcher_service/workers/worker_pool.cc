@@ -65,21 +65,36 @@ WorkerPool::Pick WorkerPool::Choose(const Endpoint* avoid) {
     if (endpoints_.empty()) refresh_wanted_ = true;
     return {};
   }
-  // Prefer endpoints we can reach; use the others only when none is reachable.
-  const auto reachable_end = std::stable_partition(candidates.begin(), candidates.end(),
-                                                   [](Endpoint* e) { return !Unreachable(*e); });
-  const size_t reachable = reachable_end - candidates.begin();
+  // Two random candidates, the one with fewer calls in flight; one we cannot reach (its channel
+  // in TRANSIENT_FAILURE) loses to one we can. Channel states are read for the two only, unless
+  // both are unreachable (then for the rest, to find any reachable one).
   Endpoint* chosen = nullptr;
-  const size_t n = reachable > 0 ? reachable : candidates.size();
-  if (n == 1) {
+  const size_t n = candidates.size();
+  if (n == 0) {
+    chosen = fallback;
+  } else if (n == 1) {
     chosen = candidates[0];
-  } else if (n >= 2) {
+  } else {
     const uint32_t a = RandomBelow(n);
     uint32_t b = RandomBelow(n - 1);
     if (b >= a) ++b;
-    chosen = candidates[b]->in_flight < candidates[a]->in_flight ? candidates[b] : candidates[a];
-  } else {
-    chosen = fallback;
+    Endpoint* ea = candidates[a];
+    Endpoint* eb = candidates[b];
+    const bool ra = !Unreachable(*ea);
+    const bool rb = !Unreachable(*eb);
+    if (ra != rb) {
+      chosen = ra ? ea : eb;
+    } else {
+      chosen = eb->in_flight < ea->in_flight ? eb : ea;
+      if (!ra) {
+        for (Endpoint* e : candidates) {
+          if (e != ea && e != eb && !Unreachable(*e)) {
+            chosen = e;
+            break;
+          }
+        }
+      }
+    }
   }
   ++chosen->in_flight;
   Pick pick;

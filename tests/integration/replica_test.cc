@@ -25,7 +25,7 @@ class ReplicaTest : public ::testing::Test {
     b_ = StartExampleWorker(dir_, "replica-b", {"--reject-rcpt", "blocked@*"});
     const auto file = dir_.Write(
         "bindings.yaml", BindingsYaml({{.name = "policy", .sink = a_.address + "," + b_.address,
-                                        .timeout = "100ms", .on_error = "tempfail"}}));
+                                        .timeout = "250ms", .on_error = "tempfail"}}));
     dispatcher_ = StartDispatcher(dir_, file, "dispatcher");
     stub_ = DispatcherStub(dispatcher_.address);
   }
@@ -78,8 +78,9 @@ TEST_F(ReplicaTest, HungReplicaIsEjectedThenProbedBackIn) {
   EXPECT_EQ(answered_in_a_row, 100) << "the hung replica was never ejected; timeouts " << timeouts;
   EXPECT_GE(timeouts, 1);
   // Ejected after 5 timeouts in a row (events meanwhile also reach the healthy one); a probe
-  // after each ejection interval costs one more while it stays hung.
-  EXPECT_LE(timeouts, 8) << "after " << sent << " events";
+  // after each ejection interval costs one more while it stays hung. (Slack for a loaded
+  // machine, where an answer from the healthy one may miss the timeout too.)
+  EXPECT_LE(timeouts, 12) << "after " << sent << " events";
 
   b_.process->Signal(SIGCONT);
   // Probed back in once its ejection runs out (1 s, 2 s after a failed probe, …): bounded wait.

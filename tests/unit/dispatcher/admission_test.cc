@@ -127,5 +127,17 @@ TEST_F(AdmissionTest, UnlimitedStillCountsInFlight) {
   EXPECT_EQ(admission_->Pool("pool:1")->in_flight(), 0u);
 }
 
+TEST(AdmissionRetain, AReloadForgetsThePoolsNoBindingNames) {
+  Admission admission({.pool_limit = 3});
+  auto kept = admission.Pool("w:1");
+  auto held = admission.Pool("w:2");
+  ASSERT_TRUE(held->TryAcquire());
+  admission.Retain({"w:1"});
+  ASSERT_EQ(admission.pools().size(), 1u);
+  EXPECT_EQ(admission.pools()[0].target, "w:1");
+  EXPECT_EQ(admission.Pool("w:1"), kept);
+  held->Release({});  // a call still holding the old pool's slot ends harmlessly
+}
+
 }  // namespace
 }  // namespace smtpbridge::dispatcher
