@@ -39,6 +39,8 @@ struct AppOptions {
   bool reflection = true;  // gRPC server reflection (measured: no CPU per event while unused)
   // In-flight and per-pool limits (docs/overload.md): 10000 events, 1000 calls per pool.
   AdmissionOptions admission{.max_in_flight = 10000, .pool_limit = 1000};
+  // Worker pools: outlier ejection, re-resolution, retry budget (docs/overload.md).
+  PoolOptions pools;
 };
 
 // `threads`, or when 0 half the cores (at least 1): one thread per event and its worker calls
@@ -75,7 +77,7 @@ class DispatcherApp {
   std::unique_ptr<Recorder> recorder_;
   VerdictCache cache_;
   ThreadClock clock_;
-  ChannelPool channels_{&clock_};
+  ChannelPool channels_{&clock_, options_.pools};
   CqPool cqs_;
   GrpcSinkClient client_{&channels_, &cqs_};
   std::unique_ptr<Admission> admission_;

@@ -74,6 +74,23 @@ int main(int argc, char** argv) {
                  "worker calls in flight per worker pool (binding target); an event needing a "
                  "full pool is shed (0: unlimited; with --adaptive-concurrency, the cap)")
       ->capture_default_str();
+  // Worker pools (docs/overload.md).
+  std::string ejection = "1s";
+  std::string reresolve = "5s";
+  cli.add_option("--outlier-failures", options.pools.outlier.consecutive_failures,
+                 "failures or timeouts in a row that eject a worker replica (0: never eject)")
+      ->capture_default_str();
+  cli.add_option("--outlier-ejection", ejection,
+                 "how long a first ejection lasts (x times ejected, 30x at most)")
+      ->capture_default_str();
+  cli.add_option("--outlier-max-ejected-percent", options.pools.outlier.max_ejection_percent,
+                 "most of a pool's replicas out at once (at least one of two, never all)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100));
+  cli.add_option("--worker-reresolve", reresolve,
+                 "how often dns worker targets are resolved again (0: only when every replica "
+                 "failed)")
+      ->capture_default_str();
   cli.add_flag("--adaptive-concurrency", options.admission.adaptive,
                "adapt each worker pool's concurrency limit to its latency (a gradient controller; "
                "--pool-concurrency-limit caps it); off by default");
@@ -91,6 +108,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   options.watch_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*watch_d);
+  const auto ejection_d = smtpbridge::v1::ParseDurationText(ejection);
+  const auto reresolve_d = smtpbridge::v1::ParseDurationText(reresolve);
+  if (!ejection_d || !reresolve_d || ejection_d->count() <= 0) {
+    std::cerr << "--outlier-ejection and --worker-reresolve take durations like \"1s\"\n";
+    return 1;
+  }
+  options.pools.outlier.base_ejection = std::chrono::duration_cast<std::chrono::milliseconds>(*ejection_d);
+  options.pools.outlier.max_ejection = options.pools.outlier.base_ejection * 30;
+  options.pools.reresolve_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*reresolve_d);
   options.drain_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*drain_d);
 
   // Block the signals in every thread (gRPC's included, so block before any start); this

@@ -65,15 +65,20 @@ TEST(ShedTest, OverTheInFlightLimitEventsAreShedAndTheSinkFallsBackWithReasonShe
   EXPECT_EQ(shed.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(shed.error_message(), "shed: in_flight");
 
-  auto sink = sink::MakeSink(TestSinkOptions(dispatcher.address));
-  ASSERT_TRUE(sink);
-  for (int i = 0; i < 10; ++i) {
-    const auto e = EvaluateAndWait(*sink, RcptEvent("b@example.com", 1000ms), 1000ms);
-    ASSERT_TRUE(e.has_value());
-    EXPECT_EQ(e->reason, sink::FallbackReason::kShed) << sink::FallbackReasonName(e->reason);
-    EXPECT_EQ(e->source, sink::VerdictSource::kDefault);
+  // Both transports: unary (RESOURCE_EXHAUSTED) and the event stream (the in-band marker).
+  for (const auto transport : {sink::Transport::kUnary, sink::Transport::kStream}) {
+    auto options = TestSinkOptions(dispatcher.address);
+    options.transport = transport;
+    auto sink = sink::MakeSink(options);
+    ASSERT_TRUE(sink);
+    for (int i = 0; i < 10; ++i) {
+      const auto e = EvaluateAndWait(*sink, RcptEvent("b@example.com", 1000ms), 1000ms);
+      ASSERT_TRUE(e.has_value());
+      EXPECT_EQ(e->reason, sink::FallbackReason::kShed) << sink::FallbackReasonName(e->reason);
+      EXPECT_EQ(e->source, sink::VerdictSource::kDefault);
+    }
+    sink->Shutdown();
   }
-  sink->Shutdown();
   holder.join();
 }
 
