@@ -80,7 +80,12 @@ std::unique_ptr<DispatcherApp> DispatcherApp::Create(AppOptions options,
   return app;
 }
 
-DispatcherApp::~DispatcherApp() { Shutdown(); }
+DispatcherApp::~DispatcherApp() {
+  Shutdown();
+  // Stop the exposer first: its scrape threads read the admission gauges (members destroyed
+  // before metrics_ otherwise).
+  metrics_.reset();
+}
 
 bool DispatcherApp::Start(std::string* error) {
   if (options_.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();

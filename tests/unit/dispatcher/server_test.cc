@@ -396,6 +396,11 @@ TEST(ServerMetricsTest, PrometheusCountsEventsDecisionsAndOutcomes) {
   EXPECT_THAT(metrics, HasSubstr("smtpbridge_dispatcher_binding_outcomes_total{binding=\"strict\",kind=\"error\"} 1"));
   EXPECT_THAT(metrics, HasSubstr("smtpbridge_dispatcher_evaluate_seconds_count 1"));
   EXPECT_THAT(metrics, HasSubstr("smtpbridge_dispatcher_bindings 1"));
+  // Admission gauges, read when scraped: nothing in flight once answered; the default limits.
+  EXPECT_THAT(metrics, HasSubstr("smtpbridge_dispatcher_in_flight_events 0"));
+  EXPECT_THAT(metrics, HasSubstr("smtpbridge_dispatcher_max_in_flight_events 10000"));
+  EXPECT_THAT(metrics, HasSubstr("smtpbridge_dispatcher_pool_concurrency_limit{pool=\"" + sink + "\"} 1000"));
+  EXPECT_THAT(metrics, HasSubstr("smtpbridge_dispatcher_worker_endpoints{pool=\"" + sink + "\"} 1"));
   EXPECT_TRUE(app->Shutdown());
 }
 
