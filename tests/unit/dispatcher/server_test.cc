@@ -451,8 +451,9 @@ TEST(ServerHedgeTest, HedgedCallsAreAnsweredByTheHealthyWorker) {
   AppOptions options;
   options.listen = "127.0.0.1:0";
   options.watch_interval = std::chrono::milliseconds(0);
-  // One target with both addresses: round_robin alternates, so every other first copy lands on
-  // the stuck worker and only its hedge can answer in time.
+  // One target with both addresses: the pool sends a first copy to either worker (the less
+  // loaded of two, both idle between events), and the hedge of one stuck on the slow worker to
+  // the other, the fast one (fewer calls in flight): only the hedge can answer in time.
   options.bindings_path =
       dir.Write("bindings.yaml",
                 "bindings:\n  - {name: pool, event: INBOUND_COMMAND, rule: RCPT, timeout: 10s, "
@@ -482,14 +483,16 @@ TEST(ServerHedgeTest, HedgedCallsAreAnsweredByTheHealthyWorker) {
   ASSERT_GE(slow.calls.load(), 1);
   const int slow_before = slow.calls.load();
   const int fast_before = fast.calls.load();
-  for (int i = 0; i < 4; ++i) {
+  // The choice is random: go on until some first copies landed on the stuck worker (bounded).
+  int sent = 0;
+  for (; sent < 4 || (slow.calls.load() - slow_before < 2 && sent < 60); ++sent) {
     v1::EvaluateResponse response;
     ASSERT_TRUE(evaluate(&response).ok());
     EXPECT_EQ(response.verdict().action(), v1::ACTION_CONTINUE);
-    EXPECT_THAT(response.verdict().tags(), ElementsAre("fast")) << "event " << i;
+    EXPECT_THAT(response.verdict().tags(), ElementsAre("fast")) << "event " << sent;
   }
-  EXPECT_GE(slow.calls.load() - slow_before, 1);  // first copies did land on the stuck worker
-  EXPECT_EQ(fast.calls.load() - fast_before, 4);
+  EXPECT_GE(slow.calls.load() - slow_before, 2);  // first copies did land on the stuck worker
+  EXPECT_EQ(fast.calls.load() - fast_before, sent);  // each event: once, first copy or hedge
   EXPECT_TRUE(app->Shutdown());
   slow_server->Shutdown();
   fast_server->Shutdown();
