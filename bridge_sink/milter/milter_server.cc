@@ -152,7 +152,7 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket) {
       auto [ec, n] = co_await socket.async_read_some(asio::buffer(buffer.get(), kReadChunk), kAwait);
       idle->reading = false;
       if (idle->expired) {
-        spdlog::info("milter {}: idle for {}s, closing", id, shared->options.idle_timeout.count());
+        spdlog::info("milter {}: idle for {} ms, closing", id, shared->options.idle_timeout.count());
         break;
       }
       if (ec) {

@@ -22,7 +22,7 @@ struct ServerOptions {
   SessionOptions session;
   // An MTA connection that sends nothing for this long is closed (Postfix's own milter
   // timeouts are shorter, so a healthy MTA never hits it).
-  std::chrono::seconds idle_timeout{std::chrono::minutes(10)};
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(10)};
   std::size_t max_packet = kMaxPacketSize;
 };
 

@@ -22,7 +22,7 @@ struct PolicyServerOptions {
   MappingOptions mapping;
   std::chrono::microseconds budget{std::chrono::milliseconds(100)};
   // Postfix closes idle policy connections after smtpd_policy_service_max_idle (300s).
-  std::chrono::seconds idle_timeout{std::chrono::minutes(10)};
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(10)};
   RequestReader::Limits limits;
 };
 
