@@ -9,6 +9,9 @@
 
 #include <future>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
@@ -304,6 +307,39 @@ TEST(WorkerThreadsTest, SeveralQueueThreadsServeCalls) {
     EXPECT_EQ(v.action(), v1::ACTION_TEMPFAIL);
   }
   worker.Shutdown();
+}
+
+// A ready callback runs outside the worker's lock: one that stops the worker returns, and Serve()
+// then returns too (it used to deadlock on the worker's mutex).
+TEST(WorkerLifecycleTest, ReadyCallbackMayShutDownTheWorker) {
+  Worker worker(TestOptions());
+  std::atomic<bool> ready{false};
+  worker.OnReady([&](const std::string&, int) {
+    ready = true;
+    worker.Shutdown();
+  });
+  auto served = std::async(std::launch::async, [&] { worker.Serve("127.0.0.1:0"); });
+  ASSERT_EQ(served.wait_for(30s), std::future_status::ready) << "Serve() did not return";
+  served.get();
+  EXPECT_TRUE(ready);
+}
+
+// With handle_signals, SIGTERM wakes Serve() (no polling loop), which drains and returns; the
+// process's previous SIGTERM disposition is restored afterwards.
+TEST(WorkerLifecycleTest, SigtermStopsServe) {
+  WorkerOptions options = TestOptions();
+  options.handle_signals = true;
+  Worker worker(options);
+  std::promise<void> ready;
+  worker.OnReady([&](const std::string&, int) { ready.set_value(); });
+  auto served = std::async(std::launch::async, [&] { worker.Serve("127.0.0.1:0"); });
+  ASSERT_EQ(ready.get_future().wait_for(30s), std::future_status::ready);
+  ASSERT_EQ(::kill(::getpid(), SIGTERM), 0);
+  ASSERT_EQ(served.wait_for(30s), std::future_status::ready) << "SIGTERM did not stop Serve()";
+  served.get();
+  struct sigaction now {};
+  ::sigaction(SIGTERM, nullptr, &now);
+  EXPECT_EQ(now.sa_handler, SIG_DFL);
 }
 
 TEST_F(WorkerServerTest, ListeningOnABadAddressIsAClearError) {
