@@ -1,5 +1,6 @@
 #include "milter/milter_server.h"
 
+#include <optional>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
@@ -177,7 +178,9 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket) {
     }
     out.clear();
     for (const auto& r : step.replies) AppendFrame(EncodeReplyPacket(r), out);
+    std::optional<host::InFlight::Scope> busy;  // until the verdict's reply is written
     if (step.event) {
+      busy.emplace(stats.in_flight);
       stats.events++;
       auto evaluation = co_await AsyncEvaluate(shared->sink, std::move(*step.event), step.budget,
                                                asio::use_awaitable);

@@ -74,6 +74,7 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
       continue;
     }
     stats.requests++;
+    host::InFlight::Scope busy(stats.in_flight);  // until the response is written
     std::string action = "DUNNO";
     if (request.Get("request") != "smtpd_access_policy") {
       // Not a request we understand: answer neutrally (Postfix itself sends only this kind).

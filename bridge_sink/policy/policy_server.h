@@ -9,6 +9,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "host/in_flight.h"
 #include "host/io_pool.h"
 
 #include "milter/listen_address.h"
@@ -31,6 +32,7 @@ struct PolicyServerStats {
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> events{0};
   std::atomic<uint64_t> protocol_errors{0};
+  host::InFlight in_flight;  // requests read and not yet answered: what a drain waits for
 };
 
 class PolicyServer {

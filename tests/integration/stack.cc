@@ -55,6 +55,8 @@ std::filesystem::path ExampleWorkerBinary() {
   return FromEnvOr("SMTPBRIDGE_EXAMPLE_WORKER_BIN", SMTPBRIDGE_EXAMPLE_WORKER_BIN_DEFAULT);
 }
 
+std::filesystem::path PolicydBinary() { return FromEnvOr("SMTPBRIDGE_POLICYD_BIN", SMTPBRIDGE_POLICYD_BIN_DEFAULT); }
+
 Server StartExampleWorker(const testing::TempDir& dir, const std::string& name,
                           std::vector<std::string> args) {
   std::vector<std::string> argv{ExampleWorkerBinary().string(), "--listen", "127.0.0.1:0",
