@@ -20,10 +20,12 @@
 #include <string_view>
 #include <vector>
 
-#include "bindings/glob.h"
+#include "smtpbridge/common/glob.h"
 #include "smtpbridge/v1/event.pb.h"
 
 namespace smtpbridge::dispatcher {
+
+using common::Glob;
 
 class Rule {
  public:
