@@ -20,6 +20,7 @@
 #include "host/signal_drain.h"
 #include "milter/host_config.h"
 #include "milter/milter_server.h"
+#include "smtpbridge/common/ready_file.h"
 #include "smtpbridge/sink/sink_factory.h"
 #include "smtpbridge/v1/names.h"
 
@@ -88,9 +89,8 @@ int main(int argc, char** argv) {
                                    {.stop_accepting = [&] { server.StopAccepting(); },
                                     .in_flight = [&] { return server.stats().in_flight.count(); },
                                     .finish = [&] { io_pool.Stop(); }});
-    if (!ready_file.empty()) {
-      std::ofstream(ready_file + ".tmp") << bound << "\n";
-      std::rename((ready_file + ".tmp").c_str(), ready_file.c_str());
+    if (std::string error; !ready_file.empty() && !common::WriteReadyFile(ready_file, bound, &error)) {
+      throw std::runtime_error(error);
     }
 
     io_pool.Run();

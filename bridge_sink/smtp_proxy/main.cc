@@ -20,6 +20,7 @@
 #include "host/signal_drain.h"
 #include "proxy_config.h"
 #include "proxy_server.h"
+#include "smtpbridge/common/ready_file.h"
 #include "smtpbridge/sink/sink_factory.h"
 
 namespace asio = boost::asio;
@@ -78,9 +79,8 @@ int main(int argc, char** argv) {
                                     .finish = [&] { io_pool.Stop(); }});
     // Ready only once SIGTERM is ours: a supervisor that stops us right after the ready file
     // appears must get a drain, not the default action.
-    if (!ready_file.empty()) {
-      std::ofstream(ready_file + ".tmp") << bound_text << "\n";
-      std::rename((ready_file + ".tmp").c_str(), ready_file.c_str());
+    if (std::string error; !ready_file.empty() && !common::WriteReadyFile(ready_file, bound_text, &error)) {
+      throw std::runtime_error(error);
     }
 
     io_pool.Run();

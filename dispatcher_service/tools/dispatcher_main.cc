@@ -11,21 +11,8 @@
 #include <iostream>
 
 #include "server/dispatcher_app.h"
+#include "smtpbridge/common/ready_file.h"
 #include "smtpbridge/v1/names.h"
-
-namespace {
-
-bool WriteReadyFile(const std::string& path, const std::string& address) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << address << "\n";
-    if (!out) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using smtpbridge::dispatcher::AppOptions;
@@ -104,7 +91,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (!app->metrics_address().empty()) spdlog::info("metrics on http://{}/metrics", app->metrics_address());
-  if (!ready_file.empty() && !WriteReadyFile(ready_file, app->address())) {
+  if (!ready_file.empty() && !smtpbridge::common::WriteReadyFile(ready_file, app->address())) {
     std::cerr << "smtpbridge-dispatcher: cannot write " << ready_file << "\n";
     app->Shutdown();
     return 1;

@@ -11,22 +11,9 @@
 #include <spdlog/spdlog.h>
 
 #include "example_policy.h"
+#include "smtpbridge/common/ready_file.h"
 #include "smtpbridge/v1/names.h"
 #include "smtpbridge/worker/worker.h"
-
-namespace {
-
-// Written via a temporary and a rename, so a reader never sees half a line.
-void WriteReadyFile(const std::string& path, const std::string& host_port) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << host_port << '\n';
-  }
-  std::filesystem::rename(tmp, path);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"smtpbridge example policy worker"};
@@ -84,7 +71,7 @@ int main(int argc, char** argv) {
     smtpbridge::worker::Worker worker(worker_options);
     policy.Register(worker);
     worker.OnReady([&](const std::string& host_port, int) {
-      if (!ready_file.empty()) WriteReadyFile(ready_file, host_port);
+      if (!ready_file.empty()) smtpbridge::common::WriteReadyFile(ready_file, host_port);
     });
     worker.Serve(listen);
   } catch (const std::exception& e) {
