@@ -14,6 +14,8 @@
 #include <grpcpp/support/channel_arguments.h>
 #include <spdlog/spdlog.h>
 
+#include "smtpbridge/grpc/client_channel.h"
+
 namespace smtpbridge::sink {
 namespace {
 
@@ -107,16 +109,10 @@ std::shared_ptr<grpc::ChannelCredentials> MakeCredentials(const TlsOptions& tls)
 }
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, const TlsOptions& tls) {
-  grpc::ChannelArguments args;
+  // The shared client configuration (round_robin over every dispatcher the target resolves to,
+  // health checking, short reconnect backoff, keepalive): smtpbridge/grpc/client_channel.h.
+  grpc::ChannelArguments args = grpc_client::ClientChannelArgs(grpc_client::kDispatcherHealthService);
   if (tls.enabled && !tls.server_name.empty()) args.SetSslTargetNameOverride(tls.server_name);
-  // Keep the persistent channel warm and notice a dead dispatcher quickly.
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  // Reconnect attempts stay frequent, so a restarted dispatcher is found within a second.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   return grpc::CreateCustomChannel(target, MakeCredentials(tls), args);
 }
 
