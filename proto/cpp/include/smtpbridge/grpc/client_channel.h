@@ -6,7 +6,9 @@
 //     for the service name its server reports, and a replica that says NOT_SERVING (draining)
 //     gets no new calls or streams. A server without the Health service counts as healthy;
 //   - short reconnect backoff (100 ms, at most 1 s), so a restarted replica is found quickly;
-//   - keepalive pings, so a dead peer is noticed without waiting for a call to time out.
+//   - keepalive pings, so a dead peer is noticed without waiting for a call to time out;
+//   - DNS re-resolution at most once a second (gRPC's default: 30 s), so the connections that
+//     servers close at their max connection age find new replicas promptly (docs/scaling.md).
 // Credentials stay the caller's.
 #pragma once
 
@@ -31,6 +33,9 @@ inline constexpr std::chrono::milliseconds kMinReconnectBackoff{100};
 inline constexpr std::chrono::milliseconds kMaxReconnectBackoff{1000};
 inline constexpr std::chrono::milliseconds kKeepaliveTime{10000};
 inline constexpr std::chrono::milliseconds kKeepaliveTimeout{5000};
+// The DNS resolver re-resolves when a connection ends (e.g. a server's max connection age), but
+// by default at most every 30 s: a new replica would wait for that instead of the max age.
+inline constexpr std::chrono::milliseconds kMinTimeBetweenResolutions{1000};
 
 // {"loadBalancingConfig":[{"round_robin":{}}],"healthCheckConfig":{"serviceName":"<name>"}}
 std::string ServiceConfigJson(std::string_view health_service);
