@@ -37,7 +37,8 @@ class DispatcherClient {
 
   // Calls `ready` once (on a client thread), the next time the connection to the dispatcher
   // becomes ready after not being ready; a later call replaces an earlier `ready` not yet
-  // called. The sink uses it to probe its open breaker as soon as the dispatcher is back.
+  // called (an empty `ready` just cancels it). The sink uses it to probe its open breaker as
+  // soon as the dispatcher is back.
   // Clients that cannot tell (test fakes) never call it.
   virtual void NotifyWhenReady(std::function<void()> ready) { (void)ready; }
 

@@ -133,7 +133,8 @@ class GrpcDispatcherClient::ReadyWatch final : public GrpcDispatcherClient::Comp
     if (closing_) return;
     ready_ = std::move(ready);
     // From the state now: a channel READY now (dispatcher up but failing) must first leave it.
-    if (!armed_) ArmLocked(client_->channel_->GetState(/*try_to_connect=*/true));
+    // No callback (the breaker closed): the armed watch, if any, ends and is not renewed.
+    if (ready_ && !armed_) ArmLocked(client_->channel_->GetState(/*try_to_connect=*/true));
   }
 
   // No watch is armed from now on; the one on the queue (if any) ends within kReadyWatchSlice.

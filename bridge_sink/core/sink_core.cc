@@ -48,6 +48,7 @@ SinkCore::SinkCore(SinkOptions options, std::unique_ptr<DispatcherClient> client
                  metrics_.BreakerChanged(to);
                  // Under the breaker's lock: only arms a connectivity watch.
                  if (to == CircuitBreaker::State::kOpen) WatchForRecovery();
+                 if (to == CircuitBreaker::State::kClosed) client_->NotifyWhenReady({});
                  auto level = to == CircuitBreaker::State::kOpen ? spdlog::level::warn
                                                                  : spdlog::level::info;
                  spdlog::log(level, "sink circuit breaker: {} -> {} (dispatcher {})",
