@@ -26,6 +26,9 @@
 namespace smtpbridge::worker {
 namespace {
 
+// On shutdown, how long NOT_SERVING may take to reach the health watchers.
+constexpr auto kTellWatchersFor = std::chrono::milliseconds(500);
+
 std::atomic<int> g_signal{0};
 sem_t g_signal_sem;  // posted by the handler: sem_post is async-signal-safe, a condvar is not
 std::once_flag g_signal_sem_once;
@@ -119,7 +122,13 @@ class Worker::Service {
   // joins them. Idempotent.
   void Stop();
 
-  void SetServing(bool serving) { health_.SetServing(serving); }
+  // Draining: health watchers (the dispatchers' channels) hear NOT_SERVING and stop picking this
+  // replica; then their Watch streams end, so Server::Shutdown does not wait for them.
+  void StopServing(std::chrono::milliseconds tell_for) {
+    health_.SetServing(false);
+    health_.WaitWatchersTold(tell_for);
+    health_.EndWatches();
+  }
 
  private:
   class EventCall;
@@ -302,6 +311,15 @@ int Worker::Start(const std::string& address) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(options_.max_request_bytes);
+  // Dispatchers ping every 10 s, also between calls (smtpbridge/grpc/client_channel.h).
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  if (options_.max_connection_age.count() > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               static_cast<int>(options_.max_connection_age.count()));
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               static_cast<int>(options_.max_connection_age_grace.count()));
+  }
   service_->AddTo(builder);
   server_ = builder.BuildAndStart();
   if (!server_ || port == 0) {
@@ -327,7 +345,7 @@ void Worker::Shutdown() {
   stopped_ = true;
   lock.unlock();
   spdlog::info("worker {} draining (up to {} ms)", options_.name, options_.drain_timeout.count());
-  service_->SetServing(false);
+  service_->StopServing(std::min(options_.drain_timeout, kTellWatchersFor));
   server_->Shutdown(std::chrono::system_clock::now() + options_.drain_timeout);
   server_->Wait();
   service_->Stop();

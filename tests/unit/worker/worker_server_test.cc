@@ -204,7 +204,7 @@ TEST_F(WorkerServerTest, HealthServiceReportsServing) {
   EXPECT_EQ(bytes, std::string("\x08\x01", 2));
 }
 
-TEST_F(WorkerServerTest, HealthCheckKnowsTheSinkServiceAndNothingElse) {
+TEST_F(WorkerServerTest, HealthCheckAndWatchKnowTheSinkServiceAndNothingElse) {
   StartWorker();
   auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
       "127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials()));
@@ -219,13 +219,21 @@ TEST_F(WorkerServerTest, HealthCheckKnowsTheSinkServiceAndNothingElse) {
   ASSERT_TRUE(check("smtpbridge.v1.PolicySink", &response).ok());
   EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
   EXPECT_EQ(check("no.such.Service", &response).error_code(), grpc::StatusCode::NOT_FOUND);
-  // Watch is not served; clients fall back to Check.
+  // Watch (client-side health checking): SERVING, then NOT_SERVING once draining, then the
+  // stream ends and the worker stops without waiting out its drain timeout for it.
   grpc::ClientContext watch_ctx;
-  watch_ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+  watch_ctx.set_deadline(std::chrono::system_clock::now() + 30s);
   grpc::health::v1::HealthCheckRequest request;
+  request.set_service("smtpbridge.v1.PolicySink");
   auto reader = health->Watch(&watch_ctx, request);
+  ASSERT_TRUE(reader->Read(&response));
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  auto stopped = std::async(std::launch::async, [this] { worker_.Shutdown(); });
+  ASSERT_TRUE(reader->Read(&response));
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   EXPECT_FALSE(reader->Read(&response));
-  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_TRUE(reader->Finish().ok());
+  stopped.get();
 }
 
 TEST_F(WorkerServerTest, AsyncHandlerAnswersFromAnotherThread) {
