@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Go SDK checks: generated code matches proto/, go vet, go test. Idempotent; needs go and protoc.
+# Go SDK checks: generated code matches proto/, go vet, go test, and the module as another module
+# uses it: a fresh module in a temporary folder requires it through a `replace` directive (the way
+# the README documents) and builds and vets the README's example verbatim. Idempotent; needs go
+# and protoc. Downloads go through the module cache, so repeated runs are offline.
 set -euo pipefail
 cd "$(dirname "$0")"
+here="$PWD"
+module="$(go list -m)"
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
@@ -14,3 +19,19 @@ echo "generated code matches proto/"
 
 go vet ./...
 go test -count=1 ./...
+
+# The README example from a module outside the tree. The first ```go block after the
+# "readme-example" marker is the program.
+app="$tmp/app"
+mkdir -p "$app"
+awk '/<!-- readme-example -->/{m=1} m&&/^```go$/{c=1;next} c&&/^```$/{exit} c' README.md > "$app/main.go"
+[ -s "$app/main.go" ] || { echo "no readme-example block in clients/go/README.md" >&2; exit 1; }
+(
+  cd "$app"
+  go mod init example.com/readme-worker >/dev/null 2>&1
+  go mod edit -require="$module@v0.0.0" -replace="$module=$here"
+  go mod tidy >/dev/null
+  go vet ./...
+  go build -o readme-worker .
+)
+echo "readme example builds from a fresh module (replace $module => clients/go)"
