@@ -35,3 +35,17 @@ awk '/<!-- readme-example -->/{m=1} m&&/^```go$/{c=1;next} c&&/^```$/{exit} c' R
   go build -o readme-worker .
 )
 echo "readme example builds from a fresh module (replace $module => clients/go)"
+
+# ... and runs: it writes its ready file (from the environment) and exits 0 on SIGTERM.
+ready="$tmp/ready"
+SMTPBRIDGE_READY_FILE="$ready" SMTPBRIDGE_LOG_LEVEL=warn "$app/readme-worker" --listen 127.0.0.1:0 &
+pid=$!
+for _ in $(seq 1 200); do [ -s "$ready" ] || ! kill -0 "$pid" 2>/dev/null && break; sleep 0.05; done
+if [ ! -s "$ready" ]; then
+  kill -KILL "$pid" 2>/dev/null || true
+  echo "README example wrote no ready file" >&2
+  exit 1
+fi
+kill -TERM "$pid"
+wait "$pid" || { echo "README example did not exit 0 on SIGTERM" >&2; exit 1; }
+echo "README example listened on $(cat "$ready") and drained"

@@ -1,0 +1,129 @@
+package smtpbridge
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	pb "github.com/smtpbridge/smtpbridge/clients/go/smtpbridgev1"
+)
+
+// makeCerts writes, with openssl, ca.crt and other-ca.crt, server.{crt,key} (from ca, for
+// 127.0.0.1), client.{crt,key} (from ca) and other-client.{crt,key} (from other-ca).
+func makeCerts(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl not installed")
+	}
+	d := t.TempDir()
+	run := func(args ...string) {
+		cmd := exec.Command("openssl", args...)
+		cmd.Dir = d
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("openssl %v: %v\n%s", args, err, out)
+		}
+	}
+	for _, ca := range []string{"ca", "other-ca"} {
+		run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN="+ca, "-keyout", ca+".key", "-out", ca+".crt")
+	}
+	leaf := func(name, ca, ext string) {
+		if err := os.WriteFile(filepath.Join(d, name+".ext"), []byte(ext), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN="+name, "-keyout", name+".key", "-out", name+".csr")
+		run("x509", "-req", "-in", name+".csr", "-CA", ca+".crt", "-CAkey", ca+".key", "-CAcreateserial", "-days", "2",
+			"-extfile", name+".ext", "-out", name+".crt")
+	}
+	leaf("server", "ca", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+	leaf("client", "ca", "extendedKeyUsage=clientAuth\n")
+	leaf("other-client", "other-ca", "extendedKeyUsage=clientAuth\n")
+	return d
+}
+
+func tlsCall(t *testing.T, d, addr, client string) (*pb.Verdict, error) {
+	t.Helper()
+	roots := x509.NewCertPool()
+	pem, err := os.ReadFile(filepath.Join(d, "ca.crt"))
+	if err != nil || !roots.AppendCertsFromPEM(pem) {
+		t.Fatalf("ca.crt: %v", err)
+	}
+	cfg := &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}
+	if client != "" {
+		cert, err := tls.LoadX509KeyPair(filepath.Join(d, client+".crt"), filepath.Join(d, client+".key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return pb.NewPolicySinkClient(conn).OnEvent(ctx, request(Connect, "", nil))
+}
+
+func TestMutualTLSServesValidClientsRefusesOthersAndReloadsTheFiles(t *testing.T) {
+	d := makeCerts(t)
+	clientCA := filepath.Join(d, "client-ca.pem")
+	copyFile := func(from, to string) {
+		data, err := os.ReadFile(from)
+		if err == nil {
+			err = os.WriteFile(to, data, 0o600)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(filepath.Join(d, "ca.crt"), clientCA)
+	w := NewWorker(WithTLS(TLSFiles{Cert: filepath.Join(d, "server.crt"), Key: filepath.Join(d, "server.key"), ClientCA: clientCA}))
+	w.Handle(Connect, "", reasonHandler("served"))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.ServeListener(ctx, lis) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	addr := lis.Addr().String()
+
+	if v, err := tlsCall(t, d, addr, "client"); err != nil || v.GetReason() != "served" {
+		t.Fatalf("valid client: %v, %v", v, err)
+	}
+	if _, err := tlsCall(t, d, addr, ""); err == nil {
+		t.Fatal("a client without a certificate was served")
+	}
+	if _, err := tlsCall(t, d, addr, "other-client"); err == nil {
+		t.Fatal("a client from another CA was served")
+	}
+
+	// Rotate the client CA file: the next handshake trusts the other CA only, no restart.
+	copyFile(filepath.Join(d, "other-ca.crt"), clientCA)
+	later := time.Now().Add(2 * time.Second)
+	if err := os.Chtimes(clientCA, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := tlsCall(t, d, addr, "other-client"); err != nil || v.GetReason() != "served" {
+		t.Fatalf("client of the rotated CA: %v, %v", v, err)
+	}
+	if _, err := tlsCall(t, d, addr, "client"); err == nil {
+		t.Fatal("a client of the old CA was served after the rotation")
+	}
+}
