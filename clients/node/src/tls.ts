@@ -14,6 +14,8 @@ export interface TlsFiles {
   refreshInterval?: number;
 }
 
+const providers = new WeakMap<grpc.ServerCredentials, grpc.experimental.CertificateProvider>();
+
 /** Server credentials for listen(): mutual TLS from the three files, reloaded on change. */
 export function tlsServerCredentials(files: TlsFiles): grpc.ServerCredentials {
   const provider = new grpc.experimental.FileWatcherCertificateProvider({
@@ -22,5 +24,39 @@ export function tlsServerCredentials(files: TlsFiles): grpc.ServerCredentials {
     caCertificateFile: files.clientCa,
     refreshIntervalMs: Math.max(1, Math.round((files.refreshInterval ?? 60) * 1000)),
   });
-  return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, true);
+  const creds = grpc.experimental.createCertificateProviderServerCredentials(provider, provider, true);
+  providers.set(creds, provider);
+  return creds;
+}
+
+/**
+ * For credentials from tlsServerCredentials, once the server is bound: resolves when the provider
+ * has read the files (its first read is asynchronous; a handshake before it would fail), rejects
+ * when it could not. Other credentials resolve at once.
+ */
+export function tlsReady(creds: grpc.ServerCredentials): Promise<void> {
+  const provider = providers.get(creds);
+  if (!provider) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    let identity = false;
+    let ca = false;
+    const finish = (err?: Error) => {
+      provider.removeIdentityCertificateListener(onIdentity);
+      provider.removeCaCertificateListener(onCa);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onIdentity = (u: grpc.experimental.IdentityCertificateUpdate | null) => {
+      if (u === null) return finish(new Error("TLS certificate or key file unreadable"));
+      identity = true;
+      if (ca) finish();
+    };
+    const onCa = (u: grpc.experimental.CaCertificateUpdate | null) => {
+      if (u === null) return finish(new Error("TLS client CA file unreadable"));
+      ca = true;
+      if (identity) finish();
+    };
+    provider.addIdentityCertificateListener(onIdentity);
+    provider.addCaCertificateListener(onCa);
+  });
 }

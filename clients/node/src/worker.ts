@@ -11,7 +11,7 @@ import { toServiceError } from "./errors";
 import { EventContext } from "./event";
 import { type Logger, stderrLogger } from "./log";
 import { parseServeArgs, writeReadyFile } from "./main";
-import { tlsServerCredentials } from "./tls";
+import { tlsReady, tlsServerCredentials } from "./tls";
 import { Action, EventType, eventName } from "./types";
 import { Verdict } from "./verdict";
 
@@ -181,12 +181,18 @@ export class Worker {
     this.health.addToServer(server);
     if (this.options.reflection ?? true) this.addReflection(server);
 
+    const credentials = this.options.credentials ?? grpc.ServerCredentials.createInsecure();
     const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(address, this.options.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) =>
+      server.bindAsync(address, credentials, (err, p) =>
         err ? reject(new Error(`listen on ${address}: ${err.message}`)) : resolve(p),
       ),
     );
     this.server = server;
+    await tlsReady(credentials).catch(async (err: Error) => {
+      server.forceShutdown();
+      this.server = undefined;
+      throw err;
+    });
     // "unix:/path" has no port; host:0 becomes host:<the port the system chose>.
     const bound = address.startsWith("unix:") ? address : `${address.slice(0, address.lastIndexOf(":"))}:${port}`;
     if (handleSignals) {
