@@ -5,7 +5,9 @@
 #     land in $SMTPBRIDGE_BUILD_ROOT/python-sdk/dist (default <repo>/build) and are rebuilt only
 #     when the package sources or proto/ changed;
 #  2. installs the wheel (with its test extras) into a fresh venv in a temporary folder and runs
-#     pytest there over tests/ (the tests import the installed package, never src/).
+#     pytest there over tests/ (the tests import the installed package, never src/);
+#  3. runs the README example from that venv behind the real proxy and dispatcher
+#     (clients/e2e/readme_stack.py: swaks, the blocked recipient gets the worker's 550).
 # It also installs that wheel into clients/python/.venv, the interpreter tests/conformance/run.sh
 # and bench/workers use; SMTPBRIDGE_SKIP_PYTEST=1 stops after that. Arguments go to pytest.
 set -euo pipefail
@@ -68,4 +70,15 @@ if [ "$status" -eq 5 ]; then
   echo "test.sh: pytest collected no tests" >&2
   exit 1
 fi
-exit "$status"
+if [ "$status" -ne 0 ] || [ "$#" -gt 0 ]; then
+  exit "$status"
+fi
+
+# The README example, run by the venv that has only the wheel, behind the real dispatcher and
+# proxy (skipped, saying why, when the C++ binaries are not built).
+"$tmp/venv/bin/python" - "$here/README.md" >"$tmp/readme_worker.py" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+print(re.search(r"<!-- readme-example -->\n```python\n(.*?)```", text, re.S).group(1))
+PY
+"$PYTHON" "$repo/clients/e2e/readme_stack.py" python -- "$tmp/venv/bin/python" "$tmp/readme_worker.py"
