@@ -18,7 +18,8 @@ import (
 )
 
 // makeCerts writes, with openssl, ca.crt and other-ca.crt, server.{crt,key} (from ca, for
-// 127.0.0.1), client.{crt,key} (from ca) and other-client.{crt,key} (from other-ca).
+// 127.0.0.1), client.{crt,key} (from ca), other-client.{crt,key} (from other-ca) and
+// expired-client.{crt,key} (from ca, expired in 2020).
 func makeCerts(t *testing.T) string {
 	t.Helper()
 	if _, err := exec.LookPath("openssl"); err != nil {
@@ -46,6 +47,17 @@ func makeCerts(t *testing.T) string {
 	leaf("server", "ca", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
 	leaf("client", "ca", "extendedKeyUsage=clientAuth\n")
 	leaf("other-client", "other-ca", "extendedKeyUsage=clientAuth\n")
+	// An expired client certificate from ca: `openssl ca` takes explicit dates.
+	for name, content := range map[string]string{"ca.cnf": "[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\nnew_certs_dir=.\nserial=serial.txt\ndefault_md=sha256\npolicy=p\nunique_subject=no\n[p]\ncommonName=supplied\n",
+		"index.txt": "", "serial.txt": "01\n", "expired-client.ext": "extendedKeyUsage=clientAuth\n"} {
+		if err := os.WriteFile(filepath.Join(d, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=expired-client", "-keyout", "expired-client.key", "-out", "expired-client.csr")
+	run("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key", "-in", "expired-client.csr",
+		"-out", "expired-client.crt", "-startdate", "20200101000000Z", "-enddate", "20200102000000Z",
+		"-extfile", "expired-client.ext", "-notext")
 	return d
 }
 
@@ -112,6 +124,9 @@ func TestMutualTLSServesValidClientsRefusesOthersAndReloadsTheFiles(t *testing.T
 	}
 	if _, err := tlsCall(t, d, addr, "other-client"); err == nil {
 		t.Fatal("a client from another CA was served")
+	}
+	if _, err := tlsCall(t, d, addr, "expired-client"); err == nil {
+		t.Fatal("a client with an expired certificate was served")
 	}
 
 	// Rotate the client CA file: the next handshake trusts the other CA only, no restart.

@@ -1,5 +1,5 @@
 // Mutual TLS from (cert, key, client CA) made with openssl: a client with a certificate from the
-// client CA is served; one without a certificate or from another CA is refused at the handshake;
+// client CA is served; one without a certificate, with an expired one or from another CA is refused at the handshake;
 // a new client CA file is picked up without a restart.
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
@@ -23,6 +23,14 @@ function makeCerts(d: string): void {
   leaf("server", "ca", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
   leaf("client", "ca", "extendedKeyUsage=clientAuth\n");
   leaf("other-client", "other-ca", "extendedKeyUsage=clientAuth\n");
+  // An expired client certificate from ca: `openssl ca` takes explicit dates.
+  writeFileSync(join(d, "ca.cnf"), "[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\nnew_certs_dir=.\nserial=serial.txt\ndefault_md=sha256\npolicy=p\nunique_subject=no\n[p]\ncommonName=supplied\n");
+  writeFileSync(join(d, "index.txt"), "");
+  writeFileSync(join(d, "serial.txt"), "01\n");
+  writeFileSync(join(d, "expired-client.ext"), "extendedKeyUsage=clientAuth\n");
+  ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=expired-client", "-keyout", "expired-client.key", "-out", "expired-client.csr");
+  ssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key", "-in", "expired-client.csr", "-out", "expired-client.crt",
+    "-startdate", "20200101000000Z", "-enddate", "20200102000000Z", "-extfile", "expired-client.ext", "-notext");
 }
 
 function tlsCall(d: string, address: string, client?: string): Promise<proto.verdict.Verdict> {
@@ -53,6 +61,7 @@ test("mutual TLS serves valid clients, refuses others, and reloads the client CA
   assert.equal((await tlsCall(d, address, "client")).reason, "served");
   await assert.rejects(tlsCall(d, address), { code: grpc.status.UNAVAILABLE });
   await assert.rejects(tlsCall(d, address, "other-client"), { code: grpc.status.UNAVAILABLE });
+  await assert.rejects(tlsCall(d, address, "expired-client"), { code: grpc.status.UNAVAILABLE });
 
   // Rotate the client CA file; the provider re-reads it on its refresh interval.
   copyFileSync(join(d, "other-ca.crt"), clientCa);

@@ -11,7 +11,7 @@ Everything it needs comes from the binding's sink_properties, so one worker serv
 
 Bind it to INBOUND_COMMAND with rule "MAIL" (sender checks) and/or CONNECT (rate limit only).
 
-    python examples/policy_worker.py --listen 0.0.0.0:50051
+    python examples/policy_worker.py --listen 127.0.0.1:50051
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Mutual TLS from (cert, key, client CA): a client with a certificate from the client CA is
-served; one without a certificate or from another CA is refused at the handshake; a new client CA
+served; one without a certificate, with an expired one or from another CA is refused at the handshake; a new client CA
 file is picked up without a restart."""
 import os
 
@@ -46,6 +46,7 @@ async def test_mutual_tls_serves_valid_clients_refuses_others_and_reloads(tmp_pa
         assert (await _call(address, _creds(d, "client"))).reason == "served"
         await _refused(address, _creds(d))                   # no client certificate
         await _refused(address, _creds(d, "other-client"))   # a certificate from another CA
+        await _refused(address, _creds(d, "expired-client")) # an expired certificate from the CA
 
         # Rotate the client CA: the next handshake uses the new file, no restart.
         client_ca.write_bytes((d / "other-ca.crt").read_bytes())
