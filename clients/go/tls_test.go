@@ -47,6 +47,7 @@ func makeCerts(t *testing.T) string {
 	leaf("server", "ca", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
 	leaf("client", "ca", "extendedKeyUsage=clientAuth\n")
 	leaf("other-client", "other-ca", "extendedKeyUsage=clientAuth\n")
+	leaf("server2", "other-ca", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
 	// An expired client certificate from ca: `openssl ca` takes explicit dates.
 	for name, content := range map[string]string{"ca.cnf": "[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\nnew_certs_dir=.\nserial=serial.txt\ndefault_md=sha256\npolicy=p\nunique_subject=no\n[p]\ncommonName=supplied\n",
 		"index.txt": "", "serial.txt": "01\n", "expired-client.ext": "extendedKeyUsage=clientAuth\n"} {
@@ -63,10 +64,21 @@ func makeCerts(t *testing.T) string {
 
 func tlsCall(t *testing.T, d, addr, client string) (*pb.Verdict, error) {
 	t.Helper()
+	conn := tlsConn(t, d, addr, client, "ca")
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return pb.NewPolicySinkClient(conn).OnEvent(ctx, request(Connect, "", nil))
+}
+
+// tlsConn is a client connection presenting client's certificate (none when "") and trusting
+// serverCA for the server's.
+func tlsConn(t *testing.T, d, addr, client, serverCA string) *grpc.ClientConn {
+	t.Helper()
 	roots := x509.NewCertPool()
-	pem, err := os.ReadFile(filepath.Join(d, "ca.crt"))
+	pem, err := os.ReadFile(filepath.Join(d, serverCA+".crt"))
 	if err != nil || !roots.AppendCertsFromPEM(pem) {
-		t.Fatalf("ca.crt: %v", err)
+		t.Fatalf("%s.crt: %v", serverCA, err)
 	}
 	cfg := &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}
 	if client != "" {
@@ -80,25 +92,81 @@ func tlsCall(t *testing.T, d, addr, client string) (*pb.Verdict, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return pb.NewPolicySinkClient(conn).OnEvent(ctx, request(Connect, "", nil))
+	return conn
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err == nil {
+		err = os.WriteFile(to, data, 0o600)
+	}
+	if err == nil {
+		later := time.Now().Add(2 * time.Second)
+		err = os.Chtimes(to, later, later)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestARotatedServerCertificateIsPickedUpWhileTrafficFlows(t *testing.T) {
+	d := makeCerts(t)
+	cert, key := filepath.Join(d, "live.crt"), filepath.Join(d, "live.key")
+	copyFile(t, filepath.Join(d, "server.crt"), cert)
+	copyFile(t, filepath.Join(d, "server.key"), key)
+	w := NewWorker(WithTLS(TLSFiles{Cert: cert, Key: key, ClientCA: filepath.Join(d, "ca.crt")}))
+	w.Handle(Connect, "", reasonHandler("served"))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.ServeListener(ctx, lis) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	addr := lis.Addr().String()
+
+	busy := tlsConn(t, d, addr, "client", "ca")
+	defer busy.Close()
+	answer := func() {
+		t.Helper()
+		c, stop := context.WithTimeout(context.Background(), 10*time.Second)
+		defer stop()
+		if v, err := pb.NewPolicySinkClient(busy).OnEvent(c, request(Connect, "", nil)); err != nil || v.GetReason() != "served" {
+			t.Fatalf("call on the open connection: %v, %v", v, err)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		answer()
+	}
+	// Rotate to a certificate from another CA, key first.
+	copyFile(t, filepath.Join(d, "server2.key"), key)
+	copyFile(t, filepath.Join(d, "server2.crt"), cert)
+	fresh := tlsConn(t, d, addr, "client", "other-ca")
+	defer fresh.Close()
+	c, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	if v, err := pb.NewPolicySinkClient(fresh).OnEvent(c, request(Connect, "", nil)); err != nil || v.GetReason() != "served" {
+		t.Fatalf("new connection after the rotation: %v, %v", v, err)
+	}
+	if _, err := tlsCall(t, d, addr, "client"); err == nil {
+		t.Fatal("a new connection still got the old certificate")
+	}
+	for i := 0; i < 5; i++ {
+		answer()
+	}
 }
 
 func TestMutualTLSServesValidClientsRefusesOthersAndReloadsTheFiles(t *testing.T) {
 	d := makeCerts(t)
 	clientCA := filepath.Join(d, "client-ca.pem")
-	copyFile := func(from, to string) {
-		data, err := os.ReadFile(from)
-		if err == nil {
-			err = os.WriteFile(to, data, 0o600)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	copyFile(filepath.Join(d, "ca.crt"), clientCA)
+	copyFile(t, filepath.Join(d, "ca.crt"), clientCA)
 	w := NewWorker(WithTLS(TLSFiles{Cert: filepath.Join(d, "server.crt"), Key: filepath.Join(d, "server.key"), ClientCA: clientCA}))
 	w.Handle(Connect, "", reasonHandler("served"))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -130,11 +198,7 @@ func TestMutualTLSServesValidClientsRefusesOthersAndReloadsTheFiles(t *testing.T
 	}
 
 	// Rotate the client CA file: the next handshake trusts the other CA only, no restart.
-	copyFile(filepath.Join(d, "other-ca.crt"), clientCA)
-	later := time.Now().Add(2 * time.Second)
-	if err := os.Chtimes(clientCA, later, later); err != nil {
-		t.Fatal(err)
-	}
+	copyFile(t, filepath.Join(d, "other-ca.crt"), clientCA)
 	if v, err := tlsCall(t, d, addr, "other-client"); err != nil || v.GetReason() != "served" {
 		t.Fatalf("client of the rotated CA: %v, %v", v, err)
 	}

@@ -24,7 +24,7 @@ def _leaf(d: pathlib.Path, name: str, ca: str, ext: str) -> None:
 
 def make_certs(d: pathlib.Path) -> pathlib.Path:
     """ca.crt, other-ca.crt; server.{crt,key} (from ca); client.{crt,key} (ca), other-client
-    (other-ca), expired-client (ca, expired)."""
+    (other-ca), expired-client (ca, expired); server2 (other-ca) to rotate to."""
     if shutil.which("openssl") is None:
         import pytest
         pytest.skip("openssl not installed")
@@ -33,6 +33,7 @@ def make_certs(d: pathlib.Path) -> pathlib.Path:
     _leaf(d, "server", "ca", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
     _leaf(d, "client", "ca", "extendedKeyUsage=clientAuth\n")
     _leaf(d, "other-client", "other-ca", "extendedKeyUsage=clientAuth\n")
+    _leaf(d, "server2", "other-ca", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
     _expired(d, "expired-client", "ca")
     return d
 
