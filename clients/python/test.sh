@@ -24,12 +24,14 @@ venv="$here/.venv"
 if [ ! -x "$venv/bin/python" ]; then
   "$PYTHON" -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c 'import build' 2>/dev/null; then
-  "$venv/bin/python" -m pip install "${pipq[@]}" --upgrade "pip>=23" "build>=1.2,<2"
-fi
-
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
+# Python commands run from the temporary folder: the repository root has a build/ folder that
+# would shadow the `build` package (the current directory comes first on sys.path).
+cd "$tmp"
+if ! "$venv/bin/python" -c 'import build.__main__' 2>/dev/null; then
+  "$venv/bin/python" -m pip install "${pipq[@]}" --upgrade "pip>=23" "build>=1.2,<2"
+fi
 
 stamp="$dist/.built"
 inputs=("$here/pyproject.toml" "$here/setup.py" "$here/MANIFEST.in" "$here/README.md" "$here/src"
