@@ -9,6 +9,8 @@
 #include <random>
 #include <set>
 
+#include "smtpbridge/grpc/client_channel.h"
+
 namespace smtpbridge::dispatcher {
 namespace {
 
@@ -24,11 +26,8 @@ bool Unreachable(const WorkerPool::Endpoint& e) {
 }  // namespace
 
 std::shared_ptr<grpc::Channel> MakeWorkerChannel(const std::string& endpoint) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
+  return grpc_client::CreateClientChannel(endpoint, grpc::InsecureChannelCredentials(),
+                                          grpc_client::kWorkerHealthService);
 }
 
 WorkerPool::WorkerPool(std::string target, Clock* clock, PoolOptions options,
