@@ -8,7 +8,9 @@
 // same deadline, while the pool's retry budget allows: what gRPC's retry policy does for
 // UNAVAILABLE, which it cannot do here because the pool, not gRPC, chooses the endpoint.
 // Policy calls are decisions, and hedging already sends second copies, so a worker may see
-// an event twice.
+// an event twice. (The endpoint channel's own retry policy, from the shared client config, may
+// first retry once on the same endpoint after a few ms: that covers a call racing the worker's
+// max-connection-age GOAWAY, which a single-replica pool has no other endpoint for.)
 #pragma once
 
 #include "dispatch/sink_client.h"
