@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <fstream>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
@@ -17,6 +18,25 @@ namespace smtpbridge::integration {
 namespace {
 
 using namespace std::chrono_literals;
+
+// Waits (bounded) until every thread of `pid` is stopped: kill(SIGSTOP) returns before a thread
+// running on another core has stopped, and that thread could still answer one more call.
+bool WaitStopped(pid_t pid) {
+  const auto give_up = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < give_up) {
+    bool all = true;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+      std::ifstream stat(task.path() / "stat");
+      std::string line;
+      std::getline(stat, line);
+      const auto close = line.rfind(')');
+      if (close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'T') all = false;
+    }
+    if (all) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return false;
+}
 
 class ReplicaTest : public ::testing::Test {
  protected:
@@ -60,6 +80,7 @@ TEST_F(ReplicaTest, HungReplicaIsEjectedThenProbedBackIn) {
   ASSERT_GT(seen["replica-b"], 0);
 
   b_.process->Signal(SIGSTOP);
+  ASSERT_TRUE(WaitStopped(b_.process->pid()));
   // Events that land on the hung replica time out until it is ejected; then every event is
   // answered by the healthy one, at once.
   int timeouts = 0;
