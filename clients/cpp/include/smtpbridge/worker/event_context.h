@@ -54,6 +54,10 @@ class EventContext {
   // The binding's sink_properties bag.
   std::optional<std::string_view> property(std::string_view key) const;
   std::string property(std::string_view key, std::string_view fallback) const;
+  // A comma-separated property as a list, blanks dropped: "a, b,,c" -> {"a", "b", "c"}.
+  std::vector<std::string> property_list(std::string_view key) const;
+  // An integer property; `fallback` when absent; throws std::invalid_argument when not a number.
+  int64_t property_int(std::string_view key, int64_t fallback) const;
 
   // What is left of the dispatcher's time for this call (never negative).
   std::chrono::nanoseconds time_left() const;
