@@ -2,8 +2,6 @@
 
 #include <pthread.h>
 
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <utility>
 
@@ -13,6 +11,8 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 #include <spdlog/spdlog.h>
+
+#include "smtpbridge/tls/tls_options.h"
 
 namespace smtpbridge::sink {
 namespace {
@@ -87,28 +87,16 @@ class UnaryCall final : public DispatcherClient::Call, public GrpcDispatcherClie
   std::shared_ptr<UnaryCall> self_;
 };
 
-std::string ReadPem(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in || text.str().empty()) {
-    throw std::runtime_error("sink tls: cannot read the " + std::string(what) + " file " + path);
-  }
-  return text.str();
-}
-
-std::shared_ptr<grpc::ChannelCredentials> MakeCredentials(const TlsOptions& tls) {
-  if (!tls.enabled) return grpc::InsecureChannelCredentials();
-  grpc::SslCredentialsOptions ssl;
-  if (!tls.ca_file.empty()) ssl.pem_root_certs = ReadPem(tls.ca_file, "CA");
-  if (!tls.cert_file.empty()) ssl.pem_cert_chain = ReadPem(tls.cert_file, "certificate");
-  if (!tls.key_file.empty()) ssl.pem_private_key = ReadPem(tls.key_file, "key");
-  return grpc::SslCredentials(ssl);
+std::shared_ptr<grpc::ChannelCredentials> MakeCredentials(const TlsOptions& options) {
+  std::string error;
+  auto credentials = tls::MakeChannelCredentials(options, &error);
+  if (!credentials) throw std::runtime_error("sink tls: " + error);
+  return credentials;
 }
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, const TlsOptions& tls) {
   grpc::ChannelArguments args;
-  if (tls.enabled && !tls.server_name.empty()) args.SetSslTargetNameOverride(tls.server_name);
+  tls::ApplyChannelArgs(tls, &args);
   // Keep the persistent channel warm and notice a dead dispatcher quickly.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);

@@ -95,12 +95,16 @@ std::string ResolvePath(const YamlFields& y, const YAML::Node& node, const std::
 
 void LoadTls(const YamlFields& y, const YAML::Node& n, const std::string& yaml_path, TlsOptions* out) {
   const std::string f = "sink.tls";
-  y.ExpectMap(n, f, {"enabled", "ca_file", "cert_file", "key_file", "server_name"});
+  y.ExpectMap(n, f, {"enabled", "ca_file", "cert_file", "key_file", "server_name", "refresh_interval"});
   out->enabled = n["enabled"] ? y.Bool(n["enabled"], f + ".enabled") : true;
   if (n["ca_file"]) out->ca_file = ResolvePath(y, n["ca_file"], f + ".ca_file", yaml_path);
   if (n["cert_file"]) out->cert_file = ResolvePath(y, n["cert_file"], f + ".cert_file", yaml_path);
   if (n["key_file"]) out->key_file = ResolvePath(y, n["key_file"], f + ".key_file", yaml_path);
   if (n["server_name"]) out->server_name = y.String(n["server_name"], f + ".server_name");
+  if (n["refresh_interval"]) {
+    out->refresh_interval = duration_cast<std::chrono::seconds>(y.Duration(
+        n["refresh_interval"], f + ".refresh_interval", tls::kMinRefreshInterval, hours(24)));
+  }
   if (out->cert_file.empty() != out->key_file.empty()) {
     y.Fail(n, f, "cert_file and key_file go together (mutual TLS)");
   }
