@@ -35,6 +35,13 @@ std::string ReplacePort(const std::string& listen, int port) {
   return host + ":" + std::to_string(port);
 }
 
+bool IsLoopback(const std::string& listen) {
+  const auto colon = listen.rfind(':');
+  const std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  return host == "localhost" || host == "[::1]" || host == "::1" || host.rfind("127.", 0) == 0 ||
+         listen.rfind("unix:", 0) == 0;
+}
+
 size_t EffectiveThreads(size_t threads) {
   if (threads > 0) return threads;
   return std::max(1u, std::thread::hardware_concurrency() / 2);
@@ -56,10 +63,14 @@ std::unique_ptr<DispatcherApp> DispatcherApp::Create(AppOptions options,
   app->fanout_ =
       std::make_unique<FanOut>(&app->client_, &app->clock_, &app->cache_, app->recorder_.get());
   DispatcherApp* raw = app.get();
+  app->channels_.SetCredentialsFactory([raw](const std::string& target, grpc::ChannelArguments* args) {
+    return raw->worker_credentials_.Configure(target, args);
+  });
   app->store_ = std::make_unique<BindingsStore>(
       app->options_.bindings_path, [raw](const std::shared_ptr<const BindingSet>& set) {
         // Cached verdicts belong to the old bindings (rules or sinks may have changed).
         raw->cache_.Clear();
+        raw->worker_credentials_.Update(*set);
         std::set<std::string> targets;
         for (const auto& b : set->bindings()) targets.insert(b.proto.sink());
         for (const auto& t : targets) raw->channels_.Warm(t);
@@ -87,7 +98,17 @@ bool DispatcherApp::Start(std::string* error) {
   builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
   if (!options_.reflection) builder.SetOption(std::make_unique<DropReflectionOption>());
   int port = 0;
-  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
+  std::string tls_error;
+  const auto credentials = tls::MakeServerCredentials(options_.tls, &tls_error);
+  if (!credentials) {
+    *error = tls_error;
+    return false;
+  }
+  if (!options_.tls.enabled && !IsLoopback(options_.listen)) {
+    spdlog::warn("listening on {} in plaintext: turn on mutual TLS (--tls-cert, --tls-key, "
+                 "--tls-client-ca) unless a mesh encrypts this hop", options_.listen);
+  }
+  builder.AddListeningPort(options_.listen, credentials, &port);
   builder.RegisterService(dispatcher_service_.get());
   builder.RegisterService(admin_service_.get());
   builder.RegisterService(health_service_.get());
@@ -107,9 +128,9 @@ bool DispatcherApp::Start(std::string* error) {
   });
   address_ = ReplacePort(options_.listen, port);
   if (options_.watch_interval.count() > 0) store_->StartWatching(options_.watch_interval);
-  spdlog::info("dispatcher listening on {} (bindings {}, generation {}, {} thread(s){})", address_,
+  spdlog::info("dispatcher listening on {} (bindings {}, generation {}, {} thread(s){}{})", address_,
                store_->path(), store_->generation(), cqs_.size(),
-               options_.reflection ? ", reflection" : "");
+               options_.reflection ? ", reflection" : "", options_.tls.enabled ? ", mutual TLS" : "");
   return true;
 }
 

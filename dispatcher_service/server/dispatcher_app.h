@@ -22,8 +22,10 @@
 #include "server/health_service.h"
 #include "server/metrics.h"
 #include "server/recorder.h"
+#include "smtpbridge/tls/tls_options.h"
 #include "workers/channel_pool.h"
 #include "workers/grpc_sink_client.h"
+#include "workers/worker_credentials.h"
 
 namespace smtpbridge::dispatcher {
 
@@ -37,6 +39,11 @@ struct AppOptions {
   size_t cache_entries = 10000;
   size_t threads = 0;  // completion-queue threads serving every method; 0: EffectiveThreads
   bool reflection = true;  // gRPC server reflection (measured: no CPU per event while unused)
+  // Server TLS: cert, key and the client CA (mutual TLS, a client certificate is required).
+  // Off by default (plaintext, for loopback); docs/security.md.
+  tls::TlsOptions tls;
+  // TLS to the workers for bindings without a `tls` block of their own (off: plaintext).
+  tls::TlsOptions worker_tls;
 };
 
 // `threads`, or when 0 half the cores (at least 1): one thread per event and its worker calls
@@ -72,6 +79,7 @@ class DispatcherApp {
   BindingStatsRegistry stats_;
   std::unique_ptr<Recorder> recorder_;
   VerdictCache cache_;
+  WorkerCredentials worker_credentials_{options_.worker_tls};
   ChannelPool channels_;
   CqPool cqs_;
   GrpcSinkClient client_{&channels_, &cqs_};
@@ -85,6 +93,9 @@ class DispatcherApp {
   std::string address_;
   bool shut_down_ = false;
 };
+
+// True for 127.x, ::1, localhost and unix: listen addresses (plaintext is fine there).
+bool IsLoopback(const std::string& listen);
 
 // "127.0.0.1:0" + 4242 -> "127.0.0.1:4242"; "[::1]:0" -> "[::1]:4242".
 std::string ReplacePort(const std::string& listen, int port);

@@ -15,6 +15,8 @@
 
 namespace {
 
+using smtpbridge::dispatcher::AppOptions;
+
 bool WriteReadyFile(const std::string& path, const std::string& address) {
   const std::string tmp = path + ".tmp";
   {
@@ -25,10 +27,54 @@ bool WriteReadyFile(const std::string& path, const std::string& address) {
   return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
+// --tls-* (this server: mutual TLS) and --worker-tls-* (the default for calls to workers).
+// A group turns on when any of its files is given; docs/security.md.
+void AddTlsFlags(CLI::App& cli, AppOptions& options, std::string& refresh) {
+  cli.add_option("--tls-cert", options.tls.cert_file, "serve mutual TLS: this server's certificate chain (PEM)")
+      ->group("TLS");
+  cli.add_option("--tls-key", options.tls.key_file, "serve mutual TLS: its private key (PEM)")->group("TLS");
+  cli.add_option("--tls-client-ca", options.tls.ca_file,
+                 "serve mutual TLS: CA that signs the client certificates accepted (required)")
+      ->group("TLS");
+  cli.add_option("--worker-tls-ca", options.worker_tls.ca_file,
+                 "TLS to workers: CA that signs their certificates (default: the system's roots)")
+      ->group("TLS");
+  cli.add_option("--worker-tls-cert", options.worker_tls.cert_file,
+                 "TLS to workers: the dispatcher's client certificate (PEM)")
+      ->group("TLS");
+  cli.add_option("--worker-tls-key", options.worker_tls.key_file, "TLS to workers: its private key (PEM)")
+      ->group("TLS");
+  cli.add_option("--worker-tls-server-name", options.worker_tls.server_name,
+                 "TLS to workers: name their certificates carry, instead of the target's host")
+      ->group("TLS");
+  cli.add_flag("--worker-tls", options.worker_tls.enabled,
+               "TLS to workers with the system's roots (implied by any --worker-tls-* file)")
+      ->group("TLS");
+  cli.add_option("--tls-refresh-interval", refresh,
+                 "how often certificate, key and CA files are re-read (rotation without restart)")
+      ->capture_default_str()
+      ->group("TLS");
+}
+
+bool FinishTlsFlags(AppOptions& options, const std::string& refresh) {
+  const auto d = smtpbridge::v1::ParseDurationText(refresh);
+  if (!d || *d < std::chrono::seconds(1)) {
+    std::cerr << "--tls-refresh-interval takes a duration of at least 1s, like \"60s\"\n";
+    return false;
+  }
+  const auto interval = std::chrono::duration_cast<std::chrono::seconds>(*d);
+  options.tls.refresh_interval = options.worker_tls.refresh_interval = interval;
+  options.tls.enabled = !options.tls.cert_file.empty() || !options.tls.key_file.empty() ||
+                        !options.tls.ca_file.empty();
+  options.worker_tls.enabled = options.worker_tls.enabled || !options.worker_tls.ca_file.empty() ||
+                               !options.worker_tls.cert_file.empty() ||
+                               !options.worker_tls.key_file.empty();
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  using smtpbridge::dispatcher::AppOptions;
   using smtpbridge::dispatcher::DispatcherApp;
 
   AppOptions options;
@@ -63,6 +109,8 @@ int main(int argc, char** argv) {
                  "threads serving every gRPC method and the worker calls (one completion queue "
                  "each; 0: half the cores, at least 1)")
       ->capture_default_str();
+  std::string tls_refresh = "60s";
+  AddTlsFlags(cli, options, tls_refresh);
   cli.add_flag("--reflection,!--no-reflection", options.reflection,
                "serve gRPC server reflection (grpcurl without .proto files); on by default, "
                "--no-reflection turns it off");
@@ -81,6 +129,7 @@ int main(int argc, char** argv) {
   }
   options.watch_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*watch_d);
   options.drain_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*drain_d);
+  if (!FinishTlsFlags(options, tls_refresh)) return 1;
 
   // Block the signals in every thread (gRPC's included, so block before any start); this
   // thread takes them with sigwait.

@@ -13,7 +13,8 @@ const ChannelPool::Entry& ChannelPool::Get(const std::string& target) {
     grpc::ChannelArguments args;
     args.SetServiceConfigJSON(kWorkerServiceConfig);
     entry = std::make_unique<Entry>();
-    entry->channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+    auto credentials = credentials_ ? credentials_(target, &args) : grpc::InsecureChannelCredentials();
+    entry->channel = grpc::CreateCustomChannel(target, credentials, args);
     entry->stub = v1::PolicySink::NewStub(entry->channel);
   }
   return *entry;

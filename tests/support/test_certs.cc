@@ -11,7 +11,6 @@ constexpr const char* kNewKey = " -newkey ec -pkeyopt ec_paramgen_curve:prime256
 }  // namespace
 
 TestCertificates::TestCertificates() {
-  dir_.Write("san.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
   ok_ = Run(std::string("openssl req -x509") + kNewKey +
             " -keyout ca.key -out ca.pem -days 2 -subj /CN=smtpbridge-test-ca") &&
         Run(std::string("openssl req -x509") + kNewKey +
@@ -21,11 +20,12 @@ TestCertificates::TestCertificates() {
 }
 
 bool TestCertificates::Issue(const std::string& name, const std::string& cn, const std::string& ca,
-                             int days) {
+                             int days, const std::string& san) {
+  dir_.Write(name + ".ext", "subjectAltName=" + san + "\n");
   return Run("openssl req" + std::string(kNewKey) + " -keyout " + name + ".key -out " + name +
              ".csr -subj /CN=" + cn + " && openssl x509 -req -in " + name + ".csr -CA " + ca +
              ".pem -CAkey " + ca + ".key -CAcreateserial -days " + std::to_string(days) +
-             " -extfile san.ext -out " + name + ".pem");
+             " -extfile " + name + ".ext -out " + name + ".pem");
 }
 
 bool TestCertificates::Replace(const std::string& to, const std::string& from) const {

@@ -26,10 +26,10 @@ class TestCertificates {
   std::string pem(const std::string& name) const { return (dir_.path() / (name + ".pem")).string(); }
   std::string key(const std::string& name) const { return (dir_.path() / (name + ".key")).string(); }
 
-  // Issues <name>.pem/.key signed by `ca` with common name `cn` (and the server SANs), valid for
-  // `days` (negative: already expired). False when openssl failed.
+  // Issues <name>.pem/.key signed by `ca` with common name `cn` and subjectAltName `san`, valid
+  // for `days` (negative: already expired). False when openssl failed.
   bool Issue(const std::string& name, const std::string& cn, const std::string& ca = "ca",
-             int days = 2);
+             int days = 2, const std::string& san = "IP:127.0.0.1,DNS:localhost");
   // Replaces <to>.pem/.key with copies of <from>'s, each by an atomic rename (how a secret
   // volume or cert-manager rotates them).
   bool Replace(const std::string& to, const std::string& from) const;

@@ -50,6 +50,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--cache-ttl", cache_ttl,
                  "let the dispatcher and sinks reuse every verdict (but _EOD's) this long, e.g. 10s");
+  smtpbridge::tls::TlsOptions tls;
+  app.add_option("--tls-cert", tls.cert_file, "serve mutual TLS: certificate chain (PEM)")->group("TLS");
+  app.add_option("--tls-key", tls.key_file, "serve mutual TLS: private key (PEM)")->group("TLS");
+  app.add_option("--tls-client-ca", tls.ca_file, "serve mutual TLS: CA of the accepted client certificates")
+      ->group("TLS");
   app.add_flag("--hang", options.hang, "never answer (calls end when cancelled or at shutdown)");
   CLI11_PARSE(app, argc, argv);
 
@@ -81,6 +86,8 @@ int main(int argc, char** argv) {
     smtpbridge::example::ExamplePolicy policy(options);
     smtpbridge::worker::WorkerOptions worker_options;
     worker_options.name = options.name;
+    worker_options.tls = tls;
+    worker_options.tls.enabled = !tls.cert_file.empty() || !tls.key_file.empty() || !tls.ca_file.empty();
     smtpbridge::worker::Worker worker(worker_options);
     policy.Register(worker);
     worker.OnReady([&](const std::string& host_port, int) {

@@ -275,8 +275,14 @@ int Worker::Start(const std::string& address) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   service_ = std::make_unique<Service>(router_, options_);
   int port = 0;
+  std::string tls_error;
+  const auto credentials = tls::MakeServerCredentials(options_.tls, &tls_error);
+  if (!credentials) {
+    service_.reset();
+    throw std::runtime_error("worker " + options_.name + ": " + tls_error);
+  }
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(address, credentials, &port);
   builder.SetMaxReceiveMessageSize(options_.max_request_bytes);
   service_->AddTo(builder);
   server_ = builder.BuildAndStart();
@@ -288,7 +294,8 @@ int Worker::Start(const std::string& address) {
   }
   service_->Start();
   const std::string bound = HostOf(address) + ":" + std::to_string(port);
-  spdlog::info("worker {} listening on {}", options_.name, bound);
+  spdlog::info("worker {} listening on {}{}", options_.name, bound,
+               options_.tls.enabled ? " (mutual TLS)" : "");
   if (on_ready_) on_ready_(bound, port);
   return port;
 }

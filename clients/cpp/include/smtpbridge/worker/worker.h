@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "smtpbridge/tls/tls_options.h"
 #include "smtpbridge/v1/event.pb.h"
 #include "smtpbridge/worker/event_context.h"
 #include "smtpbridge/worker/responder.h"
@@ -45,6 +46,10 @@ struct WorkerOptions {
   // small box: more threads hand calls to each other through gRPC's shared poller. Values below 1
   // mean 1.
   int threads = 1;
+  // Serve mutual TLS: tls.enabled with tls.cert_file, tls.key_file and tls.ca_file (the CA that
+  // signs the dispatcher's client certificate; a client without one is refused at the handshake).
+  // The files are re-read every tls.refresh_interval, so a rotated certificate needs no restart.
+  tls::TlsOptions tls;
 };
 
 class Worker {
