@@ -33,7 +33,9 @@ struct AppOptions {
   std::string listen = "127.0.0.1:50050";
   std::string bindings_path;
   std::string metrics_listen;  // empty: no exposer
-  std::string admin_token;     // empty: admin calls unauthenticated
+  // Empty: admin calls unauthenticated. Else Admin calls and Evaluate with explain need it,
+  // over TLS or from loopback (server/admin_auth.h).
+  std::string admin_token;
   std::chrono::milliseconds watch_interval{1000};  // 0: do not watch the file
   std::chrono::milliseconds drain_timeout{5000};
   size_t cache_entries = 10000;
@@ -88,6 +90,7 @@ class DispatcherApp {
   std::unique_ptr<BindingsStore> store_;
   std::unique_ptr<DispatcherService> dispatcher_service_;
   std::unique_ptr<AdminService> admin_service_;
+  std::unique_ptr<AdminAuth> admin_auth_;
   std::unique_ptr<HealthService> health_service_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;

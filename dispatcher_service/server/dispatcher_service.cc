@@ -42,6 +42,12 @@ class DispatcherService::EvaluateCall final : public CqTag {
       Finish({}, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "event.type is missing or unknown"));
       return;
     }
+    if (request_.explain()) {
+      if (auto status = service_->AuthorizeExplain(context_); !status.ok()) {
+        Finish({}, status);
+        return;
+      }
+    }
     auto bindings = service_->store_->Current();
     if (!bindings) {
       Finish({}, grpc::Status(grpc::StatusCode::UNAVAILABLE, "no bindings loaded"));

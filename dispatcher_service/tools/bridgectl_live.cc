@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -22,7 +23,16 @@ namespace smtpbridge::bridgectl {
 namespace {
 
 std::shared_ptr<grpc::Channel> Channel(const Connection& c) {
-  return grpc::CreateChannel(c.dispatcher, grpc::InsecureChannelCredentials());
+  grpc::ChannelArguments args;
+  tls::ApplyChannelArgs(c.tls, &args);
+  std::string error;
+  auto credentials = tls::MakeChannelCredentials(c.tls, &error);
+  if (!credentials) {
+    // Checked in main(); gone since: fail the calls rather than fall back to plaintext.
+    std::cerr << "bridgectl: " << error << "\n";
+    std::exit(1);
+  }
+  return grpc::CreateCustomChannel(c.dispatcher, credentials, args);
 }
 
 void Prepare(const Connection& c, grpc::ClientContext* context, bool admin) {
@@ -229,7 +239,7 @@ int TestEvent(const Connection& c, const TestEventOptions& o) {
   channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::milliseconds(c.timeout_ms));
   auto stub = v1::Dispatcher::NewStub(channel);
   grpc::ClientContext context;
-  Prepare(c, &context, false);
+  Prepare(c, &context, true);  // a test event is explained: that needs the admin token
   v1::EvaluateResponse response;
   const auto start = std::chrono::steady_clock::now();
   const auto status = stub->Evaluate(&context, request, &response);

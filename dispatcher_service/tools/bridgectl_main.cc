@@ -6,6 +6,7 @@
 
 #include "bindings/file_editor.h"
 #include "bindings/loader.h"
+#include "server/admin_auth.h"
 #include "smtpbridge/v1/names.h"
 #include "tools/bridgectl_live.h"
 
@@ -86,7 +87,18 @@ int main(int argc, char** argv) {
   cli.add_option("-f,--file", file, "bindings YAML file for the file verbs")->capture_default_str();
   cli.add_option("-d,--dispatcher", conn.dispatcher, "dispatcher address for the live verbs")
       ->capture_default_str();
-  cli.add_option("--admin-token", conn.admin_token, "token for Admin calls (status, reload)");
+  std::string argv_token, token_file;
+  cli.add_option("--admin-token", argv_token, "refused: use --admin-token-file or SMTPBRIDGE_ADMIN_TOKEN");
+  cli.add_option("--admin-token-file", token_file,
+                 "file holding the token for Admin calls and test-event (default: the "
+                 "SMTPBRIDGE_ADMIN_TOKEN environment variable)");
+  cli.add_option("--tls-ca", conn.tls.ca_file, "TLS to the dispatcher: CA of its certificate")->group("TLS");
+  cli.add_option("--tls-cert", conn.tls.cert_file, "TLS to the dispatcher: client certificate (PEM)")
+      ->group("TLS");
+  cli.add_option("--tls-key", conn.tls.key_file, "TLS to the dispatcher: its key (PEM)")->group("TLS");
+  cli.add_option("--tls-server-name", conn.tls.server_name,
+                 "TLS to the dispatcher: name its certificate carries, instead of the address")
+      ->group("TLS");
   cli.add_option("--timeout-ms", conn.timeout_ms, "deadline of each call to the dispatcher")
       ->capture_default_str();
 
@@ -174,6 +186,25 @@ int main(int argc, char** argv) {
     return EditFile(file, [&](BindingsFileEditor& e, std::string* err) {
       return e.SetEnabled(name, on, err);
     });
+  }
+  if (!argv_token.empty()) {
+    std::cerr << "bridgectl: " << smtpbridge::dispatcher::kAdminTokenArgvRefused << "\n";
+    return kUsage;
+  }
+  if (status->parsed() || reload->parsed() || test->parsed()) {
+    std::string error;
+    if (!smtpbridge::dispatcher::LoadAdminToken(token_file, &conn.admin_token, &error)) {
+      std::cerr << "bridgectl: " << error << "\n";
+      return kUsage;
+    }
+    conn.tls.enabled = !conn.tls.ca_file.empty() || !conn.tls.cert_file.empty() ||
+                       !conn.tls.key_file.empty() || !conn.tls.server_name.empty();
+    if (conn.tls.enabled) {
+      if (std::string e = smtpbridge::tls::ValidateClient(conn.tls); !e.empty()) {
+        std::cerr << "bridgectl: " << e << "\n";
+        return kUsage;
+      }
+    }
   }
   if (status->parsed()) return smtpbridge::bridgectl::Status(conn);
   if (reload->parsed()) return smtpbridge::bridgectl::Reload(conn);

@@ -92,8 +92,11 @@ int main(int argc, char** argv) {
                  "once listening, write the bound HOST:PORT and a newline to this file");
   cli.add_option("--metrics-listen", options.metrics_listen,
                  "serve Prometheus metrics on HOST:PORT (off when empty)");
-  cli.add_option("--admin-token", options.admin_token,
-                 "require \"authorization: Bearer TOKEN\" on Admin calls");
+  std::string argv_token, token_file;
+  cli.add_option("--admin-token", argv_token, "refused: use --admin-token-file or SMTPBRIDGE_ADMIN_TOKEN");
+  cli.add_option("--admin-token-file", token_file,
+                 "file holding the admin token (default: the SMTPBRIDGE_ADMIN_TOKEN environment "
+                 "variable); Admin calls and test events then need \"authorization: Bearer TOKEN\"");
   cli.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -130,6 +133,14 @@ int main(int argc, char** argv) {
   options.watch_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*watch_d);
   options.drain_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*drain_d);
   if (!FinishTlsFlags(options, tls_refresh)) return 1;
+  if (!argv_token.empty()) {
+    std::cerr << "smtpbridge-dispatcher: " << smtpbridge::dispatcher::kAdminTokenArgvRefused << "\n";
+    return 1;
+  }
+  if (std::string e; !smtpbridge::dispatcher::LoadAdminToken(token_file, &options.admin_token, &e)) {
+    std::cerr << "smtpbridge-dispatcher: " << e << "\n";
+    return 1;
+  }
 
   // Block the signals in every thread (gRPC's included, so block before any start); this
   // thread takes them with sigwait.
