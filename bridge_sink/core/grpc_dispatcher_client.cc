@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "smtpbridge/tls/tls_options.h"
+#include "smtpbridge/trace/traceparent.h"
 
 namespace smtpbridge::sink {
 namespace {
@@ -163,6 +164,8 @@ std::shared_ptr<DispatcherClient::Call> GrpcDispatcherClient::UnaryEvaluate(
   using C = UnaryCall<CallTracker, v1::EvaluateRequest, v1::EvaluateResponse>;
   auto call = std::make_shared<C>(tracker_, request, /*copy_request=*/false, deadline, std::move(done));
   call->Start(call, [this](grpc::ClientContext* context, const v1::EvaluateRequest& r) {
+    // The event's trace context as gRPC metadata (the dispatcher reads it only from there).
+    if (!r.traceparent().empty()) context->AddMetadata(trace::kMetadataKey, r.traceparent());
     return stub_->PrepareAsyncEvaluate(context, r, &queue_);
   });
   return call;

@@ -124,7 +124,8 @@ SinkOptions LoadSinkOptions(const std::string& yaml_path) {
   const std::string f = "sink";
   y.ExpectMap(n, f, {"dispatcher", "host_name", "default", "defaults_by_event", "breaker",
                      "fresh_cache", "stale_cache", "interests", "local_rules", "grpc_deadline_slack",
-                     "keep_late_answers", "late_answer_window", "warn_interval", "tls", "transport"});
+                     "keep_late_answers", "late_answer_window", "warn_interval", "tls", "transport",
+                     "fallback_log"});
   if (n["dispatcher"]) {
     o.dispatcher_target = y.String(n["dispatcher"], f + ".dispatcher");
     if (o.dispatcher_target.empty()) y.Fail(n["dispatcher"], f + ".dispatcher", "must not be empty");
@@ -158,6 +159,10 @@ SinkOptions LoadSinkOptions(const std::string& yaml_path) {
   if (n["stale_cache"]) LoadStaleCache(y, n["stale_cache"], &o.stale_cache);
   if (n["interests"]) LoadInterests(y, n["interests"], &o.interests);
   if (n["local_rules"]) o.local_rules_file = ResolvePath(y, n["local_rules"], f + ".local_rules", yaml_path);
+  if (n["fallback_log"]) {
+    o.fallback_log = y.String(n["fallback_log"], f + ".fallback_log");
+    if (o.fallback_log != "-") o.fallback_log = ResolvePath(y, n["fallback_log"], f + ".fallback_log", yaml_path);
+  }
   if (n["tls"]) LoadTls(y, n["tls"], yaml_path, &o.tls);
   if (n["grpc_deadline_slack"]) {
     o.grpc_deadline_slack = duration_cast<microseconds>(

@@ -60,6 +60,13 @@ std::unique_ptr<DispatcherApp> DispatcherApp::Create(AppOptions options,
     return nullptr;
   }
   app->recorder_ = std::make_unique<Recorder>(&app->stats_, app->metrics_.get());
+  std::string log_error;
+  app->decision_log_ = DecisionLog::Open(app->options_.decision_log, &log_error);
+  if (!log_error.empty()) {
+    errors->push_back(log_error);
+    return nullptr;
+  }
+  app->recorder_->SetDecisionLog(app->decision_log_.get());
   app->fanout_ =
       std::make_unique<FanOut>(&app->client_, &app->clock_, &app->cache_, app->recorder_.get());
   DispatcherApp* raw = app.get();

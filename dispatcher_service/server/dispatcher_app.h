@@ -18,6 +18,7 @@
 #include "server/admin_service.h"
 #include "server/bindings_store.h"
 #include "server/cq_pool.h"
+#include "server/decision_log.h"
 #include "server/dispatcher_service.h"
 #include "server/health_service.h"
 #include "server/metrics.h"
@@ -46,6 +47,8 @@ struct AppOptions {
   tls::TlsOptions tls;
   // TLS to the workers for bindings without a `tls` block of their own (off: plaintext).
   tls::TlsOptions worker_tls;
+  // JSON decision log lines (off when path is empty); server/decision_log.h.
+  DecisionLogOptions decision_log;
 };
 
 // `threads`, or when 0 half the cores (at least 1): one thread per event and its worker calls
@@ -79,6 +82,7 @@ class DispatcherApp {
   AppOptions options_;
   std::unique_ptr<Metrics> metrics_;
   BindingStatsRegistry stats_;
+  std::unique_ptr<DecisionLog> decision_log_;  // before recorder_: it writes to it
   std::unique_ptr<Recorder> recorder_;
   VerdictCache cache_;
   WorkerCredentials worker_credentials_{options_.worker_tls};

@@ -108,7 +108,7 @@ void EvaluateStream::Take() {
   // `event` is only read during this call, so request_ can take the next Read afterwards.
   // A test event's explanation reveals the bindings: only with the admin token.
   const bool explain = request_.explain() && service_->AuthorizeExplain(context_).ok();
-  fanout_->Evaluate(std::move(bindings), request_.event(), explain,
+  fanout_->Evaluate(std::move(bindings), request_.event(), explain, request_.traceparent(),
                     [this, id](v1::EvaluateResponse response) {
                       response.set_stream_id(id);
                       OnAnswer(std::move(response));

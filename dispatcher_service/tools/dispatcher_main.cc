@@ -112,6 +112,20 @@ int main(int argc, char** argv) {
                  "threads serving every gRPC method and the worker calls (one completion queue "
                  "each; 0: half the cores, at least 1)")
       ->capture_default_str();
+  cli.add_option("--decision-log", options.decision_log.path,
+                 "write one JSON line per decision to this file (\"-\": stdout; off when empty)")
+      ->group("Decision log");
+  cli.add_option("--decision-log-sample", options.decision_log.sample_rate,
+                 "fraction of decisions logged, 0..1")
+      ->capture_default_str()
+      ->group("Decision log");
+  cli.add_option("--decision-log-max-per-second", options.decision_log.max_per_second,
+                 "at most this many lines a second (0: no cap)")
+      ->capture_default_str()
+      ->group("Decision log");
+  cli.add_flag("--decision-log-hash-addresses", options.decision_log.hash_addresses,
+               "log envelope addresses as sha256 prefixes instead of in clear")
+      ->group("Decision log");
   std::string tls_refresh = "60s";
   AddTlsFlags(cli, options, tls_refresh);
   cli.add_flag("--reflection,!--no-reflection", options.reflection,

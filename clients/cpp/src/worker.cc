@@ -139,6 +139,10 @@ class Worker::Service::EventCall final : public cq::CqTag {
     }
     Post(service_, cq_);  // the next call
     event_.emplace(request_, CallDeadline(context_, request_));
+    if (const auto it = context_.client_metadata().find("traceparent");
+        it != context_.client_metadata().end()) {
+      event_->set_traceparent(std::string(it->second.data(), it->second.size()));
+    }
     responder_.emplace([this](grpc::Status status, v1::Verdict verdict) {
       Answer(std::move(status), std::move(verdict));
     });

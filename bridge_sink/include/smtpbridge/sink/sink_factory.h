@@ -109,6 +109,10 @@ struct SinkOptions {
   // At most one warning log line per fallback reason per interval (the counters count all).
   std::chrono::milliseconds warn_interval{std::chrono::seconds(10)};
 
+  // One JSON line per fallback answer (reason, source, budget, event/session/trace ids; the
+  // sink's side of the dispatcher's decision log): a file, "-" for stdout, empty for none.
+  std::string fallback_log;
+
   // Where the sink registers its Prometheus metrics; MakeSink creates a private registry when
   // null. Hosts pass the registry they expose on --metrics-listen.
   std::shared_ptr<prometheus::Registry> metrics_registry;
