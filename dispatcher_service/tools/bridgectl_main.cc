@@ -9,6 +9,7 @@
 #include "server/admin_auth.h"
 #include "smtpbridge/v1/names.h"
 #include "tools/bridgectl_live.h"
+#include "tools/bridgectl_logs.h"
 
 namespace {
 
@@ -133,6 +134,22 @@ int main(int argc, char** argv) {
   auto* disable = cli.add_subcommand("disable", "disable a binding (kept in the file)");
   disable->add_option("name", name, "binding name")->required();
 
+  std::string set_rule, set_priority, set_timeout, set_sink, set_on_error, set_mode;
+  auto* set = cli.add_subcommand("set", "change a binding's rule, priority, timeout, sink, on_error or mode in place");
+  set->add_option("name", name, "binding name")->required();
+  set->add_option("--rule", set_rule, "new SEO rule");
+  set->add_option("--priority", set_priority, "new priority (0..32767 or PRIO_*)");
+  set->add_option("--timeout", set_timeout, "new per-call timeout, e.g. 50ms");
+  set->add_option("--sink", set_sink, "new worker gRPC target");
+  set->add_option("--on-error", set_on_error, "continue | tempfail | reject");
+  set->add_option("--mode", set_mode, "enforce | observe");
+
+  std::string log_file;
+  bool follow = false;
+  auto* logs = cli.add_subcommand("logs", "pretty-print a decision log (dispatcher --decision-log, sink fallback_log)");
+  logs->add_option("file", log_file, "JSON-lines file (\"-\": stdin)")->required();
+  logs->add_flag("-F,--follow", follow, "keep printing lines as they are appended (Ctrl-C ends)");
+
   auto* status = cli.add_subcommand("status", "bindings and live per-binding stats of a dispatcher");
   auto* reload = cli.add_subcommand("reload", "make the dispatcher reload its bindings file");
 
@@ -187,6 +204,25 @@ int main(int argc, char** argv) {
       return e.SetEnabled(name, on, err);
     });
   }
+  if (set->parsed()) {
+    const std::vector<std::pair<std::string, std::string>> fields = {
+        {"rule", set_rule}, {"priority", set_priority}, {"timeout", set_timeout},
+        {"sink", set_sink}, {"on_error", set_on_error}, {"mode", set_mode}};
+    bool any = false;
+    for (const auto& f : fields) any = any || !f.second.empty();
+    if (!any) {
+      std::cerr << "bridgectl: set: give at least one of --rule, --priority, --timeout, --sink, "
+                   "--on-error, --mode\n";
+      return kUsage;
+    }
+    return EditFile(file, [&](BindingsFileEditor& e, std::string* err) {
+      for (const auto& [field, value] : fields) {
+        if (!value.empty() && !e.SetField(name, field, value, err)) return false;
+      }
+      return true;
+    });
+  }
+  if (logs->parsed()) return smtpbridge::bridgectl::Logs(log_file, follow, std::cout);
   if (!argv_token.empty()) {
     std::cerr << "bridgectl: " << smtpbridge::dispatcher::kAdminTokenArgvRefused << "\n";
     return kUsage;
