@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
+#include "smtpbridge/common/log_format.h"
 #include "host/io_pool.h"
 #include "milter/host_config.h"
 #include "milter/milter_server.h"
@@ -52,10 +53,14 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "I/O threads (one event loop each; connections spread across them)")->check(CLI::Range(1u, 64u));
   app.add_option("--metrics-listen", metrics_listen, "Prometheus HOST:PORT (off when empty)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off");
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format, "text, or json: one JSON object per log line")
+      ->check(CLI::IsMember({"text", "json"}));
   CLI11_PARSE(app, argc, argv);
 
   spdlog::set_default_logger(spdlog::stderr_color_mt("milter"));
   spdlog::set_level(spdlog::level::from_str(log_level));
+  if (log_format == "json") smtpbridge::logging::SetFormat("json");
 
   try {
     milter::HostConfig config;

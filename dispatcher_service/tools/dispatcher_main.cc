@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "server/dispatcher_app.h"
+#include "smtpbridge/common/log_format.h"
 #include "smtpbridge/v1/names.h"
 
 namespace {
@@ -80,6 +81,7 @@ int main(int argc, char** argv) {
   AppOptions options;
   std::string ready_file;
   std::string log_level = "info";
+  std::string log_format = "text";
   std::string watch = "1s";
   std::string drain = "5s";
   CLI::App cli{"smtpbridge dispatcher: fans SMTP events out to policy workers by binding and "
@@ -100,6 +102,8 @@ int main(int argc, char** argv) {
   cli.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  cli.add_option("--log-format", log_format, "text, or json: one JSON object per log line")
+      ->check(CLI::IsMember({"text", "json"}));
   cli.add_option("--watch-interval", watch,
                  "how often to check the bindings file for changes (0: only SIGHUP/Admin.Reload)")
       ->capture_default_str();
@@ -136,7 +140,7 @@ int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("dispatcher");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  smtpbridge::logging::SetFormat(log_format);
 
   const auto watch_d = smtpbridge::v1::ParseDurationText(watch);
   const auto drain_d = smtpbridge::v1::ParseDurationText(drain);

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "example_policy.h"
+#include "smtpbridge/common/log_format.h"
 #include "smtpbridge/v1/names.h"
 #include "smtpbridge/worker/worker.h"
 
@@ -41,6 +42,9 @@ int main(int argc, char** argv) {
   app.add_option("--ready-file", ready_file, "write the bound host:port here once listening");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format, "text, or json: one JSON object per log line")
+      ->check(CLI::IsMember({"text", "json"}));
   app.add_option("--name", options.name, "name used in logs");
   app.add_option("--reject-rcpt", options.reject_rcpt,
                  "reject recipients matching this glob (repeatable), e.g. blocked@*");
@@ -61,6 +65,7 @@ int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("example-worker");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level));
+  if (log_format == "json") smtpbridge::logging::SetFormat("json");
 
   const auto parsed_delay = smtpbridge::v1::ParseDurationText(delay);
   if (!parsed_delay) {

@@ -11,6 +11,8 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "bindings/loader.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
@@ -101,6 +103,38 @@ TEST(BridgectlLogs, FollowPrintsLinesAppendedLater) {
   EXPECT_TRUE(seen) << Read(dir / "out");
   const int status = follow.Stop();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+}  // namespace
+}  // namespace smtpbridge::dispatcher
+
+namespace smtpbridge::dispatcher {
+namespace {
+
+// --log-format json: every line the dispatcher logs is one JSON object with the message escaped.
+TEST(LogFormat, DispatcherWritesOneJsonObjectPerLine) {
+  const char* bin_dir = std::getenv("SMTPBRIDGE_DISPATCHER_BIN_DIR");
+  ASSERT_TRUE(bin_dir);
+  smtpbridge::testing::TempDir dir;
+  const auto bindings = dir.Write("bindings.yaml", "bindings: []\n");
+  Process p({std::string(bin_dir) + "/smtpbridge-dispatcher", "--listen", "127.0.0.1:0", "--bindings",
+             bindings.string(), "--ready-file", (dir / "ready").string(), "--log-format", "json"},
+            dir / "log");
+  ASSERT_TRUE(p.WaitForReadyFile(dir / "ready")) << Read(dir / "log");
+  const int status = p.Stop();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  std::ifstream in(dir / "log");
+  int lines = 0;
+  bool listening = false;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] != '{') continue;  // gRPC's own stderr lines are not ours
+    const auto j = nlohmann::json::parse(line);
+    EXPECT_TRUE(j.contains("ts") && j.contains("level") && j.contains("msg")) << line;
+    listening = listening || j["msg"].get<std::string>().find("dispatcher listening on") != std::string::npos;
+    ++lines;
+  }
+  EXPECT_GE(lines, 2);
+  EXPECT_TRUE(listening) << Read(dir / "log");
 }
 
 }  // namespace
