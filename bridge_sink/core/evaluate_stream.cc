@@ -19,7 +19,8 @@ constexpr char kMethod[] = "/smtpbridge.v1.Dispatcher/EvaluateStream";
 // budget, or a dispatcher that never answers, get that old).
 constexpr auto kSweepEvery = std::chrono::milliseconds(100);
 // A stream sticks to the dispatcher replica it was opened on; replacing it this often lets the
-// channel's round_robin spread one sink's events over every replica, as unary calls did.
+// channel's round_robin (smtpbridge/grpc/client_channel.h) spread one sink's events over every
+// serving replica, as unary calls do, and moves it off a draining one within a second.
 constexpr auto kStreamLifetime = std::chrono::seconds(1);
 
 // The request as it goes on the wire: serialized once, straight into a gRPC slice, with its

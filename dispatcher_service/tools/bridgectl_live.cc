@@ -15,6 +15,7 @@
 #include <map>
 
 #include "bindings/rule.h"
+#include "smtpbridge/grpc/client_channel.h"
 #include "smtpbridge/v1/admin.grpc.pb.h"
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 #include "smtpbridge/v1/names.h"
@@ -22,8 +23,11 @@
 namespace smtpbridge::bridgectl {
 namespace {
 
+// The shared client configuration (smtpbridge/grpc/client_channel.h): a dns:/// name of several
+// dispatchers reaches a serving one.
 std::shared_ptr<grpc::Channel> Channel(const Connection& c) {
-  grpc::ChannelArguments args;
+  // The shared client configuration, with TLS (and a client certificate) when asked for.
+  grpc::ChannelArguments args = grpc_client::ClientChannelArgs(grpc_client::kDispatcherHealthService);
   tls::ApplyChannelArgs(c.tls, &args);
   std::string error;
   auto credentials = tls::MakeChannelCredentials(c.tls, &error);
