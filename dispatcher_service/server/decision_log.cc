@@ -79,6 +79,16 @@ std::unique_ptr<DecisionLog> DecisionLog::Open(const DecisionLogOptions& options
 DecisionLog::DecisionLog(DecisionLogOptions options, std::FILE* out, bool owns_out)
     : options_(std::move(options)), out_(out), owns_out_(owns_out) {}
 
+void DecisionLog::ExportTo(prometheus::Registry& registry) {
+  auto& family = prometheus::BuildCounter()
+                     .Name("smtpbridge_dispatcher_decision_log_lines_total")
+                     .Help("Decision log lines by result: written, or left out by sampling or the rate cap")
+                     .Register(registry);
+  written_counter_ = &family.Add({{"result", "written"}});
+  sampled_out_counter_ = &family.Add({{"result", "sampled_out"}});
+  over_cap_counter_ = &family.Add({{"result", "over_cap"}});
+}
+
 DecisionLog::~DecisionLog() {
   if (owns_out_) std::fclose(out_);
 }
@@ -136,6 +146,7 @@ void DecisionLog::Write(const EventInfo& event, const v1::EvaluateResponse& resp
     if (std::uniform_real_distribution<double>(0, 1)(random) >= options_.sample_rate) {
       std::lock_guard lock(mu_);
       ++sampled_out_;
+      if (sampled_out_counter_) sampled_out_counter_->Increment();
       return;
     }
   }
@@ -149,6 +160,7 @@ void DecisionLog::Write(const EventInfo& event, const v1::EvaluateResponse& resp
       }
       if (in_window_ >= options_.max_per_second) {
         ++over_cap_;
+        if (over_cap_counter_) over_cap_counter_->Increment();
         return;
       }
       ++in_window_;
@@ -162,6 +174,7 @@ void DecisionLog::Write(const EventInfo& event, const v1::EvaluateResponse& resp
   std::fwrite(text.data(), 1, text.size(), out_);
   std::fflush(out_);
   ++written_;
+  if (written_counter_) written_counter_->Increment();
 }
 
 uint64_t DecisionLog::written() const {

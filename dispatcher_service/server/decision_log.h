@@ -15,6 +15,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
 
 #include "dispatch/fanout.h"
 
@@ -44,6 +46,10 @@ class DecisionLog {
   static nlohmann::json ToJson(const EventInfo& event, const v1::EvaluateResponse& response,
                                const std::vector<DecisionOutcome>& outcomes, bool hash_addresses);
 
+  // Counts lines by result in `registry` too: smtpbridge_dispatcher_decision_log_lines_total
+  // {result="written"|"sampled_out"|"over_cap"}. Before the first Write().
+  void ExportTo(prometheus::Registry& registry);
+
   uint64_t written() const;
   uint64_t sampled_out() const;
   uint64_t over_cap() const;
@@ -58,6 +64,9 @@ class DecisionLog {
   uint64_t written_ = 0;
   uint64_t sampled_out_ = 0;
   uint64_t over_cap_ = 0;
+  prometheus::Counter* written_counter_ = nullptr;
+  prometheus::Counter* sampled_out_counter_ = nullptr;
+  prometheus::Counter* over_cap_counter_ = nullptr;
 };
 
 // "sha256:" + the first 16 hex digits of SHA-256(lower-cased address); "" stays "".

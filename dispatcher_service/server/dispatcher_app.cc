@@ -66,6 +66,7 @@ std::unique_ptr<DispatcherApp> DispatcherApp::Create(AppOptions options,
     errors->push_back(log_error);
     return nullptr;
   }
+  if (app->decision_log_) app->decision_log_->ExportTo(app->metrics_->registry());
   app->recorder_->SetDecisionLog(app->decision_log_.get());
   app->fanout_ =
       std::make_unique<FanOut>(&app->client_, &app->clock_, &app->cache_, app->recorder_.get());

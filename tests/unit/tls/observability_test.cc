@@ -138,6 +138,8 @@ TEST(DecisionLog, SamplingAndTheRateCapAreCounted) {
   ASSERT_TRUE(none) << error;
   auto capped = DecisionLog::Open({.path = (dir / "capped.log").string(), .max_per_second = 3}, &error);
   ASSERT_TRUE(capped) << error;
+  prometheus::Registry registry;
+  capped->ExportTo(registry);
   for (int i = 0; i < 10; ++i) {
     none->Write(info, response, {});
     capped->Write(info, response, {});
@@ -148,6 +150,17 @@ TEST(DecisionLog, SamplingAndTheRateCapAreCounted) {
   EXPECT_GE(capped->written(), 3u);
   EXPECT_EQ(capped->written() + capped->over_cap(), 10u);
   EXPECT_EQ(JsonLines(dir / "capped.log").size(), capped->written());
+  // The same counts in Prometheus.
+  double exported_written = -1, exported_over_cap = -1;
+  for (const auto& family : registry.Collect()) {
+    if (family.name != "smtpbridge_dispatcher_decision_log_lines_total") continue;
+    for (const auto& m : family.metric) {
+      if (m.label.at(0).value == "written") exported_written = m.counter.value;
+      if (m.label.at(0).value == "over_cap") exported_over_cap = m.counter.value;
+    }
+  }
+  EXPECT_EQ(exported_written, static_cast<double>(capped->written()));
+  EXPECT_EQ(exported_over_cap, static_cast<double>(capped->over_cap()));
   EXPECT_FALSE(DecisionLog::Open({.path = "/nonexistent/dir/x.log"}, &error));
   EXPECT_THAT(error, ::testing::HasSubstr("/nonexistent/dir/x.log"));
 }
