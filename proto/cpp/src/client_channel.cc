@@ -8,7 +8,16 @@ std::string ServiceConfigJson(std::string_view health_service) {
   // Service names are proto full names: no character needs JSON escaping.
   std::string json = R"({"loadBalancingConfig":[{"round_robin":{}}],"healthCheckConfig":{"serviceName":")";
   json += health_service;
-  json += R"("}})";
+  json += R"("})";
+  if (!health_service.empty()) {
+    // One retry of a call that failed UNAVAILABLE (a replica draining, restarting or gone between
+    // the pick and the call), on the next replica round_robin picks, within the call's deadline.
+    json += R"(,"methodConfig":[{"name":[{"service":")";
+    json += health_service;
+    json += R"("}],"retryPolicy":{"maxAttempts":2,"initialBackoff":"0.005s","maxBackoff":"0.05s",)"
+            R"("backoffMultiplier":2,"retryableStatusCodes":["UNAVAILABLE"]}}])";
+  }
+  json += "}";
   return json;
 }
 

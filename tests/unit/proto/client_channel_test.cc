@@ -25,6 +25,11 @@ TEST(ClientChannelTest, ServiceConfigIsRoundRobinWithHealthChecking) {
   EXPECT_EQ(config["healthCheckConfig"]["serviceName"], "smtpbridge.v1.Dispatcher");
   EXPECT_EQ(nlohmann::json::parse(ServiceConfigJson(kWorkerHealthService))["healthCheckConfig"]["serviceName"],
             "smtpbridge.v1.PolicySink");
+  const auto& method = config["methodConfig"][0];
+  EXPECT_EQ(method["name"][0]["service"], "smtpbridge.v1.Dispatcher");
+  EXPECT_EQ(method["retryPolicy"]["maxAttempts"], 2);
+  EXPECT_EQ(method["retryPolicy"]["retryableStatusCodes"], nlohmann::json::array({"UNAVAILABLE"}));
+  EXPECT_FALSE(nlohmann::json::parse(ServiceConfigJson("")).contains("methodConfig"));
 }
 
 class TwoReplicas : public ::testing::Test {
