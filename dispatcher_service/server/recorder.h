@@ -9,6 +9,7 @@
 
 #include "dispatch/binding_stats.h"
 #include "dispatch/fanout.h"
+#include "server/decision_log.h"
 #include "server/metrics.h"
 
 namespace smtpbridge::dispatcher {
@@ -24,11 +25,18 @@ class Recorder : public DispatchObserver {
   void OnDecision(const EventInfo& event, const v1::EvaluateResponse& response) override;
   void OnHedge(const EventInfo& event, const v1::Binding& binding) override;
 
+  // Decision log lines (server/decision_log.h) for every decision; null: none. Before serving.
+  void SetDecisionLog(DecisionLog* log) { decision_log_ = log; }
+  bool WantsDecisionDetail() const override { return decision_log_ != nullptr; }
+  void OnDecisionDetail(const EventInfo& event, const v1::EvaluateResponse& response,
+                        const std::vector<DecisionOutcome>& outcomes) override;
+
  private:
   bool AllowWarning();
 
   BindingStatsRegistry* stats_;
   Metrics* metrics_;
+  DecisionLog* decision_log_ = nullptr;
   std::mutex warn_mu_;
   std::chrono::steady_clock::time_point warn_window_{};
   int warnings_in_window_ = 0;

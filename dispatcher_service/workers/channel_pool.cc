@@ -13,8 +13,11 @@ const ChannelPool::Entry& ChannelPool::Get(const std::string& target) {
   auto& entry = entries_[target];
   if (!entry) {
     entry = std::make_unique<Entry>();
-    entry->channel = grpc_client::CreateClientChannel(target, grpc::InsecureChannelCredentials(),
-                                                      grpc_client::kWorkerHealthService);
+    // Credentials from the factory (per-binding or dispatcher TLS); the rest is the shared
+    // client configuration.
+    grpc::ChannelArguments args = grpc_client::ClientChannelArgs(grpc_client::kWorkerHealthService);
+    auto credentials = credentials_ ? credentials_(target, &args) : grpc::InsecureChannelCredentials();
+    entry->channel = grpc::CreateCustomChannel(target, credentials, args);
     entry->stub = v1::PolicySink::NewStub(entry->channel);
   }
   return *entry;

@@ -5,6 +5,10 @@
 #pragma once
 
 #include <grpcpp/channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include <functional>
 
 #include <map>
 #include <memory>
@@ -22,6 +26,12 @@ class ChannelPool {
     std::unique_ptr<v1::PolicySink::Stub> stub;
   };
 
+  // Credentials (and TLS channel arguments) for a new channel to `target`; unset: plaintext.
+  using CredentialsFactory = std::function<std::shared_ptr<grpc::ChannelCredentials>(
+      const std::string& target, grpc::ChannelArguments* args)>;
+  // Before the first Get().
+  void SetCredentialsFactory(CredentialsFactory factory) { credentials_ = std::move(factory); }
+
   // The channel and stub for `target`, created on first use.
   const Entry& Get(const std::string& target);
   // Starts connecting to `target` ahead of the first event (after a load or reload).
@@ -31,6 +41,7 @@ class ChannelPool {
  private:
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<Entry>> entries_;
+  CredentialsFactory credentials_;
 };
 
 }  // namespace smtpbridge::dispatcher

@@ -2,6 +2,8 @@
 
 #include <grpcpp/client_context.h>
 
+#include "smtpbridge/trace/traceparent.h"
+
 namespace smtpbridge::dispatcher {
 namespace {
 
@@ -30,7 +32,15 @@ struct CallState final : CqTag, std::enable_shared_from_this<CallState> {
 CancelFn GrpcSinkClient::Call(const std::string& target,
                               std::shared_ptr<const v1::SinkRequest> request,
                               Clock::TimePoint deadline, SinkCallback done) {
+  return Call(target, std::move(request), deadline, std::string(), std::move(done));
+}
+
+CancelFn GrpcSinkClient::Call(const std::string& target,
+                              std::shared_ptr<const v1::SinkRequest> request,
+                              Clock::TimePoint deadline, const std::string& traceparent,
+                              SinkCallback done) {
   auto state = std::make_shared<CallState>();
+  if (!traceparent.empty()) state->context.AddMetadata(trace::kMetadataKey, traceparent);
   state->request = std::move(request);
   state->done = std::move(done);
   // gRPC deadlines are system_clock time points.
