@@ -17,10 +17,25 @@ trap 'rm -rf "$out"' EXIT
 "$HELM" template ci smtpbridge >"$out/default.yaml"
 "$HELM" template ci smtpbridge --set proxy.enabled=true --set serviceMonitor.enabled=true \
   --set networkPolicy.enabled=true \
-  --set dispatcher.adminToken.existingSecret=admin >"$out/full.yaml"
-for kind in Deployment Service HorizontalPodAutoscaler PodDisruptionBudget ConfigMap ServiceMonitor NetworkPolicy; do
+  --set dispatcher.adminToken.existingSecret=admin --set dispatcher.tls.enabled=true \
+  --set dispatcher.tls.certManager.enabled=true >"$out/full.yaml"
+for kind in Deployment Service HorizontalPodAutoscaler PodDisruptionBudget ConfigMap ServiceMonitor NetworkPolicy Certificate; do
   grep -q "^kind: $kind$" "$out/full.yaml" || { echo "rendered chart has no $kind"; exit 1; }
 done
+# The admin token never travels on a command line, and the test hook presents it over mutual TLS.
+if grep -q -- "--admin-token" "$out/full.yaml"; then echo "an admin token on a command line"; exit 1; fi
+python3 - "$out/full.yaml" <<'PY'
+import sys
+text = open(sys.argv[1]).read()
+test = text[text.index("helm.sh/hook: test"):]
+for needed in ("SMTPBRIDGE_ADMIN_TOKEN", "--tls-cert=", "--tls-ca=", "--tls-server-name="):
+    assert needed in test, "helm test pod lacks " + needed
+PY
+# A token without TLS would be refused by the dispatcher: the chart says so instead.
+if "$HELM" template ci smtpbridge --set dispatcher.adminToken.existingSecret=admin >/dev/null 2>&1; then
+  echo "chart accepted an admin token without TLS"
+  exit 1
+fi
 # A values file that breaks the schema must be refused.
 if "$HELM" template ci smtpbridge --set dispatcher.port=0 >/dev/null 2>&1; then
   echo "schema did not refuse dispatcher.port=0"

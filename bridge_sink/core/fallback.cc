@@ -3,18 +3,86 @@
 #include <limits>
 #include <string>
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <stdexcept>
 
 #include "smtpbridge/v1/names.h"
 
 namespace smtpbridge::sink {
+namespace {
+
+// RFC 3339 UTC with microseconds, as the dispatcher's decision log writes it.
+std::string Rfc3339Now() {
+  const auto now = std::chrono::system_clock::now();
+  const auto secs = std::chrono::time_point_cast<std::chrono::seconds>(now);
+  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now - secs).count();
+  const std::time_t t = std::chrono::system_clock::to_time_t(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  const size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%06lldZ", static_cast<long long>(micros));
+  return buf;
+}
+
+}  // namespace
+
+Fallback::Fallback(const SinkOptions& options, LocalRules rules, StaleCache* cache)
+    : options_(options), rules_(std::move(rules)), cache_(cache) {
+  if (options_.fallback_log.empty()) return;
+  if (options_.fallback_log == "-") {
+    log_ = stdout;
+    return;
+  }
+  log_ = std::fopen(options_.fallback_log.c_str(), "ae");
+  if (!log_) {
+    throw std::runtime_error("sink fallback_log: cannot open " + options_.fallback_log + ": " +
+                             std::strerror(errno));
+  }
+  owns_log_ = true;
+}
+
+Fallback::~Fallback() {
+  if (owns_log_) std::fclose(log_);
+}
+
+void Fallback::WriteLine(const v1::Event& event, FallbackReason reason, VerdictSource source,
+                         std::string_view trace_id) {
+  const auto budget = v1::FromProtoDuration(event.budget());
+  // No body, no AUTH data, no addresses: what joins it to the dispatcher's decision log.
+  const nlohmann::json line = {
+      {"ts", Rfc3339Now()},
+      {"kind", "fallback"},
+      {"event_id", event.event_id()},
+      {"session_id", event.session().session_id()},
+      {"trace_id", std::string(trace_id)},
+      {"instance", event.session().instance()},
+      {"event", std::string(v1::EventTypeName(event.type()))},
+      {"keyword", event.command().keyword()},
+      {"reason", std::string(FallbackReasonName(reason))},
+      {"source", std::string(VerdictSourceName(source))},
+      {"budget_us", std::chrono::duration_cast<std::chrono::microseconds>(budget).count()},
+      {"dispatcher", options_.dispatcher_target},
+  };
+  const std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::lock_guard lock(log_mu_);
+  std::fwrite(text.data(), 1, text.size(), log_);
+  std::fflush(log_);
+}
 
 const v1::Verdict& Fallback::DefaultFor(v1::EventType type) const {
   auto it = options_.default_verdicts.find(type);
   return it != options_.default_verdicts.end() ? it->second : options_.default_verdict;
 }
 
-Evaluation Fallback::Answer(const v1::Event& event, FallbackReason reason, SteadyTime now) {
+Evaluation Fallback::Answer(const v1::Event& event, FallbackReason reason, SteadyTime now,
+                            std::string_view trace_id) {
   Evaluation e;
   e.reason = reason;
   if (const LocalRule* rule = rules_.Match(event)) {
@@ -31,6 +99,7 @@ Evaluation Fallback::Answer(const v1::Event& event, FallbackReason reason, Stead
                     std::string(VerdictSourceName(e.source)) + ")";
   e.verdict.set_reason(e.verdict.reason().empty() ? why : why + ": " + e.verdict.reason());
   Warn(event, reason, e.source, now);
+  if (log_) WriteLine(event, reason, e.source, trace_id);
   return e;
 }
 

@@ -2,8 +2,6 @@
 
 #include <pthread.h>
 
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <utility>
 
@@ -15,6 +13,8 @@
 #include <spdlog/spdlog.h>
 
 #include "smtpbridge/grpc/client_channel.h"
+#include "smtpbridge/tls/tls_options.h"
+#include "smtpbridge/trace/traceparent.h"
 
 namespace smtpbridge::sink {
 namespace {
@@ -89,30 +89,18 @@ class UnaryCall final : public DispatcherClient::Call, public GrpcDispatcherClie
   std::shared_ptr<UnaryCall> self_;
 };
 
-std::string ReadPem(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in || text.str().empty()) {
-    throw std::runtime_error("sink tls: cannot read the " + std::string(what) + " file " + path);
-  }
-  return text.str();
-}
-
-std::shared_ptr<grpc::ChannelCredentials> MakeCredentials(const TlsOptions& tls) {
-  if (!tls.enabled) return grpc::InsecureChannelCredentials();
-  grpc::SslCredentialsOptions ssl;
-  if (!tls.ca_file.empty()) ssl.pem_root_certs = ReadPem(tls.ca_file, "CA");
-  if (!tls.cert_file.empty()) ssl.pem_cert_chain = ReadPem(tls.cert_file, "certificate");
-  if (!tls.key_file.empty()) ssl.pem_private_key = ReadPem(tls.key_file, "key");
-  return grpc::SslCredentials(ssl);
+std::shared_ptr<grpc::ChannelCredentials> MakeCredentials(const TlsOptions& options) {
+  std::string error;
+  auto credentials = tls::MakeChannelCredentials(options, &error);
+  if (!credentials) throw std::runtime_error("sink tls: " + error);
+  return credentials;
 }
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, const TlsOptions& tls) {
   // The shared client configuration (round_robin over every dispatcher the target resolves to,
   // health checking, short reconnect backoff, keepalive): smtpbridge/grpc/client_channel.h.
   grpc::ChannelArguments args = grpc_client::ClientChannelArgs(grpc_client::kDispatcherHealthService);
-  if (tls.enabled && !tls.server_name.empty()) args.SetSslTargetNameOverride(tls.server_name);
+  tls::ApplyChannelArgs(tls, &args);
   return grpc::CreateCustomChannel(target, MakeCredentials(tls), args);
 }
 
@@ -234,6 +222,8 @@ std::shared_ptr<DispatcherClient::Call> GrpcDispatcherClient::UnaryEvaluate(
   using C = UnaryCall<CallTracker, v1::EvaluateRequest, v1::EvaluateResponse>;
   auto call = std::make_shared<C>(tracker_, request, /*copy_request=*/false, deadline, std::move(done));
   call->Start(call, [this](grpc::ClientContext* context, const v1::EvaluateRequest& r) {
+    // The event's trace context as gRPC metadata (the dispatcher reads it only from there).
+    if (!r.traceparent().empty()) context->AddMetadata(trace::kMetadataKey, r.traceparent());
     return stub_->PrepareAsyncEvaluate(context, r, &queue_);
   });
   return call;

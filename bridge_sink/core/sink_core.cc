@@ -1,5 +1,7 @@
 #include "core/sink_core.h"
 
+#include "smtpbridge/trace/traceparent.h"
+
 #include <algorithm>
 #include <vector>
 #include <utility>
@@ -86,6 +88,10 @@ void SinkCore::Evaluate(v1::Event event, std::chrono::microseconds budget,
     event.mutable_session()->set_host_name(options_.host_name);
   }
   *event.mutable_budget() = v1::ToProtoDuration(budget);
+  // One trace per SMTP session, a span per event (W3C traceparent): sent as gRPC metadata
+  // (unary) or beside the event (stream); never read from the message.
+  const trace::TraceParent tp{trace::SessionTraceId(event.session().session_id()), trace::NewSpanId()};
+  p->request.set_traceparent(tp.ToString());
   *p->request.mutable_event() = std::move(event);
 
   if (stopped_.load(std::memory_order_acquire)) {
@@ -218,7 +224,10 @@ void SinkCore::OnAnswer(const std::shared_ptr<Pending>& p, const grpc::Status& s
 
 Evaluation SinkCore::FallbackFor(const std::shared_ptr<Pending>& p, FallbackReason reason,
                                  SteadyTime now) {
-  Evaluation e = fallback_.Answer(p->request.event(), reason, now);
+  // The trace id is the traceparent's second field ("00-<trace id>-...").
+  const std::string& tp = p->request.traceparent();
+  Evaluation e = fallback_.Answer(p->request.event(), reason, now,
+                                  tp.size() >= 35 ? std::string_view(tp).substr(3, 32) : std::string_view());
   e.latency = now - p->start;
   return e;
 }

@@ -95,12 +95,16 @@ std::string ResolvePath(const YamlFields& y, const YAML::Node& node, const std::
 
 void LoadTls(const YamlFields& y, const YAML::Node& n, const std::string& yaml_path, TlsOptions* out) {
   const std::string f = "sink.tls";
-  y.ExpectMap(n, f, {"enabled", "ca_file", "cert_file", "key_file", "server_name"});
+  y.ExpectMap(n, f, {"enabled", "ca_file", "cert_file", "key_file", "server_name", "refresh_interval"});
   out->enabled = n["enabled"] ? y.Bool(n["enabled"], f + ".enabled") : true;
   if (n["ca_file"]) out->ca_file = ResolvePath(y, n["ca_file"], f + ".ca_file", yaml_path);
   if (n["cert_file"]) out->cert_file = ResolvePath(y, n["cert_file"], f + ".cert_file", yaml_path);
   if (n["key_file"]) out->key_file = ResolvePath(y, n["key_file"], f + ".key_file", yaml_path);
   if (n["server_name"]) out->server_name = y.String(n["server_name"], f + ".server_name");
+  if (n["refresh_interval"]) {
+    out->refresh_interval = duration_cast<std::chrono::seconds>(y.Duration(
+        n["refresh_interval"], f + ".refresh_interval", tls::kMinRefreshInterval, hours(24)));
+  }
   if (out->cert_file.empty() != out->key_file.empty()) {
     y.Fail(n, f, "cert_file and key_file go together (mutual TLS)");
   }
@@ -120,7 +124,8 @@ SinkOptions LoadSinkOptions(const std::string& yaml_path) {
   const std::string f = "sink";
   y.ExpectMap(n, f, {"dispatcher", "host_name", "default", "defaults_by_event", "breaker",
                      "fresh_cache", "stale_cache", "interests", "local_rules", "grpc_deadline_slack",
-                     "keep_late_answers", "late_answer_window", "warn_interval", "tls", "transport"});
+                     "keep_late_answers", "late_answer_window", "warn_interval", "tls", "transport",
+                     "fallback_log"});
   if (n["dispatcher"]) {
     o.dispatcher_target = y.String(n["dispatcher"], f + ".dispatcher");
     if (o.dispatcher_target.empty()) y.Fail(n["dispatcher"], f + ".dispatcher", "must not be empty");
@@ -154,6 +159,10 @@ SinkOptions LoadSinkOptions(const std::string& yaml_path) {
   if (n["stale_cache"]) LoadStaleCache(y, n["stale_cache"], &o.stale_cache);
   if (n["interests"]) LoadInterests(y, n["interests"], &o.interests);
   if (n["local_rules"]) o.local_rules_file = ResolvePath(y, n["local_rules"], f + ".local_rules", yaml_path);
+  if (n["fallback_log"]) {
+    o.fallback_log = y.String(n["fallback_log"], f + ".fallback_log");
+    if (o.fallback_log != "-") o.fallback_log = ResolvePath(y, n["fallback_log"], f + ".fallback_log", yaml_path);
+  }
   if (n["tls"]) LoadTls(y, n["tls"], yaml_path, &o.tls);
   if (n["grpc_deadline_slack"]) {
     o.grpc_deadline_slack = duration_cast<microseconds>(

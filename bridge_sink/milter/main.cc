@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
+#include "smtpbridge/common/log_format.h"
 #include "host/duration_flag.h"
 #include "host/io_pool.h"
 #include "host/signal_drain.h"
@@ -44,10 +45,14 @@ int main(int argc, char** argv) {
   app.add_option("--drain-timeout", drain, "on SIGTERM, how long events in flight may take to finish")->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen, "Prometheus HOST:PORT (off when empty)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off");
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format, "text, or json: one JSON object per log line")
+      ->check(CLI::IsMember({"text", "json"}));
   CLI11_PARSE(app, argc, argv);
 
   spdlog::set_default_logger(spdlog::stderr_color_mt("milter"));
   spdlog::set_level(spdlog::level::from_str(log_level));
+  if (log_format == "json") smtpbridge::logging::SetFormat("json");
 
   try {
     const auto drain_timeout =

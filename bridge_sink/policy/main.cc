@@ -13,6 +13,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "smtpbridge/common/log_format.h"
 #include "host/duration_flag.h"
 #include "host/io_pool.h"
 #include "host/signal_drain.h"
@@ -39,10 +40,14 @@ int main(int argc, char** argv) {
   app.add_option("--drain-timeout", drain, "on SIGTERM, how long requests in flight may take to finish")->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen, "Prometheus HOST:PORT (off when empty)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off");
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format, "text, or json: one JSON object per log line")
+      ->check(CLI::IsMember({"text", "json"}));
   CLI11_PARSE(app, argc, argv);
 
   spdlog::set_default_logger(spdlog::stderr_color_mt("policyd"));
   spdlog::set_level(spdlog::level::from_str(log_level));
+  if (log_format == "json") smtpbridge::logging::SetFormat("json");
   try {
     policy::PolicyServerOptions options;
     options.budget = host::DurationFlag(budget, "--budget");

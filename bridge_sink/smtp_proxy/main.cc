@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "smtpbridge/common/log_format.h"
 #include "host/io_pool.h"
 #include "host/signal_drain.h"
 #include "proxy_config.h"
@@ -38,10 +39,14 @@ int main(int argc, char** argv) {
   app.add_option("--ready-file", ready_file, "written with HOST:PORT once listening");
   app.add_option("--metrics-listen", metrics_listen, "HOST:PORT for Prometheus /metrics (off when empty)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off");
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format, "text, or json: one JSON object per log line")
+      ->check(CLI::IsMember({"text", "json"}));
   CLI11_PARSE(app, argc, argv);
 
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_default_logger(spdlog::stderr_color_mt("proxy"));
+  if (log_format == "json") smtpbridge::logging::SetFormat("json");
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   try {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bindings/rule.h"
+#include "smtpbridge/tls/tls_options.h"
 #include "smtpbridge/v1/binding.pb.h"
 #include "smtpbridge/v1/dispatcher.pb.h"
 
@@ -35,6 +36,9 @@ struct CompiledBinding {
   // Send a second copy of the call when the first has not answered by then (not in the proto:
   // a dispatcher-side setting).
   std::optional<std::chrono::nanoseconds> hedge_after;
+  // The binding's own TLS to its workers (`tls:` block; paths made absolute); absent: the
+  // dispatcher's --worker-tls-* settings.
+  std::optional<tls::TlsOptions> tls;
 
   const std::string& name() const { return proto.name(); }
   uint32_t priority() const { return proto.priority(); }

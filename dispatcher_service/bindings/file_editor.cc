@@ -1,5 +1,7 @@
 #include "bindings/file_editor.h"
 
+#include <algorithm>
+
 #include <unistd.h>
 
 #include <cerrno>
@@ -118,6 +120,19 @@ bool BindingsFileEditor::SetEnabled(const std::string& name, bool enabled, std::
   auto b = Find(name, error);
   if (!b) return false;
   (*b)["enabled"] = enabled;
+  return true;
+}
+
+bool BindingsFileEditor::SetField(const std::string& name, const std::string& field,
+                                  const std::string& value, std::string* error) {
+  static const std::vector<std::string> kFields = {"rule", "priority", "timeout", "sink", "on_error", "mode"};
+  if (std::find(kFields.begin(), kFields.end(), field) == kFields.end()) {
+    *error = "set: " + field + " is not one of rule, priority, timeout, sink, on_error, mode";
+    return false;
+  }
+  auto b = Find(name, error);
+  if (!b) return false;
+  (*b)[field] = value;
   return true;
 }
 

@@ -41,6 +41,11 @@ class BindingsFileEditor {
                    std::string* error);
   bool DeleteProperty(const std::string& name, const std::string& key, std::string* error);
   bool SetEnabled(const std::string& name, bool enabled, std::string* error);
+  // Changes one of the binding's own fields in place (smtpreg.vbs could edit the source's
+  // properties; setprop only touches sink properties): `field` is rule, priority, timeout,
+  // sink, on_error or mode. The value is checked by Save(), with the loader.
+  bool SetField(const std::string& name, const std::string& field, const std::string& value,
+                std::string* error);
 
   // The edited document as YAML text.
   std::string Text() const;

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -134,6 +135,7 @@ class Parser {
                             std::to_string(it->second) + ")");
             continue;
           }
+          if (!CheckSameTls(*binding, item, i)) continue;
           out.push_back(std::move(*binding));
         }
       }
@@ -149,6 +151,19 @@ class Parser {
     }
     result.errors = errors_.Take();
     return result;
+  }
+
+  // One channel serves each sink target, so every binding that names a target must ask for the
+  // same TLS (or none).
+  bool CheckSameTls(const CompiledBinding& binding, const YAML::Node& item, size_t index) {
+    const auto [it, inserted] =
+        tls_by_sink_.emplace(binding.proto.sink(), std::make_pair(binding.tls, LineOf(item, 1)));
+    if (inserted || it->second.first == binding.tls) return true;
+    const YAML::Node tls = item["tls"];
+    errors_.Add(tls ? LineOf(tls, LineOf(item, 1)) : LineOf(item, 1), "bindings[" + std::to_string(index) + "].tls",
+                "sink " + Quote(binding.proto.sink()) + " already has other TLS settings (line " +
+                    std::to_string(it->second.second) + "); one channel serves each sink");
+    return false;
   }
 
   // Reports keys not in `allowed` and duplicate keys (yaml-cpp keeps both silently).
@@ -259,7 +274,7 @@ class Parser {
     const size_t errors_before = errors_.size();
     CheckKeys(node, prefix,
               {"name", "id", "instance", "event", "rule", "priority", "sink", "sink_properties",
-               "timeout", "on_error", "mode", "enabled", "body_limit", "hedge_after"});
+               "timeout", "on_error", "mode", "enabled", "body_limit", "hedge_after", "tls"});
     v1::Binding b;
     b.set_instance(defaults_.instance);
     b.set_priority(defaults_.priority);
@@ -269,6 +284,7 @@ class Parser {
     std::chrono::nanoseconds timeout = defaults_.timeout;
     std::optional<std::chrono::nanoseconds> hedge_after;
     int hedge_line = binding_line;
+    std::optional<tls::TlsOptions> tls;
     std::string rule_text = "*";
     int rule_line = binding_line;
     bool has_event = false;
@@ -341,6 +357,8 @@ class Parser {
           hedge_after = d;
           hedge_line = line;
         }
+      } else if (key == "tls") {
+        tls = ParseTls(value, line, field);
       } else if (key == "enabled") {
         if (auto v = ParseBool(value)) {
           b.set_enabled(*v);
@@ -381,7 +399,74 @@ class Parser {
     b.set_source(file_ + ":" + std::to_string(binding_line));
     CompiledBinding compiled{std::move(b), std::move(*rule), timeout, index};
     compiled.hedge_after = hedge_after;
+    compiled.tls = std::move(tls);
     return compiled;
+  }
+
+  // `tls:` {enabled, ca_file, cert_file, key_file, server_name, refresh_interval}: the TLS this
+  // binding's worker channel uses. Files are resolved against the bindings file's folder and
+  // checked now (readable PEM, key matching its certificate).
+  std::optional<tls::TlsOptions> ParseTls(const YAML::Node& node, int line, const std::string& field) {
+    if (!node.IsMap()) {
+      errors_.Add(line, field, "expected a map (enabled, ca_file, cert_file, key_file, server_name, refresh_interval), got " + Describe(node));
+      return std::nullopt;
+    }
+    const size_t errors_before = errors_.size();
+    CheckKeys(node, field, {"enabled", "ca_file", "cert_file", "key_file", "server_name", "refresh_interval"});
+    tls::TlsOptions o;
+    o.enabled = true;
+    for (const auto& kv : node) {
+      if (!kv.first.IsScalar()) continue;
+      const std::string key = kv.first.Scalar();
+      const std::string item = field + "." + key;
+      const int item_line = LineOf(kv.second, LineOf(kv.first, line));
+      if (key == "enabled") {
+        if (auto v = ParseBool(kv.second)) {
+          o.enabled = *v;
+        } else {
+          errors_.Add(item_line, item, Describe(kv.second) + " is not true or false");
+        }
+        continue;
+      }
+      if (key == "refresh_interval") {
+        std::optional<std::chrono::nanoseconds> d;
+        if (kv.second.IsScalar()) d = v1::ParseDurationText(kv.second.Scalar());
+        if (!d || *d < tls::kMinRefreshInterval) {
+          errors_.Add(item_line, item, Describe(kv.second) + " is not a duration of at least 1s");
+        } else {
+          o.refresh_interval = std::chrono::duration_cast<std::chrono::seconds>(*d);
+        }
+        continue;
+      }
+      if (!kv.second.IsScalar() || kv.second.Scalar().empty()) {
+        errors_.Add(item_line, item, "expected a non-empty string, got " + Describe(kv.second));
+        continue;
+      }
+      const std::string& text = kv.second.Scalar();
+      if (key == "server_name") {
+        o.server_name = text;
+        continue;
+      }
+      const std::string path = ResolvePath(text);
+      if (key == "ca_file") o.ca_file = path;
+      if (key == "cert_file") o.cert_file = path;
+      if (key == "key_file") o.key_file = path;
+    }
+    if (errors_.size() != errors_before) return std::nullopt;
+    if (o.enabled) {
+      if (std::string e = tls::ValidateClient(o); !e.empty()) {
+        errors_.Add(line, field, e);
+        return std::nullopt;
+      }
+    }
+    return o;
+  }
+
+  // Relative paths are relative to the bindings file's folder.
+  std::string ResolvePath(const std::string& path) const {
+    const std::filesystem::path p(path);
+    if (p.is_absolute()) return path;
+    return (std::filesystem::path(file_).parent_path() / p).lexically_normal().string();
   }
 
   void ParseProperties(const YAML::Node& node, int line, const std::string& field, v1::Binding* b) {
@@ -430,6 +515,7 @@ class Parser {
   std::string file_;
   Errors errors_;
   Defaults defaults_;
+  std::map<std::string, std::pair<std::optional<tls::TlsOptions>, int>> tls_by_sink_;
 };
 
 }  // namespace

@@ -3,8 +3,13 @@
 #include <algorithm>
 #include <cctype>
 
+#include "smtpbridge/common/ascii.h"
+
 namespace smtpbridge::dispatcher {
 namespace {
+
+using common::EqualsIgnoreCase;
+using common::StartsWithIgnoreCase;
 
 bool IsSpace(char c) { return c == ' ' || c == '\t'; }
 
@@ -18,17 +23,6 @@ std::string Upper(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return out;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::toupper(static_cast<unsigned char>(x)) ==
-                  std::toupper(static_cast<unsigned char>(y));
-         });
-}
-
-bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && EqualsIgnoreCase(s.substr(0, prefix.size()), prefix);
 }
 
 bool IsKeyword(std::string_view s) {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "dispatch/merge.h"
+#include "smtpbridge/trace/traceparent.h"
 #include "smtpbridge/v1/names.h"
 #include "smtpbridge/v1/shed.h"
 
@@ -51,6 +52,7 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
     std::vector<CancelFn> cancels;
     std::vector<size_t> finished;  // slots whose outcome the observer should hear about
     std::optional<v1::EvaluateResponse> response;
+    std::vector<DecisionOutcome> detail;  // with the response, when the observer wants it
   };
 
   explicit Evaluation(FanOut* o) : owner(o) { owner->AddLive(); }
@@ -59,6 +61,8 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
   FanOut* owner;
   std::shared_ptr<const BindingSet> bindings;  // keeps the CompiledBinding pointers alive
   EventInfo info;
+  std::optional<trace::TraceParent> trace;  // the caller's; each call gets a child span
+  bool detail = false;  // observer_->WantsDecisionDetail()
   bool explain = false;
   Clock::TimePoint start{};
   Clock::TimePoint event_deadline = Clock::TimePoint::max();
@@ -171,6 +175,12 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
         if (!slot.done) o->set_error(std::string(kStillRunning));
       }
     }
+    if (detail) {
+      actions->detail.reserve(slots.size());
+      for (const auto& slot : slots) {
+        actions->detail.push_back({&slot.binding->proto, slot.outcome, !slot.done});
+      }
+    }
     actions->response = std::move(response);
   }
 
@@ -180,7 +190,10 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
     }
     if (actions.response) {
       if (holds_event_slot) owner->admission_->EventDone();  // answered: the slot is free
-      if (owner->observer_) owner->observer_->OnDecision(info, *actions.response);
+      if (owner->observer_) {
+        owner->observer_->OnDecision(info, *actions.response);
+        if (detail) owner->observer_->OnDecisionDetail(info, *actions.response, actions.detail);
+      }
       auto callback = std::move(done);
       done = nullptr;
       callback(std::move(*actions.response));
@@ -235,6 +248,9 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
     return s;
   }
 
+  // A new span of the caller's trace for one worker call ("" without a trace).
+  std::string ChildTraceParent() const { return trace ? trace::Child(*trace).ToString() : std::string(); }
+
   void OnTimer(size_t i) {
     Actions actions;
     {
@@ -268,7 +284,7 @@ void FanOut::Evaluation::OnHedgeTimer(size_t i) {
   if (owner->observer_) owner->observer_->OnHedge(info, slots[i].binding->proto);
   auto self = shared_from_this();
   CancelFn cancel = owner->client_->Call(
-      slots[i].binding->proto.sink(), std::move(request), deadline,
+      slots[i].binding->proto.sink(), std::move(request), deadline, ChildTraceParent(),
       [self, i](const grpc::Status& status, v1::Verdict verdict) {
         self->OnCallDone(i, status, std::move(verdict));
       });
@@ -309,8 +325,23 @@ bool FanOut::Drain(std::chrono::milliseconds timeout) {
 
 void FanOut::Evaluate(std::shared_ptr<const BindingSet> bindings, const v1::Event& event,
                       bool explain, EvaluateCallback done) {
+  Evaluate(std::move(bindings), event, explain, {}, std::move(done));
+}
+
+void FanOut::Evaluate(std::shared_ptr<const BindingSet> bindings, const v1::Event& event,
+                      bool explain, std::string_view traceparent, EvaluateCallback done) {
   auto ev = std::make_shared<Evaluation>(this);
   ev->explain = explain;
+  if (!traceparent.empty()) {
+    ev->trace = trace::Parse(traceparent);
+    if (ev->trace) ev->info.trace_id = ev->trace->trace_id;
+  }
+  ev->detail = observer_ && observer_->WantsDecisionDetail();
+  if (ev->detail) {
+    ev->info.instance = event.session().instance();
+    ev->info.sender = event.envelope().sender();
+    ev->info.recipient = event.envelope().recipient();
+  }
   ev->start = clock_->Now();
   ev->done = std::move(done);
   ev->info.type = event.type();
@@ -400,7 +431,7 @@ void FanOut::Evaluate(std::shared_ptr<const BindingSet> bindings, const v1::Even
       }
     }
     CancelFn cancel_call = client_->Call(
-        ev->slots[i].binding->proto.sink(), request, deadline,
+        ev->slots[i].binding->proto.sink(), request, deadline, ev->ChildTraceParent(),
         [ev, i](const grpc::Status& status, v1::Verdict verdict) {
           ev->OnCallDone(i, status, std::move(verdict));
         });

@@ -17,6 +17,8 @@
 #include <functional>
 #include <mutex>
 #include <memory>
+#include <string_view>
+#include <vector>
 
 #include "bindings/binding_set.h"
 #include "dispatch/admission.h"
@@ -34,6 +36,19 @@ struct EventInfo {
   std::string event_id;
   std::string session_id;
   std::string keyword;
+  // From the caller's `traceparent` (empty without one).
+  std::string trace_id;
+  // Only when the observer WantsDecisionDetail() (decision logs): copied per event otherwise.
+  uint32_t instance = 0;
+  std::string sender;
+  std::string recipient;
+};
+
+// One matching binding at decision time, for decision logs.
+struct DecisionOutcome {
+  const v1::Binding* binding = nullptr;
+  v1::SinkOutcome outcome;
+  bool pending = false;  // observe-mode call still running when the decision went out
 };
 
 // Stats, metrics and logs. Called from any thread, never under the fan-out's lock.
@@ -47,6 +62,11 @@ class DispatchObserver {
   virtual void OnDecision(const EventInfo& event, const v1::EvaluateResponse& response) = 0;
   // A hedge (second copy of a call) was sent for `binding`.
   virtual void OnHedge(const EventInfo& event, const v1::Binding& binding) {}
+  // True: every decision also comes with each matching binding's outcome (OnDecisionDetail),
+  // at the cost of copying them. Asked once per event.
+  virtual bool WantsDecisionDetail() const { return false; }
+  virtual void OnDecisionDetail(const EventInfo& event, const v1::EvaluateResponse& response,
+                                const std::vector<DecisionOutcome>& outcomes) {}
 };
 
 using EvaluateCallback = std::function<void(v1::EvaluateResponse)>;
@@ -63,6 +83,10 @@ class FanOut {
   // `event` is only read during the call.
   void Evaluate(std::shared_ptr<const BindingSet> bindings, const v1::Event& event, bool explain,
                 EvaluateCallback done);
+  // `traceparent`: the caller's W3C trace context (gRPC metadata, never the message); each
+  // worker call then carries a child span of it, and the observer sees its trace id.
+  void Evaluate(std::shared_ptr<const BindingSet> bindings, const v1::Event& event, bool explain,
+                std::string_view traceparent, EvaluateCallback done);
 
   Clock* clock() const { return clock_; }
   // Admission control (admission.h); null (the default): everything is admitted. Set before

@@ -25,6 +25,12 @@ class SinkClient {
   // then reports CANCELLED).
   virtual CancelFn Call(const std::string& target, std::shared_ptr<const v1::SinkRequest> request,
                         Clock::TimePoint deadline, SinkCallback done) = 0;
+  // The same with a W3C `traceparent` for the call's metadata (empty: none). Clients that do
+  // not propagate trace context leave this default.
+  virtual CancelFn Call(const std::string& target, std::shared_ptr<const v1::SinkRequest> request,
+                        Clock::TimePoint deadline, const std::string& traceparent, SinkCallback done) {
+    return Call(target, std::move(request), deadline, std::move(done));
+  }
 };
 
 }  // namespace smtpbridge::dispatcher

@@ -1,14 +1,12 @@
 #include "server/admin_service.h"
 
-#include <openssl/crypto.h>
-
 #include <set>
 
 namespace smtpbridge::dispatcher {
 
 AdminService::AdminService(BindingsStore* store, BindingStatsRegistry* stats, std::string token,
                            CqPool* cqs)
-    : store_(store), stats_(stats), token_(std::move(token)) {
+    : store_(store), stats_(stats), auth_(std::move(token)) {
   list_ = std::make_unique<decltype(list_)::element_type>(
       this, &AdminService::RequestListBindings, cqs,
       [this](grpc::ServerContext& c, const auto& request, auto* response) {
@@ -35,16 +33,7 @@ void AdminService::Arm(grpc::ServerCompletionQueue* cq) {
 }
 
 grpc::Status AdminService::Authorize(const grpc::ServerContext& context) const {
-  if (token_.empty()) return grpc::Status::OK;
-  const std::string expected = "Bearer " + token_;
-  const auto& metadata = context.client_metadata();
-  const auto it = metadata.find("authorization");
-  // Constant-time compare: the token is a secret.
-  const bool ok = it != metadata.end() && it->second.size() == expected.size() &&
-                  CRYPTO_memcmp(it->second.data(), expected.data(), expected.size()) == 0;
-  if (ok) return grpc::Status::OK;
-  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                      "admin calls need \"authorization: Bearer <token>\"");
+  return auth_.Authorize(context);
 }
 
 grpc::Status AdminService::HandleListBindings(grpc::ServerContext& context,

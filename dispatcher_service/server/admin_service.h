@@ -1,5 +1,5 @@
 // smtpbridge.v1.Admin: list bindings, their live stats, and reload. When an admin token is set,
-// every call needs "authorization: Bearer <token>" metadata. Served on the CqPool's queues (the
+// every call needs "authorization: Bearer <token>" metadata, over TLS or from loopback. Served on the CqPool's queues (the
 // handlers run inline on a queue thread; Reload reads and validates the file there).
 #pragma once
 
@@ -7,6 +7,7 @@
 #include <string>
 
 #include "dispatch/binding_stats.h"
+#include "server/admin_auth.h"
 #include "server/bindings_store.h"
 #include "server/cq_pool.h"
 #include "server/cq_unary.h"
@@ -31,12 +32,12 @@ class AdminService final : public v1::Admin::AsyncService {
                       v1::ReloadResponse* response);
 
  private:
-  // UNAUTHENTICATED when a token is set and the call does not carry it.
+  // UNAUTHENTICATED when a token is set and the call does not carry it (server/admin_auth.h).
   grpc::Status Authorize(const grpc::ServerContext& context) const;
 
   BindingsStore* store_;
   BindingStatsRegistry* stats_;
-  std::string token_;
+  AdminAuth auth_;
   std::unique_ptr<CqUnaryMethod<AdminService, v1::ListBindingsRequest, v1::ListBindingsResponse>> list_;
   std::unique_ptr<CqUnaryMethod<AdminService, v1::GetBindingStatsRequest, v1::GetBindingStatsResponse>>
       stats_method_;

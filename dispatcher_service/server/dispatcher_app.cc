@@ -35,6 +35,13 @@ std::string ReplacePort(const std::string& listen, int port) {
   return host + ":" + std::to_string(port);
 }
 
+bool IsLoopback(const std::string& listen) {
+  const auto colon = listen.rfind(':');
+  const std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  return host == "localhost" || host == "[::1]" || host == "::1" || host.rfind("127.", 0) == 0 ||
+         listen.rfind("unix:", 0) == 0;
+}
+
 size_t EffectiveThreads(size_t threads) {
   if (threads > 0) return threads;
   return std::max(1u, std::thread::hardware_concurrency() / 2);
@@ -54,16 +61,28 @@ std::unique_ptr<DispatcherApp> DispatcherApp::Create(AppOptions options,
   }
   app->recorder_ = std::make_unique<Recorder>(&app->stats_, app->metrics_.get(), &app->clock_);
   app->channels_.set_listener(app->recorder_.get());
+  std::string log_error;
+  app->decision_log_ = DecisionLog::Open(app->options_.decision_log, &log_error);
+  if (!log_error.empty()) {
+    errors->push_back(log_error);
+    return nullptr;
+  }
+  if (app->decision_log_) app->decision_log_->ExportTo(app->metrics_->registry());
+  app->recorder_->SetDecisionLog(app->decision_log_.get());
   app->fanout_ =
       std::make_unique<FanOut>(&app->client_, &app->clock_, &app->cache_, app->recorder_.get());
   app->admission_ = std::make_unique<Admission>(app->options_.admission);
   app->fanout_->set_admission(app->admission_.get());
   app->metrics_->AddCollector([raw = app.get()] { return AdmissionGauges(*raw->admission_); });
   DispatcherApp* raw = app.get();
+  app->channels_.SetCredentialsFactory([raw](const std::string& target, grpc::ChannelArguments* args) {
+    return raw->worker_credentials_.Configure(target, args);
+  });
   app->store_ = std::make_unique<BindingsStore>(
       app->options_.bindings_path, [raw](const std::shared_ptr<const BindingSet>& set) {
         // Cached verdicts belong to the old bindings (rules or sinks may have changed).
         raw->cache_.Clear();
+        raw->worker_credentials_.Update(*set);
         std::set<std::string> targets;
         for (const auto& b : set->bindings()) targets.insert(b.proto.sink());
         for (const auto& t : targets) raw->channels_.Warm(t);
@@ -91,6 +110,8 @@ bool DispatcherApp::Start(std::string* error) {
   if (options_.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   dispatcher_service_ = std::make_unique<DispatcherService>(fanout_.get(), store_.get(), &cqs_);
   admin_service_ = std::make_unique<AdminService>(store_.get(), &stats_, options_.admin_token, &cqs_);
+  admin_auth_ = std::make_unique<AdminAuth>(options_.admin_token);
+  dispatcher_service_->SetAdminAuth(admin_auth_.get());
   health_service_ = std::make_unique<HealthService>(&cqs_);
   grpc::ServerBuilder builder;
   // Ours serves grpc.health.v1.Health; never gRPC's default one (callback API), even when
@@ -108,7 +129,17 @@ bool DispatcherApp::Start(std::string* error) {
                                static_cast<int>(options_.max_connection_age_grace.count()));
   }
   int port = 0;
-  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
+  std::string tls_error;
+  const auto credentials = tls::MakeServerCredentials(options_.tls, &tls_error);
+  if (!credentials) {
+    *error = tls_error;
+    return false;
+  }
+  if (!options_.tls.enabled && !IsLoopback(options_.listen)) {
+    spdlog::warn("listening on {} in plaintext: turn on mutual TLS (--tls-cert, --tls-key, "
+                 "--tls-client-ca) unless a mesh encrypts this hop", options_.listen);
+  }
+  builder.AddListeningPort(options_.listen, credentials, &port);
   builder.RegisterService(dispatcher_service_.get());
   builder.RegisterService(admin_service_.get());
   builder.RegisterService(health_service_.get());
@@ -134,7 +165,8 @@ bool DispatcherApp::Start(std::string* error) {
                options_.reflection ? ", reflection" : "",
                options_.max_connection_age.count() > 0
                    ? ", max connection age " + std::to_string(options_.max_connection_age.count()) + " ms"
-                   : std::string{});
+                   : std::string{},
+               options_.tls.enabled ? ", mutual TLS" : "");
   return true;
 }
 

@@ -18,12 +18,15 @@
 #include "server/admin_service.h"
 #include "server/bindings_store.h"
 #include "server/cq_pool.h"
+#include "server/decision_log.h"
 #include "server/dispatcher_service.h"
 #include "server/health_service.h"
 #include "server/metrics.h"
 #include "server/recorder.h"
+#include "smtpbridge/tls/tls_options.h"
 #include "workers/channel_pool.h"
 #include "workers/grpc_sink_client.h"
+#include "workers/worker_credentials.h"
 
 namespace smtpbridge::dispatcher {
 
@@ -31,7 +34,9 @@ struct AppOptions {
   std::string listen = "127.0.0.1:50050";
   std::string bindings_path;
   std::string metrics_listen;  // empty: no exposer
-  std::string admin_token;     // empty: admin calls unauthenticated
+  // Empty: admin calls unauthenticated. Else Admin calls and Evaluate with explain need it,
+  // over TLS or from loopback (server/admin_auth.h).
+  std::string admin_token;
   std::chrono::milliseconds watch_interval{1000};  // 0: do not watch the file
   std::chrono::milliseconds drain_timeout{5000};
   // On shutdown, after health said NOT_SERVING: how long open EvaluateStreams may take to move
@@ -51,6 +56,13 @@ struct AppOptions {
   AdmissionOptions admission{.max_in_flight = 10000, .pool_limit = 1000};
   // Worker pools: outlier ejection, re-resolution, retry budget (docs/overload.md).
   PoolOptions pools;
+  // Server TLS: cert, key and the client CA (mutual TLS, a client certificate is required).
+  // Off by default (plaintext, for loopback); docs/security.md.
+  tls::TlsOptions tls;
+  // TLS to the workers for bindings without a `tls` block of their own (off: plaintext).
+  tls::TlsOptions worker_tls;
+  // JSON decision log lines (off when path is empty); server/decision_log.h.
+  DecisionLogOptions decision_log;
 };
 
 // `threads`, or when 0 half the cores (at least 1): one thread per event and its worker calls
@@ -84,9 +96,11 @@ class DispatcherApp {
   AppOptions options_;
   std::unique_ptr<Metrics> metrics_;
   BindingStatsRegistry stats_;
+  std::unique_ptr<DecisionLog> decision_log_;  // before recorder_: it writes to it
   std::unique_ptr<Recorder> recorder_;
   VerdictCache cache_;
   ThreadClock clock_;
+  WorkerCredentials worker_credentials_{options_.worker_tls};
   ChannelPool channels_{&clock_, options_.pools};
   CqPool cqs_;
   GrpcSinkClient client_{&channels_, &cqs_};
@@ -95,11 +109,15 @@ class DispatcherApp {
   std::unique_ptr<BindingsStore> store_;
   std::unique_ptr<DispatcherService> dispatcher_service_;
   std::unique_ptr<AdminService> admin_service_;
+  std::unique_ptr<AdminAuth> admin_auth_;
   std::unique_ptr<HealthService> health_service_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
   bool shut_down_ = false;
 };
+
+// True for 127.x, ::1, localhost and unix: listen addresses (plaintext is fine there).
+bool IsLoopback(const std::string& listen);
 
 // "127.0.0.1:0" + 4242 -> "127.0.0.1:4242"; "[::1]:0" -> "[::1]:4242".
 std::string ReplacePort(const std::string& listen, int port);

@@ -1,6 +1,7 @@
 #include "server/dispatcher_service.h"
 
 #include "server/evaluate_stream.h"
+#include "smtpbridge/trace/traceparent.h"
 #include "smtpbridge/v1/names.h"
 #include "smtpbridge/v1/shed.h"
 
@@ -43,6 +44,12 @@ class DispatcherService::EvaluateCall final : public CqTag {
       Finish({}, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "event.type is missing or unknown"));
       return;
     }
+    if (request_.explain()) {
+      if (auto status = service_->AuthorizeExplain(context_); !status.ok()) {
+        Finish({}, status);
+        return;
+      }
+    }
     auto bindings = service_->store_->Current();
     if (!bindings) {
       Finish({}, grpc::Status(grpc::StatusCode::UNAVAILABLE, "no bindings loaded"));
@@ -50,8 +57,14 @@ class DispatcherService::EvaluateCall final : public CqTag {
     }
     // Inline on this queue's thread; the worker calls go on the same queue (CqPool::Pick), so
     // `done` usually runs here too (else on the clock's thread, or another call's).
+    // The caller's trace context travels as gRPC metadata, never inside the event.
+    std::string_view traceparent;
+    const auto& metadata = context_.client_metadata();
+    if (const auto it = metadata.find(trace::kMetadataKey); it != metadata.end()) {
+      traceparent = std::string_view(it->second.data(), it->second.size());
+    }
     service_->fanout_->Evaluate(std::move(bindings), request_.event(), request_.explain(),
-                                [this](v1::EvaluateResponse result) {
+                                traceparent, [this](v1::EvaluateResponse result) {
                                   // Shed (over a limit): the unary form is a status.
                                   if (v1::IsShedResponse(result)) {
                                     Finish({}, v1::ShedStatus(v1::ShedReason(result)));

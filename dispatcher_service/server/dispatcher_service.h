@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "dispatch/fanout.h"
+#include "server/admin_auth.h"
 #include "server/bindings_store.h"
 #include "server/cq_pool.h"
 #include "server/cq_unary.h"
@@ -31,6 +32,13 @@ class DispatcherService final : public v1::Dispatcher::AsyncService {
 
   v1::GetInterestsResponse Interests(const v1::GetInterestsRequest& request) const;
 
+  // Before Arm(): Evaluate with `explain` (a test event: it reveals the bindings) then needs the
+  // admin token; unset, anyone may ask. A stream's explain from a caller without it is ignored.
+  void SetAdminAuth(const AdminAuth* auth) { admin_auth_ = auth; }
+  grpc::Status AuthorizeExplain(const grpc::ServerContext& context) const {
+    return admin_auth_ ? admin_auth_->Authorize(context) : grpc::Status::OK;
+  }
+
   // Shutdown, before the server stops accepting: every open EvaluateStream (and any accepted
   // from now on) answers what it has read, then ends with UNAVAILABLE, so idle sink streams do
   // not hold Server::Shutdown until its deadline. Thread-safe; idempotent.
@@ -45,6 +53,7 @@ class DispatcherService final : public v1::Dispatcher::AsyncService {
   FanOut* fanout_;
   BindingsStore* store_;
   CqPool* cqs_;
+  const AdminAuth* admin_auth_ = nullptr;
   std::mutex streams_mu_;
   // Accepted, not yet deleted (qualified: the base class has a method named EvaluateStream).
   std::unordered_set<dispatcher::EvaluateStream*> streams_;

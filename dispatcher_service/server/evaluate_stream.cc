@@ -106,7 +106,9 @@ void EvaluateStream::Take() {
     return;
   }
   // `event` is only read during this call, so request_ can take the next Read afterwards.
-  fanout_->Evaluate(std::move(bindings), request_.event(), request_.explain(),
+  // A test event's explanation reveals the bindings: only with the admin token.
+  const bool explain = request_.explain() && service_->AuthorizeExplain(context_).ok();
+  fanout_->Evaluate(std::move(bindings), request_.event(), explain, request_.traceparent(),
                     [this, id](v1::EvaluateResponse response) {
                       response.set_stream_id(id);
                       OnAnswer(std::move(response));

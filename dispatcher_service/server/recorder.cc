@@ -42,6 +42,11 @@ void Recorder::OnHedge(const EventInfo& event, const v1::Binding& binding) {
   spdlog::debug("hedge binding={} event_id={}", binding.name(), event.event_id);
 }
 
+void Recorder::OnDecisionDetail(const EventInfo& event, const v1::EvaluateResponse& response,
+                                const std::vector<DecisionOutcome>& outcomes) {
+  if (decision_log_) decision_log_->Write(event, response, outcomes);
+}
+
 void Recorder::OnDecision(const EventInfo& event, const v1::EvaluateResponse& response) {
   const auto elapsed = v1::FromProtoDuration(response.elapsed());
   if (v1::IsShedResponse(response)) {

@@ -10,6 +10,7 @@
 #include "dispatch/binding_stats.h"
 #include "dispatch/fanout.h"
 #include "dispatch/rate_limited_log.h"
+#include "server/decision_log.h"
 #include "server/metrics.h"
 #include "workers/worker_pool.h"
 
@@ -35,12 +36,18 @@ class Recorder : public DispatchObserver, public PoolListener {
   void OnReturned(const std::string& target, const std::string& endpoint, size_t out_now) override;
   void OnEndpoints(const std::string& target, size_t endpoints) override;
   void OnRetry(const std::string& target) override;
+  // Decision log lines (server/decision_log.h) for every decision; null: none. Before serving.
+  void SetDecisionLog(DecisionLog* log) { decision_log_ = log; }
+  bool WantsDecisionDetail() const override { return decision_log_ != nullptr; }
+  void OnDecisionDetail(const EventInfo& event, const v1::EvaluateResponse& response,
+                        const std::vector<DecisionOutcome>& outcomes) override;
 
  private:
   bool AllowWarning() { return warnings_.Allow(); }
 
   BindingStatsRegistry* stats_;
   Metrics* metrics_;
+  DecisionLog* decision_log_ = nullptr;
   RateLimitedLog warnings_;
 };
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -25,8 +26,17 @@ namespace {
 // The shared client configuration (smtpbridge/grpc/client_channel.h): a dns:/// name of several
 // dispatchers reaches a serving one.
 std::shared_ptr<grpc::Channel> Channel(const Connection& c) {
-  return grpc_client::CreateClientChannel(c.dispatcher, grpc::InsecureChannelCredentials(),
-                                          grpc_client::kDispatcherHealthService);
+  // The shared client configuration, with TLS (and a client certificate) when asked for.
+  grpc::ChannelArguments args = grpc_client::ClientChannelArgs(grpc_client::kDispatcherHealthService);
+  tls::ApplyChannelArgs(c.tls, &args);
+  std::string error;
+  auto credentials = tls::MakeChannelCredentials(c.tls, &error);
+  if (!credentials) {
+    // Checked in main(); gone since: fail the calls rather than fall back to plaintext.
+    std::cerr << "bridgectl: " << error << "\n";
+    std::exit(1);
+  }
+  return grpc::CreateCustomChannel(c.dispatcher, credentials, args);
 }
 
 void Prepare(const Connection& c, grpc::ClientContext* context, bool admin) {
@@ -233,7 +243,7 @@ int TestEvent(const Connection& c, const TestEventOptions& o) {
   channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::milliseconds(c.timeout_ms));
   auto stub = v1::Dispatcher::NewStub(channel);
   grpc::ClientContext context;
-  Prepare(c, &context, false);
+  Prepare(c, &context, true);  // a test event is explained: that needs the admin token
   v1::EvaluateResponse response;
   const auto start = std::chrono::steady_clock::now();
   const auto status = stub->Evaluate(&context, request, &response);

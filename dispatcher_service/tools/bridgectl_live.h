@@ -5,11 +5,16 @@
 #include <string>
 #include <vector>
 
+#include "smtpbridge/tls/tls_options.h"
+
 namespace smtpbridge::bridgectl {
 
 struct Connection {
   std::string dispatcher;   // HOST:PORT or any gRPC target
-  std::string admin_token;  // sent as "authorization: Bearer <token>" when set
+  // Sent as "authorization: Bearer <token>" when set: from --admin-token-file or the
+  // SMTPBRIDGE_ADMIN_TOKEN environment variable, never the command line.
+  std::string admin_token;
+  tls::TlsOptions tls;  // --tls-*: TLS (client certificate) to the dispatcher
   int timeout_ms = 5000;
 };
 

@@ -6,8 +6,10 @@
 
 #include "bindings/file_editor.h"
 #include "bindings/loader.h"
+#include "server/admin_auth.h"
 #include "smtpbridge/v1/names.h"
 #include "tools/bridgectl_live.h"
+#include "tools/bridgectl_logs.h"
 
 namespace {
 
@@ -86,7 +88,18 @@ int main(int argc, char** argv) {
   cli.add_option("-f,--file", file, "bindings YAML file for the file verbs")->capture_default_str();
   cli.add_option("-d,--dispatcher", conn.dispatcher, "dispatcher address for the live verbs")
       ->capture_default_str();
-  cli.add_option("--admin-token", conn.admin_token, "token for Admin calls (status, reload)");
+  std::string argv_token, token_file;
+  cli.add_option("--admin-token", argv_token, "refused: use --admin-token-file or SMTPBRIDGE_ADMIN_TOKEN");
+  cli.add_option("--admin-token-file", token_file,
+                 "file holding the token for Admin calls and test-event (default: the "
+                 "SMTPBRIDGE_ADMIN_TOKEN environment variable)");
+  cli.add_option("--tls-ca", conn.tls.ca_file, "TLS to the dispatcher: CA of its certificate")->group("TLS");
+  cli.add_option("--tls-cert", conn.tls.cert_file, "TLS to the dispatcher: client certificate (PEM)")
+      ->group("TLS");
+  cli.add_option("--tls-key", conn.tls.key_file, "TLS to the dispatcher: its key (PEM)")->group("TLS");
+  cli.add_option("--tls-server-name", conn.tls.server_name,
+                 "TLS to the dispatcher: name its certificate carries, instead of the address")
+      ->group("TLS");
   cli.add_option("--timeout-ms", conn.timeout_ms, "deadline of each call to the dispatcher")
       ->capture_default_str();
 
@@ -120,6 +133,22 @@ int main(int argc, char** argv) {
   enable->add_option("name", name, "binding name")->required();
   auto* disable = cli.add_subcommand("disable", "disable a binding (kept in the file)");
   disable->add_option("name", name, "binding name")->required();
+
+  std::string set_rule, set_priority, set_timeout, set_sink, set_on_error, set_mode;
+  auto* set = cli.add_subcommand("set", "change a binding's rule, priority, timeout, sink, on_error or mode in place");
+  set->add_option("name", name, "binding name")->required();
+  set->add_option("--rule", set_rule, "new SEO rule");
+  set->add_option("--priority", set_priority, "new priority (0..32767 or PRIO_*)");
+  set->add_option("--timeout", set_timeout, "new per-call timeout, e.g. 50ms");
+  set->add_option("--sink", set_sink, "new worker gRPC target");
+  set->add_option("--on-error", set_on_error, "continue | tempfail | reject");
+  set->add_option("--mode", set_mode, "enforce | observe");
+
+  std::string log_file;
+  bool follow = false;
+  auto* logs = cli.add_subcommand("logs", "pretty-print a decision log (dispatcher --decision-log, sink fallback_log)");
+  logs->add_option("file", log_file, "JSON-lines file (\"-\": stdin)")->required();
+  logs->add_flag("-F,--follow", follow, "keep printing lines as they are appended (Ctrl-C ends)");
 
   auto* status = cli.add_subcommand("status", "bindings and live per-binding stats of a dispatcher");
   auto* reload = cli.add_subcommand("reload", "make the dispatcher reload its bindings file");
@@ -174,6 +203,44 @@ int main(int argc, char** argv) {
     return EditFile(file, [&](BindingsFileEditor& e, std::string* err) {
       return e.SetEnabled(name, on, err);
     });
+  }
+  if (set->parsed()) {
+    const std::vector<std::pair<std::string, std::string>> fields = {
+        {"rule", set_rule}, {"priority", set_priority}, {"timeout", set_timeout},
+        {"sink", set_sink}, {"on_error", set_on_error}, {"mode", set_mode}};
+    bool any = false;
+    for (const auto& f : fields) any = any || !f.second.empty();
+    if (!any) {
+      std::cerr << "bridgectl: set: give at least one of --rule, --priority, --timeout, --sink, "
+                   "--on-error, --mode\n";
+      return kUsage;
+    }
+    return EditFile(file, [&](BindingsFileEditor& e, std::string* err) {
+      for (const auto& [field, value] : fields) {
+        if (!value.empty() && !e.SetField(name, field, value, err)) return false;
+      }
+      return true;
+    });
+  }
+  if (logs->parsed()) return smtpbridge::bridgectl::Logs(log_file, follow, std::cout);
+  if (!argv_token.empty()) {
+    std::cerr << "bridgectl: " << smtpbridge::dispatcher::kAdminTokenArgvRefused << "\n";
+    return kUsage;
+  }
+  if (status->parsed() || reload->parsed() || test->parsed()) {
+    std::string error;
+    if (!smtpbridge::dispatcher::LoadAdminToken(token_file, &conn.admin_token, &error)) {
+      std::cerr << "bridgectl: " << error << "\n";
+      return kUsage;
+    }
+    conn.tls.enabled = !conn.tls.ca_file.empty() || !conn.tls.cert_file.empty() ||
+                       !conn.tls.key_file.empty() || !conn.tls.server_name.empty();
+    if (conn.tls.enabled) {
+      if (std::string e = smtpbridge::tls::ValidateClient(conn.tls); !e.empty()) {
+        std::cerr << "bridgectl: " << e << "\n";
+        return kUsage;
+      }
+    }
   }
   if (status->parsed()) return smtpbridge::bridgectl::Status(conn);
   if (reload->parsed()) return smtpbridge::bridgectl::Reload(conn);

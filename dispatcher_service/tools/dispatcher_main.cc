@@ -11,16 +11,68 @@
 #include <iostream>
 
 #include "server/dispatcher_app.h"
+#include "smtpbridge/common/log_format.h"
 #include "smtpbridge/common/ready_file.h"
 #include "smtpbridge/v1/names.h"
 
+namespace {
+
+using smtpbridge::dispatcher::AppOptions;
+
+// --tls-* (this server: mutual TLS) and --worker-tls-* (the default for calls to workers).
+// A group turns on when any of its files is given; docs/security.md.
+void AddTlsFlags(CLI::App& cli, AppOptions& options, std::string& refresh) {
+  cli.add_option("--tls-cert", options.tls.cert_file, "serve mutual TLS: this server's certificate chain (PEM)")
+      ->group("TLS");
+  cli.add_option("--tls-key", options.tls.key_file, "serve mutual TLS: its private key (PEM)")->group("TLS");
+  cli.add_option("--tls-client-ca", options.tls.ca_file,
+                 "serve mutual TLS: CA that signs the client certificates accepted (required)")
+      ->group("TLS");
+  cli.add_option("--worker-tls-ca", options.worker_tls.ca_file,
+                 "TLS to workers: CA that signs their certificates (default: the system's roots)")
+      ->group("TLS");
+  cli.add_option("--worker-tls-cert", options.worker_tls.cert_file,
+                 "TLS to workers: the dispatcher's client certificate (PEM)")
+      ->group("TLS");
+  cli.add_option("--worker-tls-key", options.worker_tls.key_file, "TLS to workers: its private key (PEM)")
+      ->group("TLS");
+  cli.add_option("--worker-tls-server-name", options.worker_tls.server_name,
+                 "TLS to workers: name their certificates carry, instead of the target's host")
+      ->group("TLS");
+  cli.add_flag("--worker-tls", options.worker_tls.enabled,
+               "TLS to workers with the system's roots (implied by any --worker-tls-* file)")
+      ->group("TLS");
+  cli.add_option("--tls-refresh-interval", refresh,
+                 "how often certificate, key and CA files are re-read (rotation without restart)")
+      ->capture_default_str()
+      ->group("TLS");
+}
+
+bool FinishTlsFlags(AppOptions& options, const std::string& refresh) {
+  const auto d = smtpbridge::v1::ParseDurationText(refresh);
+  if (!d || *d < std::chrono::seconds(1)) {
+    std::cerr << "--tls-refresh-interval takes a duration of at least 1s, like \"60s\"\n";
+    return false;
+  }
+  const auto interval = std::chrono::duration_cast<std::chrono::seconds>(*d);
+  options.tls.refresh_interval = options.worker_tls.refresh_interval = interval;
+  options.tls.enabled = !options.tls.cert_file.empty() || !options.tls.key_file.empty() ||
+                        !options.tls.ca_file.empty();
+  options.worker_tls.enabled = options.worker_tls.enabled || !options.worker_tls.ca_file.empty() ||
+                               !options.worker_tls.cert_file.empty() ||
+                               !options.worker_tls.key_file.empty();
+  return true;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  using smtpbridge::dispatcher::AppOptions;
   using smtpbridge::dispatcher::DispatcherApp;
 
   AppOptions options;
   std::string ready_file;
   std::string log_level = "info";
+  std::string log_format = "text";
   std::string watch = "1s";
   std::string drain = "5s";
   std::string max_age = "0";
@@ -35,11 +87,16 @@ int main(int argc, char** argv) {
                  "once listening, write the bound HOST:PORT and a newline to this file");
   cli.add_option("--metrics-listen", options.metrics_listen,
                  "serve Prometheus metrics on HOST:PORT (off when empty)");
-  cli.add_option("--admin-token", options.admin_token,
-                 "require \"authorization: Bearer TOKEN\" on Admin calls");
+  std::string argv_token, token_file;
+  cli.add_option("--admin-token", argv_token, "refused: use --admin-token-file or SMTPBRIDGE_ADMIN_TOKEN");
+  cli.add_option("--admin-token-file", token_file,
+                 "file holding the admin token (default: the SMTPBRIDGE_ADMIN_TOKEN environment "
+                 "variable); Admin calls and test events then need \"authorization: Bearer TOKEN\"");
   cli.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  cli.add_option("--log-format", log_format, "text, or json: one JSON object per log line")
+      ->check(CLI::IsMember({"text", "json"}));
   cli.add_option("--watch-interval", watch,
                  "how often to check the bindings file for changes (0: only SIGHUP/Admin.Reload)")
       ->capture_default_str();
@@ -59,6 +116,22 @@ int main(int argc, char** argv) {
                  "threads serving every gRPC method and the worker calls (one completion queue "
                  "each; 0: half the cores, at least 1)")
       ->capture_default_str();
+  cli.add_option("--decision-log", options.decision_log.path,
+                 "write one JSON line per decision to this file (\"-\": stdout; off when empty)")
+      ->group("Decision log");
+  cli.add_option("--decision-log-sample", options.decision_log.sample_rate,
+                 "fraction of decisions logged, 0..1")
+      ->capture_default_str()
+      ->group("Decision log");
+  cli.add_option("--decision-log-max-per-second", options.decision_log.max_per_second,
+                 "at most this many lines a second (0: no cap)")
+      ->capture_default_str()
+      ->group("Decision log");
+  cli.add_flag("--decision-log-hash-addresses", options.decision_log.hash_addresses,
+               "log envelope addresses as sha256 prefixes instead of in clear")
+      ->group("Decision log");
+  std::string tls_refresh = "60s";
+  AddTlsFlags(cli, options, tls_refresh);
   cli.add_flag("--reflection,!--no-reflection", options.reflection,
                "serve gRPC server reflection (grpcurl without .proto files); on by default, "
                "--no-reflection turns it off");
@@ -95,7 +168,7 @@ int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("dispatcher");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  smtpbridge::logging::SetFormat(log_format);
 
   const auto watch_d = smtpbridge::v1::ParseDurationText(watch);
   const auto drain_d = smtpbridge::v1::ParseDurationText(drain);
@@ -122,6 +195,15 @@ int main(int argc, char** argv) {
   }
   options.max_connection_age = std::chrono::duration_cast<std::chrono::milliseconds>(*age_d);
   options.max_connection_age_grace = std::chrono::duration_cast<std::chrono::milliseconds>(*grace_d);
+  if (!FinishTlsFlags(options, tls_refresh)) return 1;
+  if (!argv_token.empty()) {
+    std::cerr << "smtpbridge-dispatcher: " << smtpbridge::dispatcher::kAdminTokenArgvRefused << "\n";
+    return 1;
+  }
+  if (std::string e; !smtpbridge::dispatcher::LoadAdminToken(token_file, &options.admin_token, &e)) {
+    std::cerr << "smtpbridge-dispatcher: " << e << "\n";
+    return 1;
+  }
 
   // Block the signals in every thread (gRPC's included, so block before any start); this
   // thread takes them with sigwait.

@@ -1,6 +1,9 @@
 #include "workers/channel_pool.h"
 
+#include <grpcpp/create_channel.h>
 #include <spdlog/spdlog.h>
+
+#include "smtpbridge/grpc/client_channel.h"
 
 namespace smtpbridge::dispatcher {
 namespace {
@@ -24,10 +27,28 @@ std::shared_ptr<WorkerPool> ChannelPool::Get(const std::string& target) {
   std::lock_guard lock(mu_);
   auto& pool = pools_[target];
   if (!pool) {
-    pool = std::make_shared<WorkerPool>(target, clock_, options_, factory_, resolver_, listener_);
+    ChannelFactory factory = factory_;
+    if (!factory) {
+      factory = [this, target](const std::string& endpoint) { return EndpointChannel(target, endpoint); };
+    }
+    pool = std::make_shared<WorkerPool>(target, clock_, options_, std::move(factory), resolver_,
+                                        listener_);
     cv_.notify_all();  // a dns pool wants its first resolution
   }
   return pool;
+}
+
+std::shared_ptr<grpc::Channel> ChannelPool::EndpointChannel(const std::string& target,
+                                                            const std::string& endpoint) const {
+  grpc::ChannelArguments args = grpc_client::ClientChannelArgs(grpc_client::kWorkerHealthService);
+  const WorkerTarget parsed = ParseWorkerTarget(target);
+  if (parsed.kind == WorkerTarget::Kind::kDns) {
+    const bool v6 = parsed.host.find(':') != std::string::npos;
+    args.SetString(GRPC_ARG_DEFAULT_AUTHORITY,
+                   (v6 ? "[" + parsed.host + "]" : parsed.host) + ":" + parsed.port);
+  }
+  auto credentials = credentials_ ? credentials_(target, &args) : grpc::InsecureChannelCredentials();
+  return grpc::CreateCustomChannel(endpoint, credentials, args);
 }
 
 void ChannelPool::Warm(const std::string& target) {

@@ -6,7 +6,11 @@
 // last call has ended.
 #pragma once
 
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,13 +25,21 @@ namespace smtpbridge::dispatcher {
 
 class ChannelPool {
  public:
-  // `listener` may be null; it must outlive the pool.
+  // `listener` may be null; it must outlive the pool. `factory` (tests) replaces the real
+  // endpoint channels (the shared client configuration with SetCredentialsFactory's credentials).
   explicit ChannelPool(Clock* clock, PoolOptions options = {}, PoolListener* listener = nullptr,
-                       ChannelFactory factory = MakeWorkerChannel,
-                       Resolver resolver = ResolveHostPort);
+                       ChannelFactory factory = nullptr, Resolver resolver = ResolveHostPort);
   ~ChannelPool();
   ChannelPool(const ChannelPool&) = delete;
   ChannelPool& operator=(const ChannelPool&) = delete;
+
+  // Credentials (and TLS channel arguments) for a new channel of the binding target `target`;
+  // unset: plaintext. Each endpoint's channel of a dns target also gets the target's host:port
+  // as its default authority, so TLS checks the name, not the replica's address.
+  using CredentialsFactory = std::function<std::shared_ptr<grpc::ChannelCredentials>(
+      const std::string& target, grpc::ChannelArguments* args)>;
+  // Before the first Get().
+  void SetCredentialsFactory(CredentialsFactory factory) { credentials_ = std::move(factory); }
 
   // The pool for `target`, created on first use (a dns target created here has no endpoint
   // until the resolver thread resolves it; Warm resolves at once).
@@ -52,12 +64,16 @@ class ChannelPool {
 
  private:
   void Run();
+  // One endpoint's channel for the pool of `target`.
+  std::shared_ptr<grpc::Channel> EndpointChannel(const std::string& target,
+                                                 const std::string& endpoint) const;
 
   Clock* const clock_;
   const PoolOptions options_;
   PoolListener* listener_;
   const ChannelFactory factory_;
   const Resolver resolver_;
+  CredentialsFactory credentials_;
 
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<WorkerPool>> pools_;

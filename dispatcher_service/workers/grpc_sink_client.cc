@@ -4,6 +4,8 @@
 
 #include <mutex>
 
+#include "smtpbridge/trace/traceparent.h"
+
 namespace smtpbridge::dispatcher {
 namespace {
 
@@ -32,6 +34,7 @@ struct CallState {
   std::shared_ptr<WorkerPool> pool;
   std::shared_ptr<const v1::SinkRequest> request;
   Clock::TimePoint deadline;
+  std::string traceparent;  // empty: none
   std::mutex mu;
   SinkCallback done;
   std::shared_ptr<Attempt> current;
@@ -44,6 +47,7 @@ bool StartAttempt(const std::shared_ptr<CallState>& call, WorkerPool::Pick pick)
   auto attempt = std::make_shared<Attempt>();
   attempt->pick = std::move(pick);
   attempt->call = call;
+  if (!call->traceparent.empty()) attempt->context.AddMetadata(trace::kMetadataKey, call->traceparent);
   // gRPC deadlines are system_clock time points.
   const auto left = call->deadline - std::chrono::steady_clock::now();
   attempt->context.set_deadline(
@@ -114,7 +118,15 @@ CallResult ClassifyCall(const grpc::Status& status, Clock::TimePoint now, Clock:
 CancelFn GrpcSinkClient::Call(const std::string& target,
                               std::shared_ptr<const v1::SinkRequest> request,
                               Clock::TimePoint deadline, SinkCallback done) {
+  return Call(target, std::move(request), deadline, std::string(), std::move(done));
+}
+
+CancelFn GrpcSinkClient::Call(const std::string& target,
+                              std::shared_ptr<const v1::SinkRequest> request,
+                              Clock::TimePoint deadline, const std::string& traceparent,
+                              SinkCallback done) {
   auto call = std::make_shared<CallState>();
+  call->traceparent = traceparent;
   call->cqs = cqs_;
   call->pool = pool_->Get(target);
   call->request = std::move(request);

@@ -25,6 +25,9 @@ class GrpcSinkClient : public SinkClient {
   // Once the queues are shut down, `done` runs inline with UNAVAILABLE.
   CancelFn Call(const std::string& target, std::shared_ptr<const v1::SinkRequest> request,
                 Clock::TimePoint deadline, SinkCallback done) override;
+  // `traceparent` (non-empty) goes out as every attempt's "traceparent" metadata.
+  CancelFn Call(const std::string& target, std::shared_ptr<const v1::SinkRequest> request,
+                Clock::TimePoint deadline, const std::string& traceparent, SinkCallback done) override;
 
  private:
   ChannelPool* pool_;

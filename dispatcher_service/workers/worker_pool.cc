@@ -25,11 +25,6 @@ bool Unreachable(const WorkerPool::Endpoint& e) {
 
 }  // namespace
 
-std::shared_ptr<grpc::Channel> MakeWorkerChannel(const std::string& endpoint) {
-  return grpc_client::CreateClientChannel(endpoint, grpc::InsecureChannelCredentials(),
-                                          grpc_client::kWorkerHealthService);
-}
-
 WorkerPool::WorkerPool(std::string target, Clock* clock, PoolOptions options,
                        ChannelFactory factory, Resolver resolver, PoolListener* listener)
     : target_(std::move(target)),

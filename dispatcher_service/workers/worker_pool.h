@@ -55,11 +55,6 @@ class PoolListener {
 
 // The channel for one endpoint (a single-address target).
 using ChannelFactory = std::function<std::shared_ptr<grpc::Channel>(const std::string& endpoint)>;
-// Insecure channel with the shared client configuration (smtpbridge/grpc/client_channel.h):
-// short reconnect backoff (100 ms, at most 1 s; gRPC's default first wait of 1 s made a worker
-// restarted in 0.1 s cost a second of errors), keepalive, and health checking on
-// smtpbridge.v1.PolicySink, so a draining worker's channel leaves READY and the pool skips it.
-std::shared_ptr<grpc::Channel> MakeWorkerChannel(const std::string& endpoint);
 
 class WorkerPool {
  public:

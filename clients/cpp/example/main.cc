@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "example_policy.h"
+#include "smtpbridge/common/log_format.h"
 #include "smtpbridge/common/ready_file.h"
 #include "smtpbridge/v1/names.h"
 #include "smtpbridge/worker/worker.h"
@@ -30,6 +31,9 @@ int main(int argc, char** argv) {
   app.add_option("--ready-file", ready_file, "write the bound host:port here once listening");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format, "text, or json: one JSON object per log line")
+      ->check(CLI::IsMember({"text", "json"}));
   app.add_option("--name", options.name, "name used in logs");
   app.add_option("--reject-rcpt", options.reject_rcpt,
                  "reject recipients matching this glob (repeatable), e.g. blocked@*");
@@ -39,6 +43,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--cache-ttl", cache_ttl,
                  "let the dispatcher and sinks reuse every verdict (but _EOD's) this long, e.g. 10s");
+  smtpbridge::tls::TlsOptions tls;
+  app.add_option("--tls-cert", tls.cert_file, "serve mutual TLS: certificate chain (PEM)")->group("TLS");
+  app.add_option("--tls-key", tls.key_file, "serve mutual TLS: private key (PEM)")->group("TLS");
+  app.add_option("--tls-client-ca", tls.ca_file, "serve mutual TLS: CA of the accepted client certificates")
+      ->group("TLS");
   app.add_option("--max-connection-age", max_age,
                  "close connections older than this, so dispatchers find new replicas (0: never)");
   app.add_option("--max-connection-age-grace", max_age_grace,
@@ -49,6 +58,7 @@ int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("example-worker");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level));
+  if (log_format == "json") smtpbridge::logging::SetFormat("json");
 
   const auto parsed_delay = smtpbridge::v1::ParseDurationText(delay);
   if (!parsed_delay) {
@@ -80,6 +90,8 @@ int main(int argc, char** argv) {
     smtpbridge::example::ExamplePolicy policy(options);
     smtpbridge::worker::WorkerOptions worker_options;
     worker_options.name = options.name;
+    worker_options.tls = tls;
+    worker_options.tls.enabled = !tls.cert_file.empty() || !tls.key_file.empty() || !tls.ca_file.empty();
     worker_options.max_connection_age = std::chrono::duration_cast<std::chrono::milliseconds>(*parsed_age);
     worker_options.max_connection_age_grace =
         std::chrono::duration_cast<std::chrono::milliseconds>(*parsed_grace);

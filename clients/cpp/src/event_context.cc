@@ -2,18 +2,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <stdexcept>
 
+#include "smtpbridge/common/ascii.h"
 #include "smtpbridge/v1/names.h"
 
 namespace smtpbridge::worker {
 namespace {
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 EventContext::Clock::time_point DeadlineFrom(const v1::SinkRequest& request) {
   if (!request.has_time_left()) return EventContext::Clock::time_point::max();
@@ -52,7 +48,7 @@ std::string EventContext::recipient() const {
 
 std::optional<std::string_view> EventContext::header(std::string_view name) const {
   for (const auto& h : message().headers()) {
-    if (EqualsIgnoreCase(h.name(), name)) return std::string_view(h.value());
+    if (common::EqualsIgnoreCase(h.name(), name)) return std::string_view(h.value());
   }
   return std::nullopt;
 }
@@ -60,7 +56,7 @@ std::optional<std::string_view> EventContext::header(std::string_view name) cons
 std::vector<std::string_view> EventContext::headers(std::string_view name) const {
   std::vector<std::string_view> out;
   for (const auto& h : message().headers()) {
-    if (EqualsIgnoreCase(h.name(), name)) out.emplace_back(h.value());
+    if (common::EqualsIgnoreCase(h.name(), name)) out.emplace_back(h.value());
   }
   return out;
 }
@@ -74,6 +70,31 @@ std::optional<std::string_view> EventContext::property(std::string_view key) con
 
 std::string EventContext::property(std::string_view key, std::string_view fallback) const {
   return std::string(property(key).value_or(fallback));
+}
+
+std::vector<std::string> EventContext::property_list(std::string_view key) const {
+  std::vector<std::string> out;
+  std::string_view rest = property(key).value_or("");
+  while (!rest.empty()) {
+    const auto comma = rest.find(',');
+    const std::string_view item = common::TrimBlanks(rest.substr(0, comma));
+    if (!item.empty()) out.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+int64_t EventContext::property_int(std::string_view key, int64_t fallback) const {
+  const auto text = property(key);
+  if (!text || text->empty()) return fallback;
+  int64_t value = 0;
+  const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (error != std::errc() || end != text->data() + text->size()) {
+    throw std::invalid_argument("sink property " + std::string(key) + "=" + std::string(*text) +
+                                " is not an integer");
+  }
+  return value;
 }
 
 std::chrono::nanoseconds EventContext::time_left() const {

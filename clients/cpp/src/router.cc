@@ -19,8 +19,8 @@ std::string Upper(std::string_view s) {
 }
 
 void FailInternal(const EventContext& ctx, const Responder& responder, const std::string& what) {
-  spdlog::error("handler for {} {} (event {}) threw: {}", v1::EventTypeName(ctx.type()),
-                ctx.keyword(), ctx.event_id(), what);
+  spdlog::error("handler for {} {} (event {} trace {}) threw: {}", v1::EventTypeName(ctx.type()),
+                ctx.keyword(), ctx.event_id(), ctx.trace_id(), what);
   responder.Fail(grpc::Status(grpc::StatusCode::INTERNAL, "handler failed: " + what));
 }
 

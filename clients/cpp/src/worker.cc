@@ -172,6 +172,10 @@ class Worker::Service::EventCall final : public cq::CqTag {
     }
     Post(service_, cq_);  // the next call
     event_.emplace(request_, CallDeadline(context_, request_));
+    if (const auto it = context_.client_metadata().find("traceparent");
+        it != context_.client_metadata().end()) {
+      event_->set_traceparent(std::string(it->second.data(), it->second.size()));
+    }
     responder_.emplace([this](grpc::Status status, v1::Verdict verdict) {
       Answer(std::move(status), std::move(verdict));
     });
@@ -308,8 +312,14 @@ int Worker::Start(const std::string& address) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   service_ = std::make_unique<Service>(router_, options_);
   int port = 0;
+  std::string tls_error;
+  const auto credentials = tls::MakeServerCredentials(options_.tls, &tls_error);
+  if (!credentials) {
+    service_.reset();
+    throw std::runtime_error("worker " + options_.name + ": " + tls_error);
+  }
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(address, credentials, &port);
   builder.SetMaxReceiveMessageSize(options_.max_request_bytes);
   // Dispatchers ping every 10 s, also between calls (smtpbridge/grpc/client_channel.h).
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
@@ -330,7 +340,8 @@ int Worker::Start(const std::string& address) {
   }
   service_->Start();
   const std::string bound = HostOf(address) + ":" + std::to_string(port);
-  spdlog::info("worker {} listening on {}", options_.name, bound);
+  spdlog::info("worker {} listening on {}{}", options_.name, bound,
+               options_.tls.enabled ? " (mutual TLS)" : "");
   // Outside the lock: a ready callback may call Shutdown() (or anything else on this worker).
   lock.unlock();
   if (on_ready_) on_ready_(bound, port);

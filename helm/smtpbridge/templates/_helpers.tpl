@@ -54,3 +54,15 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- $sink -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The Secret with the dispatcher's TLS files (tls.crt, tls.key, ca.crt). */}}
+{{- define "smtpbridge.dispatcherTlsSecret" -}}
+{{- default (printf "%s-dispatcher-tls" (include "smtpbridge.fullname" .)) .Values.dispatcher.tls.existingSecret -}}
+{{- end -}}
+
+{{/* A token crosses the pod network: only over TLS (the dispatcher refuses it in plaintext). */}}
+{{- define "smtpbridge.checkAdminToken" -}}
+{{- if and .Values.dispatcher.adminToken.existingSecret (not .Values.dispatcher.tls.enabled) -}}
+{{- fail "dispatcher.adminToken.existingSecret needs dispatcher.tls.enabled: the dispatcher refuses an admin token sent in plaintext from another pod (docs/security.md)" -}}
+{{- end -}}
+{{- end -}}

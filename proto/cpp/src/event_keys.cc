@@ -1,6 +1,6 @@
 #include "smtpbridge/common/event_keys.h"
 
-#include <cctype>
+#include "smtpbridge/common/ascii.h"
 
 namespace smtpbridge::common {
 namespace {
@@ -10,12 +10,6 @@ std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
     s.remove_suffix(1);
   return s;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 void Add(std::string* key, std::string_view field) {
@@ -53,12 +47,12 @@ std::string_view CommandArgument(const v1::Command& command) {
 
 bool Cacheable(const v1::Event& event) {
   const std::string_view keyword = CommandKeyword(event.command());
-  return !(keyword.size() == 4 && Lower(keyword) == "_eod") && !event.has_message();
+  return !common::EqualsIgnoreCase(keyword, "_EOD") && !event.has_message();
 }
 
 std::string CommandKey(const v1::Event& event) {
   std::string key;
-  Add(&key, Lower(CommandKeyword(event.command())));
+  Add(&key, common::AsciiLower(CommandKeyword(event.command())));
   Add(&key, CommandArgument(event.command()));
   Add(&key, event.type() == v1::EVENT_TYPE_SERVER_RESPONSE ? std::to_string(event.response().code())
                                                            : std::string());
@@ -74,9 +68,9 @@ std::string ScopeKey(v1::CacheScope scope, const v1::Event& event) {
       return event.session().client().address();
     case v1::CACHE_SCOPE_SENDER:
       // The null sender is a real sender; has_sender tells it from "no transaction".
-      return event.envelope().has_sender() ? "<" + Lower(event.envelope().sender()) + ">" : "";
+      return event.envelope().has_sender() ? "<" + common::AsciiLower(event.envelope().sender()) + ">" : "";
     case v1::CACHE_SCOPE_RECIPIENT:
-      return Lower(Recipient(event));
+      return common::AsciiLower(Recipient(event));
     case v1::CACHE_SCOPE_SESSION:
       return event.session().session_id();
     default:

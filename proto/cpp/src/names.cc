@@ -1,5 +1,7 @@
 #include "smtpbridge/v1/names.h"
 
+#include "smtpbridge/common/ascii.h"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -27,14 +29,6 @@ constexpr std::array<EventNames, 9> kEventNames{{
     {EVENT_TYPE_CONNECT, "CONNECT", "OnConnect"},
 }};
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 }  // namespace
 
 std::string_view EventTypeName(EventType type) {
@@ -46,11 +40,11 @@ std::string_view EventTypeName(EventType type) {
 
 std::optional<EventType> ParseEventType(std::string_view text) {
   constexpr std::string_view kPrefix = "EVENT_TYPE_";
-  if (text.size() > kPrefix.size() && EqualsIgnoreCase(text.substr(0, kPrefix.size()), kPrefix)) {
+  if (text.size() > kPrefix.size() && common::EqualsIgnoreCase(text.substr(0, kPrefix.size()), kPrefix)) {
     text.remove_prefix(kPrefix.size());
   }
   for (const auto& e : kEventNames) {
-    if (EqualsIgnoreCase(text, e.name) || EqualsIgnoreCase(text, e.seo_name)) return e.type;
+    if (common::EqualsIgnoreCase(text, e.name) || common::EqualsIgnoreCase(text, e.seo_name)) return e.type;
   }
   return std::nullopt;
 }

@@ -121,7 +121,7 @@ TEST(LoaderTest, ReportsFileLineAndFieldForEachMistakeAndCollectsThemAll) {
           "bindings.yaml:12: bindings[2].priority: \"PRIO_HUGE\" is not a number 0..32767 or a PRIO_* name",
           "bindings.yaml:20: bindings[3].prority: unknown key (expected one of: name, id, instance, "
           "event, rule, priority, sink, sink_properties, timeout, on_error, mode, enabled, body_limit, "
-          "hedge_after)",
+          "hedge_after, tls)",
           HasSubstr("bindings.yaml:14: bindings[3].event: \"ON_SMTP_NOTHING\" is not an event type"),
           "bindings.yaml:16: bindings[3].timeout: \"5 parsecs\" is not a duration (e.g. \"50ms\", \"1.5s\")",
           "bindings.yaml:17: bindings[3].on_error: \"explode\" is not one of continue, tempfail, reject",

@@ -1,61 +1,37 @@
 // TLS to the dispatcher: mutual TLS against an in-process server that requires a client
-// certificate, with certificates made by the openssl command for this test only.
+// certificate, with certificates made by the openssl command for this test only
+// (tests/support/test_certs.h).
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <fstream>
 #include <future>
-#include <sstream>
 
 #include <grpcpp/security/server_credentials.h>
 #include <prometheus/registry.h>
 
 #include "sink_test_util.h"
 #include "smtpbridge/sink/sink_factory.h"
-#include "support/temp_dir.h"
+#include "support/test_certs.h"
 #include "test_dispatcher.h"
 
 namespace smtpbridge::sink::testing {
 namespace {
 
-std::string Read(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA.
-class Certificates {
+// The shared test certificates (CA, server for 127.0.0.1, client, expired, other CA), served
+// with the same credentials builder the dispatcher uses.
+class Certificates : public smtpbridge::testing::TestCertificates {
  public:
-  Certificates() {
-    const std::string d = dir_.path().string();
-    dir_.Write("san.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-    const std::string key = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    const std::string script =
-        "cd '" + d + "' && "
-        "openssl req -x509" + key + " -keyout ca.key -out ca.pem -days 2 -subj /CN=sink-test-ca && "
-        "openssl req" + key + " -keyout server.key -out server.csr -subj /CN=localhost && "
-        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2"
-        " -extfile san.ext -out server.pem && "
-        "openssl req" + key + " -keyout client.key -out client.csr -subj /CN=sink-test-host && "
-        "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2"
-        " -out client.pem";
-    ok_ = std::system(("(" + script + ") >/dev/null 2>&1").c_str()) == 0;
-  }
-  bool ok() const { return ok_; }
-  std::string path(const std::string& name) const { return (dir_.path() / name).string(); }
-
+  std::string path(const std::string& file) const { return (dir() / file).string(); }
   std::shared_ptr<grpc::ServerCredentials> ServerRequiringClientCert() const {
-    grpc::SslServerCredentialsOptions o(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-    o.pem_root_certs = Read(path("ca.pem"));
-    o.pem_key_cert_pairs.push_back({Read(path("server.key")), Read(path("server.pem"))});
-    return grpc::SslServerCredentials(o);
+    tls::TlsOptions o;
+    o.enabled = true;
+    o.cert_file = pem("server");
+    o.key_file = key("server");
+    o.ca_file = pem("ca");
+    std::string error;
+    auto credentials = tls::MakeServerCredentials(o, &error);
+    EXPECT_TRUE(credentials) << error;
+    return credentials;
   }
-
- private:
-  smtpbridge::testing::TempDir dir_;
-  bool ok_ = false;
 };
 
 Evaluation EvaluateAndWait(Sink& sink, v1::Event event) {
@@ -77,10 +53,10 @@ SinkOptions TlsOptionsFor(const TestDispatcher& dispatcher, const Certificates& 
   o.metrics_registry = std::make_shared<prometheus::Registry>();
   o.interests.enabled = false;
   o.tls.enabled = true;
-  o.tls.ca_file = certs.path("ca.pem");
+  o.tls.ca_file = certs.pem("ca");
   if (client_cert) {
-    o.tls.cert_file = certs.path("client.pem");
-    o.tls.key_file = certs.path("client.key");
+    o.tls.cert_file = certs.pem("client");
+    o.tls.key_file = certs.key("client");
   }
   return o;
 }
@@ -108,6 +84,23 @@ TEST(TlsSink, WithoutAClientCertificateTheFallbackAnswers) {
   sink->Shutdown();
 }
 
+TEST(TlsSink, ExpiredOrForeignClientCertificatesAreRefused) {
+  Certificates certs;
+  ASSERT_TRUE(certs.ok()) << "the openssl command failed";
+  TestDispatcher dispatcher("127.0.0.1:0", certs.ServerRequiringClientCert());
+  for (const std::string name : {"expired", "other"}) {
+    SinkOptions o = TlsOptionsFor(dispatcher, certs, /*client_cert=*/true);
+    o.tls.cert_file = certs.pem(name);
+    o.tls.key_file = certs.key(name);
+    auto sink = MakeSink(o);
+    const Evaluation e = EvaluateAndWait(*sink, Rcpt("reject@example.com"));
+    EXPECT_EQ(e.source, VerdictSource::kDefault) << name;
+    EXPECT_EQ(e.reason, FallbackReason::kUnavailable) << name;
+    sink->Shutdown();
+  }
+  EXPECT_EQ(dispatcher.evaluations(), 0);
+}
+
 TEST(TlsSink, PlaintextSinkCannotTalkToATlsDispatcher) {
   Certificates certs;
   ASSERT_TRUE(certs.ok()) << "the openssl command failed";
@@ -119,6 +112,21 @@ TEST(TlsSink, PlaintextSinkCannotTalkToATlsDispatcher) {
   EXPECT_EQ(e.source, VerdictSource::kDefault);
   EXPECT_EQ(dispatcher.evaluations(), 0);
   sink->Shutdown();
+}
+
+TEST(TlsSink, KeyThatDoesNotMatchTheCertificateIsAnErrorAtStart) {
+  Certificates certs;
+  ASSERT_TRUE(certs.ok()) << "the openssl command failed";
+  SinkOptions o;
+  o.tls.enabled = true;
+  o.tls.cert_file = certs.pem("client");
+  o.tls.key_file = certs.key("other");
+  try {
+    MakeSink(o);
+    ADD_FAILURE() << "no error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("is not the key of"), std::string::npos) << e.what();
+  }
 }
 
 TEST(TlsSink, UnreadableCertificateIsAnErrorAtStart) {

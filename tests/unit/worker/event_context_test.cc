@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+
+#include "smtpbridge/worker/address.h"
 #include "smtpbridge/worker/event_context.h"
 
 namespace smtpbridge::worker {
@@ -84,6 +87,31 @@ TEST(EventContext, TimeLeftComesFromTheDeadlineAndNeverGoesNegative) {
   EXPECT_GT(EventContext(r, now + 1h).time_left(), 30min);
   r.mutable_time_left()->set_seconds(3600);
   EXPECT_GT(EventContext(r).time_left(), 30min);
+}
+
+TEST(EventContext, PropertyListAndInt) {
+  v1::SinkRequest r;
+  auto& props = *r.mutable_binding()->mutable_sink_properties();
+  props["blocked"] = " a@example.com, B@Example.com,, ";
+  props["limit"] = "42";
+  props["bad"] = "4x";
+  EventContext ctx(r);
+  EXPECT_EQ(ctx.property_list("blocked"), (std::vector<std::string>{"a@example.com", "B@Example.com"}));
+  EXPECT_TRUE(ctx.property_list("missing").empty());
+  EXPECT_EQ(ctx.property_int("limit", 7), 42);
+  EXPECT_EQ(ctx.property_int("missing", 7), 7);
+  EXPECT_THROW(ctx.property_int("bad", 7), std::invalid_argument);
+}
+
+// As binding rules compare addresses: case-insensitively, angle brackets and blanks dropped.
+TEST(Address, SameAddressAndAddressIn) {
+  EXPECT_TRUE(SameAddress("<Bob@Example.COM>", " bob@example.com"));
+  EXPECT_FALSE(SameAddress("bob@example.com", "bob@example.net"));
+  const std::vector<std::string> blocked{"a@example.com", "B@Example.com"};
+  EXPECT_TRUE(AddressIn("b@EXAMPLE.com", blocked));
+  EXPECT_TRUE(AddressIn("<A@example.com>", blocked));
+  EXPECT_FALSE(AddressIn("c@example.com", blocked));
+  EXPECT_FALSE(AddressIn("<>", {""}));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "smtpbridge/sink/sink.h"
+#include "smtpbridge/tls/tls_options.h"
 #include "smtpbridge/v1/event.pb.h"
 #include "smtpbridge/v1/verdict.pb.h"
 
@@ -62,18 +63,11 @@ struct InterestsOptions {
   uint32_t unknown_body_limit = 256 * 1024;
 };
 
-// TLS (and mutual TLS) to the dispatcher. Off: plaintext, for loopback and meshes that encrypt.
-struct TlsOptions {
-  bool enabled = false;
-  // PEM files. ca_file empty: the system's roots. cert_file + key_file: a client certificate
-  // for mutual TLS (both or neither).
-  std::string ca_file;
-  std::string cert_file;
-  std::string key_file;
-  // Name to check the dispatcher's certificate against instead of the target's host (for
-  // `ipv4:` targets and tests).
-  std::string server_name;
-};
+// TLS (and mutual TLS) to the dispatcher: the settings every C++ part shares
+// (smtpbridge/tls/tls_options.h): enabled, ca_file (empty: the system's roots), cert_file +
+// key_file (a client certificate, both or neither), server_name, refresh_interval (files re-read
+// for rotation). Off: plaintext, for loopback and meshes that encrypt.
+using TlsOptions = tls::TlsOptions;
 
 // How evaluations travel to the dispatcher.
 enum class Transport {
@@ -114,6 +108,10 @@ struct SinkOptions {
 
   // At most one warning log line per fallback reason per interval (the counters count all).
   std::chrono::milliseconds warn_interval{std::chrono::seconds(10)};
+
+  // One JSON line per fallback answer (reason, source, budget, event/session/trace ids; the
+  // sink's side of the dispatcher's decision log): a file, "-" for stdout, empty for none.
+  std::string fallback_log;
 
   // Where the sink registers its Prometheus metrics; MakeSink creates a private registry when
   // null. Hosts pass the registry they expose on --metrics-listen.

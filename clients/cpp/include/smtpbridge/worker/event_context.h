@@ -54,14 +54,28 @@ class EventContext {
   // The binding's sink_properties bag.
   std::optional<std::string_view> property(std::string_view key) const;
   std::string property(std::string_view key, std::string_view fallback) const;
+  // A comma-separated property as a list, blanks dropped: "a, b,,c" -> {"a", "b", "c"}.
+  std::vector<std::string> property_list(std::string_view key) const;
+  // An integer property; `fallback` when absent; throws std::invalid_argument when not a number.
+  int64_t property_int(std::string_view key, int64_t fallback) const;
 
   // What is left of the dispatcher's time for this call (never negative).
   std::chrono::nanoseconds time_left() const;
   Clock::time_point deadline() const { return deadline_; }
 
+  // The W3C trace context the dispatcher sent with this call ("traceparent" gRPC metadata: a
+  // child span of the SMTP session's trace), "" without one; trace_id() is its trace id, for
+  // log lines that join the sink's and the dispatcher's.
+  const std::string& traceparent() const { return traceparent_; }
+  std::string_view trace_id() const {
+    return traceparent_.size() >= 35 ? std::string_view(traceparent_).substr(3, 32) : std::string_view();
+  }
+  void set_traceparent(std::string value) { traceparent_ = std::move(value); }
+
  private:
   const v1::SinkRequest& request_;
   Clock::time_point deadline_;
+  std::string traceparent_;
 };
 
 }  // namespace smtpbridge::worker

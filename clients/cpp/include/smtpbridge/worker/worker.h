@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "smtpbridge/tls/tls_options.h"
 #include "smtpbridge/v1/event.pb.h"
 #include "smtpbridge/worker/event_context.h"
 #include "smtpbridge/worker/responder.h"
@@ -49,6 +50,10 @@ struct WorkerOptions {
   // dispatchers re-resolve their dns:/// name for this pool and find new replicas; zero: no limit.
   std::chrono::milliseconds max_connection_age{0};
   std::chrono::milliseconds max_connection_age_grace{0};
+  // Serve mutual TLS: tls.enabled with tls.cert_file, tls.key_file and tls.ca_file (the CA that
+  // signs the dispatcher's client certificate; a client without one is refused at the handshake).
+  // The files are re-read every tls.refresh_interval, so a rotated certificate needs no restart.
+  tls::TlsOptions tls;
 };
 
 class Worker {
