@@ -58,6 +58,12 @@ void Recorder::OnHedge(const EventInfo& event, const v1::Binding& binding) {
   spdlog::debug("hedge binding={} event_id={}", binding.name(), event.event_id);
 }
 
+void Recorder::OnInvalidVerdict(const EventInfo&, const v1::Binding& binding,
+                                const VerdictCheck& check) {
+  // The outcome's warning line (OnOutcome) says what was wrong; this only counts.
+  if (metrics_) metrics_->InvalidVerdict(binding.name(), VerdictProblemName(check.problem));
+}
+
 void Recorder::OnDecision(const EventInfo& event, const v1::EvaluateResponse& response) {
   const auto elapsed = v1::FromProtoDuration(response.elapsed());
   const std::string_view action = v1::ActionName(response.verdict().action());

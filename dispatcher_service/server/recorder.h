@@ -23,6 +23,8 @@ class Recorder : public DispatchObserver {
                  const v1::SinkOutcome& outcome) override;
   void OnDecision(const EventInfo& event, const v1::EvaluateResponse& response) override;
   void OnHedge(const EventInfo& event, const v1::Binding& binding) override;
+  void OnInvalidVerdict(const EventInfo& event, const v1::Binding& binding,
+                        const VerdictCheck& check) override;
 
  private:
   bool AllowWarning();
