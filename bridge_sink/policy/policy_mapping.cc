@@ -5,6 +5,8 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include "smtpbridge/v1/smtp_text.h"
+
 namespace smtpbridge::policy {
 namespace {
 
@@ -68,8 +70,13 @@ v1::Event EventFromRequest(const PolicyRequest& request, const MappingOptions& o
   session->set_instance(options.instance);
   session->set_host_kind(v1::HOST_KIND_POLICY_DELEGATION);
   session->set_host_name(options.host_name);
-  for (const auto& [k, v] : request.attributes) (*session->mutable_attributes())[k] = v;
-  auto get = [&](const char* name) { return request.Get(name); };
+  // Attribute bytes are whatever the client sent (8-bit MAIL FROM without SMTPUTF8, Latin-1
+  // certificate subjects): every one is made valid UTF-8 before it enters a string field, or the
+  // dispatcher would refuse the whole request and the event would fall back.
+  for (const auto& [k, v] : request.attributes) {
+    (*session->mutable_attributes())[v1::Utf8Safe(k)] = v1::Utf8Safe(v);
+  }
+  auto get = [&](const char* name) { return v1::Utf8Safe(request.Get(name)); };
 
   auto* client = session->mutable_client();
   client->set_address(get("client_address"));

@@ -66,6 +66,28 @@ TEST(PolicyMapping, RcptRequestFillsTypedFieldsAndAttributes) {
   EXPECT_EQ(e.envelope().size(), 12345u);
 }
 
+// #14: a Latin-1 byte in any attribute (MAIL FROM through Postfix with smtputf8_enable=no,
+// ccert_subject) must not make the event unparsable for the dispatcher (which would refuse it,
+// and the sink would fall back: the policy bypass).
+TEST(PolicyMapping, EightBitAttributeBytesBecomeValidUtf8) {
+  auto request = Postfix37Rcpt();
+  for (auto& [k, v] : request.attributes) {
+    if (k == "sender") v = "j\xf6rg@example.org";
+    if (k == "ccert_subject") v = "CN=M\xfcller";
+  }
+  request.attributes.emplace_back("x_\xff", "\xc3");
+  auto e = EventFromRequest(request, MappingOptions{}, "s", "e");
+  EXPECT_EQ(e.envelope().sender(), "j?rg@example.org");
+  EXPECT_EQ(e.session().tls().peer_subject(), "CN=M?ller");
+  EXPECT_EQ(e.session().attributes().at("sender"), "j?rg@example.org");
+  EXPECT_EQ(e.session().attributes().at("x_?"), "?");
+  // What the dispatcher does with it: parse. A string field with invalid UTF-8 fails here.
+  std::string wire;
+  ASSERT_TRUE(e.SerializeToString(&wire));
+  v1::Event parsed;
+  EXPECT_TRUE(parsed.ParseFromString(wire));
+}
+
 TEST(PolicyMapping, ProtocolStatesToEvents) {
   struct Row {
     const char* state;
