@@ -223,7 +223,7 @@ TEST_F(FanOutTest, TimeoutAppliesOnErrorTempfail) {
   ASSERT_TRUE(answered());
   const auto r = response();
   EXPECT_EQ(r.verdict().action(), v1::ACTION_TEMPFAIL);
-  EXPECT_EQ(v1::ReplyText(r.verdict().reply()), "451 4.7.1 Temporary policy failure (slow)");
+  EXPECT_EQ(v1::ReplyText(r.verdict().reply()), "451 4.7.1 Temporary policy failure");
   EXPECT_EQ(r.decided_by(), "slow");
   EXPECT_EQ(OutcomeOf(r, "slow").kind(), v1::SINK_OUTCOME_KIND_TIMEOUT);
   EXPECT_TRUE(client_.cancelled("slow"));
