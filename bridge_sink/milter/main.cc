@@ -109,9 +109,9 @@ int main(int argc, char** argv) {
     });
 
     io_pool.Run();
-    spdlog::info("milter stopped: {} connections, {} events, {} protocol errors",
+    spdlog::info("milter stopped: {} connections, {} events, {} protocol errors, {} refused edits",
                  server.stats().connections.load(), server.stats().events.load(),
-                 server.stats().protocol_errors.load());
+                 server.stats().protocol_errors.load(), server.stats().refused_edits.load());
     return 0;
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include <google/protobuf/util/time_util.h>
+#include <spdlog/spdlog.h>
 
 #include "milter/verdict_mapping.h"
 #include "smtpbridge/v1/names.h"
@@ -356,8 +357,11 @@ std::vector<Reply> MilterSession::Complete(const sink::Evaluation& evaluation) {
   const v1::Verdict& verdict = evaluation.verdict;
   if (pending == Pending::kEom) {
     int skipped = 0;
-    auto replies = EndOfMessageReplies(verdict, actions_, &skipped);
+    int refused = 0;
+    auto replies = EndOfMessageReplies(verdict, actions_, &skipped, &refused);
     stats_.skipped_edits += static_cast<uint64_t>(skipped);
+    stats_.refused_edits += static_cast<uint64_t>(refused);
+    if (refused > 0) spdlog::warn("milter session {}: {} message edit(s) refused (invalid header or address)", session_.session_id(), refused);
     session_.set_transaction_count(session_.transaction_count() + 1);
     ResetTransaction();
     return replies;

@@ -24,8 +24,11 @@ Reply StepReply(const v1::Verdict& verdict);
 
 // End of message: when the verdict lets the message through, its edits (only those the MTA
 // granted in `actions`) and then SMFIR_CONTINUE, or SMFIR_DISCARD for a discard edit; otherwise
-// the reply from StepReply. `skipped` counts edits dropped for lack of a granted action.
+// the reply from StepReply. `skipped` counts edits dropped for lack of a granted action,
+// `refused` edits that break the contract's syntax (header name/value, an envelope address that is
+// not an RFC 5321 mailbox or malformed ESMTP parameters: never handed to smfi_chgfrom/addrcpt).
+// A quarantine reason is made one line, never refused.
 std::vector<Reply> EndOfMessageReplies(const v1::Verdict& verdict, uint32_t actions,
-                                       int* skipped = nullptr);
+                                       int* skipped = nullptr, int* refused = nullptr);
 
 }  // namespace smtpbridge::milter

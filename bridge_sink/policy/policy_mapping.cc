@@ -148,7 +148,20 @@ v1::Event EventFromRequest(const PolicyRequest& request, const MappingOptions& o
   return event;
 }
 
-std::string ActionForVerdict(const v1::Verdict& verdict, const std::string& protocol_state) {
+std::string ActionForVerdict(const v1::Verdict& verdict, const std::string& protocol_state,
+                             int* refused) {
+  int bad = 0;
+  auto valid = [&](bool ok) {
+    if (!ok) ++bad;
+    return ok;
+  };
+  struct Report {
+    int* out;
+    int* count;
+    ~Report() {
+      if (out) *out = *count;
+    }
+  } report{refused, &bad};
   const auto& reply = verdict.reply();
   const std::string text = ReplyText(reply);
   switch (verdict.action()) {
@@ -182,13 +195,15 @@ std::string ActionForVerdict(const v1::Verdict& verdict, const std::string& prot
   for (const auto& edit : verdict.edits()) {
     if (edit.has_discard() && !discard) discard = &edit;
     if (edit.has_quarantine() && !quarantine) quarantine = &edit;
-    if (edit.has_add_header() && !prepend && before_content) prepend = &edit;
-    if (edit.has_add_recipient() && !bcc) bcc = &edit;
+    // The dispatcher validates edits already; what still breaks the rules is refused and counted.
+    if (edit.has_add_header() && !prepend && before_content &&
+        valid(v1::IsHeaderName(edit.add_header().name()) && v1::IsHeaderValue(edit.add_header().value()))) {
+      prepend = &edit;
+    }
+    if (edit.has_add_recipient() && !bcc && valid(v1::IsMailbox(edit.add_recipient().address()))) bcc = &edit;
   }
-  auto clean = [](std::string s) {
-    s.erase(std::remove_if(s.begin(), s.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; }), s.end());
-    return s;
-  };
+  // access(5) text is one line: control characters (a folded header's CRLF) become spaces.
+  auto clean = [](const std::string& s) { return v1::OneLine(s); };
   if (discard) return WithText("DISCARD", clean(verdict.reason()));
   if (quarantine) return WithText("HOLD", clean(quarantine->quarantine().reason()));
   if (prepend) return "PREPEND " + clean(prepend->add_header().name()) + ": " + clean(prepend->add_header().value());

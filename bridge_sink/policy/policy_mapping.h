@@ -35,6 +35,9 @@ std::string KeywordForState(const std::string& protocol_state);
 //   REJECT -> "5NN X.Y.Z text" when the reply is 5xx, else REJECT [text]
 //   TEMPFAIL -> "4NN X.Y.Z text" when the reply is 4xx, else DEFER [text]
 //   DROP_SESSION -> "421 4.7.0 text" (Postfix hangs up)
-std::string ActionForVerdict(const v1::Verdict& verdict, const std::string& protocol_state);
+// `refused` (optional) counts edits dropped because they break the contract's syntax (a BCC
+// address that is not an RFC 5321 mailbox, an invalid PREPEND header).
+std::string ActionForVerdict(const v1::Verdict& verdict, const std::string& protocol_state,
+                             int* refused = nullptr);
 
 }  // namespace smtpbridge::policy

@@ -89,7 +89,12 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
         stats.events++;
         auto evaluation = co_await milter::AsyncEvaluate(shared->sink, std::move(event),
                                                          shared->options.budget, asio::use_awaitable);
-        action = ActionForVerdict(evaluation.verdict, state);
+        int refused = 0;
+        action = ActionForVerdict(evaluation.verdict, state, &refused);
+        if (refused > 0) {
+          stats.refused_edits += static_cast<uint64_t>(refused);
+          spdlog::warn("policy {}: {} edit(s) refused (invalid header or address)", conn_id, refused);
+        }
         spdlog::debug("policy {}: {} {} -> {}{}", conn_id, state, keyword, action,
                       evaluation.reason == sink::FallbackReason::kNone
                           ? ""

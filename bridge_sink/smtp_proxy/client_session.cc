@@ -1117,6 +1117,17 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
                                       edit.change_header().value(), &why);
             break;
           case v1::MessageEdit::kChangeSender: {
+            // A path with '>' or a space would smuggle ESMTP parameters into MAIL FROM (#14).
+            if (!edit.change_sender().address().empty() && !v1::IsMailbox(edit.change_sender().address())) {
+              ok = false;
+              why = "change_sender address is not an RFC 5321 mailbox";
+              break;
+            }
+            if (!v1::IsEsmtpParameters(edit.change_sender().parameters())) {
+              ok = false;
+              why = "change_sender parameters are not KEY[=VALUE] ...";
+              break;
+            }
             Command parsed = ParseCommand("MAIL FROM:<" + edit.change_sender().address() + "> " +
                                           edit.change_sender().parameters());
             ok = !parsed.error;
@@ -1129,6 +1140,12 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
             break;
           }
           case v1::MessageEdit::kAddRecipient: {
+            if (!v1::IsMailbox(edit.add_recipient().address()) ||
+                !v1::IsEsmtpParameters(edit.add_recipient().parameters())) {
+              ok = false;
+              why = "add_recipient address is not an RFC 5321 mailbox, or its parameters are malformed";
+              break;
+            }
             Command parsed = ParseCommand("RCPT TO:<" + edit.add_recipient().address() + "> " +
                                           edit.add_recipient().parameters());
             ok = !parsed.error;
@@ -1146,8 +1163,10 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
             break;
           case v1::MessageEdit::kQuarantine:
             // A proxy has no queue to hold mail in: it marks the message for the next hop.
+            // The reason is made one line: a CR/LF in it must not cancel the quarantine.
             ok = message.AddHeader("X-Smtpbridge-Quarantine",
-                                   edit.quarantine().reason().empty() ? "policy" : edit.quarantine().reason(), &why);
+                                   edit.quarantine().reason().empty() ? "policy" : v1::OneLine(edit.quarantine().reason()),
+                                   &why);
             break;
           case v1::MessageEdit::kDiscard:
             discard = true;

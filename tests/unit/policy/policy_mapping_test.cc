@@ -144,6 +144,26 @@ TEST(PolicyMapping, VerdictsToActions) {
             "550 linebreak");
 }
 
+// #14: a BCC address with '>' or spaces (ESMTP parameter injection) or an invalid PREPEND header
+// is refused and counted; a HOLD reason with CR/LF still holds, on one line.
+TEST(PolicyMapping, InvalidEditsAreRefusedAndCountedQuarantineStays) {
+  v1::Verdict bcc;
+  bcc.add_edits()->mutable_add_recipient()->set_address("a@example.org> NOTIFY=NEVER");
+  int refused = -1;
+  EXPECT_EQ(ActionForVerdict(bcc, "RCPT", &refused), "DUNNO");
+  EXPECT_EQ(refused, 1);
+  v1::Verdict prepend;
+  auto* h = prepend.add_edits()->mutable_add_header();
+  h->set_name("X-A");
+  h->set_value("1\r\nX-Injected: 2");
+  EXPECT_EQ(ActionForVerdict(prepend, "RCPT", &refused), "DUNNO");
+  EXPECT_EQ(refused, 1);
+  v1::Verdict hold;
+  hold.add_edits()->mutable_quarantine()->set_reason("bad\r\nstuff");
+  EXPECT_EQ(ActionForVerdict(hold, "END-OF-MESSAGE", &refused), "HOLD bad  stuff");
+  EXPECT_EQ(refused, 0);
+}
+
 TEST(PolicyMapping, EditsToActions) {
   v1::Verdict header;
   auto* h = header.add_edits()->mutable_add_header();

@@ -312,6 +312,39 @@ TEST(ProxySession, EodEditsHeadersAndEnvelope) {
   EXPECT_EQ(messages[0].data, "Subject: [tagged] hi\r\nX-Policy: checked\r\n\r\nbody\r\n");
 }
 
+// #14: an envelope edit whose address ends the path early ("x> AUTH=<y>") or adds parameters is
+// refused and counted, never sent to the next hop; a quarantine reason with CR/LF still marks the
+// message (on one line).
+TEST(ProxySession, EodRefusesEnvelopeEditsThatInjectParametersAndKeepsTheQuarantine) {
+  ProxyHarness h;
+  h.sink().set_script([](const v1::Event& e) {
+    v1::Verdict v;
+    if (e.type() == v1::EVENT_TYPE_INBOUND_COMMAND && e.command().keyword() == "_EOD") {
+      v.add_edits()->mutable_change_sender()->set_address("ok@example.org> AUTH=<x@example.org>");
+      v.add_edits()->mutable_add_recipient()->set_address("extra@example.org> NOTIFY=NEVER");
+      auto* par = v.add_edits()->mutable_add_recipient();
+      par->set_address("extra2@example.org");
+      par->set_parameters("<x@example.org>");
+      v.add_edits()->mutable_quarantine()->set_reason("bad\r\nX-Injected: 1");
+    }
+    return v;
+  });
+  SmtpTestClient c(h.port());
+  Begin(c);
+  ASSERT_EQ(c.Command("RCPT TO:<bob@example.net>").code, 250);
+  ASSERT_EQ(SendMessage(c, "Subject: hi\r\n\r\nbody\r\n").code, 250);
+  const auto messages = h.next_hop().messages();
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0].recipients, std::vector<std::string>{"bob@example.net"});
+  EXPECT_EQ(messages[0].data,
+            "Subject: hi\r\nX-Smtpbridge-Quarantine: bad  X-Injected: 1\r\n\r\nbody\r\n");
+  for (const auto& line : h.next_hop().commands()) {
+    EXPECT_EQ(line.find("AUTH="), std::string::npos) << line;
+    EXPECT_EQ(line.find("NOTIFY="), std::string::npos) << line;
+  }
+  EXPECT_EQ(h.server().metrics().edits_refused.Value(), 3);
+}
+
 TEST(ProxySession, EodDiscardAndReject) {
   ProxyHarness h;
   h.sink().set_script([](const v1::Event& e) {
