@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "milter/async_evaluate.h"
+#include "smtpbridge/v1/smtp_text.h"
 
 namespace smtpbridge::policy {
 namespace asio = boost::asio;
@@ -77,7 +78,7 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
     std::string action = "DUNNO";
     if (request.Get("request") != "smtpd_access_policy") {
       // Not a request we understand: answer neutrally (Postfix itself sends only this kind).
-      spdlog::warn("policy {}: unsupported request type \"{}\"", conn_id, request.Get("request"));
+      spdlog::warn("policy {}: unsupported request type \"{}\"", conn_id, v1::EscapeForLog(request.Get("request")));
     } else {
       // One SMTP session per client endpoint: Postfix reuses the policy connection across them.
       const std::string session_id = conn_id + "-" + request.Get("client_address") + ":" + request.Get("client_port");

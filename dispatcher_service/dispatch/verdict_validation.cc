@@ -213,6 +213,28 @@ VerdictCheck ValidateVerdict(const v1::Verdict& verdict, const v1::Event& event)
   return {};
 }
 
+v1::SmtpReply EnforcedReply(const v1::Verdict& verdict) {
+  if (verdict.has_reply() && verdict.reply().code() != 0) return verdict.reply();
+  v1::SmtpReply reply;
+  switch (verdict.action()) {
+    case v1::ACTION_REJECT:
+      reply.set_code(550);
+      reply.set_enhanced_code("5.7.1");
+      break;
+    case v1::ACTION_TEMPFAIL:
+      reply.set_code(451);
+      reply.set_enhanced_code("4.7.1");
+      break;
+    case v1::ACTION_DROP_SESSION:
+      reply.set_code(421);
+      reply.set_enhanced_code("4.7.0");
+      break;
+    default:
+      break;
+  }
+  return reply;
+}
+
 void CleanVerdict(v1::Verdict* verdict) {
   for (auto& edit : *verdict->mutable_edits()) {
     if (!edit.has_quarantine()) continue;

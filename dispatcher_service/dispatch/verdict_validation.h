@@ -71,6 +71,11 @@ struct VerdictCheck {
 // Checks `verdict` (from a worker) against the rules above for `event`.
 VerdictCheck ValidateVerdict(const v1::Verdict& verdict, const v1::Event& event);
 
+// The reply a host enforces for a valid verdict: its own reply, or the contract's default for the
+// action (REJECT 550 5.7.1, TEMPFAIL 451 4.7.1, DROP_SESSION 421 4.7.0); no code when the host
+// proceeds natively. For logs: the reply the client actually gets, not what a worker wrote.
+v1::SmtpReply EnforcedReply(const v1::Verdict& verdict);
+
 // Repairs what is better kept than refused: a quarantine reason becomes one line of UTF-8.
 void CleanVerdict(v1::Verdict* verdict);
 
