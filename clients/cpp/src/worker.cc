@@ -276,6 +276,8 @@ int Worker::Start(const std::string& address) {
   service_ = std::make_unique<Service>(router_, options_);
   int port = 0;
   grpc::ServerBuilder builder;
+  // No SO_REUSEPORT (gRPC's default): a second worker on a busy port must fail, not share it.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(options_.max_request_bytes);
   service_->AddTo(builder);
