@@ -25,6 +25,7 @@ namespace v1 = smtpbridge::v1;
 static_assert(static_cast<int>(SMTPBRIDGE_EVENT_CONNECT) == v1::EVENT_TYPE_CONNECT);
 static_assert(static_cast<int>(SMTPBRIDGE_EVENT_SERVER_RESPONSE) == v1::EVENT_TYPE_SERVER_RESPONSE);
 static_assert(static_cast<int>(SMTPBRIDGE_ACTION_SKIP_RECIPIENT) == v1::ACTION_SKIP_RECIPIENT);
+static_assert(static_cast<int>(SMTPBRIDGE_ACTION_DEFER_IF_REJECT) == v1::ACTION_DEFER_IF_REJECT);
 static_assert(SMTPBRIDGE_SOURCE_LOCAL_RULES == static_cast<int>(sb::VerdictSource::kLocalRules));
 static_assert(SMTPBRIDGE_SOURCE_CACHE == static_cast<int>(sb::VerdictSource::kCache));
 static_assert(SMTPBRIDGE_REASON_SHUTDOWN == static_cast<int>(sb::FallbackReason::kShutdown));

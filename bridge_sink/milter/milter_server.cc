@@ -183,9 +183,9 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket) {
                                                asio::use_awaitable);
       if (evaluation.reason != sink::FallbackReason::kNone)
         spdlog::debug("milter {}: fallback verdict ({})", id, sink::FallbackReasonName(evaluation.reason));
-      const uint64_t refused_before = session.stats().refused_edits;
+      const uint64_t refused_before = session.stats().refused_edits + session.stats().refused_verdicts;
       for (const auto& r : session.Complete(evaluation)) AppendFrame(EncodeReplyPacket(r), out);
-      stats.refused_edits += session.stats().refused_edits - refused_before;
+      stats.refused_edits += session.stats().refused_edits + session.stats().refused_verdicts - refused_before;
     }
     if (!out.empty()) {
       auto [ec, n] = co_await asio::async_write(socket, asio::buffer(out), kAwait);

@@ -6,6 +6,7 @@
 #include <google/protobuf/util/time_util.h>
 #include <spdlog/spdlog.h>
 
+#include "core/verdict_text.h"
 #include "milter/verdict_mapping.h"
 #include "smtpbridge/v1/names.h"
 #include "smtpbridge/v1/smtp_text.h"
@@ -354,7 +355,18 @@ MilterSession::Step MilterSession::OnEndOfMessage(const EndOfMessage& eom) {
 std::vector<Reply> MilterSession::Complete(const sink::Evaluation& evaluation) {
   const Pending pending = pending_;
   pending_ = Pending::kNone;
-  const v1::Verdict& verdict = evaluation.verdict;
+  // Postfix vocabulary and the contract's defence, the same as the proxy (core/verdict_text.h).
+  v1::Verdict verdict = evaluation.verdict;
+  const auto conformance = sink::ConformForRelayHost(&verdict);
+  if (conformance.refused > 0) {
+    stats_.refused_verdicts += static_cast<uint64_t>(conformance.refused);
+    spdlog::warn("milter session {}: {} verdict part(s) refused (not applicable by a milter)",
+                 session_.session_id(), conformance.refused);
+  }
+  for (const auto& note : conformance.notes) {
+    spdlog::log(note.warn ? spdlog::level::warn : spdlog::level::info, "milter session {}: policy {}: {}",
+                session_.session_id(), note.warn ? "warning" : "info", v1::EscapeForLog(note.text));
+  }
   if (pending == Pending::kEom) {
     int skipped = 0;
     int refused = 0;

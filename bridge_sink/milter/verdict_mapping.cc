@@ -28,9 +28,11 @@ std::string Bracketed(const std::string& address) {
 
 bool IsClass(uint32_t code, char cls) { return code >= 200 && code <= 599 && ('0' + code / 100) == cls; }
 
-Reply CodeOr(const v1::SmtpReply& reply, char cls, char fallback_code) {
+// The reply of the right class, else the contract's default (the same text as the proxy and the
+// policy host give).
+Reply CodeOr(const v1::SmtpReply& reply, char cls, const char* fallback) {
   if (IsClass(reply.code(), cls)) return ReplyCode{FormatReplyCode(reply)};
-  return SimpleReply{fallback_code};
+  return ReplyCode{fallback};
 }
 
 }  // namespace
@@ -61,9 +63,9 @@ Reply StepReply(const v1::Verdict& verdict) {
       if (r.code() >= 400 && r.code() <= 599) return ReplyCode{FormatReplyCode(r)};
       return SimpleReply{reply::kContinue};
     case v1::ACTION_REJECT:
-      return CodeOr(r, '5', reply::kReject);
+      return CodeOr(r, '5', "550 5.7.1 Rejected by policy");
     case v1::ACTION_TEMPFAIL:
-      return CodeOr(r, '4', reply::kTempfail);
+      return CodeOr(r, '4', "451 4.7.1 Try again later");
     case v1::ACTION_DROP_SESSION: {
       v1::SmtpReply drop = r;
       if (drop.code() != 421) {

@@ -17,8 +17,10 @@ std::string FormatReplyCode(const v1::SmtpReply& reply);
 // The reply to a step other than end of message:
 //   CONTINUE/UNSPECIFIED, SKIP_RECIPIENT, RESPOND 2xx/3xx -> SMFIR_CONTINUE
 //   RESPOND 4xx/5xx -> SMFIR_REPLYCODE
-//   REJECT  -> SMFIR_REPLYCODE with the 5xx reply, else SMFIR_REJECT
-//   TEMPFAIL -> SMFIR_REPLYCODE with the 4xx reply, else SMFIR_TEMPFAIL
+//   REJECT  -> SMFIR_REPLYCODE with the 5xx reply, else "550 5.7.1 Rejected by policy"
+//   TEMPFAIL -> SMFIR_REPLYCODE with the 4xx reply, else "451 4.7.1 Try again later"
+// (the proto's defaults, with the proxy's and the policy host's text). MilterSession applies
+// sink::ConformForRelayHost first (DEFER_IF_*, warn/info/filter/redirect, invalid replies).
 //   DROP_SESSION -> SMFIR_REPLYCODE 421 (Postfix then hangs up on the client)
 Reply StepReply(const v1::Verdict& verdict);
 

@@ -17,6 +17,7 @@
 
 #include "message_data.h"
 #include "sink_await.h"
+#include "core/verdict_text.h"
 #include "verdict_decision.h"
 
 namespace smtpbridge::proxy {
@@ -244,6 +245,17 @@ awaitable<std::optional<v1::Verdict>> ClientSession::Fire(v1::Event event, bool 
     ctx_->metrics->sink_overdue.Increment();
     spdlog::warn("session {}: event {} not answered within budget + grace; continuing", session_.session_id(), id);
     co_return std::nullopt;
+  }
+  // Postfix vocabulary and the contract's defence, the same as the milter (core/verdict_text.h).
+  const auto conformance = sink::ConformForRelayHost(&evaluation->verdict);
+  if (conformance.refused > 0) {
+    ctx_->metrics->verdicts_refused.Increment(conformance.refused);
+    spdlog::warn("session {}: event {}: {} verdict part(s) refused (not applicable by a proxy)",
+                 session_.session_id(), id, conformance.refused);
+  }
+  for (const auto& note : conformance.notes) {
+    spdlog::log(note.warn ? spdlog::level::warn : spdlog::level::info, "session {}: event {}: policy {}: {}",
+                session_.session_id(), id, note.warn ? "warning" : "info", v1::EscapeForLog(note.text));
   }
   if (evaluation->verdict.action() > v1::ACTION_CONTINUE) {
     ctx_->metrics->verdicts_enforced.Increment();

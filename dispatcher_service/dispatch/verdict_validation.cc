@@ -1,5 +1,8 @@
 #include "dispatch/verdict_validation.h"
 
+#include <algorithm>
+
+#include "smtpbridge/v1/names.h"
 #include "smtpbridge/v1/smtp_text.h"
 
 namespace smtpbridge::dispatcher {
@@ -88,8 +91,11 @@ VerdictCheck CheckReply(const v1::Verdict& verdict, const v1::Event& event) {
       if (cls != 5) return Refuse(VerdictProblem::kReplyClass, "reject needs a 5xx reply, not " + code_text);
       return {};
     case v1::ACTION_TEMPFAIL:
+    case v1::ACTION_DEFER_IF_PERMIT:
+    case v1::ACTION_DEFER_IF_REJECT:
       if (cls != 4 || code == 421) {
-        return Refuse(VerdictProblem::kReplyClass, "tempfail needs a 4xx reply other than 421, not " + code_text);
+        return Refuse(VerdictProblem::kReplyClass, std::string(v1::ActionName(action)) +
+                                                       " needs a 4xx reply other than 421, not " + code_text);
       }
       return {};
     case v1::ACTION_DROP_SESSION:
@@ -157,6 +163,25 @@ VerdictCheck CheckEdit(const v1::MessageEdit& edit) {
     }
     case v1::MessageEdit::kDeleteRecipient:
       return CheckAddress("delete_recipient", edit.delete_recipient().address(), false);
+    case v1::MessageEdit::kWarn:
+    case v1::MessageEdit::kInfo: {
+      const auto& text = edit.has_warn() ? edit.warn().text() : edit.info().text();
+      if (!v1::IsReplyText(text) || text.size() > kMaxReplyLineOctets) {
+        return Refuse(VerdictProblem::kEditText, "warn/info text " + Quote(text) + " is not one line of text");
+      }
+      return {};
+    }
+    case v1::MessageEdit::kFilter: {
+      // Postfix FILTER transport:destination: one token of printable ASCII with a colon.
+      const auto& t = edit.filter().transport();
+      const bool printable = std::all_of(t.begin(), t.end(), [](char c) { return c > 32 && c < 127; });
+      if (t.empty() || !printable || t.find(':') == std::string::npos || t.size() > 255) {
+        return Refuse(VerdictProblem::kEditText, "filter " + Quote(t) + " is not \"transport:destination\"");
+      }
+      return {};
+    }
+    case v1::MessageEdit::kRedirect:
+      return CheckAddress("redirect", edit.redirect().address(), false);
     case v1::MessageEdit::kQuarantine:
     case v1::MessageEdit::kDiscard:
     case v1::MessageEdit::kReplaceBody:
@@ -187,6 +212,7 @@ std::string_view VerdictProblemName(VerdictProblem problem) {
     case VerdictProblem::kHeaderValue: return "header_value";
     case VerdictProblem::kAddress: return "address";
     case VerdictProblem::kEsmtpParameters: return "esmtp_parameters";
+    case VerdictProblem::kEditText: return "edit_text";
   }
   return "unknown";
 }
@@ -228,6 +254,11 @@ v1::SmtpReply EnforcedReply(const v1::Verdict& verdict) {
     case v1::ACTION_DROP_SESSION:
       reply.set_code(421);
       reply.set_enhanced_code("4.7.0");
+      break;
+    case v1::ACTION_DEFER_IF_PERMIT:
+    case v1::ACTION_DEFER_IF_REJECT:
+      reply.set_code(450);
+      reply.set_enhanced_code("4.7.1");
       break;
     default:
       break;

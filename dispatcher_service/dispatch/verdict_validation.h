@@ -11,7 +11,7 @@
 //                   RESPOND       required; 2xx, 4xx or 5xx; never 3xx; 421 only through
 //                                 DROP_SESSION; 221 only on INBOUND_COMMAND QUIT
 //                   REJECT        optional; 5xx
-//                   TEMPFAIL      optional; 4xx other than 421
+//                   TEMPFAIL, DEFER_IF_PERMIT, DEFER_IF_REJECT   optional; 4xx other than 421
 //                   DROP_SESSION  optional; 421
 //                   CONTINUE      only on SERVER_RESPONSE (replaces the relayed reply), of the
 //                                 class of Event.response (so 354 only where the next hop said 3xx)
@@ -21,7 +21,8 @@
 //   edits         a known edit kind; header names RFC 5322 ftext, values without NUL or bare
 //                 CR/LF (folding CRLF + WSP allowed); change_sender: empty (null sender) or an
 //                 RFC 5321 mailbox; add_recipient / delete_recipient: an RFC 5321 mailbox; ESMTP
-//                 parameters "KEY[=VALUE]" separated by spaces.
+//                 parameters "KEY[=VALUE]" separated by spaces; warn/info text one line;
+//                 filter "transport:destination"; redirect an RFC 5321 mailbox.
 // Free text that cannot harm (reason, tags, a quarantine reason) is not refused: CleanVerdict
 // makes a quarantine reason one line, and logs escape the rest.
 #pragma once
@@ -57,6 +58,7 @@ enum class VerdictProblem {
   kHeaderValue,
   kAddress,
   kEsmtpParameters,
+  kEditText,
 };
 
 // "unknown_action", "reply_class", "address", ... ("" for kNone).
@@ -72,7 +74,8 @@ struct VerdictCheck {
 VerdictCheck ValidateVerdict(const v1::Verdict& verdict, const v1::Event& event);
 
 // The reply a host enforces for a valid verdict: its own reply, or the contract's default for the
-// action (REJECT 550 5.7.1, TEMPFAIL 451 4.7.1, DROP_SESSION 421 4.7.0); no code when the host
+// action (REJECT 550 5.7.1, TEMPFAIL 451 4.7.1, DROP_SESSION 421 4.7.0, DEFER_IF_* 450 4.7.1);
+// no code when the host
 // proceeds natively. For logs: the reply the client actually gets, not what a worker wrote.
 v1::SmtpReply EnforcedReply(const v1::Verdict& verdict);
 

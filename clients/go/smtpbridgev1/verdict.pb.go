@@ -48,7 +48,17 @@ const (
 	// Say 421 (or `reply`, if set and 421) and close the session.
 	Action_ACTION_DROP_SESSION Action = 5
 	// PER_RECIPIENT: do not send this recipient to the next hop; the client still sees its reply.
+	// The policy host has no next hop: it answers DUNNO (the recipient is accepted).
 	Action_ACTION_SKIP_RECIPIENT Action = 6
+	// Postfix DEFER_IF_PERMIT (greylisting): `reply` if set (4xx other than 421), else 450 4.7.1,
+	// but only when the rest of the MTA's checks would accept. The policy host maps it exactly;
+	// the proxy and the milter, whose own checks have already accepted when they ask, apply it as
+	// TEMPFAIL.
+	Action_ACTION_DEFER_IF_PERMIT Action = 7
+	// Postfix DEFER_IF_REJECT: `reply` if set (4xx other than 421), else 450 4.7.1, but only when
+	// a later check would reject. Only the policy host can apply it; the proxy and the milter
+	// refuse it (counted) and continue.
+	Action_ACTION_DEFER_IF_REJECT Action = 8
 )
 
 // Enum value maps for Action.
@@ -61,15 +71,19 @@ var (
 		4: "ACTION_TEMPFAIL",
 		5: "ACTION_DROP_SESSION",
 		6: "ACTION_SKIP_RECIPIENT",
+		7: "ACTION_DEFER_IF_PERMIT",
+		8: "ACTION_DEFER_IF_REJECT",
 	}
 	Action_value = map[string]int32{
-		"ACTION_UNSPECIFIED":    0,
-		"ACTION_CONTINUE":       1,
-		"ACTION_RESPOND":        2,
-		"ACTION_REJECT":         3,
-		"ACTION_TEMPFAIL":       4,
-		"ACTION_DROP_SESSION":   5,
-		"ACTION_SKIP_RECIPIENT": 6,
+		"ACTION_UNSPECIFIED":     0,
+		"ACTION_CONTINUE":        1,
+		"ACTION_RESPOND":         2,
+		"ACTION_REJECT":          3,
+		"ACTION_TEMPFAIL":        4,
+		"ACTION_DROP_SESSION":    5,
+		"ACTION_SKIP_RECIPIENT":  6,
+		"ACTION_DEFER_IF_PERMIT": 7,
+		"ACTION_DEFER_IF_REJECT": 8,
 	}
 )
 
@@ -623,6 +637,191 @@ func (*Discard) Descriptor() ([]byte, []int) {
 	return file_smtpbridge_v1_verdict_proto_rawDescGZIP(), []int{8}
 }
 
+// Postfix WARN: log `text` at warning level (with the session and event ids); nothing else
+// changes. Every host applies it.
+type Warn struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Text          string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Warn) Reset() {
+	*x = Warn{}
+	mi := &file_smtpbridge_v1_verdict_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Warn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Warn) ProtoMessage() {}
+
+func (x *Warn) ProtoReflect() protoreflect.Message {
+	mi := &file_smtpbridge_v1_verdict_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Warn.ProtoReflect.Descriptor instead.
+func (*Warn) Descriptor() ([]byte, []int) {
+	return file_smtpbridge_v1_verdict_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Warn) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+// Postfix INFO: log `text` at info level; nothing else changes. Every host applies it.
+type Info struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Text          string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Info) Reset() {
+	*x = Info{}
+	mi := &file_smtpbridge_v1_verdict_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Info) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Info) ProtoMessage() {}
+
+func (x *Info) ProtoReflect() protoreflect.Message {
+	mi := &file_smtpbridge_v1_verdict_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Info.ProtoReflect.Descriptor instead.
+func (*Info) Descriptor() ([]byte, []int) {
+	return file_smtpbridge_v1_verdict_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Info) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+// Postfix FILTER: after queueing, send the message through `transport` ("transport:destination",
+// e.g. "smtp:[127.0.0.1]:10025"). Only the policy host applies it; the proxy and the milter refuse
+// it (counted).
+type Filter struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Transport     string                 `protobuf:"bytes,1,opt,name=transport,proto3" json:"transport,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Filter) Reset() {
+	*x = Filter{}
+	mi := &file_smtpbridge_v1_verdict_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Filter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Filter) ProtoMessage() {}
+
+func (x *Filter) ProtoReflect() protoreflect.Message {
+	mi := &file_smtpbridge_v1_verdict_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Filter.ProtoReflect.Descriptor instead.
+func (*Filter) Descriptor() ([]byte, []int) {
+	return file_smtpbridge_v1_verdict_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Filter) GetTransport() string {
+	if x != nil {
+		return x.Transport
+	}
+	return ""
+}
+
+// Postfix REDIRECT: deliver the message to `address` (an RFC 5321 mailbox, no angle brackets)
+// instead of its recipients. Only the policy host applies it; the proxy and the milter refuse it
+// (counted).
+type Redirect struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Address       string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Redirect) Reset() {
+	*x = Redirect{}
+	mi := &file_smtpbridge_v1_verdict_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Redirect) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Redirect) ProtoMessage() {}
+
+func (x *Redirect) ProtoReflect() protoreflect.Message {
+	mi := &file_smtpbridge_v1_verdict_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Redirect.ProtoReflect.Descriptor instead.
+func (*Redirect) Descriptor() ([]byte, []int) {
+	return file_smtpbridge_v1_verdict_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Redirect) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
 type ReplaceBody struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Body          []byte                 `protobuf:"bytes,1,opt,name=body,proto3" json:"body,omitempty"`
@@ -632,7 +831,7 @@ type ReplaceBody struct {
 
 func (x *ReplaceBody) Reset() {
 	*x = ReplaceBody{}
-	mi := &file_smtpbridge_v1_verdict_proto_msgTypes[9]
+	mi := &file_smtpbridge_v1_verdict_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -644,7 +843,7 @@ func (x *ReplaceBody) String() string {
 func (*ReplaceBody) ProtoMessage() {}
 
 func (x *ReplaceBody) ProtoReflect() protoreflect.Message {
-	mi := &file_smtpbridge_v1_verdict_proto_msgTypes[9]
+	mi := &file_smtpbridge_v1_verdict_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -657,7 +856,7 @@ func (x *ReplaceBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplaceBody.ProtoReflect.Descriptor instead.
 func (*ReplaceBody) Descriptor() ([]byte, []int) {
-	return file_smtpbridge_v1_verdict_proto_rawDescGZIP(), []int{9}
+	return file_smtpbridge_v1_verdict_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReplaceBody) GetBody() []byte {
@@ -667,7 +866,9 @@ func (x *ReplaceBody) GetBody() []byte {
 	return nil
 }
 
-// One milter-style edit of the message at `_EOD`.
+// One milter-style edit of the message at `_EOD` (the policy host also maps some at earlier
+// events: add_header -> PREPEND, add_recipient -> BCC, quarantine -> HOLD, discard, warn, info,
+// filter, redirect; see docs/verdicts.md).
 type MessageEdit struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Edit:
@@ -681,6 +882,10 @@ type MessageEdit struct {
 	//	*MessageEdit_Quarantine
 	//	*MessageEdit_Discard
 	//	*MessageEdit_ReplaceBody
+	//	*MessageEdit_Warn
+	//	*MessageEdit_Info
+	//	*MessageEdit_Filter
+	//	*MessageEdit_Redirect
 	Edit          isMessageEdit_Edit `protobuf_oneof:"edit"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -688,7 +893,7 @@ type MessageEdit struct {
 
 func (x *MessageEdit) Reset() {
 	*x = MessageEdit{}
-	mi := &file_smtpbridge_v1_verdict_proto_msgTypes[10]
+	mi := &file_smtpbridge_v1_verdict_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +905,7 @@ func (x *MessageEdit) String() string {
 func (*MessageEdit) ProtoMessage() {}
 
 func (x *MessageEdit) ProtoReflect() protoreflect.Message {
-	mi := &file_smtpbridge_v1_verdict_proto_msgTypes[10]
+	mi := &file_smtpbridge_v1_verdict_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +918,7 @@ func (x *MessageEdit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageEdit.ProtoReflect.Descriptor instead.
 func (*MessageEdit) Descriptor() ([]byte, []int) {
-	return file_smtpbridge_v1_verdict_proto_rawDescGZIP(), []int{10}
+	return file_smtpbridge_v1_verdict_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MessageEdit) GetEdit() isMessageEdit_Edit {
@@ -804,6 +1009,42 @@ func (x *MessageEdit) GetReplaceBody() *ReplaceBody {
 	return nil
 }
 
+func (x *MessageEdit) GetWarn() *Warn {
+	if x != nil {
+		if x, ok := x.Edit.(*MessageEdit_Warn); ok {
+			return x.Warn
+		}
+	}
+	return nil
+}
+
+func (x *MessageEdit) GetInfo() *Info {
+	if x != nil {
+		if x, ok := x.Edit.(*MessageEdit_Info); ok {
+			return x.Info
+		}
+	}
+	return nil
+}
+
+func (x *MessageEdit) GetFilter() *Filter {
+	if x != nil {
+		if x, ok := x.Edit.(*MessageEdit_Filter); ok {
+			return x.Filter
+		}
+	}
+	return nil
+}
+
+func (x *MessageEdit) GetRedirect() *Redirect {
+	if x != nil {
+		if x, ok := x.Edit.(*MessageEdit_Redirect); ok {
+			return x.Redirect
+		}
+	}
+	return nil
+}
+
 type isMessageEdit_Edit interface {
 	isMessageEdit_Edit()
 }
@@ -844,6 +1085,22 @@ type MessageEdit_ReplaceBody struct {
 	ReplaceBody *ReplaceBody `protobuf:"bytes,9,opt,name=replace_body,json=replaceBody,proto3,oneof"`
 }
 
+type MessageEdit_Warn struct {
+	Warn *Warn `protobuf:"bytes,10,opt,name=warn,proto3,oneof"`
+}
+
+type MessageEdit_Info struct {
+	Info *Info `protobuf:"bytes,11,opt,name=info,proto3,oneof"`
+}
+
+type MessageEdit_Filter struct {
+	Filter *Filter `protobuf:"bytes,12,opt,name=filter,proto3,oneof"`
+}
+
+type MessageEdit_Redirect struct {
+	Redirect *Redirect `protobuf:"bytes,13,opt,name=redirect,proto3,oneof"`
+}
+
 func (*MessageEdit_AddHeader) isMessageEdit_Edit() {}
 
 func (*MessageEdit_InsertHeader) isMessageEdit_Edit() {}
@@ -861,6 +1118,14 @@ func (*MessageEdit_Quarantine) isMessageEdit_Edit() {}
 func (*MessageEdit_Discard) isMessageEdit_Edit() {}
 
 func (*MessageEdit_ReplaceBody) isMessageEdit_Edit() {}
+
+func (*MessageEdit_Warn) isMessageEdit_Edit() {}
+
+func (*MessageEdit_Info) isMessageEdit_Edit() {}
+
+func (*MessageEdit_Filter) isMessageEdit_Edit() {}
+
+func (*MessageEdit_Redirect) isMessageEdit_Edit() {}
 
 type Verdict struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -887,7 +1152,7 @@ type Verdict struct {
 
 func (x *Verdict) Reset() {
 	*x = Verdict{}
-	mi := &file_smtpbridge_v1_verdict_proto_msgTypes[11]
+	mi := &file_smtpbridge_v1_verdict_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -899,7 +1164,7 @@ func (x *Verdict) String() string {
 func (*Verdict) ProtoMessage() {}
 
 func (x *Verdict) ProtoReflect() protoreflect.Message {
-	mi := &file_smtpbridge_v1_verdict_proto_msgTypes[11]
+	mi := &file_smtpbridge_v1_verdict_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -912,7 +1177,7 @@ func (x *Verdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Verdict.ProtoReflect.Descriptor instead.
 func (*Verdict) Descriptor() ([]byte, []int) {
-	return file_smtpbridge_v1_verdict_proto_rawDescGZIP(), []int{11}
+	return file_smtpbridge_v1_verdict_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Verdict) GetAction() Action {
@@ -1015,9 +1280,17 @@ const file_smtpbridge_v1_verdict_proto_rawDesc = "" +
 	"\n" +
 	"Quarantine\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"\t\n" +
-	"\aDiscard\"!\n" +
+	"\aDiscard\"\x1a\n" +
+	"\x04Warn\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\"\x1a\n" +
+	"\x04Info\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\"&\n" +
+	"\x06Filter\x12\x1c\n" +
+	"\ttransport\x18\x01 \x01(\tR\ttransport\"$\n" +
+	"\bRedirect\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\"!\n" +
 	"\vReplaceBody\x12\x12\n" +
-	"\x04body\x18\x01 \x01(\fR\x04body\"\xdf\x04\n" +
+	"\x04body\x18\x01 \x01(\fR\x04body\"\x9d\x06\n" +
 	"\vMessageEdit\x129\n" +
 	"\n" +
 	"add_header\x18\x01 \x01(\v2\x18.smtpbridge.v1.AddHeaderH\x00R\taddHeader\x12B\n" +
@@ -1030,7 +1303,12 @@ const file_smtpbridge_v1_verdict_proto_rawDesc = "" +
 	"quarantine\x18\a \x01(\v2\x19.smtpbridge.v1.QuarantineH\x00R\n" +
 	"quarantine\x122\n" +
 	"\adiscard\x18\b \x01(\v2\x16.smtpbridge.v1.DiscardH\x00R\adiscard\x12?\n" +
-	"\freplace_body\x18\t \x01(\v2\x1a.smtpbridge.v1.ReplaceBodyH\x00R\vreplaceBodyB\x06\n" +
+	"\freplace_body\x18\t \x01(\v2\x1a.smtpbridge.v1.ReplaceBodyH\x00R\vreplaceBody\x12)\n" +
+	"\x04warn\x18\n" +
+	" \x01(\v2\x13.smtpbridge.v1.WarnH\x00R\x04warn\x12)\n" +
+	"\x04info\x18\v \x01(\v2\x13.smtpbridge.v1.InfoH\x00R\x04info\x12/\n" +
+	"\x06filter\x18\f \x01(\v2\x15.smtpbridge.v1.FilterH\x00R\x06filter\x125\n" +
+	"\bredirect\x18\r \x01(\v2\x17.smtpbridge.v1.RedirectH\x00R\bredirectB\x06\n" +
 	"\x04edit\"\xb0\x03\n" +
 	"\aVerdict\x12-\n" +
 	"\x06action\x18\x01 \x01(\x0e2\x15.smtpbridge.v1.ActionR\x06action\x12.\n" +
@@ -1043,7 +1321,7 @@ const file_smtpbridge_v1_verdict_proto_rawDesc = "" +
 	"\vcache_scope\x18\a \x01(\x0e2\x19.smtpbridge.v1.CacheScopeR\n" +
 	"cacheScope\x12\x16\n" +
 	"\x06reason\x18\b \x01(\tR\x06reason\x12\x12\n" +
-	"\x04tags\x18\t \x03(\tR\x04tags*\xa5\x01\n" +
+	"\x04tags\x18\t \x03(\tR\x04tags*\xdd\x01\n" +
 	"\x06Action\x12\x16\n" +
 	"\x12ACTION_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fACTION_CONTINUE\x10\x01\x12\x12\n" +
@@ -1051,7 +1329,9 @@ const file_smtpbridge_v1_verdict_proto_rawDesc = "" +
 	"\rACTION_REJECT\x10\x03\x12\x13\n" +
 	"\x0fACTION_TEMPFAIL\x10\x04\x12\x17\n" +
 	"\x13ACTION_DROP_SESSION\x10\x05\x12\x19\n" +
-	"\x15ACTION_SKIP_RECIPIENT\x10\x06*\x95\x01\n" +
+	"\x15ACTION_SKIP_RECIPIENT\x10\x06\x12\x1a\n" +
+	"\x16ACTION_DEFER_IF_PERMIT\x10\a\x12\x1a\n" +
+	"\x16ACTION_DEFER_IF_REJECT\x10\b*\x95\x01\n" +
 	"\n" +
 	"CacheScope\x12\x1b\n" +
 	"\x17CACHE_SCOPE_UNSPECIFIED\x10\x00\x12\x1e\n" +
@@ -1074,7 +1354,7 @@ func file_smtpbridge_v1_verdict_proto_rawDescGZIP() []byte {
 }
 
 var file_smtpbridge_v1_verdict_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_smtpbridge_v1_verdict_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_smtpbridge_v1_verdict_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_smtpbridge_v1_verdict_proto_goTypes = []any{
 	(Action)(0),                 // 0: smtpbridge.v1.Action
 	(CacheScope)(0),             // 1: smtpbridge.v1.CacheScope
@@ -1087,12 +1367,16 @@ var file_smtpbridge_v1_verdict_proto_goTypes = []any{
 	(*DeleteRecipient)(nil),     // 8: smtpbridge.v1.DeleteRecipient
 	(*Quarantine)(nil),          // 9: smtpbridge.v1.Quarantine
 	(*Discard)(nil),             // 10: smtpbridge.v1.Discard
-	(*ReplaceBody)(nil),         // 11: smtpbridge.v1.ReplaceBody
-	(*MessageEdit)(nil),         // 12: smtpbridge.v1.MessageEdit
-	(*Verdict)(nil),             // 13: smtpbridge.v1.Verdict
-	(*SmtpReply)(nil),           // 14: smtpbridge.v1.SmtpReply
-	(OutboundState)(0),          // 15: smtpbridge.v1.OutboundState
-	(*durationpb.Duration)(nil), // 16: google.protobuf.Duration
+	(*Warn)(nil),                // 11: smtpbridge.v1.Warn
+	(*Info)(nil),                // 12: smtpbridge.v1.Info
+	(*Filter)(nil),              // 13: smtpbridge.v1.Filter
+	(*Redirect)(nil),            // 14: smtpbridge.v1.Redirect
+	(*ReplaceBody)(nil),         // 15: smtpbridge.v1.ReplaceBody
+	(*MessageEdit)(nil),         // 16: smtpbridge.v1.MessageEdit
+	(*Verdict)(nil),             // 17: smtpbridge.v1.Verdict
+	(*SmtpReply)(nil),           // 18: smtpbridge.v1.SmtpReply
+	(OutboundState)(0),          // 19: smtpbridge.v1.OutboundState
+	(*durationpb.Duration)(nil), // 20: google.protobuf.Duration
 }
 var file_smtpbridge_v1_verdict_proto_depIdxs = []int32{
 	3,  // 0: smtpbridge.v1.MessageEdit.add_header:type_name -> smtpbridge.v1.AddHeader
@@ -1103,19 +1387,23 @@ var file_smtpbridge_v1_verdict_proto_depIdxs = []int32{
 	8,  // 5: smtpbridge.v1.MessageEdit.delete_recipient:type_name -> smtpbridge.v1.DeleteRecipient
 	9,  // 6: smtpbridge.v1.MessageEdit.quarantine:type_name -> smtpbridge.v1.Quarantine
 	10, // 7: smtpbridge.v1.MessageEdit.discard:type_name -> smtpbridge.v1.Discard
-	11, // 8: smtpbridge.v1.MessageEdit.replace_body:type_name -> smtpbridge.v1.ReplaceBody
-	0,  // 9: smtpbridge.v1.Verdict.action:type_name -> smtpbridge.v1.Action
-	14, // 10: smtpbridge.v1.Verdict.reply:type_name -> smtpbridge.v1.SmtpReply
-	2,  // 11: smtpbridge.v1.Verdict.command:type_name -> smtpbridge.v1.CommandRewrite
-	15, // 12: smtpbridge.v1.Verdict.next_state:type_name -> smtpbridge.v1.OutboundState
-	12, // 13: smtpbridge.v1.Verdict.edits:type_name -> smtpbridge.v1.MessageEdit
-	16, // 14: smtpbridge.v1.Verdict.cache_ttl:type_name -> google.protobuf.Duration
-	1,  // 15: smtpbridge.v1.Verdict.cache_scope:type_name -> smtpbridge.v1.CacheScope
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	15, // 8: smtpbridge.v1.MessageEdit.replace_body:type_name -> smtpbridge.v1.ReplaceBody
+	11, // 9: smtpbridge.v1.MessageEdit.warn:type_name -> smtpbridge.v1.Warn
+	12, // 10: smtpbridge.v1.MessageEdit.info:type_name -> smtpbridge.v1.Info
+	13, // 11: smtpbridge.v1.MessageEdit.filter:type_name -> smtpbridge.v1.Filter
+	14, // 12: smtpbridge.v1.MessageEdit.redirect:type_name -> smtpbridge.v1.Redirect
+	0,  // 13: smtpbridge.v1.Verdict.action:type_name -> smtpbridge.v1.Action
+	18, // 14: smtpbridge.v1.Verdict.reply:type_name -> smtpbridge.v1.SmtpReply
+	2,  // 15: smtpbridge.v1.Verdict.command:type_name -> smtpbridge.v1.CommandRewrite
+	19, // 16: smtpbridge.v1.Verdict.next_state:type_name -> smtpbridge.v1.OutboundState
+	16, // 17: smtpbridge.v1.Verdict.edits:type_name -> smtpbridge.v1.MessageEdit
+	20, // 18: smtpbridge.v1.Verdict.cache_ttl:type_name -> google.protobuf.Duration
+	1,  // 19: smtpbridge.v1.Verdict.cache_scope:type_name -> smtpbridge.v1.CacheScope
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_smtpbridge_v1_verdict_proto_init() }
@@ -1124,7 +1412,7 @@ func file_smtpbridge_v1_verdict_proto_init() {
 		return
 	}
 	file_smtpbridge_v1_event_proto_init()
-	file_smtpbridge_v1_verdict_proto_msgTypes[10].OneofWrappers = []any{
+	file_smtpbridge_v1_verdict_proto_msgTypes[14].OneofWrappers = []any{
 		(*MessageEdit_AddHeader)(nil),
 		(*MessageEdit_InsertHeader)(nil),
 		(*MessageEdit_ChangeHeader)(nil),
@@ -1134,6 +1422,10 @@ func file_smtpbridge_v1_verdict_proto_init() {
 		(*MessageEdit_Quarantine)(nil),
 		(*MessageEdit_Discard)(nil),
 		(*MessageEdit_ReplaceBody)(nil),
+		(*MessageEdit_Warn)(nil),
+		(*MessageEdit_Info)(nil),
+		(*MessageEdit_Filter)(nil),
+		(*MessageEdit_Redirect)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1141,7 +1433,7 @@ func file_smtpbridge_v1_verdict_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smtpbridge_v1_verdict_proto_rawDesc), len(file_smtpbridge_v1_verdict_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   12,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "dispatch/verdict_validation.h"
+#include "smtpbridge/v1/names.h"
 #include "smtpbridge/v1/smtp_text.h"
 
 namespace smtpbridge::dispatcher {
@@ -172,6 +173,24 @@ TEST(VerdictValidationTest, RefusesEnvelopeEditsThatInjectEsmtpParameters) {
               e->mutable_change_sender()->set_parameters("SIZE=1 <x>");
             })),
             "esmtp_parameters");
+}
+
+TEST(VerdictValidationTest, PostfixVocabulary) {
+  v1::Verdict defer;
+  defer.set_action(v1::ACTION_DEFER_IF_PERMIT);
+  EXPECT_EQ(Problem(defer), "");
+  EXPECT_EQ(Problem(With(v1::ACTION_DEFER_IF_PERMIT, 450, "4.7.1", {"greylisted"})), "");
+  EXPECT_EQ(Problem(With(v1::ACTION_DEFER_IF_REJECT, 550)), "reply_class");
+  EXPECT_EQ(Problem(With(v1::ACTION_DEFER_IF_PERMIT, 421)), "reply_class");
+  EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_warn()->set_text("look"); })), "");
+  EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_info()->set_text("a\nb"); })), "edit_text");
+  EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_filter()->set_transport("smtp:[127.0.0.1]:10025"); })), "");
+  EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_filter()->set_transport("smtp [x]"); })), "edit_text");
+  EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_redirect()->set_address("a@example.org"); })), "");
+  EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_redirect()->set_address("a@example.org> X=1"); })), "address");
+  v1::Verdict d;
+  d.set_action(v1::ACTION_DEFER_IF_REJECT);
+  EXPECT_EQ(v1::ReplyText(EnforcedReply(d)), "450 4.7.1");
 }
 
 TEST(VerdictValidationTest, RefusesEmptyEdits) {

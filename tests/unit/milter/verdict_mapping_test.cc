@@ -16,14 +16,16 @@ TEST(VerdictMapping, StepReplies) {
   EXPECT_EQ(StepReply(v1::Verdict()), Reply(SimpleReply{'c'}));
   EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_CONTINUE)), Reply(SimpleReply{'c'}));
   EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_SKIP_RECIPIENT)), Reply(SimpleReply{'c'}));
-  EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_REJECT)), Reply(SimpleReply{'r'}));
-  EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_TEMPFAIL)), Reply(SimpleReply{'t'}));
+  // The proto's defaults, with the same text on every host.
+  EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_REJECT)), Reply(ReplyCode{"550 5.7.1 Rejected by policy"}));
+  EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_TEMPFAIL)), Reply(ReplyCode{"451 4.7.1 Try again later"}));
   EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_REJECT, 554, "5.7.1", {"go away"})),
             Reply(ReplyCode{"554 5.7.1 go away"}));
   EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_TEMPFAIL, 450, "4.2.0", {"later"})),
             Reply(ReplyCode{"450 4.2.0 later"}));
-  // A reply of the wrong class falls back to the plain action.
-  EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_REJECT, 451, "4.7.1", {"x"})), Reply(SimpleReply{'r'}));
+  // A reply of the wrong class falls back to the default.
+  EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_REJECT, 451, "4.7.1", {"x"})),
+            Reply(ReplyCode{"550 5.7.1 Rejected by policy"}));
   EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_RESPOND, 550, "", {"no such user"})),
             Reply(ReplyCode{"550 no such user"}));
   EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_RESPOND, 250, "", {"ok"})), Reply(SimpleReply{'c'}));
