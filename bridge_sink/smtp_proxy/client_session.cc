@@ -223,6 +223,13 @@ v1::Event ClientSession::MakeEvent(v1::EventType type) const {
     for (const auto& [k, v] : txn_.mail_parameters) (*env->mutable_mail_parameters())[k] = v;
     for (const auto& r : txn_.recipients) env->add_recipients(r);
     env->set_size(txn_.declared_size);
+  } else if (mail_in_progress_ && !mail_in_progress_->error) {
+    // MAIL's own events: the path being asked about, as the policy host and test-event fill it.
+    env->set_has_sender(true);
+    env->set_sender(Utf8Safe(mail_in_progress_->address));
+    for (const auto& [k, v] : mail_in_progress_->parameters) {
+      (*env->mutable_mail_parameters())[Utf8Safe(k)] = Utf8Safe(v);
+    }
   }
   const auto now = std::chrono::system_clock::now().time_since_epoch();
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now).count();
@@ -659,6 +666,11 @@ awaitable<ClientSession::Next> ClientSession::ResetUpstreamTransaction() {
 }
 
 awaitable<ClientSession::Next> ClientSession::HandleMail(const Command& cmd) {
+  struct MailInProgress {
+    const Command** slot;
+    ~MailInProgress() { *slot = nullptr; }
+  } in_progress{&mail_in_progress_};
+  mail_in_progress_ = &cmd;
   std::optional<Reply> error = cmd.error;
   uint64_t declared = 0;
   if (!greeted_) {

@@ -59,6 +59,13 @@ TEST(ProxySession, RelaysAMessageAndFiresAllEventsInOrder) {
     EXPECT_EQ(e.session().client().address(), "127.0.0.1");
     EXPECT_GT(e.budget().nanos() + e.budget().seconds(), 0);
   }
+  // #14: MAIL's own events carry its path, as on the policy host and in test-event.
+  for (const auto type : {v1::EVENT_TYPE_INBOUND_COMMAND, v1::EVENT_TYPE_MESSAGE_START}) {
+    const v1::Event* mail = Find(events, type, "MAIL");
+    ASSERT_NE(mail, nullptr);
+    EXPECT_TRUE(mail->envelope().has_sender()) << v1::EventType_Name(type);
+    EXPECT_EQ(mail->envelope().sender(), "alice@example.com") << v1::EventType_Name(type);
+  }
   const v1::Event* rcpt = Find(events, v1::EVENT_TYPE_INBOUND_COMMAND, "RCPT");
   ASSERT_NE(rcpt, nullptr);
   EXPECT_EQ(rcpt->session().helo_name(), "client.example");
