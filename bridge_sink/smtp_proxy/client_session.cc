@@ -277,18 +277,18 @@ awaitable<std::optional<ClientSession::Next>> ClientSession::Inbound(const Comma
   if (!Wants(v1::EVENT_TYPE_INBOUND_COMMAND, keyword)) co_return std::nullopt;
   v1::Event event = MakeEvent(v1::EVENT_TYPE_INBOUND_COMMAND);
   auto* command = event.mutable_command();
-  command->set_keyword(keyword);
+  command->set_keyword(Utf8Safe(keyword));
   if (cmd.verb == Verb::kAuth) {
     // Never send credentials to the policy: the mechanism only.
     const std::string mechanism = cmd.argument.substr(0, cmd.argument.find(' '));
     command->set_argument(mechanism);
     command->set_line("AUTH " + mechanism);
   } else {
-    command->set_argument(cmd.argument);
-    command->set_line(cmd.line);
+    command->set_argument(Utf8Safe(cmd.argument));
+    command->set_line(Utf8Safe(cmd.line));
   }
   if (cmd.verb == Verb::kRcpt) {
-    event.mutable_envelope()->set_recipient(cmd.address);
+    event.mutable_envelope()->set_recipient(Utf8Safe(cmd.address));
     event.mutable_envelope()->set_recipient_index(static_cast<uint32_t>(txn_.recipients.size()));
   }
   *event.mutable_response() = ToProto(native);
@@ -307,6 +307,11 @@ awaitable<std::optional<ClientSession::Next>> ClientSession::Inbound(const Comma
       if (native.positive()) ++txn_.client_recipients;
       co_return Next::kContinue;
     case Decision::Kind::kReply:
+      if (cmd.verb == Verb::kQuit && d.reply.code == 221) {
+        // RESPOND 221 to QUIT: the client gets the policy's text, the session ends as usual.
+        co_await Close(d.reply);
+        co_return Next::kClose;
+      }
       Send(d.reply);
       // A 2xx that swallows MAIL or RCPT still moves the client's view of the transaction.
       if (d.reply.positive() && cmd.verb == Verb::kMail && !cmd.error) {

@@ -178,6 +178,25 @@ TEST(ProxySession, DropSessionSays421AndCloses) {
   for (const auto& line : commands) EXPECT_NE(line.rfind("MAIL", 0), 0u);
 }
 
+// #14 (docs/verdicts.md): RESPOND 221 to QUIT gives the client the policy's text and ends the
+// session, as the proxy's own 221 does.
+TEST(ProxySession, Respond221ToQuitCloses) {
+  ProxyHarness h;
+  h.sink().set_script([](const v1::Event& e) {
+    if (e.type() == v1::EVENT_TYPE_INBOUND_COMMAND && e.command().keyword() == "QUIT") {
+      return Reply(v1::ACTION_RESPOND, 221, "2.0.0", "see you");
+    }
+    return Continue();
+  });
+  SmtpTestClient c(h.port());
+  ASSERT_EQ(c.ReadReply().code, 220);
+  ASSERT_EQ(c.Command("EHLO client.example").code, 250);
+  const TestReply r = c.Command("QUIT");
+  EXPECT_EQ(r.code, 221);
+  EXPECT_NE(r.text.find("see you"), std::string::npos);
+  EXPECT_TRUE(c.WaitClosed());
+}
+
 TEST(ProxySession, ConnectRejectNeverContactsTheNextHop) {
   ProxyHarness h;
   h.sink().set_script([](const v1::Event& e) {
