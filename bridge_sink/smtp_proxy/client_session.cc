@@ -349,6 +349,15 @@ awaitable<void> ClientSession::ServerResponse(const std::string& keyword, const 
   v1::Event event = MakeEvent(v1::EVENT_TYPE_SERVER_RESPONSE);
   event.mutable_command()->set_keyword(keyword);
   event.mutable_command()->set_line(Utf8Safe(line));
+  // The command the reply answers, filled as on its own event: argument, and for RCPT the
+  // recipient (event.proto's fill rules).
+  if (const auto space = line.find(' '); space != std::string::npos) {
+    event.mutable_command()->set_argument(Utf8Safe(std::string_view(line).substr(space + 1)));
+  }
+  if (keyword == "RCPT") {
+    const Command parsed = ParseCommand(line);
+    if (!parsed.error) event.mutable_envelope()->set_recipient(Utf8Safe(parsed.address));
+  }
   *event.mutable_response() = ToProto(reply);
   auto verdict = co_await Fire(std::move(event));
   if (!verdict) co_return;
@@ -361,7 +370,8 @@ awaitable<void> ClientSession::ServerResponse(const std::string& keyword, const 
     out->client = d.reply;
     out->rewritten = true;
   } else if (verdict->has_reply()) {
-    if (auto replacement = ToReply(verdict->reply()); replacement && replacement->klass() != 3) {
+    // Same class as the next hop's reply (the dispatcher's rule): a 354 only replaces a 3xx.
+    if (auto replacement = ToReply(verdict->reply()); replacement && replacement->klass() == reply.klass()) {
       out->client = *replacement;
       out->rewritten = true;
     }

@@ -77,6 +77,10 @@ TEST(ProxySession, RelaysAMessageAndFiresAllEventsInOrder) {
   const v1::Event* per_rcpt = Find(events, v1::EVENT_TYPE_PER_RECIPIENT, "RCPT");
   ASSERT_NE(per_rcpt, nullptr);
   EXPECT_EQ(per_rcpt->command().line(), "RCPT TO:<bob@example.net>");
+  const v1::Event* rcpt_reply = Find(events, v1::EVENT_TYPE_SERVER_RESPONSE, "RCPT");
+  ASSERT_NE(rcpt_reply, nullptr);
+  EXPECT_EQ(rcpt_reply->envelope().recipient(), "bob@example.net");
+  EXPECT_EQ(rcpt_reply->command().argument(), "TO:<bob@example.net>");
   const v1::Event* eod = Find(events, v1::EVENT_TYPE_INBOUND_COMMAND, "_EOD");
   ASSERT_NE(eod, nullptr);
   ASSERT_EQ(eod->message().headers_size(), 1);
