@@ -371,7 +371,8 @@ awaitable<void> ClientSession::ServerResponse(const std::string& keyword, const 
     out->rewritten = true;
   } else if (verdict->has_reply()) {
     // Same class as the next hop's reply (the dispatcher's rule): a 354 only replaces a 3xx.
-    if (auto replacement = ToReply(verdict->reply()); replacement && replacement->klass() == reply.klass()) {
+    if (auto replacement = ToReply(verdict->reply());
+        replacement && replacement->klass() == reply.klass() && (reply.klass() != 3 || replacement->code == reply.code)) {
       out->client = *replacement;
       out->rewritten = true;
     }
