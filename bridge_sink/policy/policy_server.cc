@@ -170,6 +170,7 @@ std::string PolicyServer::Listen(const milter::ListenAddress& address) {
       if (std::filesystem::is_socket(address.path, ec)) std::filesystem::remove(address.path, ec);
       auto acceptor = std::make_shared<asio::local::stream_protocol::acceptor>(
           impl_->io, asio::local::stream_protocol::endpoint(address.path));
+      milter::ApplySocketPermissions(address);
       asio::co_spawn(impl_->io, AcceptLoop(impl_->shared, acceptor, impl_->connections), asio::detached);
       impl_->unix_acceptors.push_back(acceptor);
       impl_->unix_paths.push_back(address.path);
