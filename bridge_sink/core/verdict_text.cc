@@ -90,9 +90,12 @@ bool ReplyFitsAction(v1::Action action, const v1::SmtpReply& reply, std::string*
     case v1::ACTION_DROP_SESSION:
       if (code != 421) *error = "drop_session needs a 421 reply";
       break;
+    case v1::ACTION_RESPOND:
+      if (code / 100 == 3 || code == 421) *error = "respond needs a 2xx, 4xx or 5xx reply other than 421";
+      break;
     case v1::ACTION_CONTINUE:
     case v1::ACTION_SKIP_RECIPIENT:
-      *error = "a reply only goes with respond, reject, tempfail or drop_session";
+      *error = "a reply only goes with respond, reject, tempfail, drop_session or defer_if_*";
       break;
     default:
       break;
@@ -114,7 +117,6 @@ bool UsableReply(v1::Action action, const v1::SmtpReply& reply) {
   for (const auto& line : reply.lines()) {
     if (!v1::IsReplyText(line) || line.size() > 500) return false;
   }
-  if (action == v1::ACTION_RESPOND) return code / 100 != 3 && code != 421;
   std::string error;
   return ReplyFitsAction(action, reply, &error);
 }

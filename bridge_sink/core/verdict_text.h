@@ -19,8 +19,9 @@ std::optional<v1::Action> ParseAction(std::string_view text);
 // matching the code's first digit) and the text. Sets `error` and returns nullopt otherwise.
 std::optional<v1::SmtpReply> ParseReplyText(std::string_view text, std::string* error);
 
-// Whether `reply` fits `action` (reject 5xx; tempfail, defer_if_* 4xx other than 421;
-// drop_session 421); `error` says why not.
+// Whether `reply` fits `action` (respond 2xx/4xx/5xx other than 421; reject 5xx; tempfail,
+// defer_if_* 4xx other than 421; drop_session 421), as the dispatcher's rules say
+// (docs/verdicts.md); `error` says why not.
 bool ReplyFitsAction(v1::Action action, const v1::SmtpReply& reply, std::string* error);
 
 // What a relaying host (the proxy, the milter: no later Postfix restriction, no routing) makes of
