@@ -62,7 +62,9 @@ VerdictCheck CheckReplySyntax(const v1::SmtpReply& reply) {
 // The reply against the action and the event.
 VerdictCheck CheckReply(const v1::Verdict& verdict, const v1::Event& event) {
   const auto action = verdict.action();
-  const bool has = verdict.has_reply();
+  // An empty SmtpReply message (some encoders write one) is no reply.
+  const auto& r = verdict.reply();
+  const bool has = verdict.has_reply() && (r.code() != 0 || !r.enhanced_code().empty() || r.lines_size() > 0);
   if (!has) {
     if (action == v1::ACTION_RESPOND) return Refuse(VerdictProblem::kReplyMissing, "respond without a reply");
     return {};

@@ -50,6 +50,9 @@ TEST(VerdictValidationTest, AcceptsWhatTheContractAllows) {
   EXPECT_EQ(Problem(With(v1::ACTION_RESPOND, 550, "", {"UTF-8 text: j\xc3\xb6rg"})), "");
   EXPECT_EQ(Problem(With(v1::ACTION_CONTINUE, 250, "2.0.0", {"queued by policy"}), ServerResponse(250)), "");
   EXPECT_EQ(Problem(With(v1::ACTION_CONTINUE, 354, "", {"go on"}), ServerResponse(354)), "");
+  v1::Verdict empty_reply;  // an empty reply message is no reply
+  empty_reply.mutable_reply();
+  EXPECT_EQ(Problem(empty_reply), "");
   v1::Verdict reject;  // no reply: the defaults apply
   reject.set_action(v1::ACTION_REJECT);
   EXPECT_EQ(Problem(reject), "");
