@@ -12,6 +12,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "smtpbridge/common/ready_file.h"
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 #include "smtpbridge/v1/sink.grpc.pb.h"
 
@@ -212,11 +213,7 @@ bool WriteReady(const std::string& listen, int port, const std::string& ready_fi
     return false;
   }
   const std::string host = listen.substr(0, listen.rfind(':'));
-  {
-    std::ofstream(ready_file + ".tmp") << host << ':' << port << '\n';
-  }
-  std::filesystem::rename(ready_file + ".tmp", ready_file);
-  return true;
+  return smtpbridge::common::WriteReadyFile(ready_file, host + ':' + std::to_string(port));
 }
 
 template <typename Cq>

@@ -70,27 +70,4 @@ bool Cidr::Contains(std::string_view address) const {
   return true;
 }
 
-bool GlobMatch(std::string_view pattern, std::string_view text) {
-  auto lower = [](char c) { return std::tolower(static_cast<unsigned char>(c)); };
-  std::size_t p = 0, t = 0;
-  std::size_t star = std::string_view::npos, resume = 0;
-  // Greedy with backtracking to the last `*`: linear in practice, no recursion.
-  while (t < text.size()) {
-    if (p < pattern.size() && (pattern[p] == '?' || (pattern[p] != '*' && lower(pattern[p]) == lower(text[t])))) {
-      ++p;
-      ++t;
-    } else if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      resume = t;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      t = ++resume;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
-
 }  // namespace smtpbridge::sink

@@ -1,5 +1,5 @@
-// Matching helpers for the local rules: client addresses against CIDR blocks (IPv4 and IPv6,
-// IPv4-mapped IPv6 matches IPv4 blocks) and case-insensitive globs (`*`, `?`).
+// Matching helper for the local rules: client addresses against CIDR blocks (IPv4 and IPv6,
+// IPv4-mapped IPv6 matches IPv4 blocks). Globs are smtpbridge/common/glob.h, as in bindings.
 #pragma once
 
 #include <array>
@@ -22,8 +22,5 @@ class Cidr {
   std::array<uint8_t, 16> bytes_{};  // IPv4 blocks are stored IPv4-mapped
   int prefix_bits_ = 0;              // over the 128-bit form
 };
-
-// Case-insensitive glob: `*` any run (also empty), `?` one character, everything else literal.
-bool GlobMatch(std::string_view pattern, std::string_view text);
 
 }  // namespace smtpbridge::sink

@@ -131,6 +131,12 @@ void CircuitBreaker::SetStateLocked(State next) {
   if (on_change_) on_change_(previous, next);
 }
 
+void CircuitBreaker::ProbeNow(SteadyTime now) {
+  if (!options_.enabled) return;
+  std::lock_guard lock(mu_);
+  if (state_ == State::kOpen && open_until_ > now) open_until_ = now;
+}
+
 CircuitBreaker::State CircuitBreaker::state() const {
   std::lock_guard lock(mu_);
   return state_;

@@ -43,6 +43,10 @@ class CircuitBreaker {
   // (a probe's timeout reopens).
   void OnTimeout(Admission admission, SteadyTime now);
 
+  // The dispatcher is reachable again (its channel became ready): while open, the next call is
+  // the probe, without waiting out the rest of `open_for`.
+  void ProbeNow(SteadyTime now);
+
   State state() const;
   uint32_t consecutive_failures() const;
   // Calls and failures (timeouts included) in the current rate window (closed state only).

@@ -35,6 +35,13 @@ class DispatcherClient {
                                          std::chrono::system_clock::time_point deadline,
                                          EvaluateDone done) = 0;
 
+  // Calls `ready` once (on a client thread), the next time the connection to the dispatcher
+  // becomes ready after not being ready; a later call replaces an earlier `ready` not yet
+  // called (an empty `ready` just cancels it). The sink uses it to probe its open breaker as
+  // soon as the dispatcher is back.
+  // Clients that cannot tell (test fakes) never call it.
+  virtual void NotifyWhenReady(std::function<void()> ready) { (void)ready; }
+
   // Starts Dispatcher.GetInterests; same contract as Evaluate.
   virtual std::shared_ptr<Call> GetInterests(const v1::GetInterestsRequest& request,
                                              std::chrono::system_clock::time_point deadline,

@@ -19,7 +19,8 @@ constexpr char kMethod[] = "/smtpbridge.v1.Dispatcher/EvaluateStream";
 // budget, or a dispatcher that never answers, get that old).
 constexpr auto kSweepEvery = std::chrono::milliseconds(100);
 // A stream sticks to the dispatcher replica it was opened on; replacing it this often lets the
-// channel's round_robin spread one sink's events over every replica, as unary calls did.
+// channel's round_robin (smtpbridge/grpc/client_channel.h) spread one sink's events over every
+// serving replica, as unary calls do, and moves it off a draining one within a second.
 constexpr auto kStreamLifetime = std::chrono::seconds(1);
 
 // The request as it goes on the wire: serialized once, straight into a gRPC slice, with its
@@ -320,7 +321,11 @@ void EvaluateStream::OnFinished(Stream& s) {
       }
     }
     if (s.status.error_code() == grpc::StatusCode::UNIMPLEMENTED) unsupported_ = true;
-    unary = unsupported_ && !closing_;
+    // What an ended stream still owed goes out again as unary calls, which round_robin sends to a
+    // replica that is up: for an older dispatcher (UNIMPLEMENTED), and when the stream ended
+    // UNAVAILABLE (the dispatcher drained, restarted or died): a drained one answered all it had
+    // read, so these were never evaluated; a dead one's answers are lost. Each keeps its deadline.
+    unary = !closing_ && (unsupported_ || s.status.error_code() == grpc::StatusCode::UNAVAILABLE);
   }
   const grpc::Status failed =
       s.status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "dispatcher ended the evaluation stream")
@@ -330,7 +335,7 @@ void EvaluateStream::OnFinished(Stream& s) {
       p.done(failed, v1::EvaluateResponse());
       continue;
     }
-    // An older dispatcher: the same evaluation as a unary call, which its handle now cancels.
+    // The same evaluation as a unary call, which its handle now cancels.
     auto call = p.call.lock();
     auto moved = unary_(*p.request, p.deadline, std::move(p.done));
     if (call) {

@@ -3,12 +3,11 @@
 // without a round trip. Unlike the stale cache it is consulted *before* the dispatcher, so it
 // must never answer an event the dispatcher would have decided differently:
 //
-// - the key holds what selects the bindings (instance, event type, keyword, argument, the reply
-//   code of a SERVER_RESPONSE, the client address of a CONNECT), since a different argument may
-//   match different bindings;
-// - plus the verdict's cache_scope and its scope key, computed as the dispatcher does
-//   (dispatcher_service/dispatch/verdict_cache.cc: ScopeKey);
-// - never for `_EOD` (a verdict about one message's content).
+// - the key holds what selects the bindings (instance, event type and common::CommandKey:
+//   keyword, argument, the reply code of a SERVER_RESPONSE, the client address of a CONNECT),
+//   since a different argument may match different bindings;
+// - plus the verdict's cache_scope and its scope key (common::ScopeKey, the dispatcher's too);
+// - never for `_EOD` (common::Cacheable: a verdict about one message's content).
 //
 // Bounded (least recently used go first), thread-safe. Clear() when the dispatcher's bindings
 // change (a new interests generation).
@@ -45,10 +44,6 @@ class FreshCache {
   std::optional<Hit> Get(const v1::Event& event, SteadyTime now);
   void Clear();
   std::size_t size() const;
-
-  // The scope part of the key ("" when the event lacks what the scope needs), as the
-  // dispatcher's VerdictCache::ScopeKey.
-  static std::string ScopeKey(v1::CacheScope scope, const v1::Event& event);
 
  private:
   struct Entry {

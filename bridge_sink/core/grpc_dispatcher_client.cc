@@ -14,6 +14,8 @@
 #include <grpcpp/support/channel_arguments.h>
 #include <spdlog/spdlog.h>
 
+#include "smtpbridge/grpc/client_channel.h"
+
 namespace smtpbridge::sink {
 namespace {
 
@@ -107,20 +109,71 @@ std::shared_ptr<grpc::ChannelCredentials> MakeCredentials(const TlsOptions& tls)
 }
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, const TlsOptions& tls) {
-  grpc::ChannelArguments args;
+  // The shared client configuration (round_robin over every dispatcher the target resolves to,
+  // health checking, short reconnect backoff, keepalive): smtpbridge/grpc/client_channel.h.
+  grpc::ChannelArguments args = grpc_client::ClientChannelArgs(grpc_client::kDispatcherHealthService);
   if (tls.enabled && !tls.server_name.empty()) args.SetSslTargetNameOverride(tls.server_name);
-  // Keep the persistent channel warm and notice a dead dispatcher quickly.
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  // Reconnect attempts stay frequent, so a restarted dispatcher is found within a second.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   return grpc::CreateCustomChannel(target, MakeCredentials(tls), args);
 }
 
+// How long one connectivity watch waits before it is renewed: also the longest a client being
+// destroyed waits for a watch still on its queue (gRPC cannot cancel one).
+constexpr auto kReadyWatchSlice = std::chrono::milliseconds(200);
+
 }  // namespace
+
+// Channel::NotifyOnStateChange on the client's queue, renewed until the channel is READY after
+// having been something else, then `ready_` runs once. Armed only while someone waits.
+class GrpcDispatcherClient::ReadyWatch final : public GrpcDispatcherClient::Completion {
+ public:
+  explicit ReadyWatch(GrpcDispatcherClient* client) : client_(client) {}
+
+  void Notify(std::function<void()> ready) {
+    std::lock_guard lock(mu_);
+    if (closing_) return;
+    ready_ = std::move(ready);
+    // From the state now: a channel READY now (dispatcher up but failing) must first leave it.
+    // No callback (the breaker closed): the armed watch, if any, ends and is not renewed.
+    if (ready_ && !armed_) ArmLocked(client_->channel_->GetState(/*try_to_connect=*/true));
+  }
+
+  // No watch is armed from now on; the one on the queue (if any) ends within kReadyWatchSlice.
+  void Close() {
+    std::lock_guard lock(mu_);
+    closing_ = true;
+    ready_ = nullptr;
+  }
+
+  void Complete(bool /*ok: false on the slice's deadline*/) override {
+    std::function<void()> ready;
+    {
+      std::lock_guard lock(mu_);
+      armed_ = false;
+      const grpc_connectivity_state now = client_->channel_->GetState(/*try_to_connect=*/true);
+      if (now == GRPC_CHANNEL_READY && last_ != GRPC_CHANNEL_READY) {
+        ready = std::move(ready_);
+        ready_ = nullptr;
+      }
+      if (ready_ && !closing_) ArmLocked(now);
+    }
+    if (ready) ready();
+  }
+
+ private:
+  void ArmLocked(grpc_connectivity_state from) {
+    last_ = from;
+    armed_ = true;
+    client_->channel_->NotifyOnStateChange(from, std::chrono::system_clock::now() + kReadyWatchSlice,
+                                           &client_->queue_, static_cast<Completion*>(this));
+  }
+
+  GrpcDispatcherClient* client_;
+  std::mutex mu_;
+  std::function<void()> ready_;
+  grpc_connectivity_state last_ = GRPC_CHANNEL_IDLE;
+  bool armed_ = false;
+  bool closing_ = false;
+};
 
 GrpcDispatcherClient::GrpcDispatcherClient(const std::string& target, const TlsOptions& tls)
     : GrpcDispatcherClient(MakeChannel(target, tls)) {}
@@ -132,6 +185,7 @@ GrpcDispatcherClient::GrpcDispatcherClient(std::shared_ptr<grpc::Channel> channe
           channel_, &queue_,
           [this](const v1::EvaluateRequest& request, std::chrono::system_clock::time_point deadline,
                  EvaluateDone done) { return UnaryEvaluate(request, deadline, std::move(done)); })),
+      ready_watch_(std::make_unique<ReadyWatch>(this)),
       thread_([this] { DriveQueue(); }) {
   // Connect now, in the background (GetState(true) only starts it), so the first events do not
   // wait for name resolution and the TCP/TLS handshake and miss their budget at cold start.
@@ -140,6 +194,7 @@ GrpcDispatcherClient::GrpcDispatcherClient(std::shared_ptr<grpc::Channel> channe
 
 GrpcDispatcherClient::~GrpcDispatcherClient() {
   // Callers finish (or cancel) their calls first; what is left is the queue handing them back.
+  ready_watch_->Close();
   stream_->Shutdown();
   {
     std::unique_lock lock(tracker_->mu);
@@ -154,6 +209,10 @@ void GrpcDispatcherClient::DriveQueue() {
   void* tag = nullptr;
   bool ok = false;
   while (queue_.Next(&tag, &ok)) static_cast<Completion*>(tag)->Complete(ok);
+}
+
+void GrpcDispatcherClient::NotifyWhenReady(std::function<void()> ready) {
+  ready_watch_->Notify(std::move(ready));
 }
 
 void GrpcDispatcherClient::set_transport(Transport transport) {

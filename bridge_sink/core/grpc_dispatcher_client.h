@@ -38,6 +38,8 @@ class GrpcDispatcherClient final : public DispatcherClient {
                                      std::chrono::system_clock::time_point deadline,
                                      InterestsDone done) override;
 
+  void NotifyWhenReady(std::function<void()> ready) override;
+
   grpc_connectivity_state channel_state() const { return channel_->GetState(false); }
 
   // What the queue hands back: one per unary call, and the evaluation stream's tags.
@@ -68,6 +70,9 @@ class GrpcDispatcherClient final : public DispatcherClient {
   std::unique_ptr<EvaluateStream> stream_;
   bool use_stream_ = true;
   std::atomic<bool> stream_offered_{false};
+  // The connectivity watch behind NotifyWhenReady (at most one on the queue at a time).
+  class ReadyWatch;
+  std::unique_ptr<ReadyWatch> ready_watch_;
   std::thread thread_;  // last: started once the rest exists
 
   void DriveQueue();

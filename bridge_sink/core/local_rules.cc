@@ -30,11 +30,22 @@ std::optional<std::string> PathArgument(const std::string& argument, const char*
   return std::string(rest.substr(0, rest.find(' ')));
 }
 
-bool AnyGlob(const std::vector<std::string>& patterns, const std::optional<std::string>& value) {
+bool AnyGlob(const std::vector<common::Glob>& patterns, const std::optional<std::string>& value) {
   if (patterns.empty()) return true;
   if (!value) return false;
   return std::any_of(patterns.begin(), patterns.end(),
-                     [&](const std::string& p) { return GlobMatch(p, *value); });
+                     [&](const common::Glob& g) { return g.Matches(*value); });
+}
+
+std::vector<common::Glob> Globs(const YamlFields& y, const YAML::Node& node, const std::string& field) {
+  std::vector<common::Glob> globs;
+  for (const std::string& text : y.StringList(node, field)) {
+    std::string error;
+    auto glob = common::Glob::Compile(text, &error);
+    if (!glob) y.Fail(node, field, error);
+    globs.push_back(std::move(*glob));
+  }
+  return globs;
 }
 
 }  // namespace
@@ -107,9 +118,9 @@ LocalRules LocalRules::LoadFile(const std::string& path) {
         rule.clients.push_back(*cidr);
       }
     }
-    if (node["sender"]) rule.senders = y.StringList(node["sender"], field + ".sender");
-    if (node["recipient"]) rule.recipients = y.StringList(node["recipient"], field + ".recipient");
-    if (node["helo"]) rule.helos = y.StringList(node["helo"], field + ".helo");
+    if (node["sender"]) rule.senders = Globs(y, node["sender"], field + ".sender");
+    if (node["recipient"]) rule.recipients = Globs(y, node["recipient"], field + ".recipient");
+    if (node["helo"]) rule.helos = Globs(y, node["helo"], field + ".helo");
     if (node["events"]) {
       for (const std::string& text : y.StringList(node["events"], field + ".events")) {
         auto type = v1::ParseEventType(text);

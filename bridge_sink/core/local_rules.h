@@ -4,7 +4,8 @@
 //   rules:
 //     - name: block-listed-net          # for logs and metrics
 //       client: [192.0.2.0/24, "2001:db8:bad::/48"]
-//       sender: "*@spam.example"        # globs, case-insensitive; a list means any of them
+//       sender: "*@spam.example"        # globs as in bindings (*, ?, [a-z]), case-insensitive;
+//                                       # a list means any of them
 //       recipient: ["postmaster@*"]
 //       helo: "*.dynamic.example"
 //       events: [CONNECT, INBOUND_COMMAND]   # default: every event type
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "core/address_match.h"
+#include "smtpbridge/common/glob.h"
 #include "smtpbridge/v1/event.pb.h"
 #include "smtpbridge/v1/verdict.pb.h"
 
@@ -28,9 +30,9 @@ namespace smtpbridge::sink {
 struct LocalRule {
   std::string name;
   std::vector<Cidr> clients;
-  std::vector<std::string> senders;
-  std::vector<std::string> recipients;
-  std::vector<std::string> helos;
+  std::vector<common::Glob> senders;  // the bindings' glob syntax, case-insensitive
+  std::vector<common::Glob> recipients;
+  std::vector<common::Glob> helos;
   std::vector<v1::EventType> events;
   uint32_t instance = 0;  // 0: any
   v1::Verdict verdict;

@@ -46,6 +46,9 @@ SinkCore::SinkCore(SinkOptions options, std::unique_ptr<DispatcherClient> client
       breaker_(options_.breaker,
                [this](CircuitBreaker::State from, CircuitBreaker::State to) {
                  metrics_.BreakerChanged(to);
+                 // Under the breaker's lock: only arms a connectivity watch.
+                 if (to == CircuitBreaker::State::kOpen) WatchForRecovery();
+                 if (to == CircuitBreaker::State::kClosed) client_->NotifyWhenReady({});
                  auto level = to == CircuitBreaker::State::kOpen ? spdlog::level::warn
                                                                  : spdlog::level::info;
                  spdlog::log(level, "sink circuit breaker: {} -> {} (dispatcher {})",
@@ -56,7 +59,17 @@ SinkCore::SinkCore(SinkOptions options, std::unique_ptr<DispatcherClient> client
       stale_cache_(options_.stale_cache),
       fallback_(options_, std::move(rules), &stale_cache_),
       interests_(options_.interests.unknown_body_limit) {
+  ready_hook_->core = this;
   if (options_.interests.enabled) RefreshInterests();
+}
+
+void SinkCore::WatchForRecovery() {
+  client_->NotifyWhenReady([hook = ready_hook_] {
+    std::lock_guard lock(hook->mu);
+    if (hook->core == nullptr) return;
+    spdlog::info("sink: the dispatcher channel is ready again: probing now");
+    hook->core->breaker_.ProbeNow(hook->core->timers_->Now());
+  });
 }
 
 SinkCore::~SinkCore() { Shutdown(); }
@@ -267,6 +280,10 @@ void SinkCore::OnInterests(const grpc::Status& status, const v1::GetInterestsRes
 
 void SinkCore::Shutdown() {
   std::lock_guard shutdown_lock(shutdown_mu_);
+  {
+    std::lock_guard lock(ready_hook_->mu);
+    ready_hook_->core = nullptr;
+  }
   std::vector<std::shared_ptr<Pending>> in_flight;
   std::shared_ptr<DispatcherClient::Call> interests_call;
   {

@@ -65,6 +65,9 @@ class SinkCore final : public Sink {
   // A dispatcher call's callback ran (id 0: the interests call).
   void RpcFinished(uint64_t id);
 
+  // The breaker opened: probe as soon as the client says the dispatcher is reachable again.
+  void WatchForRecovery();
+
   void RefreshInterests();
   void OnInterests(const grpc::Status& status, const v1::GetInterestsResponse& response);
 
@@ -80,6 +83,14 @@ class SinkCore final : public Sink {
   // Bindings generation of the last interests answer (OnInterests only): a new one means the
   // dispatcher's bindings changed, so fresh verdicts may no longer be what it would say.
   std::optional<uint64_t> bindings_generation_;
+
+  // What the client's ready callback reaches; cleared (under its lock) by Shutdown(), so a
+  // callback running on the client's thread never touches a sink being destroyed.
+  struct ReadyHook {
+    std::mutex mu;
+    SinkCore* core = nullptr;
+  };
+  const std::shared_ptr<ReadyHook> ready_hook_ = std::make_shared<ReadyHook>();
 
   std::atomic<bool> stopped_{false};
   std::mutex shutdown_mu_;  // serializes Shutdown()

@@ -54,7 +54,10 @@ void LoadHostConfig(const std::string& path, HostConfig& config) {
     } else if (key == "budget_eom") {
       config.server.session.eom_budget = Duration(path, v, key);
     } else if (key == "idle_timeout") {
-      config.server.idle_timeout = std::chrono::duration_cast<std::chrono::seconds>(Duration(path, v, key));
+      // Milliseconds, not seconds: "500ms" must not truncate to 0 (a connection closed at once).
+      const auto idle = Duration(path, v, key);
+      if (idle < std::chrono::milliseconds(1)) Bad(path, v, key, "expected at least 1ms");
+      config.server.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(idle);
     } else {
       Bad(path, kv.first, key, "unknown field");
     }

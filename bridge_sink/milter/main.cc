@@ -8,7 +8,6 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <prometheus/exposer.h>
 #include <prometheus/registry.h>
@@ -16,28 +15,20 @@
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
+#include "host/duration_flag.h"
 #include "host/io_pool.h"
+#include "host/signal_drain.h"
 #include "milter/host_config.h"
 #include "milter/milter_server.h"
+#include "smtpbridge/common/ready_file.h"
 #include "smtpbridge/sink/sink_factory.h"
 #include "smtpbridge/v1/names.h"
-
-namespace {
-
-std::chrono::microseconds ParseBudget(const std::string& text, const char* flag) {
-  auto d = smtpbridge::v1::ParseDurationText(text);
-  if (!d || *d <= std::chrono::nanoseconds(0))
-    throw std::runtime_error(std::string(flag) + ": expected a duration like \"20ms\", got \"" + text + "\"");
-  return std::chrono::duration_cast<std::chrono::microseconds>(*d);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace smtpbridge;
   CLI::App app{"smtpbridge milter (protocol v6) host for Postfix and Sendmail"};
   std::string listen, dispatcher, sink_config, ready_file, config_file, metrics_listen;
-  std::string budget_command, budget_eom, log_level = "info", host_name;
+  std::string budget_command, budget_eom, log_level = "info", host_name, drain = "10s";
   int instance = 0;
   unsigned threads = 2;
   app.add_option("--listen", listen, "inet:HOST:PORT, HOST:PORT or unix:/path (port 0: any)");
@@ -53,6 +44,7 @@ int main(int argc, char** argv) {
   app.add_option("--instance", instance, "SMTP virtual server instance (>= 1)");
   app.add_option("--host-name", host_name, "SessionContext.host_name (default: the MTA's j macro)");
   app.add_option("--threads", threads, "I/O threads (one event loop each; connections spread across them)")->check(CLI::Range(1u, 64u));
+  app.add_option("--drain-timeout", drain, "on SIGTERM, how long events in flight may take to finish")->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen, "Prometheus HOST:PORT (off when empty)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off");
   CLI11_PARSE(app, argc, argv);
@@ -61,11 +53,13 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   try {
+    const auto drain_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(host::DurationFlag(drain, "--drain-timeout"));
     milter::HostConfig config;
     if (!config_file.empty()) milter::LoadHostConfig(config_file, config);
     if (!listen.empty()) config.listen = listen;
-    if (!budget_command.empty()) config.server.session.command_budget = ParseBudget(budget_command, "--budget-command");
-    if (!budget_eom.empty()) config.server.session.eom_budget = ParseBudget(budget_eom, "--budget-eom");
+    if (!budget_command.empty()) config.server.session.command_budget = host::DurationFlag(budget_command, "--budget-command");
+    if (!budget_eom.empty()) config.server.session.eom_budget = host::DurationFlag(budget_eom, "--budget-eom");
     if (instance > 0) config.server.session.instance = static_cast<uint32_t>(instance);
     if (!host_name.empty()) config.server.session.host_name = host_name;
     std::string error;
@@ -102,24 +96,18 @@ int main(int argc, char** argv) {
                  sink_options.dispatcher_target, config.server.session.command_budget.count(),
                  config.server.session.eom_budget.count());
     // SIGTERM is ours before the ready file says so: a supervisor that stops us right away gets a drain.
-    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-    if (!ready_file.empty()) {
-      std::ofstream(ready_file + ".tmp") << bound << "\n";
-      std::rename((ready_file + ".tmp").c_str(), ready_file.c_str());
+    host::SignalDrain signal_drain(io, drain_timeout,
+                                   {.stop_accepting = [&] { server.StopAccepting(); },
+                                    .in_flight = [&] { return server.stats().in_flight.count(); },
+                                    .finish = [&] { io_pool.Stop(); }});
+    if (std::string error; !ready_file.empty() && !common::WriteReadyFile(ready_file, bound, &error)) {
+      throw std::runtime_error(error);
     }
 
-    boost::asio::steady_timer drain(io);
-    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-      if (ec) return;
-      spdlog::info("signal {}: draining", signo);
-      server.StopAccepting();
-      the_sink->Shutdown();
-      // Pending evaluations answer from the fallback at once; give their replies time to go out.
-      drain.expires_after(std::chrono::milliseconds(200));
-      drain.async_wait([&](const boost::system::error_code&) { io_pool.Stop(); });
-    });
-
     io_pool.Run();
+    // Nothing is in flight any more (or the drain deadline passed): what is left answers from the
+    // fallback at once.
+    the_sink->Shutdown();
     spdlog::info("milter stopped: {} connections, {} events, {} protocol errors, {} refused edits",
                  server.stats().connections.load(), server.stats().events.load(),
                  server.stats().protocol_errors.load(), server.stats().refused_edits.load());

@@ -1,5 +1,6 @@
 #include "milter/milter_server.h"
 
+#include <optional>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
@@ -81,9 +82,12 @@ std::string PeerName(const Socket& socket) {
   }
 }
 
-// The connection's idle limit, as one lazily re-armed timer: a read only notes the time, instead
-// of arming and cancelling a timer and racing two operations per packet (a milter message is a
-// dozen packets). When the limit passes during a read, the read is cancelled. Lives on the
+// The connection's idle limit, as one lazily re-armed timer: a read or a write only notes the
+// time, instead of arming and cancelling a timer and racing two operations per packet (a milter
+// message is a dozen packets). When the limit passes during a read (the MTA went silent) or a
+// write (the MTA stopped reading our replies: without this a wedged MTA pins the connection
+// forever), the operation is cancelled. The timer is always armed no later than `limit` after
+// it was last armed, so an operation starting later is covered without re-arming. Lives on the
 // connection's strand; `closed` (set when the connection ends) keeps a late expiry away from
 // the socket.
 template <typename Socket>
@@ -96,9 +100,9 @@ struct IdleWatch : std::enable_shared_from_this<IdleWatch<Socket>> {
     timer.async_wait([self = this->shared_from_this()](const boost::system::error_code& ec) {
       if (ec || self->closed) return;
       const auto now = std::chrono::steady_clock::now();
-      const auto deadline = self->read_started + self->limit;
-      if (!self->reading || now < deadline) {
-        self->Arm(self->reading ? deadline : now + self->limit);
+      const auto deadline = self->io_started + self->limit;
+      if (!self->waiting || now < deadline) {
+        self->Arm(self->waiting ? deadline : now + self->limit);
         return;
       }
       self->expired = true;
@@ -110,8 +114,8 @@ struct IdleWatch : std::enable_shared_from_this<IdleWatch<Socket>> {
   Socket* socket;
   asio::steady_timer timer;
   const std::chrono::steady_clock::duration limit;
-  std::chrono::steady_clock::time_point read_started = std::chrono::steady_clock::now();
-  bool reading = false;
+  std::chrono::steady_clock::time_point io_started = std::chrono::steady_clock::now();
+  bool waiting = false;  // a read or a write is outstanding
   bool expired = false;
   bool closed = false;
 };
@@ -125,7 +129,7 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket) {
   MilterSession session(shared->sink, shared->options.session, id);
   PacketReader reader(shared->options.max_packet);
   auto idle = std::make_shared<IdleWatch<Socket>>(socket, shared->options.idle_timeout);
-  idle->Arm(idle->read_started + idle->limit);
+  idle->Arm(idle->io_started + idle->limit);
   auto buffer = std::make_unique_for_overwrite<char[]>(kReadChunk);  // no zeroing: reads fill it
   std::string out;
   if (spdlog::should_log(spdlog::level::debug))
@@ -147,12 +151,12 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket) {
     }
     if (status == PacketReader::Status::kNeedMore) {
       if (!answered) AckNow(socket);
-      idle->read_started = std::chrono::steady_clock::now();
-      idle->reading = true;
+      idle->io_started = std::chrono::steady_clock::now();
+      idle->waiting = true;
       auto [ec, n] = co_await socket.async_read_some(asio::buffer(buffer.get(), kReadChunk), kAwait);
-      idle->reading = false;
+      idle->waiting = false;
       if (idle->expired) {
-        spdlog::info("milter {}: idle for {}s, closing", id, shared->options.idle_timeout.count());
+        spdlog::info("milter {}: idle for {} ms, closing", id, shared->options.idle_timeout.count());
         break;
       }
       if (ec) {
@@ -177,7 +181,9 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket) {
     }
     out.clear();
     for (const auto& r : step.replies) AppendFrame(EncodeReplyPacket(r), out);
+    std::optional<host::InFlight::Scope> busy;  // until the verdict's reply is written
     if (step.event) {
+      busy.emplace(stats.in_flight);
       stats.events++;
       auto evaluation = co_await AsyncEvaluate(shared->sink, std::move(*step.event), step.budget,
                                                asio::use_awaitable);
@@ -188,7 +194,14 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket) {
       stats.refused_edits += session.stats().refused_edits + session.stats().refused_verdicts - refused_before;
     }
     if (!out.empty()) {
+      idle->io_started = std::chrono::steady_clock::now();
+      idle->waiting = true;
       auto [ec, n] = co_await asio::async_write(socket, asio::buffer(out), kAwait);
+      idle->waiting = false;
+      if (idle->expired) {
+        spdlog::warn("milter {}: the MTA read no reply for {} ms, closing", id, shared->options.idle_timeout.count());
+        break;
+      }
       if (ec) {
         spdlog::debug("milter {}: write: {}", id, ec.message());
         break;

@@ -10,6 +10,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "host/in_flight.h"
 #include "host/io_pool.h"
 
 #include "milter/listen_address.h"
@@ -22,7 +23,7 @@ struct ServerOptions {
   SessionOptions session;
   // An MTA connection that sends nothing for this long is closed (Postfix's own milter
   // timeouts are shorter, so a healthy MTA never hits it).
-  std::chrono::seconds idle_timeout{std::chrono::minutes(10)};
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(10)};
   std::size_t max_packet = kMaxPacketSize;
 };
 
@@ -32,6 +33,7 @@ struct ServerStats {
   std::atomic<uint64_t> protocol_errors{0};
   std::atomic<uint64_t> events{0};
   std::atomic<uint64_t> refused_edits{0};  // SessionStats::refused_edits + refused_verdicts, summed
+  host::InFlight in_flight;  // events being evaluated or answered: what a drain waits for
 };
 
 class MilterServer {

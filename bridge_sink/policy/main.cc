@@ -7,15 +7,17 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <prometheus/exposer.h>
 #include <prometheus/registry.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "host/duration_flag.h"
 #include "host/io_pool.h"
+#include "host/signal_drain.h"
 #include "policy/policy_server.h"
+#include "smtpbridge/common/ready_file.h"
 #include "smtpbridge/sink/sink_factory.h"
 #include "smtpbridge/v1/names.h"
 
@@ -23,7 +25,7 @@ int main(int argc, char** argv) {
   using namespace smtpbridge;
   CLI::App app{"smtpbridge Postfix policy delegation host"};
   std::string listen = "127.0.0.1:10040", dispatcher, sink_config, ready_file, metrics_listen;
-  std::string budget = "100ms", log_level = "info", host_name;
+  std::string budget = "100ms", log_level = "info", host_name, drain = "10s";
   int instance = 1;
   unsigned threads = 2;
   app.add_option("--listen", listen, "HOST:PORT or unix:/path (port 0: any)");
@@ -37,6 +39,7 @@ int main(int argc, char** argv) {
   app.add_option("--instance", instance, "SMTP virtual server instance (>= 1)")->check(CLI::Range(1, 1 << 30));
   app.add_option("--host-name", host_name, "SessionContext.host_name");
   app.add_option("--threads", threads, "I/O threads (one event loop each; connections spread across them)")->check(CLI::Range(1u, 64u));
+  app.add_option("--drain-timeout", drain, "on SIGTERM, how long requests in flight may take to finish")->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen, "Prometheus HOST:PORT (off when empty)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off");
   CLI11_PARSE(app, argc, argv);
@@ -45,10 +48,9 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
   try {
     policy::PolicyServerOptions options;
-    auto parsed = v1::ParseDurationText(budget);
-    if (!parsed || *parsed <= std::chrono::nanoseconds(0))
-      throw std::runtime_error("--budget: expected a duration like \"100ms\", got \"" + budget + "\"");
-    options.budget = std::chrono::duration_cast<std::chrono::microseconds>(*parsed);
+    options.budget = host::DurationFlag(budget, "--budget");
+    const auto drain_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(host::DurationFlag(drain, "--drain-timeout"));
     options.mapping.instance = static_cast<uint32_t>(instance);
     options.mapping.host_name = host_name;
     std::string error;
@@ -82,21 +84,17 @@ int main(int argc, char** argv) {
     spdlog::info("policyd listening on {} (dispatcher {}, budget {}us)", bound, sink_options.dispatcher_target,
                  options.budget.count());
     // SIGTERM is ours before the ready file says so: a supervisor that stops us right away gets a drain.
-    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-    if (!ready_file.empty()) {
-      std::ofstream(ready_file + ".tmp") << bound << "\n";
-      std::rename((ready_file + ".tmp").c_str(), ready_file.c_str());
+    host::SignalDrain signal_drain(io, drain_timeout,
+                                   {.stop_accepting = [&] { server.StopAccepting(); },
+                                    .in_flight = [&] { return server.stats().in_flight.count(); },
+                                    .finish = [&] { io_pool.Stop(); }});
+    if (std::string error; !ready_file.empty() && !common::WriteReadyFile(ready_file, bound, &error)) {
+      throw std::runtime_error(error);
     }
-    boost::asio::steady_timer drain(io);
-    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-      if (ec) return;
-      spdlog::info("signal {}: draining", signo);
-      server.StopAccepting();
-      the_sink->Shutdown();
-      drain.expires_after(std::chrono::milliseconds(200));
-      drain.async_wait([&](const boost::system::error_code&) { io_pool.Stop(); });
-    });
     io_pool.Run();
+    // Nothing is in flight any more (or the drain deadline passed): what is left answers from the
+    // fallback at once.
+    the_sink->Shutdown();
     spdlog::info("policyd stopped: {} connections, {} requests, {} protocol errors",
                  server.stats().connections.load(), server.stats().requests.load(),
                  server.stats().protocol_errors.load());

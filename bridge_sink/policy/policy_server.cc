@@ -75,6 +75,7 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
       continue;
     }
     stats.requests++;
+    host::InFlight::Scope busy(stats.in_flight);  // until the response is written
     std::string action = "DUNNO";
     if (request.Get("request") != "smtpd_access_policy") {
       // Not a request we understand: answer neutrally (Postfix itself sends only this kind).
@@ -103,8 +104,15 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
       }
     }
     const std::string out = FormatResponse(action);
-    auto [ec, n] = co_await asio::async_write(socket, asio::buffer(out), kAwait);
-    if (ec) break;
+    // A write has the same deadline as a read: an MTA that stops reading must not pin us.
+    idle.expires_after(shared->options.idle_timeout);
+    auto written = co_await (asio::async_write(socket, asio::buffer(out), kAwait) || idle.async_wait(kAwait));
+    if (written.index() == 1) {
+      spdlog::warn("policy {}: the client read no answer for {} ms, closing", conn_id,
+                   shared->options.idle_timeout.count());
+      break;
+    }
+    if (auto [ec, n] = std::get<0>(written); ec) break;
   }
   boost::system::error_code ignored;
   socket.shutdown(Socket::shutdown_both, ignored);

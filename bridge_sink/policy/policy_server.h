@@ -9,6 +9,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "host/in_flight.h"
 #include "host/io_pool.h"
 
 #include "milter/listen_address.h"
@@ -22,7 +23,7 @@ struct PolicyServerOptions {
   MappingOptions mapping;
   std::chrono::microseconds budget{std::chrono::milliseconds(100)};
   // Postfix closes idle policy connections after smtpd_policy_service_max_idle (300s).
-  std::chrono::seconds idle_timeout{std::chrono::minutes(10)};
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(10)};
   RequestReader::Limits limits;
 };
 
@@ -32,6 +33,7 @@ struct PolicyServerStats {
   std::atomic<uint64_t> events{0};
   std::atomic<uint64_t> protocol_errors{0};
   std::atomic<uint64_t> refused_edits{0};  // edits ActionForVerdict could not apply (invalid)
+  host::InFlight in_flight;  // requests read and not yet answered: what a drain waits for
 };
 
 class PolicyServer {

@@ -6,7 +6,6 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <csignal>
@@ -18,8 +17,10 @@
 #include <vector>
 
 #include "host/io_pool.h"
+#include "host/signal_drain.h"
 #include "proxy_config.h"
 #include "proxy_server.h"
+#include "smtpbridge/common/ready_file.h"
 #include "smtpbridge/sink/sink_factory.h"
 
 namespace asio = boost::asio;
@@ -72,42 +73,17 @@ int main(int argc, char** argv) {
                  sink_options.dispatcher_target);
 
     // SIGTERM/SIGINT: stop accepting, let sessions say 421 and close, then stop.
-    auto signals = std::make_unique<asio::signal_set>(io, SIGINT, SIGTERM);
-    asio::steady_timer drain(io);
-    auto drain_deadline = std::chrono::steady_clock::now();
-    std::function<void()> wait_drained = [&] {
-      if (server.active_sessions() == 0 || std::chrono::steady_clock::now() > drain_deadline) {
-        io_pool.Stop();
-        return;
-      }
-      drain.expires_after(std::chrono::milliseconds(20));
-      drain.async_wait([&](boost::system::error_code) { wait_drained(); });
-    };
-    bool draining = false;
-    std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int) {
-      if (ec) return;
-      signals->async_wait(on_signal);  // a second signal during the drain changes nothing
-      if (draining) return;
-      draining = true;
-      spdlog::info("draining {} sessions", server.active_sessions());
-      server.Stop();
-      drain_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-      wait_drained();
-    };
-    signals->async_wait(on_signal);
+    host::SignalDrain signal_drain(io, std::chrono::seconds(10),
+                                   {.stop_accepting = [&] { server.Stop(); },
+                                    .in_flight = [&] { return uint64_t(server.active_sessions()); },
+                                    .finish = [&] { io_pool.Stop(); }});
     // Ready only once SIGTERM is ours: a supervisor that stops us right after the ready file
     // appears must get a drain, not the default action.
-    if (!ready_file.empty()) {
-      std::ofstream(ready_file + ".tmp") << bound_text << "\n";
-      std::rename((ready_file + ".tmp").c_str(), ready_file.c_str());
+    if (std::string error; !ready_file.empty() && !common::WriteReadyFile(ready_file, bound_text, &error)) {
+      throw std::runtime_error(error);
     }
 
     io_pool.Run();
-    // Removing the signal_set restores the default action; a late duplicate SIGTERM (tests send
-    // one to the process and one to its group) must not kill the clean shutdown.
-    signals.reset();
-    std::signal(SIGTERM, SIG_IGN);
-    std::signal(SIGINT, SIG_IGN);
     the_sink->Shutdown();
     spdlog::info("stopped");
     return 0;

@@ -6,15 +6,16 @@
 // event type and command keyword, build verdicts with the chainable builder, and serve.
 //
 //	worker := smtpbridge.NewWorker()
-//	worker.Handle(smtpbridge.InboundCommand, "RCPT", func(ctx context.Context, ev *smtpbridge.Event) (*smtpbridge.Verdict, error) {
-//		if ev.Recipient() == ev.Property("blocked") {
-//			return smtpbridge.Reject(550, "5.7.1", "recipient refused"), nil
+//	worker.Handle(smtpbridge.InboundCommand, "RCPT", func(ctx context.Context, ev *smtpbridge.EventContext) (*smtpbridge.Verdict, error) {
+//		if smtpbridge.AddressIn(ev.Recipient(), ev.PropertyList("blocked")) {
+//			return smtpbridge.Reject(550, "5.7.1", "recipient blocked"), nil
 //		}
 //		return smtpbridge.Continue(), nil
 //	})
-//	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-//	defer stop()
-//	log.Fatal(worker.Serve(ctx, "127.0.0.1:50051"))
+//	worker.Main() // --listen, --ready-file, --log-level, --tls-*; SIGTERM drains
+//
+// The import path's last element is "go"; the package is named smtpbridge, so import it as
+// smtpbridge "github.com/smtpbridge/smtpbridge/clients/go".
 //
 // The generated protobuf and gRPC code lives in the smtpbridgev1 subpackage, generated from the
 // repository's proto/ tree (test.sh fails when it drifts).

@@ -10,7 +10,7 @@ import (
 )
 
 func TestEventAccessorsOnAnEmptyRequestReturnZeroValues(t *testing.T) {
-	for _, ev := range []*Event{NewEvent(nil), NewEvent(&pb.SinkRequest{})} {
+	for _, ev := range []*EventContext{NewEvent(nil), NewEvent(&pb.SinkRequest{})} {
 		if ev.Type() != pb.EventType_EVENT_TYPE_UNSPECIFIED || ev.Keyword() != "" || ev.Recipient() != "" ||
 			ev.Property("x") != "" || len(ev.Headers()) != 0 || ev.Body() != nil || ev.TimeLeft() != 0 ||
 			ev.AuthUser() != "" || ev.Response() != nil || ev.IsEndOfData() {

@@ -16,7 +16,8 @@ import (
 //	smtpbridge.Continue().AddHeader("X-Scanned", "yes").CacheFor(time.Minute, smtpbridge.ScopeSender)
 //
 // Builder methods modify and return the same Verdict. A nil *Verdict returned by a handler means
-// Continue.
+// Continue. Every method checks its arguments and panics with a *VerdictError for what the host
+// could not send (see VerdictError).
 type Verdict struct {
 	v *pb.Verdict
 }
@@ -32,7 +33,7 @@ func reply(code int, enhanced string, lines []string) *pb.SmtpReply {
 // withOptionalReply sets the reply unless code is 0, which leaves the default to the host.
 func (v *Verdict) withOptionalReply(code int, enhanced string, lines []string) *Verdict {
 	if code != 0 {
-		v.v.Reply = reply(code, enhanced, lines)
+		v.WithReply(code, enhanced, lines...)
 	}
 	return v
 }
@@ -67,18 +68,27 @@ func SkipRecipient() *Verdict { return newVerdict(pb.Action_ACTION_SKIP_RECIPIEN
 // WithReply sets the reply; on a CONTINUE for SERVER_RESPONSE it replaces the reply relayed to
 // the client.
 func (v *Verdict) WithReply(code int, enhanced string, lines ...string) *Verdict {
-	v.v.Reply = reply(code, enhanced, lines)
+	r := reply(code, enhanced, lines)
+	if code < 0 {
+		r.Code = 0
+	}
+	if problem := replyProblem(v.v.GetAction(), r); problem != "" {
+		invalid("%s", problem)
+	}
+	v.v.Reply = r
 	return v
 }
 
 // WithCommand replaces the outbound command line (SEO SetCommand), without CRLF.
 func (v *Verdict) WithCommand(line string) *Verdict {
+	checkNoLineBreak("command", line)
 	v.rewrite().SetCommand = line
 	return v
 }
 
 // AppendCommand appends to the outbound command line (SEO AppendCommand), e.g. " NOTIFY=NEVER".
 func (v *Verdict) AppendCommand(text string) *Verdict {
+	checkNoLineBreak("command", text)
 	v.rewrite().Append = text
 	return v
 }
@@ -101,19 +111,28 @@ func (v *Verdict) edit(e *pb.MessageEdit) *Verdict {
 	return v
 }
 
-// AddHeader appends a header field at `_EOD`.
+// AddHeader appends a header field at `_EOD` (name: an RFC 5322 field name; value: no CR/LF).
 func (v *Verdict) AddHeader(name, value string) *Verdict {
+	checkHeader(name, value)
 	return v.edit(&pb.MessageEdit{Edit: &pb.MessageEdit_AddHeader{AddHeader: &pb.AddHeader{Name: name, Value: value}}})
 }
 
 // InsertHeader inserts a header field at a 0-based position (0 = top).
 func (v *Verdict) InsertHeader(index int, name, value string) *Verdict {
+	checkHeader(name, value)
+	if index < 0 {
+		invalid("header index %d is negative", index)
+	}
 	return v.edit(&pb.MessageEdit{Edit: &pb.MessageEdit_InsertHeader{InsertHeader: &pb.InsertHeader{
 		Index: uint32(index), Name: name, Value: value}}})
 }
 
 // ChangeHeader sets the value of the occurrence-th (1-based; 0 = first) field with this name.
 func (v *Verdict) ChangeHeader(name string, occurrence int, value string) *Verdict {
+	checkHeader(name, value)
+	if occurrence < 0 {
+		invalid("occurrence %d is negative", occurrence)
+	}
 	return v.edit(&pb.MessageEdit{Edit: &pb.MessageEdit_ChangeHeader{ChangeHeader: &pb.ChangeHeader{
 		Name: name, Occurrence: uint32(occurrence), Value: value}}})
 }
@@ -125,24 +144,28 @@ func (v *Verdict) DeleteHeader(name string, occurrence int) *Verdict {
 
 // ChangeSender replaces the envelope sender; parameters are ESMTP parameters, may be empty.
 func (v *Verdict) ChangeSender(address, parameters string) *Verdict {
+	checkNoLineBreak("sender", address+parameters)
 	return v.edit(&pb.MessageEdit{Edit: &pb.MessageEdit_ChangeSender{ChangeSender: &pb.ChangeSender{
 		Address: address, Parameters: parameters}}})
 }
 
 // AddRecipient adds an envelope recipient.
 func (v *Verdict) AddRecipient(address, parameters string) *Verdict {
+	checkNoLineBreak("recipient", address+parameters)
 	return v.edit(&pb.MessageEdit{Edit: &pb.MessageEdit_AddRecipient{AddRecipient: &pb.AddRecipient{
 		Address: address, Parameters: parameters}}})
 }
 
 // DeleteRecipient removes an envelope recipient.
 func (v *Verdict) DeleteRecipient(address string) *Verdict {
+	checkNoLineBreak("recipient", address)
 	return v.edit(&pb.MessageEdit{Edit: &pb.MessageEdit_DeleteRecipient{DeleteRecipient: &pb.DeleteRecipient{
 		Address: address}}})
 }
 
 // Quarantine holds the message with a reason.
 func (v *Verdict) Quarantine(reason string) *Verdict {
+	checkNoLineBreak("quarantine reason", reason)
 	return v.edit(&pb.MessageEdit{Edit: &pb.MessageEdit_Quarantine{Quarantine: &pb.Quarantine{Reason: reason}}})
 }
 
@@ -158,6 +181,9 @@ func (v *Verdict) ReplaceBody(body []byte) *Verdict {
 
 // CacheFor lets the dispatcher reuse this verdict for ttl for events equivalent under scope.
 func (v *Verdict) CacheFor(ttl time.Duration, scope CacheScope) *Verdict {
+	if ttl < 0 {
+		invalid("cache ttl %v is negative", ttl)
+	}
 	v.v.CacheTtl = durationpb.New(ttl)
 	v.v.CacheScope = scope
 	return v
@@ -188,31 +214,12 @@ func (v *Verdict) Proto() *pb.Verdict { return v.v }
 
 var enhancedCodePattern = regexp.MustCompile(`^[245]\.\d{1,3}\.\d{1,3}$`)
 
-// Validate reports a reply the host could not send: a code outside 200..599, a REJECT that is not
-// 5xx, a TEMPFAIL that is not 4xx, or an enhanced code of another class than the basic code.
-// The worker checks every verdict before sending it.
+// Validate reports a reply the host could not send (the checks WithReply makes), for verdicts
+// whose proto was changed after building. The worker checks every verdict before sending it.
 func (v *Verdict) Validate() error {
-	r := v.v.GetReply()
-	if r == nil {
-		return nil
-	}
-	code := r.GetCode()
-	if code < 200 || code > 599 {
-		return fmt.Errorf("smtpbridge: reply code %d is not in 200..599", code)
-	}
-	switch v.v.GetAction() {
-	case pb.Action_ACTION_REJECT:
-		if code/100 != 5 {
-			return fmt.Errorf("smtpbridge: reject needs a 5xx reply, got %d", code)
-		}
-	case pb.Action_ACTION_TEMPFAIL:
-		if code/100 != 4 {
-			return fmt.Errorf("smtpbridge: tempfail needs a 4xx reply, got %d", code)
-		}
-	}
-	if enh := r.GetEnhancedCode(); enh != "" {
-		if !enhancedCodePattern.MatchString(enh) || uint32(enh[0]-'0') != code/100 {
-			return fmt.Errorf("smtpbridge: enhanced code %q does not fit reply code %d", enh, code)
+	if r := v.v.GetReply(); r != nil {
+		if problem := replyProblem(v.v.GetAction(), r); problem != "" {
+			return &VerdictError{Msg: problem}
 		}
 	}
 	return nil

@@ -83,25 +83,59 @@ func TestVerdictChainsRewritesEditsCacheReasonAndTags(t *testing.T) {
 	}
 }
 
-func TestVerdictValidateRefusesRepliesTheHostCannotSend(t *testing.T) {
-	bad := map[string]*Verdict{
-		"reject with 4xx":    Reject(451, "", "x"),
-		"tempfail with 5xx":  Tempfail(550, "", "x"),
-		"code out of range":  Respond(999, ""),
-		"code too small":     Respond(99, ""),
-		"enhanced class":     Reject(550, "4.7.1", "x"),
-		"enhanced malformed": Respond(250, "2.0", "x"),
-		"continue bad reply": Continue().WithReply(600, ""),
+func TestVerdictBuilderPanicsOnWhatTheHostCannotSend(t *testing.T) {
+	bad := map[string]func() *Verdict{
+		"2xx reject":           func() *Verdict { return Reject(250, "2.0.0", "ok") },
+		"reject with 4xx":      func() *Verdict { return Reject(451, "", "x") },
+		"tempfail with 5xx":    func() *Verdict { return Tempfail(550, "", "x") },
+		"drop with 2xx":        func() *Verdict { return DropSession(250, "") },
+		"code out of range":    func() *Verdict { return Respond(999, "") },
+		"code too small":       func() *Verdict { return Respond(99, "") },
+		"enhanced class":       func() *Verdict { return Reject(550, "4.7.1", "x") },
+		"enhanced malformed":   func() *Verdict { return Respond(250, "2.0", "x") },
+		"continue bad reply":   func() *Verdict { return Continue().WithReply(600, "") },
+		"CRLF in reply":        func() *Verdict { return Reject(550, "5.7.1", "no\r\n250 ok") },
+		"CRLF in header value": func() *Verdict { return Continue().AddHeader("X-A", "v\r\nX-Injected: yes") },
+		"space in header name": func() *Verdict { return Continue().AddHeader("Bad Name", "v") },
+		"colon in header name": func() *Verdict { return Continue().InsertHeader(0, "X-A:", "v") },
+		"empty header name":    func() *Verdict { return Continue().ChangeHeader("", 0, "v") },
+		"LF in command":        func() *Verdict { return Continue().WithCommand("RCPT TO:<a@b>\nRSET") },
+		"CR in sender":         func() *Verdict { return Continue().ChangeSender("a@b\r", "") },
+		"negative ttl":         func() *Verdict { return Continue().CacheFor(-time.Second, ScopeSender) },
+		"reply on skip":        func() *Verdict { return SkipRecipient().WithReply(250, "2.0.0", "ok") },
 	}
-	for name, v := range bad {
-		if v.Validate() == nil {
-			t.Errorf("%s: Validate accepted %v", name, v.Proto())
-		}
+	for name, build := range bad {
+		func() {
+			defer func() {
+				if _, ok := recover().(*VerdictError); !ok {
+					t.Errorf("%s: built without a *VerdictError panic", name)
+				}
+			}()
+			build()
+		}()
 	}
-	good := []*Verdict{Reject(554, "5.7.0", "x"), Tempfail(421, "4.4.2"), Respond(250, "", "ok"), DropSession(421, "")}
+	good := []*Verdict{Reject(554, "5.7.0", "x"), Tempfail(421, "4.4.2"), Respond(250, "", "ok"), DropSession(421, ""),
+		DropSession(554, "5.3.2"), Continue().AddHeader("X-Folded", "a\tb")}
 	for _, v := range good {
 		if err := v.Validate(); err != nil {
 			t.Errorf("Validate(%v): %v", v.Proto(), err)
 		}
+	}
+}
+
+func TestValidateChecksAProtoChangedAfterBuilding(t *testing.T) {
+	v := Reject(550, "5.7.1", "x")
+	v.Proto().Reply.Code = 250
+	if v.Validate() == nil {
+		t.Fatal("Validate accepted a 250 reject")
+	}
+}
+
+func TestAddressHelpersIgnoreCase(t *testing.T) {
+	if !AddressIn("Blocked@Example.COM", []string{"a@x", " blocked@example.com "}) || !SameAddress("<A@B>", "a@b") {
+		t.Fatal("case or brackets not ignored")
+	}
+	if AddressIn("", []string{""}) || AddressIn("a@b", []string{"a@c"}) {
+		t.Fatal("false match")
 	}
 }

@@ -4,16 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
+	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 
 	pb "github.com/smtpbridge/smtpbridge/clients/go/smtpbridgev1"
@@ -22,13 +25,14 @@ import (
 // HandlerFunc decides on one event. Return a verdict, or an error to make the dispatcher apply
 // the binding's on_error (see Error for choosing the gRPC code). A nil verdict means Continue.
 // ctx carries the dispatcher's deadline: what is left of the binding's time.
-type HandlerFunc func(ctx context.Context, ev *Event) (*Verdict, error)
+type HandlerFunc func(ctx context.Context, ev *EventContext) (*Verdict, error)
 
 // AnyKeyword registers a handler for every keyword of an event type (and for events that have
 // no command, such as CONNECT).
 const AnyKeyword = "*"
 
-// DefaultGracePeriod is how long Serve lets in-flight calls finish after its context is done.
+// DefaultGracePeriod is how long Serve lets in-flight calls finish after its context is done
+// (the same default in every SDK).
 const DefaultGracePeriod = 10 * time.Second
 
 type handlerKey struct {
@@ -45,6 +49,8 @@ type Worker struct {
 	fallback HandlerFunc
 
 	logger      *slog.Logger
+	loggerSet   bool
+	tls         *TLSFiles
 	gracePeriod time.Duration
 	serverOpts  []grpc.ServerOption
 	reflection  bool
@@ -54,8 +60,12 @@ type Worker struct {
 // Option configures a Worker.
 type Option func(*Worker)
 
-// WithLogger sets the logger (default: discard).
-func WithLogger(l *slog.Logger) Option { return func(w *Worker) { w.logger = l } }
+// WithLogger sets the logger (default: StderrLogger at SMTPBRIDGE_LOG_LEVEL, info when unset).
+// At debug it gets one line per event; handler errors are logged at error, panics with their stack.
+func WithLogger(l *slog.Logger) Option { return func(w *Worker) { w.logger, w.loggerSet = l, true } }
+
+// WithTLS serves mutual TLS from these files (see TLSConfig), re-read when they change.
+func WithTLS(files TLSFiles) Option { return func(w *Worker) { w.tls = &files } }
 
 // WithGracePeriod bounds how long shutdown waits for in-flight calls (default 10 s).
 func WithGracePeriod(d time.Duration) Option { return func(w *Worker) { w.gracePeriod = d } }
@@ -77,9 +87,13 @@ func WithOnListen(f func(net.Addr) error) Option { return func(w *Worker) { w.on
 
 // NewWorker makes a worker with no handlers.
 func NewWorker(opts ...Option) *Worker {
+	logger, err := StderrLogger(os.Getenv("SMTPBRIDGE_LOG_LEVEL"))
+	if err != nil {
+		logger, _ = StderrLogger("info")
+	}
 	w := &Worker{
 		handlers:    map[handlerKey]HandlerFunc{},
-		logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		logger:      logger,
 		gracePeriod: DefaultGracePeriod,
 		reflection:  true,
 	}
@@ -132,6 +146,11 @@ func (w *Worker) lookup(t EventType, keyword string) HandlerFunc {
 // dispatcher's deadline, and map its outcome onto a verdict or a gRPC status.
 func (w *Worker) OnEvent(ctx context.Context, req *pb.SinkRequest) (*pb.Verdict, error) {
 	ev := NewEvent(req)
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if tp := md.Get("traceparent"); len(tp) > 0 {
+			ev = ev.WithTraceparent(tp[0])
+		}
+	}
 	// The gRPC deadline has millisecond resolution and may be absent (a direct call);
 	// time_left is the dispatcher's own figure.
 	if _, has := ctx.Deadline(); !has && ev.TimeLeft() > 0 {
@@ -139,32 +158,41 @@ func (w *Worker) OnEvent(ctx context.Context, req *pb.SinkRequest) (*pb.Verdict,
 		ctx, cancel = context.WithTimeout(ctx, ev.TimeLeft())
 		defer cancel()
 	}
+	fields := []any{"event_id", ev.ID(), "event", ev.TypeName(), "keyword", ev.Keyword(),
+		"binding", ev.BindingName(), "trace_id", ev.TraceID()}
 	h := w.lookup(ev.Type(), ev.Keyword())
 	if h == nil {
+		w.logger.DebugContext(ctx, "event", append(fields, "action", "CONTINUE", "handler", false)...)
 		return Continue().Proto(), nil
 	}
-	verdict, err := w.call(ctx, h, ev)
+	verdict, stack, err := w.call(ctx, h, ev)
 	if err == nil && verdict != nil {
 		err = verdict.Validate()
 	}
 	if err != nil {
-		w.logger.WarnContext(ctx, "handler failed", "event_id", ev.ID(), "event", ev.TypeName(),
-			"keyword", ev.Keyword(), "binding", ev.BindingName(), "error", err)
+		fields = append(fields, "error", err)
+		if stack != "" {
+			fields = append(fields, "stack", stack)
+		}
+		w.logger.ErrorContext(ctx, "handler failed", fields...)
 		return nil, toStatus(err)
 	}
 	if verdict == nil {
 		verdict = Continue()
 	}
+	w.logger.DebugContext(ctx, "event", append(fields, "action", strings.TrimPrefix(verdict.Action().String(), "ACTION_"))...)
 	return verdict.Proto(), nil
 }
 
-func (w *Worker) call(ctx context.Context, h HandlerFunc, ev *Event) (v *Verdict, err error) {
+// call runs the handler; a panic (an invalid verdict, a bug) becomes an error and its stack.
+func (w *Worker) call(ctx context.Context, h HandlerFunc, ev *EventContext) (v *Verdict, stack string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			v, err = nil, panicError(r)
+			v, stack, err = nil, string(debug.Stack()), panicError(r)
 		}
 	}()
-	return h(ctx, ev)
+	v, err = h(ctx, ev)
+	return v, "", err
 }
 
 // Register adds the PolicySink service to an existing gRPC server, for programs that serve
@@ -188,7 +216,16 @@ func (w *Worker) Serve(ctx context.Context, addr string) error {
 
 // ServeListener is Serve on a listener the caller made (a unix socket, a port chosen by a test).
 func (w *Worker) ServeListener(ctx context.Context, lis net.Listener) error {
-	srv := grpc.NewServer(w.serverOpts...)
+	opts := w.serverOpts
+	if w.tls != nil {
+		cfg, err := TLSConfig(*w.tls)
+		if err != nil {
+			lis.Close()
+			return err
+		}
+		opts = append(append([]grpc.ServerOption{}, opts...), grpc.Creds(credentials.NewTLS(cfg)))
+	}
+	srv := grpc.NewServer(opts...)
 	w.Register(srv)
 	healthSrv := health.NewServer()
 	healthSrv.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -200,7 +237,7 @@ func (w *Worker) ServeListener(ctx context.Context, lis net.Listener) error {
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(lis) }()
-	w.logger.Info("worker listening", "address", lis.Addr().String())
+	w.logger.Info("worker listening", "address", lis.Addr().String(), "tls", w.tls != nil)
 	if w.onListen != nil {
 		if err := w.onListen(lis.Addr()); err != nil {
 			srv.Stop()
@@ -228,5 +265,6 @@ func (w *Worker) ServeListener(ctx context.Context, lis net.Listener) error {
 	if err := <-serveErr; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return err
 	}
+	w.logger.Info("worker stopped")
 	return nil
 }

@@ -29,7 +29,7 @@ func request(t EventType, keyword string, props map[string]string) *pb.SinkReque
 }
 
 func reasonHandler(reason string) HandlerFunc {
-	return func(context.Context, *Event) (*Verdict, error) { return Continue().Reason(reason), nil }
+	return func(context.Context, *EventContext) (*Verdict, error) { return Continue().Reason(reason), nil }
 }
 
 func TestDispatchPrefersTheExactKeywordThenTheWildcardThenTheFallback(t *testing.T) {
@@ -61,7 +61,7 @@ func TestDispatchPrefersTheExactKeywordThenTheWildcardThenTheFallback(t *testing
 
 func TestDispatchWithoutAHandlerOrAVerdictContinues(t *testing.T) {
 	w := NewWorker()
-	w.Handle(InboundCommand, "MAIL", func(context.Context, *Event) (*Verdict, error) { return nil, nil })
+	w.Handle(InboundCommand, "MAIL", func(context.Context, *EventContext) (*Verdict, error) { return nil, nil })
 	for _, kw := range []string{"MAIL", "RCPT"} {
 		v, err := w.OnEvent(context.Background(), request(InboundCommand, kw, nil))
 		if err != nil || v.GetAction() != pb.Action_ACTION_CONTINUE {
@@ -85,7 +85,7 @@ func TestDispatchGivesTheHandlerTheDispatchersTimeLeft(t *testing.T) {
 	w := NewWorker()
 	var deadline time.Time
 	var hasDeadline bool
-	w.Handle(Connect, "", func(ctx context.Context, _ *Event) (*Verdict, error) {
+	w.Handle(Connect, "", func(ctx context.Context, _ *EventContext) (*Verdict, error) {
 		deadline, hasDeadline = ctx.Deadline()
 		return nil, nil
 	})
@@ -114,7 +114,7 @@ func TestHandlerErrorsBecomeGRPCStatuses(t *testing.T) {
 	}
 	for _, c := range cases {
 		w := NewWorker()
-		w.Handle(InboundCommand, "RCPT", func(context.Context, *Event) (*Verdict, error) { return nil, c.err })
+		w.Handle(InboundCommand, "RCPT", func(context.Context, *EventContext) (*Verdict, error) { return nil, c.err })
 		_, err := w.OnEvent(context.Background(), request(InboundCommand, "RCPT", nil))
 		if got := status.Code(err); got != c.want {
 			t.Errorf("%s: code %v, want %v (err %v)", c.name, got, c.want, err)
@@ -124,8 +124,8 @@ func TestHandlerErrorsBecomeGRPCStatuses(t *testing.T) {
 
 func TestHandlerPanicsAndInvalidVerdictsBecomeInternal(t *testing.T) {
 	w := NewWorker()
-	w.Handle(InboundCommand, "RCPT", func(context.Context, *Event) (*Verdict, error) { panic("bad handler") })
-	w.Handle(InboundCommand, "MAIL", func(context.Context, *Event) (*Verdict, error) {
+	w.Handle(InboundCommand, "RCPT", func(context.Context, *EventContext) (*Verdict, error) { panic("bad handler") })
+	w.Handle(InboundCommand, "MAIL", func(context.Context, *EventContext) (*Verdict, error) {
 		return Reject(250, "", "not a rejection"), nil
 	})
 	for _, kw := range []string{"RCPT", "MAIL"} {
@@ -166,7 +166,7 @@ func startWorker(t *testing.T, w *Worker) (*grpc.ClientConn, func() error) {
 
 func TestRealServerAnswersARawClientStub(t *testing.T) {
 	w := NewWorker(WithGracePeriod(5 * time.Second))
-	w.Handle(InboundCommand, "RCPT", func(ctx context.Context, ev *Event) (*Verdict, error) {
+	w.Handle(InboundCommand, "RCPT", func(ctx context.Context, ev *EventContext) (*Verdict, error) {
 		if _, ok := ctx.Deadline(); !ok {
 			return nil, errors.New("no deadline from the caller")
 		}
@@ -175,7 +175,7 @@ func TestRealServerAnswersARawClientStub(t *testing.T) {
 		}
 		return Continue(), nil
 	})
-	w.Handle(InboundCommand, "DATA", func(context.Context, *Event) (*Verdict, error) {
+	w.Handle(InboundCommand, "DATA", func(context.Context, *EventContext) (*Verdict, error) {
 		return nil, Error(codes.Unavailable, "scanner down")
 	})
 	conn, stop := startWorker(t, w)
@@ -234,7 +234,7 @@ func TestShutdownLetsAnInFlightCallFinish(t *testing.T) {
 	started := make(chan struct{})
 	release := make(chan struct{})
 	w := NewWorker(WithGracePeriod(20 * time.Second))
-	w.Handle(Connect, "", func(context.Context, *Event) (*Verdict, error) {
+	w.Handle(Connect, "", func(context.Context, *EventContext) (*Verdict, error) {
 		close(started)
 		<-release
 		return Reject(554, "5.7.1", "late but answered"), nil
@@ -250,15 +250,23 @@ func TestShutdownLetsAnInFlightCallFinish(t *testing.T) {
 	}()
 	<-started
 	stopped := make(chan error, 1)
-	go func() { stopped <- stop() }()
-	// Release the handler only once the worker is draining: health stops saying SERVING.
-	health := healthpb.NewHealthClient(conn)
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		resp, err := health.Check(context.Background(), &healthpb.HealthCheckRequest{})
-		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-			break
-		}
+	// Release the handler only once the worker is draining: a Watch stream (an open call, as a
+	// probe's connection would be) sees the stock health server turn NOT_SERVING.
+	watchCtx, cancelWatch := context.WithCancel(context.Background())
+	defer cancelWatch()
+	watch, err := healthpb.NewHealthClient(conn).Watch(watchCtx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	first, err := watch.Recv()
+	if err != nil || first.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("first health status %v, %v", first, err)
+	}
+	go func() { stopped <- stop() }()
+	if next, err := watch.Recv(); err != nil || next.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("health during drain %v, %v", next, err)
+	}
+	cancelWatch()
 	close(release)
 	if err := <-result; err != nil {
 		t.Fatalf("in-flight call during shutdown: %v", err)
@@ -279,7 +287,7 @@ func TestServeListensOnAUnixSocket(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "worker.sock")
 	ready := make(chan struct{})
 	w := NewWorker(WithOnListen(func(net.Addr) error { close(ready); return nil }))
-	w.Handle(Connect, "", func(context.Context, *Event) (*Verdict, error) { return Reject(554, "", "unix"), nil })
+	w.Handle(Connect, "", func(context.Context, *EventContext) (*Verdict, error) { return Reject(554, "", "unix"), nil })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Serve(ctx, "unix:"+path) }()

@@ -82,21 +82,6 @@ std::string_view ExtractPath(std::string_view argument) {
   return s;
 }
 
-std::string_view CommandKeyword(const v1::Command& command) {
-  if (!command.keyword().empty()) return command.keyword();
-  std::string_view line = Trim(command.line());
-  const size_t end = line.find_first_of(" \t:");
-  return line.substr(0, end);
-}
-
-std::string_view CommandArgument(const v1::Command& command) {
-  if (!command.argument().empty() || !command.keyword().empty()) return command.argument();
-  std::string_view line = Trim(command.line());
-  const size_t end = line.find_first_of(" \t");
-  if (end == std::string_view::npos) return {};
-  return Trim(line.substr(end));
-}
-
 std::optional<Rule> Rule::Compile(std::string_view text, v1::EventType event, std::string* error) {
   Rule rule;
   std::string_view rest = Trim(text);

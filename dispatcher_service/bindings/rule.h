@@ -20,10 +20,13 @@
 #include <string_view>
 #include <vector>
 
-#include "bindings/glob.h"
+#include "smtpbridge/common/event_keys.h"
+#include "smtpbridge/common/glob.h"
 #include "smtpbridge/v1/event.pb.h"
 
 namespace smtpbridge::dispatcher {
+
+using common::Glob;
 
 class Rule {
  public:
@@ -68,9 +71,8 @@ class Rule {
 // "FROM:"/"TO:" prefix the argument itself is taken as the path.
 std::string_view ExtractPath(std::string_view argument);
 
-// The keyword and argument of an event's command, from Command.keyword/argument or, when those
-// are empty, split from Command.line.
-std::string_view CommandKeyword(const v1::Command& command);
-std::string_view CommandArgument(const v1::Command& command);
+// The keyword and argument of an event's command (smtpbridge/common/event_keys.h).
+using common::CommandArgument;
+using common::CommandKeyword;
 
 }  // namespace smtpbridge::dispatcher

@@ -2,56 +2,10 @@
 
 #include <cctype>
 
-#include "bindings/rule.h"
+#include "smtpbridge/common/event_keys.h"
 #include "smtpbridge/v1/names.h"
 
 namespace smtpbridge::dispatcher {
-namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string Recipient(const v1::Event& event) {
-  const auto& env = event.envelope();
-  if (!env.recipient().empty()) return env.recipient();
-  if (event.type() == v1::EVENT_TYPE_PER_RECIPIENT &&
-      env.recipient_index() < static_cast<uint32_t>(env.recipients_size())) {
-    return env.recipients(static_cast<int>(env.recipient_index()));
-  }
-  return {};
-}
-
-}  // namespace
-
-std::string VerdictCache::ScopeKey(v1::CacheScope scope, const v1::Event& event) {
-  switch (scope) {
-    case v1::CACHE_SCOPE_CLIENT_ADDRESS:
-      return event.session().client().address();
-    case v1::CACHE_SCOPE_SENDER:
-      // The null sender is a real sender; has_sender tells it from "no transaction".
-      return event.envelope().has_sender() ? "<" + Lower(event.envelope().sender()) + ">" : "";
-    case v1::CACHE_SCOPE_RECIPIENT: {
-      const std::string r = Recipient(event);
-      return r.empty() ? "" : Lower(r);
-    }
-    case v1::CACHE_SCOPE_SESSION:
-      return event.session().session_id();
-    default: {
-      // Same command: keyword and argument; for SERVER_RESPONSE also the reply code.
-      std::string key = Lower(CommandKeyword(event.command()));
-      key += '\n';
-      key += CommandArgument(event.command());
-      if (event.type() == v1::EVENT_TYPE_SERVER_RESPONSE) {
-        key += '\n' + std::to_string(event.response().code());
-      }
-      return key;
-    }
-  }
-}
-
 std::string VerdictCache::Key(const std::string& binding, const v1::Event& event,
                               v1::CacheScope scope, const std::string& scope_key) {
   std::string key = binding;
@@ -68,12 +22,12 @@ std::optional<v1::Verdict> VerdictCache::Lookup(const std::string& binding,
                                                 const v1::Event& event, Clock::TimePoint now) {
   std::lock_guard lock(mu_);
   const auto scopes = scopes_by_binding_.find(binding);
-  if (scopes == scopes_by_binding_.end()) return std::nullopt;
+  if (scopes == scopes_by_binding_.end() || !common::Cacheable(event)) return std::nullopt;
   for (int s = v1::CACHE_SCOPE_UNSPECIFIED; s <= v1::CACHE_SCOPE_SESSION; ++s) {
     if (!(scopes->second & (1u << s))) continue;
     const auto scope = static_cast<v1::CacheScope>(s);
-    const std::string scope_key = ScopeKey(scope, event);
-    if (scope_key.empty() && scope != v1::CACHE_SCOPE_UNSPECIFIED) continue;
+    const std::string scope_key = common::ScopeKey(scope, event);
+    if (scope_key.empty()) continue;
     const auto it = index_.find(Key(binding, event, scope, scope_key));
     if (it == index_.end()) continue;
     if (it->second->expires <= now) {
@@ -90,10 +44,10 @@ std::optional<v1::Verdict> VerdictCache::Lookup(const std::string& binding,
 void VerdictCache::Store(const std::string& binding, const v1::Event& event,
                          const v1::Verdict& verdict, Clock::TimePoint now) {
   const auto ttl = v1::FromProtoDuration(verdict.cache_ttl());
-  if (ttl <= std::chrono::nanoseconds::zero() || capacity_ == 0) return;
+  if (ttl <= std::chrono::nanoseconds::zero() || capacity_ == 0 || !common::Cacheable(event)) return;
   const v1::CacheScope scope = verdict.cache_scope();
-  const std::string scope_key = ScopeKey(scope, event);
-  if (scope_key.empty() && scope != v1::CACHE_SCOPE_UNSPECIFIED) return;
+  const std::string scope_key = common::ScopeKey(scope, event);
+  if (scope_key.empty()) return;
   std::string key = Key(binding, event, scope, scope_key);
   std::lock_guard lock(mu_);
   scopes_by_binding_[binding] |= 1u << static_cast<int>(scope);

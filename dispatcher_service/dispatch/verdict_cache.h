@@ -1,5 +1,7 @@
 // Verdicts workers allowed the dispatcher to reuse (Verdict.cache_ttl), keyed by binding, event
-// type and the worker's cache_scope. Bounded, least-recently-used eviction, thread-safe.
+// type and the worker's cache_scope, as smtpbridge/common/event_keys.h defines it (the sink's
+// fresh cache uses the same definition); never at end of data. Bounded, least-recently-used
+// eviction, thread-safe.
 #pragma once
 
 #include <chrono>
@@ -28,9 +30,6 @@ class VerdictCache {
   // Forgets everything (bindings reloaded: a binding's rule or sink may have changed).
   void Clear();
   size_t size() const;
-
-  // The scope key of `event` ("" when the event lacks what the scope needs: not cacheable).
-  static std::string ScopeKey(v1::CacheScope scope, const v1::Event& event);
 
  private:
   struct Entry {

@@ -89,6 +89,16 @@ bool DispatcherApp::Start(std::string* error) {
   // gRPC enables SO_REUSEPORT by default: a second dispatcher on a busy port would silently
   // share its traffic instead of failing with "cannot listen".
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Clients ping every 10 s (smtpbridge/grpc/client_channel.h), also between calls: allow it,
+  // or the server would answer "too many pings" with GOAWAY.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  if (options_.max_connection_age.count() > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               static_cast<int>(options_.max_connection_age.count()));
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               static_cast<int>(options_.max_connection_age_grace.count()));
+  }
   int port = 0;
   builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(dispatcher_service_.get());
@@ -110,9 +120,12 @@ bool DispatcherApp::Start(std::string* error) {
   });
   address_ = ReplacePort(options_.listen, port);
   if (options_.watch_interval.count() > 0) store_->StartWatching(options_.watch_interval);
-  spdlog::info("dispatcher listening on {} (bindings {}, generation {}, {} thread(s){})", address_,
+  spdlog::info("dispatcher listening on {} (bindings {}, generation {}, {} thread(s){}{})", address_,
                store_->path(), store_->generation(), cqs_.size(),
-               options_.reflection ? ", reflection" : "");
+               options_.reflection ? ", reflection" : "",
+               options_.max_connection_age.count() > 0
+                   ? ", max connection age " + std::to_string(options_.max_connection_age.count()) + " ms"
+                   : std::string{});
   return true;
 }
 
@@ -122,11 +135,21 @@ bool DispatcherApp::Shutdown() {
   if (store_) store_->StopWatching();  // null when Create() failed before the store
   bool drained = true;
   if (server_) {
-    // Health checks go NOT_SERVING first, so load balancers stop sending new events.
+    // Health goes NOT_SERVING first: clients' health checks (Watch) take this replica out of
+    // their round_robin, so new calls and streams go to the others.
     health_service_->SetServing(false);
-    // Open EvaluateStreams end themselves once what they read is answered (a sink keeps one
-    // open all the time; left alone, gRPC would only cancel it at the deadline).
+    const auto handoff_until =
+        std::chrono::steady_clock::now() + std::min(options_.stream_handoff, options_.drain_timeout);
+    health_service_->WaitWatchersTold(std::min(options_.stream_handoff, options_.drain_timeout));
+    // Sinks replace their stream every second, now on another replica: wait (bounded) until
+    // they did, so no request is in flight on a stream when it ends.
+    while (dispatcher_service_->open_streams() > 0 && std::chrono::steady_clock::now() < handoff_until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    // Open EvaluateStreams still here end themselves once what they read is answered (left
+    // alone, gRPC would only cancel them at the deadline); so do the Watch streams.
     dispatcher_service_->DrainStreams();
+    health_service_->EndWatches();
     // Stop accepting; in-flight RPCs get until the deadline, then are cancelled.
     const auto deadline = std::chrono::system_clock::now() + options_.drain_timeout;
     server_->Shutdown(deadline);

@@ -34,6 +34,16 @@ struct AppOptions {
   std::string admin_token;     // empty: admin calls unauthenticated
   std::chrono::milliseconds watch_interval{1000};  // 0: do not watch the file
   std::chrono::milliseconds drain_timeout{5000};
+  // On shutdown, after health said NOT_SERVING: how long open EvaluateStreams may take to move
+  // to other replicas by themselves (a sink replaces its stream every second, and its channel's
+  // health checking keeps the replacement off this replica) before they are ended. Bounded by
+  // drain_timeout; 0: end them at once.
+  std::chrono::milliseconds stream_handoff{1500};
+  // GRPC_ARG_MAX_CONNECTION_AGE_MS (+ _GRACE_MS): connections older than this are closed
+  // (GOAWAY, then up to `grace` for calls and streams in flight), so clients re-resolve their
+  // dns:/// name and find new replicas. 0: no limit. (docs/scaling.md)
+  std::chrono::milliseconds max_connection_age{0};
+  std::chrono::milliseconds max_connection_age_grace{0};
   size_t cache_entries = 10000;
   size_t threads = 0;  // completion-queue threads serving every method; 0: EffectiveThreads
   bool reflection = true;  // gRPC server reflection (measured: no CPU per event while unused)

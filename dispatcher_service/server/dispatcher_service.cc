@@ -106,6 +106,11 @@ void DispatcherService::DrainStreams() {
   for (auto* stream : streams_) stream->Drain();
 }
 
+size_t DispatcherService::open_streams() {
+  std::lock_guard lock(streams_mu_);
+  return streams_.size();
+}
+
 v1::GetInterestsResponse DispatcherService::Interests(const v1::GetInterestsRequest& request) const {
   v1::GetInterestsResponse response;
   if (const auto bindings = store_->Current()) {

@@ -35,6 +35,8 @@ class DispatcherService final : public v1::Dispatcher::AsyncService {
   // from now on) answers what it has read, then ends with UNAVAILABLE, so idle sink streams do
   // not hold Server::Shutdown until its deadline. Thread-safe; idempotent.
   void DrainStreams();
+  // EvaluateStreams accepted and not yet over.
+  size_t open_streams();
 
  private:
   class EvaluateCall;

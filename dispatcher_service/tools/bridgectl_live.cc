@@ -14,6 +14,7 @@
 #include <map>
 
 #include "bindings/rule.h"
+#include "smtpbridge/grpc/client_channel.h"
 #include "smtpbridge/v1/admin.grpc.pb.h"
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 #include "smtpbridge/v1/names.h"
@@ -22,8 +23,11 @@
 namespace smtpbridge::bridgectl {
 namespace {
 
+// The shared client configuration (smtpbridge/grpc/client_channel.h): a dns:/// name of several
+// dispatchers reaches a serving one.
 std::shared_ptr<grpc::Channel> Channel(const Connection& c) {
-  return grpc::CreateChannel(c.dispatcher, grpc::InsecureChannelCredentials());
+  return grpc_client::CreateClientChannel(c.dispatcher, grpc::InsecureChannelCredentials(),
+                                          grpc_client::kDispatcherHealthService);
 }
 
 void Prepare(const Connection& c, grpc::ClientContext* context, bool admin) {

@@ -11,21 +11,8 @@
 #include <iostream>
 
 #include "server/dispatcher_app.h"
+#include "smtpbridge/common/ready_file.h"
 #include "smtpbridge/v1/names.h"
-
-namespace {
-
-bool WriteReadyFile(const std::string& path, const std::string& address) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << address << "\n";
-    if (!out) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using smtpbridge::dispatcher::AppOptions;
@@ -36,6 +23,8 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   std::string watch = "1s";
   std::string drain = "5s";
+  std::string max_age = "0";
+  std::string max_age_grace = "0";
   CLI::App cli{"smtpbridge dispatcher: fans SMTP events out to policy workers by binding and "
                "returns the priority-merged verdict"};
   cli.add_option("--listen", options.listen, "gRPC listen address HOST:PORT (port 0: any free port)")
@@ -56,6 +45,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   cli.add_option("--drain-timeout", drain,
                  "on SIGTERM, how long in-flight events may take to finish")
+      ->capture_default_str();
+  cli.add_option("--max-connection-age", max_age,
+                 "close client connections older than this (GOAWAY), so clients re-resolve their "
+                 "dns:/// name and find new replicas (0: never; docs/scaling.md)")
+      ->capture_default_str();
+  cli.add_option("--max-connection-age-grace", max_age_grace,
+                 "after --max-connection-age, how long calls and streams in flight may finish")
       ->capture_default_str();
   cli.add_option("--cache-entries", options.cache_entries, "verdict cache size (0: no cache)")
       ->capture_default_str();
@@ -81,6 +77,14 @@ int main(int argc, char** argv) {
   }
   options.watch_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*watch_d);
   options.drain_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*drain_d);
+  const auto age_d = smtpbridge::v1::ParseDurationText(max_age);
+  const auto grace_d = smtpbridge::v1::ParseDurationText(max_age_grace);
+  if (!age_d || !grace_d) {
+    std::cerr << "--max-connection-age and --max-connection-age-grace take durations like \"5m\" or \"0\"\n";
+    return 1;
+  }
+  options.max_connection_age = std::chrono::duration_cast<std::chrono::milliseconds>(*age_d);
+  options.max_connection_age_grace = std::chrono::duration_cast<std::chrono::milliseconds>(*grace_d);
 
   // Block the signals in every thread (gRPC's included, so block before any start); this
   // thread takes them with sigwait.
@@ -106,7 +110,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (!app->metrics_address().empty()) spdlog::info("metrics on http://{}/metrics", app->metrics_address());
-  if (!ready_file.empty() && !WriteReadyFile(ready_file, app->address())) {
+  if (!ready_file.empty() && !smtpbridge::common::WriteReadyFile(ready_file, app->address())) {
     std::cerr << "smtpbridge-dispatcher: cannot write " << ready_file << "\n";
     app->Shutdown();
     return 1;

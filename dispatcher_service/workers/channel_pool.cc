@@ -4,16 +4,17 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 
+#include "smtpbridge/grpc/client_channel.h"
+
 namespace smtpbridge::dispatcher {
 
 const ChannelPool::Entry& ChannelPool::Get(const std::string& target) {
   std::lock_guard lock(mu_);
   auto& entry = entries_[target];
   if (!entry) {
-    grpc::ChannelArguments args;
-    args.SetServiceConfigJSON(kWorkerServiceConfig);
     entry = std::make_unique<Entry>();
-    entry->channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+    entry->channel = grpc_client::CreateClientChannel(target, grpc::InsecureChannelCredentials(),
+                                                      grpc_client::kWorkerHealthService);
     entry->stub = v1::PolicySink::NewStub(entry->channel);
   }
   return *entry;

@@ -1,6 +1,7 @@
-// One gRPC channel per distinct worker target, shared by every binding that names it, with
-// client-side round_robin so a "dns:///" target spreads calls over every address it resolves
-// to (every worker pod behind a headless Service).
+// One gRPC channel per distinct worker target, shared by every binding that names it, with the
+// shared client configuration (smtpbridge/grpc/client_channel.h): round_robin, so a "dns:///"
+// target spreads calls over every address it resolves to (every worker pod behind a headless
+// Service), and health checking, so a draining worker gets no new calls.
 #pragma once
 
 #include <grpcpp/channel.h>
@@ -13,9 +14,6 @@
 #include "smtpbridge/v1/sink.grpc.pb.h"
 
 namespace smtpbridge::dispatcher {
-
-inline constexpr const char* kWorkerServiceConfig =
-    R"({"loadBalancingConfig":[{"round_robin":{}}]})";
 
 class ChannelPool {
  public:

@@ -90,5 +90,45 @@ TEST(SinkFallback, BreakerOpensWhenTheDispatcherDiesAndClosesWhenItReturns) {
   }
 }
 
+TEST(SinkFallback, BreakerClosesAsSoonAsARestartedDispatcherIsReady) {
+  testing::TempDir dir;
+  const auto bindings = dir.Write(
+      "bindings.yaml", BindingsYaml({{.name = "fast", .sink = Workers::Fast().address}}));
+  auto dispatcher = StartDispatcher(dir, bindings, "dispatcher-1");
+  const std::string address = dispatcher.address;
+
+  auto options = TestSinkOptions(address);
+  options.breaker.failure_threshold = 3;
+  // Far longer than the test: only the channel's READY can end the cool-down.
+  options.breaker.open_for = std::chrono::minutes(10);
+  options.stale_cache.enabled = false;
+  auto sink = sink::MakeSink(options);
+  auto e = EvaluateAndWait(*sink, RcptEvent("blocked@example.com", kBudget), kBudget);
+  ASSERT_TRUE(e.has_value());
+  ASSERT_EQ(e->source, VerdictSource::kDispatcher);
+
+  dispatcher.process->Stop();
+  bool opened = false;
+  for (int i = 0; i < kMaxAttempts && !opened; ++i) {
+    e = EvaluateAndWait(*sink, RcptEvent("a@example.com", kBudget), kBudget);
+    ASSERT_TRUE(e.has_value());
+    opened = e->reason == FallbackReason::kCircuitOpen;
+  }
+  ASSERT_TRUE(opened) << "the breaker never opened";
+
+  auto restarted = StartDispatcher(dir, bindings, "dispatcher-2", address);
+  ASSERT_EQ(restarted.address, address);
+  const auto give_up = std::chrono::steady_clock::now() + kReconnectWithin;
+  bool closed = false;
+  while (!closed && std::chrono::steady_clock::now() < give_up) {
+    e = EvaluateAndWait(*sink, RcptEvent("blocked@example.com", kBudget), kBudget);
+    ASSERT_TRUE(e.has_value());
+    closed = e->source == VerdictSource::kDispatcher;
+    if (!closed) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(closed) << "the breaker never closed";
+  EXPECT_EQ(e->verdict.action(), v1::ACTION_REJECT);
+}
+
 }  // namespace
 }  // namespace smtpbridge::integration

@@ -1,5 +1,6 @@
 #include "stack.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
@@ -55,10 +56,14 @@ std::filesystem::path ExampleWorkerBinary() {
   return FromEnvOr("SMTPBRIDGE_EXAMPLE_WORKER_BIN", SMTPBRIDGE_EXAMPLE_WORKER_BIN_DEFAULT);
 }
 
+std::filesystem::path PolicydBinary() { return FromEnvOr("SMTPBRIDGE_POLICYD_BIN", SMTPBRIDGE_POLICYD_BIN_DEFAULT); }
+
 Server StartExampleWorker(const testing::TempDir& dir, const std::string& name,
                           std::vector<std::string> args) {
-  std::vector<std::string> argv{ExampleWorkerBinary().string(), "--listen", "127.0.0.1:0",
-                                "--name", name, "--log-level", "warn"};
+  std::vector<std::string> argv{ExampleWorkerBinary().string(), "--listen", "127.0.0.1:0", "--name", name};
+  if (std::find(args.begin(), args.end(), "--log-level") == args.end()) {
+    argv.insert(argv.end(), {"--log-level", "warn"});
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   return Start(dir, name, std::move(argv));
 }

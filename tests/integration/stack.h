@@ -26,8 +26,10 @@ struct Server {
 // when set, else the targets' paths from this build ($<TARGET_FILE:...>).
 std::filesystem::path DispatcherBinary();
 std::filesystem::path ExampleWorkerBinary();
+std::filesystem::path PolicydBinary();  // $SMTPBRIDGE_POLICYD_BIN
 
-// Starts smtpbridge-example-worker with `args` on 127.0.0.1:0. Throws when it does not come up.
+// Starts smtpbridge-example-worker with `args` on 127.0.0.1:0 (its log in dir/NAME.log, at
+// "warn" unless `args` set --log-level). Throws when it does not come up.
 Server StartExampleWorker(const testing::TempDir& dir, const std::string& name,
                           std::vector<std::string> args);
 

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 
 #include <atomic>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
@@ -20,7 +22,7 @@ using namespace std::chrono_literals;
 
 TEST(ExampleWorkerProcess, SigtermEndsHangingCallsAndExitsZero) {
   testing::TempDir dir;
-  auto worker = StartExampleWorker(dir, "hang", {"--hang"});
+  auto worker = StartExampleWorker(dir, "hang", {"--hang", "--log-level", "debug"});
   auto stub = v1::PolicySink::NewStub(
       grpc::CreateChannel("ipv4:" + worker.address, grpc::InsecureChannelCredentials()));
 
@@ -36,8 +38,16 @@ TEST(ExampleWorkerProcess, SigtermEndsHangingCallsAndExitsZero) {
     status = stub->OnEvent(&ctx, request, &verdict);
     returned = true;
   });
-  // Let the call reach the worker (it never answers, so nothing else tells us it arrived).
-  std::this_thread::sleep_for(300ms);
+  // The worker logs each event it took (at debug): wait for that line, so SIGTERM surely finds
+  // the call hanging inside the worker, not still on its way.
+  const auto log = dir / "hang.log";
+  auto arrived = [&] {
+    std::ifstream in(log);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return text.find("-> (hang)") != std::string::npos;
+  };
+  for (int i = 0; i < 1000 && !arrived(); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(arrived()) << "the call never reached the worker";
   EXPECT_FALSE(returned.load());
   worker.process->Signal(SIGTERM);
   const auto exit_status = worker.process->Wait(15s);

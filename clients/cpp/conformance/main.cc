@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "conformance_verdict.h"
+#include "smtpbridge/common/ready_file.h"
 #include "smtpbridge/worker/worker.h"
 
 int main(int argc, char** argv) {
@@ -34,10 +35,7 @@ int main(int argc, char** argv) {
     worker.On(static_cast<v1::EventType>(t), smtpbridge::conformance::BuildConformanceVerdict);
   }
   worker.OnReady([&](const std::string& host_port, int) {
-    if (ready_file.empty()) return;
-    const std::string tmp = ready_file + ".tmp";
-    std::ofstream(tmp, std::ios::trunc) << host_port << '\n';
-    std::filesystem::rename(tmp, ready_file);
+    if (!ready_file.empty()) smtpbridge::common::WriteReadyFile(ready_file, host_port);
   });
   try {
     worker.Serve(listen);

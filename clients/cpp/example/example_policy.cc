@@ -4,7 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "glob.h"
+#include "smtpbridge/common/glob.h"
 #include "smtpbridge/v1/names.h"
 
 namespace smtpbridge::example {
@@ -17,6 +17,12 @@ using worker::Verdict;
 // The binding's recipient globs: `blocked`, as dispatcher_service/examples/bindings.yaml sets it;
 // `blocked_recipients`, as the Go, Node and Python example workers read it, is accepted too.
 constexpr std::string_view kBlockedProperties[] = {"blocked", "blocked_recipients"};
+
+// The bindings' glob syntax (smtpbridge/common/glob.h); a malformed pattern matches nothing.
+bool GlobMatch(std::string_view pattern, std::string_view text) {
+  const auto glob = common::Glob::Compile(pattern, nullptr);
+  return glob && glob->Matches(text);
+}
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

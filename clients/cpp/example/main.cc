@@ -11,22 +11,9 @@
 #include <spdlog/spdlog.h>
 
 #include "example_policy.h"
+#include "smtpbridge/common/ready_file.h"
 #include "smtpbridge/v1/names.h"
 #include "smtpbridge/worker/worker.h"
-
-namespace {
-
-// Written via a temporary and a rename, so a reader never sees half a line.
-void WriteReadyFile(const std::string& path, const std::string& host_port) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << host_port << '\n';
-  }
-  std::filesystem::rename(tmp, path);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"smtpbridge example policy worker"};
@@ -36,6 +23,8 @@ int main(int argc, char** argv) {
   std::string add_header;
   std::string delay = "0";
   std::string cache_ttl = "0";
+  std::string max_age = "0";
+  std::string max_age_grace = "0";
   smtpbridge::example::ExamplePolicyOptions options;
   app.add_option("--listen", listen, "host:port to listen on (port 0: any free port)");
   app.add_option("--ready-file", ready_file, "write the bound host:port here once listening");
@@ -50,6 +39,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--cache-ttl", cache_ttl,
                  "let the dispatcher and sinks reuse every verdict (but _EOD's) this long, e.g. 10s");
+  app.add_option("--max-connection-age", max_age,
+                 "close connections older than this, so dispatchers find new replicas (0: never)");
+  app.add_option("--max-connection-age-grace", max_age_grace,
+                 "after --max-connection-age, how long calls in flight may finish");
   app.add_flag("--hang", options.hang, "never answer (calls end when cancelled or at shutdown)");
   CLI11_PARSE(app, argc, argv);
 
@@ -69,6 +62,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.cache_ttl = *parsed_ttl;
+  const auto parsed_age = smtpbridge::v1::ParseDurationText(max_age);
+  const auto parsed_grace = smtpbridge::v1::ParseDurationText(max_age_grace);
+  if (!parsed_age || !parsed_grace) {
+    std::fprintf(stderr, "--max-connection-age(-grace): cannot parse (examples: 5m, 30s, 0)\n");
+    return 2;
+  }
   if (!add_header.empty()) {
     options.add_header = smtpbridge::example::ParseHeaderFlag(add_header);
     if (!options.add_header) {
@@ -81,10 +80,13 @@ int main(int argc, char** argv) {
     smtpbridge::example::ExamplePolicy policy(options);
     smtpbridge::worker::WorkerOptions worker_options;
     worker_options.name = options.name;
+    worker_options.max_connection_age = std::chrono::duration_cast<std::chrono::milliseconds>(*parsed_age);
+    worker_options.max_connection_age_grace =
+        std::chrono::duration_cast<std::chrono::milliseconds>(*parsed_grace);
     smtpbridge::worker::Worker worker(worker_options);
     policy.Register(worker);
     worker.OnReady([&](const std::string& host_port, int) {
-      if (!ready_file.empty()) WriteReadyFile(ready_file, host_port);
+      if (!ready_file.empty()) smtpbridge::common::WriteReadyFile(ready_file, host_port);
     });
     worker.Serve(listen);
   } catch (const std::exception& e) {

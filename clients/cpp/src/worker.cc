@@ -1,7 +1,12 @@
 #include "smtpbridge/worker/worker.h"
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
+
+#include <cerrno>
+#include <functional>
+#include <mutex>
 
 #include <algorithm>
 #include <atomic>
@@ -21,31 +26,53 @@
 namespace smtpbridge::worker {
 namespace {
 
-constexpr auto kSignalPoll = std::chrono::milliseconds(50);
+// On shutdown, how long NOT_SERVING may take to reach the health watchers.
+constexpr auto kTellWatchersFor = std::chrono::milliseconds(500);
 
 std::atomic<int> g_signal{0};
+sem_t g_signal_sem;  // posted by the handler: sem_post is async-signal-safe, a condvar is not
+std::once_flag g_signal_sem_once;
 
-extern "C" void RecordSignal(int signo) { g_signal.store(signo); }
+extern "C" void RecordSignal(int signo) {
+  g_signal.store(signo);
+  ::sem_post(&g_signal_sem);
+}
 
-// Installs SIGTERM/SIGINT handlers for the lifetime of Serve() and restores the old ones.
+// For the lifetime of Serve(): SIGTERM/SIGINT handlers (the old ones restored afterwards) and a
+// thread that sleeps on the handler's semaphore and calls `on_signal` once a signal came, so the
+// serving thread waits on its condition variable with no polling.
 class SignalGuard {
  public:
-  SignalGuard() {
+  explicit SignalGuard(std::function<void(int)> on_signal) {
+    std::call_once(g_signal_sem_once, [] { ::sem_init(&g_signal_sem, 0, 0); });
+    while (::sem_trywait(&g_signal_sem) == 0) {
+    }
     g_signal.store(0);
     struct sigaction sa {};
     sa.sa_handler = RecordSignal;
     sigemptyset(&sa.sa_mask);
     ::sigaction(SIGTERM, &sa, &old_term_);
     ::sigaction(SIGINT, &sa, &old_int_);
+    watcher_ = std::thread([this, on_signal = std::move(on_signal)] {
+      pthread_setname_np(pthread_self(), "worker-signals");
+      while (::sem_wait(&g_signal_sem) != 0 && errno == EINTR) {
+      }
+      if (!done_.load() && g_signal.load() != 0) on_signal(g_signal.load());
+    });
   }
   ~SignalGuard() {
     ::sigaction(SIGTERM, &old_term_, nullptr);
     ::sigaction(SIGINT, &old_int_, nullptr);
+    done_.store(true);
+    ::sem_post(&g_signal_sem);  // wakes the watcher if no signal did
+    watcher_.join();
   }
 
  private:
   struct sigaction old_term_ {};
   struct sigaction old_int_ {};
+  std::atomic<bool> done_{false};
+  std::thread watcher_;
 };
 
 EventContext::Clock::time_point CallDeadline(const grpc::ServerContext& ctx,
@@ -95,7 +122,13 @@ class Worker::Service {
   // joins them. Idempotent.
   void Stop();
 
-  void SetServing(bool serving) { health_.SetServing(serving); }
+  // Draining: health watchers (the dispatchers' channels) hear NOT_SERVING and stop picking this
+  // replica; then their Watch streams end, so Server::Shutdown does not wait for them.
+  void StopServing(std::chrono::milliseconds tell_for) {
+    health_.SetServing(false);
+    health_.WaitWatchersTold(tell_for);
+    health_.EndWatches();
+  }
 
  private:
   class EventCall;
@@ -270,7 +303,7 @@ Worker& Worker::OnReady(ReadyCallback callback) {
 }
 
 int Worker::Start(const std::string& address) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   if (server_) throw std::logic_error("Worker::Start: already started");
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   service_ = std::make_unique<Service>(router_, options_);
@@ -280,6 +313,15 @@ int Worker::Start(const std::string& address) {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(options_.max_request_bytes);
+  // Dispatchers ping every 10 s, also between calls (smtpbridge/grpc/client_channel.h).
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  if (options_.max_connection_age.count() > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               static_cast<int>(options_.max_connection_age.count()));
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               static_cast<int>(options_.max_connection_age_grace.count()));
+  }
   service_->AddTo(builder);
   server_ = builder.BuildAndStart();
   if (!server_ || port == 0) {
@@ -291,6 +333,8 @@ int Worker::Start(const std::string& address) {
   service_->Start();
   const std::string bound = HostOf(address) + ":" + std::to_string(port);
   spdlog::info("worker {} listening on {}", options_.name, bound);
+  // Outside the lock: a ready callback may call Shutdown() (or anything else on this worker).
+  lock.unlock();
   if (on_ready_) on_ready_(bound, port);
   return port;
 }
@@ -303,7 +347,7 @@ void Worker::Shutdown() {
   stopped_ = true;
   lock.unlock();
   spdlog::info("worker {} draining (up to {} ms)", options_.name, options_.drain_timeout.count());
-  service_->SetServing(false);
+  service_->StopServing(std::min(options_.drain_timeout, kTellWatchersFor));
   server_->Shutdown(std::chrono::system_clock::now() + options_.drain_timeout);
   server_->Wait();
   service_->Stop();
@@ -312,17 +356,18 @@ void Worker::Shutdown() {
 
 void Worker::Serve(const std::string& address) {
   std::unique_ptr<SignalGuard> signals;
-  if (options_.handle_signals) signals = std::make_unique<SignalGuard>();
+  if (options_.handle_signals) {
+    signals = std::make_unique<SignalGuard>([this](int signo) {
+      spdlog::info("worker {} got signal {}", options_.name, signo);
+      std::lock_guard lock(mu_);
+      stop_requested_ = true;
+      stop_cv_.notify_all();
+    });
+  }
   Start(address);
   {
     std::unique_lock lock(mu_);
-    while (!stop_requested_) {
-      if (options_.handle_signals && g_signal.load() != 0) {
-        spdlog::info("worker {} got signal {}", options_.name, g_signal.load());
-        break;
-      }
-      stop_cv_.wait_for(lock, kSignalPoll);
-    }
+    stop_cv_.wait(lock, [this] { return stop_requested_; });
   }
   Shutdown();
 }

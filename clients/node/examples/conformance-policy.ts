@@ -1,6 +1,6 @@
 // The conformance worker's policy (tests/vectors/SPEC.md): a verdict built with the SDK's own
 // builder from the binding's sink_properties.
-import { CacheScope, OutboundState, SmtpEvent, Verdict } from "../src";
+import { CacheScope, OutboundState, EventContext, Verdict } from "../src";
 
 const OUTBOUND_STATES: Record<string, OutboundState> = {
   SESSION_START: OutboundState.SESSION_START,
@@ -42,7 +42,7 @@ export function parseReply(spec: string): ParsedReply | undefined {
   return { code: Number(codeText), enhanced, lines: rest === "" ? [] : rest.split("|") };
 }
 
-function baseVerdict(ev: SmtpEvent): Verdict {
+function baseVerdict(ev: EventContext): Verdict {
   const r = parseReply(ev.property("reply"));
   const [code, enhanced, lines] = r ? [r.code, r.enhanced, r.lines] : [0, "", []];
   let v: Verdict;
@@ -124,7 +124,7 @@ function applyEdits(v: Verdict, spec: string): void {
 }
 
 /** The canonical echo of the event as this SDK exposes it (reason "@echo"). */
-export function echo(ev: SmtpEvent): string {
+export function echo(ev: EventContext): string {
   return (
     `type=${ev.typeName};keyword=${ev.keyword};arg=${ev.argument};sender=${ev.sender};rcpt=${ev.recipient};` +
     `rcpts=${ev.recipients.length};client=${ev.clientAddress};helo=${ev.heloName};headers=${ev.headers.length};` +
@@ -132,7 +132,7 @@ export function echo(ev: SmtpEvent): string {
   );
 }
 
-export function decide(ev: SmtpEvent): Verdict {
+export function decide(ev: EventContext): Verdict {
   if (ev.property("fail") === "1") throw new Error("conformance: failure requested by the binding (fail=1)");
   const v = baseVerdict(ev);
   if (ev.hasProperty("set_command")) v.withCommand(ev.property("set_command"));
@@ -148,7 +148,7 @@ export function decide(ev: SmtpEvent): Verdict {
   if (ttl !== "") {
     const scope = CACHE_SCOPES[ev.property("cache_scope").toLowerCase()];
     if (scope === undefined) throw new Error(`unknown cache_scope "${ev.property("cache_scope")}"`);
-    v.cacheFor(nonNegativeInt(ttl, "cache_ttl_ms"), scope);
+    v.cacheFor(nonNegativeInt(ttl, "cache_ttl_ms") / 1000, scope);
   }
   const tags = ev.propertyList("tags");
   if (tags.length > 0) v.tag(...tags);

@@ -1,21 +1,20 @@
-// A small, sensible policy written with the Node SDK:
-//  - RCPT: reject recipients listed in the binding's `blocked_recipients` property
-//    (comma-separated, case-insensitive), caching the answer per recipient;
+// A small, sensible policy written with the Node SDK (the same policy as every SDK's example):
+//  - RCPT: reject recipients listed in the binding's `blocked` property (comma-separated,
+//    compared case-insensitively with addressIn), caching the answer per recipient;
 //  - MAIL: tempfail senders whose domain is in `tempfail_sender_domains`;
 //  - _EOD: stamp the message with a header (`header_name`, default X-Smtpbridge-Policy).
-// Flags: --listen HOST:PORT (default 127.0.0.1:50051), --ready-file PATH, --log-level LEVEL.
-import { CacheScope, EventType, Verdict, Worker } from "../src";
-import { parseServeFlags, stderrLogger, writeReadyFile } from "./cli";
+// Flags (or SMTPBRIDGE_* environment): --listen HOST:PORT (default 127.0.0.1:50051),
+// --ready-file PATH, --log-level LEVEL, --tls-cert/--tls-key/--tls-client-ca FILE.
+import { CacheScope, EventType, Verdict, Worker, type WorkerOptions, addressIn } from "../src";
 
-export function buildWorker(options: ConstructorParameters<typeof Worker>[0] = {}): Worker {
-  return new Worker(options)
+export function buildWorker(options: WorkerOptions = {}): Worker {
+  return new Worker({ name: "example-worker", ...options })
     .on(EventType.INBOUND_COMMAND, "RCPT", (ev) => {
-      const rcpt = ev.recipient.toLowerCase();
-      if (ev.propertyList("blocked_recipients").some((b) => b.toLowerCase() === rcpt)) {
+      if (addressIn(ev.recipient, ev.propertyList("blocked"))) {
         return Verdict.reject(550, "5.7.1", `recipient ${ev.recipient} does not accept mail`)
           .reason("blocked recipient")
-          .tag("blocked-recipient")
-          .cacheFor(60_000, CacheScope.RECIPIENT);
+          .tag("blocked")
+          .cacheFor(60, CacheScope.RECIPIENT);
       }
       return Verdict.continue();
     })
@@ -36,13 +35,4 @@ export function buildWorker(options: ConstructorParameters<typeof Worker>[0] = {
     );
 }
 
-if (require.main === module) {
-  const flags = parseServeFlags("127.0.0.1:50051");
-  buildWorker({ logger: stderrLogger(flags.logLevel) })
-    .listen(flags.listen)
-    .then((address) => writeReadyFile(flags.readyFile, address))
-    .catch((err: unknown) => {
-      console.error("example-worker:", err instanceof Error ? err.message : err);
-      process.exit(1);
-    });
-}
+if (require.main === module) void buildWorker().main();

@@ -2,6 +2,8 @@ import type { Header, SmtpReply } from "./gen/smtpbridge/v1/event";
 import type { SinkRequest } from "./gen/smtpbridge/v1/sink";
 import { EventType, OutboundState, eventName } from "./types";
 
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
 function durationMs(d: { seconds: number; nanos: number } | undefined): number {
   return d ? d.seconds * 1000 + d.nanos / 1e6 : 0;
 }
@@ -11,8 +13,21 @@ function durationMs(d: { seconds: number; nanos: number } | undefined): number {
  * sink_properties. Accessors never throw on absent parts of the message; they return empty
  * values, so handlers need no undefined checks.
  */
-export class SmtpEvent {
-  constructor(readonly request: SinkRequest) {}
+export class EventContext {
+  /** The W3C trace context of this call (gRPC metadata `traceparent`), "" when absent or malformed. */
+  readonly traceparent: string;
+
+  constructor(
+    readonly request: SinkRequest,
+    traceparent = "",
+  ) {
+    this.traceparent = TRACEPARENT.test(traceparent) ? traceparent : "";
+  }
+
+  /** The trace id part of traceparent (32 hex digits), "" without one. */
+  get traceId(): string {
+    return this.traceparent === "" ? "" : this.traceparent.slice(3, 35);
+  }
 
   private get event() {
     return this.request.event;
@@ -123,7 +138,11 @@ export class SmtpEvent {
   get budgetMs(): number {
     return durationMs(this.event?.budget);
   }
-  /** What was left of the binding's time when the dispatcher sent the call. */
+  /** Seconds left of the binding's time when the dispatcher sent the call (0: no budget sent). */
+  get timeLeft(): number {
+    return this.timeLeftMs / 1000;
+  }
+  /** @deprecated timeLeft is in seconds, as in every SDK. */
   get timeLeftMs(): number {
     return durationMs(this.request.timeLeft);
   }
@@ -155,3 +174,8 @@ export class SmtpEvent {
     return this.request.binding?.sinkProperties ?? {};
   }
 }
+
+/** @deprecated the event object is EventContext in every SDK. */
+export const SmtpEvent = EventContext;
+/** @deprecated the event object is EventContext in every SDK. */
+export type SmtpEvent = EventContext;

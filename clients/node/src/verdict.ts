@@ -1,13 +1,17 @@
 import type { MessageEdit, Verdict as VerdictProto } from "./gen/smtpbridge/v1/verdict";
+import { checkHeader, checkNoLineBreak, checkReply, VerdictError } from "./checks";
 import { Action, CacheScope, OutboundState } from "./types";
 
 /**
  * A chainable builder for the answer to one event:
  *
  *   Verdict.reject(550, "5.7.1", "no thanks").reason("blocklisted").tag("spam")
- *   Verdict.continue().addHeader("X-Scanned", "yes").cacheFor(60_000, CacheScope.SENDER)
+ *   Verdict.continue().addHeader("X-Scanned", "yes").cacheFor(60, CacheScope.SENDER)
  *
  * Builder methods modify and return the same object. A handler returning nothing continues.
+ * Every method checks what it is given and throws a VerdictError for what the host could not
+ * send (a 2xx reject, CR/LF in a reply or header, a header name with a space...), so the
+ * mistake fails the author's unit test rather than the SMTP session.
  */
 export class Verdict {
   private readonly v: VerdictProto;
@@ -59,16 +63,19 @@ export class Verdict {
 
   /** Set the reply; on a CONTINUE for SERVER_RESPONSE it replaces the reply relayed. */
   withReply(code: number, enhanced = "", ...lines: string[]): this {
+    checkReply(this.v.action, code, enhanced, lines);
     this.v.reply = { code, enhancedCode: enhanced, lines };
     return this;
   }
   /** Replace the outbound command line (SEO SetCommand), without CRLF. */
   withCommand(line: string): this {
+    checkNoLineBreak("command", line);
     this.rewrite().setCommand = line;
     return this;
   }
   /** Append to the outbound command line (SEO AppendCommand), e.g. " NOTIFY=NEVER". */
   appendCommand(text: string): this {
+    checkNoLineBreak("command", text);
     this.rewrite().append = text;
     return this;
   }
@@ -86,30 +93,40 @@ export class Verdict {
     this.v.edits.push(e);
     return this;
   }
+  /** Append a header field at `_EOD` (name: RFC 5322 field name; value: no CR/LF). */
   addHeader(name: string, value: string): this {
+    checkHeader(name, value);
     return this.edit({ addHeader: { name, value } });
   }
   /** Insert at a 0-based position (0 = top). */
   insertHeader(index: number, name: string, value: string): this {
+    checkHeader(name, value);
+    if (!Number.isInteger(index) || index < 0) throw new VerdictError(`header index ${index} is not a non-negative integer`);
     return this.edit({ insertHeader: { index, name, value } });
   }
   /** Change the occurrence-th (1-based; 0 = first) field with this name; "" deletes it. */
   changeHeader(name: string, occurrence: number, value: string): this {
+    checkHeader(name, value);
+    if (!Number.isInteger(occurrence) || occurrence < 0) throw new VerdictError(`occurrence ${occurrence} is not a non-negative integer`);
     return this.edit({ changeHeader: { name, occurrence, value } });
   }
   deleteHeader(name: string, occurrence = 0): this {
     return this.changeHeader(name, occurrence, "");
   }
   changeSender(address: string, parameters = ""): this {
+    checkNoLineBreak("sender", address + parameters);
     return this.edit({ changeSender: { address, parameters } });
   }
   addRecipient(address: string, parameters = ""): this {
+    checkNoLineBreak("recipient", address + parameters);
     return this.edit({ addRecipient: { address, parameters } });
   }
   deleteRecipient(address: string): this {
+    checkNoLineBreak("recipient", address);
     return this.edit({ deleteRecipient: { address } });
   }
   quarantine(reason: string): this {
+    checkNoLineBreak("quarantine reason", reason);
     return this.edit({ quarantine: { reason } });
   }
   /** Accept the message towards the client, then silently drop it. */
@@ -120,10 +137,14 @@ export class Verdict {
   replaceBody(body: Buffer | string): this {
     return this.edit({ replaceBody: { body: Buffer.isBuffer(body) ? body : Buffer.from(body, "utf8") } });
   }
-  /** Let the dispatcher reuse this verdict for ttlMs for events equivalent under scope. */
-  cacheFor(ttlMs: number, scope: CacheScope = CacheScope.COMMAND): this {
-    const ms = Math.max(0, Math.round(ttlMs));
-    this.v.cacheTtl = { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 };
+  /**
+   * Let the dispatcher reuse this verdict for `ttlSeconds` (seconds, fractions allowed, as in
+   * every SDK) for events equivalent under scope.
+   */
+  cacheFor(ttlSeconds: number, scope: CacheScope = CacheScope.COMMAND): this {
+    if (!Number.isFinite(ttlSeconds) || ttlSeconds < 0) throw new VerdictError(`cache ttl ${ttlSeconds} is not a non-negative number of seconds`);
+    const nanos = Math.round(ttlSeconds * 1e9);
+    this.v.cacheTtl = { seconds: Math.floor(nanos / 1e9), nanos: nanos % 1e9 };
     this.v.cacheScope = scope;
     return this;
   }
@@ -147,20 +168,16 @@ export class Verdict {
   }
 
   /**
-   * Why the host could not send this verdict's reply, or undefined when it can: a code outside
-   * 200..599, a reject that is not 5xx, a tempfail that is not 4xx, an enhanced code of another
-   * class. The worker checks every verdict before sending it.
+   * Why the host could not send this verdict, or undefined when it can. The builder already
+   * refuses such verdicts; this re-checks the reply of one that was changed through toProto().
    */
   validate(): string | undefined {
     const r = this.v.reply;
     if (!r) return undefined;
-    const { code, enhancedCode } = r;
-    if (!Number.isInteger(code) || code < 200 || code > 599) return `reply code ${code} is not in 200..599`;
-    const cls = Math.floor(code / 100);
-    if (this.v.action === Action.ACTION_REJECT && cls !== 5) return `reject needs a 5xx reply, got ${code}`;
-    if (this.v.action === Action.ACTION_TEMPFAIL && cls !== 4) return `tempfail needs a 4xx reply, got ${code}`;
-    if (enhancedCode && (!/^[245]\.\d{1,3}\.\d{1,3}$/.test(enhancedCode) || Number(enhancedCode[0]) !== cls)) {
-      return `enhanced code ${enhancedCode} does not fit reply code ${code}`;
+    try {
+      checkReply(this.v.action, r.code, r.enhancedCode, r.lines);
+    } catch (err) {
+      return (err as Error).message;
     }
     return undefined;
   }

@@ -8,9 +8,14 @@ import { HealthImplementation } from "grpc-health-check";
 import { PolicySinkService, type SinkRequest } from "./gen/smtpbridge/v1/sink";
 import type { Verdict as VerdictProto } from "./gen/smtpbridge/v1/verdict";
 import { toServiceError } from "./errors";
-import { SmtpEvent } from "./event";
-import { EventType, eventName } from "./types";
+import { EventContext } from "./event";
+import { type Logger, stderrLogger } from "./log";
+import { parseServeArgs, writeReadyFile } from "./main";
+import { tlsReady, tlsServerCredentials } from "./tls";
+import { Action, EventType, eventName } from "./types";
 import { Verdict } from "./verdict";
+
+export type { Logger } from "./log";
 
 /** What a handler gets besides the event. */
 export interface HandlerContext {
@@ -24,22 +29,16 @@ export interface HandlerContext {
  * Decides on one event. Return (or resolve to) a Verdict; undefined means continue. A thrown
  * error makes the dispatcher apply the binding's on_error (see WorkerError for the status code).
  */
-export type Handler = (ev: SmtpEvent, ctx: HandlerContext) => Verdict | undefined | Promise<Verdict | undefined>;
-
-/** Anything console-like. */
-export interface Logger {
-  debug(...args: unknown[]): void;
-  info(...args: unknown[]): void;
-  warn(...args: unknown[]): void;
-  error(...args: unknown[]): void;
-}
-
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+export type Handler = (ev: EventContext, ctx: HandlerContext) => Verdict | undefined | Promise<Verdict | undefined>;
 
 export interface WorkerOptions {
-  /** Default: silent. Pass `console` for stderr/stdout logs. */
+  /** Names the worker in its log lines (default "smtpbridge-worker"). */
+  name?: string;
+  /** Default: stderrLogger() (stderr, level from SMTPBRIDGE_LOG_LEVEL, info when unset). */
   logger?: Logger;
-  /** How long shutdown() lets in-flight calls finish before cancelling them (default 10 s). */
+  /** Seconds shutdown() lets in-flight calls finish before cancelling them (default 10). */
+  gracePeriod?: number;
+  /** @deprecated use gracePeriod (seconds). */
   gracePeriodMs?: number;
   /** Serve grpc.reflection (default true). */
   reflection?: boolean;
@@ -56,6 +55,9 @@ export const ANY_KEYWORD = "*";
 
 const SINK_SERVICE = "smtpbridge.v1.PolicySink";
 
+/** How long a drain waits for in-flight calls by default, in seconds (the same in every SDK). */
+export const DEFAULT_GRACE_PERIOD = 10;
+
 /** Where the build copies proto/ for the reflection service (dist/proto). */
 const PROTO_ROOT = join(__dirname, "..", "proto");
 
@@ -65,16 +67,19 @@ const PROTO_ROOT = join(__dirname, "..", "proto");
  */
 export class Worker {
   private readonly handlers = new Map<string, Handler>();
-  private readonly logger: Logger;
+  private logger: Logger;
   private readonly gracePeriodMs: number;
+  readonly name: string;
   private server: grpc.Server | undefined;
   private health: HealthImplementation | undefined;
   private shuttingDown: Promise<void> | undefined;
   private readonly signalHandler = () => void this.shutdown();
 
   constructor(private readonly options: WorkerOptions = {}) {
-    this.logger = options.logger ?? silent;
-    this.gracePeriodMs = options.gracePeriodMs ?? 10_000;
+    this.logger = options.logger ?? stderrLogger();
+    this.name = options.name ?? "smtpbridge-worker";
+    this.gracePeriodMs =
+      options.gracePeriod !== undefined ? options.gracePeriod * 1000 : (options.gracePeriodMs ?? DEFAULT_GRACE_PERIOD * 1000);
   }
 
   /**
@@ -99,7 +104,7 @@ export class Worker {
     return `${type}/${keyword}`;
   }
 
-  private lookup(ev: SmtpEvent): Handler | undefined {
+  private lookup(ev: EventContext): Handler | undefined {
     const kw = ev.keyword.toUpperCase();
     return (
       (kw !== "" ? this.handlers.get(Worker.key(ev.type, kw)) : undefined) ??
@@ -112,8 +117,11 @@ export class Worker {
    * Decide on one request: what the gRPC service does, callable directly (tests, other
    * transports). Rejects with the error the handler threw, or an Error for an invalid verdict.
    */
-  async dispatch(request: SinkRequest, ctx?: Partial<HandlerContext>): Promise<VerdictProto> {
-    const ev = new SmtpEvent(request);
+  async dispatch(request: SinkRequest, ctx?: Partial<HandlerContext> & { traceparent?: string }): Promise<VerdictProto> {
+    return this.decide(new EventContext(request, ctx?.traceparent), ctx);
+  }
+
+  private async decide(ev: EventContext, ctx?: Partial<HandlerContext>): Promise<VerdictProto> {
     const handler = this.lookup(ev);
     if (!handler) return Verdict.continue().toProto();
     const verdict =
@@ -129,6 +137,7 @@ export class Worker {
 
   private readonly onEvent: grpc.handleUnaryCall<SinkRequest, VerdictProto> = (call, callback) => {
     const request = call.request;
+    const ev = new EventContext(request, String(call.metadata.get("traceparent")[0] ?? ""));
     const abort = new AbortController();
     // The gRPC deadline has millisecond resolution and may be absent; time_left is the
     // dispatcher's own figure.
@@ -137,22 +146,24 @@ export class Worker {
     if (callDeadline instanceof Date) deadline = callDeadline;
     else if (Number.isFinite(callDeadline)) deadline = new Date(callDeadline);
     else {
-      const ev = new SmtpEvent(request);
       if (ev.timeLeftMs > 0) deadline = new Date(Date.now() + ev.timeLeftMs);
     }
     const timer = deadline ? setTimeout(() => abort.abort(new Error("deadline exceeded")), Math.max(0, deadline.getTime() - Date.now())) : undefined;
     timer?.unref();
     call.on("cancelled", () => abort.abort(new Error("cancelled by the caller")));
 
-    this.dispatch(request, { signal: abort.signal, deadline }).then(
+    const fields = () =>
+      `event_id=${ev.id} event=${ev.typeName} keyword=${ev.keyword} binding=${ev.bindingName} trace_id=${ev.traceId || "-"}`;
+    this.decide(ev, { signal: abort.signal, deadline }).then(
       (verdict) => {
         clearTimeout(timer);
+        this.logger.debug(`${this.name}: event ${fields()} action=${Action[verdict.action]}`);
         callback(null, verdict);
       },
       (err: unknown) => {
         clearTimeout(timer);
-        const ev = new SmtpEvent(request);
-        this.logger.warn(`handler failed: event_id=${ev.id} event=${ev.typeName} keyword=${ev.keyword} binding=${ev.bindingName}:`, err);
+        // The stack goes with it: the author finds the line without reproducing the event.
+        this.logger.error(`${this.name}: handler failed ${fields()}:`, err instanceof Error ? (err.stack ?? err.message) : String(err));
         callback(toServiceError(err));
       },
     );
@@ -170,19 +181,25 @@ export class Worker {
     this.health.addToServer(server);
     if (this.options.reflection ?? true) this.addReflection(server);
 
+    const credentials = this.options.credentials ?? grpc.ServerCredentials.createInsecure();
     const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(address, this.options.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) =>
+      server.bindAsync(address, credentials, (err, p) =>
         err ? reject(new Error(`listen on ${address}: ${err.message}`)) : resolve(p),
       ),
     );
     this.server = server;
+    await tlsReady(credentials).catch(async (err: Error) => {
+      server.forceShutdown();
+      this.server = undefined;
+      throw err;
+    });
     // "unix:/path" has no port; host:0 becomes host:<the port the system chose>.
     const bound = address.startsWith("unix:") ? address : `${address.slice(0, address.lastIndexOf(":"))}:${port}`;
     if (handleSignals) {
       process.once("SIGTERM", this.signalHandler);
       process.once("SIGINT", this.signalHandler);
     }
-    this.logger.info(`worker listening on ${bound}`);
+    this.logger.info(`${this.name}: listening on ${bound}`);
     return bound;
   }
 
@@ -213,7 +230,7 @@ export class Worker {
     process.removeListener("SIGINT", this.signalHandler);
     const server = this.server;
     if (!server) return;
-    this.logger.info(`worker draining (grace period ${this.gracePeriodMs} ms)`);
+    this.logger.info(`${this.name}: draining (grace period ${this.gracePeriodMs / 1000} s)`);
     this.health?.setStatus("", "NOT_SERVING");
     this.health?.setStatus(SINK_SERVICE, "NOT_SERVING");
     await new Promise<void>((resolve) => {
@@ -228,5 +245,32 @@ export class Worker {
       });
     });
     this.server = undefined;
+    this.logger.info(`${this.name}: stopped`);
+    this.stopped?.();
+  }
+
+  private stopped: (() => void) | undefined;
+
+  /**
+   * The usual worker command line: --listen HOST:PORT (default 127.0.0.1:50051), --ready-file
+   * PATH, --log-level LEVEL, --tls-cert/--tls-key/--tls-client-ca FILE (mutual TLS, reloaded on
+   * change); each also from the environment (SMTPBRIDGE_LISTEN, SMTPBRIDGE_READY_FILE,
+   * SMTPBRIDGE_LOG_LEVEL, SMTPBRIDGE_TLS_CERT, SMTPBRIDGE_TLS_KEY, SMTPBRIDGE_TLS_CLIENT_CA).
+   * Serves until SIGTERM/SIGINT, drains, resolves. Sets process.exitCode to 1 on a startup error.
+   */
+  async main(argv: string[] = process.argv.slice(2)): Promise<void> {
+    try {
+      const args = parseServeArgs(argv, process.env);
+      if (!this.options.logger) this.logger = stderrLogger(args.logLevel);
+      if (args.tls) this.options.credentials = tlsServerCredentials(args.tls);
+      const done = new Promise<void>((resolve) => (this.stopped = resolve));
+      const address = await this.listen(args.listen);
+      writeReadyFile(args.readyFile, address);
+      await done;
+    } catch (err) {
+      this.logger.error(`${this.name}: ${err instanceof Error ? err.message : String(err)}`);
+      process.exitCode = 1;
+      await this.shutdown();
+    }
   }
 }

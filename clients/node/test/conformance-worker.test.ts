@@ -5,11 +5,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { Action, EventType, SmtpEvent, proto } from "../src";
+import { Action, EventType, EventContext, proto } from "../src";
 import { decide, echo, parseReply } from "../examples/conformance-policy";
 
-function event(props: Record<string, string>): SmtpEvent {
-  return new SmtpEvent(
+function event(props: Record<string, string>): EventContext {
+  return new EventContext(
     proto.sink.SinkRequest.fromPartial({
       event: {
         type: EventType.INBOUND_COMMAND,

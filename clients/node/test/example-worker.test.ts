@@ -12,7 +12,7 @@ const req = (keyword: string, envelope: object, props: Record<string, string>) =
 
 test("example worker: blocked recipients, greylisted sender domains, a stamp at _EOD", async () => {
   const w = buildWorker();
-  const blocked = { blocked_recipients: "spam@example.com, Trap@example.com" };
+  const blocked = { blocked: "spam@example.com, Trap@example.com" };
   const r = await w.dispatch(req("RCPT", { recipient: "trap@EXAMPLE.com" }, blocked));
   assert.equal(r.action, Action.ACTION_REJECT);
   assert.equal(r.reply?.code, 550);

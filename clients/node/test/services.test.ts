@@ -11,7 +11,7 @@ import { Worker } from "../src";
 type Callback<T> = (err: grpc.ServiceError | null, res: T) => void;
 
 test("health says SERVING, then NOT_SERVING while draining; reflection lists PolicySink", async (t) => {
-  const w = new Worker({ gracePeriodMs: 5000 });
+  const w = new Worker({ gracePeriod: 5 });
   const address = await w.listen("127.0.0.1:0", { handleSignals: false });
   t.after(() => w.shutdown());
 

@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { test } from "node:test";
-import { Action, CacheScope, OutboundState, Verdict, proto } from "../src";
+import { Action, CacheScope, OutboundState, Verdict, VerdictError, addressIn, proto, sameAddress } from "../src";
 
 test("constructors set the action and the reply; code 0 leaves the default reply", () => {
   assert.deepEqual(Verdict.reject(550, "5.7.1", "no", "thanks").toProto().reply, {
@@ -32,7 +32,7 @@ test("every builder method lands in the wire form, edits in order, and it round-
     .quarantine("suspicious")
     .discard()
     .replaceBody("body\r\n")
-    .cacheFor(1500, CacheScope.SENDER)
+    .cacheFor(1.5, CacheScope.SENDER)
     .reason("because")
     .tag("a")
     .tag("b", "c");
@@ -55,17 +55,34 @@ test("every builder method lands in the wire form, edits in order, and it round-
   assert.equal(decoded.reason, "because");
 });
 
-test("validate refuses replies the host cannot send", () => {
-  for (const v of [
-    Verdict.reject(451, "", "x"),
-    Verdict.tempfail(550, "", "x"),
-    Verdict.respond(999),
-    Verdict.reject(550, "4.7.1"),
-    Verdict.respond(250, "2.0"),
-  ]) {
-    assert.notEqual(v.validate(), undefined, JSON.stringify(v.toProto()));
-  }
-  for (const v of [Verdict.reject(554, "5.7.0"), Verdict.tempfail(421, "4.4.2"), Verdict.dropSession(421)]) {
+test("the builder throws for what the host could not send, when the verdict is built", () => {
+  const bad: Array<[string, () => unknown]> = [
+    ["2xx reject", () => Verdict.reject(250, "2.0.0", "ok")],
+    ["4xx reject", () => Verdict.reject(451, "", "x")],
+    ["5xx tempfail", () => Verdict.tempfail(550, "", "x")],
+    ["2xx drop", () => Verdict.dropSession(250)],
+    ["code 999", () => Verdict.respond(999)],
+    ["enhanced class", () => Verdict.reject(550, "4.7.1")],
+    ["enhanced syntax", () => Verdict.respond(250, "2.0")],
+    ["CRLF in reply", () => Verdict.reject(550, "5.7.1", "no\r\n250 ok")],
+    ["CRLF in header value", () => Verdict.continue().addHeader("X-A", "v\r\nX-Injected: yes")],
+    ["space in header name", () => Verdict.continue().addHeader("Bad Name", "v")],
+    ["colon in header name", () => Verdict.continue().insertHeader(0, "X-A:", "v")],
+    ["empty header name", () => Verdict.continue().changeHeader("", 0, "v")],
+    ["LF in command", () => Verdict.continue().withCommand("RCPT TO:<a@b>\nRSET")],
+    ["CR in sender", () => Verdict.continue().changeSender("a@b\r")],
+    ["negative ttl", () => Verdict.continue().cacheFor(-1)],
+  ];
+  for (const [what, build] of bad) assert.throws(build, VerdictError, what);
+  for (const v of [Verdict.reject(554, "5.7.0"), Verdict.tempfail(421, "4.4.2"), Verdict.dropSession(421),
+                   Verdict.dropSession(554), Verdict.respond(250, "2.1.5", "ok"), Verdict.continue().addHeader("X-Folded", "a\tb")]) {
     assert.equal(v.validate(), undefined);
   }
+});
+
+test("addressIn and sameAddress ignore case and angle brackets", () => {
+  assert.ok(addressIn("Blocked@Example.COM", ["a@x", " blocked@example.com "]));
+  assert.ok(sameAddress("<A@B>", "a@b"));
+  assert.ok(!addressIn("", [""]));
+  assert.ok(!addressIn("a@b", ["a@c"]));
 });

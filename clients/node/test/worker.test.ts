@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { Action, EventType, SmtpEvent, Verdict, Worker, WorkerError, proto } from "../src";
+import { Action, EventType, EventContext, Verdict, Worker, WorkerError, proto } from "../src";
 
 type SinkRequest = proto.sink.SinkRequest;
 
@@ -39,13 +39,13 @@ test("registering the same event and keyword twice throws", () => {
 });
 
 test("the event wrapper reads the request and never throws on absent parts", () => {
-  const empty = new SmtpEvent(proto.sink.SinkRequest.fromPartial({}));
+  const empty = new EventContext(proto.sink.SinkRequest.fromPartial({}));
   assert.equal(empty.recipient, "");
   assert.equal(empty.headers.length, 0);
   assert.equal(empty.body.length, 0);
   assert.equal(empty.property("x"), "");
   assert.equal(empty.header("Subject"), undefined);
-  const ev = new SmtpEvent(
+  const ev = new EventContext(
     proto.sink.SinkRequest.fromPartial({
       event: {
         type: EventType.INBOUND_COMMAND,
@@ -67,6 +67,7 @@ test("the event wrapper reads the request and never throws on absent parts", () 
   assert.equal(ev.body.toString(), "abc");
   assert.deepEqual(ev.propertyList("list"), ["a", "b"]);
   assert.equal(ev.timeLeftMs, 20);
+  assert.equal(ev.timeLeft, 0.02);
   assert.equal(ev.propertyInt("n", 0), 42);
   assert.equal(ev.propertyInt("missing", 7), 7);
   assert.throws(() => ev.propertyInt("list", 0), /list/);
@@ -74,7 +75,7 @@ test("the event wrapper reads the request and never throws on absent parts", () 
 
 // A real server on port 0, called with a raw grpc-js client stub built from the generated service.
 test("a real server answers a raw client, maps errors to statuses and drains on shutdown", async (t) => {
-  const w = new Worker({ gracePeriodMs: 5000 })
+  const w = new Worker({ gracePeriod: 5 })
     .on(EventType.INBOUND_COMMAND, "RCPT", (ev, ctx) => {
       assert.ok(ctx.deadline instanceof Date, "handler gets the caller's deadline");
       return ev.recipient === ev.property("blocked")

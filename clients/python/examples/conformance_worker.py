@@ -19,8 +19,8 @@ def build_reply(text: str) -> Reply:
 
 
 def start(ev: EventContext) -> Verdict:
-    kind = ev.prop("verdict", "continue")
-    reply = build_reply(ev.prop("reply")) if ev.prop("reply") else None
+    kind = ev.property("verdict", "continue")
+    reply = build_reply(ev.property("reply")) if ev.property("reply") else None
     if kind == "continue":
         verdict = Verdict.continue_()
     elif kind == "respond":
@@ -80,24 +80,24 @@ def echo(ev: EventContext) -> str:
 
 
 async def conformance(ev: EventContext) -> Verdict:
-    if ev.prop("fail") == "1":
+    if ev.property("fail") == "1":
         raise RuntimeError("conformance: fail=1 asked for a handler error")
     verdict = start(ev)
-    if ev.prop("set_command"):
-        verdict.rewrite(ev.prop("set_command"))
-    if ev.prop("append"):
-        verdict.append(ev.prop("append"))
-    if ev.prop("next_state"):
-        verdict.next_state(ev.prop("next_state"))
-    if ev.prop("edits"):
-        apply_edits(verdict, ev.prop("edits"))
-    if ev.prop("cache_ttl_ms"):
-        verdict.cache_for(ev.prop_int("cache_ttl_ms") / 1000.0,
-                          ev.prop("cache_scope") or None)
-    if ev.prop("tags"):
-        verdict.tag(*ev.prop_list("tags"))
-    if ev.prop("reason"):
-        verdict.reason(echo(ev) if ev.prop("reason") == "@echo" else ev.prop("reason"))
+    if ev.property("set_command"):
+        verdict.rewrite(ev.property("set_command"))
+    if ev.property("append"):
+        verdict.append(ev.property("append"))
+    if ev.property("next_state"):
+        verdict.next_state(ev.property("next_state"))
+    if ev.property("edits"):
+        apply_edits(verdict, ev.property("edits"))
+    if ev.property("cache_ttl_ms"):
+        verdict.cache_for(ev.property_int("cache_ttl_ms") / 1000.0,
+                          ev.property("cache_scope") or None)
+    if ev.property("tags"):
+        verdict.tag(*ev.property_list("tags"))
+    if ev.property("reason"):
+        verdict.reason(echo(ev) if ev.property("reason") == "@echo" else ev.property("reason"))
     return verdict
 
 

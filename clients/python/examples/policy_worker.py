@@ -11,7 +11,7 @@ Everything it needs comes from the binding's sink_properties, so one worker serv
 
 Bind it to INBOUND_COMMAND with rule "MAIL" (sender checks) and/or CONNECT (rate limit only).
 
-    python examples/policy_worker.py --listen 0.0.0.0:50051
+    python examples/policy_worker.py --listen 127.0.0.1:50051
 """
 from __future__ import annotations
 
@@ -38,15 +38,15 @@ class SenderPolicy:
 
     def decide(self, ev: EventContext) -> Verdict:
         domain = ev.sender_domain
-        if domain and _matches(domain, ev.prop_list("deny_domains")):
+        if domain and _matches(domain, ev.property_list("deny_domains")):
             return (Verdict.reject(f"550 5.7.1 mail from {domain} is not accepted")
                     .tag("sender-denied").reason(f"sender domain {domain} is on deny_domains")
                     .cache_for(300, "sender"))
-        if domain and _matches(domain, ev.prop_list("allow_domains")):
+        if domain and _matches(domain, ev.property_list("allow_domains")):
             return Verdict.continue_().tag("sender-allowed")
-        limit = ev.prop_int("rate_limit", 0)
+        limit = ev.property_int("rate_limit", 0)
         if limit > 0 and ev.client_address:
-            window = float(ev.prop("rate_window_s", "60") or 60)
+            window = float(ev.property("rate_window_s", "60") or 60)
             limiter = self._limiter(limit, window)
             if not limiter.allow(f"{ev.instance}/{ev.client_address}"):
                 wait = limiter.retry_after(f"{ev.instance}/{ev.client_address}")

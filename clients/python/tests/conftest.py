@@ -43,3 +43,12 @@ def make_request(event_type=pb.event_pb2.EVENT_TYPE_INBOUND_COMMAND, keyword="",
     if time_left_ms is not None:
         request.time_left.FromMilliseconds(time_left_ms)
     return request
+
+
+def pytest_sessionstart(session) -> None:
+    # test.sh runs the suite against the installed wheel: fail loudly if src/ leaked in instead.
+    import os
+    import smtpbridge
+    if os.environ.get("SMTPBRIDGE_EXPECT_INSTALLED") == "1":
+        location = pathlib.Path(smtpbridge.__file__).resolve()
+        assert "site-packages" in location.parts, f"smtpbridge imported from {location}, not the wheel"

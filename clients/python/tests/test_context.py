@@ -16,16 +16,16 @@ def test_accessors():
     assert ev.recipient == "b@example.net" and ev.recipients == ["c@example.net"]
     assert ev.helo == "mx.example" and ev.client_address == "192.0.2.1"
     assert ev.binding_name == "test-binding" and ev.instance == 1
-    assert ev.prop_list("blocked") == ["x", "y", "z"]
-    assert ev.prop_int("n") == 12 and ev.prop_int("missing", 7) == 7
-    assert ev.prop("missing", "d") == "d"
+    assert ev.property_list("blocked") == ["x", "y", "z"]
+    assert ev.property_int("n") == 12 and ev.property_int("missing", 7) == 7
+    assert ev.property("missing", "d") == "d"
     assert not ev.is_eod
 
 
 def test_bad_integer_property_names_the_property():
     ev = EventContext(make_request(properties={"rate_limit": "lots"}))
     try:
-        ev.prop_int("rate_limit")
+        ev.property_int("rate_limit")
     except ValueError as err:
         assert "rate_limit" in str(err)
     else:

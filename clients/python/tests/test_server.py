@@ -4,7 +4,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from smtpbridge import Abort, EventContext, EventType, Verdict, Worker
+from smtpbridge import Abort, EventContext, EventType, Verdict, Worker, address_in
 from smtpbridge import pb
 
 from conftest import make_request
@@ -16,7 +16,7 @@ async def running(tmp_path):
 
     @worker.on(EventType.INBOUND_COMMAND, keyword="RCPT")
     async def rcpt(ev: EventContext) -> Verdict:
-        if ev.recipient in ev.prop_list("blocked"):
+        if address_in(ev.recipient, ev.property_list("blocked")):
             return Verdict.reject("550 5.7.1 blocked").tag("blocked")
         return Verdict.continue_().reason(f"time_left>0:{ev.time_left > 0}")
 

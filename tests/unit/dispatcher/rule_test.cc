@@ -1,7 +1,7 @@
 // SEO rule syntax: what each rule matches and what it does not.
 #include <gtest/gtest.h>
 
-#include "bindings/glob.h"
+#include "smtpbridge/common/glob.h"
 #include "bindings/rule.h"
 
 namespace smtpbridge::dispatcher {

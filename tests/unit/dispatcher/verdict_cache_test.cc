@@ -52,6 +52,41 @@ TEST(VerdictCacheTest, ScopesDecideWhichEventsShareAVerdict) {
   EXPECT_FALSE(cache.Lookup("e", Event("192.0.2.3", "s@x", "r@x"), kT0));
 }
 
+// A worker's TTL'd answer at end of data is about one message: it must not answer the next
+// message (the sink's fresh cache refuses these too; both use common::Cacheable).
+TEST(VerdictCacheTest, EndOfDataIsNeverCached) {
+  VerdictCache cache;
+  auto eod = Event("192.0.2.1", "s@x", "r@x");
+  eod.mutable_command()->set_keyword("_EOD");
+  eod.mutable_command()->clear_argument();
+  for (auto scope : {v1::CACHE_SCOPE_UNSPECIFIED, v1::CACHE_SCOPE_SESSION, v1::CACHE_SCOPE_SENDER}) {
+    cache.Store("b", eod, Cacheable(scope, 60s), kT0);
+  }
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_FALSE(cache.Lookup("b", eod, kT0));
+}
+
+// A CONNECT has no command: under the default scope one client's answer must not become every
+// client's.
+TEST(VerdictCacheTest, ConnectUnderTheDefaultScopeIsPerClient) {
+  VerdictCache cache;
+  auto connect = [](const std::string& client) {
+    v1::Event e;
+    e.set_type(v1::EVENT_TYPE_CONNECT);
+    e.mutable_session()->mutable_client()->set_address(client);
+    return e;
+  };
+  cache.Store("b", connect("192.0.2.1"), Cacheable(v1::CACHE_SCOPE_UNSPECIFIED, 60s), kT0);
+  EXPECT_TRUE(cache.Lookup("b", connect("192.0.2.1"), kT0));
+  EXPECT_FALSE(cache.Lookup("b", connect("192.0.2.2"), kT0));
+}
+
+TEST(VerdictCacheTest, UnknownScopeIsNotCached) {
+  VerdictCache cache;
+  cache.Store("b", Event("192.0.2.1", "s@x", "r@x"), Cacheable(static_cast<v1::CacheScope>(42), 60s), kT0);
+  EXPECT_EQ(cache.size(), 0u);
+}
+
 TEST(VerdictCacheTest, ExpiresAfterTtlAndIgnoresZeroTtl) {
   VerdictCache cache;
   const auto e = Event("192.0.2.1", "s@x", "r@x");

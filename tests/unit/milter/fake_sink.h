@@ -36,7 +36,10 @@ class FakeSink : public sink::Sink {
     e.reason = reason;
     if (reason != sink::FallbackReason::kNone) e.source = sink::VerdictSource::kDefault;
     if (answer_on_thread) {
-      std::thread([done = std::move(done), e = std::move(e)]() mutable { done(std::move(e)); }).detach();
+      // Kept, not detached: a completion must never outlive the executor it posts to, so the
+      // threads are joined (Shutdown, destructor) before a fixture's io_context goes away.
+      std::lock_guard lock(mu_);
+      threads_.emplace_back([done = std::move(done), e = std::move(e)]() mutable { done(std::move(e)); });
     } else {
       done(std::move(e));
     }
@@ -54,7 +57,16 @@ class FakeSink : public sink::Sink {
   }
 
   uint32_t BodyLimit(uint32_t) const override { return body_limit; }
-  void Shutdown() override {}
+  // Like the real sink: once Shutdown returns, every callback has run.
+  void Shutdown() override {
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard lock(mu_);
+      threads.swap(threads_);
+    }
+    for (auto& t : threads) t.join();
+  }
+  ~FakeSink() override { Shutdown(); }
 
   std::vector<v1::Event> events() const {
     std::lock_guard lock(mu_);
@@ -69,6 +81,7 @@ class FakeSink : public sink::Sink {
   mutable std::mutex mu_;
   std::vector<v1::Event> events_;
   std::vector<std::chrono::microseconds> budgets_;
+  std::vector<std::thread> threads_;
 };
 
 inline v1::Verdict MakeVerdict(v1::Action action, uint32_t code = 0, std::string enhanced = "",

@@ -255,6 +255,55 @@ TEST(MilterServerIdle, SilentConnectionIsClosedAfterTheIdleTimeoutOthersKeepWork
   thread.join();
 }
 
+// An MTA that keeps sending but stops reading our replies (wedged) fills our socket's send
+// buffer; the write that blocks then has the idle deadline too, and the connection is closed
+// instead of pinned forever.
+TEST(MilterServerIdle, MtaThatStopsReadingIsClosedAfterTheIdleTimeout) {
+  asio::io_context io;
+  FakeSink sink;
+  sink.wanted = {};  // no events: every step is answered at once with 'c'
+  ServerOptions options;
+  options.idle_timeout = std::chrono::milliseconds(300);
+  MilterServer server(io, sink, options);
+  const std::string bound = server.Listen(ListenAddress{false, "127.0.0.1", 0, ""});
+  std::thread thread([&io] { io.run(); });
+
+  asio::io_context client_io;
+  const auto colon = bound.rfind(':');
+  tcp::socket wedged(client_io);
+  wedged.connect(tcp::endpoint(asio::ip::make_address(bound.substr(0, colon)),
+                               static_cast<uint16_t>(std::stoi(bound.substr(colon + 1)))));
+  wedged.set_option(asio::socket_base::receive_buffer_size(4096));
+  asio::write(wedged, asio::buffer(Frame(EncodeCommandPacket(OptNeg{6, 0x1ff, 0}))));  // no NR flags
+  // Send steps without reading a reply until our own send buffer is full: by then the server's
+  // replies have filled its send buffer and our receive window, and its write is stuck.
+  wedged.non_blocking(true);
+  const std::string helo = Frame(EncodeCommandPacket(Helo{"wedged.example"}));
+  std::string burst;
+  for (int i = 0; i < 256; ++i) burst += helo;
+  bool full = false;
+  for (int i = 0; i < 100000 && !full; ++i) {
+    boost::system::error_code ec;
+    wedged.write_some(asio::buffer(burst), ec);
+    if (ec == asio::error::would_block) {
+      // Give the server a moment to drain what we sent; full twice in a row means it stopped.
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      wedged.write_some(asio::buffer(burst), ec);
+      full = ec == asio::error::would_block;
+    } else {
+      ASSERT_FALSE(ec) << ec.message();
+    }
+  }
+  ASSERT_TRUE(full) << "the server never stopped reading";
+  for (int i = 0; i < 500 && server.stats().active_connections.load() != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(server.stats().active_connections.load(), 0u) << "the wedged connection is still open";
+
+  server.StopAccepting();
+  io.stop();
+  thread.join();
+}
+
 TEST_P(ServerFixture, MalformedPacketsClose) {
   const std::string bound = server_->Listen(ListenAddress{false, "127.0.0.1", 0, ""});
   Start();

@@ -3,6 +3,8 @@
 // context, and each verdict kind is applied.
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "proxy_harness.h"
 #include "smtp_test_client.h"
 
@@ -250,11 +252,16 @@ TEST(ProxySession, SkipRecipientAcknowledgesButDoesNotRelay) {
   const auto messages = h.next_hop().messages();
   ASSERT_EQ(messages.size(), 1u);
   EXPECT_EQ(messages[0].recipients, std::vector<std::string>{"keep@example.net"});
-  const v1::Event* per = nullptr;
+  // The kept recipient's PER_RECIPIENT event counts only the recipients actually relayed: the
+  // skipped one is not in its envelope, so keep@ is recipient 0.
+  std::optional<v1::Event> per;
   for (const auto& e : h.sink().events()) {
-    if (e.type() == v1::EVENT_TYPE_PER_RECIPIENT && e.envelope().recipient() == "keep@example.net") per = &e;
+    if (e.type() == v1::EVENT_TYPE_PER_RECIPIENT && e.envelope().recipient() == "keep@example.net") per = e;
   }
-  (void)per;
+  ASSERT_TRUE(per.has_value()) << "no PER_RECIPIENT event for keep@example.net";
+  EXPECT_EQ(per->envelope().recipient_index(), 0u);
+  ASSERT_EQ(per->envelope().recipients_size(), 1);
+  EXPECT_EQ(per->envelope().recipients(0), "keep@example.net");
 }
 
 TEST(ProxySession, ServerResponseRewritesTheRelayedReply) {

@@ -291,6 +291,42 @@ TEST(SinkBreaker, ProbeAfterCoolDownClosesOnSuccess) {
   h.fake->Answer(2, MakeVerdict(v1::ACTION_CONTINUE));
 }
 
+TEST(CircuitBreaker, ProbeNowEndsTheCoolDownOnlyWhileOpen) {
+  CircuitBreaker b(Breaker(1, std::chrono::minutes(10)));
+  const SteadyTime t{std::chrono::hours(1)};
+  b.ProbeNow(t);  // closed: nothing changes
+  EXPECT_EQ(b.Allow(t), Admission::kAllowed);
+  b.OnFailure(Admission::kAllowed, t);
+  ASSERT_EQ(b.state(), State::kOpen);
+  EXPECT_EQ(b.Allow(t + milliseconds(1)), Admission::kRejected);
+  b.ProbeNow(t + milliseconds(2));
+  EXPECT_EQ(b.Allow(t + milliseconds(2)), Admission::kProbe);
+  b.OnSuccess(Admission::kProbe, t + milliseconds(3));
+  EXPECT_EQ(b.state(), State::kClosed);
+}
+
+TEST(SinkBreaker, ChannelReadyAgainProbesWithoutWaitingOutTheCoolDown) {
+  SinkOptions o = QuietOptions();
+  o.breaker = Breaker(1, std::chrono::minutes(10));
+  Harness h(o);
+  Recorder r;
+  EXPECT_FALSE(h.fake->BecomeReady());  // closed: nobody waits for the channel
+  h.sink->Evaluate(Rcpt("a@example.com"), microseconds(1000), r.Callback());
+  h.fake->Fail(0, grpc::StatusCode::UNAVAILABLE);
+  ASSERT_EQ(h.sink->breaker().state(), State::kOpen);
+  h.sink->Evaluate(Rcpt("a@example.com"), microseconds(1000), r.Callback());
+  EXPECT_EQ(r.at(1).reason, FallbackReason::kCircuitOpen);
+
+  // The dispatcher is back: no simulated time passes, and the next event is the probe.
+  ASSERT_TRUE(h.fake->BecomeReady());
+  h.sink->Evaluate(Rcpt("a@example.com"), microseconds(1000), r.Callback());
+  ASSERT_EQ(h.fake->evaluation_count(), 2u);
+  EXPECT_EQ(h.sink->breaker().state(), State::kHalfOpen);
+  h.fake->Answer(1, MakeVerdict(v1::ACTION_CONTINUE));
+  EXPECT_EQ(h.sink->breaker().state(), State::kClosed);
+  EXPECT_EQ(r.at(2).source, VerdictSource::kDispatcher);
+}
+
 TEST(SinkBreaker, ProbeThatTimesOutReopens) {
   SinkOptions o = QuietOptions();
   o.breaker = Breaker(1, milliseconds(50));

@@ -190,16 +190,23 @@ TEST(EvaluateStream, AnEvaluationPastItsDeadlineFailsWithDeadlineExceeded) {
   EXPECT_EQ(late.answers.load(), 1);
 }
 
-TEST(EvaluateStream, ABrokenStreamFailsWhatItOwesAndTheNextEvaluationOpensANewOne) {
+// A stream that ends UNAVAILABLE (a dispatcher draining, restarting or gone) hands what it still
+// owed to unary calls, within their deadlines, instead of failing them into the fallback; the
+// next evaluation opens a new stream.
+TEST(EvaluateStream, ABrokenStreamRetriesWhatItOwesAsUnaryCallsAndTheNextEvaluationOpensANewOne) {
   TestDispatcher dispatcher("127.0.0.1:0", nullptr, true);
   auto client = Client(dispatcher, Transport::kStream);
   Evaluation owed("late");
   owed.Start(*client);
   Evaluation breaker("unavailable");  // the test dispatcher ends the stream with UNAVAILABLE
   breaker.Start(*client);
+  // Retried as a unary call, which the test dispatcher answers UNAVAILABLE too.
   EXPECT_EQ(breaker.Wait().status.error_code(), grpc::StatusCode::UNAVAILABLE);
-  dispatcher.ReleaseLate();  // lets the stream's handler return
-  EXPECT_EQ(owed.Wait().status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  dispatcher.ReleaseLate();  // lets the stream's handler and the retried "late" call return
+  const Answer retried = owed.Wait();
+  EXPECT_TRUE(retried.status.ok()) << retried.status.error_message();
+  EXPECT_EQ(owed.answers.load(), 1);
+  EXPECT_EQ(dispatcher.evaluations(), 2);  // unary calls: both were retried that way
   Evaluation next("reject");
   next.Start(*client);
   const Answer a = next.Wait();

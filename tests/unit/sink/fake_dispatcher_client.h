@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -82,6 +83,23 @@ class FakeDispatcherClient final : public DispatcherClient {
     return call;
   }
 
+  void NotifyWhenReady(std::function<void()> ready) override {
+    std::lock_guard lock(mu_);
+    ready_ = std::move(ready);
+  }
+  // The connection became ready: runs what NotifyWhenReady asked for (once); false if nothing.
+  bool BecomeReady() {
+    std::function<void()> ready;
+    {
+      std::lock_guard lock(mu_);
+      ready = std::move(ready_);
+      ready_ = nullptr;
+    }
+    if (!ready) return false;
+    ready();
+    return true;
+  }
+
   std::shared_ptr<EvalCall> evaluation(std::size_t i) {
     std::lock_guard lock(mu_);
     return evaluations_.at(i);
@@ -126,6 +144,7 @@ class FakeDispatcherClient final : public DispatcherClient {
   std::vector<v1::EvaluateRequest> requests_;
   std::vector<std::chrono::system_clock::time_point> deadlines_;
   std::vector<std::shared_ptr<InterestsCall>> interests_;
+  std::function<void()> ready_;
 };
 
 }  // namespace smtpbridge::sink::testing

@@ -44,6 +44,13 @@ TEST(Cidr, RejectsMalformedBlocks) {
   }
 }
 
+bool GlobMatch(const std::string& pattern, const std::string& text) {
+  std::string error;
+  auto glob = common::Glob::Compile(pattern, &error);
+  EXPECT_TRUE(glob) << error;
+  return glob && glob->Matches(text);
+}
+
 TEST(Glob, MatchesCaseInsensitively) {
   EXPECT_TRUE(GlobMatch("*@example.com", "Bob@EXAMPLE.com"));
   EXPECT_FALSE(GlobMatch("*@example.com", "bob@example.com.evil"));
@@ -55,6 +62,26 @@ TEST(Glob, MatchesCaseInsensitively) {
   EXPECT_TRUE(GlobMatch("a*b*c", "aXXbYYbZZc"));
   EXPECT_FALSE(GlobMatch("a*b*c", "aXXbYYbZZ"));
   EXPECT_TRUE(GlobMatch(std::string(50, '*') + "x", std::string(10000, 'a') + "x"));
+}
+
+// The bindings' syntax: classes work here too, and a '*' in the subject is just a character.
+TEST(Glob, SameSyntaxAsBindingRules) {
+  EXPECT_TRUE(GlobMatch("user[0-9]@example.com", "user7@example.com"));
+  EXPECT_FALSE(GlobMatch("user[!0-9]@example.com", "user7@example.com"));
+  EXPECT_TRUE(GlobMatch("*a", "*ba"));
+  EXPECT_FALSE(GlobMatch("*a", "*ab"));
+}
+
+TEST(LocalRules, MalformedGlobIsRefusedWithFileAndLine) {
+  smtpbridge::testing::TempDir dir;
+  const auto path = dir.Write("rules.yaml", "rules:\n  - name: x\n    sender: \"[abc\"\n    action: reject\n");
+  try {
+    LocalRules::LoadFile(path.string());
+    FAIL() << "loaded a malformed glob";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("rules.yaml:3"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("unterminated '['"), std::string::npos) << e.what();
+  }
 }
 
 v1::Event Mail(const std::string& from, const std::string& client = "192.0.2.10") {
@@ -79,7 +106,7 @@ TEST(LocalRules, AllConditionsOfARuleMustMatchAndTheFirstRuleWins) {
   LocalRule spam;
   spam.name = "spam-from-net";
   spam.clients.push_back(*Cidr::Parse("203.0.113.0/24"));
-  spam.senders = {"*@spam.example"};
+  spam.senders = {*common::Glob::Compile("*@spam.example", nullptr)};
   spam.verdict = MakeVerdict(v1::ACTION_REJECT, 550);
   LocalRule any_v6;
   any_v6.name = "v6-net";

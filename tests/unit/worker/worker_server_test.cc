@@ -9,6 +9,9 @@
 
 #include <future>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
@@ -201,7 +204,7 @@ TEST_F(WorkerServerTest, HealthServiceReportsServing) {
   EXPECT_EQ(bytes, std::string("\x08\x01", 2));
 }
 
-TEST_F(WorkerServerTest, HealthCheckKnowsTheSinkServiceAndNothingElse) {
+TEST_F(WorkerServerTest, HealthCheckAndWatchKnowTheSinkServiceAndNothingElse) {
   StartWorker();
   auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
       "127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials()));
@@ -216,13 +219,21 @@ TEST_F(WorkerServerTest, HealthCheckKnowsTheSinkServiceAndNothingElse) {
   ASSERT_TRUE(check("smtpbridge.v1.PolicySink", &response).ok());
   EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
   EXPECT_EQ(check("no.such.Service", &response).error_code(), grpc::StatusCode::NOT_FOUND);
-  // Watch is not served; clients fall back to Check.
+  // Watch (client-side health checking): SERVING, then NOT_SERVING once draining, then the
+  // stream ends and the worker stops without waiting out its drain timeout for it.
   grpc::ClientContext watch_ctx;
-  watch_ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+  watch_ctx.set_deadline(std::chrono::system_clock::now() + 30s);
   grpc::health::v1::HealthCheckRequest request;
+  request.set_service("smtpbridge.v1.PolicySink");
   auto reader = health->Watch(&watch_ctx, request);
+  ASSERT_TRUE(reader->Read(&response));
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  auto stopped = std::async(std::launch::async, [this] { worker_.Shutdown(); });
+  ASSERT_TRUE(reader->Read(&response));
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   EXPECT_FALSE(reader->Read(&response));
-  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_TRUE(reader->Finish().ok());
+  stopped.get();
 }
 
 TEST_F(WorkerServerTest, AsyncHandlerAnswersFromAnotherThread) {
@@ -304,6 +315,39 @@ TEST(WorkerThreadsTest, SeveralQueueThreadsServeCalls) {
     EXPECT_EQ(v.action(), v1::ACTION_TEMPFAIL);
   }
   worker.Shutdown();
+}
+
+// A ready callback runs outside the worker's lock: one that stops the worker returns, and Serve()
+// then returns too (it used to deadlock on the worker's mutex).
+TEST(WorkerLifecycleTest, ReadyCallbackMayShutDownTheWorker) {
+  Worker worker(TestOptions());
+  std::atomic<bool> ready{false};
+  worker.OnReady([&](const std::string&, int) {
+    ready = true;
+    worker.Shutdown();
+  });
+  auto served = std::async(std::launch::async, [&] { worker.Serve("127.0.0.1:0"); });
+  ASSERT_EQ(served.wait_for(30s), std::future_status::ready) << "Serve() did not return";
+  served.get();
+  EXPECT_TRUE(ready);
+}
+
+// With handle_signals, SIGTERM wakes Serve() (no polling loop), which drains and returns; the
+// process's previous SIGTERM disposition is restored afterwards.
+TEST(WorkerLifecycleTest, SigtermStopsServe) {
+  WorkerOptions options = TestOptions();
+  options.handle_signals = true;
+  Worker worker(options);
+  std::promise<void> ready;
+  worker.OnReady([&](const std::string&, int) { ready.set_value(); });
+  auto served = std::async(std::launch::async, [&] { worker.Serve("127.0.0.1:0"); });
+  ASSERT_EQ(ready.get_future().wait_for(30s), std::future_status::ready);
+  ASSERT_EQ(::kill(::getpid(), SIGTERM), 0);
+  ASSERT_EQ(served.wait_for(30s), std::future_status::ready) << "SIGTERM did not stop Serve()";
+  served.get();
+  struct sigaction now {};
+  ::sigaction(SIGTERM, nullptr, &now);
+  EXPECT_EQ(now.sa_handler, SIG_DFL);
 }
 
 TEST_F(WorkerServerTest, ListeningOnABadAddressIsAClearError) {

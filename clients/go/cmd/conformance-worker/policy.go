@@ -17,7 +17,7 @@ var errRequested = errors.New("conformance: failure requested by the binding (fa
 
 // decide builds the verdict the binding's sink_properties describe (tests/vectors/SPEC.md),
 // through the SDK's own builder.
-func decide(_ context.Context, ev *smtpbridge.Event) (*smtpbridge.Verdict, error) {
+func decide(_ context.Context, ev *smtpbridge.EventContext) (*smtpbridge.Verdict, error) {
 	if ev.Property("fail") == "1" {
 		return nil, errRequested
 	}
@@ -82,7 +82,7 @@ var cacheScopes = map[string]smtpbridge.CacheScope{
 	"session":        smtpbridge.ScopeSession,
 }
 
-func baseVerdict(ev *smtpbridge.Event) (*smtpbridge.Verdict, error) {
+func baseVerdict(ev *smtpbridge.EventContext) (*smtpbridge.Verdict, error) {
 	code, enhanced, lines, hasReply, err := parseReply(ev.Property("reply"))
 	if err != nil {
 		return nil, err
@@ -188,7 +188,7 @@ func applyEdits(v *smtpbridge.Verdict, spec string) error {
 }
 
 // echo is the canonical description of the event as this SDK exposes it (the reason "@echo").
-func echo(ev *smtpbridge.Event) string {
+func echo(ev *smtpbridge.EventContext) string {
 	return fmt.Sprintf("type=%s;keyword=%s;arg=%s;sender=%s;rcpt=%s;rcpts=%d;client=%s;helo=%s;headers=%d;body=%d;binding=%s;instance=%d",
 		ev.TypeName(), ev.Keyword(), ev.Argument(), ev.Sender(), ev.Recipient(), len(ev.Recipients()),
 		ev.ClientAddress(), ev.HeloName(), len(ev.Headers()), len(ev.Body()), ev.BindingName(), ev.Instance())

@@ -12,7 +12,7 @@ import (
 	pb "github.com/smtpbridge/smtpbridge/clients/go/smtpbridgev1"
 )
 
-func eventWith(props map[string]string) *smtpbridge.Event {
+func eventWith(props map[string]string) *smtpbridge.EventContext {
 	return smtpbridge.NewEvent(&pb.SinkRequest{
 		Event: &pb.Event{
 			Type:     pb.EventType_EVENT_TYPE_INBOUND_COMMAND,

@@ -8,7 +8,7 @@ import (
 	pb "github.com/smtpbridge/smtpbridge/clients/go/smtpbridgev1"
 )
 
-func ev(keyword string, env *pb.Envelope, props map[string]string) *smtpbridge.Event {
+func ev(keyword string, env *pb.Envelope, props map[string]string) *smtpbridge.EventContext {
 	return smtpbridge.NewEvent(&pb.SinkRequest{
 		Event:   &pb.Event{Type: pb.EventType_EVENT_TYPE_INBOUND_COMMAND, Command: &pb.Command{Keyword: keyword}, Envelope: env},
 		Binding: &pb.Binding{SinkProperties: props},
@@ -16,7 +16,7 @@ func ev(keyword string, env *pb.Envelope, props map[string]string) *smtpbridge.E
 }
 
 func TestBlockedRecipientsAreRejectedCaseInsensitively(t *testing.T) {
-	props := map[string]string{"blocked_recipients": "spam@example.com, trap@example.com"}
+	props := map[string]string{"blocked": "spam@example.com, trap@example.com"}
 	v, _ := checkRecipient(context.Background(), ev("RCPT", &pb.Envelope{Recipient: "Trap@Example.com"}, props))
 	if v.Action() != pb.Action_ACTION_REJECT || v.Proto().GetReply().GetCode() != 550 ||
 		v.Proto().GetCacheScope() != pb.CacheScope_CACHE_SCOPE_RECIPIENT {

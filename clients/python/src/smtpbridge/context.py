@@ -1,6 +1,8 @@
 """EventContext: one event as a handler sees it, with the binding's sink_properties at hand."""
 from __future__ import annotations
 
+import builtins
+import re
 import time
 from typing import Callable, List, Mapping, Optional, Tuple
 
@@ -8,14 +10,17 @@ from smtpbridge._gen.smtpbridge.v1 import binding_pb2, event_pb2, sink_pb2
 from smtpbridge.enums import EventType, OutboundState
 
 EOD = "_EOD"
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
 class EventContext:
     """Read-only view of a `SinkRequest`. The raw protos stay reachable as `.event` / `.binding`."""
 
     def __init__(self, request: sink_pb2.SinkRequest, clock: Callable[[], float] = time.monotonic,
-                 deadline_left: Optional[float] = None) -> None:
+                 deadline_left: Optional[float] = None, traceparent: str = "") -> None:
         self.request = request
+        # W3C trace context of this call (gRPC metadata `traceparent`); "" when absent or malformed.
+        self.traceparent = traceparent if _TRACEPARENT.match(traceparent or "") else ""
         self.event: event_pb2.Event = request.event
         self.binding: binding_pb2.Binding = request.binding
         self._clock = clock
@@ -26,6 +31,15 @@ class EventContext:
         if deadline_left is not None:  # the gRPC deadline, when tighter
             budget = deadline_left if budget is None else min(budget, deadline_left)
         self._budget = budget
+
+    @property
+    def trace_id(self) -> str:
+        """The trace id part of traceparent (32 hex digits), "" without one."""
+        return self.traceparent[3:35]
+
+    @property
+    def event_id(self) -> str:
+        return self.event.event_id
 
     # --- what happened ---------------------------------------------------------------------------
     @property
@@ -132,15 +146,15 @@ class EventContext:
         """The binding's sink_properties."""
         return self.binding.sink_properties
 
-    def prop(self, name: str, default: str = "") -> str:
+    def property(self, name: str, default: str = "") -> str:
         return self.binding.sink_properties.get(name, default)
 
-    def prop_list(self, name: str, sep: str = ",") -> List[str]:
+    def property_list(self, name: str, sep: str = ",") -> List[str]:
         """A separated property as a list, blanks dropped: "a, b,,c" -> ["a", "b", "c"]."""
-        return [p.strip() for p in self.prop(name).split(sep) if p.strip()]
+        return [p.strip() for p in self.property(name).split(sep) if p.strip()]
 
-    def prop_int(self, name: str, default: int = 0) -> int:
-        text = self.prop(name)
+    def property_int(self, name: str, default: int = 0) -> int:
+        text = self.property(name)
         if not text:
             return default
         try:
@@ -148,8 +162,10 @@ class EventContext:
         except ValueError:
             raise ValueError(f"sink property {name}={text!r} is not an integer") from None
 
+    prop, prop_list, prop_int = property, property_list, property_int  # deprecated names
+
     # --- time ------------------------------------------------------------------------------------
-    @property
+    @builtins.property  # `property` is the method above from here on
     def time_left(self) -> Optional[float]:
         """Seconds left of this binding's time (None when the dispatcher sent no budget)."""
         if self._budget is None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Sequence, Union
 
 from smtpbridge._gen.smtpbridge.v1 import event_pb2
+from smtpbridge.checks import VerdictError, check_no_line_break
 
 _ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}$")
 
@@ -18,12 +19,16 @@ class Reply:
 
     def __post_init__(self) -> None:
         if not 200 <= int(self.code) <= 599:
-            raise ValueError(f"SMTP reply code must be 2xx-5xx, got {self.code}")
+            raise VerdictError(f"SMTP reply code must be 2xx-5xx, got {self.code}")
         if self.enhanced_code and not _ENHANCED.match(self.enhanced_code):
-            raise ValueError(f"bad enhanced status code {self.enhanced_code!r}")
+            raise VerdictError(f"bad enhanced status code {self.enhanced_code!r}")
         if self.enhanced_code and self.enhanced_code[0] != str(self.code)[0]:
-            raise ValueError(f"enhanced code {self.enhanced_code} does not match class of {self.code}")
+            raise VerdictError(f"enhanced code {self.enhanced_code} does not match class of {self.code}")
+        if isinstance(self.lines, str):
+            object.__setattr__(self, "lines", (self.lines,))
         object.__setattr__(self, "lines", tuple(self.lines))
+        for line in self.lines:
+            check_no_line_break("reply text", line)
 
     @classmethod
     def parse(cls, text: str, line_separator: str = "\n") -> "Reply":
@@ -52,6 +57,8 @@ ReplyLike = Union[Reply, str, event_pb2.SmtpReply]
 
 def to_reply_proto(reply: ReplyLike) -> event_pb2.SmtpReply:
     if isinstance(reply, event_pb2.SmtpReply):
+        # A raw proto gets the same checks as a Reply.
+        Reply(reply.code, reply.enhanced_code, list(reply.lines))
         return reply
     if isinstance(reply, str):
         reply = Reply.parse(reply)

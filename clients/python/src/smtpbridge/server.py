@@ -16,10 +16,13 @@ from grpc_reflection.v1alpha import reflection
 from smtpbridge._gen.smtpbridge.v1 import sink_pb2, sink_pb2_grpc, verdict_pb2
 from smtpbridge.context import EventContext
 from smtpbridge.router import Router
+from smtpbridge.tls import TlsFiles, tls_server_credentials
 
 log = logging.getLogger("smtpbridge.worker")
 
 SERVICE_NAME = sink_pb2.DESCRIPTOR.services_by_name["PolicySink"].full_name
+DEFAULT_GRACE_PERIOD = 10.0  # seconds a drain waits for in-flight calls: the same in every SDK
+DEFAULT_LISTEN = "127.0.0.1:50051"
 
 
 class Abort(Exception):
@@ -33,19 +36,28 @@ class Abort(Exception):
 
 
 class _PolicySink(sink_pb2_grpc.PolicySinkServicer):
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, name: str) -> None:
         self._router = router
+        self._name = name
 
     async def OnEvent(self, request: sink_pb2.SinkRequest, context: grpc.aio.ServicerContext
                       ) -> verdict_pb2.Verdict:
-        ctx = EventContext(request, deadline_left=context.time_remaining())
+        traceparent = next((v for k, v in (context.invocation_metadata() or ()) if k == "traceparent"), "")
+        ctx = EventContext(request, deadline_left=context.time_remaining(),
+                           traceparent=traceparent if isinstance(traceparent, str) else "")
+        fields = (f"event_id={ctx.event_id} event={ctx.type.name} keyword={ctx.keyword} "
+                  f"binding={ctx.binding_name} trace_id={ctx.trace_id or '-'}")
         try:
-            return await self._router.dispatch(ctx)
+            verdict = await self._router.dispatch(ctx)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s: event %s action=%s", self._name, fields,
+                          verdict_pb2.Action.Name(verdict.action).removeprefix("ACTION_"))
+            return verdict
         except Abort as err:
-            log.warning("handler aborted %r: %s %s", ctx, err.code.name, err.message)
+            log.warning("%s: handler aborted %s: %s %s", self._name, fields, err.code.name, err.message)
             await context.abort(err.code, err.message)
         except Exception as err:  # a handler bug must not kill the worker; on_error decides
-            log.exception("handler failed on %r", ctx)
+            log.exception("%s: handler failed %s", self._name, fields)
             await context.abort(grpc.StatusCode.INTERNAL, f"handler failed: {type(err).__name__}: {err}")
         raise AssertionError("unreachable")  # context.abort raises
 
@@ -73,14 +85,19 @@ class Worker(Router):
         @worker.on(EventType.INBOUND_COMMAND, keyword="RCPT")
         async def rcpt(ev: EventContext) -> Verdict: ...
 
-        worker.run("0.0.0.0:50051")            # blocking; or: await worker.serve(...)
+        worker.main()        # flags; or worker.run("127.0.0.1:50051"), or await worker.serve(...)
+
+    `grace_period`: seconds a drain lets in-flight calls finish (default 10, as in every SDK).
+    `tls`: serve mutual TLS from these files (re-read when they change) instead of plaintext.
     """
 
     def __init__(self, name: str = "smtpbridge-worker", *, sync_in_thread: bool = True,
-                 grace: float = 5.0, max_concurrent_rpcs: Optional[int] = None) -> None:
+                 grace_period: float = DEFAULT_GRACE_PERIOD, max_concurrent_rpcs: Optional[int] = None,
+                 tls: Optional[TlsFiles] = None, grace: Optional[float] = None) -> None:
         super().__init__(sync_in_thread=sync_in_thread)
         self.name = name
-        self.grace = grace
+        self.grace = grace_period if grace is None else grace  # `grace`: deprecated spelling
+        self.tls = tls
         self._max_concurrent_rpcs = max_concurrent_rpcs
         self._server: Optional[grpc.aio.Server] = None
         self._health: Optional[health.aio.HealthServicer] = None
@@ -93,13 +110,17 @@ class Worker(Router):
         unix = listen.startswith("unix:")
         host, port = ("", 0) if unix else _split_listen(listen)
         server = grpc.aio.server(maximum_concurrent_rpcs=self._max_concurrent_rpcs)
-        sink_pb2_grpc.add_PolicySinkServicer_to_server(_PolicySink(self), server)
+        sink_pb2_grpc.add_PolicySinkServicer_to_server(_PolicySink(self, self.name), server)
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
             [SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME], server)
-        bound = server.add_insecure_port(listen if unix else f"{host}:{port}")
+        target = listen if unix else f"{host}:{port}"
+        if self.tls is not None:
+            bound = server.add_secure_port(target, tls_server_credentials(self.tls))
+        else:
+            bound = server.add_insecure_port(target)
         if bound == 0 and not unix:
             raise OSError(f"cannot listen on {listen}")
         await server.start()
@@ -110,7 +131,7 @@ class Worker(Router):
         self.address = listen if unix else f"{host}:{bound}"
         if ready_file:
             _write_ready_file(ready_file, self.address)
-        log.info("%s listening on %s", self.name, self.address)
+        log.info("%s: listening on %s%s", self.name, self.address, " (mutual TLS)" if self.tls else "")
         return self.address
 
     async def stop(self, grace: Optional[float] = None) -> None:
@@ -123,7 +144,7 @@ class Worker(Router):
         await server.stop(self.grace if grace is None else grace)
         if self._stopping is not None:
             self._stopping.set()
-        log.info("%s stopped", self.name)
+        log.info("%s: stopped", self.name)
 
     async def wait(self) -> None:
         """Until stop() completed."""
@@ -146,26 +167,40 @@ class Worker(Router):
                     asyncio.get_running_loop().remove_signal_handler(sig)
 
     def _on_signal(self, sig: int) -> None:
-        log.info("%s got %s, draining", self.name, signal.Signals(sig).name)
+        log.info("%s: got %s, draining", self.name, signal.Signals(sig).name)
         asyncio.get_running_loop().create_task(self.stop())
 
     def run(self, listen: str = "127.0.0.1:0", ready_file: Optional[str] = None) -> None:
         """Blocking entry point for scripts that don't run their own event loop."""
         asyncio.run(self.serve(listen, ready_file))
 
-    def main(self, argv: Optional[Sequence[str]] = None, default_listen: str = "127.0.0.1:50051") -> int:
-        """The usual worker command line: --listen HOST:PORT, --ready-file PATH, --log-level."""
+    def main(self, argv: Optional[Sequence[str]] = None, default_listen: str = DEFAULT_LISTEN) -> int:
+        """The usual worker command line; each flag falls back to the environment:
+        --listen HOST:PORT|unix:PATH (SMTPBRIDGE_LISTEN, default 127.0.0.1:50051),
+        --ready-file PATH (SMTPBRIDGE_READY_FILE), --log-level (SMTPBRIDGE_LOG_LEVEL, info),
+        --tls-cert/--tls-key/--tls-client-ca FILE (SMTPBRIDGE_TLS_CERT/_KEY/_CLIENT_CA): mutual TLS."""
+        env = os.environ.get
         parser = argparse.ArgumentParser(prog=self.name)
-        parser.add_argument("--listen", default=default_listen, help="HOST:PORT (port 0 picks one) or unix:PATH")
-        parser.add_argument("--ready-file", help="write the bound host:port here once listening")
-        parser.add_argument("--log-level", default="info",
-                            choices=["trace", "debug", "info", "warn", "error", "critical", "off"])
+        parser.add_argument("--listen", default=env("SMTPBRIDGE_LISTEN") or default_listen,
+                            help="HOST:PORT (port 0 picks one) or unix:PATH")
+        parser.add_argument("--ready-file", default=env("SMTPBRIDGE_READY_FILE") or None,
+                            help="write the bound host:port here once listening")
+        parser.add_argument("--log-level", default=(env("SMTPBRIDGE_LOG_LEVEL") or "info").lower(),
+                            choices=["trace", "debug", "info", "warn", "warning", "error", "critical", "off"])
+        parser.add_argument("--tls-cert", default=env("SMTPBRIDGE_TLS_CERT") or None)
+        parser.add_argument("--tls-key", default=env("SMTPBRIDGE_TLS_KEY") or None)
+        parser.add_argument("--tls-client-ca", default=env("SMTPBRIDGE_TLS_CLIENT_CA") or None)
         args = parser.parse_args(argv)
         level = {"trace": "DEBUG", "warn": "WARNING", "off": "CRITICAL"}.get(args.log_level, args.log_level.upper())
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        tls_args = (args.tls_cert, args.tls_key, args.tls_client_ca)
+        if any(tls_args):
+            if not all(tls_args):
+                parser.error("TLS needs all of --tls-cert, --tls-key and --tls-client-ca")
+            self.tls = TlsFiles(*tls_args)
         try:
             self.run(args.listen, args.ready_file)
         except (OSError, ValueError) as err:
-            log.error("%s", err)
+            log.error("%s: %s", self.name, err)
             return 1
         return 0

@@ -45,6 +45,10 @@ struct WorkerOptions {
   // small box: more threads hand calls to each other through gRPC's shared poller. Values below 1
   // mean 1.
   int threads = 1;
+  // Connections older than this are closed (GOAWAY, then up to the grace for calls in flight), so
+  // dispatchers re-resolve their dns:/// name for this pool and find new replicas; zero: no limit.
+  std::chrono::milliseconds max_connection_age{0};
+  std::chrono::milliseconds max_connection_age_grace{0};
 };
 
 class Worker {

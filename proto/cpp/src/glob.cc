@@ -1,8 +1,8 @@
-#include "bindings/glob.h"
+#include "smtpbridge/common/glob.h"
 
 #include <cctype>
 
-namespace smtpbridge::dispatcher {
+namespace smtpbridge::common {
 namespace {
 
 char Lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
@@ -100,4 +100,4 @@ bool Glob::Matches(std::string_view subject) const {
   return p == pat.size();
 }
 
-}  // namespace smtpbridge::dispatcher
+}  // namespace smtpbridge::common

@@ -1,12 +1,13 @@
-// Case-insensitive shell-style globs for SEO rules: `*`, `?` and `[...]` classes
-// (`[a-z]`, `[!0-9]` / `[^0-9]`). Compiled once at load time; matching does not allocate.
+// Case-insensitive shell-style globs: `*`, `?` and `[...]` classes (`[a-z]`, `[!0-9]` / `[^0-9]`).
+// The one glob of smtpbridge: binding rules, the sink's local rules and the example worker all
+// accept exactly this syntax. Compiled once at load time; matching does not allocate.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <string_view>
 
-namespace smtpbridge::dispatcher {
+namespace smtpbridge::common {
 
 class Glob {
  public:
@@ -24,4 +25,4 @@ class Glob {
   bool matches_all_ = false;
 };
 
-}  // namespace smtpbridge::dispatcher
+}  // namespace smtpbridge::common
