@@ -32,6 +32,10 @@ Metrics::Metrics(const std::string& listen)
                   .Name("smtpbridge_dispatcher_hedges_total")
                   .Help("Second copies of worker calls sent after hedge_after, by binding")
                   .Register(*registry_)),
+      invalid_verdicts_(prometheus::BuildCounter()
+                            .Name("smtpbridge_dispatcher_invalid_verdicts_total")
+                            .Help("Worker verdicts refused by the contract check (the binding's on_error applied), by binding and problem")
+                            .Register(*registry_)),
       bindings_(prometheus::BuildGauge()
                     .Name("smtpbridge_dispatcher_bindings")
                     .Help("Bindings in the current set")
@@ -68,6 +72,10 @@ void Metrics::Reload(bool ok, size_t bindings) {
 
 void Metrics::Hedge(const std::string& binding) {
   hedges_.Add({{"binding", binding}}).Increment();
+}
+
+void Metrics::InvalidVerdict(const std::string& binding, std::string_view problem) {
+  invalid_verdicts_.Add({{"binding", binding}, {"problem", std::string(problem)}}).Increment();
 }
 
 std::string Metrics::address() const {

@@ -25,6 +25,8 @@ class Metrics {
   void Outcome(const std::string& binding, std::string_view kind);
   void Reload(bool ok, size_t bindings);
   void Hedge(const std::string& binding);
+  // A worker verdict refused by the contract check, by binding and problem ("reply_class", ...).
+  void InvalidVerdict(const std::string& binding, std::string_view problem);
   // "host:port" the exposer listens on (the real port when 0 was asked for).
   std::string address() const;
 
@@ -39,6 +41,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& outcomes_;
   prometheus::Family<prometheus::Counter>& reloads_;
   prometheus::Family<prometheus::Counter>& hedges_;
+  prometheus::Family<prometheus::Counter>& invalid_verdicts_;
   prometheus::Family<prometheus::Gauge>& bindings_;
   prometheus::Histogram& latency_;
 };

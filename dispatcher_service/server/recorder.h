@@ -24,6 +24,8 @@ class Recorder : public DispatchObserver {
                  const v1::SinkOutcome& outcome) override;
   void OnDecision(const EventInfo& event, const v1::EvaluateResponse& response) override;
   void OnHedge(const EventInfo& event, const v1::Binding& binding) override;
+  void OnInvalidVerdict(const EventInfo& event, const v1::Binding& binding,
+                        const VerdictCheck& check) override;
 
   // Decision log lines (server/decision_log.h) for every decision; null: none. Before serving.
   void SetDecisionLog(DecisionLog* log) { decision_log_ = log; }
