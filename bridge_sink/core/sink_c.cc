@@ -11,6 +11,7 @@
 
 #include "smtpbridge/sink/sink_factory.h"
 #include "smtpbridge/v1/names.h"
+#include "smtpbridge/v1/smtp_text.h"
 
 struct smtpbridge_sink {
   std::unique_ptr<smtpbridge::sink::Sink> sink;
@@ -24,6 +25,7 @@ namespace v1 = smtpbridge::v1;
 static_assert(static_cast<int>(SMTPBRIDGE_EVENT_CONNECT) == v1::EVENT_TYPE_CONNECT);
 static_assert(static_cast<int>(SMTPBRIDGE_EVENT_SERVER_RESPONSE) == v1::EVENT_TYPE_SERVER_RESPONSE);
 static_assert(static_cast<int>(SMTPBRIDGE_ACTION_SKIP_RECIPIENT) == v1::ACTION_SKIP_RECIPIENT);
+static_assert(static_cast<int>(SMTPBRIDGE_ACTION_DEFER_IF_REJECT) == v1::ACTION_DEFER_IF_REJECT);
 static_assert(SMTPBRIDGE_SOURCE_LOCAL_RULES == static_cast<int>(sb::VerdictSource::kLocalRules));
 static_assert(SMTPBRIDGE_SOURCE_CACHE == static_cast<int>(sb::VerdictSource::kCache));
 static_assert(SMTPBRIDGE_REASON_SHUTDOWN == static_cast<int>(sb::FallbackReason::kShutdown));
@@ -52,7 +54,7 @@ bool BuildEvent(int event_type, uint32_t instance, const char* command_line, con
   event->set_type(static_cast<v1::EventType>(event_type));
   event->mutable_session()->set_instance(instance);
   if (command_line != nullptr && *command_line != '\0') {
-    std::string line(command_line);
+    std::string line = v1::Utf8Safe(command_line);  // C strings may be 8-bit
     while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
     const auto space = line.find(' ');
     std::string keyword = line.substr(0, space);
@@ -61,12 +63,12 @@ bool BuildEvent(int event_type, uint32_t instance, const char* command_line, con
     if (space != std::string::npos) event->mutable_command()->set_argument(line.substr(space + 1));
     event->mutable_command()->set_line(line);
   }
-  if (client_ip != nullptr) event->mutable_session()->mutable_client()->set_address(client_ip);
+  if (client_ip != nullptr) event->mutable_session()->mutable_client()->set_address(v1::Utf8Safe(client_ip));
   if (sender != nullptr) {
-    event->mutable_envelope()->set_sender(sender);
+    event->mutable_envelope()->set_sender(v1::Utf8Safe(sender));
     event->mutable_envelope()->set_has_sender(true);
   }
-  if (recipient != nullptr) event->mutable_envelope()->set_recipient(recipient);
+  if (recipient != nullptr) event->mutable_envelope()->set_recipient(v1::Utf8Safe(recipient));
   return true;
 }
 

@@ -208,6 +208,10 @@ void SinkCore::OnAnswer(const std::shared_ptr<Pending>& p, const grpc::Status& s
   } else {
     if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
       breaker_.OnTimeout(p->admission, now);
+    } else if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+      // The dispatcher answered: this event was malformed, the dispatcher is fine. One bad event
+      // must not open the breaker for every client.
+      breaker_.OnSuccess(p->admission, now);
     } else {
       breaker_.OnFailure(p->admission, now);
     }

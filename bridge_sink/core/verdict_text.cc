@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "smtpbridge/v1/names.h"
+#include "smtpbridge/v1/smtp_text.h"
 
 namespace smtpbridge::sink {
 namespace {
@@ -28,7 +29,8 @@ bool IsEnhancedCode(std::string_view s) {
 
 std::optional<v1::Action> ParseAction(std::string_view text) {
   for (v1::Action a : {v1::ACTION_CONTINUE, v1::ACTION_RESPOND, v1::ACTION_REJECT,
-                       v1::ACTION_TEMPFAIL, v1::ACTION_DROP_SESSION, v1::ACTION_SKIP_RECIPIENT}) {
+                       v1::ACTION_TEMPFAIL, v1::ACTION_DROP_SESSION, v1::ACTION_SKIP_RECIPIENT,
+                       v1::ACTION_DEFER_IF_PERMIT, v1::ACTION_DEFER_IF_REJECT}) {
     const std::string_view name = v1::ActionName(a);
     if (name.size() == text.size() &&
         std::equal(name.begin(), name.end(), text.begin(), [](char x, char y) {
@@ -81,19 +83,97 @@ bool ReplyFitsAction(v1::Action action, const v1::SmtpReply& reply, std::string*
       if (code / 100 != 5) *error = "reject needs a 5xx reply";
       break;
     case v1::ACTION_TEMPFAIL:
-      if (code / 100 != 4) *error = "tempfail needs a 4xx reply";
+    case v1::ACTION_DEFER_IF_PERMIT:
+    case v1::ACTION_DEFER_IF_REJECT:
+      if (code / 100 != 4 || code == 421) *error = std::string(v1::ActionName(action)) + " needs a 4xx reply other than 421";
       break;
     case v1::ACTION_DROP_SESSION:
       if (code != 421) *error = "drop_session needs a 421 reply";
       break;
+    case v1::ACTION_RESPOND:
+      if (code / 100 == 3 || code == 421) *error = "respond needs a 2xx, 4xx or 5xx reply other than 421";
+      break;
     case v1::ACTION_CONTINUE:
     case v1::ACTION_SKIP_RECIPIENT:
-      *error = "a reply only goes with respond, reject, tempfail or drop_session";
+      *error = "a reply only goes with respond, reject, tempfail, drop_session or defer_if_*";
       break;
     default:
       break;
   }
   return error->empty();
+}
+
+namespace {
+
+// The contract's reply syntax and class for `action` (the dispatcher's rules, minus the
+// event-specific ones).
+bool UsableReply(v1::Action action, const v1::SmtpReply& reply) {
+  const uint32_t code = reply.code();
+  if (code < 200 || code > 599) return false;
+  const auto& enhanced = reply.enhanced_code();
+  if (!enhanced.empty() && (!v1::IsEnhancedCode(enhanced) || static_cast<uint32_t>(enhanced[0] - '0') != code / 100)) {
+    return false;
+  }
+  for (const auto& line : reply.lines()) {
+    if (!v1::IsReplyText(line) || line.size() > 500) return false;
+  }
+  std::string error;
+  return ReplyFitsAction(action, reply, &error);
+}
+
+}  // namespace
+
+HostConformance ConformForRelayHost(v1::Verdict* verdict) {
+  HostConformance out;
+  switch (verdict->action()) {
+    case v1::ACTION_DEFER_IF_PERMIT:
+      verdict->set_action(v1::ACTION_TEMPFAIL);
+      if (!verdict->has_reply() || verdict->reply().code() == 0) {
+        verdict->mutable_reply()->set_code(450);
+        verdict->mutable_reply()->set_enhanced_code("4.7.1");
+        if (verdict->reply().lines().empty()) verdict->mutable_reply()->add_lines("Try again later");
+      }
+      break;
+    case v1::ACTION_DEFER_IF_REJECT:
+      verdict->set_action(v1::ACTION_CONTINUE);
+      verdict->clear_reply();
+      ++out.refused;
+      break;
+    default:
+      if (!v1::Action_IsValid(verdict->action())) {
+        verdict->set_action(v1::ACTION_CONTINUE);
+        verdict->clear_reply();
+        ++out.refused;
+      }
+      break;
+  }
+  const auto action = verdict->action();
+  const bool replies = action == v1::ACTION_RESPOND || action == v1::ACTION_REJECT ||
+                       action == v1::ACTION_TEMPFAIL || action == v1::ACTION_DROP_SESSION;
+  bool dropped = false;
+  if (replies && verdict->has_reply() && verdict->reply().code() != 0 && !UsableReply(action, verdict->reply())) {
+    verdict->clear_reply();
+    dropped = true;
+    ++out.refused;
+  }
+  if (action == v1::ACTION_RESPOND && (!verdict->has_reply() || verdict->reply().code() == 0)) {
+    verdict->set_action(v1::ACTION_CONTINUE);
+    if (!dropped) ++out.refused;
+  }
+  auto* edits = verdict->mutable_edits();
+  for (int i = 0; i < edits->size();) {
+    const auto& edit = edits->Get(i);
+    if (edit.has_warn() || edit.has_info()) {
+      out.notes.push_back({edit.has_warn(), edit.has_warn() ? edit.warn().text() : edit.info().text()});
+    } else if (edit.has_filter() || edit.has_redirect()) {
+      ++out.refused;
+    } else {
+      ++i;
+      continue;
+    }
+    edits->erase(edits->begin() + i);
+  }
+  return out;
 }
 
 }  // namespace smtpbridge::sink

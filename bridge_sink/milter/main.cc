@@ -33,6 +33,9 @@ int main(int argc, char** argv) {
   int instance = 0;
   unsigned threads = 2;
   app.add_option("--listen", listen, "inet:HOST:PORT, HOST:PORT or unix:/path (port 0: any)");
+  std::string socket_mode, socket_owner;
+  app.add_option("--socket-mode", socket_mode, "unix socket permissions, octal, e.g. 0660 (the MTA must be able to connect)");
+  app.add_option("--socket-owner", socket_owner, "unix socket USER[:GROUP] or :GROUP (names or ids)");
   app.add_option("--dispatcher", dispatcher, "dispatcher gRPC target (overrides the sink config)");
   app.add_option("--sink-config", sink_config, "YAML file with a sink: section");
   app.add_option("--config", config_file, "YAML file with a milter: section (and sink:)");
@@ -67,6 +70,14 @@ int main(int argc, char** argv) {
     std::string error;
     auto address = milter::ParseListenAddress(config.listen, &error);
     if (!address) throw std::runtime_error(error);
+    if (!socket_mode.empty()) {
+      address->mode = milter::ParseSocketMode(socket_mode, &error);
+      if (!address->mode) throw std::runtime_error("--socket-mode: " + error);
+    }
+    if (!socket_owner.empty()) milter::ParseSocketOwner(socket_owner, &*address);
+    if ((address->mode || !socket_owner.empty()) && !address->is_unix) {
+      throw std::runtime_error("--socket-mode/--socket-owner need --listen unix:PATH");
+    }
 
     sink::SinkOptions sink_options;
     if (!sink_config.empty()) sink_options = sink::LoadSinkOptions(sink_config);
@@ -102,9 +113,9 @@ int main(int argc, char** argv) {
     // Nothing is in flight any more (or the drain deadline passed): what is left answers from the
     // fallback at once.
     the_sink->Shutdown();
-    spdlog::info("milter stopped: {} connections, {} events, {} protocol errors",
+    spdlog::info("milter stopped: {} connections, {} events, {} protocol errors, {} refused edits",
                  server.stats().connections.load(), server.stats().events.load(),
-                 server.stats().protocol_errors.load());
+                 server.stats().protocol_errors.load(), server.stats().refused_edits.load());
     return 0;
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());

@@ -189,7 +189,9 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket) {
                                                asio::use_awaitable);
       if (evaluation.reason != sink::FallbackReason::kNone)
         spdlog::debug("milter {}: fallback verdict ({})", id, sink::FallbackReasonName(evaluation.reason));
+      const uint64_t refused_before = session.stats().refused_edits + session.stats().refused_verdicts;
       for (const auto& r : session.Complete(evaluation)) AppendFrame(EncodeReplyPacket(r), out);
+      stats.refused_edits += session.stats().refused_edits + session.stats().refused_verdicts - refused_before;
     }
     if (!out.empty()) {
       idle->io_started = std::chrono::steady_clock::now();
@@ -272,6 +274,7 @@ std::string MilterServer::Listen(const ListenAddress& address) {
       if (std::filesystem::is_socket(address.path, ec)) std::filesystem::remove(address.path, ec);
       auto acceptor = std::make_shared<asio::local::stream_protocol::acceptor>(
           impl_->io, asio::local::stream_protocol::endpoint(address.path));
+      ApplySocketPermissions(address);
       asio::co_spawn(impl_->io, AcceptLoop(impl_->shared, acceptor, impl_->connections), asio::detached);
       impl_->unix_acceptors.push_back(std::move(acceptor));
       impl_->unix_paths.push_back(address.path);

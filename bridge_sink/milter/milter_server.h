@@ -32,6 +32,7 @@ struct ServerStats {
   std::atomic<uint64_t> active_connections{0};
   std::atomic<uint64_t> protocol_errors{0};
   std::atomic<uint64_t> events{0};
+  std::atomic<uint64_t> refused_edits{0};  // SessionStats::refused_edits + refused_verdicts, summed
   host::InFlight in_flight;  // events being evaluated or answered: what a drain waits for
 };
 

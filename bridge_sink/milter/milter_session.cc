@@ -4,9 +4,12 @@
 #include <cctype>
 
 #include <google/protobuf/util/time_util.h>
+#include <spdlog/spdlog.h>
 
+#include "core/verdict_text.h"
 #include "milter/verdict_mapping.h"
 #include "smtpbridge/v1/names.h"
+#include "smtpbridge/v1/smtp_text.h"
 
 namespace smtpbridge::milter {
 namespace {
@@ -79,9 +82,9 @@ std::string JoinArgs(const std::vector<std::string>& args, std::size_t from) {
 v1::Command MakeCommand(const std::string& keyword, const std::string& verb_text,
                         const std::string& argument) {
   v1::Command c;
-  c.set_keyword(keyword);
-  c.set_argument(argument);
-  c.set_line(argument.empty() ? verb_text : verb_text + " " + argument);
+  c.set_keyword(v1::Utf8Safe(keyword));
+  c.set_argument(v1::Utf8Safe(argument));
+  c.set_line(v1::Utf8Safe(argument.empty() ? verb_text : verb_text + " " + argument));
   return c;
 }
 
@@ -141,7 +144,10 @@ MilterSession::Step MilterSession::Handle(Command command) {
         if constexpr (std::is_same_v<T, OptNeg>) {
           return OnOptNeg(c);
         } else if constexpr (std::is_same_v<T, MacroDefs>) {
-          for (auto& [name, value] : c.macros) (*session_.mutable_attributes())[name] = value;
+          // MTA bytes may be 8-bit: string fields must be UTF-8 (smtp_text.h).
+          for (auto& [name, value] : c.macros) {
+            (*session_.mutable_attributes())[v1::Utf8Safe(name)] = v1::Utf8Safe(value);
+          }
           return {};
         } else if constexpr (std::is_same_v<T, ConnectInfo>) {
           return OnConnect(c);
@@ -234,9 +240,9 @@ MilterSession::Step MilterSession::Evaluate(Pending pending, v1::EventType type,
 
 MilterSession::Step MilterSession::OnConnect(const ConnectInfo& info) {
   auto* client = session_.mutable_client();
-  client->set_hostname(info.hostname);
+  client->set_hostname(v1::Utf8Safe(info.hostname));
   if (info.family == '4' || info.family == '6' || info.family == 'L') {
-    client->set_address(info.address);
+    client->set_address(v1::Utf8Safe(info.address));
     client->set_port(info.family == 'L' ? 0 : info.port);
   }
   return Evaluate(Pending::kConnect, EVENT_TYPE_CONNECT, "", {}, step::kNoReplyConnect, 0);
@@ -245,7 +251,7 @@ MilterSession::Step MilterSession::OnConnect(const ConnectInfo& info) {
 MilterSession::Step MilterSession::OnHelo(const Helo& helo) {
   // The milter protocol does not say whether the client sent EHLO or HELO; nearly every client
   // says EHLO, so the event is an EHLO.
-  session_.set_helo_name(helo.name);
+  session_.set_helo_name(v1::Utf8Safe(helo.name));
   session_.set_esmtp(true);
   return Evaluate(Pending::kHelo, EVENT_TYPE_INBOUND_COMMAND, "EHLO",
                   MakeCommand("EHLO", "EHLO", helo.name), step::kNoReplyHelo, 250);
@@ -254,7 +260,7 @@ MilterSession::Step MilterSession::OnHelo(const Helo& helo) {
 MilterSession::Step MilterSession::OnMail(const MailFrom& mail) {
   ResetTransaction();
   const std::string path = mail.args.empty() ? "<>" : mail.args[0];
-  envelope_.set_sender(StripAngleBrackets(path));
+  envelope_.set_sender(v1::Utf8Safe(StripAngleBrackets(path)));
   envelope_.set_has_sender(true);
   for (std::size_t i = 1; i < mail.args.size(); ++i) {
     const std::string& p = mail.args[i];
@@ -262,7 +268,7 @@ MilterSession::Step MilterSession::OnMail(const MailFrom& mail) {
     std::string key = Upper(p.substr(0, eq));
     std::string value = eq == std::string::npos ? "" : p.substr(eq + 1);
     if (key == "SIZE") envelope_.set_size(ToU32(value));
-    (*envelope_.mutable_mail_parameters())[key] = value;
+    (*envelope_.mutable_mail_parameters())[v1::Utf8Safe(key)] = v1::Utf8Safe(value);
   }
   return Evaluate(Pending::kMail, EVENT_TYPE_INBOUND_COMMAND, "MAIL",
                   MakeCommand("MAIL", "MAIL", "FROM:" + path + JoinArgs(mail.args, 1)),
@@ -271,7 +277,7 @@ MilterSession::Step MilterSession::OnMail(const MailFrom& mail) {
 
 MilterSession::Step MilterSession::OnRcpt(const RcptTo& rcpt) {
   const std::string path = rcpt.args.empty() ? "<>" : rcpt.args[0];
-  pending_recipient_ = StripAngleBrackets(path);
+  pending_recipient_ = v1::Utf8Safe(StripAngleBrackets(path));
   envelope_.set_recipient(pending_recipient_);
   envelope_.set_recipient_index(static_cast<uint32_t>(envelope_.recipients_size()));
   return Evaluate(Pending::kRcpt, EVENT_TYPE_INBOUND_COMMAND, "RCPT",
@@ -287,7 +293,7 @@ MilterSession::Step MilterSession::OnData() {
 }
 
 MilterSession::Step MilterSession::OnUnknown(const UnknownCommand& unknown) {
-  std::string line = unknown.line;
+  std::string line = v1::Utf8Safe(unknown.line);
   auto space = line.find(' ');
   std::string verb = line.substr(0, space);
   std::string argument = space == std::string::npos ? "" : line.substr(space + 1);
@@ -301,8 +307,8 @@ MilterSession::Step MilterSession::OnUnknown(const UnknownCommand& unknown) {
 
 MilterSession::Step MilterSession::OnHeader(const HeaderField& header) {
   v1::Header h;
-  h.set_name(header.name);
-  h.set_value(header.value);
+  h.set_name(v1::Utf8Safe(header.name));
+  h.set_value(v1::Utf8Safe(header.value));
   header_size_ += header.name.size() + 2 + header.value.size() + 2;
   headers_.push_back(std::move(h));
   Step step;
@@ -349,11 +355,25 @@ MilterSession::Step MilterSession::OnEndOfMessage(const EndOfMessage& eom) {
 std::vector<Reply> MilterSession::Complete(const sink::Evaluation& evaluation) {
   const Pending pending = pending_;
   pending_ = Pending::kNone;
-  const v1::Verdict& verdict = evaluation.verdict;
+  // Postfix vocabulary and the contract's defence, the same as the proxy (core/verdict_text.h).
+  v1::Verdict verdict = evaluation.verdict;
+  const auto conformance = sink::ConformForRelayHost(&verdict);
+  if (conformance.refused > 0) {
+    stats_.refused_verdicts += static_cast<uint64_t>(conformance.refused);
+    spdlog::warn("milter session {}: {} verdict part(s) refused (not applicable by a milter)",
+                 session_.session_id(), conformance.refused);
+  }
+  for (const auto& note : conformance.notes) {
+    spdlog::log(note.warn ? spdlog::level::warn : spdlog::level::info, "milter session {}: policy {}: {}",
+                session_.session_id(), note.warn ? "warning" : "info", v1::EscapeForLog(note.text));
+  }
   if (pending == Pending::kEom) {
     int skipped = 0;
-    auto replies = EndOfMessageReplies(verdict, actions_, &skipped);
+    int refused = 0;
+    auto replies = EndOfMessageReplies(verdict, actions_, &skipped, &refused);
     stats_.skipped_edits += static_cast<uint64_t>(skipped);
+    stats_.refused_edits += static_cast<uint64_t>(refused);
+    if (refused > 0) spdlog::warn("milter session {}: {} message edit(s) refused (invalid header or address)", session_.session_id(), refused);
     session_.set_transaction_count(session_.transaction_count() + 1);
     ResetTransaction();
     return replies;

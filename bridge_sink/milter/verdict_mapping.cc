@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "smtpbridge/v1/smtp_text.h"
+
 namespace smtpbridge::milter {
 namespace {
 
@@ -26,9 +28,11 @@ std::string Bracketed(const std::string& address) {
 
 bool IsClass(uint32_t code, char cls) { return code >= 200 && code <= 599 && ('0' + code / 100) == cls; }
 
-Reply CodeOr(const v1::SmtpReply& reply, char cls, char fallback_code) {
+// The reply of the right class, else the contract's default (the same text as the proxy and the
+// policy host give).
+Reply CodeOr(const v1::SmtpReply& reply, char cls, const char* fallback) {
   if (IsClass(reply.code(), cls)) return ReplyCode{FormatReplyCode(reply)};
-  return SimpleReply{fallback_code};
+  return ReplyCode{fallback};
 }
 
 }  // namespace
@@ -59,9 +63,9 @@ Reply StepReply(const v1::Verdict& verdict) {
       if (r.code() >= 400 && r.code() <= 599) return ReplyCode{FormatReplyCode(r)};
       return SimpleReply{reply::kContinue};
     case v1::ACTION_REJECT:
-      return CodeOr(r, '5', reply::kReject);
+      return CodeOr(r, '5', "550 5.7.1 Rejected by policy");
     case v1::ACTION_TEMPFAIL:
-      return CodeOr(r, '4', reply::kTempfail);
+      return CodeOr(r, '4', "451 4.7.1 Try again later");
     case v1::ACTION_DROP_SESSION: {
       v1::SmtpReply drop = r;
       if (drop.code() != 421) {
@@ -77,41 +81,58 @@ Reply StepReply(const v1::Verdict& verdict) {
   }
 }
 
-std::vector<Reply> EndOfMessageReplies(const v1::Verdict& verdict, uint32_t actions, int* skipped) {
+std::vector<Reply> EndOfMessageReplies(const v1::Verdict& verdict, uint32_t actions, int* skipped,
+                                       int* refused) {
   std::vector<Reply> out;
   Reply final_reply = StepReply(verdict);
   auto* simple = std::get_if<SimpleReply>(&final_reply);
   if (!simple || simple->code != reply::kContinue) return {final_reply};
 
   int dropped = 0;
+  int bad = 0;
   auto granted = [&](uint32_t flag) {
     if (actions & flag) return true;
     ++dropped;
     return false;
   };
+  // The dispatcher validates edits already; this defence counts what still breaks the rules
+  // (smtpbridge/v1/smtp_text.h) instead of handing it to the MTA.
+  auto valid = [&](bool ok) {
+    if (!ok) ++bad;
+    return ok;
+  };
+  auto header_ok = [&](const std::string& name, const std::string& value) {
+    return valid(v1::IsHeaderName(name) && v1::IsHeaderValue(value));
+  };
   for (const auto& edit : verdict.edits()) {
     switch (edit.edit_case()) {
       case v1::MessageEdit::kAddHeader:
-        if (granted(action::kAddHeaders))
+        if (header_ok(edit.add_header().name(), edit.add_header().value()) && granted(action::kAddHeaders))
           out.push_back(AddHeaderReply{edit.add_header().name(), edit.add_header().value()});
         break;
       case v1::MessageEdit::kInsertHeader:
-        if (granted(action::kAddHeaders))
+        if (header_ok(edit.insert_header().name(), edit.insert_header().value()) &&
+            granted(action::kAddHeaders))
           out.push_back(InsertHeaderReply{edit.insert_header().index(), edit.insert_header().name(),
                                           edit.insert_header().value()});
         break;
       case v1::MessageEdit::kChangeHeader:
-        if (granted(action::kChangeHeaders))
+        if (header_ok(edit.change_header().name(), edit.change_header().value()) &&
+            granted(action::kChangeHeaders))
           out.push_back(ChangeHeaderReply{std::max<uint32_t>(1, edit.change_header().occurrence()),
                                           edit.change_header().name(), edit.change_header().value()});
         break;
       case v1::MessageEdit::kChangeSender:
-        if (granted(action::kChangeFrom))
+        // smfi_chgfrom: a path with '>' or spaces would add ESMTP parameters (#14).
+        if (valid((edit.change_sender().address().empty() || v1::IsMailbox(edit.change_sender().address())) &&
+                  v1::IsEsmtpParameters(edit.change_sender().parameters())) &&
+            granted(action::kChangeFrom))
           out.push_back(ChangeFromReply{Bracketed(edit.change_sender().address()),
                                         edit.change_sender().parameters()});
         break;
       case v1::MessageEdit::kAddRecipient: {
         const auto& a = edit.add_recipient();
+        if (!valid(v1::IsMailbox(a.address()) && v1::IsEsmtpParameters(a.parameters()))) break;
         if (!a.parameters().empty() && (actions & action::kAddRcptPar))
           out.push_back(AddRcptReply{Bracketed(a.address()), a.parameters()});
         else if (granted(action::kAddRcpt))
@@ -119,12 +140,13 @@ std::vector<Reply> EndOfMessageReplies(const v1::Verdict& verdict, uint32_t acti
         break;
       }
       case v1::MessageEdit::kDeleteRecipient:
-        if (granted(action::kDelRcpt))
+        if (valid(v1::IsMailbox(edit.delete_recipient().address())) && granted(action::kDelRcpt))
           out.push_back(DelRcptReply{Bracketed(edit.delete_recipient().address())});
         break;
       case v1::MessageEdit::kQuarantine:
         if (granted(action::kQuarantine)) {
-          std::string reason = edit.quarantine().reason();
+          // One line: a CR/LF in the reason must not cancel the quarantine.
+          std::string reason = v1::OneLine(edit.quarantine().reason());
           out.push_back(QuarantineReply{reason.empty() ? "smtpbridge" : reason});
         }
         break;
@@ -144,6 +166,7 @@ std::vector<Reply> EndOfMessageReplies(const v1::Verdict& verdict, uint32_t acti
     }
   }
   if (skipped) *skipped = dropped;
+  if (refused) *refused = bad;
   out.push_back(final_reply);
   return out;
 }

@@ -17,15 +17,20 @@ std::string FormatReplyCode(const v1::SmtpReply& reply);
 // The reply to a step other than end of message:
 //   CONTINUE/UNSPECIFIED, SKIP_RECIPIENT, RESPOND 2xx/3xx -> SMFIR_CONTINUE
 //   RESPOND 4xx/5xx -> SMFIR_REPLYCODE
-//   REJECT  -> SMFIR_REPLYCODE with the 5xx reply, else SMFIR_REJECT
-//   TEMPFAIL -> SMFIR_REPLYCODE with the 4xx reply, else SMFIR_TEMPFAIL
+//   REJECT  -> SMFIR_REPLYCODE with the 5xx reply, else "550 5.7.1 Rejected by policy"
+//   TEMPFAIL -> SMFIR_REPLYCODE with the 4xx reply, else "451 4.7.1 Try again later"
+// (the proto's defaults, with the proxy's and the policy host's text). MilterSession applies
+// sink::ConformForRelayHost first (DEFER_IF_*, warn/info/filter/redirect, invalid replies).
 //   DROP_SESSION -> SMFIR_REPLYCODE 421 (Postfix then hangs up on the client)
 Reply StepReply(const v1::Verdict& verdict);
 
 // End of message: when the verdict lets the message through, its edits (only those the MTA
 // granted in `actions`) and then SMFIR_CONTINUE, or SMFIR_DISCARD for a discard edit; otherwise
-// the reply from StepReply. `skipped` counts edits dropped for lack of a granted action.
+// the reply from StepReply. `skipped` counts edits dropped for lack of a granted action,
+// `refused` edits that break the contract's syntax (header name/value, an envelope address that is
+// not an RFC 5321 mailbox or malformed ESMTP parameters: never handed to smfi_chgfrom/addrcpt).
+// A quarantine reason is made one line, never refused.
 std::vector<Reply> EndOfMessageReplies(const v1::Verdict& verdict, uint32_t actions,
-                                       int* skipped = nullptr);
+                                       int* skipped = nullptr, int* refused = nullptr);
 
 }  // namespace smtpbridge::milter

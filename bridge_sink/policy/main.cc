@@ -30,6 +30,9 @@ int main(int argc, char** argv) {
   int instance = 1;
   unsigned threads = 2;
   app.add_option("--listen", listen, "HOST:PORT or unix:/path (port 0: any)");
+  std::string socket_mode, socket_owner;
+  app.add_option("--socket-mode", socket_mode, "unix socket permissions, octal, e.g. 0660 (the MTA must be able to connect)");
+  app.add_option("--socket-owner", socket_owner, "unix socket USER[:GROUP] or :GROUP (names or ids)");
   app.add_option("--dispatcher", dispatcher, "dispatcher gRPC target (overrides the sink config)");
   app.add_option("--sink-config", sink_config, "YAML file with a sink: section");
   app.add_option("--ready-file", ready_file, "written with the bound address once listening");
@@ -58,6 +61,14 @@ int main(int argc, char** argv) {
     std::string error;
     auto address = milter::ParseListenAddress(listen, &error);
     if (!address) throw std::runtime_error(error);
+    if (!socket_mode.empty()) {
+      address->mode = milter::ParseSocketMode(socket_mode, &error);
+      if (!address->mode) throw std::runtime_error("--socket-mode: " + error);
+    }
+    if (!socket_owner.empty()) milter::ParseSocketOwner(socket_owner, &*address);
+    if ((address->mode || !socket_owner.empty()) && !address->is_unix) {
+      throw std::runtime_error("--socket-mode/--socket-owner need --listen unix:PATH");
+    }
 
     sink::SinkOptions sink_options;
     if (!sink_config.empty()) sink_options = sink::LoadSinkOptions(sink_config);

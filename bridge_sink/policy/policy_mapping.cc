@@ -5,6 +5,8 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include "smtpbridge/v1/smtp_text.h"
+
 namespace smtpbridge::policy {
 namespace {
 
@@ -49,6 +51,19 @@ std::string WithText(const std::string& action, const std::string& text) {
 
 bool InClass(uint32_t code, uint32_t cls) { return code / 100 == cls && code % 1000 >= 100; }
 
+// The contract's reply syntax (what the dispatcher checks): otherwise the host's default applies.
+bool ReplyOk(const v1::SmtpReply& reply) {
+  if (!reply.enhanced_code().empty() &&
+      (!v1::IsEnhancedCode(reply.enhanced_code()) ||
+       static_cast<uint32_t>(reply.enhanced_code()[0] - '0') != reply.code() / 100)) {
+    return false;
+  }
+  for (const auto& line : reply.lines()) {
+    if (!v1::IsReplyText(line)) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string KeywordForState(const std::string& state) {
@@ -68,8 +83,13 @@ v1::Event EventFromRequest(const PolicyRequest& request, const MappingOptions& o
   session->set_instance(options.instance);
   session->set_host_kind(v1::HOST_KIND_POLICY_DELEGATION);
   session->set_host_name(options.host_name);
-  for (const auto& [k, v] : request.attributes) (*session->mutable_attributes())[k] = v;
-  auto get = [&](const char* name) { return request.Get(name); };
+  // Attribute bytes are whatever the client sent (8-bit MAIL FROM without SMTPUTF8, Latin-1
+  // certificate subjects): every one is made valid UTF-8 before it enters a string field, or the
+  // dispatcher would refuse the whole request and the event would fall back.
+  for (const auto& [k, v] : request.attributes) {
+    (*session->mutable_attributes())[v1::Utf8Safe(k)] = v1::Utf8Safe(v);
+  }
+  auto get = [&](const char* name) { return v1::Utf8Safe(request.Get(name)); };
 
   auto* client = session->mutable_client();
   client->set_address(get("client_address"));
@@ -141,51 +161,106 @@ v1::Event EventFromRequest(const PolicyRequest& request, const MappingOptions& o
   return event;
 }
 
-std::string ActionForVerdict(const v1::Verdict& verdict, const std::string& protocol_state) {
+std::string ActionForVerdict(const v1::Verdict& verdict, const std::string& protocol_state,
+                             int* refused) {
+  int bad = 0;
+  auto valid = [&](bool ok) {
+    if (!ok) ++bad;
+    return ok;
+  };
+  struct Report {
+    int* out;
+    int* count;
+    ~Report() {
+      if (out) *out = *count;
+    }
+  } report{refused, &bad};
+  // access(5) text is one line: control characters (a folded header's CRLF) become spaces.
+  auto clean = [](const std::string& s) { return v1::OneLine(s); };
+
   const auto& reply = verdict.reply();
   const std::string text = ReplyText(reply);
+  // The dispatcher only forwards replies that fit the action; a host's own check stays, counted,
+  // and falls back to the contract's default reply (never to Postfix's 554/450).
+  auto reply_or = [&](uint32_t cls, const char* fallback) {
+    if (InClass(reply.code(), cls) && ReplyOk(reply)) return CodeReply(reply);
+    valid(reply.code() == 0);
+    return std::string(fallback);
+  };
   switch (verdict.action()) {
     case v1::ACTION_RESPOND:
+      if (!ReplyOk(reply) || reply.code() / 100 == 3 || reply.code() < 200 || reply.code() > 599) {
+        valid(false);  // unusable: the event continues, counted (as on the proxy)
+        return "DUNNO";
+      }
       if (InClass(reply.code(), 4) || InClass(reply.code(), 5)) return CodeReply(reply);
+      // A 2xx answer to the client: Postfix's OK (accept; later restrictions are skipped).
       return "OK";
     case v1::ACTION_REJECT:
-      if (InClass(reply.code(), 5)) return CodeReply(reply);
-      return WithText("REJECT", text);
+      return reply_or(5, "550 5.7.1 Rejected by policy");
     case v1::ACTION_TEMPFAIL:
-      if (InClass(reply.code(), 4)) return CodeReply(reply);
-      return WithText("DEFER", text);
+      return reply_or(4, "451 4.7.1 Try again later");
     case v1::ACTION_DROP_SESSION: {
       v1::SmtpReply drop = reply;
-      if (drop.code() != 421) {
+      if (drop.code() != 421 || !ReplyOk(drop)) {
+        valid(drop.code() == 0);
+        drop.clear_lines();
         drop.set_code(421);
         drop.set_enhanced_code("4.7.0");
         if (drop.lines().empty()) drop.add_lines("Closing connection");
       }
       return CodeReply(drop);
     }
-    default:
+    case v1::ACTION_DEFER_IF_PERMIT:
+    case v1::ACTION_DEFER_IF_REJECT: {
+      // Postfix sends "$access_map_defer_code 4.7.1 text" (450 by default): only the text passes.
+      const std::string word =
+          verdict.action() == v1::ACTION_DEFER_IF_PERMIT ? "DEFER_IF_PERMIT" : "DEFER_IF_REJECT";
+      return WithText(word, text);
+    }
+    case v1::ACTION_UNSPECIFIED:
+    case v1::ACTION_CONTINUE:
+    case v1::ACTION_SKIP_RECIPIENT:  // no next hop here: the recipient is accepted (DUNNO)
       break;
+    default:
+      valid(false);  // an action this host does not know: continue, counted
+      return "DUNNO";
   }
   // CONTINUE: one access(5) action per reply, the strongest edit wins.
   const v1::MessageEdit* discard = nullptr;
   const v1::MessageEdit* quarantine = nullptr;
+  const v1::MessageEdit* redirect = nullptr;
+  const v1::MessageEdit* filter = nullptr;
   const v1::MessageEdit* prepend = nullptr;
   const v1::MessageEdit* bcc = nullptr;
+  const v1::MessageEdit* warn = nullptr;
+  const v1::MessageEdit* info = nullptr;
   const bool before_content = Upper(protocol_state) != "END-OF-MESSAGE";
   for (const auto& edit : verdict.edits()) {
     if (edit.has_discard() && !discard) discard = &edit;
     if (edit.has_quarantine() && !quarantine) quarantine = &edit;
-    if (edit.has_add_header() && !prepend && before_content) prepend = &edit;
-    if (edit.has_add_recipient() && !bcc) bcc = &edit;
+    // The dispatcher validates edits already; what still breaks the rules is refused and counted.
+    if (edit.has_redirect() && !redirect && valid(v1::IsMailbox(edit.redirect().address()))) redirect = &edit;
+    if (edit.has_filter() && !filter) {
+      const auto& t = edit.filter().transport();
+      if (valid(!t.empty() && t.find_first_of(" \t\r\n") == std::string::npos)) filter = &edit;
+    }
+    if (edit.has_add_header() && !prepend && before_content &&
+        valid(v1::IsHeaderName(edit.add_header().name()) && v1::IsHeaderValue(edit.add_header().value()))) {
+      prepend = &edit;
+    }
+    if (edit.has_add_recipient() && !bcc && valid(v1::IsMailbox(edit.add_recipient().address()))) bcc = &edit;
+    if (edit.has_warn() && !warn) warn = &edit;
+    if (edit.has_info() && !info) info = &edit;
   }
-  auto clean = [](std::string s) {
-    s.erase(std::remove_if(s.begin(), s.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; }), s.end());
-    return s;
-  };
   if (discard) return WithText("DISCARD", clean(verdict.reason()));
   if (quarantine) return WithText("HOLD", clean(quarantine->quarantine().reason()));
-  if (prepend) return "PREPEND " + clean(prepend->add_header().name()) + ": " + clean(prepend->add_header().value());
-  if (bcc) return "BCC " + clean(bcc->add_recipient().address());
+  if (redirect) return "REDIRECT " + redirect->redirect().address();
+  if (filter) return "FILTER " + filter->filter().transport();
+  if (prepend) return "PREPEND " + prepend->add_header().name() + ": " + clean(prepend->add_header().value());
+  if (bcc) return "BCC " + bcc->add_recipient().address();
+  if (warn) return WithText("WARN", clean(warn->warn().text()));
+  if (info) return WithText("INFO", clean(info->info().text()));
   return "DUNNO";
 }
 

@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "milter/async_evaluate.h"
+#include "smtpbridge/v1/smtp_text.h"
 
 namespace smtpbridge::policy {
 namespace asio = boost::asio;
@@ -78,7 +79,7 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
     std::string action = "DUNNO";
     if (request.Get("request") != "smtpd_access_policy") {
       // Not a request we understand: answer neutrally (Postfix itself sends only this kind).
-      spdlog::warn("policy {}: unsupported request type \"{}\"", conn_id, request.Get("request"));
+      spdlog::warn("policy {}: unsupported request type \"{}\"", conn_id, v1::EscapeForLog(request.Get("request")));
     } else {
       // One SMTP session per client endpoint: Postfix reuses the policy connection across them.
       const std::string session_id = conn_id + "-" + request.Get("client_address") + ":" + request.Get("client_port");
@@ -90,7 +91,12 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
         stats.events++;
         auto evaluation = co_await milter::AsyncEvaluate(shared->sink, std::move(event),
                                                          shared->options.budget, asio::use_awaitable);
-        action = ActionForVerdict(evaluation.verdict, state);
+        int refused = 0;
+        action = ActionForVerdict(evaluation.verdict, state, &refused);
+        if (refused > 0) {
+          stats.refused_edits += static_cast<uint64_t>(refused);
+          spdlog::warn("policy {}: {} edit(s) refused (invalid header or address)", conn_id, refused);
+        }
         spdlog::debug("policy {}: {} {} -> {}{}", conn_id, state, keyword, action,
                       evaluation.reason == sink::FallbackReason::kNone
                           ? ""
@@ -172,6 +178,7 @@ std::string PolicyServer::Listen(const milter::ListenAddress& address) {
       if (std::filesystem::is_socket(address.path, ec)) std::filesystem::remove(address.path, ec);
       auto acceptor = std::make_shared<asio::local::stream_protocol::acceptor>(
           impl_->io, asio::local::stream_protocol::endpoint(address.path));
+      milter::ApplySocketPermissions(address);
       asio::co_spawn(impl_->io, AcceptLoop(impl_->shared, acceptor, impl_->connections), asio::detached);
       impl_->unix_acceptors.push_back(acceptor);
       impl_->unix_paths.push_back(address.path);

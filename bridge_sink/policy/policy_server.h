@@ -32,6 +32,7 @@ struct PolicyServerStats {
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> events{0};
   std::atomic<uint64_t> protocol_errors{0};
+  std::atomic<uint64_t> refused_edits{0};  // edits ActionForVerdict could not apply (invalid)
   host::InFlight in_flight;  // requests read and not yet answered: what a drain waits for
 };
 

@@ -17,6 +17,7 @@
 
 #include "message_data.h"
 #include "sink_await.h"
+#include "core/verdict_text.h"
 #include "verdict_decision.h"
 
 namespace smtpbridge::proxy {
@@ -222,6 +223,13 @@ v1::Event ClientSession::MakeEvent(v1::EventType type) const {
     for (const auto& [k, v] : txn_.mail_parameters) (*env->mutable_mail_parameters())[k] = v;
     for (const auto& r : txn_.recipients) env->add_recipients(r);
     env->set_size(txn_.declared_size);
+  } else if (mail_in_progress_ && !mail_in_progress_->error) {
+    // MAIL's own events: the path being asked about, as the policy host and test-event fill it.
+    env->set_has_sender(true);
+    env->set_sender(Utf8Safe(mail_in_progress_->address));
+    for (const auto& [k, v] : mail_in_progress_->parameters) {
+      (*env->mutable_mail_parameters())[Utf8Safe(k)] = Utf8Safe(v);
+    }
   }
   const auto now = std::chrono::system_clock::now().time_since_epoch();
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now).count();
@@ -245,6 +253,17 @@ awaitable<std::optional<v1::Verdict>> ClientSession::Fire(v1::Event event, bool 
     spdlog::warn("session {}: event {} not answered within budget + grace; continuing", session_.session_id(), id);
     co_return std::nullopt;
   }
+  // Postfix vocabulary and the contract's defence, the same as the milter (core/verdict_text.h).
+  const auto conformance = sink::ConformForRelayHost(&evaluation->verdict);
+  if (conformance.refused > 0) {
+    ctx_->metrics->verdicts_refused.Increment(conformance.refused);
+    spdlog::warn("session {}: event {}: {} verdict part(s) refused (not applicable by a proxy)",
+                 session_.session_id(), id, conformance.refused);
+  }
+  for (const auto& note : conformance.notes) {
+    spdlog::log(note.warn ? spdlog::level::warn : spdlog::level::info, "session {}: event {}: policy {}: {}",
+                session_.session_id(), id, note.warn ? "warning" : "info", v1::EscapeForLog(note.text));
+  }
   if (evaluation->verdict.action() > v1::ACTION_CONTINUE) {
     ctx_->metrics->verdicts_enforced.Increment();
     spdlog::debug("session {}: event {} -> {} ({})", session_.session_id(), id,
@@ -258,18 +277,18 @@ awaitable<std::optional<ClientSession::Next>> ClientSession::Inbound(const Comma
   if (!Wants(v1::EVENT_TYPE_INBOUND_COMMAND, keyword)) co_return std::nullopt;
   v1::Event event = MakeEvent(v1::EVENT_TYPE_INBOUND_COMMAND);
   auto* command = event.mutable_command();
-  command->set_keyword(keyword);
+  command->set_keyword(Utf8Safe(keyword));
   if (cmd.verb == Verb::kAuth) {
     // Never send credentials to the policy: the mechanism only.
     const std::string mechanism = cmd.argument.substr(0, cmd.argument.find(' '));
     command->set_argument(mechanism);
     command->set_line("AUTH " + mechanism);
   } else {
-    command->set_argument(cmd.argument);
-    command->set_line(cmd.line);
+    command->set_argument(Utf8Safe(cmd.argument));
+    command->set_line(Utf8Safe(cmd.line));
   }
   if (cmd.verb == Verb::kRcpt) {
-    event.mutable_envelope()->set_recipient(cmd.address);
+    event.mutable_envelope()->set_recipient(Utf8Safe(cmd.address));
     event.mutable_envelope()->set_recipient_index(static_cast<uint32_t>(txn_.recipients.size()));
   }
   *event.mutable_response() = ToProto(native);
@@ -288,6 +307,11 @@ awaitable<std::optional<ClientSession::Next>> ClientSession::Inbound(const Comma
       if (native.positive()) ++txn_.client_recipients;
       co_return Next::kContinue;
     case Decision::Kind::kReply:
+      if (cmd.verb == Verb::kQuit && d.reply.code == 221) {
+        // RESPOND 221 to QUIT: the client gets the policy's text, the session ends as usual.
+        co_await Close(d.reply);
+        co_return Next::kClose;
+      }
       Send(d.reply);
       // A 2xx that swallows MAIL or RCPT still moves the client's view of the transaction.
       if (d.reply.positive() && cmd.verb == Verb::kMail && !cmd.error) {
@@ -325,6 +349,15 @@ awaitable<void> ClientSession::ServerResponse(const std::string& keyword, const 
   v1::Event event = MakeEvent(v1::EVENT_TYPE_SERVER_RESPONSE);
   event.mutable_command()->set_keyword(keyword);
   event.mutable_command()->set_line(Utf8Safe(line));
+  // The command the reply answers, filled as on its own event: argument, and for RCPT the
+  // recipient (event.proto's fill rules).
+  if (const auto space = line.find(' '); space != std::string::npos) {
+    event.mutable_command()->set_argument(Utf8Safe(std::string_view(line).substr(space + 1)));
+  }
+  if (keyword == "RCPT") {
+    const Command parsed = ParseCommand(line);
+    if (!parsed.error) event.mutable_envelope()->set_recipient(Utf8Safe(parsed.address));
+  }
   *event.mutable_response() = ToProto(reply);
   auto verdict = co_await Fire(std::move(event));
   if (!verdict) co_return;
@@ -337,7 +370,9 @@ awaitable<void> ClientSession::ServerResponse(const std::string& keyword, const 
     out->client = d.reply;
     out->rewritten = true;
   } else if (verdict->has_reply()) {
-    if (auto replacement = ToReply(verdict->reply()); replacement && replacement->klass() != 3) {
+    // Same class as the next hop's reply (the dispatcher's rule): a 354 only replaces a 3xx.
+    if (auto replacement = ToReply(verdict->reply());
+        replacement && replacement->klass() == reply.klass() && (reply.klass() != 3 || replacement->code == reply.code)) {
       out->client = *replacement;
       out->rewritten = true;
     }
@@ -647,6 +682,11 @@ awaitable<ClientSession::Next> ClientSession::ResetUpstreamTransaction() {
 }
 
 awaitable<ClientSession::Next> ClientSession::HandleMail(const Command& cmd) {
+  struct MailInProgress {
+    const Command** slot;
+    ~MailInProgress() { *slot = nullptr; }
+  } in_progress{&mail_in_progress_};
+  mail_in_progress_ = &cmd;
   std::optional<Reply> error = cmd.error;
   uint64_t declared = 0;
   if (!greeted_) {
@@ -1117,6 +1157,17 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
                                       edit.change_header().value(), &why);
             break;
           case v1::MessageEdit::kChangeSender: {
+            // A path with '>' or a space would smuggle ESMTP parameters into MAIL FROM (#14).
+            if (!edit.change_sender().address().empty() && !v1::IsMailbox(edit.change_sender().address())) {
+              ok = false;
+              why = "change_sender address is not an RFC 5321 mailbox";
+              break;
+            }
+            if (!v1::IsEsmtpParameters(edit.change_sender().parameters())) {
+              ok = false;
+              why = "change_sender parameters are not KEY[=VALUE] ...";
+              break;
+            }
             Command parsed = ParseCommand("MAIL FROM:<" + edit.change_sender().address() + "> " +
                                           edit.change_sender().parameters());
             ok = !parsed.error;
@@ -1129,6 +1180,12 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
             break;
           }
           case v1::MessageEdit::kAddRecipient: {
+            if (!v1::IsMailbox(edit.add_recipient().address()) ||
+                !v1::IsEsmtpParameters(edit.add_recipient().parameters())) {
+              ok = false;
+              why = "add_recipient address is not an RFC 5321 mailbox, or its parameters are malformed";
+              break;
+            }
             Command parsed = ParseCommand("RCPT TO:<" + edit.add_recipient().address() + "> " +
                                           edit.add_recipient().parameters());
             ok = !parsed.error;
@@ -1146,8 +1203,10 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
             break;
           case v1::MessageEdit::kQuarantine:
             // A proxy has no queue to hold mail in: it marks the message for the next hop.
+            // The reason is made one line: a CR/LF in it must not cancel the quarantine.
             ok = message.AddHeader("X-Smtpbridge-Quarantine",
-                                   edit.quarantine().reason().empty() ? "policy" : edit.quarantine().reason(), &why);
+                                   edit.quarantine().reason().empty() ? "policy" : v1::OneLine(edit.quarantine().reason()),
+                                   &why);
             break;
           case v1::MessageEdit::kDiscard:
             discard = true;

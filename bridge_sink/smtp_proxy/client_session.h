@@ -123,6 +123,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::string bdat_buffer_;         // BDAT chunks so far (raw octets)
   bool bdat_failed_ = false;        // a chunk failed: the rest of the message is refused
   Transaction txn_;
+  // The MAIL command being handled (its INBOUND_COMMAND and MESSAGE_START events carry its path
+  // as envelope.sender before the transaction opens); null otherwise.
+  const Command* mail_in_progress_ = nullptr;
   // What the next hop holds right now.
   bool upstream_txn_ = false;
   std::string upstream_sender_;

@@ -36,6 +36,9 @@ ProxyMetrics::ProxyMetrics(std::shared_ptr<prometheus::Registry> r)
       timeouts(MakeCounter(*registry, "smtpbridge_proxy_client_timeouts_total",
                            "Client idle or session timeouts")),
       edits_refused(MakeCounter(*registry, "smtpbridge_proxy_edits_refused_total",
-                                "Message edits refused as invalid")) {}
+                                "Message edits refused as invalid")),
+      verdicts_refused(MakeCounter(*registry, "smtpbridge_proxy_verdicts_refused_total",
+                                   "Verdict parts the proxy cannot apply (DEFER_IF_REJECT, filter, "
+                                   "redirect, unknown actions, replies breaking the contract)")) {}
 
 }  // namespace smtpbridge::proxy

@@ -26,6 +26,7 @@ struct ProxyMetrics {
   prometheus::Counter& next_hop_failures;
   prometheus::Counter& timeouts;
   prometheus::Counter& edits_refused;     // message edits that were invalid
+  prometheus::Counter& verdicts_refused;  // verdict parts the proxy cannot apply (verdict_text.h)
 };
 
 }  // namespace smtpbridge::proxy

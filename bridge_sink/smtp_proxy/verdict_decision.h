@@ -8,6 +8,7 @@
 
 #include "smtp_reply.h"
 #include "smtpbridge/v1/event.pb.h"
+#include "smtpbridge/v1/smtp_text.h"
 #include "smtpbridge/v1/verdict.pb.h"
 
 namespace smtpbridge::proxy {
@@ -31,7 +32,8 @@ Decision Decide(const v1::Verdict& verdict, std::string_view hostname, bool allo
 std::optional<Reply> ToReply(const v1::SmtpReply& reply);
 v1::SmtpReply ToProto(const Reply& reply);
 
-// Replaces bytes that are not valid UTF-8 with '?', so proto string fields always serialize.
-std::string Utf8Safe(std::string_view text);
+// Bytes that are not valid UTF-8 become '?', so proto string fields always serialize (shared by
+// every host: smtpbridge/v1/smtp_text.h).
+using v1::Utf8Safe;
 
 }  // namespace smtpbridge::proxy

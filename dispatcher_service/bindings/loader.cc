@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "smtpbridge/v1/names.h"
+#include "smtpbridge/v1/smtp_text.h"
 
 namespace smtpbridge::dispatcher {
 namespace {
@@ -86,6 +87,8 @@ struct Defaults {
   uint32_t priority = kPriorityDefault;
   v1::OnError on_error = v1::ON_ERROR_CONTINUE;
   v1::BindingMode mode = v1::BINDING_MODE_ENFORCE;
+  std::optional<v1::SmtpReply> on_error_reply;
+  int on_error_reply_line = 0;
 };
 
 class Parser {
@@ -230,6 +233,47 @@ class Parser {
     return std::nullopt;
   }
 
+  // "451 4.7.1 Try again later": a code, an optional enhanced code of its class, one line of text.
+  std::optional<v1::SmtpReply> ParseReply(const YAML::Node& node, int line, const std::string& field) {
+    const std::string want = " is not a reply \"CODE [X.Y.Z] text\", e.g. \"451 4.7.1 Try again later\"";
+    if (!node.IsScalar()) {
+      errors_.Add(line, field, Describe(node) + want);
+      return std::nullopt;
+    }
+    const std::string& s = node.Scalar();
+    if (s.size() < 3 || !std::isdigit(static_cast<unsigned char>(s[0])) ||
+        !std::isdigit(static_cast<unsigned char>(s[1])) || !std::isdigit(static_cast<unsigned char>(s[2])) ||
+        (s.size() > 3 && s[3] != ' ') || !v1::IsReplyText(s)) {
+      errors_.Add(line, field, Quote(s) + want);
+      return std::nullopt;
+    }
+    v1::SmtpReply reply;
+    reply.set_code(static_cast<uint32_t>(std::stoi(s.substr(0, 3))));
+    std::string rest = s.size() > 4 ? s.substr(4) : "";
+    const auto space = rest.find(' ');
+    if (v1::IsEnhancedCode(rest.substr(0, space))) {
+      if (rest[0] != s[0]) {
+        errors_.Add(line, field, Quote(s) + ": the enhanced code's class must match the reply code");
+        return std::nullopt;
+      }
+      reply.set_enhanced_code(rest.substr(0, space));
+      rest = space == std::string::npos ? "" : rest.substr(space + 1);
+    }
+    if (!rest.empty()) reply.add_lines(rest);
+    return reply;
+  }
+
+  // The client-visible reply must fit what on_error does (the dispatcher's verdict check).
+  void CheckOnErrorReply(const v1::SmtpReply& reply, v1::OnError on_error, int line,
+                         const std::string& field) {
+    const uint32_t code = reply.code();
+    if (on_error == v1::ON_ERROR_TEMPFAIL && (code / 100 != 4 || code == 421)) {
+      errors_.Add(line, field, std::to_string(code) + " does not fit on_error tempfail (a 4xx other than 421)");
+    } else if (on_error == v1::ON_ERROR_REJECT && code / 100 != 5) {
+      errors_.Add(line, field, std::to_string(code) + " does not fit on_error reject (a 5xx)");
+    }
+  }
+
   std::optional<v1::BindingMode> ParseMode(const YAML::Node& node, int line, const std::string& field) {
     if (node.IsScalar()) {
       if (node.Scalar() == "enforce") return v1::BINDING_MODE_ENFORCE;
@@ -245,7 +289,7 @@ class Parser {
       errors_.Add(LineOf(node, key_line), "defaults", "expected a map, got " + Describe(node));
       return;
     }
-    CheckKeys(node, "defaults", {"timeout", "instance", "priority", "on_error", "mode"});
+    CheckKeys(node, "defaults", {"timeout", "instance", "priority", "on_error", "on_error_reply", "mode"});
     for (const auto& kv : node) {
       const std::string key = kv.first.Scalar();
       const std::string field = "defaults." + key;
@@ -258,6 +302,9 @@ class Parser {
         if (auto v = ParsePriority(kv.second, line, field)) defaults_.priority = *v;
       } else if (key == "on_error") {
         if (auto v = ParseOnError(kv.second, line, field)) defaults_.on_error = *v;
+      } else if (key == "on_error_reply") {
+        defaults_.on_error_reply = ParseReply(kv.second, line, field);
+        defaults_.on_error_reply_line = line;
       } else if (key == "mode") {
         if (auto v = ParseMode(kv.second, line, field)) defaults_.mode = *v;
       }
@@ -274,7 +321,8 @@ class Parser {
     const size_t errors_before = errors_.size();
     CheckKeys(node, prefix,
               {"name", "id", "instance", "event", "rule", "priority", "sink", "sink_properties",
-               "timeout", "on_error", "mode", "enabled", "body_limit", "hedge_after", "tls"});
+               "timeout", "on_error", "on_error_reply", "mode", "enabled", "body_limit", "hedge_after",
+               "tls"});
     v1::Binding b;
     b.set_instance(defaults_.instance);
     b.set_priority(defaults_.priority);
@@ -287,6 +335,8 @@ class Parser {
     std::optional<tls::TlsOptions> tls;
     std::string rule_text = "*";
     int rule_line = binding_line;
+    std::optional<v1::SmtpReply> on_error_reply = defaults_.on_error_reply;
+    int on_error_reply_line = defaults_.on_error_reply_line;
     bool has_event = false;
     for (const auto& kv : node) {
       if (!kv.first.IsScalar()) continue;
@@ -346,6 +396,9 @@ class Parser {
         if (auto v = ParseTimeout(value, line, field)) timeout = *v;
       } else if (key == "on_error") {
         if (auto v = ParseOnError(value, line, field)) b.set_on_error(*v);
+      } else if (key == "on_error_reply") {
+        on_error_reply = ParseReply(value, line, field);
+        on_error_reply_line = line;
       } else if (key == "mode") {
         if (auto v = ParseMode(value, line, field)) b.set_mode(*v);
       } else if (key == "hedge_after") {
@@ -381,6 +434,10 @@ class Parser {
         b.event() != v1::EVENT_TYPE_UNSPECIFIED) {
       errors_.Add(LineOf(node["body_limit"], binding_line), prefix + ".body_limit",
                   "only INBOUND_COMMAND bindings (the _EOD event) receive a body");
+    }
+    if (on_error_reply && (b.on_error() == v1::ON_ERROR_TEMPFAIL || b.on_error() == v1::ON_ERROR_REJECT)) {
+      CheckOnErrorReply(*on_error_reply, b.on_error(), on_error_reply_line, prefix + ".on_error_reply");
+      *b.mutable_on_error_reply() = *on_error_reply;
     }
     if (hedge_after && *hedge_after >= timeout) {
       errors_.Add(hedge_line, prefix + ".hedge_after",

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "dispatch/merge.h"
+#include "dispatch/verdict_validation.h"
 #include "smtpbridge/trace/traceparent.h"
 #include "smtpbridge/v1/names.h"
 #include "smtpbridge/v1/shed.h"
@@ -210,6 +211,15 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
   }
 
   void OnCallDone(size_t i, const grpc::Status& status, v1::Verdict verdict) {
+    // A verdict that breaks the contract is the worker's error (its on_error applies), never a
+    // decision. The request is set before the call goes out and never changes after.
+    VerdictCheck check;
+    if (status.ok()) {
+      check = ValidateVerdict(verdict, slots[i].request->event());
+      if (check.ok()) CleanVerdict(&verdict);
+      else if (owner->observer_) owner->observer_->OnInvalidVerdict(info, slots[i].binding->proto, check);
+    }
+    const bool answered = status.ok() && check.ok();
     Actions actions;
     {
       std::lock_guard lock(mu);
@@ -217,9 +227,14 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
       Slot& slot = slots[i];
       if (slot.done) return;
       // With a hedge in flight, one failed copy is not the binding's answer yet.
-      if (--slot.outstanding > 0 && !status.ok()) return;
-      if (status.ok()) {
+      if (--slot.outstanding > 0 && !answered) return;
+      if (answered) {
         FinishLocked(i, v1::SINK_OUTCOME_KIND_ANSWERED, std::move(verdict), {}, now, &actions);
+      } else if (!check.ok()) {
+        const std::string what = "invalid verdict: " + std::string(VerdictProblemName(check.problem)) +
+                                 ": " + check.detail;
+        FinishLocked(i, v1::SINK_OUTCOME_KIND_ERROR, OnErrorVerdict(slot.binding->proto, what), what,
+                     now, &actions);
       } else {
         const bool timeout = status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
         const std::string what = (timeout ? "timeout: " : "error: ") + status.error_message();

@@ -7,6 +7,8 @@
 //    and lower-priority enforce calls still running are cancelled (outcome CANCELLED).
 //  - Observe-mode bindings are called and recorded (observer, explain), never enforced, never
 //    waited for.
+//  - Every worker verdict is validated first (verdict_validation.h): an invalid one is that
+//    binding's error (on_error), never a decision.
 //  - A worker verdict with cache_ttl > 0 answers equivalent events from the VerdictCache.
 //  - Hedging (gRPC C++ 1.51 has none): a binding with hedge_after gets a second copy of its call
 //    when the first has not answered by then; the pool's least-loaded choice sends it to another worker, the first
@@ -25,6 +27,7 @@
 #include "dispatch/clock.h"
 #include "dispatch/sink_client.h"
 #include "dispatch/verdict_cache.h"
+#include "dispatch/verdict_validation.h"
 #include "smtpbridge/v1/dispatcher.pb.h"
 
 namespace smtpbridge::dispatcher {
@@ -67,6 +70,10 @@ class DispatchObserver {
   virtual bool WantsDecisionDetail() const { return false; }
   virtual void OnDecisionDetail(const EventInfo& event, const v1::EvaluateResponse& response,
                                 const std::vector<DecisionOutcome>& outcomes) {}
+  // `binding`'s worker answered a verdict that breaks the contract (verdict_validation.h); the
+  // outcome then is an error with the binding's on_error.
+  virtual void OnInvalidVerdict(const EventInfo& event, const v1::Binding& binding,
+                                const VerdictCheck& check) {}
 };
 
 using EvaluateCallback = std::function<void(v1::EvaluateResponse)>;

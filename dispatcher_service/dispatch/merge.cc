@@ -23,19 +23,29 @@ bool IsContinue(const v1::Verdict& verdict) {
 
 v1::Verdict OnErrorVerdict(const v1::Binding& binding, std::string_view what) {
   v1::Verdict v;
+  // The binding's name goes into the reason (logs, metrics, test-event), never to the client.
   const std::string reason = "binding " + binding.name() + ": " + std::string(what);
+  const bool custom = binding.has_on_error_reply() && binding.on_error_reply().code() != 0;
   switch (binding.on_error()) {
     case v1::ON_ERROR_TEMPFAIL:
       v.set_action(v1::ACTION_TEMPFAIL);
-      v.mutable_reply()->set_code(451);
-      v.mutable_reply()->set_enhanced_code("4.7.1");
-      v.mutable_reply()->add_lines("Temporary policy failure (" + binding.name() + ")");
+      if (custom) {
+        *v.mutable_reply() = binding.on_error_reply();
+      } else {
+        v.mutable_reply()->set_code(451);
+        v.mutable_reply()->set_enhanced_code("4.7.1");
+        v.mutable_reply()->add_lines("Temporary policy failure");
+      }
       break;
     case v1::ON_ERROR_REJECT:
       v.set_action(v1::ACTION_REJECT);
-      v.mutable_reply()->set_code(550);
-      v.mutable_reply()->set_enhanced_code("5.7.1");
-      v.mutable_reply()->add_lines("Rejected by policy (" + binding.name() + ")");
+      if (custom) {
+        *v.mutable_reply() = binding.on_error_reply();
+      } else {
+        v.mutable_reply()->set_code(550);
+        v.mutable_reply()->set_enhanced_code("5.7.1");
+        v.mutable_reply()->add_lines("Rejected by policy");
+      }
       break;
     default:
       v.set_action(v1::ACTION_CONTINUE);

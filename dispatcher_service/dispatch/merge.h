@@ -25,8 +25,9 @@ namespace smtpbridge::dispatcher {
 
 bool IsContinue(const v1::Verdict& verdict);
 
-// What a binding contributes when its worker errs or misses its time: continue, or 451 4.7.1 /
-// 550 5.7.1 with a reason that names the binding and what went wrong (`what`).
+// What a binding contributes when its worker errs, misses its time or answers an invalid
+// verdict: continue, or the binding's on_error_reply (default a generic 451 4.7.1 / 550 5.7.1
+// that does not name the binding), with a reason that names the binding and what went wrong.
 v1::Verdict OnErrorVerdict(const v1::Binding& binding, std::string_view what);
 
 class VerdictMerger {

@@ -118,6 +118,9 @@ bool DispatcherApp::Start(std::string* error) {
   // something else in the process enabled it.
   builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
   if (!options_.reflection) builder.SetOption(std::make_unique<DropReflectionOption>());
+  // gRPC enables SO_REUSEPORT by default: a second dispatcher on a busy port would silently
+  // share its traffic instead of failing with "cannot listen".
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // Clients ping every 10 s (smtpbridge/grpc/client_channel.h), also between calls: allow it,
   // or the server would answer "too many pings" with GOAWAY.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
@@ -173,7 +176,7 @@ bool DispatcherApp::Start(std::string* error) {
 bool DispatcherApp::Shutdown() {
   if (shut_down_) return true;
   shut_down_ = true;
-  store_->StopWatching();
+  if (store_) store_->StopWatching();  // null when Create() failed before the store
   bool drained = true;
   if (server_) {
     // Health goes NOT_SERVING first: clients' health checks (Watch) take this replica out of
@@ -198,7 +201,7 @@ bool DispatcherApp::Shutdown() {
   }
   // Observe-mode calls may still be running after their events were answered; they end by
   // their own deadlines, which the clock must keep firing.
-  if (!fanout_->Drain(options_.drain_timeout)) {
+  if (fanout_ && !fanout_->Drain(options_.drain_timeout)) {
     spdlog::warn("shutdown: {} evaluation(s) still running after {} ms", fanout_->live(),
                  options_.drain_timeout.count());
     drained = false;

@@ -45,6 +45,10 @@ Metrics::Metrics(const std::string& listen)
                   .Name("smtpbridge_dispatcher_hedges_total")
                   .Help("Second copies of worker calls sent after hedge_after, by binding")
                   .Register(*registry_)),
+      invalid_verdicts_(prometheus::BuildCounter()
+                            .Name("smtpbridge_dispatcher_invalid_verdicts_total")
+                            .Help("Worker verdicts refused by the contract check (the binding's on_error applied), by binding and problem")
+                            .Register(*registry_)),
       bindings_(prometheus::BuildGauge()
                     .Name("smtpbridge_dispatcher_bindings")
                     .Help("Bindings in the current set")
@@ -126,6 +130,10 @@ void Metrics::AddCollector(std::function<std::vector<prometheus::MetricFamily>()
   auto collectable = std::make_shared<CallbackCollectable>(std::move(collect));
   collectors_.push_back(collectable);
   if (exposer_) exposer_->RegisterCollectable(collectable);
+}
+
+void Metrics::InvalidVerdict(const std::string& binding, std::string_view problem) {
+  invalid_verdicts_.Add({{"binding", binding}, {"problem", std::string(problem)}}).Increment();
 }
 
 std::string Metrics::address() const {

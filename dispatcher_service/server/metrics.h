@@ -39,6 +39,8 @@ class Metrics {
   void Shed(std::string_view reason);
   // Gauges read when scraped (in flight now, limits): `collect` builds their families.
   void AddCollector(std::function<std::vector<prometheus::MetricFamily>()> collect);
+  // A worker verdict refused by the contract check, by binding and problem ("reply_class", ...).
+  void InvalidVerdict(const std::string& binding, std::string_view problem);
   // "host:port" the exposer listens on (the real port when 0 was asked for).
   std::string address() const;
 
@@ -53,6 +55,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& outcomes_;
   prometheus::Family<prometheus::Counter>& reloads_;
   prometheus::Family<prometheus::Counter>& hedges_;
+  prometheus::Family<prometheus::Counter>& invalid_verdicts_;
   prometheus::Family<prometheus::Gauge>& bindings_;
   prometheus::Family<prometheus::Counter>& ejections_;
   prometheus::Family<prometheus::Gauge>& ejected_;

@@ -3,8 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include "dispatch/merge.h"
+#include "dispatch/verdict_validation.h"
 #include "smtpbridge/v1/names.h"
 #include "smtpbridge/v1/shed.h"
+#include "smtpbridge/v1/smtp_text.h"
 
 namespace smtpbridge::dispatcher {
 
@@ -29,7 +31,7 @@ void Recorder::OnOutcome(const EventInfo& event, const v1::Binding& binding,
   if (failed && AllowWarning()) {
     spdlog::warn("worker {} binding={} sink={} event_id={} session={} event={} error=\"{}\" on_error={}",
                  kind, binding.name(), binding.sink(), event.event_id, event.session_id,
-                 v1::EventTypeName(event.type), outcome.error(),
+                 v1::EventTypeName(event.type), v1::EscapeForLog(outcome.error()),
                  v1::ActionName(outcome.verdict().action()));
   } else if (outcome.observed() && !IsContinue(outcome.verdict())) {
     spdlog::debug("observe binding={} event_id={} verdict={}", binding.name(), event.event_id,
@@ -45,6 +47,12 @@ void Recorder::OnHedge(const EventInfo& event, const v1::Binding& binding) {
 void Recorder::OnDecisionDetail(const EventInfo& event, const v1::EvaluateResponse& response,
                                 const std::vector<DecisionOutcome>& outcomes) {
   if (decision_log_) decision_log_->Write(event, response, outcomes);
+}
+
+void Recorder::OnInvalidVerdict(const EventInfo&, const v1::Binding& binding,
+                                const VerdictCheck& check) {
+  // The outcome's warning line (OnOutcome) says what was wrong; this only counts.
+  if (metrics_) metrics_->InvalidVerdict(binding.name(), VerdictProblemName(check.problem));
 }
 
 void Recorder::OnDecision(const EventInfo& event, const v1::EvaluateResponse& response) {
@@ -69,11 +77,14 @@ void Recorder::OnDecision(const EventInfo& event, const v1::EvaluateResponse& re
     metrics_->Decision(action, std::chrono::duration<double>(elapsed).count());
   }
   if (!response.decided_by().empty()) {
+    // Worker text is escaped (no CR/LF can forge a log line); the reply is the one the host
+    // enforces, defaults included.
+    const v1::SmtpReply enforced = EnforcedReply(response.verdict());
     spdlog::info("decision action={} decided_by={} event_id={} session={} event={} keyword={} reply=\"{}\" reason=\"{}\" elapsed_us={}",
                  action, response.decided_by(), event.event_id, event.session_id,
-                 v1::EventTypeName(event.type), event.keyword,
-                 response.verdict().has_reply() ? v1::ReplyText(response.verdict().reply()) : "",
-                 response.verdict().reason(),
+                 v1::EventTypeName(event.type), v1::EscapeForLog(event.keyword),
+                 enforced.code() != 0 ? v1::EscapeForLog(v1::ReplyText(enforced)) : "",
+                 v1::EscapeForLog(response.verdict().reason()),
                  std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
   }
 }

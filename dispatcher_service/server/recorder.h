@@ -29,6 +29,8 @@ class Recorder : public DispatchObserver, public PoolListener {
                  const v1::SinkOutcome& outcome) override;
   void OnDecision(const EventInfo& event, const v1::EvaluateResponse& response) override;
   void OnHedge(const EventInfo& event, const v1::Binding& binding) override;
+  void OnInvalidVerdict(const EventInfo& event, const v1::Binding& binding,
+                        const VerdictCheck& check) override;
 
   // Worker pools: outlier ejections (warn), returns (info), endpoints and retries.
   void OnEjected(const std::string& target, const std::string& endpoint,

@@ -19,6 +19,7 @@
 #include "smtpbridge/v1/admin.grpc.pb.h"
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 #include "smtpbridge/v1/names.h"
+#include "smtpbridge/v1/smtp_text.h"
 
 namespace smtpbridge::bridgectl {
 namespace {
@@ -95,15 +96,18 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
   }
 }
 
+// Worker-supplied text, escaped: a CR/LF from a worker must not forge lines of this output.
+std::string Esc(const std::string& text) { return v1::EscapeForLog(text); }
+
 std::string EditText(const v1::MessageEdit& e) {
   switch (e.edit_case()) {
-    case v1::MessageEdit::kAddHeader: return "add_header " + e.add_header().name() + ": " + e.add_header().value();
-    case v1::MessageEdit::kInsertHeader: return "insert_header " + e.insert_header().name() + ": " + e.insert_header().value();
-    case v1::MessageEdit::kChangeHeader: return "change_header " + e.change_header().name() + ": " + e.change_header().value();
-    case v1::MessageEdit::kChangeSender: return "change_sender <" + e.change_sender().address() + ">";
-    case v1::MessageEdit::kAddRecipient: return "add_recipient <" + e.add_recipient().address() + ">";
-    case v1::MessageEdit::kDeleteRecipient: return "delete_recipient <" + e.delete_recipient().address() + ">";
-    case v1::MessageEdit::kQuarantine: return "quarantine " + e.quarantine().reason();
+    case v1::MessageEdit::kAddHeader: return "add_header " + Esc(e.add_header().name()) + ": " + Esc(e.add_header().value());
+    case v1::MessageEdit::kInsertHeader: return "insert_header " + Esc(e.insert_header().name()) + ": " + Esc(e.insert_header().value());
+    case v1::MessageEdit::kChangeHeader: return "change_header " + Esc(e.change_header().name()) + ": " + Esc(e.change_header().value());
+    case v1::MessageEdit::kChangeSender: return "change_sender <" + Esc(e.change_sender().address()) + ">";
+    case v1::MessageEdit::kAddRecipient: return "add_recipient <" + Esc(e.add_recipient().address()) + ">";
+    case v1::MessageEdit::kDeleteRecipient: return "delete_recipient <" + Esc(e.delete_recipient().address()) + ">";
+    case v1::MessageEdit::kQuarantine: return "quarantine " + Esc(e.quarantine().reason());
     case v1::MessageEdit::kDiscard: return "discard";
     case v1::MessageEdit::kReplaceBody: return "replace_body (" + std::to_string(e.replace_body().body().size()) + " octets)";
     default: return "?";
@@ -264,17 +268,17 @@ int TestEvent(const Connection& c, const TestEventOptions& o) {
   }
   const auto& v = response.verdict();
   std::cout << "verdict:    " << v1::ActionName(v.action());
-  if (v.has_reply() && v.reply().code() != 0) std::cout << " " << v1::ReplyText(v.reply());
+  if (v.has_reply() && v.reply().code() != 0) std::cout << " " << Esc(v1::ReplyText(v.reply()));
   std::cout << "\n";
   std::cout << "decided by: " << (response.decided_by().empty() ? "(every sink continued)" : response.decided_by()) << "\n";
-  if (!v.reason().empty()) std::cout << "reason:     " << v.reason() << "\n";
+  if (!v.reason().empty()) std::cout << "reason:     " << Esc(v.reason()) << "\n";
   if (v.tags_size() > 0) {
     std::string tags;
-    for (const auto& t : v.tags()) tags += (tags.empty() ? "" : ", ") + t;
+    for (const auto& t : v.tags()) tags += (tags.empty() ? "" : ", ") + Esc(t);
     std::cout << "tags:       " << tags << "\n";
   }
-  if (!v.command().set_command().empty()) std::cout << "set command: " << v.command().set_command() << "\n";
-  if (!v.command().append().empty()) std::cout << "append:     \"" << v.command().append() << "\"\n";
+  if (!v.command().set_command().empty()) std::cout << "set command: " << Esc(v.command().set_command()) << "\n";
+  if (!v.command().append().empty()) std::cout << "append:     \"" << Esc(v.command().append()) << "\"\n";
   for (const auto& e : v.edits()) std::cout << "edit:       " << EditText(e) << "\n";
   std::cout << "matched:    " << response.matched() << " enforce binding(s)\n";
   if (response.outcomes_size() > 0) {
@@ -288,7 +292,7 @@ int TestEvent(const Connection& c, const TestEventOptions& o) {
       }
       rows.push_back({oc.binding(), std::to_string(oc.priority()), KindName(oc.kind()),
                       Micros(oc.latency()), oc.observed() ? "observe" : "enforce", verdict,
-                      oc.error().empty() ? oc.verdict().reason() : oc.error()});
+                      Esc(oc.error().empty() ? oc.verdict().reason() : oc.error())});
     }
     std::cout << "\n";
     PrintTable(rows);

@@ -219,7 +219,9 @@ int main(int argc, char** argv) {
   if (!app) {
     for (const auto& e : errors) std::cerr << e << "\n";
     std::cerr << "smtpbridge-dispatcher: not starting: " << errors.size() << " error(s)\n";
-    return 2;
+    // Exit 2 is for invalid bindings; an address that cannot be bound is 1, like --listen.
+    const bool cannot_bind = errors.size() == 1 && errors[0].rfind("--metrics-listen", 0) == 0;
+    return cannot_bind ? 1 : 2;
   }
   std::string error;
   if (!app->Start(&error)) {

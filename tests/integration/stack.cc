@@ -64,6 +64,10 @@ Server StartExampleWorker(const testing::TempDir& dir, const std::string& name,
   if (std::find(args.begin(), args.end(), "--log-level") == args.end()) {
     argv.insert(argv.end(), {"--log-level", "warn"});
   }
+  // A hanging worker must not hold a test's teardown for the default 10 s drain.
+  if (std::find(args.begin(), args.end(), "--drain-timeout") == args.end()) {
+    argv.insert(argv.end(), {"--drain-timeout", "2s"});
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   return Start(dir, name, std::move(argv));
 }

@@ -14,7 +14,9 @@ using worker::EventContext;
 using worker::Responder;
 using worker::Verdict;
 
-constexpr std::string_view kBlockedProperty = "blocked_recipients";
+// The binding's recipient globs: `blocked`, as dispatcher_service/examples/bindings.yaml sets it;
+// `blocked_recipients`, as the Go, Node and Python example workers read it, is accepted too.
+constexpr std::string_view kBlockedProperties[] = {"blocked", "blocked_recipients"};
 
 // The bindings' glob syntax (smtpbridge/common/glob.h); a malformed pattern matches nothing.
 bool GlobMatch(std::string_view pattern, std::string_view text) {
@@ -55,13 +57,15 @@ bool ExamplePolicy::Blocked(const EventContext& ctx, const std::string& recipien
   for (const auto& pattern : options_.reject_rcpt) {
     if (GlobMatch(pattern, recipient)) return true;
   }
-  std::string_view list = ctx.property(kBlockedProperty).value_or("");
-  while (!list.empty()) {
-    const auto comma = list.find(',');
-    const auto item = Trim(list.substr(0, comma));
-    if (!item.empty() && GlobMatch(item, recipient)) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
+  for (const auto property : kBlockedProperties) {
+    std::string_view list = ctx.property(property).value_or("");
+    while (!list.empty()) {
+      const auto comma = list.find(',');
+      const auto item = Trim(list.substr(0, comma));
+      if (!item.empty() && GlobMatch(item, recipient)) return true;
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
   }
   return false;
 }

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   std::string cache_ttl = "0";
   std::string max_age = "0";
   std::string max_age_grace = "0";
+  std::string drain = "10s";
   smtpbridge::example::ExamplePolicyOptions options;
   app.add_option("--listen", listen, "host:port to listen on (port 0: any free port)");
   app.add_option("--ready-file", ready_file, "write the bound host:port here once listening");
@@ -52,6 +53,8 @@ int main(int argc, char** argv) {
                  "close connections older than this, so dispatchers find new replicas (0: never)");
   app.add_option("--max-connection-age-grace", max_age_grace,
                  "after --max-connection-age, how long calls in flight may finish");
+  app.add_option("--drain-timeout", drain, "on SIGTERM, how long calls in flight may finish")
+      ->capture_default_str();
   app.add_flag("--hang", options.hang, "never answer (calls end when cancelled or at shutdown)");
   CLI11_PARSE(app, argc, argv);
 
@@ -74,6 +77,11 @@ int main(int argc, char** argv) {
   options.cache_ttl = *parsed_ttl;
   const auto parsed_age = smtpbridge::v1::ParseDurationText(max_age);
   const auto parsed_grace = smtpbridge::v1::ParseDurationText(max_age_grace);
+  const auto parsed_drain = smtpbridge::v1::ParseDurationText(drain);
+  if (!parsed_drain || parsed_drain->count() < 0) {
+    std::fprintf(stderr, "--drain-timeout: cannot parse '%s' (examples: 10s, 500ms)\n", drain.c_str());
+    return 2;
+  }
   if (!parsed_age || !parsed_grace) {
     std::fprintf(stderr, "--max-connection-age(-grace): cannot parse (examples: 5m, 30s, 0)\n");
     return 2;
@@ -91,6 +99,7 @@ int main(int argc, char** argv) {
     smtpbridge::worker::WorkerOptions worker_options;
     worker_options.name = options.name;
     worker_options.tls = tls;
+    worker_options.drain_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*parsed_drain);
     worker_options.tls.enabled = !tls.cert_file.empty() || !tls.key_file.empty() || !tls.ca_file.empty();
     worker_options.max_connection_age = std::chrono::duration_cast<std::chrono::milliseconds>(*parsed_age);
     worker_options.max_connection_age_grace =

@@ -319,6 +319,8 @@ int Worker::Start(const std::string& address) {
     throw std::runtime_error("worker " + options_.name + ": " + tls_error);
   }
   grpc::ServerBuilder builder;
+  // No SO_REUSEPORT (gRPC's default): a second worker on a busy port must fail, not share it.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(address, credentials, &port);
   builder.SetMaxReceiveMessageSize(options_.max_request_bytes);
   // Dispatchers ping every 10 s, also between calls (smtpbridge/grpc/client_channel.h).

@@ -159,7 +159,11 @@ type Binding struct {
 	// `_EOD` only: how many body octets the worker receives; 0 sends headers only.
 	BodyLimit uint32 `protobuf:"varint,13,opt,name=body_limit,json=bodyLimit,proto3" json:"body_limit,omitempty"`
 	// Where the binding was declared, "file:line", for operators.
-	Source        string `protobuf:"bytes,14,opt,name=source,proto3" json:"source,omitempty"`
+	Source string `protobuf:"bytes,14,opt,name=source,proto3" json:"source,omitempty"`
+	// What the SMTP client sees when on_error is TEMPFAIL (a 4xx other than 421) or REJECT (a 5xx).
+	// Unset: a generic "451 4.7.1 Temporary policy failure" / "550 5.7.1 Rejected by policy"; the
+	// binding's name never reaches the client (it stays in logs, metrics and Verdict.reason).
+	OnErrorReply  *SmtpReply `protobuf:"bytes,15,opt,name=on_error_reply,json=onErrorReply,proto3" json:"on_error_reply,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -292,11 +296,18 @@ func (x *Binding) GetSource() string {
 	return ""
 }
 
+func (x *Binding) GetOnErrorReply() *SmtpReply {
+	if x != nil {
+		return x.OnErrorReply
+	}
+	return nil
+}
+
 var File_smtpbridge_v1_binding_proto protoreflect.FileDescriptor
 
 const file_smtpbridge_v1_binding_proto_rawDesc = "" +
 	"\n" +
-	"\x1bsmtpbridge/v1/binding.proto\x12\rsmtpbridge.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x19smtpbridge/v1/event.proto\"\xbe\x04\n" +
+	"\x1bsmtpbridge/v1/binding.proto\x12\rsmtpbridge.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x19smtpbridge/v1/event.proto\"\xfe\x04\n" +
 	"\aBinding\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x1a\n" +
@@ -313,7 +324,8 @@ const file_smtpbridge_v1_binding_proto_rawDesc = "" +
 	"\aenabled\x18\f \x01(\bR\aenabled\x12\x1d\n" +
 	"\n" +
 	"body_limit\x18\r \x01(\rR\tbodyLimit\x12\x16\n" +
-	"\x06source\x18\x0e \x01(\tR\x06source\x1aA\n" +
+	"\x06source\x18\x0e \x01(\tR\x06source\x12>\n" +
+	"\x0eon_error_reply\x18\x0f \x01(\v2\x18.smtpbridge.v1.SmtpReplyR\fonErrorReply\x1aA\n" +
 	"\x13SinkPropertiesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*f\n" +
@@ -349,6 +361,7 @@ var file_smtpbridge_v1_binding_proto_goTypes = []any{
 	nil,                         // 3: smtpbridge.v1.Binding.SinkPropertiesEntry
 	(EventType)(0),              // 4: smtpbridge.v1.EventType
 	(*durationpb.Duration)(nil), // 5: google.protobuf.Duration
+	(*SmtpReply)(nil),           // 6: smtpbridge.v1.SmtpReply
 }
 var file_smtpbridge_v1_binding_proto_depIdxs = []int32{
 	4, // 0: smtpbridge.v1.Binding.event:type_name -> smtpbridge.v1.EventType
@@ -356,11 +369,12 @@ var file_smtpbridge_v1_binding_proto_depIdxs = []int32{
 	5, // 2: smtpbridge.v1.Binding.timeout:type_name -> google.protobuf.Duration
 	0, // 3: smtpbridge.v1.Binding.on_error:type_name -> smtpbridge.v1.OnError
 	1, // 4: smtpbridge.v1.Binding.mode:type_name -> smtpbridge.v1.BindingMode
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	6, // 5: smtpbridge.v1.Binding.on_error_reply:type_name -> smtpbridge.v1.SmtpReply
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_smtpbridge_v1_binding_proto_init() }

@@ -589,22 +589,28 @@ func (x *SessionContext) GetAttributes() map[string]string {
 	return nil
 }
 
-// The envelope of the current transaction, as far as it got.
+// The envelope of the current transaction, as far as it got. Every host fills it the same way
+// (docs/verdicts.md section 3). Text is UTF-8: hosts turn other bytes into '?'.
 type Envelope struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The MAIL FROM path without angle brackets; empty for the null sender `<>`.
+	// The MAIL FROM path without angle brackets; empty for the null sender `<>`. Set from the MAIL
+	// command on: its own INBOUND_COMMAND and MESSAGE_START events already carry the path being
+	// asked about; then every event until the transaction ends.
 	Sender string `protobuf:"bytes,1,opt,name=sender,proto3" json:"sender,omitempty"`
-	// True once MAIL FROM was accepted (distinguishes "no transaction" from the null sender).
+	// True from the MAIL command's own events until the transaction ends (distinguishes "no
+	// transaction" from the null sender).
 	HasSender bool `protobuf:"varint,2,opt,name=has_sender,json=hasSender,proto3" json:"has_sender,omitempty"`
 	// ESMTP parameters of MAIL FROM, e.g. SIZE=1234, BODY=8BITMIME (keys upper case).
 	MailParameters map[string]string `protobuf:"bytes,3,rep,name=mail_parameters,json=mailParameters,proto3" json:"mail_parameters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	// Recipients accepted so far, in order, without angle brackets.
+	// Recipients accepted so far, in order, without angle brackets. The policy host learns them
+	// only by count: it lists the recipient after RCPT only when there is exactly one.
 	Recipients []string `protobuf:"bytes,4,rep,name=recipients,proto3" json:"recipients,omitempty"`
 	// PER_RECIPIENT and RCPT events: index of the recipient this event is about (0-based, into
 	// `recipients` for outbound events; equal to len(recipients) for an inbound RCPT not yet
 	// accepted).
 	RecipientIndex uint32 `protobuf:"varint,5,opt,name=recipient_index,json=recipientIndex,proto3" json:"recipient_index,omitempty"`
-	// RCPT events: the recipient this event is about, without angle brackets.
+	// RCPT events (INBOUND_COMMAND RCPT, PER_RECIPIENT, and the SERVER_RESPONSE to RCPT): the
+	// recipient this event is about, without angle brackets.
 	Recipient string `protobuf:"bytes,6,opt,name=recipient,proto3" json:"recipient,omitempty"`
 	// Message size: declared (SIZE=) before data, actual at `_EOD`.
 	Size          uint64 `protobuf:"varint,7,opt,name=size,proto3" json:"size,omitempty"`
@@ -691,7 +697,8 @@ func (x *Envelope) GetSize() uint64 {
 	return 0
 }
 
-// The command line of an INBOUND_COMMAND or outbound event.
+// The command line of an INBOUND_COMMAND or outbound event, or the command a SERVER_RESPONSE
+// answers (keyword, line and argument filled as on the command's own event).
 type Command struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Upper-cased verb: "EHLO", "MAIL", "RCPT", "DATA", "BDAT", "_EOD", "QUIT", "XFOO", ...
@@ -756,14 +763,19 @@ func (x *Command) GetLine() string {
 	return ""
 }
 
-// An SMTP reply: the native reply a host would give, or the reply a next hop gave.
+// An SMTP reply: the native reply a host would give, or the reply a next hop gave. On the wire
+// each line is: the code, '-' on every line but the last (' ' on the last), then the enhanced
+// code and a space when one is set (repeated on every line), then the line's text. Without lines
+// the code and enhanced code go alone (the proxy adds "Ok" / "Error").
 type SmtpReply struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Three-digit basic status code (RFC 5321), e.g. 250, 451, 550.
+	// Three-digit basic status code (RFC 5321), e.g. 250, 451, 550; 200..599 in a verdict.
 	Code uint32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
-	// Enhanced status code (RFC 3463), e.g. "5.7.1"; empty for none.
+	// Enhanced status code (RFC 3463), e.g. "5.7.1"; empty for none. In a verdict its class (the
+	// first digit) matches the code's.
 	EnhancedCode string `protobuf:"bytes,2,opt,name=enhanced_code,json=enhancedCode,proto3" json:"enhanced_code,omitempty"`
-	// Text lines without the code prefix; a multi-line reply has several.
+	// Text lines without the code or enhanced code prefix; a multi-line reply has several. In a
+	// verdict: at most 16 lines of at most 500 octets, no CR, LF, NUL or control characters.
 	Lines         []string `protobuf:"bytes,3,rep,name=lines,proto3" json:"lines,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -968,6 +980,8 @@ type Event struct {
 	// INBOUND_COMMAND and the outbound events: the command.
 	Command *Command `protobuf:"bytes,5,opt,name=command,proto3" json:"command,omitempty"`
 	// INBOUND_COMMAND: the reply the host will give if every sink continues (e.g. 250 for RCPT).
+	// At `_EOD` it is a provisional 250: the client gets the next hop's reply (proxy; its
+	// SERVER_RESPONSE `_EOD` event carries it) or the MTA's (milter, policy host).
 	// SERVER_RESPONSE: the reply the next hop gave.
 	Response *SmtpReply `protobuf:"bytes,6,opt,name=response,proto3" json:"response,omitempty"`
 	// `_EOD` only: the message.

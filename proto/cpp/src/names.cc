@@ -58,6 +58,8 @@ std::string_view ActionName(Action action) {
     case ACTION_TEMPFAIL: return "tempfail";
     case ACTION_DROP_SESSION: return "drop_session";
     case ACTION_SKIP_RECIPIENT: return "skip_recipient";
+    case ACTION_DEFER_IF_PERMIT: return "defer_if_permit";
+    case ACTION_DEFER_IF_REJECT: return "defer_if_reject";
     default: return "unknown";
   }
 }

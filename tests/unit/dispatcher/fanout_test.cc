@@ -33,6 +33,11 @@ class RecordingObserver : public DispatchObserver {
     std::lock_guard lock(mu);
     ++hedges;
   }
+  void OnInvalidVerdict(const EventInfo&, const v1::Binding& binding,
+                        const VerdictCheck& check) override {
+    std::lock_guard lock(mu);
+    invalid.emplace_back(binding.name() + ":" + std::string(VerdictProblemName(check.problem)));
+  }
   std::optional<v1::SinkOutcome> Find(const std::string& name) {
     std::lock_guard lock(mu);
     for (const auto& [n, o] : outcomes) {
@@ -44,6 +49,7 @@ class RecordingObserver : public DispatchObserver {
   std::vector<std::pair<std::string, v1::SinkOutcome>> outcomes;
   int decisions = 0;
   int hedges = 0;
+  std::vector<std::string> invalid;
 };
 
 v1::Verdict Action(v1::Action action, uint32_t code = 0) {
@@ -217,7 +223,7 @@ TEST_F(FanOutTest, TimeoutAppliesOnErrorTempfail) {
   ASSERT_TRUE(answered());
   const auto r = response();
   EXPECT_EQ(r.verdict().action(), v1::ACTION_TEMPFAIL);
-  EXPECT_EQ(v1::ReplyText(r.verdict().reply()), "451 4.7.1 Temporary policy failure (slow)");
+  EXPECT_EQ(v1::ReplyText(r.verdict().reply()), "451 4.7.1 Temporary policy failure");
   EXPECT_EQ(r.decided_by(), "slow");
   EXPECT_EQ(OutcomeOf(r, "slow").kind(), v1::SINK_OUTCOME_KIND_TIMEOUT);
   EXPECT_TRUE(client_.cancelled("slow"));
@@ -444,6 +450,87 @@ TEST_F(FanOutTest, ExplainOffLeavesOutcomesOut) {
   ASSERT_TRUE(answered());
   EXPECT_EQ(response().outcomes_size(), 0);
   EXPECT_EQ(observer_.Find("low")->kind(), v1::SINK_OUTCOME_KIND_CANCELLED);
+}
+
+// The priority bypass (#14): an invalid verdict from a higher-priority binding is that binding's
+// error, so it neither decides nor cancels the lower-priority binding's valid 550.
+TEST_F(FanOutTest, InvalidHighPriorityVerdictLetsTheLowerPriority550Win) {
+  const std::vector<std::pair<std::string, v1::Verdict>> invalid = {
+      {"respond 354", Action(v1::ACTION_RESPOND, 354)},
+      {"respond 99", Action(v1::ACTION_RESPOND, 99)},
+      {"respond without reply", Action(v1::ACTION_RESPOND)},
+      {"unknown action", Action(static_cast<v1::Action>(42), 550)},
+      {"reply with CR/LF", [] {
+         auto v = Action(v1::ACTION_REJECT, 550);
+         v.mutable_reply()->add_lines("no\r\n250 2.1.5 Ok");
+         return v;
+       }()},
+  };
+  for (const auto& [name, verdict] : invalid) {
+    SCOPED_TRACE(name);
+    Load(kTwoBindings);  // on_error: continue (the default)
+    Evaluate(Rcpt("a@b"));
+    ASSERT_TRUE(client_.Reply("high", verdict));
+    EXPECT_FALSE(answered()) << "an invalid verdict must not decide";
+    EXPECT_FALSE(client_.cancelled("low"));
+    auto reject = Action(v1::ACTION_REJECT, 550);
+    reject.mutable_reply()->set_enhanced_code("5.7.1");
+    ASSERT_TRUE(client_.Reply("low", reject));
+    ASSERT_TRUE(answered());
+    const auto r = response();
+    EXPECT_EQ(r.verdict().action(), v1::ACTION_REJECT);
+    EXPECT_EQ(r.verdict().reply().code(), 550u);
+    EXPECT_EQ(r.decided_by(), "low");
+    EXPECT_EQ(OutcomeOf(r, "high").kind(), v1::SINK_OUTCOME_KIND_ERROR);
+    EXPECT_THAT(OutcomeOf(r, "high").error(), ::testing::StartsWith("invalid verdict: "));
+  }
+  std::lock_guard lock(observer_.mu);
+  EXPECT_THAT(observer_.invalid,
+              ElementsAre("high:reply_class", "high:reply_code", "high:reply_missing",
+                          "high:unknown_action", "high:reply_text"));
+}
+
+TEST_F(FanOutTest, InvalidVerdictAppliesTheBindingsOnError) {
+  Load(R"(bindings:
+  - {name: strict, event: INBOUND_COMMAND, rule: RCPT, sink: "w:1", priority: 10, on_error: tempfail}
+  - {name: low, event: INBOUND_COMMAND, rule: RCPT, sink: "w:2", priority: 20}
+)");
+  Evaluate(Rcpt("a@b"));
+  ASSERT_TRUE(client_.Reply("strict", Action(v1::ACTION_REJECT, 250)));
+  ASSERT_TRUE(answered());
+  const auto r = response();
+  EXPECT_EQ(r.verdict().action(), v1::ACTION_TEMPFAIL);
+  EXPECT_EQ(r.verdict().reply().code(), 451u);
+  EXPECT_EQ(r.decided_by(), "strict");
+  EXPECT_EQ(OutcomeOf(r, "strict").kind(), v1::SINK_OUTCOME_KIND_ERROR);
+}
+
+TEST_F(FanOutTest, InvalidVerdictIsNeverCached) {
+  Load(R"(bindings:
+  - {name: w, event: INBOUND_COMMAND, rule: RCPT, sink: "w:1"}
+)");
+  auto bad = Action(v1::ACTION_REJECT, 451);
+  *bad.mutable_cache_ttl() = v1::ToProtoDuration(std::chrono::seconds(60));
+  Evaluate(Rcpt("a@b"));
+  ASSERT_TRUE(client_.Reply("w", bad));
+  ASSERT_TRUE(answered());
+  EXPECT_EQ(response().verdict().action(), v1::ACTION_CONTINUE);
+  Evaluate(Rcpt("a@b"));
+  EXPECT_EQ(client_.calls_to("w"), 2u) << "the second event must go to the worker again";
+}
+
+TEST_F(FanOutTest, QuarantineWithALineBreakInItsReasonStillQuarantines) {
+  Load(R"(bindings:
+  - {name: w, event: INBOUND_COMMAND, rule: RCPT, sink: "w:1"}
+)");
+  v1::Verdict v;
+  v.add_edits()->mutable_quarantine()->set_reason("spam\r\nX-Evil: 1");
+  Evaluate(Rcpt("a@b"));
+  ASSERT_TRUE(client_.Reply("w", v));
+  ASSERT_TRUE(answered());
+  const auto r = response();
+  ASSERT_EQ(r.verdict().edits_size(), 1);
+  EXPECT_EQ(r.verdict().edits(0).quarantine().reason(), "spam  X-Evil: 1");
 }
 
 }  // namespace

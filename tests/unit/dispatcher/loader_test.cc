@@ -120,8 +120,8 @@ TEST(LoaderTest, ReportsFileLineAndFieldForEachMistakeAndCollectsThemAll) {
       ElementsAre(
           "bindings.yaml:12: bindings[2].priority: \"PRIO_HUGE\" is not a number 0..32767 or a PRIO_* name",
           "bindings.yaml:20: bindings[3].prority: unknown key (expected one of: name, id, instance, "
-          "event, rule, priority, sink, sink_properties, timeout, on_error, mode, enabled, body_limit, "
-          "hedge_after, tls)",
+          "event, rule, priority, sink, sink_properties, timeout, on_error, on_error_reply, mode, "
+          "enabled, body_limit, hedge_after, tls)",
           HasSubstr("bindings.yaml:14: bindings[3].event: \"ON_SMTP_NOTHING\" is not an event type"),
           "bindings.yaml:16: bindings[3].timeout: \"5 parsecs\" is not a duration (e.g. \"50ms\", \"1.5s\")",
           "bindings.yaml:17: bindings[3].on_error: \"explode\" is not one of continue, tempfail, reject",
@@ -135,6 +135,34 @@ TEST(LoaderTest, ReportsFileLineAndFieldForEachMistakeAndCollectsThemAll) {
           "bindings.yaml:24: bindings[5].name: required",
           "bindings.yaml:24: bindings[5].sink: required",
           HasSubstr("bindings.yaml:25: bindings[5].rule: \"MAIL FROM=x\": CONNECT bindings take")));
+}
+
+TEST(LoaderTest, OnErrorReplyIsParsedAndMustFitOnError) {
+  const auto ok = LoadBindingsText(R"(defaults:
+  on_error: tempfail
+  on_error_reply: "450 4.7.0 Try again later"
+bindings:
+  - {name: a, event: CONNECT, sink: "ipv4:127.0.0.1:1"}
+  - {name: b, event: CONNECT, sink: "ipv4:127.0.0.1:1", on_error: reject, on_error_reply: "554 Go away"}
+  - {name: c, event: CONNECT, sink: "ipv4:127.0.0.1:1", on_error: continue}
+)",
+                                   "r.yaml");
+  ASSERT_TRUE(ok.ok()) << ::testing::PrintToString(ok.errors);
+  EXPECT_EQ(v1::ReplyText(ok.set->bindings()[0].proto.on_error_reply()), "450 4.7.0 Try again later");
+  EXPECT_EQ(v1::ReplyText(ok.set->bindings()[1].proto.on_error_reply()), "554 Go away");
+  EXPECT_FALSE(ok.set->bindings()[2].proto.has_on_error_reply());
+  const auto bad = LoadBindingsText(R"(bindings:
+  - {name: a, event: CONNECT, sink: "ipv4:127.0.0.1:1", on_error: tempfail, on_error_reply: "550 no"}
+  - {name: b, event: CONNECT, sink: "ipv4:127.0.0.1:1", on_error: tempfail, on_error_reply: "421 bye"}
+  - {name: c, event: CONNECT, sink: "ipv4:127.0.0.1:1", on_error: reject, on_error_reply: "55x"}
+  - {name: d, event: CONNECT, sink: "ipv4:127.0.0.1:1", on_error: reject, on_error_reply: "550 4.7.1 x"}
+)",
+                                    "r.yaml");
+  EXPECT_THAT(bad.errors,
+              ElementsAre("r.yaml:2: bindings[0].on_error_reply: 550 does not fit on_error tempfail (a 4xx other than 421)",
+                          "r.yaml:3: bindings[1].on_error_reply: 421 does not fit on_error tempfail (a 4xx other than 421)",
+                          HasSubstr("r.yaml:4: bindings[2].on_error_reply: \"55x\" is not a reply"),
+                          HasSubstr("r.yaml:5: bindings[3].on_error_reply: \"550 4.7.1 x\": the enhanced code's class")));
 }
 
 TEST(LoaderTest, DefaultsAreValidatedToo) {

@@ -114,13 +114,28 @@ TEST(MergeTest, OnErrorVerdicts) {
   b.set_on_error(v1::ON_ERROR_TEMPFAIL);
   auto v = OnErrorVerdict(b, "timeout");
   EXPECT_EQ(v.action(), v1::ACTION_TEMPFAIL);
-  EXPECT_EQ(v1::ReplyText(v.reply()), "451 4.7.1 Temporary policy failure (rbl)");
+  EXPECT_EQ(v1::ReplyText(v.reply()), "451 4.7.1 Temporary policy failure");
   EXPECT_EQ(v.reason(), "binding rbl: timeout (on_error=tempfail)");
   b.set_on_error(v1::ON_ERROR_REJECT);
   v = OnErrorVerdict(b, "error: unavailable");
   EXPECT_EQ(v.action(), v1::ACTION_REJECT);
-  EXPECT_EQ(v1::ReplyText(v.reply()), "550 5.7.1 Rejected by policy (rbl)");
+  EXPECT_EQ(v1::ReplyText(v.reply()), "550 5.7.1 Rejected by policy");
   EXPECT_EQ(v.reason(), "binding rbl: error: unavailable (on_error=reject)");
+}
+
+// #14: the client-visible text never names the binding; an operator may set it per binding.
+TEST(MergeTest, OnErrorReplyIsGenericOrTheBindingsOwn) {
+  v1::Binding b;
+  b.set_name("internal-rbl-cluster-3");
+  b.set_on_error(v1::ON_ERROR_TEMPFAIL);
+  auto v = OnErrorVerdict(b, "timeout");
+  EXPECT_EQ(v1::ReplyText(v.reply()).find("internal-rbl"), std::string::npos);
+  EXPECT_NE(v.reason().find("internal-rbl-cluster-3"), std::string::npos);
+  b.mutable_on_error_reply()->set_code(450);
+  b.mutable_on_error_reply()->set_enhanced_code("4.7.0");
+  b.mutable_on_error_reply()->add_lines("Try again later");
+  v = OnErrorVerdict(b, "timeout");
+  EXPECT_EQ(v1::ReplyText(v.reply()), "450 4.7.0 Try again later");
 }
 
 }  // namespace

@@ -35,6 +35,12 @@ class BlocklistWorker final : public v1::PolicySink::Service {
                        v1::Verdict* verdict) override {
     ++calls;
     const auto& props = request->binding().sink_properties();
+    if (props.count("answer_354")) {  // an invalid verdict: RESPOND 354
+      verdict->set_action(v1::ACTION_RESPOND);
+      verdict->mutable_reply()->set_code(354);
+      verdict->mutable_reply()->add_lines("go ahead\r\n250 forged");
+      return grpc::Status::OK;
+    }
     const auto blocked = props.find("blocked");
     if (blocked != props.end() && request->event().envelope().recipient() == blocked->second) {
       verdict->set_action(v1::ACTION_REJECT);
@@ -357,6 +363,35 @@ std::string FetchMetrics(const std::string& address) {
   }
   ::close(fd);
   return out;
+}
+
+// #14, through the real gRPC path bridgectl test-event uses (Dispatcher.Evaluate with explain):
+// a higher-priority binding's invalid verdict neither decides nor cancels the lower one's 550.
+TEST_F(ServerTest, InvalidVerdictOfAHigherPriorityBindingDoesNotBypassTheLowerOne) {
+  dir_.Write("bindings.yaml", Bindings(false) +
+                                  "  - name: broken-worker\n"
+                                  "    event: INBOUND_COMMAND\n"
+                                  "    rule: RCPT\n"
+                                  "    priority: 0\n"
+                                  "    sink: " + sink_ + "\n"
+                                  "    sink_properties: {answer_354: yes}\n"
+                                  "    timeout: 5s\n");
+  grpc::ClientContext context;
+  Authorize(&context);
+  v1::ReloadResponse reloaded;
+  ASSERT_TRUE(admin_->Reload(&context, {}, &reloaded).ok());
+  ASSERT_TRUE(reloaded.ok()) << ::testing::PrintToString(reloaded.errors());
+
+  v1::EvaluateResponse response;
+  ASSERT_TRUE(Call(Rcpt("blocked@example.com"), &response).ok());
+  EXPECT_EQ(response.verdict().action(), v1::ACTION_REJECT);
+  EXPECT_EQ(v1::ReplyText(response.verdict().reply()), "550 5.7.1 Recipient blocked");
+  EXPECT_EQ(response.decided_by(), "reject-blocked-rcpt");
+  ASSERT_EQ(response.outcomes_size(), 2);
+  EXPECT_EQ(response.outcomes(0).binding(), "broken-worker");
+  EXPECT_EQ(response.outcomes(0).kind(), v1::SINK_OUTCOME_KIND_ERROR);
+  EXPECT_THAT(response.outcomes(0).error(), HasSubstr("invalid verdict: reply_text"));
+  EXPECT_EQ(response.outcomes(1).kind(), v1::SINK_OUTCOME_KIND_ANSWERED);
 }
 
 TEST(ServerMetricsTest, PrometheusCountsEventsDecisionsAndOutcomes) {

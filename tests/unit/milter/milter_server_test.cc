@@ -3,6 +3,8 @@
 #include "milter/milter_server.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -150,6 +152,45 @@ TEST_P(ServerFixture, TransactionOverTcp) {
   mta.Send(Quit{});
   EXPECT_TRUE(mta.Closed());
   EXPECT_EQ(sink_.events().size(), 3u);
+}
+
+// #14: --socket-mode / --socket-owner: the MTA's smtpd must be able to connect to the socket.
+TEST(SocketPermissions, ModeAndGroupApplyToTheBoundSocket) {
+  std::string error;
+  EXPECT_EQ(ParseSocketMode("0660", &error), 0660u);
+  EXPECT_EQ(ParseSocketMode("600", &error), 0600u);
+  EXPECT_FALSE(ParseSocketMode("0999", &error));
+  EXPECT_FALSE(ParseSocketMode("rw", &error));
+  ListenAddress parsed;
+  ParseSocketOwner("postfix:mail", &parsed);
+  EXPECT_EQ(parsed.owner, "postfix");
+  EXPECT_EQ(parsed.group, "mail");
+  ParseSocketOwner(":mail", &parsed);
+  EXPECT_EQ(parsed.owner, "");
+  EXPECT_EQ(parsed.group, "mail");
+
+  smtpbridge::testing::TempDir dir;
+  FakeSink sink;
+  asio::io_context io;
+  MilterServer server(io, sink, ServerOptions{});
+  ListenAddress address{true, "", 0, (dir / "m.sock").string()};
+  address.mode = 0660;
+  address.group = std::to_string(::getgid());  // a group we may chown to without privileges
+  server.Listen(address);
+  struct stat st {};
+  ASSERT_EQ(::stat(address.path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  EXPECT_EQ(st.st_gid, ::getgid());
+
+  ListenAddress unknown{true, "", 0, (dir / "n.sock").string()};
+  unknown.group = "no-such-group-smtpbridge";
+  try {
+    server.Listen(unknown);
+    ADD_FAILURE() << "an unknown group must fail";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("no such group"), std::string::npos) << e.what();
+  }
+  server.StopAccepting();
 }
 
 TEST_P(ServerFixture, TransactionOverUnixSocket) {

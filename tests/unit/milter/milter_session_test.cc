@@ -215,6 +215,32 @@ TEST_F(MilterSessionTest, UnknownCommandUsesItsVerb) {
   EXPECT_EQ(sink_.events().back().command().argument(), "bar baz");
 }
 
+// #14: 8-bit bytes from the MTA (MAIL FROM without SMTPUTF8, macros, headers) are made UTF-8
+// before they enter string fields, so the dispatcher can always parse the event.
+TEST_F(MilterSessionTest, EightBitBytesBecomeValidUtf8) {
+  Send(kPostfixOffer);
+  Send(MacroDefs{'C', {{"{cert_subject}", "CN=M\xfcller"}}});
+  Send(ConnectInfo{"client.example", '4', 40000, "192.0.2.7"});
+  Send(MailFrom{{"<j\xf6rg@example.org>"}});
+  Send(RcptTo{{"<b\xe4r@example.net>"}});
+  Send(Data{});
+  Send(HeaderField{"Subject", "Gr\xfc\xdf" "e"});
+  Send(EndOfMessage{});
+  const auto events = sink_.events();
+  ASSERT_GE(events.size(), 4u);
+  const auto& eod = events.back();
+  EXPECT_EQ(eod.envelope().sender(), "j?rg@example.org");
+  EXPECT_EQ(eod.session().attributes().at("{cert_subject}"), "CN=M?ller");
+  ASSERT_EQ(eod.message().headers_size(), 1);
+  EXPECT_EQ(eod.message().headers(0).value(), "Gr??e");
+  for (const auto& e : events) {
+    std::string wire;
+    ASSERT_TRUE(e.SerializeToString(&wire));
+    v1::Event parsed;
+    EXPECT_TRUE(parsed.ParseFromString(wire)) << e.command().line();
+  }
+}
+
 TEST_F(MilterSessionTest, ProtocolViolationsClose) {
   auto step = Session().Handle(Helo{"early"});
   EXPECT_TRUE(step.close);

@@ -16,14 +16,16 @@ TEST(VerdictMapping, StepReplies) {
   EXPECT_EQ(StepReply(v1::Verdict()), Reply(SimpleReply{'c'}));
   EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_CONTINUE)), Reply(SimpleReply{'c'}));
   EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_SKIP_RECIPIENT)), Reply(SimpleReply{'c'}));
-  EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_REJECT)), Reply(SimpleReply{'r'}));
-  EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_TEMPFAIL)), Reply(SimpleReply{'t'}));
+  // The proto's defaults, with the same text on every host.
+  EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_REJECT)), Reply(ReplyCode{"550 5.7.1 Rejected by policy"}));
+  EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_TEMPFAIL)), Reply(ReplyCode{"451 4.7.1 Try again later"}));
   EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_REJECT, 554, "5.7.1", {"go away"})),
             Reply(ReplyCode{"554 5.7.1 go away"}));
   EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_TEMPFAIL, 450, "4.2.0", {"later"})),
             Reply(ReplyCode{"450 4.2.0 later"}));
-  // A reply of the wrong class falls back to the plain action.
-  EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_REJECT, 451, "4.7.1", {"x"})), Reply(SimpleReply{'r'}));
+  // A reply of the wrong class falls back to the default.
+  EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_REJECT, 451, "4.7.1", {"x"})),
+            Reply(ReplyCode{"550 5.7.1 Rejected by policy"}));
   EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_RESPOND, 550, "", {"no such user"})),
             Reply(ReplyCode{"550 no such user"}));
   EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_RESPOND, 250, "", {"ok"})), Reply(SimpleReply{'c'}));
@@ -54,7 +56,7 @@ TEST(VerdictMapping, EndOfMessageEditsThenContinue) {
   add()->mutable_change_sender()->set_address("bounce@example.com");
   add()->mutable_add_recipient()->set_address("copy@example.com");
   auto* par = add()->mutable_add_recipient();
-  par->set_address("<p@example.com>");
+  par->set_address("p@example.com");
   par->set_parameters("NOTIFY=NEVER");
   add()->mutable_delete_recipient()->set_address("old@example.com");
   add()->mutable_quarantine()->set_reason("suspicious");
@@ -86,6 +88,31 @@ TEST(VerdictMapping, EndOfMessageDropsEditsTheMtaDidNotGrant) {
   auto replies = EndOfMessageReplies(v, action::kQuarantine, &skipped);
   EXPECT_EQ(skipped, 1);
   EXPECT_EQ(replies, (std::vector<Reply>{QuarantineReply{"q"}, SimpleReply{'c'}}));
+}
+
+// #14: envelope edits are RFC 5321 mailboxes before they reach smfi_chgfrom / smfi_addrcpt
+// (no '>' or spaces smuggling ESMTP parameters), header edits valid fields; refused edits are
+// counted; a quarantine reason with CR/LF still quarantines, on one line.
+TEST(VerdictMapping, EndOfMessageRefusesInvalidEditsAndKeepsTheQuarantine) {
+  v1::Verdict v;
+  v.add_edits()->mutable_change_sender()->set_address("ok@example.org> AUTH=<x@example.org>");
+  v.add_edits()->mutable_add_recipient()->set_address("a@example.org NOTIFY=NEVER");
+  auto* par = v.add_edits()->mutable_add_recipient();
+  par->set_address("b@example.org");
+  par->set_parameters("NOTIFY=NEVER\r\nRSET");
+  v.add_edits()->mutable_delete_recipient()->set_address("c@example.org>");
+  auto* h = v.add_edits()->mutable_add_header();
+  h->set_name("X-Evil");
+  h->set_value("1\r\nBcc: victim@example.org");
+  v.add_edits()->mutable_quarantine()->set_reason("spam\r\nX-Injected: 1");
+  v.add_edits()->mutable_change_sender()->set_address("");  // the null sender is valid
+  int skipped = -1;
+  int refused = -1;
+  auto replies = EndOfMessageReplies(v, kAll, &skipped, &refused);
+  EXPECT_EQ(skipped, 0);
+  EXPECT_EQ(refused, 5);
+  EXPECT_EQ(replies, (std::vector<Reply>{QuarantineReply{"spam  X-Injected: 1"}, ChangeFromReply{"<>", ""},
+                                         SimpleReply{'c'}}));
 }
 
 TEST(VerdictMapping, EndOfMessageDiscardAndReject) {

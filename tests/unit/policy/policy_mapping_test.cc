@@ -66,6 +66,28 @@ TEST(PolicyMapping, RcptRequestFillsTypedFieldsAndAttributes) {
   EXPECT_EQ(e.envelope().size(), 12345u);
 }
 
+// #14: a Latin-1 byte in any attribute (MAIL FROM through Postfix with smtputf8_enable=no,
+// ccert_subject) must not make the event unparsable for the dispatcher (which would refuse it,
+// and the sink would fall back: the policy bypass).
+TEST(PolicyMapping, EightBitAttributeBytesBecomeValidUtf8) {
+  auto request = Postfix37Rcpt();
+  for (auto& [k, v] : request.attributes) {
+    if (k == "sender") v = "j\xf6rg@example.org";
+    if (k == "ccert_subject") v = "CN=M\xfcller";
+  }
+  request.attributes.emplace_back("x_\xff", "\xc3");
+  auto e = EventFromRequest(request, MappingOptions{}, "s", "e");
+  EXPECT_EQ(e.envelope().sender(), "j?rg@example.org");
+  EXPECT_EQ(e.session().tls().peer_subject(), "CN=M?ller");
+  EXPECT_EQ(e.session().attributes().at("sender"), "j?rg@example.org");
+  EXPECT_EQ(e.session().attributes().at("x_?"), "?");
+  // What the dispatcher does with it: parse. A string field with invalid UTF-8 fails here.
+  std::string wire;
+  ASSERT_TRUE(e.SerializeToString(&wire));
+  v1::Event parsed;
+  EXPECT_TRUE(parsed.ParseFromString(wire));
+}
+
 TEST(PolicyMapping, ProtocolStatesToEvents) {
   struct Row {
     const char* state;
@@ -107,19 +129,77 @@ TEST(PolicyMapping, ProtocolStatesToEvents) {
 TEST(PolicyMapping, VerdictsToActions) {
   EXPECT_EQ(ActionForVerdict(v1::Verdict(), "RCPT"), "DUNNO");
   EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_CONTINUE), "RCPT"), "DUNNO");
-  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_REJECT), "RCPT"), "REJECT");
+  // Replies without text follow the proto's defaults (not Postfix's 554 / 450).
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_REJECT), "RCPT"), "550 5.7.1 Rejected by policy");
   EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_REJECT, 550, "5.7.1", {"blocked", "really"}), "RCPT"),
             "550 5.7.1 blocked; really");
-  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_REJECT, 451, "", {"wrong class"}), "RCPT"),
-            "REJECT wrong class");
-  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_TEMPFAIL), "RCPT"), "DEFER");
+  int refused = 0;
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_REJECT, 451, "", {"wrong class"}), "RCPT", &refused),
+            "550 5.7.1 Rejected by policy");
+  EXPECT_EQ(refused, 1);
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_TEMPFAIL), "RCPT"), "451 4.7.1 Try again later");
   EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_TEMPFAIL, 450, "4.2.0", {"later"}), "RCPT"),
             "450 4.2.0 later");
   EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_RESPOND, 250, "", {"ok"}), "RCPT"), "OK");
   EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_RESPOND, 554, "", {"no"}), "RCPT"), "554 no");
   EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_DROP_SESSION), "RCPT"), "421 4.7.0 Closing connection");
-  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_REJECT, 550, "", {"line\r\nbreak"}), "RCPT"),
-            "550 linebreak");
+  // A reply the contract forbids (the dispatcher never forwards one): the default, counted.
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_REJECT, 550, "", {"line\r\nbreak"}), "RCPT", &refused),
+            "550 5.7.1 Rejected by policy");
+  EXPECT_EQ(refused, 1);
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_RESPOND, 354), "RCPT", &refused), "DUNNO");
+  EXPECT_EQ(refused, 1);
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(static_cast<v1::Action>(42)), "RCPT", &refused), "DUNNO");
+  EXPECT_EQ(refused, 1);
+  // No next hop here: SKIP_RECIPIENT accepts the recipient.
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_SKIP_RECIPIENT), "RCPT"), "DUNNO");
+}
+
+// #14: Postfix's own vocabulary.
+TEST(PolicyMapping, PostfixVocabulary) {
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_DEFER_IF_PERMIT, 450, "4.7.1", {"greylisted"}), "RCPT"),
+            "DEFER_IF_PERMIT greylisted");
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_DEFER_IF_PERMIT), "RCPT"), "DEFER_IF_PERMIT");
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_DEFER_IF_REJECT, 450, "", {"maybe later"}), "RCPT"),
+            "DEFER_IF_REJECT maybe later");
+  v1::Verdict warn;
+  warn.add_edits()->mutable_warn()->set_text("suspicious HELO");
+  EXPECT_EQ(ActionForVerdict(warn, "RCPT"), "WARN suspicious HELO");
+  v1::Verdict info;
+  info.add_edits()->mutable_info()->set_text("seen");
+  EXPECT_EQ(ActionForVerdict(info, "RCPT"), "INFO seen");
+  v1::Verdict filter;
+  filter.add_edits()->mutable_filter()->set_transport("smtp:[127.0.0.1]:10025");
+  filter.add_edits()->mutable_warn()->set_text("filtered");
+  EXPECT_EQ(ActionForVerdict(filter, "RCPT"), "FILTER smtp:[127.0.0.1]:10025");
+  v1::Verdict redirect;
+  redirect.add_edits()->mutable_redirect()->set_address("quarantine@example.org");
+  EXPECT_EQ(ActionForVerdict(redirect, "RCPT"), "REDIRECT quarantine@example.org");
+  int refused = 0;
+  v1::Verdict bad;
+  bad.add_edits()->mutable_redirect()->set_address("x@example.org> NOTIFY=NEVER");
+  EXPECT_EQ(ActionForVerdict(bad, "RCPT", &refused), "DUNNO");
+  EXPECT_EQ(refused, 1);
+}
+
+// #14: a BCC address with '>' or spaces (ESMTP parameter injection) or an invalid PREPEND header
+// is refused and counted; a HOLD reason with CR/LF still holds, on one line.
+TEST(PolicyMapping, InvalidEditsAreRefusedAndCountedQuarantineStays) {
+  v1::Verdict bcc;
+  bcc.add_edits()->mutable_add_recipient()->set_address("a@example.org> NOTIFY=NEVER");
+  int refused = -1;
+  EXPECT_EQ(ActionForVerdict(bcc, "RCPT", &refused), "DUNNO");
+  EXPECT_EQ(refused, 1);
+  v1::Verdict prepend;
+  auto* h = prepend.add_edits()->mutable_add_header();
+  h->set_name("X-A");
+  h->set_value("1\r\nX-Injected: 2");
+  EXPECT_EQ(ActionForVerdict(prepend, "RCPT", &refused), "DUNNO");
+  EXPECT_EQ(refused, 1);
+  v1::Verdict hold;
+  hold.add_edits()->mutable_quarantine()->set_reason("bad\r\nstuff");
+  EXPECT_EQ(ActionForVerdict(hold, "END-OF-MESSAGE", &refused), "HOLD bad  stuff");
+  EXPECT_EQ(refused, 0);
 }
 
 TEST(PolicyMapping, EditsToActions) {

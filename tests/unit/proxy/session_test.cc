@@ -61,6 +61,13 @@ TEST(ProxySession, RelaysAMessageAndFiresAllEventsInOrder) {
     EXPECT_EQ(e.session().client().address(), "127.0.0.1");
     EXPECT_GT(e.budget().nanos() + e.budget().seconds(), 0);
   }
+  // #14: MAIL's own events carry its path, as on the policy host and in test-event.
+  for (const auto type : {v1::EVENT_TYPE_INBOUND_COMMAND, v1::EVENT_TYPE_MESSAGE_START}) {
+    const v1::Event* mail = Find(events, type, "MAIL");
+    ASSERT_NE(mail, nullptr);
+    EXPECT_TRUE(mail->envelope().has_sender()) << v1::EventType_Name(type);
+    EXPECT_EQ(mail->envelope().sender(), "alice@example.com") << v1::EventType_Name(type);
+  }
   const v1::Event* rcpt = Find(events, v1::EVENT_TYPE_INBOUND_COMMAND, "RCPT");
   ASSERT_NE(rcpt, nullptr);
   EXPECT_EQ(rcpt->session().helo_name(), "client.example");
@@ -72,6 +79,10 @@ TEST(ProxySession, RelaysAMessageAndFiresAllEventsInOrder) {
   const v1::Event* per_rcpt = Find(events, v1::EVENT_TYPE_PER_RECIPIENT, "RCPT");
   ASSERT_NE(per_rcpt, nullptr);
   EXPECT_EQ(per_rcpt->command().line(), "RCPT TO:<bob@example.net>");
+  const v1::Event* rcpt_reply = Find(events, v1::EVENT_TYPE_SERVER_RESPONSE, "RCPT");
+  ASSERT_NE(rcpt_reply, nullptr);
+  EXPECT_EQ(rcpt_reply->envelope().recipient(), "bob@example.net");
+  EXPECT_EQ(rcpt_reply->command().argument(), "TO:<bob@example.net>");
   const v1::Event* eod = Find(events, v1::EVENT_TYPE_INBOUND_COMMAND, "_EOD");
   ASSERT_NE(eod, nullptr);
   ASSERT_EQ(eod->message().headers_size(), 1);
@@ -171,6 +182,25 @@ TEST(ProxySession, DropSessionSays421AndCloses) {
   const auto commands = h.next_hop().commands();
   EXPECT_EQ(commands.back(), "QUIT");
   for (const auto& line : commands) EXPECT_NE(line.rfind("MAIL", 0), 0u);
+}
+
+// #14 (docs/verdicts.md): RESPOND 221 to QUIT gives the client the policy's text and ends the
+// session, as the proxy's own 221 does.
+TEST(ProxySession, Respond221ToQuitCloses) {
+  ProxyHarness h;
+  h.sink().set_script([](const v1::Event& e) {
+    if (e.type() == v1::EVENT_TYPE_INBOUND_COMMAND && e.command().keyword() == "QUIT") {
+      return Reply(v1::ACTION_RESPOND, 221, "2.0.0", "see you");
+    }
+    return Continue();
+  });
+  SmtpTestClient c(h.port());
+  ASSERT_EQ(c.ReadReply().code, 220);
+  ASSERT_EQ(c.Command("EHLO client.example").code, 250);
+  const TestReply r = c.Command("QUIT");
+  EXPECT_EQ(r.code, 221);
+  EXPECT_NE(r.text.find("see you"), std::string::npos);
+  EXPECT_TRUE(c.WaitClosed());
 }
 
 TEST(ProxySession, ConnectRejectNeverContactsTheNextHop) {
@@ -317,6 +347,39 @@ TEST(ProxySession, EodEditsHeadersAndEnvelope) {
   EXPECT_EQ(messages[0].sender, "bounces@example.com");
   EXPECT_EQ(messages[0].recipients, (std::vector<std::string>{"carol@example.net", "archive@example.com"}));
   EXPECT_EQ(messages[0].data, "Subject: [tagged] hi\r\nX-Policy: checked\r\n\r\nbody\r\n");
+}
+
+// #14: an envelope edit whose address ends the path early ("x> AUTH=<y>") or adds parameters is
+// refused and counted, never sent to the next hop; a quarantine reason with CR/LF still marks the
+// message (on one line).
+TEST(ProxySession, EodRefusesEnvelopeEditsThatInjectParametersAndKeepsTheQuarantine) {
+  ProxyHarness h;
+  h.sink().set_script([](const v1::Event& e) {
+    v1::Verdict v;
+    if (e.type() == v1::EVENT_TYPE_INBOUND_COMMAND && e.command().keyword() == "_EOD") {
+      v.add_edits()->mutable_change_sender()->set_address("ok@example.org> AUTH=<x@example.org>");
+      v.add_edits()->mutable_add_recipient()->set_address("extra@example.org> NOTIFY=NEVER");
+      auto* par = v.add_edits()->mutable_add_recipient();
+      par->set_address("extra2@example.org");
+      par->set_parameters("<x@example.org>");
+      v.add_edits()->mutable_quarantine()->set_reason("bad\r\nX-Injected: 1");
+    }
+    return v;
+  });
+  SmtpTestClient c(h.port());
+  Begin(c);
+  ASSERT_EQ(c.Command("RCPT TO:<bob@example.net>").code, 250);
+  ASSERT_EQ(SendMessage(c, "Subject: hi\r\n\r\nbody\r\n").code, 250);
+  const auto messages = h.next_hop().messages();
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0].recipients, std::vector<std::string>{"bob@example.net"});
+  EXPECT_EQ(messages[0].data,
+            "Subject: hi\r\nX-Smtpbridge-Quarantine: bad  X-Injected: 1\r\n\r\nbody\r\n");
+  for (const auto& line : h.next_hop().commands()) {
+    EXPECT_EQ(line.find("AUTH="), std::string::npos) << line;
+    EXPECT_EQ(line.find("NOTIFY="), std::string::npos) << line;
+  }
+  EXPECT_EQ(h.server().metrics().edits_refused.Value(), 3);
 }
 
 TEST(ProxySession, EodDiscardAndReject) {

@@ -243,6 +243,29 @@ TEST(SinkBreaker, OpenBreakerAnswersInlineWithoutAskingTheDispatcher) {
   EXPECT_EQ(h.sink->metrics().fallbacks(FallbackReason::kCircuitOpen), 1);
 }
 
+// #14: a malformed event (INVALID_ARGUMENT from the dispatcher) is that event's error; a run of
+// them must not open the breaker and fail open every other client's events.
+TEST(SinkBreaker, InvalidArgumentIsTheEventsErrorNotABreakerFailure) {
+  SinkOptions o = QuietOptions();
+  o.breaker = Breaker(5, milliseconds(50));
+  Harness h(o);
+  Recorder r;
+  for (int i = 0; i < 8; ++i) {
+    h.sink->Evaluate(Rcpt("a@example.com"), microseconds(1000), r.Callback());
+    h.fake->Fail(static_cast<std::size_t>(i), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  ASSERT_EQ(r.count(), 8u);
+  EXPECT_EQ(r.at(7).reason, FallbackReason::kError);  // the bad event itself falls back
+  EXPECT_EQ(h.sink->breaker().state(), State::kClosed);
+  EXPECT_EQ(h.sink->breaker().consecutive_failures(), 0u);
+  EXPECT_EQ(h.sink->metrics().breaker_opened(), 0);
+  // A valid event still goes to the dispatcher.
+  h.sink->Evaluate(Rcpt("b@example.com"), microseconds(1000), r.Callback());
+  EXPECT_EQ(h.fake->evaluation_count(), 9u);
+  h.fake->Answer(8, MakeVerdict(v1::ACTION_CONTINUE));
+  EXPECT_EQ(r.count(), 9u);
+}
+
 TEST(SinkBreaker, ProbeAfterCoolDownClosesOnSuccess) {
   SinkOptions o = QuietOptions();
   o.breaker = Breaker(1, milliseconds(50));

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <thread>
 
+#include "bindings/loader.h"
 #include "example_policy.h"
 
 namespace smtpbridge::example {
@@ -81,6 +82,29 @@ TEST(ExamplePolicy, RejectsRecipientsFromTheBindingProperty) {
   Outcome out;
   Dispatch(policy, r, out);
   EXPECT_EQ(out.verdict.action(), v1::ACTION_REJECT);
+}
+
+// #14: the shipped example bindings, as they are, drive the example worker: the check-recipient
+// binding's `blocked` property rejects blocked@example.com without any --reject-rcpt flag.
+TEST(ExamplePolicy, TheShippedExampleBindingsBlockTheirRecipient) {
+  const auto loaded = dispatcher::LoadBindingsFile(SMTPBRIDGE_EXAMPLE_BINDINGS);
+  ASSERT_TRUE(loaded.ok()) << ::testing::PrintToString(loaded.errors);
+  const dispatcher::CompiledBinding* check = nullptr;
+  for (const auto& b : loaded.set->bindings()) {
+    if (b.name() == "check-recipient") check = &b;
+  }
+  ASSERT_NE(check, nullptr);
+  ExamplePolicy policy({});
+  auto blocked = Rcpt("blocked@example.com");
+  *blocked.mutable_binding() = check->proto;
+  Outcome out;
+  Dispatch(policy, blocked, out);
+  EXPECT_EQ(out.verdict.action(), v1::ACTION_REJECT);
+  auto fine = Rcpt("someone@example.com");
+  *fine.mutable_binding() = check->proto;
+  Outcome ok;
+  Dispatch(policy, fine, ok);
+  EXPECT_EQ(ok.verdict.action(), v1::ACTION_CONTINUE);
 }
 
 TEST(ExamplePolicy, SkipsBlockedOutboundRecipients) {

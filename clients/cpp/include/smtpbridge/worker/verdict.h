@@ -15,7 +15,9 @@ class Verdict {
  public:
   // No opinion (S_OK). Rewrites, edits and tags added to it still apply.
   static Verdict Continue();
-  // Answer the client with this reply and consume the command (any reply class).
+  // Answer the client with this reply and consume the command: 2xx, 4xx or 5xx; never 3xx, not
+  // 421 (DropSession), 221 only to QUIT — the dispatcher refuses anything else
+  // (docs/verdicts.md).
   static Verdict Respond(uint32_t code, std::string enhanced_code, std::string text);
   // Permanent failure; without arguments the host uses 550 5.7.1. `code` must be 5xx.
   static Verdict Reject();

@@ -36,7 +36,7 @@ struct WorkerOptions {
   // Appears in logs.
   std::string name = "worker";
   // On shutdown, calls still running after this are cancelled.
-  std::chrono::milliseconds drain_timeout{2000};
+  std::chrono::milliseconds drain_timeout{10000};  // 10 s, as every SDK
   // Serve() returns on SIGTERM / SIGINT.
   bool handle_signals = true;
   // Largest SinkRequest accepted (an `_EOD` event carries headers and up to body_limit octets).

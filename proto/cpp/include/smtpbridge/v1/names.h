@@ -21,7 +21,8 @@ std::string_view EventTypeName(EventType type);
 // "OnSmtpInboundCommand" ("OnConnect" for CONNECT), case-insensitively.
 std::optional<EventType> ParseEventType(std::string_view text);
 
-// "continue", "respond", "reject", "tempfail", "drop_session", "skip_recipient".
+// "continue", "respond", "reject", "tempfail", "drop_session", "skip_recipient",
+// "defer_if_permit", "defer_if_reject".
 std::string_view ActionName(Action action);
 
 // "250 2.1.0 Ok" style, multi-line replies joined with " / ".

@@ -1,0 +1,65 @@
+// The dispatcher's log lines (server/recorder.cc): worker-supplied text is escaped, so a CR/LF in
+// a worker's reason or error cannot forge a log line, and the decision line shows the reply the
+// host enforces (the contract's default when the verdict has none).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "server/recorder.h"
+
+namespace smtpbridge::dispatcher {
+namespace {
+
+using ::testing::HasSubstr;
+
+class RecorderLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    previous_ = spdlog::default_logger();
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
+    auto logger = std::make_shared<spdlog::logger>("recorder-test", sink);
+    logger->set_pattern("%v");
+    logger->set_level(spdlog::level::info);
+    spdlog::set_default_logger(logger);
+  }
+  void TearDown() override { spdlog::set_default_logger(previous_); }
+  size_t Lines() {
+    const std::string s = out_.str();
+    return static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
+  }
+
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> previous_;
+  Recorder recorder_{nullptr, nullptr};
+};
+
+TEST_F(RecorderLogTest, WorkerTextIsEscapedAndTheEnforcedReplyIsLogged) {
+  EventInfo event;
+  event.event_id = "ev-1";
+  event.keyword = "RCPT";
+  v1::EvaluateResponse response;
+  response.set_decided_by("rbl");
+  response.mutable_verdict()->set_action(v1::ACTION_REJECT);  // no reply: 550 5.7.1 applies
+  response.mutable_verdict()->set_reason("listed\r\ndecision action=continue decided_by=forged");
+  recorder_.OnDecision(event, response);
+  EXPECT_EQ(Lines(), 1u);
+  EXPECT_THAT(out_.str(), HasSubstr("reply=\"550 5.7.1\""));
+  EXPECT_THAT(out_.str(), HasSubstr("reason=\"listed\\r\\ndecision action=continue decided_by=forged\""));
+
+  v1::Binding binding;
+  binding.set_name("w");
+  v1::SinkOutcome outcome;
+  outcome.set_kind(v1::SINK_OUTCOME_KIND_ERROR);
+  outcome.set_error("error: boom\nworker ok binding=forged");
+  recorder_.OnOutcome(event, binding, outcome);
+  EXPECT_EQ(Lines(), 2u);
+  EXPECT_THAT(out_.str(), HasSubstr("error=\"error: boom\\nworker ok binding=forged\""));
+}
+
+}  // namespace
+}  // namespace smtpbridge::dispatcher
