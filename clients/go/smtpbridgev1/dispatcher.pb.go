@@ -96,7 +96,11 @@ type EvaluateRequest struct {
 	Explain bool `protobuf:"varint,2,opt,name=explain,proto3" json:"explain,omitempty"`
 	// EvaluateStream only: the sender's number for this request, unique on its stream. The
 	// response carries it back (answers come in completion order, not request order).
-	StreamId      uint64 `protobuf:"varint,3,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
+	StreamId uint64 `protobuf:"varint,3,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
+	// EvaluateStream only: this event's W3C trace context ("00-<trace id>-<span id>-<flags>"),
+	// set by the sink (a stream has no per-message metadata; a unary Evaluate sends it as the
+	// "traceparent" gRPC metadata instead). Never taken from the SMTP message.
+	Traceparent   string `protobuf:"bytes,4,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -150,6 +154,13 @@ func (x *EvaluateRequest) GetStreamId() uint64 {
 		return x.StreamId
 	}
 	return 0
+}
+
+func (x *EvaluateRequest) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
 }
 
 type SinkOutcome struct {
@@ -532,11 +543,12 @@ var File_smtpbridge_v1_dispatcher_proto protoreflect.FileDescriptor
 
 const file_smtpbridge_v1_dispatcher_proto_rawDesc = "" +
 	"\n" +
-	"\x1esmtpbridge/v1/dispatcher.proto\x12\rsmtpbridge.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x19smtpbridge/v1/event.proto\x1a\x1bsmtpbridge/v1/verdict.proto\"t\n" +
+	"\x1esmtpbridge/v1/dispatcher.proto\x12\rsmtpbridge.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x19smtpbridge/v1/event.proto\x1a\x1bsmtpbridge/v1/verdict.proto\"\x96\x01\n" +
 	"\x0fEvaluateRequest\x12*\n" +
 	"\x05event\x18\x01 \x01(\v2\x14.smtpbridge.v1.EventR\x05event\x12\x18\n" +
 	"\aexplain\x18\x02 \x01(\bR\aexplain\x12\x1b\n" +
-	"\tstream_id\x18\x03 \x01(\x04R\bstreamId\"\x90\x02\n" +
+	"\tstream_id\x18\x03 \x01(\x04R\bstreamId\x12 \n" +
+	"\vtraceparent\x18\x04 \x01(\tR\vtraceparent\"\x90\x02\n" +
 	"\vSinkOutcome\x12\x18\n" +
 	"\abinding\x18\x01 \x01(\tR\abinding\x12\x1a\n" +
 	"\bpriority\x18\x02 \x01(\rR\bpriority\x122\n" +
