@@ -12,26 +12,10 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "smtpbridge/common/rfc3339.h"
 #include "smtpbridge/v1/names.h"
 
 namespace smtpbridge::sink {
-namespace {
-
-// RFC 3339 UTC with microseconds, as the dispatcher's decision log writes it.
-std::string Rfc3339Now() {
-  const auto now = std::chrono::system_clock::now();
-  const auto secs = std::chrono::time_point_cast<std::chrono::seconds>(now);
-  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now - secs).count();
-  const std::time_t t = std::chrono::system_clock::to_time_t(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  const size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof buf - n, ".%06lldZ", static_cast<long long>(micros));
-  return buf;
-}
-
-}  // namespace
 
 Fallback::Fallback(const SinkOptions& options, LocalRules rules, StaleCache* cache)
     : options_(options), rules_(std::move(rules)), cache_(cache) {
@@ -57,7 +41,7 @@ void Fallback::WriteLine(const v1::Event& event, FallbackReason reason, VerdictS
   const auto budget = v1::FromProtoDuration(event.budget());
   // No body, no AUTH data, no addresses: what joins it to the dispatcher's decision log.
   const nlohmann::json line = {
-      {"ts", Rfc3339Now()},
+      {"ts", common::Rfc3339Now()},
       {"kind", "fallback"},
       {"event_id", event.event_id()},
       {"session_id", event.session().session_id()},

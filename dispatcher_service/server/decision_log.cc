@@ -11,6 +11,7 @@
 
 #include "dispatch/merge.h"
 #include "server/recorder.h"
+#include "smtpbridge/common/rfc3339.h"
 #include "smtpbridge/v1/names.h"
 
 namespace smtpbridge::dispatcher {
@@ -46,19 +47,6 @@ std::string HashAddress(const std::string& address) {
     out += kHex[digest[i] & 0xf];
   }
   return out;
-}
-
-std::string Rfc3339Now() {
-  const auto now = std::chrono::system_clock::now();
-  const auto secs = std::chrono::time_point_cast<std::chrono::seconds>(now);
-  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now - secs).count();
-  const std::time_t t = std::chrono::system_clock::to_time_t(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  const size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof buf - n, ".%06lldZ", static_cast<long long>(micros));
-  return buf;
 }
 
 std::unique_ptr<DecisionLog> DecisionLog::Open(const DecisionLogOptions& options, std::string* error) {
@@ -120,7 +108,7 @@ nlohmann::json DecisionLog::ToJson(const EventInfo& event, const v1::EvaluateRes
   }
   auto address = [&](const std::string& a) { return hash_addresses ? HashAddress(a) : a; };
   nlohmann::json line = {
-      {"ts", Rfc3339Now()},
+      {"ts", common::Rfc3339Now()},
       {"kind", "decision"},
       {"event_id", event.event_id},
       {"session_id", event.session_id},

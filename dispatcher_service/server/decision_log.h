@@ -72,7 +72,4 @@ class DecisionLog {
 // "sha256:" + the first 16 hex digits of SHA-256(lower-cased address); "" stays "".
 std::string HashAddress(const std::string& address);
 
-// RFC 3339 UTC with microseconds, e.g. "2026-12-06T00:10:00.123456Z".
-std::string Rfc3339Now();
-
 }  // namespace smtpbridge::dispatcher

@@ -12,6 +12,8 @@
 #include <set>
 #include <thread>
 
+#include "smtpbridge/grpc/server_options.h"
+
 namespace smtpbridge::dispatcher {
 namespace {
 
@@ -118,19 +120,8 @@ bool DispatcherApp::Start(std::string* error) {
   // something else in the process enabled it.
   builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
   if (!options_.reflection) builder.SetOption(std::make_unique<DropReflectionOption>());
-  // gRPC enables SO_REUSEPORT by default: a second dispatcher on a busy port would silently
-  // share its traffic instead of failing with "cannot listen".
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  // Clients ping every 10 s (smtpbridge/grpc/client_channel.h), also between calls: allow it,
-  // or the server would answer "too many pings" with GOAWAY.
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
-  if (options_.max_connection_age.count() > 0) {
-    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
-                               static_cast<int>(options_.max_connection_age.count()));
-    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
-                               static_cast<int>(options_.max_connection_age_grace.count()));
-  }
+  // No SO_REUSEPORT, client keepalive allowed, the max connection age (server_options.h).
+  grpc_server::ApplyServerArgs(builder, {options_.max_connection_age, options_.max_connection_age_grace});
   int port = 0;
   std::string tls_error;
   const auto credentials = tls::MakeServerCredentials(options_.tls, &tls_error);

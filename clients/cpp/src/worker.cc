@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "smtpbridge/cq/cq_gate.h"
+#include "smtpbridge/grpc/server_options.h"
 #include "health_service.h"
 #include "smtpbridge/v1/sink.grpc.pb.h"
 
@@ -319,19 +320,9 @@ int Worker::Start(const std::string& address) {
     throw std::runtime_error("worker " + options_.name + ": " + tls_error);
   }
   grpc::ServerBuilder builder;
-  // No SO_REUSEPORT (gRPC's default): a second worker on a busy port must fail, not share it.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(address, credentials, &port);
   builder.SetMaxReceiveMessageSize(options_.max_request_bytes);
-  // Dispatchers ping every 10 s, also between calls (smtpbridge/grpc/client_channel.h).
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
-  if (options_.max_connection_age.count() > 0) {
-    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
-                               static_cast<int>(options_.max_connection_age.count()));
-    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
-                               static_cast<int>(options_.max_connection_age_grace.count()));
-  }
+  grpc_server::ApplyServerArgs(builder, {options_.max_connection_age, options_.max_connection_age_grace});
   service_->AddTo(builder);
   server_ = builder.BuildAndStart();
   if (!server_ || port == 0) {
