@@ -74,5 +74,21 @@ TEST(ExampleWorkerProcess, BadFlagsExitNonZeroWithoutListening) {
   }
 }
 
+// Like every SDK's worker, the example takes its settings from the environment when no flag
+// gives them (SMTPBRIDGE_LISTEN, SMTPBRIDGE_READY_FILE, SMTPBRIDGE_LOG_LEVEL, SMTPBRIDGE_TLS_*).
+TEST(ExampleWorkerProcess, SettingsFallBackToTheEnvironment) {
+  testing::TempDir dir;
+  const auto ready = dir / "env.ready";
+  testing::Process worker({ExampleWorkerBinary().string()}, dir / "env.log",
+                          {{"SMTPBRIDGE_LISTEN", "127.0.0.1:0"},
+                           {"SMTPBRIDGE_READY_FILE", ready.string()},
+                           {"SMTPBRIDGE_LOG_LEVEL", "warn"}});
+  const auto address = worker.WaitForReadyFile(ready);
+  ASSERT_TRUE(address.has_value()) << "no ready file from the environment's SMTPBRIDGE_READY_FILE";
+  EXPECT_EQ(address->rfind("127.0.0.1:", 0), 0u) << *address;
+  EXPECT_NE(*address, "127.0.0.1:50051") << "SMTPBRIDGE_LISTEN was not used";
+  EXPECT_EQ(worker.Stop(), 0);
+}
+
 }  // namespace
 }  // namespace smtpbridge::integration

@@ -28,9 +28,12 @@ int main(int argc, char** argv) {
   std::string max_age_grace = "0";
   std::string drain = "10s";
   smtpbridge::example::ExamplePolicyOptions options;
-  app.add_option("--listen", listen, "host:port to listen on (port 0: any free port)");
-  app.add_option("--ready-file", ready_file, "write the bound host:port here once listening");
+  // Each flag falls back to the environment, as in every SDK (docs/sdk.md).
+  app.add_option("--listen", listen, "host:port to listen on (port 0: any free port)")->envname("SMTPBRIDGE_LISTEN");
+  app.add_option("--ready-file", ready_file, "write the bound host:port here once listening")
+      ->envname("SMTPBRIDGE_READY_FILE");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
+      ->envname("SMTPBRIDGE_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   std::string log_format = "text";
   app.add_option("--log-format", log_format, "text, or json: one JSON object per log line")
@@ -45,10 +48,12 @@ int main(int argc, char** argv) {
   app.add_option("--cache-ttl", cache_ttl,
                  "let the dispatcher and sinks reuse every verdict (but _EOD's) this long, e.g. 10s");
   smtpbridge::tls::TlsOptions tls;
-  app.add_option("--tls-cert", tls.cert_file, "serve mutual TLS: certificate chain (PEM)")->group("TLS");
-  app.add_option("--tls-key", tls.key_file, "serve mutual TLS: private key (PEM)")->group("TLS");
+  app.add_option("--tls-cert", tls.cert_file, "serve mutual TLS: certificate chain (PEM)")
+      ->envname("SMTPBRIDGE_TLS_CERT")->group("TLS");
+  app.add_option("--tls-key", tls.key_file, "serve mutual TLS: private key (PEM)")
+      ->envname("SMTPBRIDGE_TLS_KEY")->group("TLS");
   app.add_option("--tls-client-ca", tls.ca_file, "serve mutual TLS: CA of the accepted client certificates")
-      ->group("TLS");
+      ->envname("SMTPBRIDGE_TLS_CLIENT_CA")->group("TLS");
   app.add_option("--max-connection-age", max_age,
                  "close connections older than this, so dispatchers find new replicas (0: never)");
   app.add_option("--max-connection-age-grace", max_age_grace,

@@ -29,6 +29,15 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // A policy sink. Workers are stateless: everything they need is in the request.
+//
+// Readiness: the dispatcher neither waits for a worker nor asks it anything before sending
+// events. A worker that is not up yet (connection refused) makes its calls fail UNAVAILABLE at
+// once: each is retried once on another replica of the pool, and otherwise gets its binding's
+// on_error; the dispatcher keeps reconnecting (backoff 100 ms, at most 1 s). A worker that needs
+// time to get ready (load a model, warm a cache) serves grpc.health.v1.Health and reports
+// "smtpbridge.v1.PolicySink" NOT_SERVING until it is ready and again while it drains: dispatchers
+// watch it (client-side health checking) and send no call to a replica that is not SERVING. A
+// worker without the health service counts as ready as soon as it accepts connections.
 type PolicySinkClient interface {
 	// Decide on one event. An error status makes the dispatcher apply the binding's on_error.
 	OnEvent(ctx context.Context, in *SinkRequest, opts ...grpc.CallOption) (*Verdict, error)
@@ -57,6 +66,15 @@ func (c *policySinkClient) OnEvent(ctx context.Context, in *SinkRequest, opts ..
 // for forward compatibility.
 //
 // A policy sink. Workers are stateless: everything they need is in the request.
+//
+// Readiness: the dispatcher neither waits for a worker nor asks it anything before sending
+// events. A worker that is not up yet (connection refused) makes its calls fail UNAVAILABLE at
+// once: each is retried once on another replica of the pool, and otherwise gets its binding's
+// on_error; the dispatcher keeps reconnecting (backoff 100 ms, at most 1 s). A worker that needs
+// time to get ready (load a model, warm a cache) serves grpc.health.v1.Health and reports
+// "smtpbridge.v1.PolicySink" NOT_SERVING until it is ready and again while it drains: dispatchers
+// watch it (client-side health checking) and send no call to a replica that is not SERVING. A
+// worker without the health service counts as ready as soon as it accepts connections.
 type PolicySinkServer interface {
 	// Decide on one event. An error status makes the dispatcher apply the binding's on_error.
 	OnEvent(context.Context, *SinkRequest) (*Verdict, error)
