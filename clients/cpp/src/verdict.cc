@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "smtpbridge/v1/names.h"
+#include "smtpbridge/v1/smtp_text.h"
 
 namespace smtpbridge::worker {
 namespace {
@@ -14,6 +15,27 @@ void RequireClass(uint32_t code, uint32_t klass, const char* what) {
     throw std::invalid_argument(std::string(what) + ": reply code " + std::to_string(code) +
                                 " is not " + std::to_string(klass) + "xx");
   }
+}
+
+// The dispatcher refuses a verdict that breaks the contract (docs/verdicts.md); the SDK refuses it
+// when it is built, so the author's own unit test fails instead of an SMTP session.
+void Require(bool ok, const std::string& what) {
+  if (!ok) throw std::invalid_argument(what);
+}
+
+void RequireHeader(const char* verb, const std::string& name, const std::string& value) {
+  Require(v1::IsHeaderName(name), std::string(verb) + ": \"" + v1::EscapeForLog(name) +
+                                      "\" is not a header field name (RFC 5322 ftext, no ':' or space)");
+  Require(v1::IsHeaderValue(value), std::string(verb) + ": the value of " + name +
+                                        " has a bare CR, LF or NUL (only CRLF + space/tab folds)");
+}
+
+void RequirePath(const char* verb, const std::string& address, const std::string& parameters,
+                 bool null_allowed) {
+  Require((null_allowed && address.empty()) || v1::IsMailbox(address),
+          std::string(verb) + ": \"" + v1::EscapeForLog(address) + "\" is not a mailbox (RFC 5321 path, no <>)");
+  Require(v1::IsEsmtpParameters(parameters),
+          std::string(verb) + ": \"" + v1::EscapeForLog(parameters) + "\" are not ESMTP parameters");
 }
 
 // Split on line breaks so a multi-line text becomes a multi-line reply and no CR/LF can be
@@ -69,6 +91,10 @@ Verdict Verdict::DropSession(std::string text) {
 Verdict Verdict::SkipRecipient() { return Verdict(v1::ACTION_SKIP_RECIPIENT); }
 
 Verdict& Verdict::WithReply(uint32_t code, std::string enhanced_code, std::string text) {
+  Require(enhanced_code.empty() || (v1::IsEnhancedCode(enhanced_code) && enhanced_code[0] - '0' == int(code / 100)),
+          "enhanced code \"" + v1::EscapeForLog(enhanced_code) + "\" is not " + std::to_string(code / 100) +
+              ".SSS.DDD (RFC 3463, the reply's class)");
+  Require(text.find('\0') == std::string::npos, "reply text has a NUL");
   auto* reply = proto_.mutable_reply();
   reply->set_code(code);
   reply->set_enhanced_code(std::move(enhanced_code));
@@ -99,6 +125,7 @@ Verdict& Verdict::Reply(uint32_t code, std::string enhanced_code, std::string te
 }
 
 Verdict& Verdict::AddHeader(std::string name, std::string value) {
+  RequireHeader("AddHeader", name, value);
   auto* e = NewEdit()->mutable_add_header();
   e->set_name(std::move(name));
   e->set_value(std::move(value));
@@ -106,6 +133,7 @@ Verdict& Verdict::AddHeader(std::string name, std::string value) {
 }
 
 Verdict& Verdict::InsertHeader(uint32_t index, std::string name, std::string value) {
+  RequireHeader("InsertHeader", name, value);
   auto* e = NewEdit()->mutable_insert_header();
   e->set_index(index);
   e->set_name(std::move(name));
@@ -114,6 +142,7 @@ Verdict& Verdict::InsertHeader(uint32_t index, std::string name, std::string val
 }
 
 Verdict& Verdict::ChangeHeader(std::string name, std::string value, uint32_t occurrence) {
+  RequireHeader("ChangeHeader", name, value);
   auto* e = NewEdit()->mutable_change_header();
   e->set_name(std::move(name));
   e->set_value(std::move(value));
@@ -126,6 +155,7 @@ Verdict& Verdict::DeleteHeader(std::string name, uint32_t occurrence) {
 }
 
 Verdict& Verdict::ChangeSender(std::string address, std::string parameters) {
+  RequirePath("ChangeSender", address, parameters, /*null_allowed=*/true);
   auto* e = NewEdit()->mutable_change_sender();
   e->set_address(std::move(address));
   e->set_parameters(std::move(parameters));
@@ -133,6 +163,7 @@ Verdict& Verdict::ChangeSender(std::string address, std::string parameters) {
 }
 
 Verdict& Verdict::AddRecipient(std::string address, std::string parameters) {
+  RequirePath("AddRecipient", address, parameters, /*null_allowed=*/false);
   auto* e = NewEdit()->mutable_add_recipient();
   e->set_address(std::move(address));
   e->set_parameters(std::move(parameters));
@@ -140,11 +171,13 @@ Verdict& Verdict::AddRecipient(std::string address, std::string parameters) {
 }
 
 Verdict& Verdict::DeleteRecipient(std::string address) {
+  RequirePath("DeleteRecipient", address, {}, /*null_allowed=*/false);
   NewEdit()->mutable_delete_recipient()->set_address(std::move(address));
   return *this;
 }
 
 Verdict& Verdict::Quarantine(std::string reason) {
+  Require(v1::IsReplyText(reason), "Quarantine: the reason must be one line without control characters");
   NewEdit()->mutable_quarantine()->set_reason(std::move(reason));
   return *this;
 }

@@ -114,5 +114,28 @@ TEST(VerdictBuilder, CacheReasonAndTags) {
   EXPECT_THROW(Verdict::Continue().CacheFor(-1ms), std::invalid_argument);
 }
 
+// A hostile or careless verdict fails in the author's own code, as in every SDK (docs/sdk.md),
+// instead of being refused by the dispatcher in front of an SMTP client.
+TEST(VerdictBuilder, InvalidEditsAndCodesThrowWhenBuilt) {
+  EXPECT_THROW(Verdict::Continue().AddHeader("X-A", "v\r\nX-Injected: yes"), std::invalid_argument);
+  EXPECT_THROW(Verdict::Continue().AddHeader("Bad Name", "v"), std::invalid_argument);
+  EXPECT_THROW(Verdict::Continue().ChangeHeader("X:A", "v"), std::invalid_argument);
+  EXPECT_THROW(Verdict::Continue().ChangeSender("ok@example.org> AUTH=<x@example.org"), std::invalid_argument);
+  EXPECT_THROW(Verdict::Continue().AddRecipient("a@example.org", "NOTIFY=NEVER\r\nRCPT TO:<b@x>"),
+               std::invalid_argument);
+  EXPECT_THROW(Verdict::Continue().AddRecipient(""), std::invalid_argument);
+  EXPECT_THROW(Verdict::Continue().Quarantine("held\r\nX-Injected: yes"), std::invalid_argument);
+  EXPECT_THROW(Verdict::Reject(550, "4.7.1", "wrong class"), std::invalid_argument);
+  EXPECT_THROW(Verdict::Reject(550, "5.x.1", "bad syntax"), std::invalid_argument);
+  EXPECT_THROW(Verdict::Reject(250, "2.0.0", "a 2xx reject"), std::invalid_argument);
+  // What is valid still builds.
+  EXPECT_NO_THROW(Verdict::Continue()
+                      .AddHeader("X-Policy", "checked")
+                      .ChangeSender("")  // the null sender
+                      .AddRecipient("archive@example.org", "NOTIFY=NEVER")
+                      .Quarantine("held for review"));
+  EXPECT_NO_THROW(Verdict::Reject(550, "5.7.1", "blocked"));
+}
+
 }  // namespace
 }  // namespace smtpbridge::worker
