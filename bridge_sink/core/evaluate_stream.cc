@@ -323,9 +323,12 @@ void EvaluateStream::OnFinished(Stream& s) {
     if (s.status.error_code() == grpc::StatusCode::UNIMPLEMENTED) unsupported_ = true;
     // What an ended stream still owed goes out again as unary calls, which round_robin sends to a
     // replica that is up: for an older dispatcher (UNIMPLEMENTED), and when the stream ended
-    // UNAVAILABLE (the dispatcher drained, restarted or died): a drained one answered all it had
-    // read, so these were never evaluated; a dead one's answers are lost. Each keeps its deadline.
-    unary = !closing_ && (unsupported_ || s.status.error_code() == grpc::StatusCode::UNAVAILABLE);
+    // UNAVAILABLE (the dispatcher drained, restarted or died: a drained one answered all it had
+    // read, so these were never evaluated; a dead one's answers are lost) or CANCELLED by the
+    // server (its drain deadline passed). Not when we are closing: then we cancelled it.
+    const auto code = s.status.error_code();
+    unary = !closing_ && (unsupported_ || code == grpc::StatusCode::UNAVAILABLE ||
+                          code == grpc::StatusCode::CANCELLED);
   }
   const grpc::Status failed =
       s.status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "dispatcher ended the evaluation stream")

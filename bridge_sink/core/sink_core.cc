@@ -10,6 +10,7 @@
 
 #include "smtpbridge/v1/names.h"
 #include "smtpbridge/v1/shed.h"
+#include "smtpbridge/v1/smtp_text.h"
 
 namespace smtpbridge::sink {
 namespace {
@@ -215,8 +216,12 @@ void SinkCore::OnAnswer(const std::shared_ptr<Pending>& p, const grpc::Status& s
     } else {
       breaker_.OnFailure(p->admission, now);
     }
-    spdlog::debug("sink: dispatcher call failed: {} {}", static_cast<int>(status.error_code()),
-                  status.error_message());
+    // UNAVAILABLE and DEADLINE_EXCEEDED are the expected failures (counted by reason); any other
+    // status is worth its own line, with the code and message the reason hides.
+    const bool unexpected = ReasonFor(status) == FallbackReason::kError;
+    spdlog::log(unexpected ? spdlog::level::warn : spdlog::level::debug,
+                "sink: dispatcher call failed: status {} \"{}\"", static_cast<int>(status.error_code()),
+                v1::EscapeForLog(status.error_message()));
     e = FallbackFor(p, ReasonFor(status), now);
   }
   Record(e);

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -86,8 +87,16 @@ std::unique_ptr<DispatcherApp> DispatcherApp::Create(AppOptions options,
         raw->cache_.Clear();
         raw->worker_credentials_.Update(*set);
         std::set<std::string> targets;
-        for (const auto& b : set->bindings()) targets.insert(b.proto.sink());
-        for (const auto& t : targets) raw->channels_.Warm(t);
+        std::map<std::string, std::string> users;  // sink -> its bindings, for log lines
+        for (const auto& b : set->bindings()) {
+          targets.insert(b.proto.sink());
+          auto& names = users[b.proto.sink()];
+          names += (names.empty() ? "" : ", ") + b.proto.name();
+        }
+        for (const auto& t : targets) {
+          raw->channels_.NameUsers(t, users[t]);
+          raw->channels_.Warm(t);
+        }
         raw->channels_.Retain(targets);  // close the channels of targets no binding names
         if (raw->admission_) raw->admission_->Retain(targets);
         raw->metrics_->Reload(true, set->bindings().size());

@@ -10,6 +10,9 @@ namespace {
 
 // How often the resolver thread looks for pools that asked to be resolved again.
 constexpr std::chrono::milliseconds kWantedCheck{200};
+// How long after start a pool may take to connect before its bindings are reported unreachable
+// (a worker starting beside the dispatcher, a reconnect backoff of up to 1 s).
+constexpr std::chrono::milliseconds kReachabilityGrace{3000};
 
 }  // namespace
 
@@ -100,6 +103,7 @@ void ChannelPool::RefreshAll() {
 void ChannelPool::Start() {
   std::lock_guard lock(mu_);
   if (thread_.joinable() || stopping_) return;
+  started_ = std::chrono::steady_clock::now();
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -128,12 +132,37 @@ void ChannelPool::Run() {
       }
     }
     if (round) next_round = std::chrono::steady_clock::now() + options_.reresolve_interval;
+    const bool report = !reachability_reported_ && std::chrono::steady_clock::now() >= started_ + kReachabilityGrace;
+    if (report) reachability_reported_ = true;
     lock.unlock();
     for (const auto& pool : due) {
       std::string error;
       if (!pool->Refresh(&error)) spdlog::debug("worker target {}: {}", pool->target(), error);
     }
+    if (report) ReportUnreachable();
     lock.lock();
+  }
+}
+
+void ChannelPool::NameUsers(const std::string& target, std::string bindings) {
+  std::lock_guard lock(mu_);
+  users_[target] = std::move(bindings);
+}
+
+void ChannelPool::ReportUnreachable() {
+  std::map<std::string, std::shared_ptr<WorkerPool>> pools;
+  std::map<std::string, std::string> users;
+  {
+    std::lock_guard lock(mu_);
+    pools = pools_;
+    users = users_;
+  }
+  for (const auto& [target, pool] : pools) {
+    if (pool->connected_count() > 0) continue;
+    spdlog::warn("binding(s) {}: no worker of sink {} is reachable {} ms after start ({} address(es)); "
+                 "their events get their on_error until one is",
+                 users.count(target) ? users[target] : "?", target, kReachabilityGrace.count(),
+                 pool->endpoint_count());
   }
 }
 

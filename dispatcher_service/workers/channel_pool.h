@@ -49,6 +49,8 @@ class ChannelPool {
   void Warm(const std::string& target);
   // Drops the pools of targets not in `targets` (a reload removed every binding naming them).
   void Retain(const std::set<std::string>& targets);
+  // Which bindings use `target`, for the start-up reachability line (see Run).
+  void NameUsers(const std::string& target, std::string bindings);
   size_t size() const;
 
   // The re-resolution thread; Stop is idempotent and the destructor calls it.
@@ -64,6 +66,9 @@ class ChannelPool {
 
  private:
   void Run();
+  // Once, kReachabilityGrace after Start(): a warning per pool none of whose replicas is
+  // connected, naming its bindings (their events get on_error until a worker is up).
+  void ReportUnreachable();
   // One endpoint's channel for the pool of `target`.
   std::shared_ptr<grpc::Channel> EndpointChannel(const std::string& target,
                                                  const std::string& endpoint) const;
@@ -77,6 +82,9 @@ class ChannelPool {
 
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<WorkerPool>> pools_;
+  std::map<std::string, std::string> users_;  // target -> "binding, binding"
+  std::chrono::steady_clock::time_point started_{};
+  bool reachability_reported_ = false;
   std::condition_variable cv_;
   bool stopping_ = false;
   std::thread thread_;

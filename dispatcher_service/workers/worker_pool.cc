@@ -217,6 +217,13 @@ size_t WorkerPool::endpoint_count() const {
   return endpoints_.size();
 }
 
+size_t WorkerPool::connected_count() const {
+  std::lock_guard lock(mu_);
+  return static_cast<size_t>(std::count_if(endpoints_.begin(), endpoints_.end(), [](const auto& e) {
+    return e->channel && e->channel->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY;
+  }));
+}
+
 size_t WorkerPool::out_count() const {
   std::lock_guard lock(mu_);
   return OutLocked();

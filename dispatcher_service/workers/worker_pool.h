@@ -104,6 +104,7 @@ class WorkerPool {
 
   std::vector<std::string> addresses() const;
   size_t endpoint_count() const;
+  size_t connected_count() const;  // endpoints whose channel is READY
   size_t out_count() const;  // ejected or probing
   uint64_t ejections() const { return ejections_.load(); }
   uint64_t retries() const { return retries_.load(); }

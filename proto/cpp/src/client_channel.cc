@@ -11,11 +11,13 @@ std::string ServiceConfigJson(std::string_view health_service) {
   json += R"("})";
   if (!health_service.empty()) {
     // One retry of a call that failed UNAVAILABLE (a replica draining, restarting or gone between
-    // the pick and the call), on the next replica round_robin picks, within the call's deadline.
+    // the pick and the call) or that the server CANCELLED (a replica whose drain deadline passed
+    // with the call still running), on the next replica round_robin picks, within the call's
+    // deadline. A call the client cancels itself is never retried.
     json += R"(,"methodConfig":[{"name":[{"service":")";
     json += health_service;
     json += R"("}],"retryPolicy":{"maxAttempts":2,"initialBackoff":"0.005s","maxBackoff":"0.05s",)"
-            R"("backoffMultiplier":2,"retryableStatusCodes":["UNAVAILABLE"]}}])";
+            R"("backoffMultiplier":2,"retryableStatusCodes":["UNAVAILABLE","CANCELLED"]}}])";
   }
   json += "}";
   return json;

@@ -105,6 +105,37 @@ TEST(DispatcherBinaryTest, BusyPortsExitWithCode1AndAMessage) {
   EXPECT_EQ(ExitCode(first.Wait(std::chrono::seconds(20)).value_or(-1)), 0);
 }
 
+// A binding whose workers cannot be reached at start is named in a warning (its events get
+// on_error until a worker is up); one whose worker answers is not.
+TEST(DispatcherBinaryTest, BindingsWhoseWorkersAreUnreachableAtStartAreLogged) {
+  const std::string bin = Binary("smtpbridge-dispatcher");
+  ASSERT_FALSE(bin.empty());
+  int live_port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &live_port);
+  // No service at all: a worker without the health service counts as healthy once connected.
+  auto live = builder.BuildAndStart();
+  ASSERT_TRUE(live && live_port > 0);
+  TempDir dir;
+  const std::string dead = "ipv4:127.0.0.1:" + std::to_string(smtpbridge::testing::FreeTcpPort());
+  const auto bindings = dir.Write(
+      "bindings.yaml", "bindings:\n  - {name: cold, event: INBOUND_COMMAND, rule: RCPT, sink: \"" + dead +
+                           "\"}\n  - {name: warm, event: INBOUND_COMMAND, rule: MAIL, sink: \"ipv4:127.0.0.1:" +
+                           std::to_string(live_port) + "\"}\n");
+  Process p({bin, "--listen", "127.0.0.1:0", "--bindings", bindings.string(), "--ready-file",
+             (dir / "ready").string(), "--watch-interval", "0"},
+            dir / "log");
+  ASSERT_TRUE(p.WaitForReadyFile(dir / "ready")) << Read(dir / "log");
+  const std::string expected = "binding(s) cold: no worker of sink " + dead + " is reachable";
+  for (int i = 0; i < 400 && Read(dir / "log").find(expected) == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  const std::string log = Read(dir / "log");
+  EXPECT_THAT(log, HasSubstr(expected));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("binding(s) warm:")));
+  EXPECT_EQ(ExitCode(p.Stop()), 0);
+  live->Shutdown();
+}
+
 TEST(DispatcherBinaryTest, ServesReloadsOnSighupAndStopsCleanlyOnSigterm) {
   const std::string bin = Binary("smtpbridge-dispatcher");
   const std::string ctl = Binary("bridgectl");

@@ -28,7 +28,7 @@ TEST(ClientChannelTest, ServiceConfigIsRoundRobinWithHealthChecking) {
   const auto& method = config["methodConfig"][0];
   EXPECT_EQ(method["name"][0]["service"], "smtpbridge.v1.Dispatcher");
   EXPECT_EQ(method["retryPolicy"]["maxAttempts"], 2);
-  EXPECT_EQ(method["retryPolicy"]["retryableStatusCodes"], nlohmann::json::array({"UNAVAILABLE"}));
+  EXPECT_EQ(method["retryPolicy"]["retryableStatusCodes"], nlohmann::json::array({"UNAVAILABLE", "CANCELLED"}));
   EXPECT_FALSE(nlohmann::json::parse(ServiceConfigJson("")).contains("methodConfig"));
 }
 

@@ -6,8 +6,8 @@
 //     for the service name its server reports, and a replica that says NOT_SERVING (draining)
 //     gets no new calls or streams. A server without the Health service counts as healthy;
 //   - one retry of a call that failed UNAVAILABLE (a replica draining or gone between the pick and
-//     the call), on the next replica, within the call's deadline (gRPC 1.51 implements retries,
-//     not hedging);
+//     the call) or that the server cancelled (a drain deadline), on the next replica, within the
+//     call's deadline (gRPC 1.51 implements retries, not hedging);
 //   - short reconnect backoff (100 ms, at most 1 s), so a restarted replica is found quickly;
 //   - keepalive pings, so a dead peer is noticed without waiting for a call to time out;
 //   - DNS re-resolution at most once a second (gRPC's default: 30 s), so the connections that
@@ -41,7 +41,7 @@ inline constexpr std::chrono::milliseconds kKeepaliveTimeout{5000};
 inline constexpr std::chrono::milliseconds kMinTimeBetweenResolutions{1000};
 
 // {"loadBalancingConfig":[{"round_robin":{}}],"healthCheckConfig":{"serviceName":"<name>"},
-//  "methodConfig":[{"name":[{"service":"<name>"}],"retryPolicy":{... UNAVAILABLE, 2 attempts}}]}
+//  "methodConfig":[{"name":[{"service":"<name>"}],"retryPolicy":{... UNAVAILABLE, CANCELLED, 2 attempts}}]}
 // (no methodConfig when the name is empty)
 std::string ServiceConfigJson(std::string_view health_service);
 
