@@ -29,21 +29,10 @@ using namespace smtpbridge;
 using bench::Figures;
 using testing::Process;
 
-struct Child {
-  std::unique_ptr<Process> process;
-  std::string address;
-};
+using Child = testing::ReadyServer;
 
 Child Spawn(const testing::TempDir& dir, const std::string& name, std::vector<std::string> argv) {
-  const auto ready = dir / (name + ".ready");
-  argv.push_back("--ready-file");
-  argv.push_back(ready.string());
-  Child c;
-  c.process = std::make_unique<Process>(argv, dir / (name + ".log"));
-  const auto address = c.process->WaitForReadyFile(ready, std::chrono::seconds(20));
-  if (!address) throw std::runtime_error(name + " did not start; see " + (dir / (name + ".log")).string());
-  c.address = *address;
-  return c;
+  return testing::StartReady(dir.path(), name, std::move(argv));
 }
 
 std::string SelfDir() {

@@ -21,20 +21,7 @@ std::filesystem::path FromEnvOr(const char* var, const char* built) {
 }
 
 Server Start(const testing::TempDir& dir, const std::string& name, std::vector<std::string> argv) {
-  const auto ready = dir / (name + ".ready");
-  std::filesystem::remove(ready);
-  argv.push_back("--ready-file");
-  argv.push_back(ready.string());
-  Server server;
-  server.process = std::make_unique<testing::Process>(argv, dir / (name + ".log"));
-  auto address = server.process->WaitForReadyFile(ready, kStartTimeout);
-  if (!address) {
-    std::ifstream log(dir / (name + ".log"));
-    std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-    throw std::runtime_error(name + " did not become ready; its log:\n" + text);
-  }
-  server.address = *address;
-  return server;
+  return testing::StartReady(dir.path(), name, std::move(argv), kStartTimeout);
 }
 
 std::string Quoted(const std::string& s) {

@@ -16,11 +16,7 @@
 namespace smtpbridge::integration {
 
 // A started server: its process and the host:port it reported in its ready file.
-struct Server {
-  std::unique_ptr<testing::Process> process;
-  std::string address;
-  int port() const { return testing::PortOf(address); }
-};
+using Server = testing::ReadyServer;
 
 // Paths of the binaries under test: $SMTPBRIDGE_DISPATCHER_BIN / $SMTPBRIDGE_EXAMPLE_WORKER_BIN
 // when set, else the targets' paths from this build ($<TARGET_FILE:...>).

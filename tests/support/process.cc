@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <thread>
 
@@ -138,6 +139,27 @@ int PortOf(const std::string& host_port) {
 std::filesystem::path BuildDir() {
   if (const char* dir = std::getenv("SMTPBRIDGE_BUILD_DIR")) return dir;
   return std::filesystem::current_path();
+}
+
+int ReadyServer::port() const { return PortOf(address); }
+
+ReadyServer StartReady(const std::filesystem::path& dir, const std::string& name, std::vector<std::string> argv,
+                       std::chrono::milliseconds timeout) {
+  const auto ready = dir / (name + ".ready");
+  const auto log = dir / (name + ".log");
+  std::filesystem::remove(ready);
+  argv.push_back("--ready-file");
+  argv.push_back(ready.string());
+  ReadyServer server;
+  server.process = std::make_unique<Process>(argv, log);
+  auto address = server.process->WaitForReadyFile(ready, timeout);
+  if (!address) {
+    std::ifstream in(log);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    throw std::runtime_error(name + " did not become ready; its log (" + log.string() + "):\n" + text);
+  }
+  server.address = *address;
+  return server;
 }
 
 }  // namespace smtpbridge::testing

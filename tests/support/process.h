@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +45,17 @@ class Process {
   pid_t pid_ = -1;
   std::optional<int> status_;
 };
+
+// A server started with `--ready-file DIR/NAME.ready` appended to its argv and its output in
+// DIR/NAME.log, and the address it reported. StartReady throws std::runtime_error (with the log)
+// when it does not become ready within `timeout`.
+struct ReadyServer {
+  std::unique_ptr<Process> process;
+  std::string address;
+  int port() const;
+};
+ReadyServer StartReady(const std::filesystem::path& dir, const std::string& name, std::vector<std::string> argv,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
 // Waits until a TCP connect to host:port succeeds; false on timeout.
 bool WaitForTcp(const std::string& host, int port, std::chrono::milliseconds timeout = std::chrono::seconds(20));
