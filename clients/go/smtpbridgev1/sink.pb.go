@@ -31,7 +31,13 @@ type SinkRequest struct {
 	Binding *Binding `protobuf:"bytes,2,opt,name=binding,proto3" json:"binding,omitempty"`
 	// What is left of this binding's time when the dispatcher sent the call (the gRPC deadline
 	// carries the same, with millisecond resolution).
-	TimeLeft      *durationpb.Duration `protobuf:"bytes,3,opt,name=time_left,json=timeLeft,proto3" json:"time_left,omitempty"`
+	TimeLeft *durationpb.Duration `protobuf:"bytes,3,opt,name=time_left,json=timeLeft,proto3" json:"time_left,omitempty"`
+	// OnEvents only: the dispatcher's number for this request, unique on its stream; the answer
+	// carries it back.
+	StreamId uint64 `protobuf:"varint,4,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
+	// OnEvents only: this event's W3C trace context ("00-<trace id>-<span id>-<flags>"). A unary
+	// OnEvent carries it as the "traceparent" gRPC metadata instead.
+	Traceparent   string `protobuf:"bytes,5,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -87,18 +93,219 @@ func (x *SinkRequest) GetTimeLeft() *durationpb.Duration {
 	return nil
 }
 
+func (x *SinkRequest) GetStreamId() uint64 {
+	if x != nil {
+		return x.StreamId
+	}
+	return 0
+}
+
+func (x *SinkRequest) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
+}
+
+// OnEvents, dispatcher to worker: the requests that were waiting when the previous message was
+// written (one or more), and the stream_ids of earlier requests whose answer is no longer wanted
+// (a higher-priority binding decided, or the budget ran out). A worker may ignore `cancel`.
+type SinkRequests struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Requests      []*SinkRequest         `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	Cancel        []uint64               `protobuf:"varint,2,rep,packed,name=cancel,proto3" json:"cancel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SinkRequests) Reset() {
+	*x = SinkRequests{}
+	mi := &file_smtpbridge_v1_sink_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SinkRequests) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SinkRequests) ProtoMessage() {}
+
+func (x *SinkRequests) ProtoReflect() protoreflect.Message {
+	mi := &file_smtpbridge_v1_sink_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SinkRequests.ProtoReflect.Descriptor instead.
+func (*SinkRequests) Descriptor() ([]byte, []int) {
+	return file_smtpbridge_v1_sink_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SinkRequests) GetRequests() []*SinkRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+func (x *SinkRequests) GetCancel() []uint64 {
+	if x != nil {
+		return x.Cancel
+	}
+	return nil
+}
+
+// One request's outcome on OnEvents: a verdict, or the error a unary OnEvent would have returned
+// as its status (the binding's on_error applies, as for unary).
+type SinkAnswer struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	StreamId uint64                 `protobuf:"varint,1,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
+	Verdict  *Verdict               `protobuf:"bytes,2,opt,name=verdict,proto3" json:"verdict,omitempty"`
+	// A google.rpc.Code value; 0 (OK) means `verdict` is the answer.
+	ErrorCode     int32  `protobuf:"varint,3,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	ErrorMessage  string `protobuf:"bytes,4,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SinkAnswer) Reset() {
+	*x = SinkAnswer{}
+	mi := &file_smtpbridge_v1_sink_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SinkAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SinkAnswer) ProtoMessage() {}
+
+func (x *SinkAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_smtpbridge_v1_sink_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SinkAnswer.ProtoReflect.Descriptor instead.
+func (*SinkAnswer) Descriptor() ([]byte, []int) {
+	return file_smtpbridge_v1_sink_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SinkAnswer) GetStreamId() uint64 {
+	if x != nil {
+		return x.StreamId
+	}
+	return 0
+}
+
+func (x *SinkAnswer) GetVerdict() *Verdict {
+	if x != nil {
+		return x.Verdict
+	}
+	return nil
+}
+
+func (x *SinkAnswer) GetErrorCode() int32 {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return 0
+}
+
+func (x *SinkAnswer) GetErrorMessage() string {
+	if x != nil {
+		return x.ErrorMessage
+	}
+	return ""
+}
+
+// OnEvents, worker to dispatcher: the answers that were ready when the previous message was
+// written, in completion order.
+type SinkAnswers struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Answers       []*SinkAnswer          `protobuf:"bytes,1,rep,name=answers,proto3" json:"answers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SinkAnswers) Reset() {
+	*x = SinkAnswers{}
+	mi := &file_smtpbridge_v1_sink_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SinkAnswers) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SinkAnswers) ProtoMessage() {}
+
+func (x *SinkAnswers) ProtoReflect() protoreflect.Message {
+	mi := &file_smtpbridge_v1_sink_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SinkAnswers.ProtoReflect.Descriptor instead.
+func (*SinkAnswers) Descriptor() ([]byte, []int) {
+	return file_smtpbridge_v1_sink_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SinkAnswers) GetAnswers() []*SinkAnswer {
+	if x != nil {
+		return x.Answers
+	}
+	return nil
+}
+
 var File_smtpbridge_v1_sink_proto protoreflect.FileDescriptor
 
 const file_smtpbridge_v1_sink_proto_rawDesc = "" +
 	"\n" +
-	"\x18smtpbridge/v1/sink.proto\x12\rsmtpbridge.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bsmtpbridge/v1/binding.proto\x1a\x19smtpbridge/v1/event.proto\x1a\x1bsmtpbridge/v1/verdict.proto\"\xa3\x01\n" +
+	"\x18smtpbridge/v1/sink.proto\x12\rsmtpbridge.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bsmtpbridge/v1/binding.proto\x1a\x19smtpbridge/v1/event.proto\x1a\x1bsmtpbridge/v1/verdict.proto\"\xe2\x01\n" +
 	"\vSinkRequest\x12*\n" +
 	"\x05event\x18\x01 \x01(\v2\x14.smtpbridge.v1.EventR\x05event\x120\n" +
 	"\abinding\x18\x02 \x01(\v2\x16.smtpbridge.v1.BindingR\abinding\x126\n" +
-	"\ttime_left\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\btimeLeft2K\n" +
+	"\ttime_left\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\btimeLeft\x12\x1b\n" +
+	"\tstream_id\x18\x04 \x01(\x04R\bstreamId\x12 \n" +
+	"\vtraceparent\x18\x05 \x01(\tR\vtraceparent\"^\n" +
+	"\fSinkRequests\x126\n" +
+	"\brequests\x18\x01 \x03(\v2\x1a.smtpbridge.v1.SinkRequestR\brequests\x12\x16\n" +
+	"\x06cancel\x18\x02 \x03(\x04R\x06cancel\"\x9f\x01\n" +
+	"\n" +
+	"SinkAnswer\x12\x1b\n" +
+	"\tstream_id\x18\x01 \x01(\x04R\bstreamId\x120\n" +
+	"\averdict\x18\x02 \x01(\v2\x16.smtpbridge.v1.VerdictR\averdict\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x03 \x01(\x05R\terrorCode\x12#\n" +
+	"\rerror_message\x18\x04 \x01(\tR\ferrorMessage\"B\n" +
+	"\vSinkAnswers\x123\n" +
+	"\aanswers\x18\x01 \x03(\v2\x19.smtpbridge.v1.SinkAnswerR\aanswers2\x94\x01\n" +
 	"\n" +
 	"PolicySink\x12=\n" +
-	"\aOnEvent\x12\x1a.smtpbridge.v1.SinkRequest\x1a\x16.smtpbridge.v1.VerdictB\x8f\x01\n" +
+	"\aOnEvent\x12\x1a.smtpbridge.v1.SinkRequest\x1a\x16.smtpbridge.v1.Verdict\x12G\n" +
+	"\bOnEvents\x12\x1b.smtpbridge.v1.SinkRequests\x1a\x1a.smtpbridge.v1.SinkAnswers(\x010\x01B\x8f\x01\n" +
 	"\x10io.smtpbridge.v1B\tSinkProtoP\x01ZEgithub.com/smtpbridge/smtpbridge/clients/go/smtpbridgev1;smtpbridgev1\xf8\x01\x01\xa2\x02\x03SBX\xaa\x02\rSmtpBridge.V1\xca\x02\rSmtpBridge\\V1b\x06proto3"
 
 var (
@@ -113,25 +320,33 @@ func file_smtpbridge_v1_sink_proto_rawDescGZIP() []byte {
 	return file_smtpbridge_v1_sink_proto_rawDescData
 }
 
-var file_smtpbridge_v1_sink_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_smtpbridge_v1_sink_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_smtpbridge_v1_sink_proto_goTypes = []any{
 	(*SinkRequest)(nil),         // 0: smtpbridge.v1.SinkRequest
-	(*Event)(nil),               // 1: smtpbridge.v1.Event
-	(*Binding)(nil),             // 2: smtpbridge.v1.Binding
-	(*durationpb.Duration)(nil), // 3: google.protobuf.Duration
-	(*Verdict)(nil),             // 4: smtpbridge.v1.Verdict
+	(*SinkRequests)(nil),        // 1: smtpbridge.v1.SinkRequests
+	(*SinkAnswer)(nil),          // 2: smtpbridge.v1.SinkAnswer
+	(*SinkAnswers)(nil),         // 3: smtpbridge.v1.SinkAnswers
+	(*Event)(nil),               // 4: smtpbridge.v1.Event
+	(*Binding)(nil),             // 5: smtpbridge.v1.Binding
+	(*durationpb.Duration)(nil), // 6: google.protobuf.Duration
+	(*Verdict)(nil),             // 7: smtpbridge.v1.Verdict
 }
 var file_smtpbridge_v1_sink_proto_depIdxs = []int32{
-	1, // 0: smtpbridge.v1.SinkRequest.event:type_name -> smtpbridge.v1.Event
-	2, // 1: smtpbridge.v1.SinkRequest.binding:type_name -> smtpbridge.v1.Binding
-	3, // 2: smtpbridge.v1.SinkRequest.time_left:type_name -> google.protobuf.Duration
-	0, // 3: smtpbridge.v1.PolicySink.OnEvent:input_type -> smtpbridge.v1.SinkRequest
-	4, // 4: smtpbridge.v1.PolicySink.OnEvent:output_type -> smtpbridge.v1.Verdict
-	4, // [4:5] is the sub-list for method output_type
-	3, // [3:4] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	4, // 0: smtpbridge.v1.SinkRequest.event:type_name -> smtpbridge.v1.Event
+	5, // 1: smtpbridge.v1.SinkRequest.binding:type_name -> smtpbridge.v1.Binding
+	6, // 2: smtpbridge.v1.SinkRequest.time_left:type_name -> google.protobuf.Duration
+	0, // 3: smtpbridge.v1.SinkRequests.requests:type_name -> smtpbridge.v1.SinkRequest
+	7, // 4: smtpbridge.v1.SinkAnswer.verdict:type_name -> smtpbridge.v1.Verdict
+	2, // 5: smtpbridge.v1.SinkAnswers.answers:type_name -> smtpbridge.v1.SinkAnswer
+	0, // 6: smtpbridge.v1.PolicySink.OnEvent:input_type -> smtpbridge.v1.SinkRequest
+	1, // 7: smtpbridge.v1.PolicySink.OnEvents:input_type -> smtpbridge.v1.SinkRequests
+	7, // 8: smtpbridge.v1.PolicySink.OnEvent:output_type -> smtpbridge.v1.Verdict
+	3, // 9: smtpbridge.v1.PolicySink.OnEvents:output_type -> smtpbridge.v1.SinkAnswers
+	8, // [8:10] is the sub-list for method output_type
+	6, // [6:8] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_smtpbridge_v1_sink_proto_init() }
@@ -148,7 +363,7 @@ func file_smtpbridge_v1_sink_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smtpbridge_v1_sink_proto_rawDesc), len(file_smtpbridge_v1_sink_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

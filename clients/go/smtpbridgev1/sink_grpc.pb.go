@@ -21,7 +21,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PolicySink_OnEvent_FullMethodName = "/smtpbridge.v1.PolicySink/OnEvent"
+	PolicySink_OnEvent_FullMethodName  = "/smtpbridge.v1.PolicySink/OnEvent"
+	PolicySink_OnEvents_FullMethodName = "/smtpbridge.v1.PolicySink/OnEvents"
 )
 
 // PolicySinkClient is the client API for PolicySink service.
@@ -38,9 +39,19 @@ const (
 // "smtpbridge.v1.PolicySink" NOT_SERVING until it is ready and again while it drains: dispatchers
 // watch it (client-side health checking) and send no call to a replica that is not SERVING. A
 // worker without the health service counts as ready as soon as it accepts connections.
+//
+// Transport: a dispatcher opens OnEvents to each replica and falls back to OnEvent for a replica
+// that answers it UNIMPLEMENTED (a worker written from this file may implement OnEvent alone).
 type PolicySinkClient interface {
 	// Decide on one event. An error status makes the dispatcher apply the binding's on_error.
 	OnEvent(ctx context.Context, in *SinkRequest, opts ...grpc.CallOption) (*Verdict, error)
+	// OnEvent for many events over one long-lived stream, batched both ways: every SinkRequest
+	// gets exactly one SinkAnswer, in any order, and a slow event must not hold back the others.
+	// No per-request gRPC deadline: `time_left` bounds each event, and the dispatcher ignores a
+	// late answer. The dispatcher half-closes the stream to drain it (answers still owed arrive
+	// before the status) and replaces it from time to time so round_robin spreads over replicas.
+	// A worker that drains answers what it owes, then ends the stream with OK.
+	OnEvents(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SinkRequests, SinkAnswers], error)
 }
 
 type policySinkClient struct {
@@ -61,6 +72,19 @@ func (c *policySinkClient) OnEvent(ctx context.Context, in *SinkRequest, opts ..
 	return out, nil
 }
 
+func (c *policySinkClient) OnEvents(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SinkRequests, SinkAnswers], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &PolicySink_ServiceDesc.Streams[0], PolicySink_OnEvents_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SinkRequests, SinkAnswers]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type PolicySink_OnEventsClient = grpc.BidiStreamingClient[SinkRequests, SinkAnswers]
+
 // PolicySinkServer is the server API for PolicySink service.
 // All implementations must embed UnimplementedPolicySinkServer
 // for forward compatibility.
@@ -75,9 +99,19 @@ func (c *policySinkClient) OnEvent(ctx context.Context, in *SinkRequest, opts ..
 // "smtpbridge.v1.PolicySink" NOT_SERVING until it is ready and again while it drains: dispatchers
 // watch it (client-side health checking) and send no call to a replica that is not SERVING. A
 // worker without the health service counts as ready as soon as it accepts connections.
+//
+// Transport: a dispatcher opens OnEvents to each replica and falls back to OnEvent for a replica
+// that answers it UNIMPLEMENTED (a worker written from this file may implement OnEvent alone).
 type PolicySinkServer interface {
 	// Decide on one event. An error status makes the dispatcher apply the binding's on_error.
 	OnEvent(context.Context, *SinkRequest) (*Verdict, error)
+	// OnEvent for many events over one long-lived stream, batched both ways: every SinkRequest
+	// gets exactly one SinkAnswer, in any order, and a slow event must not hold back the others.
+	// No per-request gRPC deadline: `time_left` bounds each event, and the dispatcher ignores a
+	// late answer. The dispatcher half-closes the stream to drain it (answers still owed arrive
+	// before the status) and replaces it from time to time so round_robin spreads over replicas.
+	// A worker that drains answers what it owes, then ends the stream with OK.
+	OnEvents(grpc.BidiStreamingServer[SinkRequests, SinkAnswers]) error
 	mustEmbedUnimplementedPolicySinkServer()
 }
 
@@ -90,6 +124,9 @@ type UnimplementedPolicySinkServer struct{}
 
 func (UnimplementedPolicySinkServer) OnEvent(context.Context, *SinkRequest) (*Verdict, error) {
 	return nil, status.Error(codes.Unimplemented, "method OnEvent not implemented")
+}
+func (UnimplementedPolicySinkServer) OnEvents(grpc.BidiStreamingServer[SinkRequests, SinkAnswers]) error {
+	return status.Error(codes.Unimplemented, "method OnEvents not implemented")
 }
 func (UnimplementedPolicySinkServer) mustEmbedUnimplementedPolicySinkServer() {}
 func (UnimplementedPolicySinkServer) testEmbeddedByValue()                    {}
@@ -130,6 +167,13 @@ func _PolicySink_OnEvent_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PolicySink_OnEvents_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(PolicySinkServer).OnEvents(&grpc.GenericServerStream[SinkRequests, SinkAnswers]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type PolicySink_OnEventsServer = grpc.BidiStreamingServer[SinkRequests, SinkAnswers]
+
 // PolicySink_ServiceDesc is the grpc.ServiceDesc for PolicySink service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -142,6 +186,13 @@ var PolicySink_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _PolicySink_OnEvent_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "OnEvents",
+			Handler:       _PolicySink_OnEvents_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "smtpbridge/v1/sink.proto",
 }
