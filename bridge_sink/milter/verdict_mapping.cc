@@ -26,7 +26,9 @@ std::string Bracketed(const std::string& address) {
   return "<" + address + ">";
 }
 
-bool IsClass(uint32_t code, char cls) { return code >= 200 && code <= 599 && ('0' + code / 100) == cls; }
+bool IsClass(uint32_t code, char cls) {
+  return code >= 200 && code <= 599 && static_cast<char>('0' + code / 100) == cls;
+}
 
 // The reply of the right class, else the contract's default (the same text as the proxy and the
 // policy host give).
@@ -161,6 +163,11 @@ std::vector<Reply> EndOfMessageReplies(const v1::Verdict& verdict, uint32_t acti
             out.push_back(ReplaceBodyReply{body.substr(at, kBodyChunk)});
         }
         break;
+      case v1::MessageEdit::kWarn:
+      case v1::MessageEdit::kInfo:
+      case v1::MessageEdit::kFilter:
+      case v1::MessageEdit::kRedirect:
+        // Postfix-only vocabulary: sink::PrepareVerdict logged or refused and removed these.
       case v1::MessageEdit::EDIT_NOT_SET:
         break;
     }
