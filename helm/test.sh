@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 BIN_DIR=${1:-../build/release/bin}
-HELM_VERSION=v3.22.0
+HELM_VERSION=v3.21.4
 HELM=${HELM:-$HOME/.cache/smtpbridge/helm-$HELM_VERSION/helm}
 if [ ! -x "$HELM" ]; then
   mkdir -p "$(dirname "$HELM")"
