@@ -50,11 +50,16 @@ func (w *Worker) OnEvents(stream grpc.BidiStreamingServer[pb.SinkRequests, pb.Si
 			writeErr <- stream.Send(&pb.SinkAnswers{Answers: batch})
 		}
 	}()
-	defer close(writeReq)
 
 	inflight := map[uint64]context.CancelFunc{}
 	var pending []*pb.SinkAnswer
 	writing, readDone, draining := false, false, false
+	defer func() {
+		close(writeReq)
+		if writing { // no Send may outlive the handler: wait for it (the cancelled stream ends it)
+			<-writeErr
+		}
+	}()
 	drainSignal := w.draining
 	flush := func() {
 		if !writing && len(pending) > 0 {

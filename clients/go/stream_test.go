@@ -291,3 +291,62 @@ func TestOnEventsDrainAnswersWhatItOwesThenEndsOK(t *testing.T) {
 		t.Fatalf("Serve returned %v after the drain", err)
 	}
 }
+
+// fakeEvents is the server side of an OnEvents call without a network: Recv reads `in` (io.EOF
+// once it is closed), Send reports each message on `sent` and returns only when `release` says.
+type fakeEvents struct {
+	grpc.ServerStream
+	ctx     context.Context
+	in      chan *pb.SinkRequests
+	sent    chan *pb.SinkAnswers
+	release chan struct{}
+}
+
+func (f *fakeEvents) Context() context.Context { return f.ctx }
+func (f *fakeEvents) Recv() (*pb.SinkRequests, error) {
+	if m, ok := <-f.in; ok {
+		return m, nil
+	}
+	return nil, io.EOF
+}
+func (f *fakeEvents) Send(m *pb.SinkAnswers) error {
+	f.sent <- m
+	<-f.release
+	return nil
+}
+
+func TestOnEventsAnswersCompletedDuringAWriteGoOutTogether(t *testing.T) {
+	// Each handler watches its context: OnEvents cancels it as it takes the answer in, just
+	// before queueing it, so `taken` says the answer is queued behind the blocked write.
+	taken := make(chan string, 3)
+	w := NewWorker()
+	w.Handle(InboundCommand, AnyKeyword, func(ctx context.Context, ev *EventContext) (*Verdict, error) {
+		go func() { <-ctx.Done(); taken <- ev.Keyword() }()
+		return Continue().Reason(ev.Keyword()), nil
+	})
+	f := &fakeEvents{ctx: context.Background(), in: make(chan *pb.SinkRequests),
+		sent: make(chan *pb.SinkAnswers, 3), release: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() { done <- w.OnEvents(f) }()
+
+	f.in <- &pb.SinkRequests{Requests: []*pb.SinkRequest{streamRequest(1, InboundCommand, "A", nil)}}
+	first := <-f.sent // written at once, alone: no waiting to fill a batch
+	if len(first.GetAnswers()) != 1 || first.GetAnswers()[0].GetStreamId() != 1 {
+		t.Fatalf("first message %v", first)
+	}
+	<-taken
+	f.in <- &pb.SinkRequests{Requests: []*pb.SinkRequest{
+		streamRequest(2, InboundCommand, "B", nil), streamRequest(3, InboundCommand, "C", nil)}}
+	<-taken
+	<-taken
+	f.release <- struct{}{} // the first write completes; both queued answers go in the next one
+	second := <-f.sent
+	if len(second.GetAnswers()) != 2 {
+		t.Fatalf("second message %v, want the two answers completed during the first write", second)
+	}
+	f.release <- struct{}{}
+	close(f.in)
+	if err := <-done; err != nil {
+		t.Fatalf("OnEvents returned %v after the half-close", err)
+	}
+}
