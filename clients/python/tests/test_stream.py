@@ -166,3 +166,45 @@ async def test_drain_answers_what_is_owed_then_ends_the_stream_ok(worker):
     assert await call.read() is grpc.aio.EOF
     assert await call.code() == grpc.StatusCode.OK
     await stopping
+
+
+async def test_answers_completed_during_a_write_go_out_together():
+    await asyncio.wait_for(_write_batching(), 10)
+
+
+async def _write_batching():
+    # EventStream without a network: `write` blocks until released; `decide` answers at once and
+    # says so (the answer is queued in the same step, before this test runs again).
+    from smtpbridge.stream import EventStream
+    inbox: asyncio.Queue = asyncio.Queue()
+    sent, release, decided = [], asyncio.Event(), asyncio.Queue()
+
+    async def requests():
+        while (message := await inbox.get()) is not None:
+            yield message
+
+    async def write(message):
+        sent.append(message)
+        await release.wait()
+        release.clear()
+
+    async def decide(request, traceparent, deadline_left):
+        decided.put_nowait(request.stream_id)
+        return pb.Verdict(reason=str(request.stream_id)), grpc.StatusCode.OK, ""
+
+    run = asyncio.ensure_future(EventStream(decide, write).run(requests()))
+    inbox.put_nowait(pb.sink_pb2.SinkRequests(requests=[stream_request(1)]))
+    assert await decided.get() == 1
+    while not sent:  # written at once, alone: no waiting to fill a batch
+        await asyncio.sleep(0)
+    assert [a.stream_id for a in sent[0].answers] == [1]
+    inbox.put_nowait(pb.sink_pb2.SinkRequests(requests=[stream_request(2), stream_request(3)]))
+    assert {await decided.get(), await decided.get()} == {2, 3}
+    release.set()  # the first write completes; both queued answers go in the next one
+    while len(sent) < 2:
+        await asyncio.sleep(0)
+    assert sorted(a.stream_id for a in sent[1].answers) == [2, 3]
+    release.set()
+    inbox.put_nowait(None)  # half-close
+    await run
+    assert len(sent) == 2
