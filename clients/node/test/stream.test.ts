@@ -196,3 +196,40 @@ test("OnEvents: a drain answers what is owed, then ends the stream OK", async (t
   await r.endsOk();
   await stopped;
 });
+
+test("OnEvents: answers completed during a write go out together", async () => {
+  // EventStream without a network: a fake call whose write completes only when the test says.
+  const { EventEmitter } = await import("node:events");
+  const { EventStream } = await import("../src/stream");
+  const sent: proto.sink.SinkAnswers[] = [];
+  const pendingWrites: (() => void)[] = [];
+  const call = Object.assign(new EventEmitter(), {
+    write: (m: proto.sink.SinkAnswers, cb: () => void) => {
+      sent.push(m);
+      pendingWrites.push(cb);
+      return true;
+    },
+    end: () => call.emit("ended"),
+  });
+  const ended = new Promise((resolve) => call.once("ended", resolve));
+  const decided: number[] = [];
+  new EventStream(call as unknown as grpc.ServerDuplexStream<proto.sink.SinkRequests, proto.sink.SinkAnswers>, async (req) => {
+    decided.push(req.streamId);
+    return { verdict: proto.verdict.Verdict.fromPartial({ reason: String(req.streamId) }) };
+  });
+  // Every promise callback queued so far runs before a setImmediate callback.
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+  call.emit("data", proto.sink.SinkRequests.fromPartial({ requests: [request(1, "RCPT")] }));
+  await settle();
+  assert.deepEqual(sent.map((m) => m.answers.map((a) => a.streamId)), [[1]]); // at once, alone
+  call.emit("data", proto.sink.SinkRequests.fromPartial({ requests: [request(2, "RCPT"), request(3, "RCPT")] }));
+  await settle();
+  assert.deepEqual(decided, [1, 2, 3]);
+  assert.equal(sent.length, 1, "no second write while the first is in flight");
+  pendingWrites.shift()!(); // the first write completes; both queued answers go in the next one
+  assert.deepEqual(sent.map((m) => m.answers.map((a) => a.streamId).sort()), [[1], [2, 3]]);
+  pendingWrites.shift()!();
+  call.emit("end");
+  await ended;
+});
