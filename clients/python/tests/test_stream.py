@@ -158,8 +158,11 @@ async def test_drain_answers_what_is_owed_then_ends_the_stream_ok(worker):
     await call.write(pb.sink_pb2.SinkRequests(requests=[stream_request(1, keyword="DATA")]))
     await worker.started.wait()
     stopping = asyncio.ensure_future(worker.stop(grace=10))
-    while not worker._sink._draining:  # stop() reports NOT_SERVING, then drains the streams
+    for _ in range(100_000):  # stop() reports NOT_SERVING, then drains the streams
+        if worker._sink._draining:
+            break
         await asyncio.sleep(0)
+    assert worker._sink._draining
     worker.release.set()
     got = await receive(call, 1)  # no half-close from this side: the worker ends the stream
     assert got[1].verdict.action == pb.verdict_pb2.ACTION_TEMPFAIL

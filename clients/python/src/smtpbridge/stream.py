@@ -5,7 +5,7 @@ batch)."""
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator, Awaitable, Callable, Dict, List, Optional, Tuple
+from typing import AsyncIterator, Awaitable, Callable, Dict, List, Optional, Set, Tuple
 
 import grpc
 
@@ -25,6 +25,7 @@ class EventStream:
         self._decide = decide
         self._write = write
         self._tasks: Dict[int, asyncio.Task] = {}
+        self._expired: Set[int] = set()  # tasks cancelled because their time_left ran out
         self._pending: List[sink_pb2.SinkAnswer] = []
         self._wake = asyncio.Event()
         self._read_done = False
@@ -80,28 +81,41 @@ class EventStream:
                                                  error_code=grpc.StatusCode.INVALID_ARGUMENT.value[0],
                                                  error_message="stream_id already in flight on this stream"))
             return
+        task = asyncio.ensure_future(self._run_one(request))
+        self._tasks[stream_id] = task
         # No per-request gRPC deadline on a stream: time_left bounds the handler as the unary
-        # call's deadline does (the task is cancelled when it runs out).
+        # call's deadline does (the task is cancelled when it runs out; a timer, not wait_for's
+        # extra task per event).
         budget = request.time_left.ToTimedelta().total_seconds() if request.HasField("time_left") else 0.0
-        self._tasks[stream_id] = asyncio.ensure_future(self._run_one(request, budget if budget > 0 else None))
+        if budget > 0:
+            timer = asyncio.get_running_loop().call_later(budget, self._expire, stream_id, task)
+            task.add_done_callback(lambda _: timer.cancel())
 
-    async def _run_one(self, request: sink_pb2.SinkRequest, budget: Optional[float]) -> None:
-        answer = sink_pb2.SinkAnswer(stream_id=request.stream_id)
+    def _expire(self, stream_id: int, task: asyncio.Task) -> None:
+        if not task.done():
+            self._expired.add(stream_id)
+            task.cancel()
+
+    async def _run_one(self, request: sink_pb2.SinkRequest) -> None:
+        stream_id = request.stream_id
+        answer = sink_pb2.SinkAnswer(stream_id=stream_id)
         try:
-            decision = self._decide(request, request.traceparent, None)
-            verdict, code, message = await (decision if budget is None else asyncio.wait_for(decision, budget))
-        except asyncio.TimeoutError:
-            verdict, code, message = None, grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded (time_left)"
+            verdict, code, message = await self._decide(request, request.traceparent, None)
         except asyncio.CancelledError:
             if self._closed:
                 raise
-            verdict, code, message = None, grpc.StatusCode.CANCELLED, "cancelled by the dispatcher"
+            verdict = None
+            if stream_id in self._expired:
+                code, message = grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded (time_left)"
+            else:
+                code, message = grpc.StatusCode.CANCELLED, "cancelled by the dispatcher"
+        self._expired.discard(stream_id)
         if verdict is not None:
             answer.verdict.CopyFrom(verdict)
         else:
             answer.error_code = code.value[0]
             answer.error_message = message
-        del self._tasks[request.stream_id]
+        del self._tasks[stream_id]
         self._answer_now(answer)
 
     def _answer_now(self, answer: sink_pb2.SinkAnswer) -> None:
