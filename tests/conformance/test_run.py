@@ -222,3 +222,17 @@ def test_a_unary_only_worker_is_reported_as_not_serving_onevents(tmp_path):
         assert run._run_direct(run.load_cases(tmp_path), address)[0][1] == []
     finally:
         server.stop(None)
+
+
+def test_a_listed_case_stays_known_while_one_pass_fails_it(tmp_path):
+    write_cases(tmp_path, [case("a"), case("b")])
+    a, b = run.load_cases(tmp_path)
+    known = {"a": "dispatcher gap"}
+    result = run.LanguageResult()
+    run.tally("zz", [a, b], known, [("dispatcher", [(a, ["wrong"]), (b, [])]), ("OnEvent", [(a, []), (b, [])])],
+              result, verbose=False)
+    assert (result.passed, result.failed, result.known) == (3, 0, 1)
+    result = run.LanguageResult()
+    run.tally("zz", [a, b], known, [("dispatcher", [(a, []), (b, [])]), ("OnEvent", [(a, []), (b, ["x"])])],
+              result, verbose=False)
+    assert result.failed == 2 and any("UNEXPECTED PASS a" in line for line in result.report)
