@@ -211,7 +211,9 @@ func (w *Worker) call(ctx context.Context, h HandlerFunc, ev *EventContext) (v *
 }
 
 // Register adds the PolicySink service to an existing gRPC server, for programs that serve
-// other services too. Serve does this (plus health and reflection) for you.
+// other services too. Serve does this (plus health and reflection) for you. On your own server an
+// OnEvents stream ends when the dispatcher half-closes it (or the server cancels it); Serve's
+// drain also ends it once it has answered what it owes.
 func (w *Worker) Register(s grpc.ServiceRegistrar) { pb.RegisterPolicySinkServer(s, w) }
 
 // Serve listens on addr ("127.0.0.1:50051", ":0", or "unix:/run/policy.sock") and serves until
