@@ -350,3 +350,23 @@ func TestOnEventsAnswersCompletedDuringAWriteGoOutTogether(t *testing.T) {
 		t.Fatalf("OnEvents returned %v after the half-close", err)
 	}
 }
+
+func TestOnEventsACancelledStreamCancelsItsHandlers(t *testing.T) {
+	started, cancelled := make(chan struct{}), make(chan struct{})
+	w := NewWorker()
+	w.Handle(InboundCommand, "NOOP", func(ctx context.Context, _ *EventContext) (*Verdict, error) {
+		close(started)
+		<-ctx.Done()
+		close(cancelled)
+		return nil, ctx.Err()
+	})
+	conn, stop := startWorker(t, w)
+	defer stop()
+	stream, cancel := openEvents(t, conn)
+	if err := stream.Send(&pb.SinkRequests{Requests: []*pb.SinkRequest{streamRequest(1, InboundCommand, "NOOP", nil)}}); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	cancel()
+	<-cancelled // the test times out if the handler's context outlives its stream
+}

@@ -68,6 +68,8 @@ async function start(t: { after: (fn: () => unknown) => void }) {
   const released = new Promise<void>((resolve) => (release = resolve));
   let started!: () => void;
   const running = new Promise<void>((resolve) => (started = resolve));
+  let wasAborted!: () => void;
+  const aborted = new Promise<void>((resolve) => (wasAborted = resolve));
   const seen: { traceId: string; deadline: Date | undefined }[] = [];
   const w = new Worker({ gracePeriod: 10 })
     .on(EventType.INBOUND_COMMAND, "RCPT", (ev, ctx) => {
@@ -87,14 +89,19 @@ async function start(t: { after: (fn: () => unknown) => void }) {
     })
     .on(EventType.INBOUND_COMMAND, "NOOP", (_ev, ctx) => {
       started();
-      return new Promise<Verdict>((_resolve, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)));
+      return new Promise<Verdict>((_resolve, reject) =>
+        ctx.signal.addEventListener("abort", () => {
+          wasAborted();
+          reject(ctx.signal.reason);
+        }),
+      );
     });
   const address = await w.listen("127.0.0.1:0", { handleSignals: false });
   t.after(() => w.shutdown());
   const client = new proto.sink.PolicySinkClient(address, grpc.credentials.createInsecure());
   t.after(() => client.close());
   const open = () => new Reader(client.onEvents());
-  return { w, client, open, release, running, seen };
+  return { w, client, open, release, running, seen, aborted };
 }
 
 const send = (r: Reader, m: Partial<proto.sink.SinkRequests>) => r.stream.write(proto.sink.SinkRequests.fromPartial(m));
@@ -232,4 +239,14 @@ test("OnEvents: answers completed during a write go out together", async () => {
   pendingWrites.shift()!();
   call.emit("end");
   await ended;
+});
+
+test("OnEvents: a cancelled stream aborts its handlers' signals", async (t) => {
+  const { open, running, aborted } = await start(t);
+  const r = open();
+  r.stream.on("error", () => undefined); // the client's own CANCELLED
+  send(r, { requests: [request(1, "NOOP")] });
+  await running;
+  r.stream.cancel();
+  await aborted; // the test times out if the handler's signal outlives its stream
 });

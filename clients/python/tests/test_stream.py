@@ -211,3 +211,26 @@ async def _write_batching():
     inbox.put_nowait(None)  # half-close
     await run
     assert len(sent) == 2
+
+
+async def test_a_cancelled_stream_cancels_its_handlers():
+    w = Worker("stream-cancel-worker", grace_period=5)
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    @w.on_command("NOOP")
+    async def forever(ev: EventContext) -> Verdict:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    await w.start("127.0.0.1:0")
+    async with grpc.aio.insecure_channel(w.address) as channel:
+        call = pb.PolicySinkStub(channel).OnEvents(timeout=30)
+        await call.write(pb.sink_pb2.SinkRequests(requests=[stream_request(1, keyword="NOOP")]))
+        await asyncio.wait_for(started.wait(), 10)
+        call.cancel()
+        await asyncio.wait_for(cancelled.wait(), 10)
+    await w.stop(grace=1)
