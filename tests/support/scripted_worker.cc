@@ -1,0 +1,185 @@
+// A policy worker that answers from a script, for the host conformance vectors
+// (tests/vectors/hosts/SPEC.md). It implements smtpbridge.v1.PolicySink on raw gRPC, without the
+// SDK, so it can send what an SDK refuses to build: unknown actions, replies of the wrong class,
+// CR/LF in text, injected ESMTP parameters. The dispatcher in front of it must catch those.
+//
+//   smtpbridge-scripted-worker --listen 127.0.0.1:0 --ready-file F --script S [--event-log L]
+//
+// S is re-read on every call (the runner rewrites it, through a rename, between vectors):
+//   {"rules": [{"binding": "main", "type": "INBOUND_COMMAND", "keyword": "RCPT",
+//               "verdict": {...smtpbridge.v1.Verdict in proto3 JSON...}, "raw_action": 42,
+//               "status": "UNAVAILABLE"}]}
+// The first rule whose binding, type and keyword (each optional; keyword case-insensitive, ""
+// matches the empty keyword) match the call answers it: with `status` an error, else `verdict`,
+// its action replaced by `raw_action` when set. No match: CONTINUE.
+// L gets one JSON line per call: binding, type, keyword, sender, recipient.
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "smtpbridge/common/ready_file.h"
+#include "smtpbridge/grpc/server_options.h"
+#include "smtpbridge/v1/sink.grpc.pb.h"
+
+namespace {
+
+using smtpbridge::v1::SinkRequest;
+using smtpbridge::v1::Verdict;
+
+std::string Upper(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// "INBOUND_COMMAND" and "EVENT_TYPE_INBOUND_COMMAND" both name the type.
+bool TypeMatches(const std::string& want, smtpbridge::v1::EventType type) {
+  const std::string name = smtpbridge::v1::EventType_Name(type);
+  return Upper(want) == name || "EVENT_TYPE_" + Upper(want) == name;
+}
+
+grpc::StatusCode StatusCodeByName(const std::string& name) {
+  static const std::pair<const char*, grpc::StatusCode> kCodes[] = {
+      {"UNAVAILABLE", grpc::StatusCode::UNAVAILABLE},
+      {"INTERNAL", grpc::StatusCode::INTERNAL},
+      {"INVALID_ARGUMENT", grpc::StatusCode::INVALID_ARGUMENT},
+      {"RESOURCE_EXHAUSTED", grpc::StatusCode::RESOURCE_EXHAUSTED},
+      {"UNKNOWN", grpc::StatusCode::UNKNOWN},
+  };
+  for (const auto& [n, code] : kCodes)
+    if (name == n) return code;
+  return grpc::StatusCode::INTERNAL;
+}
+
+class ScriptedSink final : public smtpbridge::v1::PolicySink::Service {
+ public:
+  ScriptedSink(std::string script, std::string event_log)
+      : script_(std::move(script)), event_log_(std::move(event_log)) {}
+
+  grpc::Status OnEvent(grpc::ServerContext*, const SinkRequest* request, Verdict* verdict) override {
+    Log(*request);
+    nlohmann::json script;
+    {
+      std::ifstream in(script_);
+      std::stringstream text;
+      text << in.rdbuf();
+      if (text.str().empty()) return ContinueVerdict(verdict);
+      script = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+    }
+    if (script.is_discarded() || !script.contains("rules")) {
+      return {grpc::StatusCode::INTERNAL, "script " + script_ + " is not {\"rules\": [...]}"};
+    }
+    const auto& event = request->event();
+    for (const auto& rule : script["rules"]) {
+      if (rule.contains("binding") && rule["binding"].get<std::string>() != request->binding().name()) continue;
+      if (rule.contains("type") && !TypeMatches(rule["type"].get<std::string>(), event.type())) continue;
+      if (rule.contains("keyword") && Upper(rule["keyword"].get<std::string>()) != Upper(event.command().keyword()))
+        continue;
+      if (rule.contains("status")) {
+        return {StatusCodeByName(rule["status"].get<std::string>()), "scripted error"};
+      }
+      if (rule.contains("verdict")) {
+        const auto parsed = google::protobuf::util::JsonStringToMessage(rule["verdict"].dump(), verdict);
+        if (!parsed.ok()) return {grpc::StatusCode::INTERNAL, "bad verdict in script: " + parsed.ToString()};
+      }
+      // Values outside the enum cannot be written in proto3 JSON by name.
+      if (rule.contains("raw_action")) verdict->set_action(static_cast<smtpbridge::v1::Action>(rule["raw_action"].get<int>()));
+      return grpc::Status::OK;
+    }
+    return ContinueVerdict(verdict);
+  }
+
+ private:
+  static grpc::Status ContinueVerdict(Verdict* verdict) {
+    verdict->set_action(smtpbridge::v1::ACTION_CONTINUE);
+    return grpc::Status::OK;
+  }
+
+  void Log(const SinkRequest& request) {
+    if (event_log_.empty()) return;
+    const auto& event = request.event();
+    nlohmann::json line = {
+        {"binding", request.binding().name()},
+        {"type", smtpbridge::v1::EventType_Name(event.type())},
+        {"keyword", event.command().keyword()},
+        {"sender", event.envelope().sender()},
+        {"has_sender", event.envelope().has_sender()},
+        {"recipient", event.envelope().recipient()},
+    };
+    std::lock_guard lock(mu_);
+    std::ofstream out(event_log_, std::ios::app);
+    out << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  }
+
+  const std::string script_;
+  const std::string event_log_;
+  std::mutex mu_;
+};
+
+std::unique_ptr<grpc::Server> g_server;
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string listen = "127.0.0.1:0", ready_file, script, event_log;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i], value = argv[i + 1];
+    if (flag == "--listen") listen = value;
+    else if (flag == "--ready-file") ready_file = value;
+    else if (flag == "--script") script = value;
+    else if (flag == "--event-log") event_log = value;
+    else {
+      std::cerr << "scripted-worker: unknown flag " << flag << "\n";
+      return 1;
+    }
+  }
+  if (script.empty() || argc % 2 == 0) {
+    std::cerr << "usage: smtpbridge-scripted-worker --script FILE [--listen HOST:PORT] [--ready-file F] "
+                 "[--event-log F]\n";
+    return 1;
+  }
+  // SIGTERM / SIGINT: stop at once (the runner stops it when every vector ran). Blocked before
+  // gRPC starts its threads, so only the waiter below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  grpc::EnableDefaultHealthCheckService(true);
+  ScriptedSink service(script, event_log);
+  grpc::ServerBuilder builder;
+  smtpbridge::grpc_server::ApplyServerArgs(builder, {});
+  int port = 0;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  g_server = builder.BuildAndStart();
+  if (!g_server || port == 0) {
+    std::cerr << "scripted-worker: cannot listen on " << listen << "\n";
+    return 1;
+  }
+  // The dispatcher's channels health-check the PolicySink service by name (client_channel.h).
+  g_server->GetHealthCheckService()->SetServingStatus(smtpbridge::v1::PolicySink::service_full_name(), true);
+  const std::string bound = listen.substr(0, listen.rfind(':')) + ":" + std::to_string(port);
+  std::string error;
+  if (!ready_file.empty() && !smtpbridge::common::WriteReadyFile(ready_file, bound, &error)) {
+    std::cerr << "scripted-worker: " << error << "\n";
+    return 1;
+  }
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    g_server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+  });
+  g_server->Wait();
+  waiter.join();
+  return 0;
+}
