@@ -374,6 +374,11 @@ std::vector<Reply> MilterSession::Complete(const sink::Evaluation& evaluation) {
     stats_.skipped_edits += static_cast<uint64_t>(skipped);
     stats_.refused_edits += static_cast<uint64_t>(refused);
     if (refused > 0) spdlog::warn("milter session {}: {} message edit(s) refused (invalid header or address)", session_.session_id(), refused);
+    // An edit the MTA did not grant in OPTNEG is lost policy: say so, as for a refused one.
+    if (skipped > 0) {
+      spdlog::warn("milter session {}: {} message edit(s) refused: the MTA did not grant the action in option negotiation",
+                   session_.session_id(), skipped);
+    }
     session_.set_transaction_count(session_.transaction_count() + 1);
     ResetTransaction();
     return replies;

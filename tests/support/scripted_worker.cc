@@ -6,11 +6,12 @@
 //   smtpbridge-scripted-worker --listen 127.0.0.1:0 --ready-file F --script S [--event-log L]
 //
 // S is re-read on every call (the runner rewrites it, through a rename, between vectors):
-//   {"rules": [{"binding": "main", "type": "INBOUND_COMMAND", "keyword": "RCPT",
+//   {"rules": [{"binding": "main", "type": "INBOUND_COMMAND", "keyword": "RCPT", "recipient": "a@b",
 //               "verdict": {...smtpbridge.v1.Verdict in proto3 JSON...}, "raw_action": 42,
 //               "status": "UNAVAILABLE"}]}
-// The first rule whose binding, type and keyword (each optional; keyword case-insensitive, ""
-// matches the empty keyword) match the call answers it: with `status` an error, else `verdict`,
+// `binding` is the binding's `role` sink property (else its name). The first rule whose binding, type, keyword and recipient (each optional; keyword
+// case-insensitive, "" matches the empty keyword; recipient = envelope.recipient) match the call
+// answers it: with `status` an error, else `verdict`,
 // its action replaced by `raw_action` when set. No match: CONTINUE.
 // L gets one JSON line per call: binding, type, keyword, sender, recipient.
 #include <grpcpp/grpcpp.h>
@@ -80,10 +81,11 @@ class ScriptedSink final : public smtpbridge::v1::PolicySink::Service {
     }
     const auto& event = request->event();
     for (const auto& rule : script["rules"]) {
-      if (rule.contains("binding") && rule["binding"].get<std::string>() != request->binding().name()) continue;
+      if (rule.contains("binding") && rule["binding"].get<std::string>() != Role(request->binding())) continue;
       if (rule.contains("type") && !TypeMatches(rule["type"].get<std::string>(), event.type())) continue;
       if (rule.contains("keyword") && Upper(rule["keyword"].get<std::string>()) != Upper(event.command().keyword()))
         continue;
+      if (rule.contains("recipient") && rule["recipient"].get<std::string>() != event.envelope().recipient()) continue;
       if (rule.contains("status")) {
         return {StatusCodeByName(rule["status"].get<std::string>()), "scripted error"};
       }
@@ -99,6 +101,12 @@ class ScriptedSink final : public smtpbridge::v1::PolicySink::Service {
   }
 
  private:
+  // A binding's `role` sink property, else its name: several bindings can share one role.
+  static std::string Role(const smtpbridge::v1::Binding& binding) {
+    const auto it = binding.sink_properties().find("role");
+    return it != binding.sink_properties().end() ? it->second : binding.name();
+  }
+
   static grpc::Status ContinueVerdict(Verdict* verdict) {
     verdict->set_action(smtpbridge::v1::ACTION_CONTINUE);
     return grpc::Status::OK;

@@ -234,7 +234,7 @@ def drive_proxy(address, vector, next_hop):
         if banner == "closed" or banner.startswith("421") or banner.startswith("5"):
             results["_closed"] = True
         step("EHLO", f"EHLO {HELO}")
-        step("MAIL", f"MAIL FROM:<{SENDER}>")
+        step("MAIL", f"MAIL FROM:<{vector['sender']}>")
         for i, rcpt in enumerate(vector["rcpts"]):
             step("RCPT" if i == 0 else f"RCPT{i + 1}", f"RCPT TO:<{rcpt}>")
         data = step("DATA", "DATA")
@@ -274,9 +274,9 @@ class MilterClient:
         body = self.f.read(size)
         return body[:1], body[1:]
 
-    def negotiate(self):
-        # Every action and every step flag an MTA (Postfix 3.7) may offer.
-        self.send(b"O", struct.pack(">III", 6, 0x1FF, 0x1FFFFF))
+    def negotiate(self, actions):
+        # The actions the vector lets the MTA grant (default: all), every step flag Postfix offers.
+        self.send(b"O", struct.pack(">III", 6, actions, 0x1FFFFF))
         cmd, payload = self.read()
         assert cmd == b"O", f"OPTNEG answered with {cmd!r}"
         _, self.actions, self.protocol = struct.unpack(">III", payload[:12])
@@ -343,7 +343,7 @@ def drive_milter(address, vector):
     results = {}
     m = MilterClient(address)
     try:
-        m.negotiate()
+        m.negotiate(int(vector.get("milter_actions", "0x1FF"), 16))
         m.macros(b"C", [("j", "mx.vectors.example"), ("{daemon_name}", "vectors"),
                         ("{client_addr}", "127.0.0.1"), ("{client_port}", "40000")])
         results["CONNECT"] = r = m.step("CONNECT", b"C", b"client.example\0" + b"4" +
@@ -353,8 +353,8 @@ def drive_milter(address, vector):
         results["EHLO"] = r = m.step("HELO", b"H", HELO.encode() + b"\0")
         if stops(r):
             return results
-        m.macros(b"M", [("{mail_addr}", SENDER)])
-        results["MAIL"] = r = m.step("MAIL", b"M", f"<{SENDER}>".encode() + b"\0")
+        m.macros(b"M", [("{mail_addr}", vector["sender"])])
+        results["MAIL"] = r = m.step("MAIL", b"M", f"<{vector['sender']}>".encode() + b"\0")
         if stops(r):
             m.send(b"A")
             return results
@@ -398,14 +398,14 @@ def drive_policy(address, vector, instance):
             "client_port": "40000", "client_name": "client.example", "reverse_client_name": "client.example",
             "server_address": "127.0.0.1", "server_port": "25", "instance": instance}
     steps = [("CONNECT", "CONNECT", {}), ("EHLO", "EHLO", {"helo_name": HELO}),
-             ("MAIL", "MAIL", {"helo_name": HELO, "sender": SENDER})]
+             ("MAIL", "MAIL", {"helo_name": HELO, "sender": vector["sender"]})]
     for i, rcpt in enumerate(vector["rcpts"]):
         steps.append(("RCPT" if i == 0 else f"RCPT{i + 1}", "RCPT",
-                      {"helo_name": HELO, "sender": SENDER, "recipient": rcpt, "recipient_count": str(i)}))
+                      {"helo_name": HELO, "sender": vector["sender"], "recipient": rcpt, "recipient_count": str(i)}))
     n = len(vector["rcpts"])
-    steps += [("DATA", "DATA", {"helo_name": HELO, "sender": SENDER, "recipient_count": str(n),
+    steps += [("DATA", "DATA", {"helo_name": HELO, "sender": vector["sender"], "recipient_count": str(n),
                                 "recipient": vector["rcpts"][0] if n == 1 else ""}),
-              ("_EOD", "END-OF-MESSAGE", {"helo_name": HELO, "sender": SENDER, "recipient_count": str(n),
+              ("_EOD", "END-OF-MESSAGE", {"helo_name": HELO, "sender": vector["sender"], "recipient_count": str(n),
                                           "queue_id": "VECTORQID", "size": "200"})]
     with socket.create_connection((host, port), timeout=15) as sock:
         f = sock.makefile("rb")
@@ -449,6 +449,9 @@ def check_next_hop(expected, messages):
             problems.append("next hop: no message delivered")
         return problems
     msg = messages[0]
+    body = msg["data"].replace("\r\n", "\n").split("\n\n", 1)[-1]
+    if "body" in expected and body != expected["body"]:
+        problems.append(f"next hop: body {body!r}, expected {expected['body']!r}")
     if "mail" in expected and not matches(expected["mail"], msg["mail"]):
         problems.append(f"next hop: MAIL {msg['mail']!r}, expected {expected['mail']!r}")
     if "rcpts" in expected:
@@ -462,6 +465,30 @@ def check_next_hop(expected, messages):
     for h in expected.get("no_headers", []):
         if any(matches(h, x) for x in heads):
             problems.append(f"next hop: unexpected header {h!r}")
+    return problems
+
+
+def read_events(path, offset):
+    """The events the worker saw for the "main" bindings since `offset` (its event log)."""
+    if not os.path.exists(path):
+        return []
+    with open(path, "rb") as f:
+        f.seek(offset)
+        lines = f.read().decode("utf-8", "replace").splitlines()
+    events = [json.loads(line) for line in lines if line.strip()]
+    for e in events:
+        e["type"] = e["type"].removeprefix("EVENT_TYPE_")
+    return [e for e in events if e["binding"].startswith("main-")]
+
+
+def check_events(expected, events):
+    """Each expected event (a dict of fields) must match one the worker saw, field by field."""
+    problems = []
+    for want in expected:
+        if not any(all(e.get(k) == v for k, v in want.items()) for e in events):
+            seen = [{k: e[k] for k in ("type", "keyword", "sender", "has_sender", "recipient")}
+                    for e in events if e["type"] == want.get("type")]
+            problems.append(f"events: none like {want}; the worker saw {seen}")
     return problems
 
 
@@ -484,7 +511,7 @@ def wait_for_refused(path, before, want_more):
 def check_host(host, expected, results, verbose):
     problems = []
     for step, want in expected.items():
-        if step in ("next_hop", "refused", "modifications"):
+        if step in ("next_hop", "refused", "modifications", "events"):
             continue
         got = results.get(step)
         if not matches(want, got):
@@ -502,6 +529,7 @@ def load_vectors(pattern):
         with open(path) as f:
             for v in json.load(f):
                 v.setdefault("rcpts", ["rcpt@example.com"])
+                v.setdefault("sender", SENDER)
                 v["_file"] = os.path.basename(path)
                 if fnmatch.fnmatch(v["name"], pattern):
                     vectors.append(v)
@@ -575,13 +603,16 @@ def main():
                                                          "--budget", "3s"])
 
         for n, vector in enumerate(vectors):
-            write_atomically(script, json.dumps({"rules": vector["script"]}))
+            rules = [dict({"binding": "main"}, **rule) for rule in vector["script"]]
+            write_atomically(script, json.dumps({"rules": rules}))
             for host in hosts:
                 expected = vector["expect"].get(host)
                 if expected is None:
                     continue
                 log = stack.log_path(host)
                 refused_before = refused_lines(log)
+                events_log = os.path.join(work, "events.jsonl")
+                events_offset = os.path.getsize(events_log) if os.path.exists(events_log) else 0
                 messages = []
                 try:
                     if host == "proxy":
@@ -595,6 +626,8 @@ def main():
                 problems = check_host(host, expected, results, args.verbose)
                 if host == "proxy" and "next_hop" in expected:
                     problems += check_next_hop(expected["next_hop"], messages)
+                if "events" in expected:
+                    problems += check_events(expected["events"], read_events(events_log, events_offset))
                 if "refused" in expected:
                     refused = wait_for_refused(log, refused_before, expected["refused"])
                     if bool(refused) != expected["refused"]:
