@@ -645,6 +645,8 @@ def main():
                     print(f"ok   {label}")
                     if args.verbose:
                         print(f"     results: {json.dumps(results)}")
+                        for m in messages:
+                            print(f"     next hop: {json.dumps({k: m[k] for k in ('mail', 'rcpts')})}")
     except RuntimeError as e:
         print(f"FAIL stack: {e}")
         failures.append("stack")
