@@ -560,10 +560,12 @@ def main():
         if not os.access(binaries[name], os.X_OK):
             print(f"skipped: {binaries[name]} not built")
             return SKIP
+    missing = []
     for host in list(hosts):
         if not os.access(binaries[host], os.X_OK):
             print(f"skipped host {host}: {binaries[host]} not built")
             hosts.remove(host)
+            missing.append(host)
     if not hosts:
         return SKIP
 
@@ -656,8 +658,7 @@ def main():
             print(f"logs kept in {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    skipped = [h for h in HOSTS if h not in hosts]
-    print(f"{passed} passed, {len(failures)} failed" + (f" (hosts skipped: {','.join(skipped)})" if skipped else ""))
+    print(f"{passed} passed, {len(failures)} failed" + (f" (hosts skipped, not built: {','.join(missing)})" if missing else ""))
     return 1 if failures else 0
 
 
