@@ -37,10 +37,16 @@ Reply CodeOr(const v1::SmtpReply& reply, char cls, const char* fallback) {
 
 }  // namespace
 
+std::string DefaultEnhancedCode(uint32_t code) {
+  if (code == 421) return "4.7.0";
+  return std::to_string(code / 100 % 10) + ".7.1";
+}
+
 std::string FormatReplyCode(const v1::SmtpReply& reply) {
   if (reply.code() == 0) return {};
   const std::string code = std::to_string(reply.code());
-  const std::string enhanced = CleanLine(reply.enhanced_code());
+  std::string enhanced = CleanLine(reply.enhanced_code());
+  if (enhanced.empty()) enhanced = DefaultEnhancedCode(reply.code());
   std::vector<std::string> lines(reply.lines().begin(), reply.lines().end());
   if (lines.empty()) lines.emplace_back();
   std::string out;

@@ -11,7 +11,15 @@
 namespace smtpbridge::milter {
 
 // "550-5.7.1 first\r\n550 5.7.1 last" for SMFIR_REPLYCODE; '%' doubled (libmilter and Sendmail
-// treat it as a format character), CR/LF dropped. Empty when `reply` has no code.
+// treat it as a format character), CR/LF dropped. Empty when `reply` has no code. Always with an
+// enhanced code: Postfix refuses a bare code ("554") as a "malformed reply" and applies
+// milter_default_action instead (Postfix 2.x also wants the enhanced code as the fifth character);
+// a reply without one gets `DefaultEnhancedCode`.
+std::string FormatReplyCode(const v1::SmtpReply& reply);
+
+// The enhanced code a reply without one gets (on the milter and the policy host): "4.7.0" for
+// 421, else "C.7.1" with C the code's class — what Postfix's own access tables add.
+std::string DefaultEnhancedCode(uint32_t code);
 std::string FormatReplyCode(const v1::SmtpReply& reply);
 
 // The reply to a step other than end of message:

@@ -37,9 +37,13 @@ std::string ReplyText(const v1::SmtpReply& reply) {
   return text;
 }
 
+// Always with an enhanced code: "NNN" alone is an all-numerical access(5) result, which Postfix
+// reads as OK (the recipient a worker rejected would be accepted, and later restrictions skipped);
+// "C.7.1" (421: "4.7.0") is what its own access tables add, and what the milter sends.
 std::string CodeReply(const v1::SmtpReply& reply) {
   std::string out = std::to_string(reply.code());
   if (!reply.enhanced_code().empty()) out += " " + reply.enhanced_code();
+  else out += reply.code() == 421 ? " 4.7.0" : " " + std::to_string(reply.code() / 100 % 10) + ".7.1";
   const std::string text = ReplyText(reply);
   if (!text.empty()) out += " " + text;
   return out;
