@@ -189,5 +189,6 @@ int main(int argc, char** argv) {
   });
   g_server->Wait();
   waiter.join();
+  g_server.reset();
   return 0;
 }
