@@ -48,7 +48,12 @@ std::string FormatReplyCode(const v1::SmtpReply& reply) {
   std::string enhanced = CleanLine(reply.enhanced_code());
   if (enhanced.empty()) enhanced = DefaultEnhancedCode(reply.code());
   std::vector<std::string> lines(reply.lines().begin(), reply.lines().end());
-  if (lines.empty()) lines.emplace_back();
+  // No text: the proto's default text of the reply's class, as on the proxy and the policy host.
+  if (lines.empty()) {
+    lines.emplace_back(reply.code() == 421 ? "Closing connection"
+                       : reply.code() < 500 ? "Try again later"
+                                            : "Rejected by policy");
+  }
   std::string out;
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const bool last = i + 1 == lines.size();

@@ -14,7 +14,8 @@ namespace smtpbridge::milter {
 // treat it as a format character), CR/LF dropped. Empty when `reply` has no code. Always with an
 // enhanced code: Postfix refuses a bare code ("554") as a "malformed reply" and applies
 // milter_default_action instead (Postfix 2.x also wants the enhanced code as the fifth character);
-// a reply without one gets `DefaultEnhancedCode`.
+// a reply without one gets `DefaultEnhancedCode`, one without text the class's default text
+// ("Rejected by policy", "Try again later", 421 "Closing connection").
 std::string FormatReplyCode(const v1::SmtpReply& reply);
 
 // The enhanced code a reply without one gets (on the milter and the policy host): "4.7.0" for

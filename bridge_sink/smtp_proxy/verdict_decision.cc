@@ -20,7 +20,14 @@ std::optional<Reply> ToReply(const v1::SmtpReply& proto) {
     }
     reply.lines.push_back(line);
   }
-  if (reply.lines.empty()) reply.lines.emplace_back(reply.positive() ? "Ok" : "Error");
+  // No text: the proto's default text of the reply's class (docs/verdicts.md section 3), the same
+  // on every host.
+  if (reply.lines.empty()) {
+    reply.lines.emplace_back(reply.positive() ? "Ok"
+                             : reply.code == 421 ? "Closing connection"
+                             : reply.code < 500  ? "Try again later"
+                                                 : "Rejected by policy");
+  }
   return reply;
 }
 

@@ -39,9 +39,9 @@ TEST(VerdictMapping, MultiLineAndEscapedReplyText) {
   // Postfix refuses a bare code as a malformed reply: the enhanced code always follows.
   v1::SmtpReply bare;
   bare.set_code(550);
-  EXPECT_EQ(FormatReplyCode(bare), "550 5.7.1");
+  EXPECT_EQ(FormatReplyCode(bare), "550 5.7.1 Rejected by policy");
   bare.set_code(421);
-  EXPECT_EQ(FormatReplyCode(bare), "421 4.7.0");
+  EXPECT_EQ(FormatReplyCode(bare), "421 4.7.0 Closing connection");
   bare.set_code(452);
   bare.add_lines("full");
   EXPECT_EQ(FormatReplyCode(bare), "452 4.7.1 full");
