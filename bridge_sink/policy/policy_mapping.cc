@@ -198,8 +198,10 @@ std::string ActionForVerdict(const v1::Verdict& verdict, const std::string& prot
   };
   switch (verdict.action()) {
     case v1::ACTION_RESPOND:
-      if (!ReplyOk(reply) || reply.code() / 100 == 3 || reply.code() < 200 || reply.code() > 599) {
-        valid(false);  // unusable: the event continues, counted (as on the proxy)
+      // 421 is DROP_SESSION's code (Postfix hangs up on it): a RESPOND may not use it.
+      if (!ReplyOk(reply) || reply.code() / 100 == 3 || reply.code() < 200 || reply.code() > 599 ||
+          reply.code() == 421) {
+        valid(false);  // unusable: the event continues, counted (as on the proxy and the milter)
         return "DUNNO";
       }
       if (InClass(reply.code(), 4) || InClass(reply.code(), 5)) return CodeReply(reply);

@@ -14,6 +14,8 @@
 // answers it: with `status` an error, else `verdict`,
 // its action replaced by `raw_action` when set. No match: CONTINUE.
 // L gets one JSON line per call: binding, type, keyword, sender, recipient.
+// It serves smtpbridge.v1.Dispatcher too (Evaluate from the same script, as role "main";
+// GetInterests: everything), so a host can use it as its dispatcher and get verdicts unvalidated.
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <google/protobuf/util/json_util.h>
@@ -30,6 +32,7 @@
 
 #include "smtpbridge/common/ready_file.h"
 #include "smtpbridge/grpc/server_options.h"
+#include "smtpbridge/v1/dispatcher.grpc.pb.h"
 #include "smtpbridge/v1/sink.grpc.pb.h"
 
 namespace {
@@ -68,6 +71,11 @@ class ScriptedSink final : public smtpbridge::v1::PolicySink::Service {
 
   grpc::Status OnEvent(grpc::ServerContext*, const SinkRequest* request, Verdict* verdict) override {
     Log(*request);
+    return Answer(request->event(), Role(request->binding()), verdict);
+  }
+
+  // The answer of the first matching rule for `role` (see the top of this file).
+  grpc::Status Answer(const smtpbridge::v1::Event& event, const std::string& role, Verdict* verdict) {
     nlohmann::json script;
     {
       std::ifstream in(script_);
@@ -79,9 +87,8 @@ class ScriptedSink final : public smtpbridge::v1::PolicySink::Service {
     if (script.is_discarded() || !script.contains("rules")) {
       return {grpc::StatusCode::INTERNAL, "script " + script_ + " is not {\"rules\": [...]}"};
     }
-    const auto& event = request->event();
     for (const auto& rule : script["rules"]) {
-      if (rule.contains("binding") && rule["binding"].get<std::string>() != Role(request->binding())) continue;
+      if (rule.contains("binding") && rule["binding"].get<std::string>() != role) continue;
       if (rule.contains("type") && !TypeMatches(rule["type"].get<std::string>(), event.type())) continue;
       if (rule.contains("keyword") && Upper(rule["keyword"].get<std::string>()) != Upper(event.command().keyword()))
         continue;
@@ -112,11 +119,13 @@ class ScriptedSink final : public smtpbridge::v1::PolicySink::Service {
     return grpc::Status::OK;
   }
 
-  void Log(const SinkRequest& request) {
+  void Log(const SinkRequest& request) { Log(request.binding().name(), request.event()); }
+
+ public:
+  void Log(const std::string& binding, const smtpbridge::v1::Event& event) {
     if (event_log_.empty()) return;
-    const auto& event = request.event();
     nlohmann::json line = {
-        {"binding", request.binding().name()},
+        {"binding", binding},
         {"type", smtpbridge::v1::EventType_Name(event.type())},
         {"keyword", event.command().keyword()},
         {"sender", event.envelope().sender()},
@@ -128,9 +137,40 @@ class ScriptedSink final : public smtpbridge::v1::PolicySink::Service {
     out << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   }
 
+ private:
   const std::string script_;
   const std::string event_log_;
   std::mutex mu_;
+};
+
+// The same script behind Dispatcher.Evaluate, so a host can be pointed at this process directly:
+// its verdicts then reach the host unvalidated, which is how the vectors reach the hosts' own
+// defence (docs/verdicts.md: "a host that still gets one ..."). Rules answer as role "main".
+class ScriptedDispatcher final : public smtpbridge::v1::Dispatcher::Service {
+ public:
+  explicit ScriptedDispatcher(ScriptedSink& sink) : sink_(sink) {}
+
+  grpc::Status Evaluate(grpc::ServerContext*, const smtpbridge::v1::EvaluateRequest* request,
+                        smtpbridge::v1::EvaluateResponse* response) override {
+    sink_.Log("direct", request->event());
+    return sink_.Answer(request->event(), "main", response->mutable_verdict());
+  }
+
+  // Every event type of every instance, any keyword; no EvaluateStream (hosts stay unary).
+  grpc::Status GetInterests(grpc::ServerContext*, const smtpbridge::v1::GetInterestsRequest*,
+                            smtpbridge::v1::GetInterestsResponse* response) override {
+    for (int type = 1; smtpbridge::v1::EventType_IsValid(type); ++type) {
+      auto* interest = response->add_interests();
+      interest->set_event(static_cast<smtpbridge::v1::EventType>(type));
+      if (type == smtpbridge::v1::EVENT_TYPE_INBOUND_COMMAND) interest->set_body_limit(65536);
+    }
+    response->set_generation(1);
+    response->mutable_refresh_after()->set_seconds(60);
+    return grpc::Status::OK;
+  }
+
+ private:
+  ScriptedSink& sink_;
 };
 
 std::unique_ptr<grpc::Server> g_server;
@@ -169,13 +209,17 @@ int main(int argc, char** argv) {
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
+  ScriptedDispatcher dispatcher(service);
+  builder.RegisterService(&dispatcher);
   g_server = builder.BuildAndStart();
   if (!g_server || port == 0) {
     std::cerr << "scripted-worker: cannot listen on " << listen << "\n";
     return 1;
   }
-  // The dispatcher's channels health-check the PolicySink service by name (client_channel.h).
+  // The dispatcher's channels health-check the PolicySink service by name, the hosts' the
+  // Dispatcher service (client_channel.h).
   g_server->GetHealthCheckService()->SetServingStatus(smtpbridge::v1::PolicySink::service_full_name(), true);
+  g_server->GetHealthCheckService()->SetServingStatus(smtpbridge::v1::Dispatcher::service_full_name(), true);
   const std::string bound = listen.substr(0, listen.rfind(':')) + ":" + std::to_string(port);
   std::string error;
   if (!ready_file.empty() && !smtpbridge::common::WriteReadyFile(ready_file, bound, &error)) {

@@ -584,45 +584,50 @@ def main():
         dispatcher = stack.start("dispatcher", [binaries["dispatcher"], "--listen", "127.0.0.1:0",
                                                 "--bindings", bindings, "--cache-entries", "0",
                                                 "--log-level", "warn"])
-        target = "ipv4:" + dispatcher
         addresses = {}
         next_hop = NextHop()
-        # Generous budgets: these vectors check what each verdict does, never a fallback.
-        if "proxy" in hosts:
-            config = os.path.join(work, "proxy.yaml")
-            write_atomically(config, "hostname: mx.vectors.example\nthreads: 1\nbudgets:\n  default: 3s\n"
-                                     "  _EOD: 3s\n")
-            addresses["proxy"] = stack.start("proxy", [binaries["proxy"], "--listen", "127.0.0.1:0",
-                                                       "--next-hop", f"127.0.0.1:{next_hop.port}",
-                                                       "--dispatcher", target, "--config", config])
-        if "milter" in hosts:
-            addresses["milter"] = stack.start("milter", [binaries["milter"], "--listen", "inet:127.0.0.1:0",
-                                                         "--dispatcher", target, "--threads", "1",
-                                                         "--budget-command", "3s", "--budget-eom", "3s"])
-        if "policy" in hosts:
-            addresses["policy"] = stack.start("policy", [binaries["policy"], "--listen", "127.0.0.1:0",
-                                                         "--dispatcher", target, "--threads", "1",
-                                                         "--budget", "3s"])
+        config = os.path.join(work, "proxy.yaml")
+        write_atomically(config, "hostname: mx.vectors.example\nthreads: 1\nbudgets:\n  default: 3s\n"
+                                 "  _EOD: 3s\n")
+        # Each host twice: behind the dispatcher, and ("direct") with the worker as its dispatcher,
+        # so verdicts reach it unvalidated and its own defence shows. Generous budgets: these
+        # vectors check what each verdict does, never a fallback.
+        for via, target in (("dispatcher", "ipv4:" + dispatcher), ("direct", "ipv4:" + worker)):
+            suffix = "" if via == "dispatcher" else "-direct"
+            if "proxy" in hosts:
+                addresses["proxy" + suffix] = stack.start("proxy" + suffix, [
+                    binaries["proxy"], "--listen", "127.0.0.1:0", "--next-hop", f"127.0.0.1:{next_hop.port}",
+                    "--dispatcher", target, "--config", config])
+            if "milter" in hosts:
+                addresses["milter" + suffix] = stack.start("milter" + suffix, [
+                    binaries["milter"], "--listen", "inet:127.0.0.1:0", "--dispatcher", target, "--threads", "1",
+                    "--budget-command", "3s", "--budget-eom", "3s"])
+            if "policy" in hosts:
+                addresses["policy" + suffix] = stack.start("policy" + suffix, [
+                    binaries["policy"], "--listen", "127.0.0.1:0", "--dispatcher", target, "--threads", "1",
+                    "--budget", "3s"])
 
         for n, vector in enumerate(vectors):
             rules = [dict({"binding": "main"}, **rule) for rule in vector["script"]]
             write_atomically(script, json.dumps({"rules": rules}))
+            direct = vector.get("via", "dispatcher") == "direct"
             for host in hosts:
                 expected = vector["expect"].get(host)
                 if expected is None:
                     continue
-                log = stack.log_path(host)
+                instance = host + ("-direct" if direct else "")
+                log = stack.log_path(instance)
                 refused_before = refused_lines(log)
                 events_log = os.path.join(work, "events.jsonl")
                 events_offset = os.path.getsize(events_log) if os.path.exists(events_log) else 0
                 messages = []
                 try:
                     if host == "proxy":
-                        results, messages = drive_proxy(addresses[host], vector, next_hop)
+                        results, messages = drive_proxy(addresses[instance], vector, next_hop)
                     elif host == "milter":
-                        results = drive_milter(addresses[host], vector)
+                        results = drive_milter(addresses[instance], vector)
                     else:
-                        results = drive_policy(addresses[host], vector, f"vector{n}")
+                        results = drive_policy(addresses[instance], vector, f"vector{n}")
                 except (OSError, AssertionError) as e:
                     results = {"error": repr(e)}
                 problems = check_host(host, expected, results, args.verbose)
@@ -635,7 +640,7 @@ def main():
                     if bool(refused) != expected["refused"]:
                         problems.append(f"refused and counted: {refused} log line(s), expected "
                                         f"{'some' if expected['refused'] else 'none'}")
-                label = f"{vector['name']} [{host}]"
+                label = f"{vector['name']} [{instance}]"
                 if problems:
                     failures.append(label)
                     print(f"FAIL {label} ({vector['_file']})")
