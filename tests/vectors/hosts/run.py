@@ -508,7 +508,7 @@ def wait_for_refused(path, before, want_more):
         time.sleep(0.02)
 
 
-def check_host(host, expected, results, verbose):
+def check_host(expected, results):
     problems = []
     for step, want in expected.items():
         if step in ("next_hop", "refused", "modifications", "events"):
@@ -630,7 +630,7 @@ def main():
                         results = drive_policy(addresses[instance], vector, f"vector{n}")
                 except (OSError, AssertionError) as e:
                     results = {"error": repr(e)}
-                problems = check_host(host, expected, results, args.verbose)
+                problems = check_host(expected, results)
                 if host == "proxy" and "next_hop" in expected:
                     problems += check_next_hop(expected["next_hop"], messages)
                 if "events" in expected:
