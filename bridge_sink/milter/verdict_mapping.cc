@@ -39,6 +39,7 @@ Reply CodeOr(const v1::SmtpReply& reply, char cls, const char* fallback) {
 
 std::string DefaultEnhancedCode(uint32_t code) {
   if (code == 421) return "4.7.0";
+  if (code / 100 == 2) return "2.0.0";
   return std::to_string(code / 100 % 10) + ".7.1";
 }
 

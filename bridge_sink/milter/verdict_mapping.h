@@ -18,8 +18,8 @@ namespace smtpbridge::milter {
 // ("Rejected by policy", "Try again later", 421 "Closing connection").
 std::string FormatReplyCode(const v1::SmtpReply& reply);
 
-// The enhanced code a reply without one gets (on the milter and the policy host): "4.7.0" for
-// 421, else "C.7.1" with C the code's class — what Postfix's own access tables add.
+// The enhanced code a reply without one gets (the same on every host): "4.7.0" for 421, "2.0.0"
+// for 2xx, else "C.7.1" with C the code's class — what Postfix's own access tables add.
 std::string DefaultEnhancedCode(uint32_t code);
 std::string FormatReplyCode(const v1::SmtpReply& reply);
 

@@ -43,7 +43,8 @@ std::string ReplyText(const v1::SmtpReply& reply) {
 std::string CodeReply(const v1::SmtpReply& reply) {
   std::string out = std::to_string(reply.code());
   if (!reply.enhanced_code().empty()) out += " " + reply.enhanced_code();
-  else out += reply.code() == 421 ? " 4.7.0" : " " + std::to_string(reply.code() / 100 % 10) + ".7.1";
+  else if (reply.code() == 421) out += " 4.7.0";
+  else out += " " + std::to_string(reply.code() / 100 % 10) + ".7.1";  // 4xx/5xx only (2xx is OK)
   // No text: the class's default text, as on the proxy and the milter. Postfix would otherwise
   // show the text of an earlier reply of the same smtpd process (seen with Postfix 3.7.11:
   // "452 4.5.3" after a "550 5.7.1 plain text" reached the client as "452 4.5.3 <rcpt>: Recipient
