@@ -21,7 +21,6 @@ std::string FormatReplyCode(const v1::SmtpReply& reply);
 // The enhanced code a reply without one gets (the same on every host): "4.7.0" for 421, "2.0.0"
 // for 2xx, else "C.7.1" with C the code's class — what Postfix's own access tables add.
 std::string DefaultEnhancedCode(uint32_t code);
-std::string FormatReplyCode(const v1::SmtpReply& reply);
 
 // The reply to a step other than end of message:
 //   CONTINUE/UNSPECIFIED, SKIP_RECIPIENT, RESPOND 2xx/3xx -> SMFIR_CONTINUE
