@@ -3,11 +3,9 @@ import asyncio
 
 import grpc
 import pytest
-
-from smtpbridge import Abort, EventContext, EventType, Verdict, Worker
-from smtpbridge import pb
-
 from conftest import make_request
+
+from smtpbridge import Abort, EventContext, EventType, Verdict, Worker, pb
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

@@ -66,7 +66,8 @@ class _PolicySink(sink_pb2_grpc.PolicySinkServicer):
 
     async def OnEvent(self, request: sink_pb2.SinkRequest, context: grpc.aio.ServicerContext
                       ) -> verdict_pb2.Verdict:
-        traceparent = next((v for k, v in (context.invocation_metadata() or ()) if k == "traceparent"), "")
+        traceparent = next((v for k, v in (context.invocation_metadata() or ())
+                            if k == "traceparent" and isinstance(v, str)), "")
         verdict, code, message = await self.decide(request, traceparent, context.time_remaining())
         if verdict is None:
             await context.abort(code, message)
@@ -189,7 +190,7 @@ class Worker(Router):
         if handle_signals:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, lambda s=sig: self._on_signal(s))
+                loop.add_signal_handler(sig, self._on_signal, sig)
         try:
             await self.wait()
         finally:
