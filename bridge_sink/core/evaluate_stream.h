@@ -11,8 +11,9 @@
 // EvaluateResponses message.
 //
 // One stream at a time: it starts with the first evaluation and is replaced by a new one when it
-// breaks (every evaluation still owed on it then fails with the stream's status, and the sink's
-// fallback answers), and every second (it is half-closed and its answers still arrive): a stream
+// breaks (what it still owed, written or queued, goes out again as unary calls when it ended
+// UNAVAILABLE or CANCELLED, else fails with the stream's status and the sink's fallback
+// answers), and every second (it is half-closed and its answers still arrive): a stream
 // stays on one dispatcher replica, so this is what spreads a sink's events over the replicas. A
 // dispatcher without EvaluateStream answers UNIMPLEMENTED: from then on every evaluation,
 // including those already waiting, goes through `unary`.
