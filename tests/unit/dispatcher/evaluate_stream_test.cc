@@ -82,6 +82,12 @@ class GatedWorker final : public v1::PolicySink::Service {
   grpc::Status OnEvent(grpc::ServerContext* context, const v1::SinkRequest* request,
                        v1::Verdict* verdict) override {
     const std::string& rcpt = request->event().envelope().recipient();
+    {
+      std::lock_guard lock(mu_);
+      const auto& metadata = context->client_metadata();
+      const auto it = metadata.find("traceparent");
+      traceparents_[rcpt] = it == metadata.end() ? "" : std::string(it->second.data(), it->second.size());
+    }
     if (rcpt.rfind("held", 0) == 0) {
       std::unique_lock lock(mu_);
       ++held_;
@@ -105,6 +111,12 @@ class GatedWorker final : public v1::PolicySink::Service {
     cv_.notify_all();
   }
 
+  // The traceparent metadata the last call for `rcpt` carried ("" when none).
+  std::string traceparent(const std::string& rcpt) {
+    std::lock_guard lock(mu_);
+    return traceparents_[rcpt];
+  }
+
   // Until `n` held calls have arrived (false after a generous bound: the test fails, not hangs).
   bool WaitHeld(int n) {
     std::unique_lock lock(mu_);
@@ -116,6 +128,7 @@ class GatedWorker final : public v1::PolicySink::Service {
   std::condition_variable cv_;
   int held_ = 0;
   bool released_ = false;
+  std::map<std::string, std::string> traceparents_;
 };
 
 // GET /metrics from the app's exposer.
@@ -464,6 +477,29 @@ TEST_F(EvaluateStreamTest, TheCapSplitsTheAnswersQueuedBehindAWrite) {
   }
   EXPECT_THAT(sizes, ElementsAre(1u, 64u, 64u, 21u));
   for (uint64_t i = 0; i < ids.size(); ++i) EXPECT_EQ(ids[i], i + 1);  // completion order = sent order here
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+// Explain and trace context stay per request inside a batch: only the request that asked for an
+// explanation gets one, and each worker call carries its own event's trace id.
+TEST_F(EvaluateStreamTest, ExplainAndTraceContextArePerRequestInABatch) {
+  const std::string trace_a = "4bf92f3577b34da6a3ce929d0e0e4736";
+  const std::string trace_b = "0af7651916cd43dd8448eb211c80319c";
+  v1::EvaluateRequest a = Rcpt(1, "a@example.com");
+  a.set_explain(true);
+  a.set_traceparent("00-" + trace_a + "-00f067aa0ba902b7-01");
+  v1::EvaluateRequest b = Rcpt(2, "b@example.com");
+  b.set_traceparent("00-" + trace_b + "-b7ad6b7169203331-01");
+  grpc::ClientContext context;
+  auto stream = Open(&context);
+  ASSERT_TRUE(stream->WriteBatch({a, b}));
+  const auto answers = ReadN(stream.get(), 2);
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers.at(1).outcomes_size(), 1);  // no admin token configured: anyone may ask
+  EXPECT_EQ(answers.at(2).outcomes_size(), 0);
+  EXPECT_THAT(worker_.traceparent("a@example.com"), ::testing::HasSubstr(trace_a));
+  EXPECT_THAT(worker_.traceparent("b@example.com"), ::testing::HasSubstr(trace_b));
   ASSERT_TRUE(stream->WritesDone());
   EXPECT_TRUE(stream->Finish().ok());
 }
