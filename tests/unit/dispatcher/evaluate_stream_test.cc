@@ -30,6 +30,7 @@
 #include "smtpbridge/v1/admin.grpc.pb.h"
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 #include "smtpbridge/v1/names.h"
+#include "smtpbridge/v1/shed.h"
 #include "smtpbridge/v1/sink.grpc.pb.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
@@ -158,6 +159,7 @@ class EvaluateStreamTest : public ::testing::Test {
   virtual std::chrono::milliseconds DrainTimeout() const { return std::chrono::seconds(5); }
   // The exposer costs a test about 2 s at shutdown: only where a test reads the metrics.
   virtual std::string MetricsListen() const { return ""; }
+  virtual size_t MaxInFlight() const { return 10000; }
 
   void SetUp() override {
     grpc::ServerBuilder builder;
@@ -171,6 +173,7 @@ class EvaluateStreamTest : public ::testing::Test {
     options.watch_interval = std::chrono::milliseconds(0);
     options.drain_timeout = DrainTimeout();
     options.metrics_listen = MetricsListen();
+    options.admission.max_in_flight = MaxInFlight();
     options.bindings_path =
         dir_.Write("bindings.yaml", "bindings:\n  - {name: rcpt, event: INBOUND_COMMAND, rule: RCPT, "
                                     "timeout: 30s, sink: \"ipv4:127.0.0.1:" +
@@ -500,6 +503,34 @@ TEST_F(EvaluateStreamTest, ExplainAndTraceContextArePerRequestInABatch) {
   EXPECT_EQ(answers.at(2).outcomes_size(), 0);
   EXPECT_THAT(worker_.traceparent("a@example.com"), ::testing::HasSubstr(trace_a));
   EXPECT_THAT(worker_.traceparent("b@example.com"), ::testing::HasSubstr(trace_b));
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+class EvaluateStreamOneInFlightTest : public EvaluateStreamTest {
+ protected:
+  size_t MaxInFlight() const override { return 1; }
+};
+
+// Admission is per request inside a batch: with room for one event, the held one takes it and
+// the next request of the same message is answered at once as shed (the stream's shed marker),
+// while the first is still running.
+TEST_F(EvaluateStreamOneInFlightTest, AdmissionShedsPerRequestInABatch) {
+  grpc::ClientContext context;
+  auto stream = Open(&context);
+  ASSERT_TRUE(stream->WriteBatch({Rcpt(1, "held@example.com"), Rcpt(2, "friend@example.com")}));
+  ASSERT_TRUE(worker_.WaitHeld(1));
+  v1::EvaluateResponse shed;
+  ASSERT_TRUE(stream->Read(&shed));
+  EXPECT_EQ(shed.stream_id(), 2u);
+  EXPECT_TRUE(v1::IsShedResponse(shed));
+  EXPECT_EQ(v1::ShedReason(shed), "in_flight");
+  worker_.Release();
+  v1::EvaluateResponse held;
+  ASSERT_TRUE(stream->Read(&held));
+  EXPECT_EQ(held.stream_id(), 1u);
+  EXPECT_FALSE(v1::IsShedResponse(held));
+  EXPECT_THAT(held.verdict().tags(), ElementsAre("ok:held@example.com"));
   ASSERT_TRUE(stream->WritesDone());
   EXPECT_TRUE(stream->Finish().ok());
 }
