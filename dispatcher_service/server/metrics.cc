@@ -21,6 +21,11 @@ prometheus::Histogram::BucketBoundaries LatencyBuckets() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0};
 }
 
+prometheus::Histogram::BucketBoundaries BatchBuckets() {
+  // 1 (nothing was waiting) .. 64 (the cap, server/evaluate_stream.cc).
+  return {1, 2, 4, 8, 16, 32, 64};
+}
+
 }  // namespace
 
 Metrics::Metrics(const std::string& listen)
@@ -77,7 +82,13 @@ Metrics::Metrics(const std::string& listen)
                    .Name("smtpbridge_dispatcher_evaluate_seconds")
                    .Help("Time from receipt of an event to its answer")
                    .Register(*registry_)
-                   .Add({}, LatencyBuckets())) {
+                   .Add({}, LatencyBuckets())),
+      stream_batch_(prometheus::BuildHistogram()
+                        .Name("smtpbridge_dispatcher_stream_batch_events")
+                        .Help("Events per EvaluateStream message: requests received, answers sent")
+                        .Register(*registry_)),
+      stream_batch_received_(stream_batch_.Add({{"direction", "received"}}, BatchBuckets())),
+      stream_batch_sent_(stream_batch_.Add({{"direction", "sent"}}, BatchBuckets())) {
   if (!listen.empty()) {
     exposer_ = std::make_unique<prometheus::Exposer>(listen);
     exposer_->RegisterCollectable(registry_);

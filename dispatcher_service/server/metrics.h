@@ -41,6 +41,13 @@ class Metrics {
   void AddCollector(std::function<std::vector<prometheus::MetricFamily>()> collect);
   // A worker verdict refused by the contract check, by binding and problem ("reply_class", ...).
   void InvalidVerdict(const std::string& binding, std::string_view problem);
+  // Events per EvaluateStream message: requests in one read, answers in one write.
+  void StreamBatchReceived(size_t events) {
+    stream_batch_received_.Observe(static_cast<double>(events));
+  }
+  void StreamBatchSent(size_t events) {
+    stream_batch_sent_.Observe(static_cast<double>(events));
+  }
   // "host:port" the exposer listens on (the real port when 0 was asked for).
   std::string address() const;
 
@@ -64,6 +71,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& shed_;
   std::vector<std::shared_ptr<prometheus::Collectable>> collectors_;
   prometheus::Histogram& latency_;
+  prometheus::Family<prometheus::Histogram>& stream_batch_;
+  prometheus::Histogram& stream_batch_received_;
+  prometheus::Histogram& stream_batch_sent_;
 };
 
 // The admission gauges, read when scraped: events in flight and their limit, and per pool calls
