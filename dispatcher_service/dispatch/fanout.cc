@@ -112,14 +112,25 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
   // Answers the event as shed: no call goes out.
   void ShedLocked(const char* reason, Clock::TimePoint now, Actions* actions) {
     settled = true;
-    for (auto& slot : slots) {
+    std::vector<bool> shed(slots.size(), false);
+    for (size_t i = 0; i < slots.size(); ++i) {
+      Slot& slot = slots[i];
       if (slot.done) continue;
       slot.done = true;  // never started: nothing to report per binding
       slot.outcome.set_kind(v1::SINK_OUTCOME_KIND_CANCELLED);
       slot.outcome.set_error(std::string("shed: ") + reason);
+      shed[i] = true;
     }
     v1::EvaluateResponse response = v1::ShedResponse(reason);
     *response.mutable_elapsed() = v1::ToProtoDuration(now - start);
+    // The decision log says which bindings a shed kept from running (outcome "shed").
+    if (detail) {
+      actions->detail.reserve(slots.size());
+      for (size_t i = 0; i < slots.size(); ++i) {
+        actions->detail.push_back(
+            {.binding = &slots[i].binding->proto, .outcome = slots[i].outcome, .shed = shed[i]});
+      }
+    }
     actions->response = std::move(response);
   }
 
