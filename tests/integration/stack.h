@@ -53,6 +53,10 @@ void WriteAtomically(const std::filesystem::path& path, const std::string& conte
 // An inbound RCPT event for `recipient` on instance 1, with `budget`.
 v1::Event RcptEvent(const std::string& recipient, std::chrono::milliseconds budget);
 
+// One Postfix policy delegation request (protocol_state=RCPT, for `recipient`) to a policyd on
+// 127.0.0.1:port; the "action=..." line of the answer ("" on failure).
+std::string PolicyRequest(int port, const std::string& recipient);
+
 // A raw Dispatcher stub (no sink in between).
 std::unique_ptr<v1::Dispatcher::Stub> DispatcherStub(const std::string& address);
 
