@@ -33,7 +33,14 @@ void Recorder::OnOutcome(const EventInfo& event, const v1::Binding& binding,
                          const v1::SinkOutcome& outcome) {
   if (stats_) stats_->Record(binding.name(), outcome);
   const std::string_view kind = OutcomeKindName(outcome.kind());
-  if (metrics_) metrics_->Outcome(binding.name(), kind);
+  if (metrics_) {
+    metrics_->Outcome(binding.name(), kind);
+    // A cancelled call's time says nothing about the worker; cached outcomes made no call.
+    if (outcome.has_latency() && outcome.kind() != v1::SINK_OUTCOME_KIND_CANCELLED) {
+      metrics_->CallLatency(binding.name(),
+                            std::chrono::duration<double>(v1::FromProtoDuration(outcome.latency())).count());
+    }
+  }
   const bool failed = outcome.kind() == v1::SINK_OUTCOME_KIND_TIMEOUT ||
                       outcome.kind() == v1::SINK_OUTCOME_KIND_ERROR;
   if (failed && AllowWarning()) {
