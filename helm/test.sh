@@ -19,7 +19,7 @@ trap 'rm -rf "$out"' EXIT
   --set networkPolicy.enabled=true \
   --set dispatcher.adminToken.existingSecret=admin --set dispatcher.tls.enabled=true \
   --set dispatcher.tls.certManager.enabled=true --set grafanaDashboard.enabled=true >"$out/full.yaml"
-for kind in Deployment Service HorizontalPodAutoscaler PodDisruptionBudget ConfigMap ServiceMonitor NetworkPolicy Certificate; do
+for kind in Deployment Service HorizontalPodAutoscaler PodDisruptionBudget ConfigMap ServiceMonitor PodMonitor NetworkPolicy Certificate; do
   grep -q "^kind: $kind$" "$out/full.yaml" || { echo "rendered chart has no $kind"; exit 1; }
 done
 # The admin token never travels on a command line, and the test hook presents it over mutual TLS.
