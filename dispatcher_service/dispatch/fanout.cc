@@ -46,6 +46,7 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
     bool hedged = false;
     std::shared_ptr<const v1::SinkRequest> request;
     std::shared_ptr<ConcurrencyLimiter> limiter;  // the pool slot this call holds (admission)
+    bool shed = false;  // admission kept this call from going out (decision logs say "shed")
   };
 
   // Work to do once the lock is released.
@@ -102,6 +103,7 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
       }
     }
     for (const size_t i : skipped) {
+      slots[i].shed = true;
       const std::string what = "shed: worker pool at its concurrency limit";
       FinishLocked(i, v1::SINK_OUTCOME_KIND_ERROR, OnErrorVerdict(slots[i].binding->proto, what),
                    what, now, actions);
@@ -112,23 +114,21 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
   // Answers the event as shed: no call goes out.
   void ShedLocked(const char* reason, Clock::TimePoint now, Actions* actions) {
     settled = true;
-    std::vector<bool> shed(slots.size(), false);
-    for (size_t i = 0; i < slots.size(); ++i) {
-      Slot& slot = slots[i];
+    for (auto& slot : slots) {
       if (slot.done) continue;
       slot.done = true;  // never started: nothing to report per binding
+      slot.shed = true;
       slot.outcome.set_kind(v1::SINK_OUTCOME_KIND_CANCELLED);
       slot.outcome.set_error(std::string("shed: ") + reason);
-      shed[i] = true;
     }
     v1::EvaluateResponse response = v1::ShedResponse(reason);
     *response.mutable_elapsed() = v1::ToProtoDuration(now - start);
     // The decision log says which bindings a shed kept from running (outcome "shed").
     if (detail) {
       actions->detail.reserve(slots.size());
-      for (size_t i = 0; i < slots.size(); ++i) {
+      for (const auto& slot : slots) {
         actions->detail.push_back(
-            {.binding = &slots[i].binding->proto, .outcome = slots[i].outcome, .shed = shed[i]});
+            {.binding = &slot.binding->proto, .outcome = slot.outcome, .shed = slot.shed});
       }
     }
     actions->response = std::move(response);
@@ -190,7 +190,7 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
     if (detail) {
       actions->detail.reserve(slots.size());
       for (const auto& slot : slots) {
-        actions->detail.push_back({&slot.binding->proto, slot.outcome, !slot.done});
+        actions->detail.push_back({&slot.binding->proto, slot.outcome, !slot.done, slot.shed});
       }
     }
     actions->response = std::move(response);

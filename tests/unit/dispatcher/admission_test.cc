@@ -196,6 +196,49 @@ TEST(AdmissionDecisionLog, AShedEventWritesALineWithOutcomeShed) {
   EXPECT_FALSE(nlohmann::json::parse(text).contains("shed_reason"));
 }
 
+// A decided event whose observe-mode call was skipped at its full pool: that binding's outcome in
+// the decision line is "shed" too.
+TEST(AdmissionDecisionLog, AnObserveCallSkippedAtItsFullPoolIsShedInTheLine) {
+  smtpbridge::testing::TempDir dir;
+  std::string error;
+  auto log = DecisionLog::Open({.path = (dir / "decisions.log").string()}, &error);
+  ASSERT_TRUE(log) << error;
+  Recorder recorder(nullptr, nullptr);
+  recorder.SetDecisionLog(log.get());
+  FakeClock clock;
+  FakeSinkClient client;
+  FanOut fanout(&client, &clock, nullptr, &recorder);
+  Admission admission({.pool_limit = 1});
+  fanout.set_admission(&admission);
+  auto result = LoadBindingsText(kBindings, "test.yaml");
+  ASSERT_TRUE(result.ok()) << ::testing::PrintToString(result.errors);
+  int answers = 0;
+  for (const std::string to : {"a@one", "b@two"}) {  // a@one fills pool:1, where "watch" goes
+    v1::Event e;
+    e.set_event_id(to);
+    e.set_type(v1::EVENT_TYPE_INBOUND_COMMAND);
+    e.mutable_command()->set_keyword("RCPT");
+    e.mutable_envelope()->set_recipient(to);
+    *e.mutable_budget() = v1::ToProtoDuration(200ms);
+    fanout.Evaluate(result.set, e, false, [&answers](v1::EvaluateResponse) { ++answers; });
+  }
+  v1::Verdict reject;
+  reject.set_action(v1::ACTION_REJECT);
+  ASSERT_TRUE(client.Reply("two", reject));
+  ASSERT_EQ(answers, 1);
+  std::ifstream in(dir / "decisions.log");
+  std::string text;
+  ASSERT_TRUE(std::getline(in, text));
+  const auto line = nlohmann::json::parse(text);
+  EXPECT_EQ(line["event_id"], "b@two");
+  EXPECT_EQ(line["outcome"], "decided");
+  EXPECT_EQ(line["source"], "worker");
+  ASSERT_EQ(line["bindings"].size(), 2u) << text;
+  for (const auto& b : line["bindings"]) {
+    EXPECT_EQ(b["outcome"], b["name"] == "watch" ? "shed" : "answered") << b.dump();
+  }
+}
+
 TEST(AdmissionRetain, AReloadForgetsThePoolsNoBindingNames) {
   Admission admission({.pool_limit = 3});
   auto kept = admission.Pool("w:1");
