@@ -110,7 +110,8 @@ TEST(TraceAcrossLanguages, OneTraceIdInEveryProcessLogAndTheDecisionLog) {
        "--budget", "5s", "--log-format", "json", "--log-level", "debug"});
 
   // The Go worker's reject, through both hops (a fallback would answer DUNNO).
-  EXPECT_EQ(PolicyRequest(policyd.port(), "blocked@example.com").rfind("action=5", 0), 0u);
+  const std::string answer = PolicyRequest(policyd.port(), "blocked@example.com");
+  EXPECT_EQ(answer.rfind("action=5", 0), 0u) << "policyd answered \"" << answer << "\"";
   // Stopped, so every log is complete.
   for (auto* s : {&policyd, &dispatcher, &go, &py}) s->process->Stop();
   EXPECT_EQ(Read(dir / "fallbacks.log"), "");
