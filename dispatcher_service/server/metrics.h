@@ -27,6 +27,8 @@ class Metrics {
   void Event(std::string_view event_type);
   void Decision(std::string_view action, double seconds);
   void Outcome(const std::string& binding, std::string_view kind);
+  // How long one binding's worker call took, from its start to its outcome (per binding).
+  void CallLatency(const std::string& binding, double seconds);
   void Reload(bool ok, size_t bindings);
   void Hedge(const std::string& binding);
   // Worker pools (by target): an endpoint ejected / back in rotation (with how many are out
@@ -69,6 +71,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& endpoints_;
   prometheus::Family<prometheus::Counter>& retries_;
   prometheus::Family<prometheus::Counter>& shed_;
+  prometheus::Family<prometheus::Histogram>& call_latency_;
   std::vector<std::shared_ptr<prometheus::Collectable>> collectors_;
   prometheus::Histogram& latency_;
   prometheus::Family<prometheus::Histogram>& stream_batch_;
