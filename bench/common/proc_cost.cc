@@ -1,0 +1,113 @@
+#include "proc_cost.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace smtpbridge::bench {
+namespace {
+
+double StatCpuSeconds(const std::string& dir) {
+  std::ifstream in(dir + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return 0;
+  // Fields after the command name (which may contain spaces or ')') start after the last ')'.
+  const auto close = line.rfind(')');
+  if (close == std::string::npos || close + 2 > line.size()) return 0;
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) stime = std::stod(field);
+  }
+  return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+void AddSwitches(const std::filesystem::path& status, ProcCost& cost) {
+  std::ifstream in(status);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("voluntary_ctxt_switches:", 0) == 0) {
+      cost.voluntary += std::stod(line.substr(line.find(':') + 1));
+    } else if (line.rfind("nonvoluntary_ctxt_switches:", 0) == 0) {
+      cost.involuntary += std::stod(line.substr(line.find(':') + 1));
+    }
+  }
+}
+
+}  // namespace
+
+ProcCost& ProcCost::operator+=(const ProcCost& o) {
+  cpu_seconds += o.cpu_seconds;
+  voluntary += o.voluntary;
+  involuntary += o.involuntary;
+  return *this;
+}
+
+ProcCost operator-(const ProcCost& a, const ProcCost& b) {
+  return {a.cpu_seconds - b.cpu_seconds, a.voluntary - b.voluntary, a.involuntary - b.involuntary};
+}
+
+ProcCost ReadProcCost(pid_t pid) {
+  const std::string dir = "/proc/" + std::to_string(pid == 0 ? ::getpid() : pid);
+  ProcCost cost;
+  // The process's stat line counts every thread, exited ones too.
+  cost.cpu_seconds = StatCpuSeconds(dir);
+  // Its status counts the main thread only: sum every live thread's.
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(dir + "/task", ec)) {
+    AddSwitches(task.path() / "status", cost);
+  }
+  return cost;
+}
+
+PathCost::PathCost(std::vector<PathProcess> processes)
+    : processes_(std::move(processes)), spent_(processes_.size()), start_(processes_.size()) {}
+
+void PathCost::Begin() {
+  for (size_t i = 0; i < processes_.size(); ++i) start_[i] = ReadProcCost(processes_[i].pid);
+}
+
+void PathCost::End() {
+  for (size_t i = 0; i < processes_.size(); ++i) spent_[i] += ReadProcCost(processes_[i].pid) - start_[i];
+}
+
+void PathCost::Merge(const PathCost& other) {
+  if (processes_.empty()) {
+    *this = other;
+    return;
+  }
+  for (size_t i = 0; i < spent_.size() && i < other.spent_.size(); ++i) spent_[i] += other.spent_[i];
+}
+
+ProcCost PathCost::Total() const {
+  ProcCost total;
+  for (const auto& c : spent_) total += c;
+  return total;
+}
+
+std::string PathCost::Summary(double decisions) const {
+  const ProcCost t = Total();
+  const double n = decisions > 0 ? decisions : 1;
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "cpu %7.1f us/dec, %5.2f cs/dec", t.cpu_seconds * 1e6 / n, t.ctxt() / n);
+  return buf;
+}
+
+std::string PathCost::PerProcess(double decisions) const {
+  const double n = decisions > 0 ? decisions : 1;
+  std::string out;
+  for (size_t i = 0; i < processes_.size(); ++i) {
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "%s%s %.1f us %.2f cs", i ? " | " : "", processes_[i].name.c_str(),
+                  spent_[i].cpu_seconds * 1e6 / n, spent_[i].ctxt() / n);
+    out += buf;
+  }
+  return out;
+}
+
+}  // namespace smtpbridge::bench

@@ -1,0 +1,60 @@
+// What a round of load cost the processes on the measured path, from /proc: CPU time (utime +
+// stime, every thread) and context switches (voluntary + involuntary, summed over
+// /proc/<pid>/task/*/status), before and after the round, per process and in total, so a bench
+// can print CPU per decision and context switches per decision beside its latency. The same
+// readings as bench/common/proc_cost.py (the Python-driven benches); see bench/README.md.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace smtpbridge::bench {
+
+// One process's counters so far (or a difference of two readings).
+struct ProcCost {
+  double cpu_seconds = 0;  // utime + stime of every thread, exited ones included
+  double voluntary = 0;    // context switches of the live threads
+  double involuntary = 0;
+  double ctxt() const { return voluntary + involuntary; }
+  ProcCost& operator+=(const ProcCost& o);
+};
+ProcCost operator-(const ProcCost& a, const ProcCost& b);
+
+// Reads /proc/<pid>; pid 0 is this process. A process that is gone reads as zeros.
+ProcCost ReadProcCost(pid_t pid);
+
+struct PathProcess {
+  std::string name;  // "sink", "dispatcher", "worker", "echo"...
+  pid_t pid = 0;     // 0: this process (the load generator and any in-process client)
+};
+
+// The processes of one measured path, and what they spent over the rounds measured so far.
+class PathCost {
+ public:
+  PathCost() = default;
+  explicit PathCost(std::vector<PathProcess> processes);
+
+  // Begin() before a round, End() after it: adds the difference to the totals. Rounds add up.
+  void Begin();
+  void End();
+  // Adds another PathCost's totals (same processes, e.g. the same side's next round).
+  void Merge(const PathCost& other);
+
+  const std::vector<PathProcess>& processes() const { return processes_; }
+  const std::vector<ProcCost>& per_process() const { return spent_; }
+  ProcCost Total() const;
+
+  // "cpu 512.3 us/dec, 4.21 cs/dec" for the whole path.
+  std::string Summary(double decisions) const;
+  // "sink 210.0 us 1.20 cs | dispatcher 190.1 us 2.45 cs | worker ..." per decision.
+  std::string PerProcess(double decisions) const;
+
+ private:
+  std::vector<PathProcess> processes_;
+  std::vector<ProcCost> spent_;
+  std::vector<ProcCost> start_;
+};
+
+}  // namespace smtpbridge::bench

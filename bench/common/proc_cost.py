@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""What a round of load cost the processes on the measured path, from /proc: CPU time (utime +
+stime, every thread) and context switches (voluntary + involuntary, summed over
+/proc/<pid>/task/*/status), per process and in total, per decision. The Python twin of
+bench/common/proc_cost.{h,cc}; see bench/README.md.
+
+As a module:
+    path = PathCost({"milter": pid, "dispatcher": pid2, "worker": pid3})
+    path.begin(); ...load...; path.end()          # rounds add up
+    path.cpu_us(n), path.ctxt(n), path.per_process(n), path.summary(n)
+From a shell (bench/smtp):
+    proc_cost.py snap NAME=PID... > before.json
+    proc_cost.py diff before.json NAME=PID... --decisions N [--json]
+"""
+
+import json
+import os
+import sys
+
+TCK = os.sysconf("SC_CLK_TCK")
+
+
+def read(pid):
+    """(cpu_seconds, voluntary, involuntary) of a process so far; zeros when it is gone."""
+    base = f"/proc/{pid}"
+    try:
+        with open(f"{base}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / TCK
+    except (OSError, IndexError, ValueError):
+        return (0.0, 0, 0)
+    vol = invol = 0
+    try:
+        tasks = os.listdir(f"{base}/task")
+    except OSError:
+        tasks = []
+    for tid in tasks:
+        try:
+            with open(f"{base}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        vol += int(line.split(":")[1])
+                    elif line.startswith("nonvoluntary_ctxt_switches:"):
+                        invol += int(line.split(":")[1])
+        except (OSError, ValueError):
+            pass  # the thread ended meanwhile
+    return (cpu, vol, invol)
+
+
+def read_all(pids):
+    """Sum of read() over several pids (a process group like Postfix's smtpd + cleanup...)."""
+    total = [0.0, 0, 0]
+    for pid in pids:
+        for i, v in enumerate(read(pid)):
+            total[i] += v
+    return tuple(total)
+
+
+class PathCost:
+    """`processes`: name -> pid, or name -> list of pids, or name -> callable returning pids
+    (re-read at each begin/end: processes that come and go, e.g. Postfix's smtpd)."""
+
+    def __init__(self, processes):
+        self.processes = dict(processes)
+        self.spent = {name: [0.0, 0, 0] for name in self.processes}
+        self._start = {}
+
+    def _pids(self, name):
+        p = self.processes[name]
+        if callable(p):
+            p = p()
+        return p if isinstance(p, (list, tuple, set)) else [p]
+
+    def begin(self):
+        self._start = {name: read_all(self._pids(name)) for name in self.processes}
+
+    def end(self):
+        for name in self.processes:
+            now = read_all(self._pids(name))
+            for i in range(3):
+                self.spent[name][i] += now[i] - self._start[name][i]
+
+    def cpu_us(self, decisions, name=None):
+        names = [name] if name else self.processes
+        return sum(self.spent[n][0] for n in names) * 1e6 / max(decisions, 1)
+
+    def ctxt(self, decisions, name=None):
+        names = [name] if name else self.processes
+        return sum(self.spent[n][1] + self.spent[n][2] for n in names) / max(decisions, 1)
+
+    def per_process(self, decisions):
+        return " | ".join(f"{n} {self.cpu_us(decisions, n):.0f} us {self.ctxt(decisions, n):.2f} cs"
+                          for n in self.processes)
+
+    def summary(self, decisions):
+        return f"cpu {self.cpu_us(decisions):.0f} us/dec, {self.ctxt(decisions):.2f} cs/dec"
+
+    def as_dict(self, decisions):
+        d = {n: {"cpu_us": self.cpu_us(decisions, n), "ctxt": self.ctxt(decisions, n)} for n in self.processes}
+        d["total"] = {"cpu_us": self.cpu_us(decisions), "ctxt": self.ctxt(decisions)}
+        return d
+
+
+def _parse_pairs(args):
+    procs = {}
+    for a in args:
+        name, _, pids = a.partition("=")
+        procs[name] = [int(p) for p in pids.split(",") if p]
+    return procs
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[1] == "snap":
+        procs = _parse_pairs(argv[2:])
+        json.dump({n: read_all(p) for n, p in procs.items()}, sys.stdout)
+        print()
+        return 0
+    if len(argv) >= 3 and argv[1] == "diff":
+        with open(argv[2]) as f:
+            before = json.load(f)
+        rest = argv[3:]
+        decisions, as_json = 1, False
+        if "--json" in rest:
+            rest.remove("--json")
+            as_json = True
+        if "--decisions" in rest:
+            i = rest.index("--decisions")
+            decisions = float(rest[i + 1])
+            del rest[i:i + 2]
+        path = PathCost(_parse_pairs(rest))
+        for name in path.processes:
+            now = read_all(path._pids(name))
+            path.spent[name] = [now[i] - before[name][i] for i in range(3)]
+        if as_json:
+            json.dump(path.as_dict(decisions), sys.stdout)
+            print()
+        else:
+            print(f"{path.summary(decisions)} ({path.per_process(decisions)})")
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
