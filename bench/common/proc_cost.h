@@ -1,8 +1,10 @@
-// What a round of load cost the processes on the measured path, from /proc: CPU time (utime +
-// stime, every thread) and context switches (voluntary + involuntary, summed over
-// /proc/<pid>/task/*/status), before and after the round, per process and in total, so a bench
-// can print CPU per decision and context switches per decision beside its latency. The same
-// readings as bench/common/proc_cost.py (the Python-driven benches); see bench/README.md.
+// What a round of load cost the processes on the measured path: CPU time (utime + stime of every
+// thread, exited ones included: the process's CPU-time clock, in nanoseconds; /proc/<pid>/stat's
+// 10 ms ticks where that clock is unavailable) and context switches (voluntary + involuntary,
+// summed over /proc/<pid>/task/*/status), before and after the round, per process and in total,
+// so a bench can print CPU per decision and context switches per decision beside its latency.
+// The same readings as bench/common/proc_cost.py (the Python-driven benches); see
+// bench/README.md.
 #pragma once
 
 #include <sys/types.h>
