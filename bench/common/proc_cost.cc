@@ -3,6 +3,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -84,15 +85,50 @@ ProcCost ReadProcCost(pid_t pid) {
   return cost;
 }
 
-PathCost::PathCost(std::vector<PathProcess> processes)
-    : processes_(std::move(processes)), spent_(processes_.size()), start_(processes_.size()) {}
+std::map<pid_t, ThreadCost> ReadThreadCosts(pid_t pid) {
+  std::map<pid_t, ThreadCost> threads;
+  const std::string dir = "/proc/" + std::to_string(pid == 0 ? ::getpid() : pid) + "/task";
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(dir, ec)) {
+    ThreadCost t;
+    std::ifstream comm(task.path() / "comm");
+    std::getline(comm, t.name);
+    std::ifstream sched(task.path() / "schedstat");
+    double ns = -1;
+    if (!(sched >> ns)) ns = -1;
+    t.cost.cpu_seconds = ns >= 0 ? ns / 1e9 : StatCpuSeconds(task.path().string());
+    AddSwitches(task.path() / "status", t.cost);
+    if (t.name.empty()) continue;  // ended while being read
+    threads.emplace(static_cast<pid_t>(std::stol(task.path().filename().string())), std::move(t));
+  }
+  return threads;
+}
+
+PathCost::PathCost(std::vector<PathProcess> processes, bool per_thread)
+    : processes_(std::move(processes)),
+      spent_(processes_.size()),
+      start_(processes_.size()),
+      per_thread_(per_thread),
+      thread_start_(per_thread ? processes_.size() : 0),
+      thread_spent_(per_thread ? processes_.size() : 0) {}
 
 void PathCost::Begin() {
-  for (size_t i = 0; i < processes_.size(); ++i) start_[i] = ReadProcCost(processes_[i].pid);
+  for (size_t i = 0; i < processes_.size(); ++i) {
+    start_[i] = ReadProcCost(processes_[i].pid);
+    if (per_thread_) thread_start_[i] = ReadThreadCosts(processes_[i].pid);
+  }
 }
 
 void PathCost::End() {
-  for (size_t i = 0; i < processes_.size(); ++i) spent_[i] += ReadProcCost(processes_[i].pid) - start_[i];
+  for (size_t i = 0; i < processes_.size(); ++i) {
+    spent_[i] += ReadProcCost(processes_[i].pid) - start_[i];
+    if (!per_thread_) continue;
+    for (const auto& [tid, now] : ReadThreadCosts(processes_[i].pid)) {
+      const auto was = thread_start_[i].find(tid);
+      // A thread born during the round spent all it has in it.
+      thread_spent_[i][now.name] += was == thread_start_[i].end() ? now.cost : now.cost - was->second.cost;
+    }
+  }
 }
 
 void PathCost::Merge(const PathCost& other) {
@@ -101,6 +137,31 @@ void PathCost::Merge(const PathCost& other) {
     return;
   }
   for (size_t i = 0; i < spent_.size() && i < other.spent_.size(); ++i) spent_[i] += other.spent_[i];
+  for (size_t i = 0; i < thread_spent_.size() && i < other.thread_spent_.size(); ++i) {
+    for (const auto& [name, c] : other.thread_spent_[i]) thread_spent_[i][name] += c;
+  }
+}
+
+std::vector<std::string> PathCost::PerThread(double decisions) const {
+  std::vector<std::string> lines;
+  const double n = decisions > 0 ? decisions : 1;
+  for (size_t i = 0; i < thread_spent_.size(); ++i) {
+    std::vector<std::pair<std::string, ProcCost>> threads(thread_spent_[i].begin(), thread_spent_[i].end());
+    std::sort(threads.begin(), threads.end(),
+              [](const auto& a, const auto& b) { return a.second.cpu_seconds > b.second.cpu_seconds; });
+    std::string line = processes_[i].name + ":";
+    bool first = true;
+    for (const auto& [name, c] : threads) {
+      if (c.cpu_seconds <= 0 && c.ctxt() <= 0) continue;
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "%s %s %.1f us %.2f cs", first ? "" : " |", name.c_str(),
+                    c.cpu_seconds * 1e6 / n, c.ctxt() / n);
+      line += buf;
+      first = false;
+    }
+    lines.push_back(std::move(line));
+  }
+  return lines;
 }
 
 ProcCost PathCost::Total() const {

@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,14 @@ ProcCost operator-(const ProcCost& a, const ProcCost& b);
 // Reads /proc/<pid>; pid 0 is this process. A process that is gone reads as zeros.
 ProcCost ReadProcCost(pid_t pid);
 
+// Per thread of a live process, by tid: its name (/proc/<pid>/task/<tid>/comm) and counters (CPU
+// from .../schedstat in nanoseconds, else .../stat ticks).
+struct ThreadCost {
+  std::string name;
+  ProcCost cost;
+};
+std::map<pid_t, ThreadCost> ReadThreadCosts(pid_t pid);
+
 struct PathProcess {
   std::string name;  // "sink", "dispatcher", "worker", "echo"...
   pid_t pid = 0;     // 0: this process (the load generator and any in-process client)
@@ -36,7 +45,9 @@ struct PathProcess {
 class PathCost {
  public:
   PathCost() = default;
-  explicit PathCost(std::vector<PathProcess> processes);
+  // `per_thread`: also what each thread spent, summed by thread name (threads that ended during a
+  // round lose what they spent in it; the process totals keep it).
+  explicit PathCost(std::vector<PathProcess> processes, bool per_thread = false);
 
   // Begin() before a round, End() after it: adds the difference to the totals. Rounds add up.
   void Begin();
@@ -52,11 +63,17 @@ class PathCost {
   std::string Summary(double decisions) const;
   // "sink 210.0 us 1.20 cs | dispatcher 190.1 us 2.45 cs | worker ..." per decision.
   std::string PerProcess(double decisions) const;
+  // With per_thread, one line per process: "dispatcher: smtpbridge-cq 150.2 us 1.10 cs | ...",
+  // its threads by name, the most CPU first; empty without.
+  std::vector<std::string> PerThread(double decisions) const;
 
  private:
   std::vector<PathProcess> processes_;
   std::vector<ProcCost> spent_;
   std::vector<ProcCost> start_;
+  bool per_thread_ = false;
+  std::vector<std::map<pid_t, ThreadCost>> thread_start_;
+  std::vector<std::map<std::string, ProcCost>> thread_spent_;  // by thread name
 };
 
 }  // namespace smtpbridge::bench

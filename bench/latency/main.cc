@@ -85,6 +85,7 @@ void PrintFigures(const Figures& f, const Figures* base) {
               f.label.c_str(), f.sent, f.answered, f.dropped, f.p50_us, f.p99_us, f.p999_us,
               f.events_per_s, f.cpu_us_per_event, f.ctxt_per_event);
   std::printf("%-22s per process, per event: %s\n", "", f.cost.PerProcess(static_cast<double>(f.sent)).c_str());
+  for (const auto& l : f.cost.PerThread(static_cast<double>(f.sent))) std::printf("%-22s   %s\n", "", l.c_str());
   if (!f.drop_reasons.empty()) {
     std::printf("%-22s dropped:", "");
     for (const auto& [why, n] : f.drop_reasons) std::printf(" %s %zu", why.c_str(), n);
@@ -113,6 +114,7 @@ void PrintSweepRow(size_t in_flight, const Figures& f, const Figures* base) {
   }
   if (f.dropped > 0) std::printf("  dropped %zu", f.dropped);
   std::printf("\n%26s %s\n", "", f.cost.PerProcess(static_cast<double>(f.sent)).c_str());
+  for (const auto& l : f.cost.PerThread(static_cast<double>(f.sent))) std::printf("%26s   %s\n", "", l.c_str());
 }
 
 std::vector<size_t> ParseLevels(const std::string& text) {
@@ -169,6 +171,7 @@ int main(int argc, char** argv) {
   std::string sweep_text = "1,8,32,128";  // events in flight at each sweep level
   size_t sweep_events = 4000;
   std::string sweep_budget_text = "2s";
+  bool per_thread = false;
   // run.sh passes defaults first; a repeated flag overrides them.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--role", role, "internal: echo | forwarder (the baseline's servers)");
@@ -212,7 +215,10 @@ int main(int argc, char** argv) {
   app.add_option("--sweep-budget", sweep_budget_text,
                  "concurrency sweep: per-event budget (long: a level measures cost, not the budget)")
       ->capture_default_str();
+  app.add_flag("--per-thread", per_thread,
+               "also print CPU and context switches per decision of every thread, by thread name");
   CLI11_PARSE(app, argc, argv);
+  bench::CountPerThread(per_thread);
 
   const auto role_api = api == "cq" ? bench::Api::kCq : bench::Api::kCallback;
   if (role == "echo") return bench::RunEchoServer(listen, ready_file, role_api, cq_threads);

@@ -12,6 +12,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+std::atomic<bool> per_thread{false};
+
+PathCost NewPathCost(const std::vector<PathProcess>& path) { return PathCost(path, per_thread.load()); }
+
 double Percentile(std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0;
   const size_t i = std::min(sorted.size() - 1, static_cast<size_t>(p * (sorted.size() - 1) + 0.5));
@@ -52,6 +56,8 @@ void Finalize(Figures& f) {
   f.mid_cpu_us_per_event = n > 0 ? mid.cpu_seconds * 1e6 / n : 0;
   f.mid_ctxt_per_event = n > 0 ? mid.ctxt() / n : 0;
 }
+
+void CountPerThread(bool on) { per_thread = on; }
 
 v1::Event BenchEvent(uint64_t n, std::chrono::microseconds budget) {
   v1::Event e;
@@ -115,7 +121,7 @@ Figures RunClosedLoop(const std::string& label, const Submit& submit, size_t eve
   f.label = label;
   std::vector<double> latencies;
   latencies.reserve(events);
-  PathCost cost(path);
+  PathCost cost = NewPathCost(path);
   cost.Begin();
   const auto start = Clock::now();
   for (size_t i = 0; i < events; ++i) {
@@ -185,7 +191,7 @@ Figures RunInFlight(const std::string& label, const Submit& submit, size_t in_fl
   };
   if (warmup > 0) run(warmup);
 
-  PathCost cost(path);
+  PathCost cost = NewPathCost(path);
   cost.Begin();
   const auto start = Clock::now();
   auto st = run(events);
@@ -225,7 +231,7 @@ Figures RunOpenLoop(const std::string& label, const Submit& submit, double rate,
   auto reasons = std::make_shared<Reasons>();
   for (size_t i = 0; i < total; ++i) (*latency_us)[i].store(-1);
 
-  PathCost cost(path);
+  PathCost cost = NewPathCost(path);
   cost.Begin();
   const auto start = Clock::now();
   for (size_t i = 0; i < total; ++i) {

@@ -51,6 +51,9 @@ void Finalize(Figures& f);
 
 v1::Event BenchEvent(uint64_t n, std::chrono::microseconds budget);
 
+// Whether the runs below also count what each thread of the path spent (Figures::cost.PerThread).
+void CountPerThread(bool on);
+
 // `path`: the processes whose cost to count (pid 0: this one), the middle process last.
 Figures RunClosedLoop(const std::string& label, const Submit& submit, size_t events, size_t warmup,
                       std::chrono::microseconds budget, const std::vector<PathProcess>& path);
