@@ -35,11 +35,12 @@ expect() {
 num='[0-9]+(\.[0-9]+)?'
 
 run latency bench/latency/run.sh "$build" --events 500 --warmup 100 --rate 500 --seconds 1 --rounds 1 \
-  --sweep 1,8 --sweep-events 300
+  --sweep 1,8 --sweep-events 300 --per-thread
 for side in 'baseline cb fwd' 'baseline cq fwd' 'sink->disp->worker'; do
   expect latency "$side: cpu and switches per event" "^$side +sent .* cpu +$num us/ev +$num cs/ev"
 done
 expect latency "per-process cost" "per process, per event: client $num us $num cs \| echo"
+expect latency "per-thread cost" "^ +dispatcher: [^ ]+ $num us $num cs"
 for side in 'raw unary \(cq\)' 'raw stream' 'stack'; do
   for n in 1 8; do
     expect latency "sweep $n in flight, $side" "^ +$n +$side +p50 +$num us +p99 +$num us .* cpu +$num us/dec +$num cs/dec"

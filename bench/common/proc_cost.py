@@ -61,6 +61,34 @@ def read(pid):
     return (cpu, vol, invol)
 
 
+def read_threads(pid):
+    """{tid: (name, cpu_seconds, voluntary, involuntary)} of a live process's threads (CPU from
+    schedstat, in nanoseconds)."""
+    out = {}
+    base = f"/proc/{pid}/task"
+    try:
+        tids = os.listdir(base)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"{base}/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"{base}/{tid}/schedstat") as f:
+                cpu = int(f.read().split()[0]) / 1e9
+            vol = invol = 0
+            with open(f"{base}/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        vol = int(line.split(":")[1])
+                    elif line.startswith("nonvoluntary_ctxt_switches:"):
+                        invol = int(line.split(":")[1])
+        except (OSError, ValueError, IndexError):
+            continue  # ended meanwhile
+        out[int(tid)] = (name, cpu, vol, invol)
+    return out
+
+
 def read_all(pids):
     """Sum of read() over several pids (a process group like Postfix's smtpd + cleanup...)."""
     total = [0.0, 0, 0]
@@ -72,12 +100,17 @@ def read_all(pids):
 
 class PathCost:
     """`processes`: name -> pid, or name -> list of pids, or name -> callable returning pids
-    (re-read at each begin/end: processes that come and go, e.g. Postfix's smtpd)."""
+    (re-read at each begin/end: processes that come and go, e.g. Postfix's smtpd).
+    `per_thread`: also what each thread spent, summed by thread name (threads that end inside a
+    round lose what they spent in it; the process totals keep it)."""
 
-    def __init__(self, processes):
+    def __init__(self, processes, per_thread=False):
         self.processes = dict(processes)
         self.spent = {name: [0.0, 0, 0] for name in self.processes}
         self._start = {}
+        self.per_thread = per_thread
+        self.threads = {name: {} for name in self.processes}  # name -> thread name -> [cpu, vol, invol]
+        self._thread_start = {}
 
     def _pids(self, name):
         p = self.processes[name]
@@ -87,12 +120,34 @@ class PathCost:
 
     def begin(self):
         self._start = {name: read_all(self._pids(name)) for name in self.processes}
+        if self.per_thread:
+            self._thread_start = {name: {(pid, tid): t for pid in self._pids(name)
+                                         for tid, t in read_threads(pid).items()}
+                                  for name in self.processes}
 
     def end(self):
         for name in self.processes:
             now = read_all(self._pids(name))
             for i in range(3):
                 self.spent[name][i] += now[i] - self._start[name][i]
+            if not self.per_thread:
+                continue
+            for pid in self._pids(name):
+                for tid, t in read_threads(pid).items():
+                    was = self._thread_start[name].get((pid, tid))
+                    acc = self.threads[name].setdefault(t[0], [0.0, 0, 0])
+                    for i in range(3):
+                        acc[i] += t[i + 1] - (was[i + 1] if was else 0)
+
+    def per_thread_lines(self, decisions):
+        """One line per process: its threads by name, the most CPU first."""
+        n = max(decisions, 1)
+        lines = []
+        for name, threads in self.threads.items():
+            items = sorted(threads.items(), key=lambda kv: -kv[1][0])
+            lines.append(f"{name}: " + " | ".join(f"{t} {c[0] * 1e6 / n:.0f} us {(c[1] + c[2]) / n:.2f} cs"
+                                                  for t, c in items if c[0] > 0 or c[1] + c[2] > 0))
+        return lines
 
     def cpu_us(self, decisions, name=None):
         names = [name] if name else self.processes

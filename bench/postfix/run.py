@@ -185,6 +185,8 @@ def main():
     ap.add_argument("--setups", default=",".join(SETUPS), help="comma-separated subset of " + ",".join(SETUPS))
     ap.add_argument("--pin", action="store_true", help="Postfix + smtp-source on CPU 0, filters on the others")
     ap.add_argument("--socket", choices=("tcp", "unix"), default="tcp", help="the milters' socket")
+    ap.add_argument("--per-thread", action="store_true",
+                    help="also print each filter process's CPU and switches per message by thread name")
     args = ap.parse_args()
     if not postfix_available() or os.geteuid() != 0 or not shutil.which("smtp-source"):
         print("bench/postfix: needs root, postfix and smtp-source; skipped")
@@ -194,6 +196,7 @@ def main():
     if unknown:
         ap.error(f"unknown setups {unknown}")
     binp = lambda n: os.path.join(args.bin, n)  # noqa: E731
+    Cost = lambda procs: PathCost(procs, per_thread=args.per_thread)  # noqa: E731
     ncpu = os.cpu_count() or 1
     if args.pin and ncpu < 2:
         ap.error("--pin needs 2 CPUs or more")
@@ -241,7 +244,7 @@ def main():
             listen, spec = milter_spec("null")
             nproc, bound = start(work, "null", [binp("bench_null_milter"), "--listen", listen], filter_prefix)
             procs.append(nproc)
-            specs["null"] = (spec or "inet:" + bound, PathCost({"null milter": nproc.pid}))
+            specs["null"] = (spec or "inet:" + bound, Cost({"null milter": nproc.pid}))
         if "pymilter" in names:
             if args.socket == "unix":
                 sock = os.path.join(work, "pymilter.sock")
@@ -257,7 +260,7 @@ def main():
                 os.chmod(sock, 0o666)
             else:
                 wait_port(int(spec.rsplit(":", 1)[1]))
-            specs["pymilter"] = (spec, PathCost({"pymilter": py.pid}))
+            specs["pymilter"] = (spec, Cost({"pymilter": py.pid}))
         if "smtpbridge" in names:
             wproc, dproc, dispatcher = smtpbridge_stack()
             listen, spec = milter_spec("milter")
@@ -267,14 +270,14 @@ def main():
             if args.socket == "unix":
                 os.chmod(listen[5:], 0o666)
             specs["smtpbridge"] = (spec or "inet:" + bound,
-                                   PathCost({"milter": mproc.pid, "dispatcher": dproc.pid, "worker": wproc.pid}))
+                                   Cost({"milter": mproc.pid, "dispatcher": dproc.pid, "worker": wproc.pid}))
         if "policy-py" in names:
             port = free_port()
             pp = subprocess.Popen(filter_prefix + [sys.executable, os.path.join(HERE, "policy_asyncio.py"), str(port)],
                                   stdout=open(os.path.join(work, "policy-py.log"), "w"), stderr=subprocess.STDOUT)
             procs.append(pp)
             wait_port(port)
-            specs["policy-py"] = (f"inet:127.0.0.1:{port}", PathCost({"asyncio policy": pp.pid}))
+            specs["policy-py"] = (f"inet:127.0.0.1:{port}", Cost({"asyncio policy": pp.pid}))
         if "policyd" in names:
             wproc, dproc, dispatcher = smtpbridge_stack()
             pdproc, bound = start(work, "policyd", [binp("smtpbridge-policyd"), "--listen", "127.0.0.1:0",
@@ -282,7 +285,7 @@ def main():
                                   filter_prefix)
             procs.append(pdproc)
             specs["policyd"] = ("inet:" + bound,
-                                PathCost({"policyd": pdproc.pid, "dispatcher": dproc.pid, "worker": wproc.pid}))
+                                Cost({"policyd": pdproc.pid, "dispatcher": dproc.pid, "worker": wproc.pid}))
 
         ports = {}
         for name in names:
@@ -322,6 +325,11 @@ def main():
             per = p.per_process(total) if p.processes else "(Postfix only)"
             print(f"  {name:<11} {result[name]:8.0f} {x:>8} {100 * median(busy[name]):4.0f}%  "
                   f"{p.cpu_us(total):9.0f} us {p.ctxt(total):7.2f}  {median(machine[name]):12.0f} us  {per}")
+        if args.per_thread:
+            print("  per thread, per message (threads that ended inside a round are left out):")
+            for name in names:
+                for line in paths[name].per_thread_lines(total) if paths[name].processes else []:
+                    print(f"    {name:<11} {line}")
         print("  path cpu/msg: the filter path's processes (user + system); machine cpu/msg: every CPU's busy "
               "time (Postfix, smtp-source and anything else running) per message")
 
