@@ -172,6 +172,7 @@ int main(int argc, char** argv) {
   size_t sweep_events = 4000;
   std::string sweep_budget_text = "2s";
   bool per_thread = false;
+  std::vector<std::string> dispatcher_args;  // passed through to the dispatcher it starts
   // run.sh passes defaults first; a repeated flag overrides them.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--role", role, "internal: echo | forwarder (the baseline's servers)");
@@ -215,6 +216,9 @@ int main(int argc, char** argv) {
   app.add_option("--sweep-budget", sweep_budget_text,
                  "concurrency sweep: per-event budget (long: a level measures cost, not the budget)")
       ->capture_default_str();
+  app.add_option("--dispatcher-arg", dispatcher_args,
+                 "an extra flag for the dispatcher it starts, e.g. --dispatcher-arg=--max-in-flight=5000 (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_flag("--per-thread", per_thread,
                "also print CPU and context switches per decision of every thread, by thread name");
   CLI11_PARSE(app, argc, argv);
@@ -294,10 +298,12 @@ int main(int argc, char** argv) {
           "    on_error: continue\n"
           "    mode: enforce\n"
           "    enabled: true\n");
-      dispatcher = Spawn(dir, "dispatcher", {(std::filesystem::path(bin_dir) / "smtpbridge-dispatcher").string(),
-                                             "--listen", "127.0.0.1:0", "--bindings", bindings.string(),
-                                             "--log-level", "warn", "--cache-entries", "0",
-                                             "--threads", std::to_string(dispatcher_threads)});
+      std::vector<std::string> argv = {(std::filesystem::path(bin_dir) / "smtpbridge-dispatcher").string(),
+                                       "--listen", "127.0.0.1:0", "--bindings", bindings.string(),
+                                       "--log-level", "warn", "--cache-entries", "0",
+                                       "--threads", std::to_string(dispatcher_threads)};
+      argv.insert(argv.end(), dispatcher_args.begin(), dispatcher_args.end());
+      dispatcher = Spawn(dir, "dispatcher", std::move(argv));
       dispatcher_address = dispatcher->address;
       stack_path = {{"sink", 0}, {"worker", worker->process->pid()}, {"dispatcher", dispatcher->process->pid()}};
     }

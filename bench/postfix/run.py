@@ -301,7 +301,10 @@ def main():
         if args.pin:
             for pf in instances:
                 # smtpd, cleanup... started later are forked by master and inherit its affinity.
-                pin(descendants(pf.master_pid()), mta_cpus)
+                master = pf.master_pid()
+                if master is None:
+                    raise RuntimeError(f"no master.pid for {pf.base}: cannot pin it")
+                pin(descendants(master), mta_cpus)
             print(f"pinned: Postfix and smtp-source on CPU 0, filter processes on CPUs 1-{ncpu - 1}")
 
         for r in range(args.rounds):
