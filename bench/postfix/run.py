@@ -340,14 +340,17 @@ def main():
             return (what(a) / what(b)) if what(b) > 0 else 0.0
         msgs = lambda n: result[n]  # noqa: E731
         cpu = lambda n: paths[n].cpu_us(total)  # noqa: E731
+        cs = lambda n: paths[n].ctxt(total)  # noqa: E731
         if "smtpbridge" in names and "null" in names:
             r_msgs, r_cpu = ratio("smtpbridge", "null", msgs), ratio("smtpbridge", "null", cpu)
-            print(f"  smtpbridge / null milter: {r_msgs:.2f}x msg/s, {r_cpu:.2f}x path CPU per message")
+            print(f"  smtpbridge / null milter: {r_msgs:.2f}x msg/s, {r_cpu:.2f}x path CPU per message, "
+                  f"{ratio('smtpbridge', 'null', cs):.2f}x context switches")
             pass_fail(r_msgs >= SMTPBRIDGE_VS_NULL_MSGS,
                       f"smtpbridge msg/s {r_msgs:.2f}x the null milter's (target >= {SMTPBRIDGE_VS_NULL_MSGS}x)")
         if "smtpbridge" in names and "pymilter" in names:
             r_msgs, r_cpu = ratio("smtpbridge", "pymilter", msgs), ratio("smtpbridge", "pymilter", cpu)
-            print(f"  smtpbridge / pymilter: {r_msgs:.2f}x msg/s, {r_cpu:.2f}x path CPU per message (pymilter "
+            print(f"  smtpbridge / pymilter: {r_msgs:.2f}x msg/s, {r_cpu:.2f}x path CPU per message, "
+                  f"{ratio('smtpbridge', 'pymilter', cs):.2f}x context switches (pymilter "
                   f"stalls on Nagle / delayed ACK over TCP, so its msg/s is latency-bound there: judged on CPU)")
             pass_fail(0 < r_cpu <= SMTPBRIDGE_VS_PYMILTER_CPU,
                       f"smtpbridge path CPU per message {r_cpu:.2f}x pymilter's (target <= {SMTPBRIDGE_VS_PYMILTER_CPU}x)")
@@ -357,7 +360,8 @@ def main():
                       f"smtpbridge milter path {c:.0f} us CPU per message (absolute target <= {SMTPBRIDGE_PATH_CPU_US} us)")
         if "policyd" in names and "policy-py" in names:
             r_msgs, r_cpu = ratio("policyd", "policy-py", msgs), ratio("policyd", "policy-py", cpu)
-            print(f"  policyd / asyncio policy daemon: {r_msgs:.2f}x msg/s, {r_cpu:.2f}x path CPU per message")
+            print(f"  policyd / asyncio policy daemon: {r_msgs:.2f}x msg/s, {r_cpu:.2f}x path CPU per message, "
+                  f"{ratio('policyd', 'policy-py', cs):.2f}x context switches")
             pass_fail(0 < r_cpu <= POLICYD_VS_ASYNCIO_CPU,
                       f"policy host path CPU per message {r_cpu:.2f}x the asyncio daemon's (target <= {POLICYD_VS_ASYNCIO_CPU}x)")
             pass_fail(r_msgs >= POLICYD_VS_ASYNCIO_MSGS,

@@ -147,7 +147,7 @@ base = next((r for r in rows if r["label"] == "cpp"), None)
 print(f"workers bench: {rows[0]['events']} events, {rows[0]['concurrency']} concurrent callers, "
       "closed loop through one dispatcher (Dispatcher.Evaluate, 1 RCPT binding)")
 head = (f"{'worker':<8} {'p50 us':>9} {'p99 us':>9} {'p99.9 us':>9} {'events/s':>10} {'p50 x cpp':>10} {'ev/s x cpp':>11} "
-        f"{'errors':>7} {'worker cpu':>10} {'cs':>5} {'x cpp':>6} {'disp cpu':>9} {'cs':>5}")
+        f"{'errors':>7} {'worker cpu':>10} {'cs':>5} {'cpu x cpp':>9} {'cs x cpp':>8} {'disp cpu':>9} {'cs':>5}")
 print(head)
 print("-" * len(head))
 for r in rows:
@@ -158,12 +158,13 @@ for r in rows:
     c, b = costs.get(r["label"]), costs.get("cpp")
     if c:
         wx = f"{c['worker']['cpu_us'] / b['worker']['cpu_us']:.2f}" if b and b["worker"]["cpu_us"] > 0 else "-"
-        print(f" {c['worker']['cpu_us']:>7.0f} us {c['worker']['ctxt']:>5.2f} {wx:>6} "
+        cx = f"{c['worker']['ctxt'] / b['worker']['ctxt']:.2f}" if b and b["worker"]["ctxt"] > 0 else "-"
+        print(f" {c['worker']['cpu_us']:>7.0f} us {c['worker']['ctxt']:>5.2f} {wx:>9} {cx:>8} "
               f"{c['dispatcher']['cpu_us']:>6.0f} us {c['dispatcher']['ctxt']:>5.2f}")
     else:
         print()
 print("cpu, cs: per event (warm-up included), user + system CPU and context switches of the worker and of "
-      "the dispatcher (bench/common/proc_cost.py); x cpp: worker CPU as a ratio to the C++ worker's")
+      "the dispatcher (bench/common/proc_cost.py); x cpp: the worker's as a ratio to the C++ worker's")
 if base is None:
     print("(no C++ worker in this run: no baseline ratios)")
 bad = [r for r in rows if r["errors"] or r["wrong_verdicts"]]
