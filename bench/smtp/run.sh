@@ -64,9 +64,10 @@ done
 cpus=$(nproc)
 all_cpus="0-$((cpus - 1))"
 stack_cpus="1-$((cpus - 1))"
-if [[ $pin_modes == *pinned* && $pin_modes != unpinned ]] && (( cpus < 2 )); then
+if [[ $pin_modes == pinned ]] && (( cpus < 2 )); then
   echo "bench/smtp: pinning needs 2 CPUs or more (use --no-pin)" >&2; exit 2
 fi
+if (( cpus < 2 )); then pin_modes=unpinned; fi  # one CPU: nothing to pin apart
 on_peer_cpus=()   # prefix for smtp-source in the current mode
 
 work=$(mktemp -d)
