@@ -20,6 +20,23 @@ struct EventsStream::Request {
   bool cancelled = false;  // the dispatcher gave up on it: no answer
 };
 
+// A request handed to another queue's thread: runs its handler there.
+class EventsStream::Handoff final : public cq::CqTag {
+ public:
+  Handoff(const Router* router, std::shared_ptr<Request> request)
+      : router_(router), request_(std::move(request)) {}
+  void Proceed(bool) override {
+    // Run even when the queue is shutting down (ok = false): the Responder must complete.
+    router_->Dispatch(*request_->context, *request_->responder);
+    delete this;
+  }
+  grpc::Alarm alarm;
+
+ private:
+  const Router* router_;
+  std::shared_ptr<Request> request_;
+};
+
 namespace {
 
 EventContext::Clock::time_point Deadline(const v1::SinkRequest& request) {
@@ -109,7 +126,20 @@ void EventsStream::OnRead(bool ok) {
   }
   // reading_ stays set until below, so answers given inline cannot delete us meanwhile.
   for (auto& responder : cancelled) responder.Fail(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the dispatcher"));
-  for (auto& req : taken) shared_->router->Dispatch(*req->context, *req->responder);
+  const size_t queues = shared_->cqs.size();
+  for (auto& req : taken) {
+    grpc::ServerCompletionQueue* cq =
+        queues > 1 ? shared_->cqs[shared_->next.fetch_add(1, std::memory_order_relaxed) % queues] : cq_;
+    if (cq != cq_) {
+      cq::CqGate::Use use(shared_->gate);
+      if (use) {
+        auto* handoff = new Handoff(shared_->router, req);
+        handoff->alarm.Set(cq, gpr_now(GPR_CLOCK_MONOTONIC), handoff);
+        continue;
+      }
+    }
+    shared_->router->Dispatch(*req->context, *req->responder);
+  }
   taken.clear();
   bool done;
   {

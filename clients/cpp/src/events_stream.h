@@ -2,7 +2,8 @@
 // completion queues. One Read is kept outstanding: each SinkRequests message read is taken
 // request by request through the same Router/Responder path as a unary OnEvent, so an async
 // handler answers when it is ready and never holds back the others (a sync handler runs on the
-// queue's thread, as it does for OnEvent). Answers are written as they come: at once when no
+// queue's thread, as it does for OnEvent; with several queue threads, the requests of a batch
+// are handed round robin to the other queues' threads too). Answers are written as they come: at once when no
 // write is in flight, else together in the next SinkAnswers message (at most kMaxAnswers).
 // `cancel` completes the request's Responder with CANCELLED (a handler can see it through
 // Responder::finished()) and no answer is sent for it.
@@ -18,7 +19,9 @@
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/async_stream.h>
 
+#include <atomic>
 #include <cstdint>
+#include <vector>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -41,6 +44,10 @@ struct EventsStreams {
   v1::PolicySink::AsyncService* service = nullptr;
   const Router* router = nullptr;
   cq::CqGate* gate = nullptr;
+  // Every queue of the worker: with more than one, a batch's requests are spread over them
+  // (round robin), so sync handlers use every thread, as unary calls do.
+  std::vector<grpc::ServerCompletionQueue*> cqs;
+  std::atomic<size_t> next{0};
   std::mutex mu;
   std::set<EventsStream*> open;
   bool draining = false;
@@ -68,6 +75,7 @@ class EventsStream final {
     void (EventsStream::*fn_)(bool);
   };
   struct Request;
+  class Handoff;
 
   EventsStream(EventsStreams* shared, grpc::ServerCompletionQueue* cq);
   ~EventsStream();

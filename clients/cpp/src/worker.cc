@@ -120,6 +120,7 @@ class Worker::Service {
     builder.RegisterService(&sink_);
     builder.RegisterService(&health_);
     for (int i = 0; i < std::max(1, options_.threads); ++i) cqs_.push_back(builder.AddCompletionQueue());
+    for (auto& cq : cqs_) streams_.cqs.push_back(cq.get());
     gate_.Open();
   }
   // After BuildAndStart(): posts the first requests on every queue and starts its thread.

@@ -208,5 +208,39 @@ TEST_F(WorkerEventsStreamTest, UnaryOnEventStillServed) {
   EXPECT_TRUE(stream_->Finish().ok());
 }
 
+TEST(WorkerEventsStreamThreadsTest, ABatchIsSpreadOverEveryQueueThread) {
+  WorkerOptions options = TestOptions();
+  options.threads = 2;
+  Worker worker(options);
+  std::mutex mu;
+  std::set<std::thread::id> threads;
+  worker.On(v1::EVENT_TYPE_INBOUND_COMMAND, "RCPT", [&](const EventContext&) {
+    std::lock_guard lock(mu);
+    threads.insert(std::this_thread::get_id());
+    return Verdict::Continue();
+  });
+  const int port = worker.Start("127.0.0.1:0");
+  auto stub = v1::PolicySink::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  auto stream = stub->OnEvents(&context);
+  v1::SinkRequests batch;
+  for (uint64_t id = 1; id <= 4; ++id) *batch.add_requests() = Rcpt(id, "u@example.com");
+  ASSERT_TRUE(stream->Write(batch));
+  std::set<uint64_t> answered;
+  v1::SinkAnswers answers;
+  while (answered.size() < 4 && stream->Read(&answers)) {
+    for (const auto& a : answers.answers()) answered.insert(a.stream_id());
+  }
+  EXPECT_EQ(answered, (std::set<uint64_t>{1, 2, 3, 4}));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(threads.size(), 2u) << "a sync handler per queue thread, as for unary calls";
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+  worker.Shutdown();
+}
+
 }  // namespace
 }  // namespace smtpbridge::worker
