@@ -55,7 +55,7 @@ struct WorkerStream::Stream {
   std::vector<uint64_t> cancels;     // ids for the next message's cancel list
   grpc::Status status;
   Op start, read, write, finish;
-  SteadyClock::time_point retire_at = SteadyClock::now() + kStreamLifetime;
+  SteadyClock::time_point retire_at;  // takes new calls until then
   bool open = false;      // started and reading
   bool retiring = false;  // takes no new request: half-closed once its queue is written
   bool writes_done_sent = false;
@@ -86,13 +86,15 @@ void WorkerStream::Op::Proceed(bool ok) {
 }
 
 WorkerStream::WorkerStream(std::string target, std::string endpoint,
-                           std::shared_ptr<grpc::Channel> channel, CqPool* cqs, StreamListener* listener)
+                           std::shared_ptr<grpc::Channel> channel, CqPool* cqs, StreamListener* listener,
+                           SteadyClock::duration lifetime)
     : target_(std::move(target)),
       endpoint_(std::move(endpoint)),
       channel_(std::move(channel)),
       stub_(channel_),
       cqs_(cqs),
       listener_(listener),
+      lifetime_(lifetime),
       timer_op_(std::make_unique<Op>(this, nullptr, Op::kTimer)) {}
 
 WorkerStream::~WorkerStream() = default;
@@ -156,6 +158,7 @@ bool WorkerStream::TakeLocked(uint64_t id, Pending* out) {
 
 WorkerStream::Stream* WorkerStream::StartStreamLocked() {
   auto* s = new Stream(this);
+  s->retire_at = SteadyClock::now() + lifetime_;
   live_.insert(s);
   current_ = s;
   s->rw = stub_.PrepareCall(&s->context, kMethod, cq_);

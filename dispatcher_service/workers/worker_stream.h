@@ -74,8 +74,10 @@ class WorkerStream : public std::enable_shared_from_this<WorkerStream> {
 
   // Streams run on a queue of `cqs`; `listener` may be null.
   // `target` (the pool) and `endpoint` name it in metrics and logs.
+  // `lifetime`: how long a stream takes new calls before it is replaced (tests shorten it).
   WorkerStream(std::string target, std::string endpoint, std::shared_ptr<grpc::Channel> channel,
-               CqPool* cqs, StreamListener* listener);
+               CqPool* cqs, StreamListener* listener,
+               std::chrono::steady_clock::duration lifetime = kStreamLifetime);
   ~WorkerStream();
   WorkerStream(const WorkerStream&) = delete;
   WorkerStream& operator=(const WorkerStream&) = delete;
@@ -127,6 +129,7 @@ class WorkerStream : public std::enable_shared_from_this<WorkerStream> {
   grpc::GenericStub stub_;
   CqPool* const cqs_;
   StreamListener* const listener_;
+  const std::chrono::steady_clock::duration lifetime_;
 
   mutable std::mutex mu_;
   std::condition_variable idle_;

@@ -79,6 +79,7 @@ class ScriptedWorker final : public v1::PolicySink::Service {
         const bool hold = hold_all || r.event().envelope().recipient().rfind("slow", 0) == 0;
         if (hold) {
           held[r.stream_id()] = r;
+          held_on[r.stream_id()] = stream;
         } else {
           *now.add_answers() = Answer(r);
         }
@@ -88,9 +89,29 @@ class ScriptedWorker final : public v1::PolicySink::Service {
       if (now.answers_size() > 0) stream->Write(now);
       cv_.notify_all();
     }
-    std::lock_guard lock(mu_);
-    current_ = nullptr;
-    context_ = nullptr;
+    // Half-closed (or broken): what this stream still owes is answered before it ends.
+    std::unique_lock lock(mu_);
+    auto owes = [&] {
+      for (const auto& [id, s] : held_on) {
+        if (s == stream) return true;
+      }
+      return false;
+    };
+    for (int i = 0; i < 2000 && owes() && !context->IsCancelled(); ++i) cv_.wait_for(lock, 5ms);
+    for (auto it = held_on.begin(); it != held_on.end();) {  // broken: never answered
+      if (it->second == stream) {
+        held.erase(it->first);
+        it = held_on.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    ++streams_ended;
+    if (current_ == stream) {
+      current_ = nullptr;
+      context_ = nullptr;
+    }
+    cv_.notify_all();
     return grpc::Status::OK;
   }
 
@@ -101,8 +122,11 @@ class ScriptedWorker final : public v1::PolicySink::Service {
       v1::SinkAnswers answers;
       *answers.add_answers() = Answer(held.at(id));
       held.erase(id);
-      if (current_) current_->Write(answers);
+      auto* stream = held_on.at(id);
+      held_on.erase(id);
+      stream->Write(answers);
     }
+    cv_.notify_all();
   }
   // Breaks the open stream (as a crashed worker or a reset connection would).
   void Break() {
@@ -129,6 +153,12 @@ class ScriptedWorker final : public v1::PolicySink::Service {
   std::vector<uint64_t> cancels;
   std::vector<std::string> traceparents;
   std::map<uint64_t, v1::SinkRequest> held;
+  int streams_ended = 0;
+
+ private:
+  std::map<uint64_t, grpc::ServerReaderWriter<v1::SinkAnswers, v1::SinkRequests>*> held_on;
+
+ public:
 
  private:
   // REJECT with the recipient as the reason, so a caller can tell its own answer.
@@ -459,6 +489,42 @@ TEST_P(StreamClientTest, SdkWorkersServeTheStream) {
   }
   client_->CloseStreams();
   for (auto& w : workers) w->Shutdown();
+}
+
+TEST_P(StreamClientTest, AReplacedStreamStillDeliversWhatItOwes) {
+  if (!streaming()) GTEST_SKIP() << "a stream property";
+  ScriptedWorker worker;
+  // Lifetime 0: every call replaces the stream (half-closing the previous one).
+  auto stream = std::make_shared<WorkerStream>(
+      "t", worker.address, grpc::CreateChannel(worker.address, grpc::InsecureChannelCredentials()),
+      &cqs_, &listener_, std::chrono::steady_clock::duration::zero());
+  std::promise<Result> first, second;
+  auto done = [](std::promise<Result>* p) {
+    return [p](const grpc::Status& s, v1::Verdict v, bool unsupported) {
+      EXPECT_FALSE(unsupported);
+      p->set_value({s, std::move(v)});
+    };
+  };
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  ASSERT_NE(stream->Send(*Rcpt("slow-a@x"), "", deadline, done(&first)), 0u);
+  ASSERT_TRUE(worker.WaitFor([&] { return worker.held.size() == 1; }));
+  uint64_t held_id = 0;
+  ASSERT_TRUE(worker.WaitFor([&] {
+    held_id = worker.held.begin()->first;
+    return true;
+  }));
+  ASSERT_NE(stream->Send(*Rcpt("b@x"), "", deadline, done(&second)), 0u);
+  Result b = second.get_future().get();
+  ASSERT_TRUE(b.status.ok()) << b.status.error_message();
+  EXPECT_EQ(b.verdict.reason(), "b@x");
+  ASSERT_TRUE(worker.WaitFor([&] { return worker.streams_opened == 2; }));
+  // The first stream, half-closed, still owes slow-a: its answer arrives, then it ends.
+  worker.Release({held_id});
+  Result a = first.get_future().get();
+  ASSERT_TRUE(a.status.ok()) << a.status.error_message();
+  EXPECT_EQ(a.verdict.reason(), "slow-a@x");
+  EXPECT_TRUE(worker.WaitFor([&] { return worker.streams_ended >= 1; }));
+  stream->Close();
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, StreamClientTest,
