@@ -18,10 +18,11 @@ StreamMetrics::StreamMetrics(prometheus::Registry& registry)
 
 void StreamMetrics::OnBatch(size_t requests) { batch_.Observe(static_cast<double>(requests)); }
 
-void StreamMetrics::OnUnaryFallback(const std::string& target, const std::string& endpoint) {
+void StreamMetrics::OnUnaryFallback(const std::string& target, const std::string& endpoint,
+                                    const char* why) {
   fallbacks_.Add({{"pool", target}}).Increment();
-  spdlog::info("worker pool={} endpoint={} does not serve OnEvents: unary OnEvent for {} s", target,
-               endpoint, std::chrono::duration_cast<std::chrono::seconds>(kUnaryFor).count());
+  spdlog::info("worker pool={} endpoint={} does not serve OnEvents ({}): unary OnEvent for {} s", target,
+               endpoint, why, std::chrono::duration_cast<std::chrono::seconds>(kUnaryFor).count());
 }
 
 }  // namespace smtpbridge::dispatcher

@@ -11,6 +11,8 @@ namespace smtpbridge::dispatcher {
 namespace {
 
 constexpr char kMethod[] = "/smtpbridge.v1.PolicySink/OnEvents";
+// A call cancelled this close to its deadline was cancelled by the fan-out's timer: expired.
+constexpr auto kDeadlineSlack = std::chrono::milliseconds(1);
 
 using SteadyClock = std::chrono::steady_clock;
 
@@ -61,6 +63,8 @@ struct WorkerStream::Stream {
   bool writes_done_sent = false;
   bool writing = false;
   bool finishing = false;
+  bool answered = false;  // some answer came back on it
+  bool silent = false;    // a call expired before any answer: the worker may not run OnEvents
   int tags = 0;  // on the queue; deleted when the last comes back
 };
 
@@ -134,11 +138,23 @@ void WorkerStream::Cancel(uint64_t id) {
   {
     std::lock_guard lock(mu_);
     if (!TakeLocked(id, &p)) return;  // answered, failed or expired already
+    // Cancelled at its deadline (the fan-out's timer): it expired.
+    if (SteadyClock::now() + kDeadlineSlack >= p.deadline) ExpiredLocked(*p.stream);
     // The worker hears of it with the next request on that stream (never a message of its own:
     // a worker may ignore `cancel`, and its own time_left bounds the work anyway).
     if (!p.stream->finishing) p.stream->cancels.push_back(id);
   }
   p.done(grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled"), v1::Verdict(), false);
+}
+
+void WorkerStream::ExpiredLocked(Stream& s) {
+  if (s.answered || s.finishing || s.silent || closed_) return;
+  // Nothing ever came back on this stream: the worker may accept OnEvents without running it.
+  // End the stream; what else it owes goes as unary (OnFinished).
+  s.silent = true;
+  if (current_ == &s) current_ = nullptr;
+  unary_until_ = SteadyClock::now() + kUnaryFor;  // the next calls go unary at once
+  s.context.TryCancel();
 }
 
 bool WorkerStream::TakeLocked(uint64_t id, Pending* out) {
@@ -240,6 +256,7 @@ void WorkerStream::OnRead(Stream& s, bool ok) {
       return;
     }
     const auto now = SteadyClock::now();
+    s.answered = true;
     answers.reserve(message.answers_size());
     for (auto& a : *message.mutable_answers()) {
       Pending p;
@@ -293,11 +310,16 @@ void WorkerStream::OnFinished(Stream& s) {
       }
     }
     // A worker without OnEvents: these were never evaluated; they, and the next calls for a
-    // while, go as unary OnEvent.
-    unsupported = s.status.error_code() == grpc::StatusCode::UNIMPLEMENTED && !closed_;
+    // while, go as unary OnEvent. (A silent one may have evaluated some: a second copy, as a
+    // hedge would send.)
+    unsupported = (s.status.error_code() == grpc::StatusCode::UNIMPLEMENTED || s.silent) && !closed_;
     if (unsupported) unary_until_ = SteadyClock::now() + kUnaryFor;
   }
-  if (unsupported && listener_) listener_->OnUnaryFallback(target_, endpoint_);
+  if (unsupported && listener_) {
+    listener_->OnUnaryFallback(target_, endpoint_,
+                               s.silent ? "no answer on a new OnEvents stream within a call's time"
+                                        : "OnEvents answered UNIMPLEMENTED");
+  }
   // Otherwise the stream broke (or the worker ended it) before answering them: UNAVAILABLE, which
   // the caller retries on another replica, as for a unary call that found its worker gone.
   const grpc::Status failed(grpc::StatusCode::UNAVAILABLE,
@@ -344,6 +366,7 @@ void WorkerStream::OnTimer(bool) {
       Pending p;
       TakeLocked(id, &p);
       if (!p.stream->finishing) p.stream->cancels.push_back(id);  // the worker may stop on it
+      ExpiredLocked(*p.stream);
       expired.push_back(std::move(p.done));
     }
     if (use) ArmTimerLocked();

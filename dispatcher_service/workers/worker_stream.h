@@ -20,7 +20,11 @@
 // Negotiation: a worker without OnEvents ends the stream UNIMPLEMENTED. The calls it owed were
 // never evaluated: they come back `unsupported` and the caller sends them as unary OnEvent; the
 // endpoint uses unary until kUnaryFor has passed, then tries a stream again (with the same
-// fallback, so no event is lost on the probe).
+// fallback, so no event is lost on the probe). A worker whose server accepts OnEvents but never
+// runs it (a C++ AsyncService that requests OnEvent only: the stream waits forever) is caught
+// when a call expires on a stream that never answered anything: that stream is cancelled, the
+// expired call fails DEADLINE_EXCEEDED and the rest it owed go as unary, and the endpoint uses
+// unary for kUnaryFor as above.
 #pragma once
 
 #include <grpcpp/alarm.h>
@@ -63,8 +67,10 @@ class StreamListener {
   virtual ~StreamListener() = default;
   // One SinkRequests message written with `requests` requests.
   virtual void OnBatch(size_t requests) = 0;
-  // The endpoint answered OnEvents UNIMPLEMENTED: it uses unary for a while.
-  virtual void OnUnaryFallback(const std::string& target, const std::string& endpoint) = 0;
+  // The endpoint does not serve OnEvents (`why`: it answered UNIMPLEMENTED, or a new stream
+  // answered nothing in a call's time): it uses unary for a while.
+  virtual void OnUnaryFallback(const std::string& target, const std::string& endpoint,
+                               const char* why) = 0;
 };
 
 class WorkerStream : public std::enable_shared_from_this<WorkerStream> {
@@ -120,6 +126,8 @@ class WorkerStream : public std::enable_shared_from_this<WorkerStream> {
   void Release(Stream& s);
   void ArmTimerLocked();
   void OnTimer(bool ok);
+  // A call on `s` expired: a stream that never answered is ended as silent.
+  void ExpiredLocked(Stream& s);
   // Removes `id` from pending_ (and its deadline); false when it was not there.
   bool TakeLocked(uint64_t id, Pending* out);
 

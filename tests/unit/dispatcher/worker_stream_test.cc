@@ -183,13 +183,71 @@ class ScriptedWorker final : public v1::PolicySink::Service {
   grpc::ServerContext* context_ = nullptr;
 };
 
+// A worker on the completion-queue API that requests OnEvent only, as one written from the proto
+// alone might: its server accepts OnEvents streams but nothing ever runs them.
+class AsyncOnEventOnlyWorker {
+ public:
+  AsyncOnEventOnlyWorker() {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&service_);
+    cq_ = builder.AddCompletionQueue();
+    server_ = builder.BuildAndStart();
+    address = "127.0.0.1:" + std::to_string(port);
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~AsyncOnEventOnlyWorker() {
+    server_->Shutdown(std::chrono::system_clock::now());
+    cq_->Shutdown();
+    thread_.join();
+  }
+  std::string address;
+  std::atomic<int> unary_calls{0};
+
+ private:
+  struct Call {
+    grpc::ServerContext context;
+    v1::SinkRequest request;
+    grpc::ServerAsyncResponseWriter<v1::Verdict> writer{&context};
+    bool finishing = false;
+  };
+  void Request() {
+    auto* call = new Call;
+    service_.RequestOnEvent(&call->context, &call->request, &call->writer, cq_.get(), cq_.get(), call);
+  }
+  void Run() {
+    Request();
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq_->Next(&tag, &ok)) {
+      auto* call = static_cast<Call*>(tag);
+      if (!ok || call->finishing) {
+        delete call;
+        continue;
+      }
+      Request();
+      ++unary_calls;
+      v1::Verdict verdict;
+      verdict.set_action(v1::ACTION_REJECT);
+      verdict.set_reason(call->request.event().envelope().recipient());
+      call->finishing = true;
+      call->writer.Finish(verdict, grpc::Status::OK, call);
+    }
+  }
+  v1::PolicySink::AsyncService service_;
+  std::unique_ptr<grpc::ServerCompletionQueue> cq_;
+  std::unique_ptr<grpc::Server> server_;
+  std::thread thread_;
+};
+
 class CountingListener final : public StreamListener {
  public:
   void OnBatch(size_t requests) override {
     ++batches;
     if (requests > 1) ++multi;
   }
-  void OnUnaryFallback(const std::string&, const std::string&) override { ++fallbacks; }
+  void OnUnaryFallback(const std::string&, const std::string&, const char*) override { ++fallbacks; }
   std::atomic<int> batches{0}, multi{0}, fallbacks{0};
 };
 
@@ -288,7 +346,9 @@ std::string Target(const ScriptedWorker& a, const ScriptedWorker& b) {
 
 TEST_P(StreamClientTest, CallsQueuedBehindAWriteGoOutTogether) {
   ScriptedWorker worker;
-  ASSERT_EQ(Call(Target(worker), "warm@x").verdict.reason(), "warm@x");  // the stream is open
+  Result warm = Call(Target(worker), "warm@x");  // the stream is open
+  ASSERT_TRUE(warm.status.ok()) << warm.status.error_code() << " " << warm.status.error_message();
+  ASSERT_EQ(warm.verdict.reason(), "warm@x");
   std::vector<std::future<Result>> results;
   // Made on the queue's thread: the first one's write cannot complete before the others.
   OnQueueThread([&] {
@@ -365,6 +425,9 @@ TEST_P(StreamClientTest, ASlowCallDoesNotHoldBackTheOthersAndCancelReachesTheWor
 
 TEST_P(StreamClientTest, TheDeadlineFiresWithoutAnAnswer) {
   ScriptedWorker worker;
+  // An answered call first: on a stream that never answered, an expiry also ends the stream
+  // (AWorkerThatNeverRunsOnEvents... below).
+  ASSERT_TRUE(Call(Target(worker), "warm@x").status.ok());
   worker.hold_all = streaming();
   auto late = Start(Target(worker), streaming() ? "held@x" : "slow@x", 50ms);
   if (!streaming()) {
@@ -437,6 +500,27 @@ TEST_P(StreamClientTest, AWorkerWithOnlyOnEventLosesNoEvent) {
   // The endpoints stay unary (no new probe for a while): the next events go straight to OnEvent.
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(Call(Target(a, b), "v@x").status.ok());
   EXPECT_EQ(a.unary_calls.load() + b.unary_calls.load(), 25);
+}
+
+TEST_P(StreamClientTest, AWorkerThatNeverRunsOnEventsCostsOneEventThenGoesUnary) {
+  AsyncOnEventOnlyWorker worker;
+  const std::string target = "ipv4:" + worker.address;
+  // Over a stream, the first event waits on a stream nobody reads: it expires, the stream is
+  // ended as silent and the endpoint goes unary. Unary, it is simply answered.
+  Result first = Start(target, "first@x", 200ms).get();
+  if (streaming()) {
+    EXPECT_EQ(first.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+    // Reported once the stream has ended (right after).
+    for (int i = 0; i < 5000 && listener_.fallbacks.load() == 0; ++i) std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(listener_.fallbacks.load(), 1);
+  } else {
+    EXPECT_TRUE(first.status.ok());
+  }
+  for (int i = 0; i < 5; ++i) {
+    Result r = Call(target, "n" + std::to_string(i) + "@x");
+    ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+    EXPECT_EQ(r.verdict.reason(), "n" + std::to_string(i) + "@x");
+  }
 }
 
 TEST_P(StreamClientTest, AnErrorAnswerIsThatStatusAndEjectsTheReplica) {
