@@ -71,6 +71,7 @@ void EventsStream::Post(EventsStreams* shared, grpc::ServerCompletionQueue* cq) 
   cq::CqGate::Use use(shared->gate);
   if (!use) return;
   auto* stream = new EventsStream(shared, cq);
+  stream->context_.AsyncNotifyWhenDone(&stream->done_op_);
   shared->service->RequestOnEvents(&stream->context_, &stream->stream_, cq, cq, &stream->accept_op_);
 }
 
@@ -80,6 +81,10 @@ void EventsStream::OnAccepted(bool ok) {
     return;
   }
   Post(shared_, cq_);  // the next stream on this queue
+  {
+    std::lock_guard lock(mu_);
+    done_pending_ = true;
+  }
   {
     cq::CqGate::Use use(shared_->gate);
     if (use) {
@@ -95,7 +100,32 @@ void EventsStream::OnAccepted(bool ok) {
       return;
     }
   }
-  delete this;
+  // The queues closed meanwhile: nothing was started but the done notification, still to come.
+  bool done;
+  {
+    std::lock_guard lock(mu_);
+    read_closed_ = true;
+    done = StepLocked(false);
+  }
+  if (done) delete this;
+}
+
+void EventsStream::OnDone(bool) {
+  std::vector<Responder> running;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, req] : running_) running.push_back(*req->responder);
+  }
+  // done_pending_ keeps us alive while they complete (each runs OnAnswer).
+  for (auto& r : running) r.Fail(grpc::Status(grpc::StatusCode::CANCELLED, "stream ended"));
+  bool done;
+  {
+    cq::CqGate::Use use(shared_->gate);
+    std::lock_guard lock(mu_);
+    done_pending_ = false;
+    done = StepLocked(static_cast<bool>(use));
+  }
+  if (done) delete this;
 }
 
 void EventsStream::OnRead(bool ok) {
@@ -247,8 +277,8 @@ bool EventsStream::StepLocked(bool open) {
       stream_.Finish(grpc::Status::OK, &finish_op_);
     }
   }
-  return !reading_ && !write_pending_ && !finishing_ && !drain_pending_ && running_.empty() &&
-         (finished_ || !open);
+  return !reading_ && !write_pending_ && !finishing_ && !drain_pending_ && !done_pending_ &&
+         running_.empty() && (finished_ || !open);
 }
 
 }  // namespace smtpbridge::worker::internal

@@ -8,7 +8,8 @@
 // `cancel` completes the request's Responder with CANCELLED (a handler can see it through
 // Responder::finished()) and no answer is sent for it.
 //
-// The stream ends OK once the dispatcher half-closed it and everything read is answered; when
+// When the stream is cancelled or breaks, every request still running has its Responder
+// completed with CANCELLED (as a unary call's). The stream ends OK once the dispatcher half-closed it and everything read is answered; when
 // the worker drains (Drain), once everything read so far is answered, with its Read still
 // outstanding (a request that crosses the status on the wire is failed UNAVAILABLE by the
 // dispatcher, which sends it to another replica). It deletes itself once nothing of it is
@@ -85,6 +86,9 @@ class EventsStream final {
   void OnWritten(bool ok);
   void OnFinished(bool ok);
   void OnDrain(bool ok);
+  // The stream is over (finished, cancelled by the dispatcher, or broken): what is still
+  // running gets CANCELLED, as a unary call's Responder does.
+  void OnDone(bool ok);
   // A request's outcome, from any thread (inline in its handler, or later).
   void OnAnswer(uint64_t id, const grpc::Status& status, v1::Verdict verdict);
   bool EndedLocked() const { return finishing_ || finished_; }
@@ -101,7 +105,9 @@ class EventsStream final {
   Op write_op_{this, &EventsStream::OnWritten};
   Op finish_op_{this, &EventsStream::OnFinished};
   Op drain_op_{this, &EventsStream::OnDrain};
+  Op done_op_{this, &EventsStream::OnDone};
   bool registered_ = false;
+  bool done_pending_ = false;  // accepted: the done notification is still to come
 
   std::mutex mu_;
   std::unordered_map<uint64_t, std::shared_ptr<Request>> running_;  // read, not answered yet

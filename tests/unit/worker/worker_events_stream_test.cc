@@ -194,6 +194,37 @@ TEST_F(WorkerEventsStreamTest, DrainAnswersWhatIsOwedThenEndsTheStreamOk) {
   shutdown.get();
 }
 
+TEST_F(WorkerEventsStreamTest, AStreamCancelledByTheDispatcherCancelsWhatIsRunning) {
+  std::mutex mu;
+  std::optional<Responder> parked;
+  std::promise<void> started;
+  worker_.OnAsync(v1::EVENT_TYPE_CONNECT, [&](const EventContext&, Responder r) {
+    std::lock_guard lock(mu);
+    parked.emplace(std::move(r));
+    started.set_value();
+  });
+  Start();
+  v1::SinkRequests batch;
+  auto* r = batch.add_requests();
+  r->set_stream_id(1);
+  r->mutable_event()->set_type(v1::EVENT_TYPE_CONNECT);
+  ASSERT_TRUE(stream_->Write(batch));
+  started.get_future().wait();
+  context_.TryCancel();
+  EXPECT_EQ(stream_->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  bool finished = false;
+  for (int i = 0; i < 5000 && !finished; ++i) {  // the worker hears of it asynchronously
+    {
+      std::lock_guard lock(mu);
+      finished = parked->finished();
+    }
+    if (!finished) std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_TRUE(finished) << "the running request's Responder is completed CANCELLED";
+  std::lock_guard lock(mu);
+  EXPECT_FALSE(parked->Finish(Verdict::Continue()));
+}
+
 TEST_F(WorkerEventsStreamTest, UnaryOnEventStillServed) {
   worker_.On(v1::EVENT_TYPE_CONNECT, [](const EventContext&) { return Verdict::Tempfail(); });
   Start();
