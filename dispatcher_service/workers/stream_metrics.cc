@@ -21,8 +21,8 @@ void StreamMetrics::OnBatch(size_t requests) { batch_.Observe(static_cast<double
 void StreamMetrics::OnUnaryFallback(const std::string& target, const std::string& endpoint,
                                     const char* why) {
   fallbacks_.Add({{"pool", target}}).Increment();
-  spdlog::info("worker pool={} endpoint={} does not serve OnEvents ({}): unary OnEvent for {} s", target,
-               endpoint, why, std::chrono::duration_cast<std::chrono::seconds>(kUnaryFor).count());
+  spdlog::info("worker pool={} endpoint={} does not serve OnEvents ({}): unary OnEvent for a while", target,
+               endpoint, why);
 }
 
 }  // namespace smtpbridge::dispatcher

@@ -153,7 +153,7 @@ void WorkerStream::ExpiredLocked(Stream& s) {
   // End the stream; what else it owes goes as unary (OnFinished).
   s.silent = true;
   if (current_ == &s) current_ = nullptr;
-  unary_until_ = SteadyClock::now() + kUnaryFor;  // the next calls go unary at once
+  unary_until_ = SteadyClock::now() + kSilentUnaryFor;  // the next calls go unary at once
   s.context.TryCancel();
 }
 
@@ -313,7 +313,7 @@ void WorkerStream::OnFinished(Stream& s) {
     // while, go as unary OnEvent. (A silent one may have evaluated some: a second copy, as a
     // hedge would send.)
     unsupported = (s.status.error_code() == grpc::StatusCode::UNIMPLEMENTED || s.silent) && !closed_;
-    if (unsupported) unary_until_ = SteadyClock::now() + kUnaryFor;
+    if (unsupported) unary_until_ = SteadyClock::now() + (s.silent ? kSilentUnaryFor : kUnaryFor);
   }
   if (unsupported && listener_) {
     listener_->OnUnaryFallback(target_, endpoint_,

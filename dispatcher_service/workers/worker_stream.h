@@ -24,7 +24,7 @@
 // runs it (a C++ AsyncService that requests OnEvent only: the stream waits forever) is caught
 // when a call expires on a stream that never answered anything: that stream is cancelled, the
 // expired call fails DEADLINE_EXCEEDED and the rest it owed go as unary, and the endpoint uses
-// unary for kUnaryFor as above.
+// unary for kSilentUnaryFor.
 #pragma once
 
 #include <grpcpp/alarm.h>
@@ -55,6 +55,9 @@ inline constexpr size_t kMaxBatch = 64;
 inline constexpr auto kStreamLifetime = std::chrono::seconds(1);
 // How long an endpoint that answered OnEvents UNIMPLEMENTED uses unary before trying again.
 inline constexpr auto kUnaryFor = std::chrono::seconds(60);
+// The same for an endpoint whose stream stayed silent (see above): longer, because each new try
+// costs the event that finds the stream silent.
+inline constexpr auto kSilentUnaryFor = std::chrono::minutes(10);
 
 // Largest SinkRequests message put together from several requests (a worker's receive limit
 // is 4 MiB in some gRPC stacks); a request bigger than this goes alone.
