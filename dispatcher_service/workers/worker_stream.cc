@@ -265,8 +265,12 @@ void WorkerStream::OnRead(Stream& s, bool ok) {
         answers.push_back({std::move(p.done),
                            grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "answered after the deadline"), {}});
       } else if (a.error_code() != 0) {
-        answers.push_back({std::move(p.done),
-                           grpc::Status(static_cast<grpc::StatusCode>(a.error_code()), a.error_message()), {}});
+        // A code outside google.rpc.Code counts as UNKNOWN (as gRPC maps unknown status codes).
+        const int code = a.error_code();
+        const auto status_code = code > 0 && code <= grpc::StatusCode::UNAUTHENTICATED
+                                     ? static_cast<grpc::StatusCode>(code)
+                                     : grpc::StatusCode::UNKNOWN;
+        answers.push_back({std::move(p.done), grpc::Status(status_code, a.error_message()), {}});
       } else {
         answers.push_back({std::move(p.done), grpc::Status::OK, std::move(*a.mutable_verdict())});
       }

@@ -165,6 +165,10 @@ class ScriptedWorker final : public v1::PolicySink::Service {
   v1::SinkAnswer Answer(const v1::SinkRequest& r) {
     v1::SinkAnswer a;
     a.set_stream_id(r.stream_id());
+    if (r.event().envelope().recipient().rfind("weird", 0) == 0) {
+      a.set_error_code(999);  // not a google.rpc.Code
+      return a;
+    }
     if (r.event().envelope().recipient().rfind("error", 0) == 0) {
       a.set_error_code(grpc::StatusCode::INTERNAL);
       a.set_error_message("scripted error");
@@ -531,6 +535,10 @@ TEST_P(StreamClientTest, AnErrorAnswerIsThatStatusAndEjectsTheReplica) {
     EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INTERNAL);
   }
   EXPECT_GE(channels_->Get(target)->ejections(), 1u);
+  if (streaming()) {
+    ScriptedWorker c;
+    EXPECT_EQ(Call(Target(c), "weird@x").status.error_code(), grpc::StatusCode::UNKNOWN);
+  }
 }
 
 TEST_P(StreamClientTest, TraceContextTravelsWithEachRequest) {
