@@ -63,7 +63,6 @@ struct WorkerStream::Stream {
   bool writes_done_sent = false;
   bool writing = false;
   bool finishing = false;
-  bool answered = false;  // some answer came back on it
   bool silent = false;    // a call expired before any answer: the worker may not run OnEvents
   int tags = 0;  // on the queue; deleted when the last comes back
 };
@@ -148,8 +147,9 @@ void WorkerStream::Cancel(uint64_t id) {
 }
 
 void WorkerStream::ExpiredLocked(Stream& s) {
-  if (s.answered || s.finishing || s.silent || closed_) return;
-  // Nothing ever came back on this stream: the worker may accept OnEvents without running it.
+  if (answered_ || s.finishing || s.silent || closed_) return;
+  // Nothing ever came back from this endpoint on a stream: the worker may accept OnEvents
+  // without running it. (Once one answer came, a timeout is only a timeout.)
   // End the stream; what else it owes goes as unary (OnFinished).
   s.silent = true;
   if (current_ == &s) current_ = nullptr;
@@ -256,7 +256,7 @@ void WorkerStream::OnRead(Stream& s, bool ok) {
       return;
     }
     const auto now = SteadyClock::now();
-    s.answered = true;
+    answered_ = true;
     answers.reserve(message.answers_size());
     for (auto& a : *message.mutable_answers()) {
       Pending p;

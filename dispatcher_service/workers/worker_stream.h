@@ -22,7 +22,7 @@
 // endpoint uses unary until kUnaryFor has passed, then tries a stream again (with the same
 // fallback, so no event is lost on the probe). A worker whose server accepts OnEvents but never
 // runs it (a C++ AsyncService that requests OnEvent only: the stream waits forever) is caught
-// when a call expires on a stream that never answered anything: that stream is cancelled, the
+// when a call expires before any stream to the endpoint ever answered: that stream is ended, the
 // expired call fails DEADLINE_EXCEEDED and the rest it owed go as unary, and the endpoint uses
 // unary for kSilentUnaryFor.
 #pragma once
@@ -129,7 +129,7 @@ class WorkerStream : public std::enable_shared_from_this<WorkerStream> {
   void Release(Stream& s);
   void ArmTimerLocked();
   void OnTimer(bool ok);
-  // A call on `s` expired: a stream that never answered is ended as silent.
+  // A call on `s` expired: if no stream to the endpoint ever answered, `s` is ended as silent.
   void ExpiredLocked(Stream& s);
   // Removes `id` from pending_ (and its deadline); false when it was not there.
   bool TakeLocked(uint64_t id, Pending* out);
@@ -150,6 +150,7 @@ class WorkerStream : public std::enable_shared_from_this<WorkerStream> {
   std::unordered_map<uint64_t, Pending> pending_;
   std::multimap<std::chrono::steady_clock::time_point, uint64_t> deadlines_;
   uint64_t next_id_ = 0;
+  bool answered_ = false;  // some stream to this endpoint delivered an answer
   std::chrono::steady_clock::time_point unary_until_{};
   bool closed_ = false;
   grpc::Alarm timer_;

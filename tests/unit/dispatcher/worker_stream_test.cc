@@ -429,7 +429,8 @@ TEST_P(StreamClientTest, ASlowCallDoesNotHoldBackTheOthersAndCancelReachesTheWor
 
 TEST_P(StreamClientTest, TheDeadlineFiresWithoutAnAnswer) {
   ScriptedWorker worker;
-  // An answered call first: on a stream that never answered, an expiry also ends the stream
+  // An answered call first: while no stream to the endpoint ever answered, an expiry also ends
+  // the stream
   // (AWorkerThatNeverRunsOnEvents... below).
   ASSERT_TRUE(Call(Target(worker), "warm@x").status.ok());
   worker.hold_all = streaming();
