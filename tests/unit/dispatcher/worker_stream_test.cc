@@ -430,8 +430,7 @@ TEST_P(StreamClientTest, ASlowCallDoesNotHoldBackTheOthersAndCancelReachesTheWor
 TEST_P(StreamClientTest, TheDeadlineFiresWithoutAnAnswer) {
   ScriptedWorker worker;
   // An answered call first: while no stream to the endpoint ever answered, an expiry also ends
-  // the stream
-  // (AWorkerThatNeverRunsOnEvents... below).
+  // the stream (AWorkerThatNeverRunsOnEvents... below).
   ASSERT_TRUE(Call(Target(worker), "warm@x").status.ok());
   worker.hold_all = streaming();
   auto late = Start(Target(worker), streaming() ? "held@x" : "slow@x", 50ms);
