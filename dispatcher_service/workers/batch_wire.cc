@@ -1,9 +1,9 @@
 #include "workers/batch_wire.h"
 
+#include <google/protobuf/io/coded_stream.h>
+
 #include <cstring>
 #include <string>
-
-#include <google/protobuf/io/coded_stream.h>
 
 namespace smtpbridge::dispatcher {
 namespace {
@@ -13,7 +13,9 @@ using google::protobuf::io::CodedOutputStream;
 constexpr uint8_t kLengthDelimited = 2;
 constexpr uint8_t kVarint = 0;
 
-constexpr uint8_t Tag(int field, uint8_t wire_type) { return static_cast<uint8_t>((field << 3) | wire_type); }
+constexpr uint8_t Tag(int field, uint8_t wire_type) {
+  return static_cast<uint8_t>((field << 3) | wire_type);
+}
 
 }  // namespace
 
@@ -42,7 +44,8 @@ grpc::Slice EncodeRequestEntry(const v1::SinkRequest& request, uint64_t stream_i
   return grpc::Slice(raw, grpc::Slice::STEAL_REF);
 }
 
-grpc::ByteBuffer EncodeBatch(std::vector<grpc::Slice>* entries, const std::vector<uint64_t>& cancel) {
+grpc::ByteBuffer EncodeBatch(std::vector<grpc::Slice>* entries,
+                             const std::vector<uint64_t>& cancel) {
   if (!cancel.empty()) {
     size_t packed = 0;
     for (const uint64_t id : cancel) packed += CodedOutputStream::VarintSize64(id);

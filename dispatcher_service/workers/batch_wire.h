@@ -5,12 +5,12 @@
 // the list of those slices plus the packed cancel list: no copy of an event per message.
 #pragma once
 
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/slice.h>
+
 #include <cstdint>
 #include <string_view>
 #include <vector>
-
-#include <grpcpp/support/byte_buffer.h>
-#include <grpcpp/support/slice.h>
 
 #include "smtpbridge/v1/sink.pb.h"
 
@@ -21,7 +21,8 @@ grpc::Slice EncodeRequestEntry(const v1::SinkRequest& request, uint64_t stream_i
                                std::string_view traceparent);
 
 // A SinkRequests message of `entries` (moved out) and `cancel`.
-grpc::ByteBuffer EncodeBatch(std::vector<grpc::Slice>* entries, const std::vector<uint64_t>& cancel);
+grpc::ByteBuffer EncodeBatch(std::vector<grpc::Slice>* entries,
+                             const std::vector<uint64_t>& cancel);
 
 // False when the bytes are not a SinkAnswers message.
 bool ParseAnswers(const grpc::ByteBuffer& buffer, v1::SinkAnswers* answers);

@@ -16,7 +16,8 @@ class StreamMetrics final : public StreamListener {
  public:
   explicit StreamMetrics(prometheus::Registry& registry);
   void OnBatch(size_t requests) override;
-  void OnUnaryFallback(const std::string& target, const std::string& endpoint, const char* why) override;
+  void OnUnaryFallback(const std::string& target, const std::string& endpoint,
+                       const char* why) override;
 
  private:
   prometheus::Histogram& batch_;

@@ -31,7 +31,8 @@ gpr_timespec ToGpr(SteadyClock::time_point when) {
 class WorkerStream::Op final : public CqTag {
  public:
   enum Kind { kStart, kRead, kWrite, kFinish, kTimer };
-  Op(WorkerStream* owner, Stream* stream, Kind kind) : owner_(owner), stream_(stream), kind_(kind) {}
+  Op(WorkerStream* owner, Stream* stream, Kind kind)
+      : owner_(owner), stream_(stream), kind_(kind) {}
   void Proceed(bool ok) override;
 
  private:
@@ -52,19 +53,19 @@ struct WorkerStream::Stream {
   grpc::ClientContext context;
   std::unique_ptr<grpc::GenericClientAsyncReaderWriter> rw;
   grpc::ByteBuffer incoming;
-  grpc::ByteBuffer outgoing;         // the write in flight
-  std::vector<grpc::Slice> queued;   // request entries waiting for it
-  std::vector<uint64_t> cancels;     // ids for the next message's cancel list
+  grpc::ByteBuffer outgoing;        // the write in flight
+  std::vector<grpc::Slice> queued;  // request entries waiting for it
+  std::vector<uint64_t> cancels;    // ids for the next message's cancel list
   grpc::Status status;
   Op start, read, write, finish;
   SteadyClock::time_point retire_at;  // takes new calls until then
-  bool open = false;      // started and reading
-  bool retiring = false;  // takes no new request: half-closed once its queue is written
+  bool open = false;                  // started and reading
+  bool retiring = false;              // takes no new request: half-closed once its queue is written
   bool writes_done_sent = false;
   bool writing = false;
   bool finishing = false;
-  bool silent = false;    // a call expired before any answer: the worker may not run OnEvents
-  int tags = 0;  // on the queue; deleted when the last comes back
+  bool silent = false;  // a call expired before any answer: the worker may not run OnEvents
+  int tags = 0;         // on the queue; deleted when the last comes back
 };
 
 void WorkerStream::Op::Proceed(bool ok) {
@@ -89,8 +90,8 @@ void WorkerStream::Op::Proceed(bool ok) {
 }
 
 WorkerStream::WorkerStream(std::string target, std::string endpoint,
-                           std::shared_ptr<grpc::Channel> channel, CqPool* cqs, StreamListener* listener,
-                           SteadyClock::duration lifetime)
+                           std::shared_ptr<grpc::Channel> channel, CqPool* cqs,
+                           StreamListener* listener, SteadyClock::duration lifetime)
     : target_(std::move(target)),
       endpoint_(std::move(endpoint)),
       channel_(std::move(channel)),
@@ -213,7 +214,8 @@ void WorkerStream::WriteNextLocked(Stream& s) {
   if (n == s.queued.size()) {
     batch.swap(s.queued);
   } else {
-    batch.assign(std::make_move_iterator(s.queued.begin()), std::make_move_iterator(s.queued.begin() + n));
+    batch.assign(std::make_move_iterator(s.queued.begin()),
+                 std::make_move_iterator(s.queued.begin() + n));
     s.queued.erase(s.queued.begin(), s.queued.begin() + n);
   }
   s.outgoing = EncodeBatch(&batch, s.cancels);
@@ -262,8 +264,10 @@ void WorkerStream::OnRead(Stream& s, bool ok) {
       Pending p;
       if (!TakeLocked(a.stream_id(), &p)) continue;  // cancelled or expired: dropped
       if (now >= p.deadline) {
-        answers.push_back({std::move(p.done),
-                           grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "answered after the deadline"), {}});
+        answers.push_back(
+            {std::move(p.done),
+             grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "answered after the deadline"),
+             {}});
       } else if (a.error_code() != 0) {
         // A code outside google.rpc.Code counts as UNKNOWN (as gRPC maps unknown status codes).
         const int code = a.error_code();
@@ -316,7 +320,8 @@ void WorkerStream::OnFinished(Stream& s) {
     // A worker without OnEvents: these were never evaluated; they, and the next calls for a
     // while, go as unary OnEvent. (A silent one may have evaluated some: a second copy, as a
     // hedge would send.)
-    unsupported = (s.status.error_code() == grpc::StatusCode::UNIMPLEMENTED || s.silent) && !closed_;
+    unsupported =
+        (s.status.error_code() == grpc::StatusCode::UNIMPLEMENTED || s.silent) && !closed_;
     if (unsupported) unary_until_ = SteadyClock::now() + (s.silent ? kSilentUnaryFor : kUnaryFor);
   }
   if (unsupported && listener_) {
@@ -380,8 +385,9 @@ void WorkerStream::OnTimer(bool) {
     }
   }
   for (auto& done : expired) {
-    done(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no answer on the worker stream in time"),
-         v1::Verdict(), false);
+    done(
+        grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no answer on the worker stream in time"),
+        v1::Verdict(), false);
   }
 }
 

@@ -32,13 +32,13 @@
 #include <grpcpp/generic/generic_stub.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <set>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -79,7 +79,8 @@ class StreamListener {
 class WorkerStream : public std::enable_shared_from_this<WorkerStream> {
  public:
   // `unsupported`: the stream ended UNIMPLEMENTED before answering; send the call as unary.
-  using Done = std::function<void(const grpc::Status& status, v1::Verdict verdict, bool unsupported)>;
+  using Done =
+      std::function<void(const grpc::Status& status, v1::Verdict verdict, bool unsupported)>;
 
   // Streams run on a queue of `cqs`; `listener` may be null.
   // `target` (the pool) and `endpoint` name it in metrics and logs.
@@ -95,7 +96,8 @@ class WorkerStream : public std::enable_shared_from_this<WorkerStream> {
   bool use_stream() const;
 
   // Sends `request` on the stream; `done` runs later (never inline). Returns its id, or 0 when
-  // it was not taken (the endpoint uses unary now, or the queues are closed): then `done` never runs.
+  // it was not taken (the endpoint uses unary now, or the queues are closed): then `done` never
+  // runs.
   uint64_t Send(const v1::SinkRequest& request, const std::string& traceparent,
                 std::chrono::steady_clock::time_point deadline, Done done);
   // Gives up on call `id`: its `done` runs now with CANCELLED (nothing if already completed).
@@ -144,7 +146,7 @@ class WorkerStream : public std::enable_shared_from_this<WorkerStream> {
 
   mutable std::mutex mu_;
   std::condition_variable idle_;
-  std::set<Stream*> live_;  // every stream whose tags are not all back
+  std::set<Stream*> live_;               // every stream whose tags are not all back
   grpc::CompletionQueue* cq_ = nullptr;  // chosen once: the streams and the timer run there
   Stream* current_ = nullptr;
   std::unordered_map<uint64_t, Pending> pending_;

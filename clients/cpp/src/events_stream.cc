@@ -72,7 +72,8 @@ void EventsStream::Post(EventsStreams* shared, grpc::ServerCompletionQueue* cq) 
   if (!use) return;
   auto* stream = new EventsStream(shared, cq);
   stream->context_.AsyncNotifyWhenDone(&stream->done_op_);
-  shared->service->RequestOnEvents(&stream->context_, &stream->stream_, cq, cq, &stream->accept_op_);
+  shared->service->RequestOnEvents(&stream->context_, &stream->stream_, cq, cq,
+                                   &stream->accept_op_);
 }
 
 void EventsStream::OnAccepted(bool ok) {
@@ -146,7 +147,8 @@ void EventsStream::OnRead(bool ok) {
         const uint64_t id = req->request.stream_id();
         if (!running_.emplace(id, req).second) continue;  // a duplicate id: the first one wins
         req->context.emplace(req->request, Deadline(req->request));
-        if (!req->request.traceparent().empty()) req->context->set_traceparent(req->request.traceparent());
+        if (!req->request.traceparent().empty())
+          req->context->set_traceparent(req->request.traceparent());
         req->responder.emplace([this, id](grpc::Status status, v1::Verdict verdict) {
           OnAnswer(id, status, std::move(verdict));
         });
@@ -155,11 +157,13 @@ void EventsStream::OnRead(bool ok) {
     }
   }
   // reading_ stays set until below, so answers given inline cannot delete us meanwhile.
-  for (auto& responder : cancelled) responder.Fail(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the dispatcher"));
+  for (auto& responder : cancelled)
+    responder.Fail(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the dispatcher"));
   const size_t queues = shared_->cqs.size();
   for (auto& req : taken) {
     grpc::ServerCompletionQueue* cq =
-        queues > 1 ? shared_->cqs[shared_->next.fetch_add(1, std::memory_order_relaxed) % queues] : cq_;
+        queues > 1 ? shared_->cqs[shared_->next.fetch_add(1, std::memory_order_relaxed) % queues]
+                   : cq_;
     if (cq != cq_) {
       cq::CqGate::Use use(shared_->gate);
       if (use) {

@@ -3,17 +3,17 @@
 // request by request through the same Router/Responder path as a unary OnEvent, so an async
 // handler answers when it is ready and never holds back the others (a sync handler runs on the
 // queue's thread, as it does for OnEvent; with several queue threads, the requests of a batch
-// are handed round robin to the other queues' threads too). Answers are written as they come: at once when no
-// write is in flight, else together in the next SinkAnswers message (at most kMaxAnswers).
-// `cancel` completes the request's Responder with CANCELLED (a handler can see it through
-// Responder::finished()) and no answer is sent for it.
+// are handed round robin to the other queues' threads too). Answers are written as they come: at
+// once when no write is in flight, else together in the next SinkAnswers message (at most
+// kMaxAnswers). `cancel` completes the request's Responder with CANCELLED (a handler can see it
+// through Responder::finished()) and no answer is sent for it.
 //
 // When the stream is cancelled or breaks, every request still running has its Responder
-// completed with CANCELLED (as a unary call's). The stream ends OK once the dispatcher half-closed it and everything read is answered; when
-// the worker drains (Drain), once everything read so far is answered, with its Read still
-// outstanding (a request that crosses the status on the wire is failed UNAVAILABLE by the
-// dispatcher, which sends it to another replica). It deletes itself once nothing of it is
-// outstanding.
+// completed with CANCELLED (as a unary call's). The stream ends OK once the dispatcher half-closed
+// it and everything read is answered; when the worker drains (Drain), once everything read so far
+// is answered, with its Read still outstanding (a request that crosses the status on the wire is
+// failed UNAVAILABLE by the dispatcher, which sends it to another replica). It deletes itself once
+// nothing of it is outstanding.
 #pragma once
 
 #include <grpcpp/alarm.h>
@@ -22,11 +22,11 @@
 
 #include <atomic>
 #include <cstdint>
-#include <vector>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <unordered_map>
+#include <vector>
 
 #include "smtpbridge/cq/cq_gate.h"
 #include "smtpbridge/v1/sink.grpc.pb.h"

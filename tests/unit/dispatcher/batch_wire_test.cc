@@ -28,7 +28,8 @@ TEST(BatchWire, EntriesAndCancelsParseAsSinkRequests) {
   b.mutable_event()->set_event_id("b");
 
   std::vector<grpc::Slice> entries;
-  entries.push_back(EncodeRequestEntry(a, 1, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"));
+  entries.push_back(
+      EncodeRequestEntry(a, 1, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"));
   entries.push_back(EncodeRequestEntry(b, 300, ""));
   const grpc::ByteBuffer buffer = EncodeBatch(&entries, {5, 1u << 20});
   EXPECT_TRUE(entries.empty());
@@ -40,7 +41,8 @@ TEST(BatchWire, EntriesAndCancelsParseAsSinkRequests) {
   EXPECT_EQ(parsed.requests(0).event().message().body().size(), 300u);
   EXPECT_EQ(parsed.requests(0).binding().name(), "bind");
   EXPECT_EQ(parsed.requests(0).stream_id(), 1u);
-  EXPECT_EQ(parsed.requests(0).traceparent(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  EXPECT_EQ(parsed.requests(0).traceparent(),
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
   EXPECT_EQ(parsed.requests(1).event().event_id(), "b");
   EXPECT_EQ(parsed.requests(1).stream_id(), 300u);
   EXPECT_EQ(parsed.requests(1).traceparent(), "");

@@ -21,8 +21,9 @@ class WithOnEvents final : public Worker {
  public:
   using Worker::Worker;
 
-  grpc::Status OnEvents(grpc::ServerContext* context,
-                        grpc::ServerReaderWriter<v1::SinkAnswers, v1::SinkRequests>* stream) override {
+  grpc::Status OnEvents(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<v1::SinkAnswers, v1::SinkRequests>* stream) override {
     ++streams;
     std::mutex write_mu;
     std::vector<std::thread> handlers;

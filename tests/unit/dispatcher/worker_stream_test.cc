@@ -3,10 +3,9 @@
 // services that record what they read and answer when the test says) and C++ SDK workers over
 // loopback. Everything is asserted on behaviour: which message carried what, which status each
 // call got; never on times.
-#include <gtest/gtest.h>
-
 #include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <condition_variable>
 #include <future>
@@ -53,14 +52,16 @@ class ScriptedWorker final : public v1::PolicySink::Service {
     }
     const v1::SinkAnswer answer = Answer(*request);
     if (answer.error_code() != 0) {
-      return grpc::Status(static_cast<grpc::StatusCode>(answer.error_code()), answer.error_message());
+      return grpc::Status(static_cast<grpc::StatusCode>(answer.error_code()),
+                          answer.error_message());
     }
     *verdict = answer.verdict();
     return grpc::Status::OK;
   }
 
-  grpc::Status OnEvents(grpc::ServerContext* context,
-                        grpc::ServerReaderWriter<v1::SinkAnswers, v1::SinkRequests>* stream) override {
+  grpc::Status OnEvents(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<v1::SinkAnswers, v1::SinkRequests>* stream) override {
     if (!serve_stream_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no OnEvents");
     {
       std::lock_guard lock(mu_);
@@ -159,7 +160,6 @@ class ScriptedWorker final : public v1::PolicySink::Service {
   std::map<uint64_t, grpc::ServerReaderWriter<v1::SinkAnswers, v1::SinkRequests>*> held_on;
 
  public:
-
  private:
   // REJECT with the recipient as the reason, so a caller can tell its own answer.
   v1::SinkAnswer Answer(const v1::SinkRequest& r) {
@@ -218,7 +218,8 @@ class AsyncOnEventOnlyWorker {
   };
   void Request() {
     auto* call = new Call;
-    service_.RequestOnEvent(&call->context, &call->request, &call->writer, cq_.get(), cq_.get(), call);
+    service_.RequestOnEvent(&call->context, &call->request, &call->writer, cq_.get(), cq_.get(),
+                            call);
   }
   void Run() {
     Request();
@@ -251,7 +252,9 @@ class CountingListener final : public StreamListener {
     ++batches;
     if (requests > 1) ++multi;
   }
-  void OnUnaryFallback(const std::string&, const std::string&, const char*) override { ++fallbacks; }
+  void OnUnaryFallback(const std::string&, const std::string&, const char*) override {
+    ++fallbacks;
+  }
   std::atomic<int> batches{0}, multi{0}, fallbacks{0};
 };
 
@@ -356,7 +359,8 @@ TEST_P(StreamClientTest, CallsQueuedBehindAWriteGoOutTogether) {
   std::vector<std::future<Result>> results;
   // Made on the queue's thread: the first one's write cannot complete before the others.
   OnQueueThread([&] {
-    for (int i = 0; i < 5; ++i) results.push_back(Start(Target(worker), "r" + std::to_string(i) + "@x"));
+    for (int i = 0; i < 5; ++i)
+      results.push_back(Start(Target(worker), "r" + std::to_string(i) + "@x"));
   });
   for (int i = 0; i < 5; ++i) {
     Result r = results[i].get();
@@ -381,7 +385,8 @@ TEST_P(StreamClientTest, AnswersInAnyOrderReachTheirCalls) {
   ScriptedWorker worker;
   worker.hold_all = true;
   std::vector<std::future<Result>> results;
-  for (int i = 0; i < 3; ++i) results.push_back(Start(Target(worker), "o" + std::to_string(i) + "@x"));
+  for (int i = 0; i < 3; ++i)
+    results.push_back(Start(Target(worker), "o" + std::to_string(i) + "@x"));
   ASSERT_TRUE(worker.WaitFor([&] { return worker.held.size() == 3; }));
   std::vector<uint64_t> ids;
   ASSERT_TRUE(worker.WaitFor([&] {
@@ -450,7 +455,8 @@ TEST_P(StreamClientTest, TheDeadlineFiresWithoutAnAnswer) {
   worker.hold_all = false;
   ASSERT_TRUE(Call(Target(worker), "next@x").status.ok());
   ASSERT_TRUE(worker.WaitFor([&] { return !worker.cancels.empty(); }));
-  EXPECT_EQ(worker.cancels, std::vector<uint64_t>{id}) << "an expired call is cancelled on the worker";
+  EXPECT_EQ(worker.cancels, std::vector<uint64_t>{id})
+      << "an expired call is cancelled on the worker";
 }
 
 TEST_P(StreamClientTest, AStreamBrokenMidFlightIsRetriedOnTheOtherReplica) {
@@ -493,7 +499,8 @@ TEST_P(StreamClientTest, AStreamBrokenMidFlightIsRetriedOnTheOtherReplica) {
 TEST_P(StreamClientTest, AWorkerWithOnlyOnEventLosesNoEvent) {
   ScriptedWorker a(/*serve_stream=*/false), b(/*serve_stream=*/false);
   std::vector<std::future<Result>> results;
-  for (int i = 0; i < 20; ++i) results.push_back(Start(Target(a, b), "u" + std::to_string(i) + "@x"));
+  for (int i = 0; i < 20; ++i)
+    results.push_back(Start(Target(a, b), "u" + std::to_string(i) + "@x"));
   for (int i = 0; i < 20; ++i) {
     Result r = results[i].get();
     ASSERT_TRUE(r.status.ok()) << i << ": " << r.status.error_message();
@@ -515,7 +522,8 @@ TEST_P(StreamClientTest, AWorkerThatNeverRunsOnEventsCostsOneEventThenGoesUnary)
   if (streaming()) {
     EXPECT_EQ(first.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
     // Reported once the stream has ended (right after).
-    for (int i = 0; i < 5000 && listener_.fallbacks.load() == 0; ++i) std::this_thread::sleep_for(1ms);
+    for (int i = 0; i < 5000 && listener_.fallbacks.load() == 0; ++i)
+      std::this_thread::sleep_for(1ms);
     EXPECT_EQ(listener_.fallbacks.load(), 1);
   } else {
     EXPECT_TRUE(first.status.ok());

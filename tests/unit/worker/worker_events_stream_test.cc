@@ -1,5 +1,6 @@
 // The C++ SDK's PolicySink.OnEvents (clients/cpp/src/events_stream.*), driven by a raw client
 // stream over loopback: batches in, answers matched by stream_id, the same handlers as OnEvent.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <future>
@@ -9,8 +10,6 @@
 #include <set>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "smtpbridge/v1/sink.grpc.pb.h"
 #include "smtpbridge/worker/worker.h"
@@ -41,7 +40,8 @@ class WorkerEventsStreamTest : public ::testing::Test {
  protected:
   void Start() {
     const int port = worker_.Start("127.0.0.1:0");
-    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                   grpc::InsecureChannelCredentials());
     stub_ = v1::PolicySink::NewStub(channel_);
     stream_ = stub_->OnEvents(&context_);
   }
@@ -82,7 +82,8 @@ TEST_F(WorkerEventsStreamTest, EveryRequestOfABatchIsAnsweredByItsId) {
   ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(got[7].verdict().action(), v1::ACTION_CONTINUE);
   EXPECT_EQ(got[8].verdict().action(), v1::ACTION_REJECT);
-  EXPECT_EQ(got[9].error_code(), static_cast<int>(grpc::StatusCode::INTERNAL));  // as OnEvent's status
+  EXPECT_EQ(got[9].error_code(),
+            static_cast<int>(grpc::StatusCode::INTERNAL));  // as OnEvent's status
   // Half-closed with nothing owed: the worker ends the stream OK.
   stream_->WritesDone();
   v1::SinkAnswers more;
@@ -94,15 +95,16 @@ TEST_F(WorkerEventsStreamTest, ASlowEventDoesNotHoldBackTheOthersAndCancelIsHono
   std::mutex mu;
   std::map<std::string, Responder> parked;
   std::promise<void> both_parked;
-  worker_.OnAsync(v1::EVENT_TYPE_INBOUND_COMMAND, "RCPT", [&](const EventContext& ctx, Responder r) {
-    if (ctx.recipient().rfind("slow", 0) != 0) {
-      r.Finish(Verdict::Continue());
-      return;
-    }
-    std::lock_guard lock(mu);
-    parked.emplace(ctx.recipient(), r);
-    if (parked.size() == 2) both_parked.set_value();
-  });
+  worker_.OnAsync(v1::EVENT_TYPE_INBOUND_COMMAND, "RCPT",
+                  [&](const EventContext& ctx, Responder r) {
+                    if (ctx.recipient().rfind("slow", 0) != 0) {
+                      r.Finish(Verdict::Continue());
+                      return;
+                    }
+                    std::lock_guard lock(mu);
+                    parked.emplace(ctx.recipient(), r);
+                    if (parked.size() == 2) both_parked.set_value();
+                  });
   Start();
   v1::SinkRequests batch;
   *batch.add_requests() = Rcpt(1, "slow1@example.com");
