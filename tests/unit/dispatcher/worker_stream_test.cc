@@ -627,6 +627,55 @@ TEST_P(StreamClientTest, AReplacedStreamStillDeliversWhatItOwes) {
   stream->Close();
 }
 
+TEST_P(StreamClientTest, ASdkReplicaDrainingUnderLoadCostsNoEvent) {
+  std::vector<std::unique_ptr<worker::Worker>> workers;
+  std::string target = "ipv4:";
+  for (int i = 0; i < 2; ++i) {
+    worker::WorkerOptions o;
+    o.handle_signals = false;
+    o.drain_timeout = 5s;
+    auto w = std::make_unique<worker::Worker>(o);
+    w->On(v1::EVENT_TYPE_INBOUND_COMMAND, "RCPT", [](const worker::EventContext& ctx) {
+      return worker::Verdict::Reject(550, "5.7.1", "no").Reason(ctx.recipient());
+    });
+    const int port = w->Start("127.0.0.1:0");
+    target += (i ? "," : "") + std::string("127.0.0.1:") + std::to_string(port);
+    workers.push_back(std::move(w));
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> answered{0}, failed{0};
+  // Eight callers keep events in flight while one replica drains and stops.
+  std::vector<std::thread> callers;
+  for (int c = 0; c < 8; ++c) {
+    callers.emplace_back([&, c] {
+      for (int i = 0; !stop.load() || i < 20; ++i) {
+        const std::string rcpt = "c" + std::to_string(c) + "-" + std::to_string(i) + "@x";
+        Result r = Call(target, rcpt);
+        if (r.status.ok() && r.verdict.reason() == rcpt) {
+          ++answered;
+        } else {
+          ++failed;
+          ADD_FAILURE() << rcpt << ": " << r.status.error_code() << " " << r.status.error_message();
+        }
+      }
+    });
+  }
+  const auto until = std::chrono::steady_clock::now() + 30s;  // a bound, not an assertion
+  auto wait_for = [&](int n) {
+    while (answered.load() < n && failed.load() == 0 && std::chrono::steady_clock::now() < until) {
+      std::this_thread::yield();
+    }
+  };
+  wait_for(100);
+  workers[0]->Shutdown();
+  wait_for(answered.load() + 100);
+  stop = true;
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  client_->CloseStreams();
+  workers[1]->Shutdown();
+}
+
 INSTANTIATE_TEST_SUITE_P(Transports, StreamClientTest,
                          ::testing::Values(WorkerTransport::kStream, WorkerTransport::kUnary),
                          [](const auto& info) {
