@@ -1,14 +1,8 @@
 #include "measure.h"
 
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
-#include <filesystem>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <thread>
 
 #include "smtpbridge/v1/names.h"
@@ -18,61 +12,23 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+std::atomic<bool> per_thread{false};
+
+PathCost NewPathCost(const std::vector<PathProcess>& path) { return PathCost(path, per_thread.load()); }
+
 double Percentile(std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0;
   const size_t i = std::min(sorted.size() - 1, static_cast<size_t>(p * (sorted.size() - 1) + 0.5));
   return sorted[i];
 }
 
-double ChildCpuSeconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) return 0;
-  // Fields after the command name (which may contain spaces) start after the last ')'.
-  std::istringstream rest(line.substr(line.rfind(')') + 2));
-  std::string field;
-  double utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::stod(field);
-    if (i == 15) stime = std::stod(field);
-  }
-  return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-void Summarize(Figures& f, std::vector<double>& latencies_us, double cpu_seconds) {
+void Summarize(Figures& f, std::vector<double>& latencies_us, PathCost cost) {
   f.samples_us = std::move(latencies_us);
-  f.cpu_seconds = cpu_seconds;
+  f.cost = std::move(cost);
   Finalize(f);
 }
 
-ProcessCost MiddleCost(const std::vector<pid_t>& children) {
-  return children.empty() ? ProcessCost{} : ReadProcessCost(children.back());
-}
-
-void AddMiddle(Figures& f, const ProcessCost& before, const ProcessCost& after) {
-  f.mid_cpu_seconds = after.cpu_seconds - before.cpu_seconds;
-  f.mid_ctxt = after.ctxt - before.ctxt;
-}
-
 }  // namespace
-
-ProcessCost ReadProcessCost(pid_t pid) {
-  ProcessCost cost;
-  cost.cpu_seconds = ChildCpuSeconds(pid);
-  // /proc/<pid>/status counts the main thread only; sum every thread's.
-  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
-  std::error_code ec;
-  for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
-    std::ifstream in(task.path() / "status");
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind("voluntary_ctxt_switches:", 0) == 0 || line.rfind("nonvoluntary_ctxt_switches:", 0) == 0) {
-        cost.ctxt += std::stod(line.substr(line.find(':') + 1));
-      }
-    }
-  }
-  return cost;
-}
 
 void Merge(Figures& total, const Figures& round) {
   if (total.label.empty()) total.label = round.label;
@@ -81,9 +37,7 @@ void Merge(Figures& total, const Figures& round) {
   total.dropped += round.dropped;
   for (const auto& [why, n] : round.drop_reasons) total.drop_reasons[why] += n;
   total.seconds += round.seconds;
-  total.cpu_seconds += round.cpu_seconds;
-  total.mid_cpu_seconds += round.mid_cpu_seconds;
-  total.mid_ctxt += round.mid_ctxt;
+  total.cost.Merge(round.cost);
   total.samples_us.insert(total.samples_us.end(), round.samples_us.begin(), round.samples_us.end());
 }
 
@@ -93,19 +47,17 @@ void Finalize(Figures& f) {
   f.p99_us = Percentile(f.samples_us, 0.99);
   f.p999_us = Percentile(f.samples_us, 0.999);
   f.events_per_s = f.seconds > 0 ? f.answered / f.seconds : 0;
-  f.cpu_us_per_event = f.sent > 0 ? f.cpu_seconds * 1e6 / f.sent : 0;
-  f.mid_cpu_us_per_event = f.sent > 0 ? f.mid_cpu_seconds * 1e6 / f.sent : 0;
-  f.mid_ctxt_per_event = f.sent > 0 ? f.mid_ctxt / f.sent : 0;
+  const double n = static_cast<double>(f.sent);
+  const ProcCost total = f.cost.Total();
+  f.cpu_us_per_event = n > 0 ? total.cpu_seconds * 1e6 / n : 0;
+  f.ctxt_per_event = n > 0 ? total.ctxt() / n : 0;
+  const auto& per = f.cost.per_process();
+  const ProcCost mid = per.empty() ? ProcCost{} : per.back();
+  f.mid_cpu_us_per_event = n > 0 ? mid.cpu_seconds * 1e6 / n : 0;
+  f.mid_ctxt_per_event = n > 0 ? mid.ctxt() / n : 0;
 }
 
-double CpuSeconds(const std::vector<pid_t>& children) {
-  rusage self{};
-  ::getrusage(RUSAGE_SELF, &self);
-  double total = self.ru_utime.tv_sec + self.ru_utime.tv_usec / 1e6 + self.ru_stime.tv_sec +
-                 self.ru_stime.tv_usec / 1e6;
-  for (pid_t pid : children) total += ChildCpuSeconds(pid);
-  return total;
-}
+void CountPerThread(bool on) { per_thread = on; }
 
 v1::Event BenchEvent(uint64_t n, std::chrono::microseconds budget) {
   v1::Event e;
@@ -134,7 +86,7 @@ v1::Event BenchEvent(uint64_t n, std::chrono::microseconds budget) {
 }
 
 Figures RunClosedLoop(const std::string& label, const Submit& submit, size_t events, size_t warmup,
-                      std::chrono::microseconds budget, const std::vector<pid_t>& children) {
+                      std::chrono::microseconds budget, const std::vector<PathProcess>& path) {
   std::atomic<uint64_t> completed{0};
   std::atomic<size_t> answered{0};
   std::mutex mu;
@@ -169,8 +121,8 @@ Figures RunClosedLoop(const std::string& label, const Submit& submit, size_t eve
   f.label = label;
   std::vector<double> latencies;
   latencies.reserve(events);
-  const ProcessCost mid0 = MiddleCost(children);
-  const double cpu0 = CpuSeconds(children);
+  PathCost cost = NewPathCost(path);
+  cost.Begin();
   const auto start = Clock::now();
   for (size_t i = 0; i < events; ++i) {
     const auto t0 = Clock::now();
@@ -178,8 +130,7 @@ Figures RunClosedLoop(const std::string& label, const Submit& submit, size_t eve
     latencies.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
   }
   f.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  const double cpu = CpuSeconds(children) - cpu0;
-  const ProcessCost mid1 = MiddleCost(children);
+  cost.End();
   f.sent = events;
   f.answered = answered.load();
   f.dropped = f.sent - f.answered;
@@ -187,14 +138,86 @@ Figures RunClosedLoop(const std::string& label, const Submit& submit, size_t eve
     std::lock_guard lock(mu);
     f.drop_reasons = reasons;
   }
-  AddMiddle(f, mid0, mid1);
-  Summarize(f, latencies, cpu);
+  Summarize(f, latencies, std::move(cost));
+  return f;
+}
+
+Figures RunInFlight(const std::string& label, const Submit& submit, size_t in_flight, size_t events,
+                    size_t warmup, std::chrono::microseconds budget, const std::vector<PathProcess>& path) {
+  // Completions only count and record; this thread tops the window up, so a callback never
+  // calls back into the client it came from (and every side pays the same hand-off).
+  struct State {
+    std::atomic<uint64_t> completed{0};
+    std::vector<Clock::time_point> sent_at;
+    std::vector<double> latency_us;
+    std::vector<char> ok;
+    std::mutex mu;
+    std::map<std::string, size_t> reasons;
+  };
+  in_flight = std::max<size_t>(1, in_flight);
+  uint64_t next_id = 0;
+  auto run = [&](size_t count) {
+    auto st = std::make_shared<State>();
+    st->sent_at.resize(count);
+    st->latency_us.assign(count, -1);
+    st->ok.assign(count, 0);
+    size_t sent = 0;
+    auto send = [&] {
+      const size_t i = sent++;
+      st->sent_at[i] = Clock::now();
+      submit(BenchEvent(next_id++, budget), [st, i](bool answered, std::string_view why) {
+        st->latency_us[i] = std::chrono::duration<double, std::micro>(Clock::now() - st->sent_at[i]).count();
+        st->ok[i] = answered ? 1 : 0;
+        if (!answered) {
+          std::lock_guard lock(st->mu);
+          ++st->reasons[std::string(why)];
+        }
+        st->completed.fetch_add(1, std::memory_order_release);
+        st->completed.notify_one();
+      });
+    };
+    while (sent < count && sent < in_flight) send();
+    uint64_t seen = 0;
+    while (seen < count) {
+      const uint64_t now = st->completed.load(std::memory_order_acquire);
+      if (now == seen) {
+        st->completed.wait(seen, std::memory_order_acquire);
+        continue;
+      }
+      seen = now;
+      while (sent < count && sent - seen < in_flight) send();
+    }
+    return st;
+  };
+  if (warmup > 0) run(warmup);
+
+  PathCost cost = NewPathCost(path);
+  cost.Begin();
+  const auto start = Clock::now();
+  auto st = run(events);
+  Figures f;
+  f.label = label;
+  f.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  cost.End();
+  std::vector<double> latencies;
+  latencies.reserve(events);
+  f.sent = events;
+  for (size_t i = 0; i < events; ++i) {
+    if (st->ok[i]) latencies.push_back(st->latency_us[i]);
+  }
+  f.answered = latencies.size();
+  f.dropped = f.sent - f.answered;
+  {
+    std::lock_guard lock(st->mu);
+    f.drop_reasons = st->reasons;
+  }
+  Summarize(f, latencies, std::move(cost));
   return f;
 }
 
 Figures RunOpenLoop(const std::string& label, const Submit& submit, double rate,
                     std::chrono::milliseconds duration, std::chrono::microseconds budget,
-                    const std::vector<pid_t>& children) {
+                    const std::vector<PathProcess>& path) {
   const size_t total = static_cast<size_t>(rate * duration.count() / 1000.0);
   const auto interval = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / rate));
   // One slot per event, written once by its completion: no locking on the hot path.
@@ -208,8 +231,8 @@ Figures RunOpenLoop(const std::string& label, const Submit& submit, double rate,
   auto reasons = std::make_shared<Reasons>();
   for (size_t i = 0; i < total; ++i) (*latency_us)[i].store(-1);
 
-  const ProcessCost mid0 = MiddleCost(children);
-  const double cpu0 = CpuSeconds(children);
+  PathCost cost = NewPathCost(path);
+  cost.Begin();
   const auto start = Clock::now();
   for (size_t i = 0; i < total; ++i) {
     const auto scheduled = start + interval * i;
@@ -233,8 +256,7 @@ Figures RunOpenLoop(const std::string& label, const Submit& submit, double rate,
   Figures f;
   f.label = label;
   f.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  const double cpu = CpuSeconds(children) - cpu0;
-  const ProcessCost mid1 = MiddleCost(children);
+  cost.End();
   std::vector<double> latencies;
   latencies.reserve(total);
   f.sent = total;
@@ -260,8 +282,7 @@ Figures RunOpenLoop(const std::string& label, const Submit& submit, double rate,
   }
   // Achieved rate over the sending period (the drain tail is not offered load).
   f.seconds = std::min(f.seconds, duration.count() / 1000.0 + 0.001);
-  AddMiddle(f, mid0, mid1);
-  Summarize(f, latencies, cpu);
+  Summarize(f, latencies, std::move(cost));
   return f;
 }
 

@@ -1,5 +1,7 @@
-// Load shapes and the figures they produce: closed loop (one event in flight) and open loop
-// (a fixed offered rate, latency counted from the scheduled send time so a stall is not hidden).
+// Load shapes and the figures they produce: closed loop (one event in flight), a fixed number of
+// events in flight (the concurrency sweep), and open loop (a fixed offered rate, latency counted
+// from the scheduled send time so a stall is not hidden). Each also measures what the path's
+// processes spent (bench/common/proc_cost.h): CPU and context switches per decision.
 #pragma once
 
 #include <sys/types.h>
@@ -12,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "proc_cost.h"
 #include "smtpbridge/v1/event.pb.h"
 
 namespace smtpbridge::bench {
@@ -30,39 +33,38 @@ struct Figures {
   double seconds = 0;
   double p50_us = 0, p99_us = 0, p999_us = 0;
   double events_per_s = 0;
-  double cpu_us_per_event = 0;  // this process plus the listed children
-  // The middle process alone (the last listed child: forwarder or dispatcher).
+  // Per decision (event sent), every process of the path, this one included.
+  double cpu_us_per_event = 0;
+  double ctxt_per_event = 0;  // voluntary + involuntary context switches, all threads
+  // The middle process alone (the last one of the path: forwarder or dispatcher).
   double mid_cpu_us_per_event = 0;
-  double mid_ctxt_per_event = 0;  // voluntary + involuntary context switches, all its threads
+  double mid_ctxt_per_event = 0;
 
   // Raw material, so rounds of the same measurement can be merged before the figures are made.
   std::vector<double> samples_us;
-  double cpu_seconds = 0;
-  double mid_cpu_seconds = 0;
-  double mid_ctxt = 0;
+  PathCost cost;
 };
-
-// One process's CPU seconds (utime + stime) and context switches (summed over its live threads).
-struct ProcessCost {
-  double cpu_seconds = 0;
-  double ctxt = 0;
-};
-ProcessCost ReadProcessCost(pid_t pid);
 
 // Adds `round` (same label) into `total`; then Finalize() computes the percentiles and rates.
 void Merge(Figures& total, const Figures& round);
 void Finalize(Figures& f);
 
-// CPU seconds used so far by this process and by `children` (from /proc/<pid>/stat).
-double CpuSeconds(const std::vector<pid_t>& children);
-
 v1::Event BenchEvent(uint64_t n, std::chrono::microseconds budget);
 
+// Whether the runs below also count what each thread of the path spent (Figures::cost.PerThread).
+void CountPerThread(bool on);
+
+// `path`: the processes whose cost to count (pid 0: this one), the middle process last.
 Figures RunClosedLoop(const std::string& label, const Submit& submit, size_t events, size_t warmup,
-                      std::chrono::microseconds budget, const std::vector<pid_t>& children);
+                      std::chrono::microseconds budget, const std::vector<PathProcess>& path);
+
+// `in_flight` events outstanding at all times (the next one sent as each answer comes back)
+// until `events` were answered, after `warmup` events the same way; latency from each send.
+Figures RunInFlight(const std::string& label, const Submit& submit, size_t in_flight, size_t events,
+                    size_t warmup, std::chrono::microseconds budget, const std::vector<PathProcess>& path);
 
 Figures RunOpenLoop(const std::string& label, const Submit& submit, double rate,
                     std::chrono::milliseconds duration, std::chrono::microseconds budget,
-                    const std::vector<pid_t>& children);
+                    const std::vector<PathProcess>& path);
 
 }  // namespace smtpbridge::bench

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The reference: the same policy as the smtpbridge bench (reject RCPT to blocked@...) as a
 plain pymilter (python3-milter) filter. Run under /usr/bin/python3 (Debian's milter module).
-usage: pymilter_filter.py PORT"""
+usage: pymilter_filter.py PORT | inet:PORT@HOST | unix:/path"""
 
 import sys
 
@@ -19,4 +19,5 @@ class BlockRecipient(Milter.Base):
 
 if __name__ == "__main__":
     Milter.factory = BlockRecipient
-    Milter.runmilter("pymilter-bench", f"inet:{sys.argv[1]}@127.0.0.1", 240)
+    where = sys.argv[1]
+    Milter.runmilter("pymilter-bench", where if ":" in where else f"inet:{where}@127.0.0.1", 240)

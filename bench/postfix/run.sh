@@ -1,6 +1,8 @@
 #!/bin/sh
-# bench/postfix: Postfix alone vs Postfix + pymilter vs Postfix + smtpbridge-milter (+ dispatcher
-# + example worker), same smtp-source load. Needs root. usage: run.sh [BUILD_DIR] [extra run.py flags]
+# bench/postfix: Postfix alone, + null milter, + pymilter, + smtpbridge-milter (+ dispatcher +
+# example worker), + asyncio policy daemon, + smtpbridge-policyd; same smtp-source load, CPU and
+# context switches per message. Needs root.
+# usage: run.sh [BUILD_DIR] [--messages N] [--sessions S] [--rounds R] [--setups a,b] [--pin] [--socket tcp|unix]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../../build/release}

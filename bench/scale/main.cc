@@ -27,6 +27,7 @@ namespace {
 
 using namespace smtpbridge;
 using bench::Figures;
+using bench::ProcCost;
 using testing::Process;
 
 using Child = testing::ReadyServer;
@@ -52,7 +53,7 @@ struct Mode {
   Child dispatcher;
   std::unique_ptr<sink::Sink> sink;
   bench::Submit submit;
-  std::vector<pid_t> pids;
+  std::vector<bench::PathProcess> path;
 };
 
 double Share(const Figures& f, const std::string& reason) {
@@ -62,15 +63,17 @@ double Share(const Figures& f, const std::string& reason) {
 
 void Print(const Figures& f, double offered, const Figures& base) {
   auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
-  const double cpu_per_answered = f.answered > 0 ? f.cpu_seconds * 1e6 / f.answered : 0;
-  const double base_cpu_per_answered = base.answered > 0 ? base.cpu_seconds * 1e6 / base.answered : 0;
-  std::printf("%-12s offered %7.0f ev/s  answered %7.0f ev/s (%5.2fx)  p99.9 %9.1f us (%6.2fx)  "
-              "shed %5.1f %%  other fallbacks %5.1f %%  cpu %6.1f us/sent ev (%5.2fx), %6.1f us/answered ev\n",
-              f.label.c_str(), offered, f.events_per_s, ratio(f.events_per_s, base.events_per_s),
-              f.p999_us, ratio(f.p999_us, base.p999_us), Share(f, "shed"),
+  const ProcCost spent = f.cost.Total();
+  const double cpu_per_answered = f.answered > 0 ? spent.cpu_seconds * 1e6 / f.answered : 0;
+  std::printf("%-12s offered %7.0f ev/s  answered %7.0f ev/s (%5.2fx)  p50 %8.1f us  p99 %8.1f us  "
+              "p99.9 %9.1f us (%6.2fx)  shed %5.1f %%  other fallbacks %5.1f %%  cpu %6.1f us/sent ev "
+              "(%5.2fx), %6.1f us/answered ev  %5.2f cs/sent ev (%5.2fx)\n",
+              f.label.c_str(), offered, f.events_per_s, ratio(f.events_per_s, base.events_per_s), f.p50_us,
+              f.p99_us, f.p999_us, ratio(f.p999_us, base.p999_us), Share(f, "shed"),
               100.0 * f.dropped / std::max<size_t>(f.sent, 1) - Share(f, "shed"), f.cpu_us_per_event,
-              ratio(f.cpu_us_per_event, base.cpu_us_per_event), cpu_per_answered);
-  (void)base_cpu_per_answered;
+              ratio(f.cpu_us_per_event, base.cpu_us_per_event), cpu_per_answered, f.ctxt_per_event,
+              ratio(f.ctxt_per_event, base.ctxt_per_event));
+  std::printf("%-12s per process, per sent event: %s\n", "", f.cost.PerProcess(static_cast<double>(f.sent)).c_str());
   if (!f.drop_reasons.empty()) {
     std::printf("%-12s fallbacks:", "");
     for (const auto& [why, n] : f.drop_reasons) std::printf(" %s %zu", why.c_str(), n);
@@ -150,7 +153,7 @@ int main(int argc, char** argv) {
       options.transport = sink::Transport::kStream;
       m.sink = sink::MakeSink(options);
       m.submit = SinkClient(m.sink.get(), budget);
-      m.pids = {worker.process->pid(), m.dispatcher.process->pid()};
+      m.path = {{"sink", 0}, {"worker", worker.process->pid()}, {"dispatcher", m.dispatcher.process->pid()}};
       return m;
     };
     Mode off = start_mode("off", {"--max-in-flight", "0", "--pool-concurrency-limit", "0"});
@@ -163,7 +166,7 @@ int main(int argc, char** argv) {
         Settle(settle);
         const auto f = bench::RunOpenLoop("probe", off.submit, r,
                                           std::chrono::milliseconds(static_cast<long>(seconds * 500)),
-                                          budget, off.pids);
+                                          budget, off.path);
         const bool ok = f.dropped * 200 < f.sent && f.p99_us < budget.count() / 2.0;
         std::printf("  %7.0f ev/s: answered %zu of %zu, p99 %.1f us -> %s\n", r, f.answered, f.sent,
                     f.p99_us, ok ? "kept up" : "fell behind");
@@ -190,14 +193,15 @@ int main(int argc, char** argv) {
                 seconds, smoke ? " (smoke: figures mean nothing)" : "");
     std::printf("shedding off: no limits; on: --max-in-flight %zu --pool-concurrency-limit %zu%s\n",
                 max_in_flight, pool_limit, adaptive ? " --adaptive-concurrency" : "");
-    std::printf("cpu: this process (load + sinks) + worker + that dispatcher; ratios to \"off 1x\"\n\n");
+    std::printf("cpu, cs (context switches): this process (load + sinks) + worker + that dispatcher, from /proc; "
+                "ratios to \"off 1x\"\n\n");
 
     Figures base;
     for (const int mult : {1, 2, 4}) {
       for (Mode* m : {&off, &on}) {
         Settle(settle);
         const std::string label = m->name + " " + std::to_string(mult) + "x";
-        Figures f = bench::RunOpenLoop(label, m->submit, rate * mult, phase, budget, m->pids);
+        Figures f = bench::RunOpenLoop(label, m->submit, rate * mult, phase, budget, m->path);
         if (mult == 1 && m == &off) base = f;
         Print(f, rate * mult, base);
       }

@@ -10,8 +10,10 @@
 # For each language: start its conformance worker (--listen 127.0.0.1:0 --ready-file F), start
 # smtpbridge-dispatcher with one RCPT binding to it whose sink_properties make every verdict a
 # REJECT (so a wrong or missing answer is counted), drive N events through Dispatcher.Evaluate
-# with C concurrent callers (closed loop, after a warm-up), stop both. Prints p50/p99/p99.9 and
-# events/s per language, with ratios to the C++ worker measured in the same run.
+# with C concurrent callers (closed loop, after a warm-up), stop both. Prints p50/p99/p99.9,
+# events/s, and CPU and context switches per event of the worker and of the dispatcher
+# (bench/common/proc_cost.py, warm-up included) per language, with ratios to the C++ worker
+# measured in the same run.
 # Loopback only; every process it starts is stopped by PID.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -122,30 +124,47 @@ YAML
     stop "$dpid"; stop "$wpid"; failures=$((failures + 1)); continue
   fi
   echo "run.sh: $lang: $events events, $concurrency callers, worker $waddr, dispatcher $daddr" >&2
+  python3 "$repo/bench/common/proc_cost.py" snap "worker=$wpid" "dispatcher=$dpid" >"$work/cost0.json"
   if ! "$work/loadgen" --dispatcher "$daddr" --events "$events" --warmup "$warmup" \
       --concurrency "$concurrency" --label "$lang" >> "$results"; then
     echo "run.sh: $lang: load run had errors: $(tail -1 "$results")" >&2
   fi
+  printf '{"label": "%s", "cost": %s}\n' "$lang" \
+    "$(python3 "$repo/bench/common/proc_cost.py" diff "$work/cost0.json" "worker=$wpid" "dispatcher=$dpid" \
+       --decisions $((events + warmup)) --json)" >>"$work/costs.jsonl"
   stop "$dpid"; stop "$wpid"
 done
 
 status=0
-python3 - "$results" <<'PY' || status=$?
+touch "$work/costs.jsonl"
+python3 - "$results" "$work/costs.jsonl" <<'PY' || status=$?
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+costs = {c["label"]: c["cost"] for c in (json.loads(l) for l in open(sys.argv[2]) if l.strip())}
 if not rows:
     sys.exit("run.sh: no results")
 base = next((r for r in rows if r["label"] == "cpp"), None)
 print(f"workers bench: {rows[0]['events']} events, {rows[0]['concurrency']} concurrent callers, "
       "closed loop through one dispatcher (Dispatcher.Evaluate, 1 RCPT binding)")
-head = f"{'worker':<8} {'p50 us':>9} {'p99 us':>9} {'p99.9 us':>9} {'events/s':>10} {'p50 x cpp':>10} {'ev/s x cpp':>11} {'errors':>7}"
+head = (f"{'worker':<8} {'p50 us':>9} {'p99 us':>9} {'p99.9 us':>9} {'events/s':>10} {'p50 x cpp':>10} {'ev/s x cpp':>11} "
+        f"{'errors':>7} {'worker cpu':>10} {'cs':>5} {'cpu x cpp':>9} {'cs x cpp':>8} {'disp cpu':>9} {'cs':>5}")
 print(head)
 print("-" * len(head))
 for r in rows:
     p50x = f"{r['p50_us'] / base['p50_us']:.2f}" if base else "-"
     tpx = f"{r['events_per_s'] / base['events_per_s']:.2f}" if base else "-"
     print(f"{r['label']:<8} {r['p50_us']:>9.0f} {r['p99_us']:>9.0f} {r['p999_us']:>9.0f} "
-          f"{r['events_per_s']:>10.0f} {p50x:>10} {tpx:>11} {r['errors'] + r['wrong_verdicts']:>7}")
+          f"{r['events_per_s']:>10.0f} {p50x:>10} {tpx:>11} {r['errors'] + r['wrong_verdicts']:>7}", end="")
+    c, b = costs.get(r["label"]), costs.get("cpp")
+    if c:
+        wx = f"{c['worker']['cpu_us'] / b['worker']['cpu_us']:.2f}" if b and b["worker"]["cpu_us"] > 0 else "-"
+        cx = f"{c['worker']['ctxt'] / b['worker']['ctxt']:.2f}" if b and b["worker"]["ctxt"] > 0 else "-"
+        print(f" {c['worker']['cpu_us']:>7.0f} us {c['worker']['ctxt']:>5.2f} {wx:>9} {cx:>8} "
+              f"{c['dispatcher']['cpu_us']:>6.0f} us {c['dispatcher']['ctxt']:>5.2f}")
+    else:
+        print()
+print("cpu, cs: per event (warm-up included), user + system CPU and context switches of the worker and of "
+      "the dispatcher (bench/common/proc_cost.py); x cpp: the worker's as a ratio to the C++ worker's")
 if base is None:
     print("(no C++ worker in this run: no baseline ratios)")
 bad = [r for r in rows if r["errors"] or r["wrong_verdicts"]]

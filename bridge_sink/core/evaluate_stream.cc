@@ -1,15 +1,18 @@
 #include "core/evaluate_stream.h"
 
+#include <algorithm>
 #include <cstring>
-#include <deque>
-#include <string>
 #include <utility>
 #include <vector>
 
 #include <google/protobuf/io/coded_stream.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/proto_buffer_reader.h>
 #include <grpcpp/support/slice.h>
+#include <prometheus/histogram.h>
+
+#include "smtpbridge/common/batch_queue.h"
 
 namespace smtpbridge::sink {
 namespace {
@@ -22,31 +25,39 @@ constexpr auto kSweepEvery = std::chrono::milliseconds(100);
 // channel's round_robin (smtpbridge/grpc/client_channel.h) spread one sink's events over every
 // serving replica, as unary calls do, and moves it off a draining one within a second.
 constexpr auto kStreamLifetime = std::chrono::seconds(1);
+// At most this much per EvaluateRequests message. Past a few dozen events the per-message cost
+// is already shared thin, and a bounded message keeps a burst's first events from waiting for
+// the dispatcher to parse thousands, and stays far below gRPC's 4 MiB default receive limit
+// (one event bigger than the byte cap still goes, alone).
+constexpr common::BatchLimits kBatchLimits{.items = 64, .bytes = 1024 * 1024};
 
-// The request as it goes on the wire: serialized once, straight into a gRPC slice, with its
-// stream_id appended (a field appended to a serialized message reads as if it had been set), so
-// the caller's request is neither copied nor touched.
-grpc::ByteBuffer Serialize(const v1::EvaluateRequest& request, uint64_t id) {
+// One request as it goes on the wire: serialized once, straight into a gRPC slice, already framed
+// as an entry of EvaluateRequests.requests (tag, length), with its stream_id appended (a field
+// appended to a serialized message reads as if it had been set), so the caller's request is
+// neither copied nor touched. A batch is these slices back to back: no copy either.
+grpc::Slice Serialize(const v1::EvaluateRequest& request, uint64_t id) {
+  using google::protobuf::io::CodedOutputStream;
   uint8_t tail[1 + 10];
   tail[0] = (v1::EvaluateRequest::kStreamIdFieldNumber << 3) | 0;  // varint
-  const uint8_t* end = google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(id, tail + 1);
-  const size_t tail_size = static_cast<size_t>(end - tail);
+  const uint8_t* tail_end = CodedOutputStream::WriteVarint64ToArray(id, tail + 1);
+  const size_t tail_size = static_cast<size_t>(tail_end - tail);
   const size_t body_size = request.ByteSizeLong();
-  grpc_slice raw = grpc_slice_malloc(body_size + tail_size);
+  uint8_t head[1 + 10];
+  head[0] = (v1::EvaluateRequests::kRequestsFieldNumber << 3) | 2;  // length-delimited
+  const uint8_t* head_end =
+      CodedOutputStream::WriteVarint64ToArray(body_size + tail_size, head + 1);
+  const size_t head_size = static_cast<size_t>(head_end - head);
+  grpc_slice raw = grpc_slice_malloc(head_size + body_size + tail_size);
   uint8_t* out = GRPC_SLICE_START_PTR(raw);
-  request.SerializeWithCachedSizesToArray(out);
-  std::memcpy(out + body_size, tail, tail_size);
-  grpc::Slice slice(raw, grpc::Slice::STEAL_REF);
-  return grpc::ByteBuffer(&slice, 1);
+  std::memcpy(out, head, head_size);
+  request.SerializeWithCachedSizesToArray(out + head_size);
+  std::memcpy(out + head_size + body_size, tail, tail_size);
+  return grpc::Slice(raw, grpc::Slice::STEAL_REF);
 }
 
-bool Parse(const grpc::ByteBuffer& buffer, v1::EvaluateResponse* response) {
-  std::vector<grpc::Slice> slices;
-  if (!buffer.Dump(&slices).ok()) return false;
-  if (slices.size() == 1) return response->ParseFromArray(slices[0].begin(), static_cast<int>(slices[0].size()));
-  std::string joined;
-  for (const auto& s : slices) joined.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  return response->ParseFromString(joined);
+bool Parse(grpc::ByteBuffer* buffer, v1::EvaluateResponses* responses) {
+  grpc::ProtoBufferReader reader(buffer);
+  return reader.status().ok() && responses->ParseFromZeroCopyStream(&reader);
 }
 
 }  // namespace
@@ -120,7 +131,8 @@ class EvaluateStream::StreamTag final : public Tag {
 
 struct EvaluateStream::Stream {
   explicit Stream(EvaluateStream* owner)
-      : start(owner, this, StreamTag::kStart),
+      : retire_at(std::chrono::steady_clock::now() + owner->lifetime_),
+        start(owner, this, StreamTag::kStart),
         read(owner, this, StreamTag::kRead),
         write(owner, this, StreamTag::kWrite),
         writes_done(owner, this, StreamTag::kWritesDone),
@@ -129,11 +141,11 @@ struct EvaluateStream::Stream {
   grpc::ClientContext context;
   std::unique_ptr<grpc::GenericClientAsyncReaderWriter> rw;
   grpc::ByteBuffer incoming;
-  grpc::ByteBuffer outgoing;           // the write in flight
-  std::deque<grpc::ByteBuffer> queued;  // waiting for it
+  grpc::ByteBuffer outgoing;                             // the write in flight
+  common::BatchQueue<grpc::Slice> queued{kBatchLimits};  // waiting for it: the next message
   grpc::Status status;
+  std::chrono::steady_clock::time_point retire_at;
   StreamTag start, read, write, writes_done, finish;
-  std::chrono::steady_clock::time_point retire_at = std::chrono::steady_clock::now() + kStreamLifetime;
   bool open = false;      // started and reading
   bool retiring = false;  // no new requests: half-close once the queued ones are written
   bool writes_done_sent = false;
@@ -177,6 +189,7 @@ EvaluateStream::EvaluateStream(std::shared_ptr<grpc::Channel> channel, grpc::Com
       queue_(queue),
       stub_(channel_),
       unary_(std::move(unary)),
+      lifetime_(kStreamLifetime),
       sweep_(std::make_unique<SweepTag>(this)) {}
 
 EvaluateStream::~EvaluateStream() = default;
@@ -184,6 +197,13 @@ EvaluateStream::~EvaluateStream() = default;
 bool EvaluateStream::unsupported() const {
   std::lock_guard lock(mu_);
   return unsupported_;
+}
+
+EvaluateStream::Stats EvaluateStream::stats() const {
+  std::lock_guard lock(mu_);
+  Stats stats = stats_;
+  stats.writing = current_ && current_->writing;
+  return stats;
 }
 
 void EvaluateStream::Warm() {
@@ -200,7 +220,7 @@ std::shared_ptr<DispatcherClient::Call> EvaluateStream::Evaluate(const v1::Evalu
     if (!unsupported_ && !closing_) id = ++next_id_;
   }
   if (id != 0) {
-    grpc::ByteBuffer bytes = Serialize(request, id);  // outside the lock: the expensive part
+    grpc::Slice bytes = Serialize(request, id);  // outside the lock: the expensive part
     auto call = std::make_shared<StreamCall>(this, id);
     std::lock_guard lock(mu_);
     if (!unsupported_ && !closing_) {
@@ -208,8 +228,9 @@ std::shared_ptr<DispatcherClient::Call> EvaluateStream::Evaluate(const v1::Evalu
       if (!current_) StartStreamLocked();
       Stream& s = *current_;
       pending_.emplace(id, Pending{&request, deadline, std::move(done), &s, call});
-      s.queued.push_back(std::move(bytes));
-      WriteNextLocked(s);
+      const size_t size = bytes.size();
+      s.queued.Push(std::move(bytes), size);
+      WriteNextLocked(s);  // at once when no write is in flight: never waits to fill a batch
       ArmSweepLocked();
       return call;
     }
@@ -245,8 +266,15 @@ void EvaluateStream::WriteNextLocked(Stream& s) {
     }
     return;
   }
-  s.outgoing = std::move(s.queued.front());
-  s.queued.pop_front();
+  // Everything that queued behind the previous write (up to the cap) is one message.
+  std::vector<grpc::Slice> slices;
+  slices.reserve(std::min(s.queued.size(), kBatchLimits.items));
+  const size_t events =
+      s.queued.Take([&](grpc::Slice&& slice) { slices.push_back(std::move(slice)); });
+  s.outgoing = grpc::ByteBuffer(slices.data(), slices.size());
+  ++stats_.messages_sent;
+  stats_.events_sent += events;
+  if (sent_hist_) sent_hist_->Observe(static_cast<double>(events));
   s.writing = true;
   s.tags++;
   s.rw->Write(s.outgoing, &s.write);
@@ -270,26 +298,33 @@ void EvaluateStream::OnRead(Stream& s, bool ok) {
     FinishLocked(s);
     return;
   }
-  v1::EvaluateResponse response;
-  const bool parsed = Parse(s.incoming, &response);
-  DispatcherClient::EvaluateDone done;
+  v1::EvaluateResponses batch;
+  const bool parsed = Parse(&s.incoming, &batch);
+  // Each answer's callback, in the order they came (outside the lock: they may call back in).
+  std::vector<std::pair<DispatcherClient::EvaluateDone, v1::EvaluateResponse*>> answered;
   {
     std::lock_guard lock(mu_);
     if (!parsed) {
-      // Not an answer we can match: end this stream; what it owes fails with it.
+      // Not answers we can match: end this stream; what it owes fails with it.
       s.context.TryCancel();
       FinishLocked(s);
       return;
     }
-    auto it = pending_.find(response.stream_id());
-    if (it != pending_.end() && it->second.stream == &s) {  // else cancelled or swept already
-      done = std::move(it->second.done);
-      pending_.erase(it);
+    ++stats_.messages_received;
+    stats_.answers_received += static_cast<uint64_t>(batch.responses_size());
+    if (received_hist_) received_hist_->Observe(static_cast<double>(batch.responses_size()));
+    answered.reserve(static_cast<size_t>(batch.responses_size()));
+    for (auto& response : *batch.mutable_responses()) {
+      auto it = pending_.find(response.stream_id());
+      if (it != pending_.end() && it->second.stream == &s) {  // else cancelled or swept already
+        answered.emplace_back(std::move(it->second.done), &response);
+        pending_.erase(it);
+      }
     }
     s.tags++;
     s.rw->Read(&s.incoming, &s.read);
   }
-  if (done) done(grpc::Status::OK, std::move(response));
+  for (auto& [done, response] : answered) done(grpc::Status::OK, std::move(*response));
 }
 
 void EvaluateStream::OnWritten(Stream& s, bool ok) {

@@ -2,11 +2,21 @@
 // stream instead of one unary call each (no call setup, headers, trailers or deadline timer per
 // event). Requests carry a stream_id; answers come back in any order and are matched by it.
 //
+// Batched: gRPC allows one write in flight per stream, and the evaluations that come while one
+// is in flight queue; as soon as it completes, everything queued goes out as one
+// EvaluateRequests message (up to a cap), so under load the per-message cost (a write, a wake-up,
+// a frame) is paid once for many events. Nothing ever waits to fill a batch: an evaluation that
+// finds no write in flight is written at once, alone, so one event in flight keeps the latency
+// of an unbatched stream (no timer, nothing Nagle-like). Answers come the same way, several per
+// EvaluateResponses message.
+//
 // One stream at a time: it starts with the first evaluation and is replaced by a new one when it
-// breaks (every evaluation still owed on it then fails with the stream's status, and the sink's
-// fallback answers), and every second (it is half-closed and its answers still arrive): a stream
-// stays on one dispatcher replica, so this is what spreads a sink's events over the replicas. A dispatcher without EvaluateStream answers UNIMPLEMENTED: from then on
-// every evaluation, including those already waiting, goes through `unary`.
+// breaks (what it still owed, written or queued, goes out again as unary calls when it ended
+// UNAVAILABLE or CANCELLED, else fails with the stream's status and the sink's fallback
+// answers), and every second (it is half-closed and its answers still arrive): a stream
+// stays on one dispatcher replica, so this is what spreads a sink's events over the replicas. A
+// dispatcher without EvaluateStream answers UNIMPLEMENTED: from then on every evaluation,
+// including those already waiting, goes through `unary`.
 //
 // There is no per-request gRPC deadline on a stream: the sink's own budget timer cancels what it
 // gives up on, and a sweep fails whatever outlives its deadline (late answers kept by the sink).
@@ -26,6 +36,10 @@
 #include <grpcpp/generic/generic_stub.h>
 
 #include "core/dispatcher_client.h"
+
+namespace prometheus {
+class Histogram;
+}
 
 namespace smtpbridge::sink {
 
@@ -58,6 +72,25 @@ class EvaluateStream {
 
   // The dispatcher said UNIMPLEMENTED: evaluations go through the unary call.
   bool unsupported() const;
+
+  // Before the first evaluation: observe the events per message written (`sent`) and read
+  // (`received`); either may be null.
+  void set_batch_histograms(prometheus::Histogram* sent, prometheus::Histogram* received) {
+    sent_hist_ = sent;
+    received_hist_ = received;
+  }
+  // Before the first evaluation: how long a stream takes new evaluations (tests; default 1 s).
+  void set_lifetime(std::chrono::steady_clock::duration lifetime) { lifetime_ = lifetime; }
+
+  // What went over the streams so far (tests, debugging).
+  struct Stats {
+    uint64_t messages_sent = 0;      // EvaluateRequests written
+    uint64_t events_sent = 0;        // requests in them
+    uint64_t messages_received = 0;  // EvaluateResponses read
+    uint64_t answers_received = 0;   // responses in them
+    bool writing = false;            // the current stream has a write in flight
+  };
+  Stats stats() const;
 
   // What the owner's queue thread calls for each tag (every tag is one of these).
   class Tag {
@@ -101,6 +134,10 @@ class EvaluateStream {
   int streams_ = 0;            // streams not yet deleted
   bool unsupported_ = false;
   bool closing_ = false;
+  std::chrono::steady_clock::duration lifetime_;
+  prometheus::Histogram* sent_hist_ = nullptr;
+  prometheus::Histogram* received_hist_ = nullptr;
+  Stats stats_;  // but `writing`
   std::unique_ptr<SweepTag> sweep_;
   bool sweep_armed_ = false;
   int posted_ = 0;  // CancelledTags on the queue

@@ -82,13 +82,13 @@ Evaluation Fallback::Answer(const v1::Event& event, FallbackReason reason, Stead
   std::string why = "sink fallback (" + std::string(FallbackReasonName(reason)) + ", " +
                     std::string(VerdictSourceName(e.source)) + ")";
   e.verdict.set_reason(e.verdict.reason().empty() ? why : why + ": " + e.verdict.reason());
-  Warn(event, reason, e.source, now);
+  Warn(event, reason, e.source, now, trace_id);
   if (log_) WriteLine(event, reason, e.source, trace_id);
   return e;
 }
 
 void Fallback::Warn(const v1::Event& event, FallbackReason reason, VerdictSource source,
-                    SteadyTime now) {
+                    SteadyTime now, std::string_view trace_id) {
   const int i = static_cast<int>(reason);
   const int64_t now_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
@@ -103,10 +103,10 @@ void Fallback::Warn(const v1::Event& event, FallbackReason reason, VerdictSource
   const uint64_t suppressed = suppressed_[i].exchange(0, std::memory_order_relaxed);
   spdlog::warn(
       "sink fallback: reason={} source={} event={} instance={} keyword={} session={} event_id={}"
-      " dispatcher={} ({} more fallbacks with this reason since the last warning)",
+      " trace_id={} dispatcher={} ({} more fallbacks with this reason since the last warning)",
       FallbackReasonName(reason), VerdictSourceName(source), v1::EventTypeName(event.type()),
       event.session().instance(), event.command().keyword(), event.session().session_id(),
-      event.event_id(), options_.dispatcher_target, suppressed);
+      event.event_id(), trace_id.empty() ? "-" : trace_id, options_.dispatcher_target, suppressed);
 }
 
 }  // namespace smtpbridge::sink

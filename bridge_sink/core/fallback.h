@@ -36,7 +36,8 @@ class Fallback {
   const v1::Verdict& DefaultFor(v1::EventType type) const;
 
  private:
-  void Warn(const v1::Event& event, FallbackReason reason, VerdictSource source, SteadyTime now);
+  void Warn(const v1::Event& event, FallbackReason reason, VerdictSource source, SteadyTime now,
+            std::string_view trace_id);
   void WriteLine(const v1::Event& event, FallbackReason reason, VerdictSource source,
                  std::string_view trace_id);
 

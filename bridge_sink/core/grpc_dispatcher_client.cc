@@ -10,6 +10,8 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
 #include "smtpbridge/grpc/client_channel.h"
@@ -203,6 +205,17 @@ void GrpcDispatcherClient::NotifyWhenReady(std::function<void()> ready) {
   ready_watch_->Notify(std::move(ready));
 }
 
+void GrpcDispatcherClient::ExportMetrics(prometheus::Registry& registry) {
+  auto& family =
+      prometheus::BuildHistogram()
+          .Name("smtpbridge_sink_stream_batch_events")
+          .Help("Events per Dispatcher.EvaluateStream message: requests sent, answers received")
+          .Register(registry);
+  const prometheus::Histogram::BucketBoundaries buckets{1, 2, 4, 8, 16, 32, 64};
+  stream_->set_batch_histograms(&family.Add({{"direction", "sent"}}, buckets),
+                                &family.Add({{"direction", "received"}}, buckets));
+}
+
 void GrpcDispatcherClient::set_transport(Transport transport) {
   use_stream_ = transport != Transport::kUnary;
   if (transport == Transport::kStream && !stream_offered_.exchange(true)) stream_->Warm();
@@ -233,11 +246,13 @@ std::shared_ptr<DispatcherClient::Call> GrpcDispatcherClient::GetInterests(
     const v1::GetInterestsRequest& request, std::chrono::system_clock::time_point deadline,
     InterestsDone done) {
   using C = UnaryCall<CallTracker, v1::GetInterestsRequest, v1::GetInterestsResponse>;
-  // The answer says whether the dispatcher serves EvaluateStream (see the proto).
+  // The answer says whether the dispatcher serves the batched EvaluateStream (see the proto; one
+  // of an earlier release leaves evaluate_batches unset, and evaluations stay unary).
   auto noted = [this, done = std::move(done)](const grpc::Status& status, v1::GetInterestsResponse response) {
-    if (status.ok() && response.evaluate_stream() && use_stream_ &&
+    if (status.ok() && response.evaluate_batches() && use_stream_ &&
         !stream_offered_.exchange(true, std::memory_order_acq_rel)) {
-      spdlog::info("sink: the dispatcher serves EvaluateStream: evaluating over one stream");
+      spdlog::info("sink: the dispatcher serves EvaluateStream: evaluating over one batched "
+                   "stream");
       stream_->Warm();
     }
     done(status, std::move(response));

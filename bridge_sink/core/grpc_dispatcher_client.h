@@ -19,6 +19,10 @@
 #include "smtpbridge/sink/sink_factory.h"  // TlsOptions, Transport
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 
+namespace prometheus {
+class Registry;
+}
+
 namespace smtpbridge::sink {
 
 class GrpcDispatcherClient final : public DispatcherClient {
@@ -46,10 +50,21 @@ class GrpcDispatcherClient final : public DispatcherClient {
   using Completion = EvaluateStream::Tag;
 
   // How evaluations go (see Transport; default kAuto: over Dispatcher.EvaluateStream, see
-  // evaluate_stream.h, once a GetInterests answer said the dispatcher serves it). Before any call.
+  // evaluate_stream.h, once a GetInterests answer said the dispatcher serves the batched form,
+  // evaluate_batches). Before any call.
   void set_transport(Transport transport);
   bool streaming() const {
     return use_stream_ && stream_offered_.load(std::memory_order_acquire) && !stream_->unsupported();
+  }
+
+  // Before any call: registers smtpbridge_sink_stream_batch_events (events per EvaluateStream
+  // message, by direction) in `registry`.
+  void ExportMetrics(prometheus::Registry& registry);
+  // The evaluation stream's counts (tests, debugging); see EvaluateStream::Stats.
+  EvaluateStream::Stats stream_stats() const { return stream_->stats(); }
+  // Before any call: how long one evaluation stream takes new evaluations (tests; default 1 s).
+  void set_stream_lifetime(std::chrono::steady_clock::duration lifetime) {
+    stream_->set_lifetime(lifetime);
   }
 
  private:

@@ -97,7 +97,7 @@ void SinkCore::Evaluate(v1::Event event, std::chrono::microseconds budget,
 
   if (stopped_.load(std::memory_order_acquire)) {
     Evaluation e = FallbackFor(p, FallbackReason::kShutdown, p->start);
-    Record(e);
+    Record(*p, e);
     p->done(std::move(e));
     return;
   }
@@ -108,14 +108,14 @@ void SinkCore::Evaluate(v1::Event event, std::chrono::microseconds budget,
     e.verdict = std::move(hit->verdict);
     e.decided_by = std::move(hit->decided_by);
     e.source = VerdictSource::kCache;
-    Record(e);
+    Record(*p, e);
     p->done(std::move(e));
     return;
   }
   p->admission = breaker_.Allow(p->start);
   if (p->admission == CircuitBreaker::Admission::kRejected) {
     Evaluation e = FallbackFor(p, FallbackReason::kCircuitOpen, p->start);
-    Record(e);
+    Record(*p, e);
     p->done(std::move(e));
     return;
   }
@@ -132,7 +132,7 @@ void SinkCore::Evaluate(v1::Event event, std::chrono::microseconds budget,
   }
   if (p->claimed) {
     Evaluation e = FallbackFor(p, FallbackReason::kShutdown, p->start);
-    Record(e);
+    Record(*p, e);
     p->done(std::move(e));
     return;
   }
@@ -170,7 +170,7 @@ void SinkCore::OnBudgetExpired(const std::shared_ptr<Pending>& p) {
   const SteadyTime now = timers_->Now();
   breaker_.OnTimeout(p->admission, now);
   Evaluation e = FallbackFor(p, FallbackReason::kBudgetExceeded, now);
-  Record(e);
+  Record(*p, e);
   p->done(std::move(e));
   // Cancelling costs tens of microseconds in gRPC: the host gets its answer first.
   if (!options_.keep_late_answers) CancelCall(p);
@@ -224,24 +224,42 @@ void SinkCore::OnAnswer(const std::shared_ptr<Pending>& p, const grpc::Status& s
                 v1::EscapeForLog(status.error_message()));
     e = FallbackFor(p, ReasonFor(status), now);
   }
-  Record(e);
+  Record(*p, e);
   // Last touch of `this`: after it, Shutdown() may return and the sink may be destroyed while
   // the host's callback still runs on this thread.
   RpcFinished(p->id);
   p->done(std::move(e));
 }
 
+namespace {
+// The trace id is the traceparent's second field ("00-<trace id>-...").
+std::string_view TraceIdOf(const std::string& traceparent) {
+  return traceparent.size() >= 35 ? std::string_view(traceparent).substr(3, 32) : std::string_view();
+}
+}  // namespace
+
 Evaluation SinkCore::FallbackFor(const std::shared_ptr<Pending>& p, FallbackReason reason,
                                  SteadyTime now) {
-  // The trace id is the traceparent's second field ("00-<trace id>-...").
-  const std::string& tp = p->request.traceparent();
-  Evaluation e = fallback_.Answer(p->request.event(), reason, now,
-                                  tp.size() >= 35 ? std::string_view(tp).substr(3, 32) : std::string_view());
+  Evaluation e = fallback_.Answer(p->request.event(), reason, now, TraceIdOf(p->request.traceparent()));
   e.latency = now - p->start;
   return e;
 }
 
-void SinkCore::Record(const Evaluation& e) { metrics_.Answered(e.source, e.reason, e.latency); }
+void SinkCore::Record(const Pending& p, const Evaluation& e) {
+  metrics_.Answered(e.source, e.reason, e.latency);
+  // One debug line per answer, with the ids that join it to the dispatcher's and the workers'
+  // lines (event id, session, trace id).
+  if (spdlog::should_log(spdlog::level::debug)) {
+    const v1::Event& event = p.request.event();
+    spdlog::debug("sink: answer event_id={} session={} trace_id={} event={} keyword={} action={} source={} "
+                  "reason={} decided_by={} latency_us={}",
+                  event.event_id(), event.session().session_id(), TraceIdOf(p.request.traceparent()),
+                  v1::EventTypeName(event.type()), v1::EscapeForLog(event.command().keyword()),
+                  v1::ActionName(e.verdict.action()), VerdictSourceName(e.source),
+                  FallbackReasonName(e.reason), e.decided_by,
+                  std::chrono::duration_cast<std::chrono::microseconds>(e.latency).count());
+  }
+}
 
 void SinkCore::RpcFinished(uint64_t id) {
   std::lock_guard lock(mu_);
@@ -325,7 +343,7 @@ void SinkCore::Shutdown() {
     if (!unanswered) continue;
     timers_->Cancel(p->timer);
     Evaluation e = FallbackFor(p, FallbackReason::kShutdown, now);
-    Record(e);
+    Record(*p, e);
     p->done(std::move(e));
   }
   timers_->Stop();

@@ -61,7 +61,7 @@ class SinkCore final : public Sink {
   bool Claim(const std::shared_ptr<Pending>& p);
   void CancelCall(const std::shared_ptr<Pending>& p);
   Evaluation FallbackFor(const std::shared_ptr<Pending>& p, FallbackReason reason, SteadyTime now);
-  void Record(const Evaluation& e);
+  void Record(const Pending& p, const Evaluation& e);
   // A dispatcher call's callback ran (id 0: the interests call).
   void RpcFinished(uint64_t id);
 

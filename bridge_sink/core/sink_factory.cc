@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include <grpc/grpc.h>
+#include <prometheus/registry.h>
 
 #include "core/grpc_dispatcher_client.h"
 #include "core/local_rules.h"
@@ -32,9 +33,13 @@ std::unique_ptr<Sink> MakeSink(const SinkOptions& options) {
   }
   LocalRules rules;
   if (!options.local_rules_file.empty()) rules = LocalRules::LoadFile(options.local_rules_file);
-  auto client = std::make_unique<GrpcDispatcherClient>(options.dispatcher_target, options.tls);
-  client->set_transport(options.transport);
-  return std::make_unique<SinkCore>(options, std::move(client), std::make_shared<ThreadTimers>(),
+  // One registry for the sink's metrics and its client's (a private one when the host has none).
+  SinkOptions wired = options;
+  if (!wired.metrics_registry) wired.metrics_registry = std::make_shared<prometheus::Registry>();
+  auto client = std::make_unique<GrpcDispatcherClient>(wired.dispatcher_target, wired.tls);
+  client->set_transport(wired.transport);
+  client->ExportMetrics(*wired.metrics_registry);
+  return std::make_unique<SinkCore>(wired, std::move(client), std::make_shared<ThreadTimers>(),
                                     std::move(rules));
 }
 

@@ -190,8 +190,10 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket) {
       if (evaluation.reason != sink::FallbackReason::kNone)
         spdlog::debug("milter {}: fallback verdict ({})", id, sink::FallbackReasonName(evaluation.reason));
       const uint64_t refused_before = session.stats().refused_edits + session.stats().refused_verdicts;
+      const uint64_t skipped_before = session.stats().skipped_edits;
       for (const auto& r : session.Complete(evaluation)) AppendFrame(EncodeReplyPacket(r), out);
       stats.refused_edits += session.stats().refused_edits + session.stats().refused_verdicts - refused_before;
+      stats.skipped_edits += session.stats().skipped_edits - skipped_before;
     }
     if (!out.empty()) {
       idle->io_started = std::chrono::steady_clock::now();

@@ -33,6 +33,7 @@ struct ServerStats {
   std::atomic<uint64_t> protocol_errors{0};
   std::atomic<uint64_t> events{0};
   std::atomic<uint64_t> refused_edits{0};  // SessionStats::refused_edits + refused_verdicts, summed
+  std::atomic<uint64_t> skipped_edits{0};  // SessionStats::skipped_edits, summed
   host::InFlight in_flight;  // events being evaluated or answered: what a drain waits for
 };
 

@@ -367,6 +367,17 @@ std::vector<Reply> MilterSession::Complete(const sink::Evaluation& evaluation) {
     spdlog::log(note.warn ? spdlog::level::warn : spdlog::level::info, "milter session {}: policy {}: {}",
                 session_.session_id(), note.warn ? "warning" : "info", v1::EscapeForLog(note.text));
   }
+  // Message edits apply at end of message only (the MTA accepts milter modifications there alone).
+  // One on an earlier step's continuing verdict (a quarantine at RCPT, as Postfix's HOLD allows)
+  // would otherwise be lost without a trace.
+  const bool continues = verdict.action() == v1::ACTION_UNSPECIFIED || verdict.action() == v1::ACTION_CONTINUE ||
+                         verdict.action() == v1::ACTION_SKIP_RECIPIENT;
+  if (pending != Pending::kEom && continues && verdict.edits_size() > 0) {
+    stats_.refused_edits += static_cast<uint64_t>(verdict.edits_size());
+    spdlog::warn("milter session {}: {} message edit(s) refused (edits apply at end of message only)",
+                 session_.session_id(), verdict.edits_size());
+    verdict.clear_edits();
+  }
   if (pending == Pending::kEom) {
     int skipped = 0;
     int refused = 0;
@@ -374,6 +385,11 @@ std::vector<Reply> MilterSession::Complete(const sink::Evaluation& evaluation) {
     stats_.skipped_edits += static_cast<uint64_t>(skipped);
     stats_.refused_edits += static_cast<uint64_t>(refused);
     if (refused > 0) spdlog::warn("milter session {}: {} message edit(s) refused (invalid header or address)", session_.session_id(), refused);
+    // An edit the MTA did not grant in OPTNEG is lost policy: say so, as for a refused one.
+    if (skipped > 0) {
+      spdlog::warn("milter session {}: {} message edit(s) refused: the MTA did not grant the action in option negotiation",
+                   session_.session_id(), skipped);
+    }
     session_.set_transaction_count(session_.transaction_count() + 1);
     ResetTransaction();
     return replies;

@@ -26,7 +26,9 @@ std::string Bracketed(const std::string& address) {
   return "<" + address + ">";
 }
 
-bool IsClass(uint32_t code, char cls) { return code >= 200 && code <= 599 && ('0' + code / 100) == cls; }
+bool IsClass(uint32_t code, char cls) {
+  return code >= 200 && code <= 599 && static_cast<char>('0' + code / 100) == cls;
+}
 
 // The reply of the right class, else the contract's default (the same text as the proxy and the
 // policy host give).
@@ -37,12 +39,24 @@ Reply CodeOr(const v1::SmtpReply& reply, char cls, const char* fallback) {
 
 }  // namespace
 
+std::string DefaultEnhancedCode(uint32_t code) {
+  if (code == 421) return "4.7.0";
+  if (code / 100 == 2) return "2.0.0";
+  return std::to_string(code / 100 % 10) + ".7.1";
+}
+
 std::string FormatReplyCode(const v1::SmtpReply& reply) {
   if (reply.code() == 0) return {};
   const std::string code = std::to_string(reply.code());
-  const std::string enhanced = CleanLine(reply.enhanced_code());
+  std::string enhanced = CleanLine(reply.enhanced_code());
+  if (enhanced.empty()) enhanced = DefaultEnhancedCode(reply.code());
   std::vector<std::string> lines(reply.lines().begin(), reply.lines().end());
-  if (lines.empty()) lines.emplace_back();
+  // No text: the proto's default text of the reply's class, as on the proxy and the policy host.
+  if (lines.empty()) {
+    lines.emplace_back(reply.code() == 421 ? "Closing connection"
+                       : reply.code() < 500 ? "Try again later"
+                                            : "Rejected by policy");
+  }
   std::string out;
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const bool last = i + 1 == lines.size();
@@ -161,6 +175,11 @@ std::vector<Reply> EndOfMessageReplies(const v1::Verdict& verdict, uint32_t acti
             out.push_back(ReplaceBodyReply{body.substr(at, kBodyChunk)});
         }
         break;
+      case v1::MessageEdit::kWarn:
+      case v1::MessageEdit::kInfo:
+      case v1::MessageEdit::kFilter:
+      case v1::MessageEdit::kRedirect:
+        // Postfix-only vocabulary: sink::PrepareVerdict logged or refused and removed these.
       case v1::MessageEdit::EDIT_NOT_SET:
         break;
     }

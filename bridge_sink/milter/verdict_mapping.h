@@ -11,8 +11,16 @@
 namespace smtpbridge::milter {
 
 // "550-5.7.1 first\r\n550 5.7.1 last" for SMFIR_REPLYCODE; '%' doubled (libmilter and Sendmail
-// treat it as a format character), CR/LF dropped. Empty when `reply` has no code.
+// treat it as a format character), CR/LF dropped. Empty when `reply` has no code. Always with an
+// enhanced code: Postfix refuses a bare code ("554") as a "malformed reply" and applies
+// milter_default_action instead (Postfix 2.x also wants the enhanced code as the fifth character);
+// a reply without one gets `DefaultEnhancedCode`, one without text the class's default text
+// ("Rejected by policy", "Try again later", 421 "Closing connection").
 std::string FormatReplyCode(const v1::SmtpReply& reply);
+
+// The enhanced code a reply without one gets (the same on every host): "4.7.0" for 421, "2.0.0"
+// for 2xx, else "C.7.1" with C the code's class — what Postfix's own access tables add.
+std::string DefaultEnhancedCode(uint32_t code);
 
 // The reply to a step other than end of message:
 //   CONTINUE/UNSPECIFIED, SKIP_RECIPIENT, RESPOND 2xx/3xx -> SMFIR_CONTINUE

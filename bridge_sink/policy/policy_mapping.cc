@@ -37,11 +37,21 @@ std::string ReplyText(const v1::SmtpReply& reply) {
   return text;
 }
 
+// Always with an enhanced code: "NNN" alone is an all-numerical access(5) result, which Postfix
+// reads as OK (the recipient a worker rejected would be accepted, and later restrictions skipped);
+// "C.7.1" (421: "4.7.0") is what its own access tables add, and what the milter sends.
 std::string CodeReply(const v1::SmtpReply& reply) {
   std::string out = std::to_string(reply.code());
   if (!reply.enhanced_code().empty()) out += " " + reply.enhanced_code();
+  else if (reply.code() == 421) out += " 4.7.0";
+  else out += " " + std::to_string(reply.code() / 100 % 10) + ".7.1";  // 4xx/5xx only (2xx is OK)
+  // No text: the class's default text, as on the proxy and the milter. Postfix would otherwise
+  // show the text of an earlier reply of the same smtpd process (seen with Postfix 3.7.11:
+  // "452 4.5.3" after a "550 5.7.1 plain text" reached the client as "452 4.5.3 <rcpt>: Recipient
+  // address rejected: plain text").
   const std::string text = ReplyText(reply);
   if (!text.empty()) out += " " + text;
+  else out += reply.code() == 421 ? " Closing connection" : reply.code() < 500 ? " Try again later" : " Rejected by policy";
   return out;
 }
 
@@ -189,8 +199,10 @@ std::string ActionForVerdict(const v1::Verdict& verdict, const std::string& prot
   };
   switch (verdict.action()) {
     case v1::ACTION_RESPOND:
-      if (!ReplyOk(reply) || reply.code() / 100 == 3 || reply.code() < 200 || reply.code() > 599) {
-        valid(false);  // unusable: the event continues, counted (as on the proxy)
+      // 421 is DROP_SESSION's code (Postfix hangs up on it): a RESPOND may not use it.
+      if (!ReplyOk(reply) || reply.code() / 100 == 3 || reply.code() < 200 || reply.code() > 599 ||
+          reply.code() == 421) {
+        valid(false);  // unusable: the event continues, counted (as on the proxy and the milter)
         return "DUNNO";
       }
       if (InClass(reply.code(), 4) || InClass(reply.code(), 5)) return CodeReply(reply);

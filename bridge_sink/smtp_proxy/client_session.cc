@@ -264,6 +264,17 @@ awaitable<std::optional<v1::Verdict>> ClientSession::Fire(v1::Event event, bool 
     spdlog::log(note.warn ? spdlog::level::warn : spdlog::level::info, "session {}: event {}: policy {}: {}",
                 session_.session_id(), id, note.warn ? "warning" : "info", v1::EscapeForLog(note.text));
   }
+  // Message edits apply to the message at `_EOD` only. One on an earlier event's continuing verdict
+  // (a quarantine at RCPT, as Postfix's HOLD allows) would otherwise be lost without a trace.
+  const auto action = evaluation->verdict.action();
+  const bool continues = action == v1::ACTION_UNSPECIFIED || action == v1::ACTION_CONTINUE ||
+                         action == v1::ACTION_SKIP_RECIPIENT;
+  if (!eod && continues && evaluation->verdict.edits_size() > 0) {
+    ctx_->metrics->edits_refused.Increment(evaluation->verdict.edits_size());
+    spdlog::warn("session {}: event {}: {} message edit(s) refused (edits apply at end of data only)",
+                 session_.session_id(), id, evaluation->verdict.edits_size());
+    evaluation->verdict.clear_edits();
+  }
   if (evaluation->verdict.action() > v1::ACTION_CONTINUE) {
     ctx_->metrics->verdicts_enforced.Increment();
     spdlog::debug("session {}: event {} -> {} ({})", session_.session_id(), id,

@@ -36,7 +36,7 @@ ProxyMetrics::ProxyMetrics(std::shared_ptr<prometheus::Registry> r)
       timeouts(MakeCounter(*registry, "smtpbridge_proxy_client_timeouts_total",
                            "Client idle or session timeouts")),
       edits_refused(MakeCounter(*registry, "smtpbridge_proxy_edits_refused_total",
-                                "Message edits refused as invalid")),
+                                "Message edits refused: invalid, or on an event before _EOD")),
       verdicts_refused(MakeCounter(*registry, "smtpbridge_proxy_verdicts_refused_total",
                                    "Verdict parts the proxy cannot apply (DEFER_IF_REJECT, filter, "
                                    "redirect, unknown actions, replies breaking the contract)")) {}

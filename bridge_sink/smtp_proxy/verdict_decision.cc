@@ -20,7 +20,21 @@ std::optional<Reply> ToReply(const v1::SmtpReply& proto) {
     }
     reply.lines.push_back(line);
   }
-  if (reply.lines.empty()) reply.lines.emplace_back(reply.positive() ? "Ok" : "Error");
+  // No enhanced code: the proxy advertises ENHANCEDSTATUSCODES (RFC 2034: every reply carries
+  // one), so the same default as the milter and the policy host — 2.0.0, 421 4.7.0, else C.7.1.
+  if (reply.enhanced.empty() && reply.code / 100 != 3) {
+    reply.enhanced = reply.code / 100 == 2 ? "2.0.0"
+                     : reply.code == 421   ? "4.7.0"
+                                           : std::to_string(reply.code / 100) + ".7.1";
+  }
+  // No text: the proto's default text of the reply's class (docs/verdicts.md section 3), the same
+  // on every host.
+  if (reply.lines.empty()) {
+    reply.lines.emplace_back(reply.positive() ? "Ok"
+                             : reply.code == 421 ? "Closing connection"
+                             : reply.code < 500  ? "Try again later"
+                                                 : "Rejected by policy");
+  }
   return reply;
 }
 

@@ -1,8 +1,9 @@
 // Package smtpbridge is the Go SDK for smtpbridge policy workers.
 //
-// A worker is a gRPC server implementing smtpbridge.v1.PolicySink. The dispatcher calls it with
-// one SMTP protocol event at a time, plus the binding that matched and its sink_properties; the
-// worker answers with a Verdict. This package hides the gRPC plumbing: register a handler per
+// A worker is a gRPC server implementing smtpbridge.v1.PolicySink. The dispatcher sends it SMTP
+// protocol events, each with the binding that matched and its sink_properties, one unary OnEvent
+// call per event or batched on the OnEvents stream; the worker answers each with a Verdict. Both
+// transports run the same handlers. This package hides the gRPC plumbing: register a handler per
 // event type and command keyword, build verdicts with the chainable builder, and serve.
 //
 //	worker := smtpbridge.NewWorker()

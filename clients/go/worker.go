@@ -55,6 +55,10 @@ type Worker struct {
 	serverOpts  []grpc.ServerOption
 	reflection  bool
 	onListen    func(net.Addr) error
+
+	// Closed when Serve starts draining: open OnEvents streams answer what they owe and end.
+	draining  chan struct{}
+	drainOnce sync.Once
 }
 
 // Option configures a Worker.
@@ -96,6 +100,7 @@ func NewWorker(opts ...Option) *Worker {
 		logger:      logger,
 		gracePeriod: DefaultGracePeriod,
 		reflection:  true,
+		draining:    make(chan struct{}),
 	}
 	for _, opt := range opts {
 		opt(w)
@@ -145,14 +150,24 @@ func (w *Worker) lookup(t EventType, keyword string) HandlerFunc {
 // OnEvent implements smtpbridgev1.PolicySinkServer: find the handler, run it within the
 // dispatcher's deadline, and map its outcome onto a verdict or a gRPC status.
 func (w *Worker) OnEvent(ctx context.Context, req *pb.SinkRequest) (*pb.Verdict, error) {
-	ev := NewEvent(req)
+	traceparent := ""
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
 		if tp := md.Get("traceparent"); len(tp) > 0 {
-			ev = ev.WithTraceparent(tp[0])
+			traceparent = tp[0]
 		}
 	}
-	// The gRPC deadline has millisecond resolution and may be absent (a direct call);
-	// time_left is the dispatcher's own figure.
+	return w.decide(ctx, req, traceparent)
+}
+
+// decide is one event's whole path, shared by OnEvent and OnEvents: the handler's context, the
+// verdict checks and the error mapping (a gRPC status error) are the same on both transports.
+func (w *Worker) decide(ctx context.Context, req *pb.SinkRequest, traceparent string) (*pb.Verdict, error) {
+	ev := NewEvent(req)
+	if traceparent != "" {
+		ev = ev.WithTraceparent(traceparent)
+	}
+	// The gRPC deadline has millisecond resolution and may be absent (a direct call, or a
+	// request on OnEvents); time_left is the dispatcher's own figure.
 	if _, has := ctx.Deadline(); !has && ev.TimeLeft() > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, ev.TimeLeft())
@@ -196,7 +211,9 @@ func (w *Worker) call(ctx context.Context, h HandlerFunc, ev *EventContext) (v *
 }
 
 // Register adds the PolicySink service to an existing gRPC server, for programs that serve
-// other services too. Serve does this (plus health and reflection) for you.
+// other services too. Serve does this (plus health and reflection) for you. On your own server an
+// OnEvents stream ends when the dispatcher half-closes it (or the server cancels it); Serve's
+// drain also ends it once it has answered what it owes.
 func (w *Worker) Register(s grpc.ServiceRegistrar) { pb.RegisterPolicySinkServer(s, w) }
 
 // Serve listens on addr ("127.0.0.1:50051", ":0", or "unix:/run/policy.sock") and serves until
@@ -253,6 +270,7 @@ func (w *Worker) ServeListener(ctx context.Context, lis net.Listener) error {
 	}
 	w.logger.Info("worker draining", "grace_period", w.gracePeriod)
 	healthSrv.Shutdown()
+	w.drainOnce.Do(func() { close(w.draining) })
 	drained := make(chan struct{})
 	go func() { srv.GracefulStop(); close(drained) }()
 	select {

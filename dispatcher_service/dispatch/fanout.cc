@@ -46,6 +46,7 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
     bool hedged = false;
     std::shared_ptr<const v1::SinkRequest> request;
     std::shared_ptr<ConcurrencyLimiter> limiter;  // the pool slot this call holds (admission)
+    bool shed = false;  // admission kept this call from going out (decision logs say "shed")
   };
 
   // Work to do once the lock is released.
@@ -102,6 +103,7 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
       }
     }
     for (const size_t i : skipped) {
+      slots[i].shed = true;
       const std::string what = "shed: worker pool at its concurrency limit";
       FinishLocked(i, v1::SINK_OUTCOME_KIND_ERROR, OnErrorVerdict(slots[i].binding->proto, what),
                    what, now, actions);
@@ -115,11 +117,20 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
     for (auto& slot : slots) {
       if (slot.done) continue;
       slot.done = true;  // never started: nothing to report per binding
+      slot.shed = true;
       slot.outcome.set_kind(v1::SINK_OUTCOME_KIND_CANCELLED);
       slot.outcome.set_error(std::string("shed: ") + reason);
     }
     v1::EvaluateResponse response = v1::ShedResponse(reason);
     *response.mutable_elapsed() = v1::ToProtoDuration(now - start);
+    // The decision log says which bindings a shed kept from running (outcome "shed").
+    if (detail) {
+      actions->detail.reserve(slots.size());
+      for (const auto& slot : slots) {
+        actions->detail.push_back(
+            {.binding = &slot.binding->proto, .outcome = slot.outcome, .shed = slot.shed});
+      }
+    }
     actions->response = std::move(response);
   }
 
@@ -179,7 +190,7 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
     if (detail) {
       actions->detail.reserve(slots.size());
       for (const auto& slot : slots) {
-        actions->detail.push_back({&slot.binding->proto, slot.outcome, !slot.done});
+        actions->detail.push_back({&slot.binding->proto, slot.outcome, !slot.done, slot.shed});
       }
     }
     actions->response = std::move(response);

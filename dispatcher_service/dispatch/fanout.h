@@ -52,6 +52,8 @@ struct DecisionOutcome {
   const v1::Binding* binding = nullptr;
   v1::SinkOutcome outcome;
   bool pending = false;  // observe-mode call still running when the decision went out
+  bool shed = false;     // admission kept this binding's call from going out (the event was
+                         // shed, or an observe-mode call found its pool full)
 };
 
 // Stats, metrics and logs. Called from any thread, never under the fan-out's lock.

@@ -13,6 +13,7 @@
 #include "server/recorder.h"
 #include "smtpbridge/common/rfc3339.h"
 #include "smtpbridge/v1/names.h"
+#include "smtpbridge/v1/shed.h"
 
 namespace smtpbridge::dispatcher {
 namespace {
@@ -84,19 +85,24 @@ DecisionLog::~DecisionLog() {
 nlohmann::json DecisionLog::ToJson(const EventInfo& event, const v1::EvaluateResponse& response,
                                    const std::vector<DecisionOutcome>& outcomes, bool hash_addresses) {
   nlohmann::json bindings = nlohmann::json::array();
-  std::string source = "none";  // nothing matched, or every binding continued
+  // A shed event (admission control, smtpbridge/v1/shed.h) was not decided: no binding ran.
+  const bool shed = v1::IsShedResponse(response);
+  std::string source = shed ? "shed" : "none";  // none: nothing matched, or all continued
   for (const auto& o : outcomes) {
+    const std::string outcome = o.shed      ? "shed"
+                                : o.pending ? "pending"
+                                            : std::string(OutcomeKindName(o.outcome.kind()));
     nlohmann::json b = {
         {"name", o.binding->name()},
         {"priority", o.binding->priority()},
         {"mode", o.binding->mode() == v1::BINDING_MODE_OBSERVE ? "observe" : "enforce"},
-        {"outcome", o.pending ? "pending" : std::string(OutcomeKindName(o.outcome.kind()))},
+        {"outcome", outcome},
     };
-    if (!o.pending && o.outcome.kind() != v1::SINK_OUTCOME_KIND_CANCELLED) {
+    if (!o.pending && !o.shed && o.outcome.kind() != v1::SINK_OUTCOME_KIND_CANCELLED) {
       b["verdict"] = std::string(v1::ActionName(o.outcome.verdict().action()));
     }
     if (o.outcome.has_latency()) b["latency_us"] = Micros(o.outcome.latency());
-    if (!o.outcome.error().empty()) b["error"] = o.outcome.error();
+    if (!o.shed && !o.outcome.error().empty()) b["error"] = o.outcome.error();
     if (o.binding->name() == response.decided_by()) {
       switch (o.outcome.kind()) {
         case v1::SINK_OUTCOME_KIND_CACHED: source = "cache"; break;
@@ -116,12 +122,14 @@ nlohmann::json DecisionLog::ToJson(const EventInfo& event, const v1::EvaluateRes
       {"instance", event.instance},
       {"event", std::string(v1::EventTypeName(event.type))},
       {"keyword", event.keyword},
+      {"outcome", shed ? "shed" : "decided"},
       {"bindings", std::move(bindings)},
       {"verdict", VerdictJson(response.verdict())},
-      {"decided_by", response.decided_by()},
+      {"decided_by", shed ? std::string() : response.decided_by()},
       {"source", source},
       {"latency_us", Micros(response.elapsed())},
   };
+  if (shed) line["shed_reason"] = std::string(v1::ShedReason(response));
   if (!event.sender.empty()) line["sender"] = address(event.sender);
   if (!event.recipient.empty()) line["recipient"] = address(event.recipient);
   return line;

@@ -125,6 +125,7 @@ bool DispatcherApp::Start(std::string* error) {
   admin_service_ = std::make_unique<AdminService>(store_.get(), &stats_, options_.admin_token, &cqs_);
   admin_auth_ = std::make_unique<AdminAuth>(options_.admin_token);
   dispatcher_service_->SetAdminAuth(admin_auth_.get());
+  dispatcher_service_->SetMetrics(metrics_.get());
   health_service_ = std::make_unique<HealthService>(&cqs_);
   grpc::ServerBuilder builder;
   // Ours serves grpc.health.v1.Health; never gRPC's default one (callback API), even when

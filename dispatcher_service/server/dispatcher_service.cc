@@ -138,7 +138,9 @@ v1::GetInterestsResponse DispatcherService::Interests(const v1::GetInterestsRequ
     }
   }
   response.set_generation(store_->generation());
-  response.set_evaluate_stream(true);
+  // The batched EvaluateStream (a sink of an earlier release looks for field 4, now reserved,
+  // and keeps to unary Evaluate with us).
+  response.set_evaluate_batches(true);
   *response.mutable_refresh_after() = v1::ToProtoDuration(kInterestsRefreshAfter);
   return response;
 }

@@ -1,6 +1,7 @@
 // smtpbridge.v1.Dispatcher: Evaluate on the gRPC completion-queue API, driven by the CqPool's
 // threads (it fans the event out (FanOut) and finishes the call when the decision is settled);
-// EvaluateStream, the same per request over one bidi stream (server/evaluate_stream.h);
+// EvaluateStream, the same per request over one bidi stream, batched both ways
+// (server/evaluate_stream.h);
 // GetInterests, rarely called, on the same queues (CqUnaryMethod): no callback-API method, so
 // gRPC starts none of its callback threads.
 #pragma once
@@ -13,6 +14,7 @@
 #include "server/bindings_store.h"
 #include "server/cq_pool.h"
 #include "server/cq_unary.h"
+#include "server/metrics.h"
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 
 namespace smtpbridge::dispatcher {
@@ -38,6 +40,8 @@ class DispatcherService final : public v1::Dispatcher::AsyncService {
   grpc::Status AuthorizeExplain(const grpc::ServerContext& context) const {
     return admin_auth_ ? admin_auth_->Authorize(context) : grpc::Status::OK;
   }
+  // Before Arm(): where EvaluateStreams count their events per message (null: nowhere).
+  void SetMetrics(Metrics* metrics) { metrics_ = metrics; }
 
   // Shutdown, before the server stops accepting: every open EvaluateStream (and any accepted
   // from now on) answers what it has read, then ends with UNAVAILABLE, so idle sink streams do
@@ -54,6 +58,7 @@ class DispatcherService final : public v1::Dispatcher::AsyncService {
   BindingsStore* store_;
   CqPool* cqs_;
   const AdminAuth* admin_auth_ = nullptr;
+  Metrics* metrics_ = nullptr;
   std::mutex streams_mu_;
   // Accepted, not yet deleted (qualified: the base class has a method named EvaluateStream).
   std::unordered_set<dispatcher::EvaluateStream*> streams_;

@@ -10,6 +10,15 @@ namespace smtpbridge::dispatcher {
 // against a thread holding Use and waiting for mu_.) None is held while calling into the
 // fan-out, whose `done` may run inline; the destructor runs holding none.
 
+namespace {
+
+// At most this much per EvaluateResponses message: the sink's cap (bridge_sink/core/
+// evaluate_stream.cc), for the same reasons (the per-message cost is shared thin long before,
+// and a bounded message keeps the first answers of a burst from waiting behind the rest).
+constexpr common::BatchLimits kBatchLimits{.items = 64, .bytes = 1024 * 1024};
+
+}  // namespace
+
 std::atomic<size_t> EvaluateStream::open_{0};
 
 EvaluateStream::EvaluateStream(DispatcherService* service, grpc::ServerCompletionQueue* cq)
@@ -18,7 +27,8 @@ EvaluateStream::EvaluateStream(DispatcherService* service, grpc::ServerCompletio
       store_(service->store_),
       cqs_(service->cqs_),
       cq_(cq),
-      stream_(&context_) {}
+      stream_(&context_),
+      queue_(kBatchLimits) {}
 
 EvaluateStream::~EvaluateStream() {
   if (registered_) {
@@ -51,7 +61,7 @@ void EvaluateStream::OnAccepted(bool ok) {
       registered_ = true;
       std::lock_guard lock(mu_);
       reading_ = true;
-      stream_.Read(&request_, &read_op_);
+      stream_.Read(&batch_, &read_op_);
       // Accepted after the drain began (the server stops accepting only after): answer what
       // it sends first, then end it like the others.
       if (service_->draining_) DrainLocked();
@@ -65,14 +75,21 @@ void EvaluateStream::OnRead(bool ok) {
   bool take;
   {
     std::lock_guard lock(mu_);
-    // Counted before the lock is let go, so no Finish can start while it is evaluated. Once the
-    // Finish went out the request came in behind the status: it cannot be answered, and the
-    // client fails it with the stream's status (see the header).
+    // Counted before the lock is let go, so no Finish can start while they are evaluated. Once
+    // the Finish went out the requests came in behind the status: they cannot be answered, and
+    // the client fails them with the stream's status (see the header).
     take = ok && !EndedLocked();
-    if (take) ++running_;
+    if (take) running_ += static_cast<size_t>(batch_.requests_size());
+  }
+  if (take && service_->metrics_) {
+    service_->metrics_->StreamBatchReceived(static_cast<size_t>(batch_.requests_size()));
   }
   // reading_ stays set until below, so an answer arriving inline cannot delete us meanwhile.
-  if (take) Take();
+  // Each request's fan-out starts on its own: one waiting for a slow worker holds up none of
+  // the others, whose answers go out as they come.
+  if (take) {
+    for (const auto& request : batch_.requests()) Take(request);
+  }
   bool done;
   {
     CqPool::Use use(cqs_);
@@ -80,7 +97,7 @@ void EvaluateStream::OnRead(bool ok) {
     reading_ = false;
     if (take && use && !EndedLocked()) {
       reading_ = true;
-      stream_.Read(&request_, &read_op_);
+      stream_.Read(&batch_, &read_op_);
     } else {
       read_closed_ = true;  // half-closed, broken, finished, or no queue to read on
     }
@@ -89,9 +106,9 @@ void EvaluateStream::OnRead(bool ok) {
   if (done) delete this;
 }
 
-void EvaluateStream::Take() {
-  const uint64_t id = request_.stream_id();
-  const v1::EventType type = request_.event().type();
+void EvaluateStream::Take(const v1::EvaluateRequest& request) {
+  const uint64_t id = request.stream_id();
+  const v1::EventType type = request.event().type();
   std::shared_ptr<const BindingSet> bindings;
   if (type != v1::EVENT_TYPE_UNSPECIFIED && v1::EventTypeName(type) != "UNSPECIFIED") {
     bindings = store_->Current();
@@ -105,10 +122,10 @@ void EvaluateStream::Take() {
     OnAnswer(std::move(response));
     return;
   }
-  // `event` is only read during this call, so request_ can take the next Read afterwards.
+  // `event` is only read during this call, so batch_ can take the next Read afterwards.
   // A test event's explanation reveals the bindings: only with the admin token.
-  const bool explain = request_.explain() && service_->AuthorizeExplain(context_).ok();
-  fanout_->Evaluate(std::move(bindings), request_.event(), explain, request_.traceparent(),
+  const bool explain = request.explain() && service_->AuthorizeExplain(context_).ok();
+  fanout_->Evaluate(std::move(bindings), request.event(), explain, request.traceparent(),
                     [this, id](v1::EvaluateResponse response) {
                       response.set_stream_id(id);
                       OnAnswer(std::move(response));
@@ -116,12 +133,13 @@ void EvaluateStream::Take() {
 }
 
 void EvaluateStream::OnAnswer(v1::EvaluateResponse response) {
+  const size_t bytes = response.ByteSizeLong();  // outside the lock
   bool done;
   {
     CqPool::Use use(cqs_);
     std::lock_guard lock(mu_);
     --running_;
-    if (use && !broken_) queue_.push_back(std::move(response));
+    if (use && !broken_) queue_.Push(std::move(response), bytes);
     done = StepLocked(static_cast<bool>(use));
   }
   if (done) delete this;
@@ -180,11 +198,15 @@ void EvaluateStream::OnDrain(bool) {
 }
 
 bool EvaluateStream::StepLocked(bool open) {
-  if (!open || broken_) queue_.clear();  // nobody to write to any more
+  if (!open || broken_) queue_.Clear();  // nobody to write to any more
   if (open && !EndedLocked()) {
     if (!write_pending_ && !queue_.empty()) {
-      writing_ = std::move(queue_.front());
-      queue_.pop_front();
+      // Every answer that completed while the previous write was in flight (up to the cap).
+      writing_.Clear();
+      const size_t answers = queue_.Take([this](v1::EvaluateResponse&& response) {
+        *writing_.add_responses() = std::move(response);
+      });
+      if (service_->metrics_) service_->metrics_->StreamBatchSent(answers);
       write_pending_ = true;
       stream_.Write(writing_, &write_op_);
     } else if ((read_closed_ || draining_) && !write_pending_ && running_ == 0) {

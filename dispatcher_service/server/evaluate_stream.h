@@ -1,7 +1,10 @@
 // Dispatcher.EvaluateStream on the CqPool queues: one long-lived bidi stream per sink channel,
-// each request fanned out at once (many in flight per stream), each answer written back with the
-// request's stream_id in completion order. One Read is kept outstanding while the client sends;
-// answers are queued and written one at a time (gRPC allows one Write in flight per stream).
+// batched both ways. Each EvaluateRequests message read carries one or more requests; each is
+// fanned out at once and on its own (many in flight per stream; a slow one holds back nothing),
+// and each answer goes back with its request's stream_id, in completion order. One Read is kept
+// outstanding while the client sends. gRPC allows one Write in flight per stream: an answer that
+// finds none in flight is written at once, alone; the answers that complete while one is in
+// flight queue, and all of them (up to a cap) go out as the next EvaluateResponses message.
 // When Read fails (half-close, or the stream broke) the stream waits for its running fan-outs
 // and queued answers, then finishes OK.
 //
@@ -24,12 +27,12 @@
 #include <grpcpp/support/async_stream.h>
 
 #include <atomic>
-#include <deque>
 #include <mutex>
 
 #include "dispatch/fanout.h"
 #include "server/bindings_store.h"
 #include "server/cq_pool.h"
+#include "smtpbridge/common/batch_queue.h"
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 
 namespace smtpbridge::dispatcher {
@@ -69,9 +72,9 @@ class EvaluateStream {
   void OnWritten(bool ok);
   void OnFinished(bool ok);
   void OnDrain(bool ok);
-  // Starts the fan-out for request_ (or answers it at once when it cannot be taken); running_
-  // already counts it.
-  void Take();
+  // Starts the fan-out for `request`, one of batch_ (or answers it at once when it cannot be
+  // taken); running_ already counts it.
+  void Take(const v1::EvaluateRequest& request);
   // Under mu_: Finish is outstanding or done, so no operation may start any more.
   bool EndedLocked() const { return finishing_ || finished_; }
   void DrainLocked();
@@ -88,8 +91,8 @@ class EvaluateStream {
   CqPool* cqs_;
   grpc::ServerCompletionQueue* cq_;
   grpc::ServerContext context_;
-  grpc::ServerAsyncReaderWriter<v1::EvaluateResponse, v1::EvaluateRequest> stream_;
-  v1::EvaluateRequest request_;  // the Read buffer (one Read at a time)
+  grpc::ServerAsyncReaderWriter<v1::EvaluateResponses, v1::EvaluateRequests> stream_;
+  v1::EvaluateRequests batch_;  // the Read buffer (one Read at a time)
   Op accept_op_{this, &EvaluateStream::OnAccepted};
   Op read_op_{this, &EvaluateStream::OnRead};
   Op write_op_{this, &EvaluateStream::OnWritten};
@@ -99,8 +102,8 @@ class EvaluateStream {
   bool registered_ = false;  // in service_->streams_
 
   std::mutex mu_;
-  std::deque<v1::EvaluateResponse> queue_;  // answers waiting for the write in flight
-  v1::EvaluateResponse writing_;            // the one being written
+  common::BatchQueue<v1::EvaluateResponse> queue_;  // answers waiting for the write in flight
+  v1::EvaluateResponses writing_;                   // the message being written
   size_t running_ = 0;                      // fan-outs whose answer is still to come
   bool reading_ = false;                    // a Read is outstanding
   bool read_closed_ = false;                // the client sends no more (or cannot)

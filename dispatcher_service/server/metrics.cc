@@ -21,6 +21,11 @@ prometheus::Histogram::BucketBoundaries LatencyBuckets() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0};
 }
 
+prometheus::Histogram::BucketBoundaries BatchBuckets() {
+  // 1 (nothing was waiting) .. 64 (the cap, server/evaluate_stream.cc).
+  return {1, 2, 4, 8, 16, 32, 64};
+}
+
 }  // namespace
 
 Metrics::Metrics(const std::string& listen)
@@ -73,11 +78,23 @@ Metrics::Metrics(const std::string& listen)
                 .Name("smtpbridge_dispatcher_shed_total")
                 .Help("Events answered at once as shed because a limit was reached, by reason")
                 .Register(*registry_)),
+      call_latency_(prometheus::BuildHistogram()
+                        .Name("smtpbridge_dispatcher_binding_call_seconds")
+                        .Help("Worker call time per binding, from the call's start to its outcome (answered, timeout or error)")
+                        .Register(*registry_)),
       latency_(prometheus::BuildHistogram()
                    .Name("smtpbridge_dispatcher_evaluate_seconds")
                    .Help("Time from receipt of an event to its answer")
                    .Register(*registry_)
-                   .Add({}, LatencyBuckets())) {
+                   .Add({}, LatencyBuckets())),
+      stream_batch_(prometheus::BuildHistogram()
+                        .Name("smtpbridge_dispatcher_stream_batch_events")
+                        .Help("Events per EvaluateStream message: requests received, answers sent")
+                        .Register(*registry_)),
+      stream_batch_received_(stream_batch_.Add({{"direction", "received"}}, BatchBuckets())),
+      stream_batch_sent_(stream_batch_.Add({{"direction", "sent"}}, BatchBuckets())) {
+  // Known label values start at 0, so rate() and dashboards work before the first shed.
+  for (const char* reason : {kShedInFlight, kShedPoolLimit}) shed_.Add({{"reason", reason}});
   if (!listen.empty()) {
     exposer_ = std::make_unique<prometheus::Exposer>(listen);
     exposer_->RegisterCollectable(registry_);
@@ -96,6 +113,11 @@ void Metrics::Decision(std::string_view action, double seconds) {
 
 void Metrics::Outcome(const std::string& binding, std::string_view kind) {
   outcomes_.Add({{"binding", binding}, {"kind", std::string(kind)}}).Increment();
+}
+
+void Metrics::CallLatency(const std::string& binding, double seconds) {
+  static const prometheus::Histogram::BucketBoundaries kBuckets = LatencyBuckets();
+  call_latency_.Add({{"binding", binding}}, kBuckets).Observe(seconds);
 }
 
 void Metrics::Reload(bool ok, size_t bindings) {
@@ -118,6 +140,10 @@ void Metrics::Returned(const std::string& pool, size_t out_now) {
 
 void Metrics::Endpoints(const std::string& pool, size_t endpoints) {
   endpoints_.Add({{"pool", pool}}).Set(static_cast<double>(endpoints));
+  // A known pool's ejection and retry series start at 0 (dashboards show 0, not "no data").
+  ejections_.Add({{"pool", pool}});
+  ejected_.Add({{"pool", pool}});
+  retries_.Add({{"pool", pool}});
 }
 
 void Metrics::Retry(const std::string& pool) { retries_.Add({{"pool", pool}}).Increment(); }

@@ -27,6 +27,8 @@ class Metrics {
   void Event(std::string_view event_type);
   void Decision(std::string_view action, double seconds);
   void Outcome(const std::string& binding, std::string_view kind);
+  // How long one binding's worker call took, from its start to its outcome (per binding).
+  void CallLatency(const std::string& binding, double seconds);
   void Reload(bool ok, size_t bindings);
   void Hedge(const std::string& binding);
   // Worker pools (by target): an endpoint ejected / back in rotation (with how many are out
@@ -41,6 +43,13 @@ class Metrics {
   void AddCollector(std::function<std::vector<prometheus::MetricFamily>()> collect);
   // A worker verdict refused by the contract check, by binding and problem ("reply_class", ...).
   void InvalidVerdict(const std::string& binding, std::string_view problem);
+  // Events per EvaluateStream message: requests in one read, answers in one write.
+  void StreamBatchReceived(size_t events) {
+    stream_batch_received_.Observe(static_cast<double>(events));
+  }
+  void StreamBatchSent(size_t events) {
+    stream_batch_sent_.Observe(static_cast<double>(events));
+  }
   // "host:port" the exposer listens on (the real port when 0 was asked for).
   std::string address() const;
 
@@ -62,8 +71,12 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& endpoints_;
   prometheus::Family<prometheus::Counter>& retries_;
   prometheus::Family<prometheus::Counter>& shed_;
+  prometheus::Family<prometheus::Histogram>& call_latency_;
   std::vector<std::shared_ptr<prometheus::Collectable>> collectors_;
   prometheus::Histogram& latency_;
+  prometheus::Family<prometheus::Histogram>& stream_batch_;
+  prometheus::Histogram& stream_batch_received_;
+  prometheus::Histogram& stream_batch_sent_;
 };
 
 // The admission gauges, read when scraped: events in flight and their limit, and per pool calls

@@ -9,6 +9,14 @@
 #include "smtpbridge/v1/smtp_text.h"
 
 namespace smtpbridge::dispatcher {
+namespace {
+
+// Log lines carry the caller's trace id (traceparent) to join them to the sink's and workers'.
+std::string_view TraceIdOrDash(const EventInfo& event) {
+  return event.trace_id.empty() ? std::string_view("-") : std::string_view(event.trace_id);
+}
+
+}  // namespace
 
 std::string_view OutcomeKindName(v1::SinkOutcomeKind kind) {
   switch (kind) {
@@ -25,23 +33,31 @@ void Recorder::OnOutcome(const EventInfo& event, const v1::Binding& binding,
                          const v1::SinkOutcome& outcome) {
   if (stats_) stats_->Record(binding.name(), outcome);
   const std::string_view kind = OutcomeKindName(outcome.kind());
-  if (metrics_) metrics_->Outcome(binding.name(), kind);
+  if (metrics_) {
+    metrics_->Outcome(binding.name(), kind);
+    // A cancelled call's time says nothing about the worker; cached outcomes made no call.
+    if (outcome.has_latency() && outcome.kind() != v1::SINK_OUTCOME_KIND_CANCELLED) {
+      metrics_->CallLatency(binding.name(),
+                            std::chrono::duration<double>(v1::FromProtoDuration(outcome.latency())).count());
+    }
+  }
   const bool failed = outcome.kind() == v1::SINK_OUTCOME_KIND_TIMEOUT ||
                       outcome.kind() == v1::SINK_OUTCOME_KIND_ERROR;
   if (failed && AllowWarning()) {
-    spdlog::warn("worker {} binding={} sink={} event_id={} session={} event={} error=\"{}\" on_error={}",
+    spdlog::warn("worker {} binding={} sink={} event_id={} session={} trace_id={} event={} error=\"{}\" on_error={}",
                  kind, binding.name(), binding.sink(), event.event_id, event.session_id,
-                 v1::EventTypeName(event.type), v1::EscapeForLog(outcome.error()),
+                 TraceIdOrDash(event), v1::EventTypeName(event.type), v1::EscapeForLog(outcome.error()),
                  v1::ActionName(outcome.verdict().action()));
   } else if (outcome.observed() && !IsContinue(outcome.verdict())) {
-    spdlog::debug("observe binding={} event_id={} verdict={}", binding.name(), event.event_id,
-                  v1::ActionName(outcome.verdict().action()));
+    spdlog::debug("observe binding={} event_id={} trace_id={} verdict={}", binding.name(),
+                  event.event_id, TraceIdOrDash(event), v1::ActionName(outcome.verdict().action()));
   }
 }
 
 void Recorder::OnHedge(const EventInfo& event, const v1::Binding& binding) {
   if (metrics_) metrics_->Hedge(binding.name());
-  spdlog::debug("hedge binding={} event_id={}", binding.name(), event.event_id);
+  spdlog::debug("hedge binding={} event_id={} trace_id={}", binding.name(), event.event_id,
+                TraceIdOrDash(event));
 }
 
 void Recorder::OnDecisionDetail(const EventInfo& event, const v1::EvaluateResponse& response,
@@ -66,8 +82,9 @@ void Recorder::OnDecision(const EventInfo& event, const v1::EvaluateResponse& re
       metrics_->Shed(reason);
     }
     if (AllowWarning()) {
-      spdlog::warn("shed reason={} event_id={} session={} event={}", reason, event.event_id,
-                   event.session_id, v1::EventTypeName(event.type));
+      spdlog::warn("shed reason={} event_id={} session={} trace_id={} event={}", reason,
+                   event.event_id, event.session_id, TraceIdOrDash(event),
+                   v1::EventTypeName(event.type));
     }
     return;
   }
@@ -80,9 +97,9 @@ void Recorder::OnDecision(const EventInfo& event, const v1::EvaluateResponse& re
     // Worker text is escaped (no CR/LF can forge a log line); the reply is the one the host
     // enforces, defaults included.
     const v1::SmtpReply enforced = EnforcedReply(response.verdict());
-    spdlog::info("decision action={} decided_by={} event_id={} session={} event={} keyword={} reply=\"{}\" reason=\"{}\" elapsed_us={}",
+    spdlog::info("decision action={} decided_by={} event_id={} session={} trace_id={} event={} keyword={} reply=\"{}\" reason=\"{}\" elapsed_us={}",
                  action, response.decided_by(), event.event_id, event.session_id,
-                 v1::EventTypeName(event.type), v1::EscapeForLog(event.keyword),
+                 TraceIdOrDash(event), v1::EventTypeName(event.type), v1::EscapeForLog(event.keyword),
                  enforced.code() != 0 ? v1::EscapeForLog(v1::ReplyText(enforced)) : "",
                  v1::EscapeForLog(response.verdict().reason()),
                  std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());

@@ -38,7 +38,9 @@ std::string FormatLogLine(const std::string& line) {
     if (v.contains("code")) out << " " << Str(v, "code");
     if (v.contains("enhanced_code")) out << " " << Str(v, "enhanced_code");
     if (!Str(j, "decided_by").empty()) out << " by " << Str(j, "decided_by");
-    out << " (" << Str(j, "source") << ") " << Str(j, "latency_us") << "us";
+    out << " (" << Str(j, "source");
+    if (j.contains("shed_reason")) out << " " << Str(j, "shed_reason");
+    out << ") " << Str(j, "latency_us") << "us";
   }
   out << "\n    trace=" << Str(j, "trace_id") << " session=" << Str(j, "session_id");
   if (j.contains("bindings")) {

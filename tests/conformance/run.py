@@ -2,11 +2,16 @@
 """Conformance runner: drives each language's conformance worker behind a real smtpbridge-dispatcher
 with the vectors in tests/vectors/cases/ (contract: tests/vectors/SPEC.md).
 
-    tests/conformance/run.sh [--languages cpp,python,go,node] [--build-dir build/release/bin]
-                             [--allow-missing] [--prepare] [--cases GLOB] [--direct] [-v]
+    tests/conformance/run.sh [--languages cpp,python,go,node,unary-raw] [--build-dir build/release/bin]
+                             [--allow-missing] [--prepare] [--cases GLOB] [--direct]
+                             [--transports OnEvent,OnEvents] [-v]
 
-Prints one line per language and a closing `N passed, N failed`; exits non-zero on any unexpected
-result (a failing case not in known_failures/<lang>.txt, or a listed case that passes).
+Each vector runs through the dispatcher (whichever transport it negotiates with the worker), then
+straight to the worker over each PolicySink transport: unary OnEvent, and the batched OnEvents
+stream (every case in a few SinkRequests messages, answers matched by stream_id). Prints one line
+per language and a closing `N passed, N failed` (one check per case and pass); exits non-zero on
+any unexpected result (a failing case not in known_failures/<lang>.txt, a listed case that
+passes, or a worker answering OnEvents UNIMPLEMENTED without `OnEvents` listed there).
 """
 from __future__ import annotations
 
@@ -35,7 +40,11 @@ from smtpbridge.enums import EventType, OnError
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 VECTORS = REPO / "tests" / "vectors" / "cases"
-LANGUAGES = ["cpp", "python", "go", "node"]
+LANGUAGES = ["cpp", "python", "go", "node", "unary-raw"]
+TRANSPORTS = ["OnEvent", "OnEvents"]
+STREAM_BATCH = 16  # requests per SinkRequests message on the OnEvents pass
+STREAM_DEADLINE_S = 10.0  # the whole OnEvents pass of one language
+CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 START_TIMEOUT_S = 180.0   # `go run` may compile first
 STOP_TIMEOUT_S = 10.0
 EVALUATE_DEADLINE_S = 15.0
@@ -244,14 +253,15 @@ def check_evaluate(case: Case, response: pb.EvaluateResponse) -> List[str]:
     return problems
 
 
-def check_direct(case: Case, verdict: Optional[pb.Verdict], error: Optional[grpc.RpcError]) -> List[str]:
+def check_direct(case: Case, verdict: Optional[pb.Verdict], error: Optional[str]) -> List[str]:
+    """A worker's own answer (no dispatcher): `error` is the status ("CODE: message") if it failed."""
     expected = normalized(case.expected())
     if case.expected_outcome == ERROR:
         if error is None:
             return [f"worker answered {action_name(verdict.action)}, want an error status"]
         return []
     if error is not None:
-        return [f"worker failed: {error.code().name}: {error.details()}"]
+        return [f"worker failed: {error}"]
     actual = normalized(verdict)
     if actual == expected:
         return []
@@ -346,6 +356,16 @@ class WorkerSpec:
     cwd: pathlib.Path
     requires: List[str]
     prepare: List[List[str]] = field(default_factory=list)
+    transports: List[str] = field(default_factory=lambda: list(TRANSPORTS))  # what it serves
+    properties: Optional[List[str]] = None  # only cases using these sink_properties (None: all)
+
+    def covers(self, case: Case) -> bool:
+        if self.properties is None:
+            return True
+        used = set(case.sink_properties)
+        if case.sink_properties.get("reason") == "@echo":
+            used.add("@echo")
+        return used <= set(self.properties)
 
 
 def load_workers(path: pathlib.Path, build_dir: pathlib.Path) -> Dict[str, WorkerSpec]:
@@ -357,10 +377,16 @@ def load_workers(path: pathlib.Path, build_dir: pathlib.Path) -> Dict[str, Worke
         return text
 
     raw = json.loads(path.read_text())["workers"]
-    return {name: WorkerSpec(name, [expand(a) for a in w["command"]], pathlib.Path(expand(w.get("cwd", "{repo}"))),
-                             [expand(r) for r in w.get("requires", [])],
-                             [[expand(a) for a in cmd] for cmd in w.get("prepare", [])])
-            for name, w in raw.items()}
+    specs = {}
+    for name, w in raw.items():
+        spec = WorkerSpec(name, [expand(a) for a in w["command"]], pathlib.Path(expand(w.get("cwd", "{repo}"))),
+                          [expand(r) for r in w.get("requires", [])],
+                          [[expand(a) for a in cmd] for cmd in w.get("prepare", [])],
+                          list(w.get("transports", TRANSPORTS)), w.get("properties"))
+        if "OnEvent" not in spec.transports or set(spec.transports) - set(TRANSPORTS):
+            raise SetupError(f"{path}: {name}: transports must include OnEvent, from {TRANSPORTS}")
+        specs[name] = spec
+    return specs
 
 
 def missing_requirements(spec: WorkerSpec) -> List[str]:
@@ -385,6 +411,8 @@ def prepare(spec: WorkerSpec, workdir: pathlib.Path) -> None:
 
 
 def read_known_failures(lang: str, cases: List[Case]) -> Dict[str, str]:
+    """Case name -> why. The line `OnEvents` (a transport, not a case) says the worker answers
+    OnEvents UNIMPLEMENTED for now: the OnEvents pass then reports it instead of failing."""
     path = HERE / "known_failures" / f"{lang}.txt"
     known: Dict[str, str] = {}
     if not path.exists():
@@ -395,7 +423,7 @@ def read_known_failures(lang: str, cases: List[Case]) -> Dict[str, str]:
         line = line.strip()
         if not line:
             continue
-        if line not in names:
+        if line not in names and line != "OnEvents":
             raise SetupError(f"{path}:{number}: {line!r} is not a case name (stale entry?)")
         known[line] = comment.strip()
     return known
@@ -407,23 +435,37 @@ class LanguageResult:
     failed: int = 0           # unexpected: unlisted failures + listed cases that pass
     known: int = 0            # listed and still failing
     report: List[str] = field(default_factory=list)
+    passes: List[str] = field(default_factory=list)   # "dispatcher", "OnEvent", "OnEvents"
+    notes: List[str] = field(default_factory=list)    # shown on the summary line
+
+
+class Unimplemented(Exception):
+    """The worker does not serve OnEvents: it answered UNIMPLEMENTED (or never answered)."""
 
 
 def run_language(spec: WorkerSpec, cases: List[Case], args, workdir: pathlib.Path) -> LanguageResult:
     result = LanguageResult()
     known = read_known_failures(spec.name, cases)
+    cases = [c for c in cases if spec.covers(c)]
     worker = Process(f"{spec.name}-worker", spec.command, spec.cwd, workdir)
     dispatcher: Optional[Process] = None
+    passes: List[Tuple[str, List[Tuple[Case, List[str]]]]] = []
+    stream_unimplemented: Optional[str] = None
     try:
         worker_address = worker.wait_ready()
-        if args.direct:
-            outcomes = _run_direct(cases, worker_address)
-        else:
+        if not args.direct:
             bindings = workdir / f"{spec.name}-bindings.yaml"
             bindings.write_text(bindings_yaml(cases, sink_target(worker_address)))
             dispatcher = Process(f"{spec.name}-dispatcher",
                                  [str(args.dispatcher), "--bindings", str(bindings)], REPO, workdir)
-            outcomes = _run_dispatched(cases, dispatcher.wait_ready())
+            passes.append(("dispatcher", _run_dispatched(cases, dispatcher.wait_ready())))
+        if "OnEvent" in args.transports:
+            passes.append(("OnEvent", _run_direct(cases, worker_address)))
+        if "OnEvents" in args.transports:
+            try:
+                passes.append(("OnEvents", _run_stream(cases, worker_address)))
+            except Unimplemented as err:
+                stream_unimplemented = str(err)
     except SetupError:
         raise
     except grpc.RpcError as err:
@@ -443,22 +485,62 @@ def run_language(spec: WorkerSpec, cases: List[Case], args, workdir: pathlib.Pat
             result.failed += 1
             result.report.append(f"  FAIL {process.label}: sanitizer reports in its log:")
             result.report += [f"    | {line}" for line in reports[:20]]
-    for case, problems in outcomes:
-        if case.name in known:
-            if problems:
+    if "OnEvents" in args.transports:
+        _judge_stream_support(spec, known, stream_unimplemented, result)
+    result.passes = [name for name, _ in passes]
+    tally(spec.name, cases, known, passes, result, args.verbose)
+    return result
+
+
+def tally(lang: str, cases: List[Case], known: Dict[str, str],
+          passes: List[Tuple[str, List[Tuple[Case, List[str]]]]], result: LanguageResult, verbose: bool) -> None:
+    """Counts every (case, pass) check into result, against the known failures."""
+    # A listed case is known while it fails in at least one pass (a dispatcher-side gap passes
+    # direct); it is an unexpected pass once it passes in all of them.
+    failing_somewhere = {case.name for _, outcomes in passes for case, problems in outcomes if problems}
+    for case in cases:
+        if case.name in known and case.name not in failing_somewhere and passes:
+            result.failed += 1
+            result.report.append(f"  UNEXPECTED PASS {case.name}: listed in known_failures/{lang}.txt; remove it")
+    for name, outcomes in passes:
+        for case, problems in outcomes:
+            if not problems:
+                result.passed += case.name not in known or case.name in failing_somewhere
+            elif case.name in known:
                 result.known += 1
-                if args.verbose:
-                    result.report.append(f"  known failure {case.name}: {known[case.name] or 'listed'}")
+                if verbose:
+                    result.report.append(f"  known failure [{name}] {case.name}: {known[case.name] or 'listed'}")
             else:
                 result.failed += 1
-                result.report.append(f"  UNEXPECTED PASS {case.name}: listed in known_failures/{spec.name}.txt; remove it")
-        elif problems:
+                result.report.append(f"  FAIL [{name}] {case.name} ({case.source}): {case.description}")
+                result.report += [f"    {p}" for p in problems]
+
+
+def _judge_stream_support(spec: WorkerSpec, known: Dict[str, str], unimplemented: Optional[str],
+                          result: LanguageResult) -> None:
+    """Whether the worker serving OnEvents or not is what workers.json and known_failures say."""
+    listed = "OnEvents" in known
+    if "OnEvents" not in spec.transports:  # an OnEvent-only worker, on purpose
+        if unimplemented is None:
             result.failed += 1
-            result.report.append(f"  FAIL {case.name} ({case.source}): {case.description}")
-            result.report += [f"    {p}" for p in problems]
+            result.report.append(f"  FAIL {spec.name} serves OnEvents, but workers.json says it serves OnEvent only")
         else:
             result.passed += 1
-    return result
+            result.notes.append("OnEvents UNIMPLEMENTED as declared")
+    elif unimplemented is not None:
+        if listed:
+            result.known += 1
+            result.notes.append(f"OnEvents not served, listed in known_failures/{spec.name}.txt")
+            result.report.append(f"  known failure [OnEvents] {spec.name}: {unimplemented}")
+        else:
+            result.failed += 1
+            result.report.append(f"  FAIL [OnEvents] the {spec.name} worker does not serve OnEvents ({unimplemented}): "
+                                 f"unary OnEvent only (list `OnEvents` in known_failures/{spec.name}.txt "
+                                 "while that is expected)")
+    elif listed:
+        result.failed += 1
+        result.report.append(f"  UNEXPECTED PASS [OnEvents] {spec.name} serves OnEvents: remove the `OnEvents` "
+                             f"line from known_failures/{spec.name}.txt")
 
 
 def _wait_for_channel(channel: grpc.Channel, what: str) -> None:
@@ -484,23 +566,65 @@ def _run_dispatched(cases: List[Case], address: str) -> List[Tuple[Case, List[st
     return out
 
 
+def sink_request(case: Case, stream_id: int = 0) -> pb.SinkRequest:
+    """What a dispatcher would send this case's worker (run.py's own, without a dispatcher)."""
+    binding = pb.Binding(name=case.name, id=case.name, instance=case.instance,
+                         event=EventType[case.event_name], rule=case.rule, priority=24575,
+                         sink_properties=case.sink_properties, enabled=True,
+                         on_error=OnError[case.on_error.upper()], body_limit=case.body_limit or 0)
+    request = pb.SinkRequest(event=event_for(case), binding=binding, stream_id=stream_id)
+    json_format.Parse(json.dumps("3s"), request.time_left)
+    return request
+
+
 def _run_direct(cases: List[Case], address: str) -> List[Tuple[Case, List[str]]]:
     out = []
     with grpc.insecure_channel(sink_target(address)) as channel:
         _wait_for_channel(channel, f"worker at {address}")
         stub = pb.PolicySinkStub(channel)
         for case in cases:
-            binding = pb.Binding(name=case.name, id=case.name, instance=case.instance,
-                                 event=EventType[case.event_name], rule=case.rule, priority=24575,
-                                 sink_properties=case.sink_properties, enabled=True,
-                                 on_error=OnError[case.on_error.upper()], body_limit=case.body_limit or 0)
-            request = pb.SinkRequest(event=event_for(case), binding=binding)
-            json_format.Parse(json.dumps("3s"), request.time_left)
             try:
-                verdict, error = stub.OnEvent(request, timeout=EVALUATE_DEADLINE_S), None
+                verdict, error = stub.OnEvent(sink_request(case), timeout=EVALUATE_DEADLINE_S), None
             except grpc.RpcError as err:
-                verdict, error = None, err
+                verdict, error = None, f"{err.code().name}: {err.details()}"
             out.append((case, check_direct(case, verdict, error)))
+    return out
+
+
+def _run_stream(cases: List[Case], address: str) -> List[Tuple[Case, List[str]]]:
+    """Every case on one OnEvents stream, STREAM_BATCH requests a message, then a half-close;
+    answers are matched by stream_id (case i has stream_id i + 1) in whatever order they come."""
+    requests = [sink_request(case, i + 1) for i, case in enumerate(cases)]
+    messages = [pb.sink_pb2.SinkRequests(requests=requests[i:i + STREAM_BATCH])
+                for i in range(0, len(requests), STREAM_BATCH)]
+    answers: Dict[int, pb.sink_pb2.SinkAnswer] = {}
+    problems: List[str] = []
+    with grpc.insecure_channel(sink_target(address)) as channel:
+        _wait_for_channel(channel, f"worker at {address}")
+        try:
+            for message in pb.PolicySinkStub(channel).OnEvents(iter(messages), timeout=STREAM_DEADLINE_S):
+                for answer in message.answers:
+                    if answer.stream_id in answers or not 1 <= answer.stream_id <= len(cases):
+                        problems.append(f"unexpected answer for stream_id {answer.stream_id}")
+                    answers[answer.stream_id] = answer
+        except grpc.RpcError as err:
+            if err.code() == grpc.StatusCode.UNIMPLEMENTED:
+                raise Unimplemented(err.details() or "UNIMPLEMENTED") from None
+            if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED and not answers:
+                # A C++ async server whose generated service has OnEvents but never requests it
+                # leaves the call waiting instead of answering UNIMPLEMENTED.
+                raise Unimplemented(f"no answer at all in {STREAM_DEADLINE_S:.0f}s: the call hangs, as "
+                                    "on a C++ async service that never requests OnEvents") from None
+            problems.append(f"stream ended {err.code().name}: {err.details()}")
+    out = []
+    for i, case in enumerate(cases):
+        answer = answers.get(i + 1)
+        if answer is None:
+            out.append((case, [f"no answer for stream_id {i + 1}"] + problems))
+            continue
+        error = (f"{CODE_NAMES.get(answer.error_code, answer.error_code)}: {answer.error_message}"
+                 if answer.error_code else None)
+        out.append((case, check_direct(case, answer.verdict if error is None else None, error) + problems))
     return out
 
 
@@ -519,9 +643,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--vectors", default=str(VECTORS), help="folder of vector files")
     parser.add_argument("--workers", default=str(HERE / "workers.json"))
     parser.add_argument("--direct", action="store_true",
-                        help="no dispatcher: call each worker's PolicySink directly (SDK development)")
+                        help="no dispatcher: only call each worker's PolicySink directly (SDK development)")
+    parser.add_argument("--transports", default=",".join(TRANSPORTS),
+                        help="the direct passes after the dispatcher's, comma-separated subset of "
+                        + ",".join(TRANSPORTS) + " (default: both; empty: none)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
+    args.transports = [t.strip() for t in args.transports.split(",") if t.strip()]
+    if set(args.transports) - set(TRANSPORTS) or (args.direct and not args.transports):
+        parser.error(f"--transports takes a subset of {','.join(TRANSPORTS)} (not empty with --direct)")
 
     build_dir = pathlib.Path(args.build_dir).resolve()
     if (build_dir / "bin").is_dir():  # a build tree (build/release) rather than its bin folder
@@ -570,6 +700,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                 else:
                     print(f"{lang}: skipped, missing {', '.join(missing)}")
                 continue
+            if not any(spec.covers(c) for c in cases):
+                print(f"{lang}: skipped, no selected case uses only the properties it covers")
+                continue
             started = time.monotonic()
             try:
                 result = run_language(spec, cases, args, workdir)
@@ -579,8 +712,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                 continue
             took = time.monotonic() - started
             known = f", {result.known} known failures" if result.known else ""
-            via = "direct" if args.direct else "via dispatcher"
-            print(f"{lang}: {result.passed} passed, {result.failed} failed{known} ({via}, {took:.1f}s)")
+            via = " + ".join("via dispatcher" if p == "dispatcher" else f"{p} direct" for p in result.passes)
+            notes = "".join(f"; {n}" for n in result.notes)
+            print(f"{lang}: {result.passed} passed, {result.failed} failed{known} ({via}{notes}, {took:.1f}s)")
             for line in result.report:
                 print(line)
             total_passed += result.passed

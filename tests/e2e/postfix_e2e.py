@@ -6,6 +6,8 @@ the real dispatcher and workers, mail submitted with swaks and smtp-source.
                                           X-Policy header added at end of message
   P2 (Postfix) -> milter B (instance 2) : every message quarantined (conformance worker edit)
                -> policyd  (instance 3) : RCPT denied@* rejected through check_policy_service
+  both: RCPT bare@* rejected with a reply that is a code alone ("554"), which must still reach
+        the client as a rejection (554 5.7.1)
 
 Exit 77 (ctest: skipped) when Postfix, swaks or root are missing. Needs root: Postfix's master
 runs as root."""
@@ -91,6 +93,30 @@ bindings:
     sink: ipv4:{conformance}
     sink_properties:
       edits: "quarantine:held by smtpbridge e2e"
+    timeout: 2s
+    on_error: continue
+  # A REJECT whose reply is a code alone: each host must still make Postfix reject (a bare
+  # "554" was a malformed milter reply, and an all-numerical policy action means OK).
+  - name: milter-bare-code
+    instance: 1
+    event: INBOUND_COMMAND
+    rule: RCPT TO=bare@*
+    priority: 50
+    sink: ipv4:{conformance}
+    sink_properties:
+      verdict: reject
+      reply: "554"
+    timeout: 2s
+    on_error: continue
+  - name: policy-bare-code
+    instance: 3
+    event: INBOUND_COMMAND
+    rule: RCPT TO=bare@*
+    priority: 50
+    sink: ipv4:{conformance}
+    sink_properties:
+      verdict: reject
+      reply: "554"
     timeout: 2s
     on_error: continue
   - name: policy-reject-rcpt
@@ -214,6 +240,14 @@ def main():
                       "policy: RCPT denied@ rejected through check_policy_service", r.stdout[-2000:])
         r = swaks(p2.port, ["fine@example.net"], header="Subject: e2e-policy-ok")
         checks.expect("queued as" in r.stdout, "policy: other recipients pass (DUNNO)", r.stdout[-1000:])
+
+        # 5. A reply that is a code alone still rejects, on both hosts (docs/verdicts.md section 3).
+        r = swaks(p1.port, ["bare@example.net"], header="Subject: e2e-bare-milter")
+        checks.expect("554 5.7.1" in r.stdout and "queued as" not in r.stdout,
+                      "milter: REJECT with a bare 554 is a 554 5.7.1", r.stdout[-1500:] + p1.log()[-800:])
+        r = swaks(p2.port, ["bare@example.net"], header="Subject: e2e-bare-policy")
+        checks.expect("554 5.7.1" in r.stdout and "queued as" not in r.stdout,
+                      "policy: REJECT with a bare 554 is a 554 5.7.1", r.stdout[-1500:] + p2.log()[-800:])
     except Exception:  # noqa: BLE001 - report any setup failure as a test failure
         traceback.print_exc()
         checks.failures.append("setup")

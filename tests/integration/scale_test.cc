@@ -54,42 +54,10 @@ std::string ReadAll(const std::filesystem::path& path) {
 // Where dns_stub.py is (this folder, baked in at build time).
 std::filesystem::path SourceDir() { return SMTPBRIDGE_INTEGRATION_SOURCE_DIR; }
 
-// GET http://127.0.0.1:port/metrics; "" on failure.
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return "";
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  std::string out;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if (::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
-      char buf[8192];
-      ssize_t n;
-      while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-    }
-  }
-  ::close(fd);
-  return out;
-}
-
 // Sum of smtpbridge_dispatcher_events_total over its labels; -1 when unreadable.
 double EventsTotal(int metrics_port) {
   const std::string text = HttpGet(metrics_port, "/metrics");
-  if (text.empty()) return -1;
-  double total = 0;
-  size_t pos = 0;
-  const std::string name = "smtpbridge_dispatcher_events_total{";
-  while ((pos = text.find(name, pos)) != std::string::npos) {
-    const size_t space = text.find(' ', text.find('}', pos));
-    total += std::strtod(text.c_str() + space + 1, nullptr);
-    pos = space;
-  }
-  return total;
+  return text.empty() ? -1 : MetricSum(text, "smtpbridge_dispatcher_events_total");
 }
 
 // What the sinks' answers were, for one phase of the test.

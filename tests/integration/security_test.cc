@@ -3,11 +3,8 @@
 // log, the admin token from the environment) → smtpbridge-example-worker (--tls-*). One Postfix
 // policy request is answered by the worker; the decision log line carries the request's trace id;
 // bridgectl status needs both the token and a client certificate.
-#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,36 +37,6 @@ std::pair<std::unique_ptr<testing::Process>, std::string> StartProcess(
   auto address = p->WaitForReadyFile(dir / (name + ".ready"));
   EXPECT_TRUE(address) << name << " did not start:\n" << Read(dir / (name + ".log"));
   return {std::move(p), address.value_or("")};
-}
-
-// One Postfix policy request over TCP; the "action=..." line of the answer ("" on failure).
-std::string PolicyRequest(int port, const std::string& recipient) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{20, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return "";
-  }
-  const std::string request =
-      "request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n"
-      "client_address=192.0.2.1\nclient_name=client.example\nhelo_name=client.example\n"
-      "sender=alice@example.org\nrecipient=" + recipient + "\ninstance=1a2b.3c\n\n";
-  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  std::string answer;
-  char buf[512];
-  while (answer.find("\n\n") == std::string::npos) {
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    answer.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  const auto start = answer.find("action=");
-  return start == std::string::npos ? "" : answer.substr(start, answer.find('\n', start) - start);
 }
 
 TEST(Security, MutualTlsOnEveryHopWithDecisionLogAndAdminToken) {

@@ -53,6 +53,15 @@ void WriteAtomically(const std::filesystem::path& path, const std::string& conte
 // An inbound RCPT event for `recipient` on instance 1, with `budget`.
 v1::Event RcptEvent(const std::string& recipient, std::chrono::milliseconds budget);
 
+// One Postfix policy delegation request (protocol_state=RCPT, for `recipient`) to a policyd on
+// 127.0.0.1:port; the "action=..." line of the answer ("" on failure).
+std::string PolicyRequest(int port, const std::string& recipient);
+
+// GET http://127.0.0.1:port`path` (HTTP/1.0): the whole response, headers included; "" on failure.
+std::string HttpGet(int port, const std::string& path);
+// Sum of every sample of metric `name` (over its labels) in a Prometheus text exposition.
+double MetricSum(const std::string& text, const std::string& name);
+
 // A raw Dispatcher stub (no sink in between).
 std::unique_ptr<v1::Dispatcher::Stub> DispatcherStub(const std::string& address);
 

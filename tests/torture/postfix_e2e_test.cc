@@ -81,7 +81,9 @@ class PostfixNextHop : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (proxy_) EXPECT_EQ(proxy_->Stop(), 0);
+    if (proxy_) {
+      EXPECT_EQ(proxy_->Stop(), 0);
+    }
     if (started_) RunTty("postfix -c " + root_.string() + "/etc stop", root_ / "stop.out");
   }
 

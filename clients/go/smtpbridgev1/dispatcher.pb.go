@@ -349,6 +349,98 @@ func (x *EvaluateResponse) GetStreamId() uint64 {
 	return 0
 }
 
+// EvaluateStream, sink to dispatcher: the requests that were waiting when the previous message
+// was written (one or more; a sink never waits to fill a batch).
+type EvaluateRequests struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Requests      []*EvaluateRequest     `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EvaluateRequests) Reset() {
+	*x = EvaluateRequests{}
+	mi := &file_smtpbridge_v1_dispatcher_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EvaluateRequests) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EvaluateRequests) ProtoMessage() {}
+
+func (x *EvaluateRequests) ProtoReflect() protoreflect.Message {
+	mi := &file_smtpbridge_v1_dispatcher_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EvaluateRequests.ProtoReflect.Descriptor instead.
+func (*EvaluateRequests) Descriptor() ([]byte, []int) {
+	return file_smtpbridge_v1_dispatcher_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *EvaluateRequests) GetRequests() []*EvaluateRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+// EvaluateStream, dispatcher to sink: the answers that were ready when the previous message was
+// written, in completion order.
+type EvaluateResponses struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Responses     []*EvaluateResponse    `protobuf:"bytes,1,rep,name=responses,proto3" json:"responses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EvaluateResponses) Reset() {
+	*x = EvaluateResponses{}
+	mi := &file_smtpbridge_v1_dispatcher_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EvaluateResponses) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EvaluateResponses) ProtoMessage() {}
+
+func (x *EvaluateResponses) ProtoReflect() protoreflect.Message {
+	mi := &file_smtpbridge_v1_dispatcher_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EvaluateResponses.ProtoReflect.Descriptor instead.
+func (*EvaluateResponses) Descriptor() ([]byte, []int) {
+	return file_smtpbridge_v1_dispatcher_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *EvaluateResponses) GetResponses() []*EvaluateResponse {
+	if x != nil {
+		return x.Responses
+	}
+	return nil
+}
+
 type GetInterestsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Restrict to one instance; 0 means all.
@@ -359,7 +451,7 @@ type GetInterestsRequest struct {
 
 func (x *GetInterestsRequest) Reset() {
 	*x = GetInterestsRequest{}
-	mi := &file_smtpbridge_v1_dispatcher_proto_msgTypes[3]
+	mi := &file_smtpbridge_v1_dispatcher_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -371,7 +463,7 @@ func (x *GetInterestsRequest) String() string {
 func (*GetInterestsRequest) ProtoMessage() {}
 
 func (x *GetInterestsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smtpbridge_v1_dispatcher_proto_msgTypes[3]
+	mi := &file_smtpbridge_v1_dispatcher_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -384,7 +476,7 @@ func (x *GetInterestsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInterestsRequest.ProtoReflect.Descriptor instead.
 func (*GetInterestsRequest) Descriptor() ([]byte, []int) {
-	return file_smtpbridge_v1_dispatcher_proto_rawDescGZIP(), []int{3}
+	return file_smtpbridge_v1_dispatcher_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetInterestsRequest) GetInstance() uint32 {
@@ -411,7 +503,7 @@ type Interest struct {
 
 func (x *Interest) Reset() {
 	*x = Interest{}
-	mi := &file_smtpbridge_v1_dispatcher_proto_msgTypes[4]
+	mi := &file_smtpbridge_v1_dispatcher_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -423,7 +515,7 @@ func (x *Interest) String() string {
 func (*Interest) ProtoMessage() {}
 
 func (x *Interest) ProtoReflect() protoreflect.Message {
-	mi := &file_smtpbridge_v1_dispatcher_proto_msgTypes[4]
+	mi := &file_smtpbridge_v1_dispatcher_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -436,7 +528,7 @@ func (x *Interest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Interest.ProtoReflect.Descriptor instead.
 func (*Interest) Descriptor() ([]byte, []int) {
-	return file_smtpbridge_v1_dispatcher_proto_rawDescGZIP(), []int{4}
+	return file_smtpbridge_v1_dispatcher_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Interest) GetInstance() uint32 {
@@ -474,16 +566,16 @@ type GetInterestsResponse struct {
 	Generation uint64 `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
 	// How long a host may use this answer before asking again.
 	RefreshAfter *durationpb.Duration `protobuf:"bytes,3,opt,name=refresh_after,json=refreshAfter,proto3" json:"refresh_after,omitempty"`
-	// This dispatcher serves EvaluateStream. Hosts stream their evaluations only once they have
-	// seen it (an older dispatcher leaves it false, and they keep to Evaluate).
-	EvaluateStream bool `protobuf:"varint,4,opt,name=evaluate_stream,json=evaluateStream,proto3" json:"evaluate_stream,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// This dispatcher serves the batched EvaluateStream. Hosts stream their evaluations only once
+	// they have seen it (an older dispatcher leaves it false, and they keep to Evaluate).
+	EvaluateBatches bool `protobuf:"varint,5,opt,name=evaluate_batches,json=evaluateBatches,proto3" json:"evaluate_batches,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *GetInterestsResponse) Reset() {
 	*x = GetInterestsResponse{}
-	mi := &file_smtpbridge_v1_dispatcher_proto_msgTypes[5]
+	mi := &file_smtpbridge_v1_dispatcher_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -495,7 +587,7 @@ func (x *GetInterestsResponse) String() string {
 func (*GetInterestsResponse) ProtoMessage() {}
 
 func (x *GetInterestsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smtpbridge_v1_dispatcher_proto_msgTypes[5]
+	mi := &file_smtpbridge_v1_dispatcher_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -508,7 +600,7 @@ func (x *GetInterestsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInterestsResponse.ProtoReflect.Descriptor instead.
 func (*GetInterestsResponse) Descriptor() ([]byte, []int) {
-	return file_smtpbridge_v1_dispatcher_proto_rawDescGZIP(), []int{5}
+	return file_smtpbridge_v1_dispatcher_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetInterestsResponse) GetInterests() []*Interest {
@@ -532,9 +624,9 @@ func (x *GetInterestsResponse) GetRefreshAfter() *durationpb.Duration {
 	return nil
 }
 
-func (x *GetInterestsResponse) GetEvaluateStream() bool {
+func (x *GetInterestsResponse) GetEvaluateBatches() bool {
 	if x != nil {
-		return x.EvaluateStream
+		return x.EvaluateBatches
 	}
 	return false
 }
@@ -564,7 +656,11 @@ const file_smtpbridge_v1_dispatcher_proto_rawDesc = "" +
 	"\amatched\x18\x03 \x01(\rR\amatched\x123\n" +
 	"\aelapsed\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\aelapsed\x126\n" +
 	"\boutcomes\x18\x05 \x03(\v2\x1a.smtpbridge.v1.SinkOutcomeR\boutcomes\x12\x1b\n" +
-	"\tstream_id\x18\x06 \x01(\x04R\bstreamId\"1\n" +
+	"\tstream_id\x18\x06 \x01(\x04R\bstreamId\"N\n" +
+	"\x10EvaluateRequests\x12:\n" +
+	"\brequests\x18\x01 \x03(\v2\x1e.smtpbridge.v1.EvaluateRequestR\brequests\"R\n" +
+	"\x11EvaluateResponses\x12=\n" +
+	"\tresponses\x18\x01 \x03(\v2\x1f.smtpbridge.v1.EvaluateResponseR\tresponses\"1\n" +
 	"\x13GetInterestsRequest\x12\x1a\n" +
 	"\binstance\x18\x01 \x01(\rR\binstance\"\x91\x01\n" +
 	"\bInterest\x12\x1a\n" +
@@ -572,25 +668,25 @@ const file_smtpbridge_v1_dispatcher_proto_rawDesc = "" +
 	"\x05event\x18\x02 \x01(\x0e2\x18.smtpbridge.v1.EventTypeR\x05event\x12\x1a\n" +
 	"\bkeywords\x18\x03 \x03(\tR\bkeywords\x12\x1d\n" +
 	"\n" +
-	"body_limit\x18\x04 \x01(\rR\tbodyLimit\"\xd6\x01\n" +
+	"body_limit\x18\x04 \x01(\rR\tbodyLimit\"\xde\x01\n" +
 	"\x14GetInterestsResponse\x125\n" +
 	"\tinterests\x18\x01 \x03(\v2\x17.smtpbridge.v1.InterestR\tinterests\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x02 \x01(\x04R\n" +
 	"generation\x12>\n" +
-	"\rrefresh_after\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\frefreshAfter\x12'\n" +
-	"\x0fevaluate_stream\x18\x04 \x01(\bR\x0eevaluateStream*\xcf\x01\n" +
+	"\rrefresh_after\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\frefreshAfter\x12)\n" +
+	"\x10evaluate_batches\x18\x05 \x01(\bR\x0fevaluateBatchesJ\x04\b\x04\x10\x05*\xcf\x01\n" +
 	"\x0fSinkOutcomeKind\x12!\n" +
 	"\x1dSINK_OUTCOME_KIND_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aSINK_OUTCOME_KIND_ANSWERED\x10\x01\x12\x1c\n" +
 	"\x18SINK_OUTCOME_KIND_CACHED\x10\x02\x12\x1d\n" +
 	"\x19SINK_OUTCOME_KIND_TIMEOUT\x10\x03\x12\x1b\n" +
 	"\x17SINK_OUTCOME_KIND_ERROR\x10\x04\x12\x1f\n" +
-	"\x1bSINK_OUTCOME_KIND_CANCELLED\x10\x052\x89\x02\n" +
+	"\x1bSINK_OUTCOME_KIND_CANCELLED\x10\x052\x8b\x02\n" +
 	"\n" +
 	"Dispatcher\x12K\n" +
-	"\bEvaluate\x12\x1e.smtpbridge.v1.EvaluateRequest\x1a\x1f.smtpbridge.v1.EvaluateResponse\x12U\n" +
-	"\x0eEvaluateStream\x12\x1e.smtpbridge.v1.EvaluateRequest\x1a\x1f.smtpbridge.v1.EvaluateResponse(\x010\x01\x12W\n" +
+	"\bEvaluate\x12\x1e.smtpbridge.v1.EvaluateRequest\x1a\x1f.smtpbridge.v1.EvaluateResponse\x12W\n" +
+	"\x0eEvaluateStream\x12\x1f.smtpbridge.v1.EvaluateRequests\x1a .smtpbridge.v1.EvaluateResponses(\x010\x01\x12W\n" +
 	"\fGetInterests\x12\".smtpbridge.v1.GetInterestsRequest\x1a#.smtpbridge.v1.GetInterestsResponseB\x95\x01\n" +
 	"\x10io.smtpbridge.v1B\x0fDispatcherProtoP\x01ZEgithub.com/smtpbridge/smtpbridge/clients/go/smtpbridgev1;smtpbridgev1\xf8\x01\x01\xa2\x02\x03SBX\xaa\x02\rSmtpBridge.V1\xca\x02\rSmtpBridge\\V1b\x06proto3"
 
@@ -607,42 +703,46 @@ func file_smtpbridge_v1_dispatcher_proto_rawDescGZIP() []byte {
 }
 
 var file_smtpbridge_v1_dispatcher_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_smtpbridge_v1_dispatcher_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_smtpbridge_v1_dispatcher_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_smtpbridge_v1_dispatcher_proto_goTypes = []any{
 	(SinkOutcomeKind)(0),         // 0: smtpbridge.v1.SinkOutcomeKind
 	(*EvaluateRequest)(nil),      // 1: smtpbridge.v1.EvaluateRequest
 	(*SinkOutcome)(nil),          // 2: smtpbridge.v1.SinkOutcome
 	(*EvaluateResponse)(nil),     // 3: smtpbridge.v1.EvaluateResponse
-	(*GetInterestsRequest)(nil),  // 4: smtpbridge.v1.GetInterestsRequest
-	(*Interest)(nil),             // 5: smtpbridge.v1.Interest
-	(*GetInterestsResponse)(nil), // 6: smtpbridge.v1.GetInterestsResponse
-	(*Event)(nil),                // 7: smtpbridge.v1.Event
-	(*Verdict)(nil),              // 8: smtpbridge.v1.Verdict
-	(*durationpb.Duration)(nil),  // 9: google.protobuf.Duration
-	(EventType)(0),               // 10: smtpbridge.v1.EventType
+	(*EvaluateRequests)(nil),     // 4: smtpbridge.v1.EvaluateRequests
+	(*EvaluateResponses)(nil),    // 5: smtpbridge.v1.EvaluateResponses
+	(*GetInterestsRequest)(nil),  // 6: smtpbridge.v1.GetInterestsRequest
+	(*Interest)(nil),             // 7: smtpbridge.v1.Interest
+	(*GetInterestsResponse)(nil), // 8: smtpbridge.v1.GetInterestsResponse
+	(*Event)(nil),                // 9: smtpbridge.v1.Event
+	(*Verdict)(nil),              // 10: smtpbridge.v1.Verdict
+	(*durationpb.Duration)(nil),  // 11: google.protobuf.Duration
+	(EventType)(0),               // 12: smtpbridge.v1.EventType
 }
 var file_smtpbridge_v1_dispatcher_proto_depIdxs = []int32{
-	7,  // 0: smtpbridge.v1.EvaluateRequest.event:type_name -> smtpbridge.v1.Event
+	9,  // 0: smtpbridge.v1.EvaluateRequest.event:type_name -> smtpbridge.v1.Event
 	0,  // 1: smtpbridge.v1.SinkOutcome.kind:type_name -> smtpbridge.v1.SinkOutcomeKind
-	8,  // 2: smtpbridge.v1.SinkOutcome.verdict:type_name -> smtpbridge.v1.Verdict
-	9,  // 3: smtpbridge.v1.SinkOutcome.latency:type_name -> google.protobuf.Duration
-	8,  // 4: smtpbridge.v1.EvaluateResponse.verdict:type_name -> smtpbridge.v1.Verdict
-	9,  // 5: smtpbridge.v1.EvaluateResponse.elapsed:type_name -> google.protobuf.Duration
+	10, // 2: smtpbridge.v1.SinkOutcome.verdict:type_name -> smtpbridge.v1.Verdict
+	11, // 3: smtpbridge.v1.SinkOutcome.latency:type_name -> google.protobuf.Duration
+	10, // 4: smtpbridge.v1.EvaluateResponse.verdict:type_name -> smtpbridge.v1.Verdict
+	11, // 5: smtpbridge.v1.EvaluateResponse.elapsed:type_name -> google.protobuf.Duration
 	2,  // 6: smtpbridge.v1.EvaluateResponse.outcomes:type_name -> smtpbridge.v1.SinkOutcome
-	10, // 7: smtpbridge.v1.Interest.event:type_name -> smtpbridge.v1.EventType
-	5,  // 8: smtpbridge.v1.GetInterestsResponse.interests:type_name -> smtpbridge.v1.Interest
-	9,  // 9: smtpbridge.v1.GetInterestsResponse.refresh_after:type_name -> google.protobuf.Duration
-	1,  // 10: smtpbridge.v1.Dispatcher.Evaluate:input_type -> smtpbridge.v1.EvaluateRequest
-	1,  // 11: smtpbridge.v1.Dispatcher.EvaluateStream:input_type -> smtpbridge.v1.EvaluateRequest
-	4,  // 12: smtpbridge.v1.Dispatcher.GetInterests:input_type -> smtpbridge.v1.GetInterestsRequest
-	3,  // 13: smtpbridge.v1.Dispatcher.Evaluate:output_type -> smtpbridge.v1.EvaluateResponse
-	3,  // 14: smtpbridge.v1.Dispatcher.EvaluateStream:output_type -> smtpbridge.v1.EvaluateResponse
-	6,  // 15: smtpbridge.v1.Dispatcher.GetInterests:output_type -> smtpbridge.v1.GetInterestsResponse
-	13, // [13:16] is the sub-list for method output_type
-	10, // [10:13] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	1,  // 7: smtpbridge.v1.EvaluateRequests.requests:type_name -> smtpbridge.v1.EvaluateRequest
+	3,  // 8: smtpbridge.v1.EvaluateResponses.responses:type_name -> smtpbridge.v1.EvaluateResponse
+	12, // 9: smtpbridge.v1.Interest.event:type_name -> smtpbridge.v1.EventType
+	7,  // 10: smtpbridge.v1.GetInterestsResponse.interests:type_name -> smtpbridge.v1.Interest
+	11, // 11: smtpbridge.v1.GetInterestsResponse.refresh_after:type_name -> google.protobuf.Duration
+	1,  // 12: smtpbridge.v1.Dispatcher.Evaluate:input_type -> smtpbridge.v1.EvaluateRequest
+	4,  // 13: smtpbridge.v1.Dispatcher.EvaluateStream:input_type -> smtpbridge.v1.EvaluateRequests
+	6,  // 14: smtpbridge.v1.Dispatcher.GetInterests:input_type -> smtpbridge.v1.GetInterestsRequest
+	3,  // 15: smtpbridge.v1.Dispatcher.Evaluate:output_type -> smtpbridge.v1.EvaluateResponse
+	5,  // 16: smtpbridge.v1.Dispatcher.EvaluateStream:output_type -> smtpbridge.v1.EvaluateResponses
+	8,  // 17: smtpbridge.v1.Dispatcher.GetInterests:output_type -> smtpbridge.v1.GetInterestsResponse
+	15, // [15:18] is the sub-list for method output_type
+	12, // [12:15] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_smtpbridge_v1_dispatcher_proto_init() }
@@ -658,7 +758,7 @@ func file_smtpbridge_v1_dispatcher_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smtpbridge_v1_dispatcher_proto_rawDesc), len(file_smtpbridge_v1_dispatcher_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -33,13 +33,14 @@ type DispatcherClient interface {
 	// Fan the event out to every matching binding and return the merged verdict within the
 	// event's budget.
 	Evaluate(ctx context.Context, in *EvaluateRequest, opts ...grpc.CallOption) (*EvaluateResponse, error)
-	// Evaluate for many events over one long-lived stream (what the sink uses): the same request
-	// and response, matched by stream_id, one response per request, in any order. There is no
+	// Evaluate for many events over one long-lived stream (what the sink uses), batched both ways:
+	// each message carries every request (or answer) that was waiting when the previous write
+	// completed. One response per request, matched by stream_id, in any order. There is no
 	// per-request gRPC deadline: `event.budget` bounds each fan-out, and a sink that gave up on an
 	// event just ignores its late answer. A request the dispatcher cannot take (no event type, no
 	// bindings) is answered with a CONTINUE verdict and nothing matched, never by ending the stream.
 	// Half-closing the stream lets the answers still owed arrive before the status.
-	EvaluateStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[EvaluateRequest, EvaluateResponse], error)
+	EvaluateStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[EvaluateRequests, EvaluateResponses], error)
 	// What the bindings want (see Interest).
 	GetInterests(ctx context.Context, in *GetInterestsRequest, opts ...grpc.CallOption) (*GetInterestsResponse, error)
 }
@@ -62,18 +63,18 @@ func (c *dispatcherClient) Evaluate(ctx context.Context, in *EvaluateRequest, op
 	return out, nil
 }
 
-func (c *dispatcherClient) EvaluateStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[EvaluateRequest, EvaluateResponse], error) {
+func (c *dispatcherClient) EvaluateStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[EvaluateRequests, EvaluateResponses], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &Dispatcher_ServiceDesc.Streams[0], Dispatcher_EvaluateStream_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[EvaluateRequest, EvaluateResponse]{ClientStream: stream}
+	x := &grpc.GenericClientStream[EvaluateRequests, EvaluateResponses]{ClientStream: stream}
 	return x, nil
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Dispatcher_EvaluateStreamClient = grpc.BidiStreamingClient[EvaluateRequest, EvaluateResponse]
+type Dispatcher_EvaluateStreamClient = grpc.BidiStreamingClient[EvaluateRequests, EvaluateResponses]
 
 func (c *dispatcherClient) GetInterests(ctx context.Context, in *GetInterestsRequest, opts ...grpc.CallOption) (*GetInterestsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -92,13 +93,14 @@ type DispatcherServer interface {
 	// Fan the event out to every matching binding and return the merged verdict within the
 	// event's budget.
 	Evaluate(context.Context, *EvaluateRequest) (*EvaluateResponse, error)
-	// Evaluate for many events over one long-lived stream (what the sink uses): the same request
-	// and response, matched by stream_id, one response per request, in any order. There is no
+	// Evaluate for many events over one long-lived stream (what the sink uses), batched both ways:
+	// each message carries every request (or answer) that was waiting when the previous write
+	// completed. One response per request, matched by stream_id, in any order. There is no
 	// per-request gRPC deadline: `event.budget` bounds each fan-out, and a sink that gave up on an
 	// event just ignores its late answer. A request the dispatcher cannot take (no event type, no
 	// bindings) is answered with a CONTINUE verdict and nothing matched, never by ending the stream.
 	// Half-closing the stream lets the answers still owed arrive before the status.
-	EvaluateStream(grpc.BidiStreamingServer[EvaluateRequest, EvaluateResponse]) error
+	EvaluateStream(grpc.BidiStreamingServer[EvaluateRequests, EvaluateResponses]) error
 	// What the bindings want (see Interest).
 	GetInterests(context.Context, *GetInterestsRequest) (*GetInterestsResponse, error)
 	mustEmbedUnimplementedDispatcherServer()
@@ -114,7 +116,7 @@ type UnimplementedDispatcherServer struct{}
 func (UnimplementedDispatcherServer) Evaluate(context.Context, *EvaluateRequest) (*EvaluateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Evaluate not implemented")
 }
-func (UnimplementedDispatcherServer) EvaluateStream(grpc.BidiStreamingServer[EvaluateRequest, EvaluateResponse]) error {
+func (UnimplementedDispatcherServer) EvaluateStream(grpc.BidiStreamingServer[EvaluateRequests, EvaluateResponses]) error {
 	return status.Error(codes.Unimplemented, "method EvaluateStream not implemented")
 }
 func (UnimplementedDispatcherServer) GetInterests(context.Context, *GetInterestsRequest) (*GetInterestsResponse, error) {
@@ -160,11 +162,11 @@ func _Dispatcher_Evaluate_Handler(srv interface{}, ctx context.Context, dec func
 }
 
 func _Dispatcher_EvaluateStream_Handler(srv interface{}, stream grpc.ServerStream) error {
-	return srv.(DispatcherServer).EvaluateStream(&grpc.GenericServerStream[EvaluateRequest, EvaluateResponse]{ServerStream: stream})
+	return srv.(DispatcherServer).EvaluateStream(&grpc.GenericServerStream[EvaluateRequests, EvaluateResponses]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Dispatcher_EvaluateStreamServer = grpc.BidiStreamingServer[EvaluateRequest, EvaluateResponse]
+type Dispatcher_EvaluateStreamServer = grpc.BidiStreamingServer[EvaluateRequests, EvaluateResponses]
 
 func _Dispatcher_GetInterests_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetInterestsRequest)

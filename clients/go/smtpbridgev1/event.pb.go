@@ -765,8 +765,10 @@ func (x *Command) GetLine() string {
 
 // An SMTP reply: the native reply a host would give, or the reply a next hop gave. On the wire
 // each line is: the code, '-' on every line but the last (' ' on the last), then the enhanced
-// code and a space when one is set (repeated on every line), then the line's text. Without lines
-// the code and enhanced code go alone (the proxy adds "Ok" / "Error").
+// code and a space when one is set (repeated on every line), then the line's text. A verdict's
+// reply without lines gets its class's default text on every host ("Ok", "Try again later",
+// "Closing connection" for 421, "Rejected by policy"); one without an enhanced code gets "2.0.0"
+// (2xx), "4.7.0" (421) or "C.7.1".
 type SmtpReply struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Three-digit basic status code (RFC 5321), e.g. 250, 451, 550; 200..599 in a verdict.

@@ -5,12 +5,13 @@ import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 
-import { PolicySinkService, type SinkRequest } from "./gen/smtpbridge/v1/sink";
+import { PolicySinkService, type SinkAnswers, type SinkRequest, type SinkRequests } from "./gen/smtpbridge/v1/sink";
 import type { Verdict as VerdictProto } from "./gen/smtpbridge/v1/verdict";
 import { toServiceError } from "./errors";
 import { EventContext } from "./event";
 import { type Logger, stderrLogger } from "./log";
 import { parseServeArgs, writeReadyFile } from "./main";
+import { EventStream, type Outcome } from "./stream";
 import { tlsReady, tlsServerCredentials } from "./tls";
 import { Action, EventType, eventName } from "./types";
 import { Verdict } from "./verdict";
@@ -135,6 +136,25 @@ export class Worker {
     return verdict.toProto();
   }
 
+  /**
+   * One event's whole path, shared by OnEvent and OnEvents: the handler, the verdict checks, the
+   * log line and the error mapping (the status a unary call would return).
+   */
+  private async outcome(ev: EventContext, ctx: HandlerContext): Promise<Outcome> {
+    const fields = () =>
+      `event_id=${ev.id} event=${ev.typeName} keyword=${ev.keyword} binding=${ev.bindingName} trace_id=${ev.traceId || "-"}`;
+    try {
+      const verdict = await this.decide(ev, ctx);
+      this.logger.debug(`${this.name}: event ${fields()} action=${Action[verdict.action]}`);
+      return { verdict };
+    } catch (err) {
+      // The stack goes with it: the author finds the line without reproducing the event.
+      this.logger.error(`${this.name}: handler failed ${fields()}:`, err instanceof Error ? (err.stack ?? err.message) : String(err));
+      const { code, details } = toServiceError(err);
+      return { error: { code: code ?? grpc.status.INTERNAL, message: details ?? "" } };
+    }
+  }
+
   private readonly onEvent: grpc.handleUnaryCall<SinkRequest, VerdictProto> = (call, callback) => {
     const request = call.request;
     const ev = new EventContext(request, String(call.metadata.get("traceparent")[0] ?? ""));
@@ -152,21 +172,20 @@ export class Worker {
     timer?.unref();
     call.on("cancelled", () => abort.abort(new Error("cancelled by the caller")));
 
-    const fields = () =>
-      `event_id=${ev.id} event=${ev.typeName} keyword=${ev.keyword} binding=${ev.bindingName} trace_id=${ev.traceId || "-"}`;
-    this.decide(ev, { signal: abort.signal, deadline }).then(
-      (verdict) => {
-        clearTimeout(timer);
-        this.logger.debug(`${this.name}: event ${fields()} action=${Action[verdict.action]}`);
-        callback(null, verdict);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        // The stack goes with it: the author finds the line without reproducing the event.
-        this.logger.error(`${this.name}: handler failed ${fields()}:`, err instanceof Error ? (err.stack ?? err.message) : String(err));
-        callback(toServiceError(err));
-      },
-    );
+    void this.outcome(ev, { signal: abort.signal, deadline }).then(({ verdict, error }) => {
+      clearTimeout(timer);
+      if (verdict) callback(null, verdict);
+      else callback({ code: error?.code ?? grpc.status.INTERNAL, details: error?.message ?? "", message: error?.message ?? "", metadata: new grpc.Metadata() });
+    });
+  };
+
+  private readonly streams = new Set<EventStream>();
+
+  private readonly onEvents: grpc.handleBidiStreamingCall<SinkRequests, SinkAnswers> = (call) => {
+    const stream = new EventStream(call, (request, ctx) => this.outcome(new EventContext(request, request.traceparent), ctx));
+    this.streams.add(stream);
+    stream.done.then(() => this.streams.delete(stream));
+    if (this.shuttingDown) stream.drain();
   };
 
   /**
@@ -176,7 +195,7 @@ export class Worker {
   async listen(address: string, { handleSignals = true }: { handleSignals?: boolean } = {}): Promise<string> {
     if (this.server) throw new Error("worker is already listening");
     const server = new grpc.Server(this.options.serverOptions);
-    server.addService(PolicySinkService, { onEvent: this.onEvent });
+    server.addService(PolicySinkService, { onEvent: this.onEvent, onEvents: this.onEvents });
     this.health = new HealthImplementation({ "": "SERVING", [SINK_SERVICE]: "SERVING" });
     this.health.addToServer(server);
     if (this.options.reflection ?? true) this.addReflection(server);
@@ -233,6 +252,8 @@ export class Worker {
     this.logger.info(`${this.name}: draining (grace period ${this.gracePeriodMs / 1000} s)`);
     this.health?.setStatus("", "NOT_SERVING");
     this.health?.setStatus(SINK_SERVICE, "NOT_SERVING");
+    // Open OnEvents streams answer what they owe, then end with OK (tryShutdown waits for them).
+    for (const stream of this.streams) stream.drain();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.logger.warn("grace period over, cancelling in-flight calls");

@@ -28,12 +28,17 @@ test("health says SERVING, then NOT_SERVING while draining; reflection lists Pol
   await assert.rejects(check("no.such.Service"), { code: grpc.status.NOT_FOUND });
 
   const reflectionProto = join(require.resolve("@grpc/reflection/package.json"), "..", "build", "proto", "grpc", "reflection", "v1", "reflection.proto");
-  const def = grpc.loadPackageDefinition(protoLoader.loadSync(reflectionProto)) as any;
+  // The reflection client is built at run time from its .proto: no static type to name.
+  type Reflection = grpc.Client & { ServerReflectionInfo(): grpc.ClientDuplexStream<object, ReflectionAnswer> };
+  type ReflectionAnswer = { listServicesResponse: { service: { name: string }[] } };
+  const def = grpc.loadPackageDefinition(protoLoader.loadSync(reflectionProto)) as unknown as {
+    grpc: { reflection: { v1: { ServerReflection: new (a: string, c: grpc.ChannelCredentials) => Reflection } } };
+  };
   const reflection = new def.grpc.reflection.v1.ServerReflection(address, grpc.credentials.createInsecure());
   t.after(() => reflection.close());
   const services = await new Promise<string[]>((resolve, reject) => {
     const stream = reflection.ServerReflectionInfo();
-    stream.on("data", (res: any) => {
+    stream.on("data", (res: ReflectionAnswer) => {
       resolve(res.listServicesResponse.service.map((s: { name: string }) => s.name));
       stream.end();
     });

@@ -48,6 +48,7 @@ def make_request(event_type=pb.event_pb2.EVENT_TYPE_INBOUND_COMMAND, keyword="",
 def pytest_sessionstart(session) -> None:
     # test.sh runs the suite against the installed wheel: fail loudly if src/ leaked in instead.
     import os
+
     import smtpbridge
     if os.environ.get("SMTPBRIDGE_EXPECT_INSTALLED") == "1":
         location = pathlib.Path(smtpbridge.__file__).resolve()

@@ -12,12 +12,10 @@ import time
 
 import grpc
 import pytest
+from conftest import make_request
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from smtpbridge import EventContext, EventType, Verdict, VerdictError, Worker, address_in, same_address
-from smtpbridge import pb
-
-from conftest import make_request
+from smtpbridge import EventContext, Verdict, VerdictError, Worker, address_in, pb, same_address
 
 V = pb.verdict_pb2
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"

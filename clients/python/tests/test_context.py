@@ -1,7 +1,6 @@
-from smtpbridge import EventContext, EventType, OutboundState
-from smtpbridge import pb
-
 from conftest import make_request
+
+from smtpbridge import EventContext, EventType, OutboundState, pb
 
 
 def test_accessors():

@@ -1,11 +1,9 @@
 import threading
 
 import pytest
-
-from smtpbridge import EventContext, EventType, Router, Verdict
-from smtpbridge import pb
-
 from conftest import make_request
+
+from smtpbridge import EventContext, EventType, Router, Verdict, pb
 
 V = pb.verdict_pb2
 

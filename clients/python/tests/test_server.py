@@ -1,13 +1,11 @@
 """A real grpc.aio server on port 0, called over loopback with the raw generated stubs."""
 import grpc
 import pytest
+from conftest import make_request
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from smtpbridge import Abort, EventContext, EventType, Verdict, Worker, address_in
-from smtpbridge import pb
-
-from conftest import make_request
+from smtpbridge import Abort, EventContext, EventType, Verdict, Worker, address_in, pb
 
 
 @pytest.fixture

@@ -5,12 +5,10 @@ import os
 
 import grpc
 import pytest
-
-from smtpbridge import EventContext, TlsFiles, Verdict, Worker
-from smtpbridge import pb
-
 from conftest import make_request
 from tls_certs import make_certs
+
+from smtpbridge import EventContext, TlsFiles, Verdict, Worker, pb
 
 
 def _creds(d, client=None, server_ca="ca"):

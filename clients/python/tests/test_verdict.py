@@ -2,8 +2,7 @@ import datetime
 
 import pytest
 
-from smtpbridge import Action, CacheScope, OutboundState, Reply, Verdict
-from smtpbridge import pb
+from smtpbridge import Action, CacheScope, OutboundState, Reply, Verdict, pb
 
 V = pb.verdict_pb2
 

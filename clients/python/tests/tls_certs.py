@@ -40,7 +40,10 @@ def make_certs(d: pathlib.Path) -> pathlib.Path:
 
 def _expired(d: pathlib.Path, name: str, ca: str) -> None:
     """A client certificate from `ca` that expired in 2020 (`openssl ca` takes explicit dates)."""
-    (d / "ca.cnf").write_text("[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\nnew_certs_dir=.\nserial=serial.txt\ndefault_md=sha256\npolicy=p\nunique_subject=no\n[p]\ncommonName=supplied\n")
+    (d / "ca.cnf").write_text(
+        "[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\nnew_certs_dir=.\nserial=serial.txt\n"
+        "default_md=sha256\npolicy=p\nunique_subject=no\n[p]\ncommonName=supplied\n"
+    )
     (d / "index.txt").write_text("")
     (d / "serial.txt").write_text("01\n")
     (d / f"{name}.ext").write_text("extendedKeyUsage=clientAuth\n")

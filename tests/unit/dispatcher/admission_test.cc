@@ -4,13 +4,19 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include "bindings/loader.h"
 #include "dispatch/admission.h"
 #include "dispatch/fanout.h"
 #include "fakes.h"
+#include "server/decision_log.h"
+#include "server/recorder.h"
 #include "smtpbridge/v1/names.h"
 #include "smtpbridge/v1/shed.h"
+#include "support/temp_dir.h"
 
 namespace smtpbridge::dispatcher {
 namespace {
@@ -125,6 +131,112 @@ TEST_F(AdmissionTest, UnlimitedStillCountsInFlight) {
   }
   EXPECT_EQ(admission_->in_flight(), 0u);
   EXPECT_EQ(admission_->Pool("pool:1")->in_flight(), 0u);
+}
+
+// A shed event still gets its decision log line (server/decision_log.h), through the same
+// Recorder the server uses: outcome "shed", its reason, every binding it kept from running.
+TEST(AdmissionDecisionLog, AShedEventWritesALineWithOutcomeShed) {
+  smtpbridge::testing::TempDir dir;
+  std::string error;
+  auto log = DecisionLog::Open({.path = (dir / "decisions.log").string()}, &error);
+  ASSERT_TRUE(log) << error;
+  Recorder recorder(nullptr, nullptr);
+  recorder.SetDecisionLog(log.get());
+  FakeClock clock;
+  FakeSinkClient client;
+  FanOut fanout(&client, &clock, nullptr, &recorder);
+  Admission admission({.max_in_flight = 1});
+  fanout.set_admission(&admission);
+  auto result = LoadBindingsText(kBindings, "test.yaml");
+  ASSERT_TRUE(result.ok()) << ::testing::PrintToString(result.errors);
+
+  std::vector<v1::EvaluateResponse> answers;
+  for (const std::string id : {"held", "shed"}) {
+    v1::Event e;
+    e.set_event_id(id);
+    e.set_type(v1::EVENT_TYPE_INBOUND_COMMAND);
+    e.mutable_session()->set_session_id("s-1");
+    e.mutable_command()->set_keyword("RCPT");
+    e.mutable_envelope()->set_recipient("b@two");
+    *e.mutable_budget() = v1::ToProtoDuration(200ms);
+    fanout.Evaluate(result.set, e, false,
+                    [&answers](v1::EvaluateResponse r) { answers.push_back(std::move(r)); });
+  }
+  ASSERT_EQ(answers.size(), 1u);  // the shed one, at once
+  ASSERT_TRUE(v1::IsShedResponse(answers[0]));
+  std::ifstream in(dir / "decisions.log");
+  std::string text;
+  ASSERT_TRUE(std::getline(in, text)) << "no decision line for the shed event";
+  const auto line = nlohmann::json::parse(text);
+  EXPECT_EQ(line["kind"], "decision");
+  EXPECT_EQ(line["event_id"], "shed");
+  EXPECT_EQ(line["session_id"], "s-1");
+  EXPECT_EQ(line["outcome"], "shed");
+  EXPECT_EQ(line["shed_reason"], kShedInFlight);
+  EXPECT_EQ(line["source"], "shed");
+  EXPECT_EQ(line["decided_by"], "");
+  EXPECT_EQ(line["verdict"]["action"], "tempfail");
+  EXPECT_EQ(line["verdict"]["code"], 451);
+  // Both bindings on b@two (enforce "two", observe "watch") were kept from running.
+  ASSERT_EQ(line["bindings"].size(), 2u);
+  for (const auto& b : line["bindings"]) {
+    EXPECT_EQ(b["outcome"], "shed") << b.dump();
+    EXPECT_FALSE(b.contains("verdict")) << b.dump();
+    EXPECT_FALSE(b.contains("latency_us")) << b.dump();
+  }
+  EXPECT_FALSE(std::getline(in, text)) << "the held event is not decided yet: " << text;
+  EXPECT_EQ(log->written(), 1u);
+
+  // Its answer (the timeout here) is an ordinary decision line.
+  clock.Advance(100ms);
+  ASSERT_EQ(answers.size(), 2u);
+  in.clear();
+  ASSERT_TRUE(std::getline(in, text));
+  EXPECT_EQ(nlohmann::json::parse(text)["outcome"], "decided");
+  EXPECT_FALSE(nlohmann::json::parse(text).contains("shed_reason"));
+}
+
+// A decided event whose observe-mode call was skipped at its full pool: that binding's outcome in
+// the decision line is "shed" too.
+TEST(AdmissionDecisionLog, AnObserveCallSkippedAtItsFullPoolIsShedInTheLine) {
+  smtpbridge::testing::TempDir dir;
+  std::string error;
+  auto log = DecisionLog::Open({.path = (dir / "decisions.log").string()}, &error);
+  ASSERT_TRUE(log) << error;
+  Recorder recorder(nullptr, nullptr);
+  recorder.SetDecisionLog(log.get());
+  FakeClock clock;
+  FakeSinkClient client;
+  FanOut fanout(&client, &clock, nullptr, &recorder);
+  Admission admission({.pool_limit = 1});
+  fanout.set_admission(&admission);
+  auto result = LoadBindingsText(kBindings, "test.yaml");
+  ASSERT_TRUE(result.ok()) << ::testing::PrintToString(result.errors);
+  int answers = 0;
+  for (const std::string to : {"a@one", "b@two"}) {  // a@one fills pool:1, where "watch" goes
+    v1::Event e;
+    e.set_event_id(to);
+    e.set_type(v1::EVENT_TYPE_INBOUND_COMMAND);
+    e.mutable_command()->set_keyword("RCPT");
+    e.mutable_envelope()->set_recipient(to);
+    *e.mutable_budget() = v1::ToProtoDuration(200ms);
+    fanout.Evaluate(result.set, e, false, [&answers](v1::EvaluateResponse) { ++answers; });
+  }
+  v1::Verdict reject;
+  reject.set_action(v1::ACTION_REJECT);
+  ASSERT_TRUE(client.Reply("two", reject));
+  ASSERT_EQ(answers, 1);
+  std::ifstream in(dir / "decisions.log");
+  std::string text;
+  ASSERT_TRUE(std::getline(in, text));
+  const auto line = nlohmann::json::parse(text);
+  EXPECT_EQ(line["event_id"], "b@two");
+  EXPECT_EQ(line["outcome"], "decided");
+  EXPECT_EQ(line["source"], "worker");
+  ASSERT_EQ(line["bindings"].size(), 2u) << text;
+  for (const auto& b : line["bindings"]) {
+    EXPECT_EQ(b["outcome"], b["name"] == "watch" ? "shed" : "answered") << b.dump();
+  }
 }
 
 TEST(AdmissionRetain, AReloadForgetsThePoolsNoBindingNames) {

@@ -1,12 +1,25 @@
 // Dispatcher.EvaluateStream through the real gRPC server (DispatcherApp) on port 0, with a real
 // PolicySink worker in the same process that can hold calls until the test releases them, so
 // "still in flight" is a fact, not a timing guess.
+//
+// Batching, made a fact the same way: a stream's reads and writes complete on one queue thread,
+// and a request the dispatcher cannot take (no event type) is answered inline while its message
+// is being read there. So the first answer of such a message is written at once, alone, and the
+// others complete while that write is in flight (its completion waits for the same thread): they
+// go out together in the next message.
 #include <gmock/gmock.h>
+#include <google/protobuf/unknown_field_set.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -17,7 +30,9 @@
 #include "smtpbridge/v1/admin.grpc.pb.h"
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 #include "smtpbridge/v1/names.h"
+#include "smtpbridge/v1/shed.h"
 #include "smtpbridge/v1/sink.grpc.pb.h"
+#include "support/process.h"
 #include "support/temp_dir.h"
 
 namespace smtpbridge::dispatcher {
@@ -25,7 +40,41 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::UnorderedElementsAre;
-using Stream = grpc::ClientReaderWriter<v1::EvaluateRequest, v1::EvaluateResponse>;
+
+// The client end of the batched stream, one request or answer at a time unless asked otherwise:
+// Write sends a message of one request, Read hands out the answers of each message read in turn.
+class Stream {
+ public:
+  explicit Stream(std::unique_ptr<grpc::ClientReaderWriter<v1::EvaluateRequests, v1::EvaluateResponses>> rw)
+      : rw_(std::move(rw)) {}
+  bool Write(const v1::EvaluateRequest& request) { return WriteBatch({request}); }
+  bool WriteBatch(const std::vector<v1::EvaluateRequest>& requests) {
+    v1::EvaluateRequests batch;
+    for (const auto& r : requests) *batch.add_requests() = r;
+    return rw_->Write(batch);
+  }
+  bool Read(v1::EvaluateResponse* response) {
+    while (buffered_.empty()) {
+      v1::EvaluateResponses batch;
+      if (!ReadMessage(&batch)) return false;
+      for (auto& r : *batch.mutable_responses()) buffered_.push_back(std::move(r));
+    }
+    *response = std::move(buffered_.front());
+    buffered_.pop_front();
+    return true;
+  }
+  // One whole message (nothing may be buffered by Read()).
+  bool ReadMessage(v1::EvaluateResponses* batch) {
+    EXPECT_TRUE(buffered_.empty());
+    return rw_->Read(batch);
+  }
+  bool WritesDone() { return rw_->WritesDone(); }
+  grpc::Status Finish() { return rw_->Finish(); }
+
+ private:
+  std::unique_ptr<grpc::ClientReaderWriter<v1::EvaluateRequests, v1::EvaluateResponses>> rw_;
+  std::deque<v1::EvaluateResponse> buffered_;
+};
 
 // By recipient: "blocked@..." is rejected, "held..." waits until Release() (or its call is
 // cancelled), anything else continues with a tag.
@@ -34,6 +83,12 @@ class GatedWorker final : public v1::PolicySink::Service {
   grpc::Status OnEvent(grpc::ServerContext* context, const v1::SinkRequest* request,
                        v1::Verdict* verdict) override {
     const std::string& rcpt = request->event().envelope().recipient();
+    {
+      std::lock_guard lock(mu_);
+      const auto& metadata = context->client_metadata();
+      const auto it = metadata.find("traceparent");
+      traceparents_[rcpt] = it == metadata.end() ? "" : std::string(it->second.data(), it->second.size());
+    }
     if (rcpt.rfind("held", 0) == 0) {
       std::unique_lock lock(mu_);
       ++held_;
@@ -57,6 +112,12 @@ class GatedWorker final : public v1::PolicySink::Service {
     cv_.notify_all();
   }
 
+  // The traceparent metadata the last call for `rcpt` carried ("" when none).
+  std::string traceparent(const std::string& rcpt) {
+    std::lock_guard lock(mu_);
+    return traceparents_[rcpt];
+  }
+
   // Until `n` held calls have arrived (false after a generous bound: the test fails, not hangs).
   bool WaitHeld(int n) {
     std::unique_lock lock(mu_);
@@ -68,11 +129,37 @@ class GatedWorker final : public v1::PolicySink::Service {
   std::condition_variable cv_;
   int held_ = 0;
   bool released_ = false;
+  std::map<std::string, std::string> traceparents_;
 };
+
+// GET /metrics from the app's exposer.
+std::string FetchMetrics(const std::string& address) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(smtpbridge::testing::PortOf(address)));
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  return out;
+}
 
 class EvaluateStreamTest : public ::testing::Test {
  protected:
   virtual std::chrono::milliseconds DrainTimeout() const { return std::chrono::seconds(5); }
+  // The exposer costs a test about 2 s at shutdown: only where a test reads the metrics.
+  virtual std::string MetricsListen() const { return ""; }
+  virtual size_t MaxInFlight() const { return 10000; }
 
   void SetUp() override {
     grpc::ServerBuilder builder;
@@ -85,6 +172,8 @@ class EvaluateStreamTest : public ::testing::Test {
     options.listen = "127.0.0.1:0";
     options.watch_interval = std::chrono::milliseconds(0);
     options.drain_timeout = DrainTimeout();
+    options.metrics_listen = MetricsListen();
+    options.admission.max_in_flight = MaxInFlight();
     options.bindings_path =
         dir_.Write("bindings.yaml", "bindings:\n  - {name: rcpt, event: INBOUND_COMMAND, rule: RCPT, "
                                     "timeout: 30s, sink: \"ipv4:127.0.0.1:" +
@@ -112,7 +201,7 @@ class EvaluateStreamTest : public ::testing::Test {
   // A stream whose context bounds the whole test (a hang fails instead of blocking ctest).
   std::unique_ptr<Stream> Open(grpc::ClientContext* context) {
     context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    return stub_->EvaluateStream(context);
+    return std::make_unique<Stream>(stub_->EvaluateStream(context));
   }
 
   static v1::EvaluateRequest Rcpt(uint64_t id, const std::string& address,
@@ -127,6 +216,13 @@ class EvaluateStreamTest : public ::testing::Test {
     e->mutable_command()->set_argument("TO:<" + address + ">");
     e->mutable_envelope()->set_recipient(address);
     *e->mutable_budget() = v1::ToProtoDuration(budget);
+    return request;
+  }
+
+  // A request the dispatcher answers inline with CONTINUE (no event type: it cannot take it).
+  static v1::EvaluateRequest Untakeable(uint64_t id) {
+    v1::EvaluateRequest request;
+    request.set_stream_id(id);
     return request;
   }
 
@@ -306,6 +402,150 @@ TEST_F(EvaluateStreamTest, ClientCancelMidFlightCleansUp) {
   EXPECT_EQ(answer.verdict().action(), v1::ACTION_REJECT);
   ASSERT_TRUE(stream->WritesDone());
   EXPECT_TRUE(stream->Finish().ok());
+}
+
+// One message of several requests: each is fanned out on its own, so the one a worker holds
+// delays none of the others, whose answers come first; each answer carries its stream_id.
+TEST_F(EvaluateStreamTest, ABatchIsFannedOutPerRequestAndASlowOneHoldsBackNone) {
+  grpc::ClientContext context;
+  auto stream = Open(&context);
+  ASSERT_TRUE(stream->WriteBatch({Rcpt(1, "held@example.com"), Rcpt(2, "friend@example.com"),
+                                  Rcpt(3, "blocked@example.com")}));
+  ASSERT_TRUE(worker_.WaitHeld(1));
+  const auto quick = ReadN(stream.get(), 2);  // while 1 is still held
+  ASSERT_EQ(quick.size(), 2u);
+  EXPECT_THAT(quick.at(2).verdict().tags(), ElementsAre("ok:friend@example.com"));
+  EXPECT_EQ(quick.at(3).verdict().action(), v1::ACTION_REJECT);
+  worker_.Release();
+  v1::EvaluateResponse held;
+  ASSERT_TRUE(stream->Read(&held));
+  EXPECT_EQ(held.stream_id(), 1u);
+  EXPECT_THAT(held.verdict().tags(), ElementsAre("ok:held@example.com"));
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+class EvaluateStreamMetricsTest : public EvaluateStreamTest {
+ protected:
+  std::string MetricsListen() const override { return "127.0.0.1:0"; }
+};
+
+// Answers that complete while a write is in flight go out together in the next message; the
+// first, which found no write in flight, went out alone at once. (See the top of the file.)
+TEST_F(EvaluateStreamMetricsTest, AnswersReadyWhileAWriteIsInFlightGoOutInOneMessage) {
+  grpc::ClientContext context;
+  auto stream = Open(&context);
+  ASSERT_TRUE(stream->WriteBatch({Untakeable(1), Untakeable(2), Untakeable(3), Untakeable(4), Untakeable(5)}));
+  std::vector<std::vector<uint64_t>> messages;
+  for (int answers = 0; answers < 5;) {
+    v1::EvaluateResponses batch;
+    ASSERT_TRUE(stream->ReadMessage(&batch));
+    messages.emplace_back();
+    for (const auto& r : batch.responses()) {
+      messages.back().push_back(r.stream_id());
+      EXPECT_EQ(r.verdict().action(), v1::ACTION_CONTINUE);
+      ++answers;
+    }
+  }
+  EXPECT_THAT(messages, ElementsAre(ElementsAre(1u), ElementsAre(2u, 3u, 4u, 5u)));
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_TRUE(stream->Finish().ok());
+  // The operator sees it: smtpbridge_dispatcher_stream_batch_events, per message.
+  std::string metrics;
+  for (int i = 0; i < 200; ++i) {
+    metrics = FetchMetrics(app_->metrics_address());
+    if (metrics.find("direction=\"sent\"} 2") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_THAT(metrics, ::testing::HasSubstr("smtpbridge_dispatcher_stream_batch_events_count{direction=\"received\"} 1"));
+  EXPECT_THAT(metrics, ::testing::HasSubstr("smtpbridge_dispatcher_stream_batch_events_sum{direction=\"received\"} 5"));
+  EXPECT_THAT(metrics, ::testing::HasSubstr("smtpbridge_dispatcher_stream_batch_events_count{direction=\"sent\"} 2"));
+  EXPECT_THAT(metrics, ::testing::HasSubstr("smtpbridge_dispatcher_stream_batch_events_sum{direction=\"sent\"} 5"));
+}
+
+// The cap (64 answers a message) splits what queued behind a write.
+TEST_F(EvaluateStreamTest, TheCapSplitsTheAnswersQueuedBehindAWrite) {
+  grpc::ClientContext context;
+  auto stream = Open(&context);
+  std::vector<v1::EvaluateRequest> requests;
+  for (uint64_t id = 1; id <= 150; ++id) requests.push_back(Untakeable(id));
+  ASSERT_TRUE(stream->WriteBatch(requests));
+  std::vector<size_t> sizes;
+  std::vector<uint64_t> ids;
+  while (ids.size() < 150) {
+    v1::EvaluateResponses batch;
+    ASSERT_TRUE(stream->ReadMessage(&batch));
+    sizes.push_back(static_cast<size_t>(batch.responses_size()));
+    for (const auto& r : batch.responses()) ids.push_back(r.stream_id());
+  }
+  EXPECT_THAT(sizes, ElementsAre(1u, 64u, 64u, 21u));
+  for (uint64_t i = 0; i < ids.size(); ++i) EXPECT_EQ(ids[i], i + 1);  // completion order = sent order here
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+// Explain and trace context stay per request inside a batch: only the request that asked for an
+// explanation gets one, and each worker call carries its own event's trace id.
+TEST_F(EvaluateStreamTest, ExplainAndTraceContextArePerRequestInABatch) {
+  const std::string trace_a = "4bf92f3577b34da6a3ce929d0e0e4736";
+  const std::string trace_b = "0af7651916cd43dd8448eb211c80319c";
+  v1::EvaluateRequest a = Rcpt(1, "a@example.com");
+  a.set_explain(true);
+  a.set_traceparent("00-" + trace_a + "-00f067aa0ba902b7-01");
+  v1::EvaluateRequest b = Rcpt(2, "b@example.com");
+  b.set_traceparent("00-" + trace_b + "-b7ad6b7169203331-01");
+  grpc::ClientContext context;
+  auto stream = Open(&context);
+  ASSERT_TRUE(stream->WriteBatch({a, b}));
+  const auto answers = ReadN(stream.get(), 2);
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers.at(1).outcomes_size(), 1);  // no admin token configured: anyone may ask
+  EXPECT_EQ(answers.at(2).outcomes_size(), 0);
+  EXPECT_THAT(worker_.traceparent("a@example.com"), ::testing::HasSubstr(trace_a));
+  EXPECT_THAT(worker_.traceparent("b@example.com"), ::testing::HasSubstr(trace_b));
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+class EvaluateStreamOneInFlightTest : public EvaluateStreamTest {
+ protected:
+  size_t MaxInFlight() const override { return 1; }
+};
+
+// Admission is per request inside a batch: with room for one event, the held one takes it and
+// the next request of the same message is answered at once as shed (the stream's shed marker),
+// while the first is still running.
+TEST_F(EvaluateStreamOneInFlightTest, AdmissionShedsPerRequestInABatch) {
+  grpc::ClientContext context;
+  auto stream = Open(&context);
+  ASSERT_TRUE(stream->WriteBatch({Rcpt(1, "held@example.com"), Rcpt(2, "friend@example.com")}));
+  ASSERT_TRUE(worker_.WaitHeld(1));
+  v1::EvaluateResponse shed;
+  ASSERT_TRUE(stream->Read(&shed));
+  EXPECT_EQ(shed.stream_id(), 2u);
+  EXPECT_TRUE(v1::IsShedResponse(shed));
+  EXPECT_EQ(v1::ShedReason(shed), "in_flight");
+  worker_.Release();
+  v1::EvaluateResponse held;
+  ASSERT_TRUE(stream->Read(&held));
+  EXPECT_EQ(held.stream_id(), 1u);
+  EXPECT_FALSE(v1::IsShedResponse(held));
+  EXPECT_THAT(held.verdict().tags(), ElementsAre("ok:held@example.com"));
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+// GetInterests offers the batched stream (evaluate_batches) and leaves field 4 (the unbatched
+// stream of the previous release) off the wire, so a sink of that release keeps to unary.
+TEST_F(EvaluateStreamTest, GetInterestsOffersTheBatchedStreamOnly) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::GetInterestsResponse response;
+  ASSERT_TRUE(stub_->GetInterests(&context, {}, &response).ok());
+  EXPECT_TRUE(response.evaluate_batches());
+  google::protobuf::UnknownFieldSet wire;
+  ASSERT_TRUE(wire.ParseFromString(response.SerializeAsString()));
+  for (int i = 0; i < wire.field_count(); ++i) EXPECT_NE(wire.field(i).number(), 4);
 }
 
 // A short drain so a fan-out still running (its stream then cancelled by gRPC at the drain

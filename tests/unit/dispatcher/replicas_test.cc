@@ -142,10 +142,11 @@ TEST_F(TwoDispatchers, ADrainingDispatcherGetsNoNewEventsBeforeItCloses) {
   auto direct_stub = v1::Dispatcher::NewStub(direct);
   grpc::ClientContext stream_context;
   auto stream = direct_stub->EvaluateStream(&stream_context);
-  v1::EvaluateRequest first = Rcpt();
-  first.set_stream_id(1);
+  v1::EvaluateRequests first;
+  *first.add_requests() = Rcpt();
+  first.mutable_requests(0)->set_stream_id(1);
   ASSERT_TRUE(stream->Write(first));
-  v1::EvaluateResponse answer;
+  v1::EvaluateResponses answer;
   ASSERT_TRUE(stream->Read(&answer));
 
   auto stopped = std::async(std::launch::async, [this] { return a_.app->Shutdown(); });
@@ -163,11 +164,13 @@ TEST_F(TwoDispatchers, ADrainingDispatcherGetsNoNewEventsBeforeItCloses) {
   // ...and the shared channel sends every event to B; none fails.
   EXPECT_TRUE(RunFrom("B", 200));
   // Our stream still works on A (it is draining, not closed).
-  v1::EvaluateRequest second = Rcpt();
-  second.set_stream_id(2);
+  v1::EvaluateRequests second;
+  *second.add_requests() = Rcpt();
+  second.mutable_requests(0)->set_stream_id(2);
   ASSERT_TRUE(stream->Write(second));
   ASSERT_TRUE(stream->Read(&answer));
-  EXPECT_EQ(answer.stream_id(), 2u);
+  ASSERT_EQ(answer.responses_size(), 1);
+  EXPECT_EQ(answer.responses(0).stream_id(), 2u);
   // Let A go: it ends at once, drained.
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());

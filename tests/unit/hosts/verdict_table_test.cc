@@ -66,6 +66,7 @@ TEST(HostVerdictTable, EveryHostShowsTheClientWhatTheTableSays) {
        "reply 550 5.1.1 no such user", "550 5.1.1 no such user"},
       {"respond 354 (refused)", V(v1::ACTION_RESPOND, 354, "", "go"), "continue", "continue", "DUNNO"},
       {"respond without reply", V(v1::ACTION_RESPOND), "continue", "continue", "DUNNO"},
+      {"respond 421 (refused)", V(v1::ACTION_RESPOND, 421, "4.7.0", "bye"), "continue", "continue", "DUNNO"},
       {"reject default", V(v1::ACTION_REJECT), "reply 550 5.7.1 Rejected by policy",
        "reply 550 5.7.1 Rejected by policy", "550 5.7.1 Rejected by policy"},
       {"reject own", V(v1::ACTION_REJECT, 554, "5.7.1", "go away"), "reply 554 5.7.1 go away",

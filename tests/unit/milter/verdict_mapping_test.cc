@@ -27,7 +27,7 @@ TEST(VerdictMapping, StepReplies) {
   EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_REJECT, 451, "4.7.1", {"x"})),
             Reply(ReplyCode{"550 5.7.1 Rejected by policy"}));
   EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_RESPOND, 550, "", {"no such user"})),
-            Reply(ReplyCode{"550 no such user"}));
+            Reply(ReplyCode{"550 5.7.1 no such user"}));
   EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_RESPOND, 250, "", {"ok"})), Reply(SimpleReply{'c'}));
   EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_DROP_SESSION)),
             Reply(ReplyCode{"421 4.7.0 Closing connection"}));
@@ -36,9 +36,15 @@ TEST(VerdictMapping, StepReplies) {
 TEST(VerdictMapping, MultiLineAndEscapedReplyText) {
   auto v = MakeVerdict(v1::ACTION_REJECT, 550, "5.7.1", {"first", "100% sure\r\n", "last"});
   EXPECT_EQ(StepReply(v), Reply(ReplyCode{"550-5.7.1 first\r\n550-5.7.1 100%% sure\r\n550 5.7.1 last"}));
+  // Postfix refuses a bare code as a malformed reply: the enhanced code always follows.
   v1::SmtpReply bare;
   bare.set_code(550);
-  EXPECT_EQ(FormatReplyCode(bare), "550");
+  EXPECT_EQ(FormatReplyCode(bare), "550 5.7.1 Rejected by policy");
+  bare.set_code(421);
+  EXPECT_EQ(FormatReplyCode(bare), "421 4.7.0 Closing connection");
+  bare.set_code(452);
+  bare.add_lines("full");
+  EXPECT_EQ(FormatReplyCode(bare), "452 4.7.1 full");
 }
 
 TEST(VerdictMapping, EndOfMessageEditsThenContinue) {

@@ -141,7 +141,15 @@ TEST(PolicyMapping, VerdictsToActions) {
   EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_TEMPFAIL, 450, "4.2.0", {"later"}), "RCPT"),
             "450 4.2.0 later");
   EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_RESPOND, 250, "", {"ok"}), "RCPT"), "OK");
-  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_RESPOND, 554, "", {"no"}), "RCPT"), "554 no");
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_RESPOND, 554, "", {"no"}), "RCPT"), "554 5.7.1 no");
+  // RESPOND 421 is refused as on the proxy and the milter (DROP_SESSION says 421): DUNNO, counted.
+  int refused_421 = 0;
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_RESPOND, 421, "4.7.0", {"bye"}), "RCPT", &refused_421), "DUNNO");
+  EXPECT_EQ(refused_421, 1);
+  // A code alone is all-numerical, which Postfix reads as OK: the enhanced code always follows.
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_REJECT, 554, "", {}), "RCPT"), "554 5.7.1 Rejected by policy");
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_DROP_SESSION, 421, "", {}), "RCPT"), "421 4.7.0 Closing connection");
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_TEMPFAIL, 452, "4.5.3", {}), "RCPT"), "452 4.5.3 Try again later");
   EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_DROP_SESSION), "RCPT"), "421 4.7.0 Closing connection");
   // A reply the contract forbids (the dispatcher never forwards one): the default, counted.
   EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_REJECT, 550, "", {"line\r\nbreak"}), "RCPT", &refused),

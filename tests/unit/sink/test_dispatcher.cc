@@ -20,11 +20,12 @@ class TestDispatcher::Service final : public v1::Dispatcher::Service {
     return Decide([context] { return context->IsCancelled(); }, *request, response);
   }
 
-  // Each request on its own thread (so a "late" one holds up nothing else); "unavailable" ends
-  // the whole stream with UNAVAILABLE at once, and what was still being decided is never sent.
+  // The requests of a message answered together, but each "late" one on its own thread (so it
+  // holds up nothing else); "unavailable" ends the whole stream with UNAVAILABLE at once, and
+  // what was still being decided is never sent.
   grpc::Status EvaluateStream(
       grpc::ServerContext*,
-      grpc::ServerReaderWriter<v1::EvaluateResponse, v1::EvaluateRequest>* stream) override {
+      grpc::ServerReaderWriter<v1::EvaluateResponses, v1::EvaluateRequests>* stream) override {
     if (!owner_->serve_stream_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "");
     owner_->streams_.fetch_add(1);
     struct Writer {
@@ -35,32 +36,57 @@ class TestDispatcher::Service final : public v1::Dispatcher::Service {
     };
     auto writer = std::make_shared<Writer>();
     grpc::Status ending = grpc::Status::OK;
-    v1::EvaluateRequest request;
-    while (stream->Read(&request)) {
-      owner_->stream_evaluations_.fetch_add(1);
-      if (request.event().command().argument().find("unavailable") != std::string::npos) {
-        ending = grpc::Status(grpc::StatusCode::UNAVAILABLE, "test dispatcher: unavailable");
-        break;
-      }
+    v1::EvaluateRequests batch;
+    while (ending.ok() && stream->Read(&batch)) {
+      std::vector<std::string> arguments;
+      for (const auto& request : batch.requests()) arguments.push_back(request.event().command().argument());
       {
-        std::lock_guard lock(writer->mu);
-        ++writer->busy;
+        std::lock_guard lock(owner_->messages_mu_);
+        owner_->messages_.push_back(arguments);
+        owner_->stream_evaluations_.fetch_add(batch.requests_size());
+        owner_->messages_cv_.notify_all();
       }
-      std::thread([this, stream, writer, request] {
-        v1::EvaluateResponse response;
-        // (not the stream's context: it is gone once the handler returns)
-        Decide([writer] { std::lock_guard lock(writer->mu); return writer->ended; }, request, &response);
-        response.set_stream_id(request.stream_id());
+      v1::EvaluateResponses quick;
+      for (const auto& request : batch.requests()) {
+        const std::string& argument = request.event().command().argument();
+        if (argument.find("unavailable") != std::string::npos) {
+          ending = grpc::Status(grpc::StatusCode::UNAVAILABLE, "test dispatcher: unavailable");
+          break;
+        }
+        if (argument.find("late") == std::string::npos && argument.find("gated") == std::string::npos) {
+          v1::EvaluateResponse* response = quick.add_responses();
+          Decide([] { return false; }, request, response);
+          response->set_stream_id(request.stream_id());
+          continue;
+        }
+        {
+          std::lock_guard lock(writer->mu);
+          ++writer->busy;
+        }
+        std::thread([this, stream, writer, request] {
+          v1::EvaluateResponses late;
+          v1::EvaluateResponse* response = late.add_responses();
+          // (not the stream's context: it is gone once the handler returns)
+          Decide([writer] { std::lock_guard lock(writer->mu); return writer->ended; }, request, response);
+          response->set_stream_id(request.stream_id());
+          std::lock_guard lock(writer->mu);
+          if (!writer->ended) stream->Write(late);
+          if (--writer->busy == 0) writer->idle.notify_all();
+        }).detach();
+      }
+      if (ending.ok() && quick.responses_size() > 0) {
         std::lock_guard lock(writer->mu);
-        if (!writer->ended) stream->Write(response);
-        if (--writer->busy == 0) writer->idle.notify_all();
-      }).detach();
+        stream->Write(quick);
+      }
     }
     std::unique_lock lock(writer->mu);
     if (ending.ok()) {  // half-closed: answer everything first
       writer->idle.wait(lock, [&] { return writer->busy == 0; });
     }
     writer->ended = true;
+    // Ending early, the threads still deciding see `ended` (as a cancellation) and stop within a
+    // few ms without writing: wait for them, so none outlives this service.
+    writer->idle.wait(lock, [&] { return writer->busy == 0; });
     return ending;
   }
 
@@ -71,10 +97,11 @@ class TestDispatcher::Service final : public v1::Dispatcher::Service {
     if (what.find("unavailable") != std::string::npos) {
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, "test dispatcher: unavailable");
     }
-    if (what.find("late") != std::string::npos) {
+    for (auto [word, released] : {std::pair{"late", &released_}, std::pair{"gated", &gate_open_}}) {
+      if (what.find(word) == std::string::npos) continue;
       std::unique_lock lock(mu_);
       const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-      while (!released_ && !cancelled() && std::chrono::steady_clock::now() < give_up) {
+      while (!*released && !cancelled() && std::chrono::steady_clock::now() < give_up) {
         released_cv_.wait_for(lock, std::chrono::milliseconds(5));
       }
       if (cancelled()) owner_->cancelled_.fetch_add(1);
@@ -102,6 +129,13 @@ class TestDispatcher::Service final : public v1::Dispatcher::Service {
   void Release() {
     std::lock_guard lock(mu_);
     released_ = true;
+    gate_open_ = true;
+    released_cv_.notify_all();
+  }
+
+  void OpenGate() {
+    std::lock_guard lock(mu_);
+    gate_open_ = true;
     released_cv_.notify_all();
   }
 
@@ -115,6 +149,7 @@ class TestDispatcher::Service final : public v1::Dispatcher::Service {
   std::mutex mu_;
   std::condition_variable released_cv_;
   bool released_ = false;
+  bool gate_open_ = false;
   v1::GetInterestsResponse interests_;
 };
 
@@ -131,6 +166,18 @@ TestDispatcher::TestDispatcher(const std::string& listen,
 TestDispatcher::~TestDispatcher() { Shutdown(); }
 
 void TestDispatcher::ReleaseLate() { service_->Release(); }
+
+void TestDispatcher::OpenGate() { service_->OpenGate(); }
+
+std::vector<std::vector<std::string>> TestDispatcher::stream_messages() const {
+  std::lock_guard lock(messages_mu_);
+  return messages_;
+}
+
+bool TestDispatcher::WaitStreamEvaluations(int n) {
+  std::unique_lock lock(messages_mu_);
+  return messages_cv_.wait_for(lock, std::chrono::seconds(20), [&] { return stream_evaluations_.load() >= n; });
+}
 
 void TestDispatcher::SetInterests(const v1::GetInterestsResponse& interests) {
   service_->SetInterests(interests);

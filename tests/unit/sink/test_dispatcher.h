@@ -3,11 +3,14 @@
 //   contains "reject"      -> REJECT 550 5.7.1, decided_by "test-reject"
 //   contains "late"        -> waits until ReleaseLate(), the call is cancelled, or 5 s pass;
 //                             then CONTINUE
+//   contains "gated"       -> the same, released by OpenGate() (or ReleaseLate())
 //   contains "unavailable" -> status UNAVAILABLE
 //   otherwise              -> CONTINUE
 // GetInterests answers what SetInterests() set (nothing by default). EvaluateStream decides the
-// same way, when served (`serve_stream`; else it answers UNIMPLEMENTED, like an older dispatcher);
-// "unavailable" there ends the whole stream with UNAVAILABLE.
+// same way, when served (`serve_stream`; else it answers UNIMPLEMENTED, like an older dispatcher):
+// the answers to a message's requests that are not "late" go back together in one message, each
+// "late" one in a message of its own once released; a message with an "unavailable" request ends
+// the whole stream with UNAVAILABLE. It keeps every request message it read (their arguments).
 #pragma once
 
 #include <atomic>
@@ -15,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
@@ -35,11 +39,17 @@ class TestDispatcher {
   std::string target() const { return "ipv4:127.0.0.1:" + std::to_string(port_); }
 
   void ReleaseLate();
+  void OpenGate();
   void SetInterests(const v1::GetInterestsResponse& interests);
   int evaluations() const { return evaluations_.load(); }
   int cancelled() const { return cancelled_.load(); }
   int streams() const { return streams_.load(); }                        // EvaluateStream calls
   int stream_evaluations() const { return stream_evaluations_.load(); }  // requests read on them
+  // Each EvaluateRequests message read so far: its requests' command arguments, in order.
+  std::vector<std::vector<std::string>> stream_messages() const;
+  // Until `n` requests were read on streams (false after a generous bound: the test fails, not
+  // hangs).
+  bool WaitStreamEvaluations(int n);
   void Shutdown();
 
  private:
@@ -52,6 +62,9 @@ class TestDispatcher {
   const bool serve_stream_;
   std::atomic<int> streams_{0};
   std::atomic<int> stream_evaluations_{0};
+  mutable std::mutex messages_mu_;
+  std::condition_variable messages_cv_;
+  std::vector<std::vector<std::string>> messages_;
 };
 
 }  // namespace smtpbridge::sink::testing

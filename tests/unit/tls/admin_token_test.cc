@@ -144,11 +144,14 @@ TEST_P(AdminTokenTest, EvaluateStreamExplainsOnlyWithTheToken) {
   grpc::ClientContext context;
   Prepare(&context, GetParam());
   auto stream = v1::Dispatcher::NewStub(channel_)->EvaluateStream(&context);
-  auto request = TestEvent(true);
-  request.set_stream_id(7);
-  ASSERT_TRUE(stream->Write(request));
-  v1::EvaluateResponse response;
-  ASSERT_TRUE(stream->Read(&response));
+  v1::EvaluateRequests requests;
+  *requests.add_requests() = TestEvent(true);
+  requests.mutable_requests(0)->set_stream_id(7);
+  ASSERT_TRUE(stream->Write(requests));
+  v1::EvaluateResponses responses;
+  ASSERT_TRUE(stream->Read(&responses));
+  ASSERT_EQ(responses.responses_size(), 1);
+  const v1::EvaluateResponse& response = responses.responses(0);
   EXPECT_EQ(response.stream_id(), 7u);
   // The event is answered either way (a sink's stream must not fail); the explanation is not.
   EXPECT_EQ(response.outcomes_size(), GetParam() == Credential::kRight ? 1 : 0);

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Type, TypeVar
 
 from smtpbridge._gen.smtpbridge.v1 import binding_pb2, event_pb2, verdict_pb2
 
@@ -9,9 +10,12 @@ _PREFIXES = {"EventType": "EVENT_TYPE_", "OutboundState": "OUTBOUND_STATE_", "Ac
              "CacheScope": "CACHE_SCOPE_", "OnError": "ON_ERROR_"}
 
 
+_N = TypeVar("_N", bound="_Named")
+
+
 class _Named:
     @classmethod
-    def parse(cls, text: str):  # -> Self
+    def parse(cls: Type[_N], text: str) -> _N:
         """Accepts "PER_RECIPIENT", "per_recipient" or the full proto name."""
         key = text.strip().upper()
         prefix = _PREFIXES[cls.__name__]

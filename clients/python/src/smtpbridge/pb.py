@@ -3,9 +3,17 @@
     from smtpbridge import pb
     pb.Event, pb.Verdict, pb.PolicySinkStub, pb.DispatcherStub, ...
 """
-from smtpbridge._gen.smtpbridge.v1 import admin_pb2, admin_pb2_grpc  # noqa: F401
-from smtpbridge._gen.smtpbridge.v1 import binding_pb2, dispatcher_pb2, dispatcher_pb2_grpc
-from smtpbridge._gen.smtpbridge.v1 import event_pb2, sink_pb2, sink_pb2_grpc, verdict_pb2
+from smtpbridge._gen.smtpbridge.v1 import (  # noqa: F401
+    admin_pb2,
+    admin_pb2_grpc,
+    binding_pb2,
+    dispatcher_pb2,
+    dispatcher_pb2_grpc,
+    event_pb2,
+    sink_pb2,
+    sink_pb2_grpc,
+    verdict_pb2,
+)
 
 # Messages
 Event = event_pb2.Event

@@ -5,7 +5,7 @@ import asyncio
 import functools
 import inspect
 from dataclasses import dataclass
-from typing import Awaitable, Callable, FrozenSet, List, Optional, Sequence, Union
+from typing import Awaitable, Callable, FrozenSet, List, Optional, Sequence, Union, cast
 
 from smtpbridge._gen.smtpbridge.v1 import verdict_pb2
 from smtpbridge.context import EOD, EventContext
@@ -113,9 +113,10 @@ class Router:
         if route is None:
             return verdict_pb2.Verdict(action=verdict_pb2.ACTION_CONTINUE)
         handler = route.handler
-        if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
-                getattr(handler, "__call__", None)):
-            result = await handler(ctx)
+        result: Union[HandlerResult, Awaitable[HandlerResult]]
+        # An object whose class defines `async def __call__` is awaited like a coroutine function.
+        if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(type(handler).__call__):
+            result = await cast(Awaitable[HandlerResult], handler(ctx))
         elif self._sync_in_thread:
             loop = asyncio.get_running_loop()
             result = await loop.run_in_executor(None, functools.partial(handler, ctx))

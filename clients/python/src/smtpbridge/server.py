@@ -7,7 +7,7 @@ import asyncio
 import logging
 import os
 import signal
-from typing import Optional, Sequence
+from typing import AsyncIterator, Optional, Sequence, Tuple
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 from smtpbridge._gen.smtpbridge.v1 import sink_pb2, sink_pb2_grpc, verdict_pb2
 from smtpbridge.context import EventContext
 from smtpbridge.router import Router
+from smtpbridge.stream import EventStream
 from smtpbridge.tls import TlsFiles, tls_server_credentials
 
 log = logging.getLogger("smtpbridge.worker")
@@ -39,11 +40,14 @@ class _PolicySink(sink_pb2_grpc.PolicySinkServicer):
     def __init__(self, router: Router, name: str) -> None:
         self._router = router
         self._name = name
+        self._streams: "set[EventStream]" = set()
+        self._draining = False
 
-    async def OnEvent(self, request: sink_pb2.SinkRequest, context: grpc.aio.ServicerContext
-                      ) -> verdict_pb2.Verdict:
-        traceparent = next((v for k, v in (context.invocation_metadata() or ()) if k == "traceparent"), "")
-        ctx = EventContext(request, deadline_left=context.time_remaining(),
+    async def decide(self, request: sink_pb2.SinkRequest, traceparent: str,
+                     deadline_left: Optional[float]) -> Tuple[Optional[verdict_pb2.Verdict], grpc.StatusCode, str]:
+        """One event's whole path, shared by OnEvent and OnEvents: the handler's EventContext, the
+        verdict checks and the error mapping. Returns (verdict, OK, "") or (None, code, message)."""
+        ctx = EventContext(request, deadline_left=deadline_left,
                            traceparent=traceparent if isinstance(traceparent, str) else "")
         fields = (f"event_id={ctx.event_id} event={ctx.type.name} keyword={ctx.keyword} "
                   f"binding={ctx.binding_name} trace_id={ctx.trace_id or '-'}")
@@ -52,14 +56,38 @@ class _PolicySink(sink_pb2_grpc.PolicySinkServicer):
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s: event %s action=%s", self._name, fields,
                           verdict_pb2.Action.Name(verdict.action).removeprefix("ACTION_"))
-            return verdict
+            return verdict, grpc.StatusCode.OK, ""
         except Abort as err:
             log.warning("%s: handler aborted %s: %s %s", self._name, fields, err.code.name, err.message)
-            await context.abort(err.code, err.message)
+            return None, err.code, err.message
         except Exception as err:  # a handler bug must not kill the worker; on_error decides
             log.exception("%s: handler failed %s", self._name, fields)
-            await context.abort(grpc.StatusCode.INTERNAL, f"handler failed: {type(err).__name__}: {err}")
-        raise AssertionError("unreachable")  # context.abort raises
+            return None, grpc.StatusCode.INTERNAL, f"handler failed: {type(err).__name__}: {err}"
+
+    async def OnEvent(self, request: sink_pb2.SinkRequest, context: grpc.aio.ServicerContext
+                      ) -> verdict_pb2.Verdict:
+        traceparent = next((v for k, v in (context.invocation_metadata() or ())
+                            if k == "traceparent" and isinstance(v, str)), "")
+        verdict, code, message = await self.decide(request, traceparent, context.time_remaining())
+        if verdict is None:
+            await context.abort(code, message)
+            raise AssertionError("unreachable")  # context.abort raises
+        return verdict
+
+    async def OnEvents(self, request_iterator: AsyncIterator[sink_pb2.SinkRequests],
+                       context: grpc.aio.ServicerContext) -> None:
+        stream = EventStream(self.decide, context.write, draining=self._draining)
+        self._streams.add(stream)
+        try:
+            await stream.run(request_iterator)
+        finally:
+            self._streams.discard(stream)
+
+    def drain(self) -> None:
+        """Open OnEvents streams answer what they owe, then end with OK."""
+        self._draining = True
+        for stream in list(self._streams):
+            stream.drain()
 
 
 def _split_listen(listen: str) -> tuple:
@@ -101,6 +129,7 @@ class Worker(Router):
         self._max_concurrent_rpcs = max_concurrent_rpcs
         self._server: Optional[grpc.aio.Server] = None
         self._health: Optional[health.aio.HealthServicer] = None
+        self._sink: Optional[_PolicySink] = None
         self._stopping: Optional[asyncio.Event] = None
         self.address: Optional[str] = None
 
@@ -110,7 +139,8 @@ class Worker(Router):
         unix = listen.startswith("unix:")
         host, port = ("", 0) if unix else _split_listen(listen)
         server = grpc.aio.server(maximum_concurrent_rpcs=self._max_concurrent_rpcs)
-        sink_pb2_grpc.add_PolicySinkServicer_to_server(_PolicySink(self, self.name), server)
+        self._sink = _PolicySink(self, self.name)
+        sink_pb2_grpc.add_PolicySinkServicer_to_server(self._sink, server)
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
@@ -141,6 +171,8 @@ class Worker(Router):
         server, self._server = self._server, None
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
+        if self._sink is not None:
+            self._sink.drain()
         await server.stop(self.grace if grace is None else grace)
         if self._stopping is not None:
             self._stopping.set()
@@ -158,7 +190,7 @@ class Worker(Router):
         if handle_signals:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, lambda s=sig: self._on_signal(s))
+                loop.add_signal_handler(sig, self._on_signal, sig)
         try:
             await self.wait()
         finally:

@@ -58,5 +58,6 @@ class _Reloader:
 def tls_server_credentials(files: TlsFiles) -> grpc.ServerCredentials:
     """Server credentials for Worker(tls=...): mutual TLS, files re-read when they change."""
     reloader = _Reloader(files)
-    return grpc.dynamic_ssl_server_credentials(reloader.config(), reloader.fetch,
+    # grpcio documents None from the fetcher as "keep the current configuration"; its stubs do not.
+    return grpc.dynamic_ssl_server_credentials(reloader.config(), reloader.fetch,  # type: ignore[arg-type]
                                                require_client_authentication=True)

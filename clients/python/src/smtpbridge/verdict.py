@@ -10,9 +10,9 @@ could not send: a 2xx reject, CR/LF in a reply, command or header, a header name
 from __future__ import annotations
 
 import datetime
-from typing import Optional, Union
+from typing import Optional, Union, cast
 
-from smtpbridge._gen.smtpbridge.v1 import verdict_pb2
+from smtpbridge._gen.smtpbridge.v1 import event_pb2, verdict_pb2
 from smtpbridge.checks import VerdictError, check_header, check_no_line_break
 from smtpbridge.enums import Action, CacheScope, OutboundState
 from smtpbridge.reply import Reply, ReplyLike, to_reply_proto
@@ -49,7 +49,7 @@ class Verdict:
     __slots__ = ("_pb",)
 
     def __init__(self, action: Action = Action.CONTINUE, reply: Optional[ReplyLike] = None) -> None:
-        self._pb = verdict_pb2.Verdict(action=int(action))
+        self._pb = verdict_pb2.Verdict(action=cast(verdict_pb2.Action, int(action)))
         if reply is not None:
             self.with_reply(reply)
 
@@ -132,7 +132,7 @@ class Verdict:
         """Where the host's outbound state goes next (SetNextEventState)."""
         if isinstance(state, str):
             state = OutboundState.parse(state)
-        self._pb.next_state = int(state)
+        self._pb.next_state = cast(event_pb2.OutboundState, int(state))
         return self
 
     next_state = with_next_state  # deprecated name
@@ -219,7 +219,8 @@ class Verdict:
         nanos = round(seconds * 1e9)
         self._pb.cache_ttl.seconds, self._pb.cache_ttl.nanos = divmod(nanos, 1_000_000_000)
         if scope is not None:
-            self._pb.cache_scope = int(CacheScope.parse(scope) if isinstance(scope, str) else scope)
+            parsed = CacheScope.parse(scope) if isinstance(scope, str) else scope
+            self._pb.cache_scope = cast(verdict_pb2.CacheScope, int(parsed))
         return self
 
     def reason(self, text: str) -> "Verdict":
