@@ -64,6 +64,8 @@ std::unique_ptr<DispatcherApp> DispatcherApp::Create(AppOptions options,
   }
   app->recorder_ = std::make_unique<Recorder>(&app->stats_, app->metrics_.get(), &app->clock_);
   app->channels_.set_listener(app->recorder_.get());
+  app->stream_metrics_ = std::make_unique<StreamMetrics>(app->metrics_->registry());
+  app->client_.set_stream_listener(app->stream_metrics_.get());
   std::string log_error;
   app->decision_log_ = DecisionLog::Open(app->options_.decision_log, &log_error);
   if (!log_error.empty()) {
@@ -209,6 +211,8 @@ bool DispatcherApp::Shutdown() {
   }
   // Every answered event's calls have ended (or the drain timed out): close the queues; their
   // threads drain what is left (unanswerable calls are dropped, worker calls report UNAVAILABLE).
+  // Worker streams end first (their reads would keep the queues from draining).
+  client_.CloseStreams();
   cqs_.Shutdown();
   channels_.Stop();
   clock_.Stop();

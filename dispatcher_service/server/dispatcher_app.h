@@ -26,6 +26,7 @@
 #include "smtpbridge/tls/tls_options.h"
 #include "workers/channel_pool.h"
 #include "workers/grpc_sink_client.h"
+#include "workers/stream_metrics.h"
 #include "workers/worker_credentials.h"
 
 namespace smtpbridge::dispatcher {
@@ -104,6 +105,7 @@ class DispatcherApp {
   ChannelPool channels_{&clock_, options_.pools};
   CqPool cqs_;
   GrpcSinkClient client_{&channels_, &cqs_};
+  std::unique_ptr<StreamMetrics> stream_metrics_;
   std::unique_ptr<Admission> admission_;
   std::unique_ptr<FanOut> fanout_;
   std::unique_ptr<BindingsStore> store_;

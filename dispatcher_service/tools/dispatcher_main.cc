@@ -160,10 +160,18 @@ int main(int argc, char** argv) {
                  "how often dns worker targets are resolved again (0: only when every replica "
                  "failed)")
       ->capture_default_str();
+  std::string worker_transport = "stream";
+  cli.add_option("--worker-transport", worker_transport,
+                 "stream: batched OnEvents stream per worker replica (unary OnEvent for a worker "
+                 "without it); unary: one OnEvent call per event (benches, debugging)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"stream", "unary"}));
   cli.add_flag("--adaptive-concurrency", options.admission.adaptive,
                "adapt each worker pool's concurrency limit to its latency (a gradient controller; "
                "--pool-concurrency-limit caps it); off by default");
   CLI11_PARSE(cli, argc, argv);
+  options.pools.transport = worker_transport == "unary" ? smtpbridge::dispatcher::WorkerTransport::kUnary
+                                                        : smtpbridge::dispatcher::WorkerTransport::kStream;
 
   auto logger = spdlog::stderr_color_mt("dispatcher");
   spdlog::set_default_logger(logger);

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "smtpbridge/grpc/client_channel.h"
+#include "workers/worker_stream.h"
 
 namespace smtpbridge::dispatcher {
 namespace {
@@ -24,6 +25,10 @@ bool Unreachable(const WorkerPool::Endpoint& e) {
 }
 
 }  // namespace
+
+WorkerPool::Endpoint::~Endpoint() {
+  if (stream) stream->Retire();
+}
 
 WorkerPool::WorkerPool(std::string target, Clock* clock, PoolOptions options,
                        ChannelFactory factory, Resolver resolver, PoolListener* listener)

@@ -31,8 +31,16 @@
 
 namespace smtpbridge::dispatcher {
 
+class WorkerStream;
+
+// How calls reach a pool's workers: batched on one OnEvents stream per endpoint (falling back
+// to unary per endpoint when the worker lacks OnEvents; workers/worker_stream.h), or one unary
+// OnEvent per call (benches, debugging).
+enum class WorkerTransport { kStream, kUnary };
+
 struct PoolOptions {
   OutlierOptions outlier;
+  WorkerTransport transport = WorkerTransport::kStream;
   // How often a dns target is resolved again (0: only when every endpoint failed).
   std::chrono::milliseconds reresolve_interval{5000};
   // Retry budget (gRPC's retry throttling): a pool holds up to `retry_tokens`; a failed call
@@ -62,6 +70,11 @@ class WorkerPool {
     std::string address;
     std::shared_ptr<grpc::Channel> channel;  // may be null in tests
     std::unique_ptr<v1::PolicySink::Stub> stub;
+    // The endpoint's OnEvents stream, made on its first call (GrpcSinkClient); retired (its
+    // answers still arrive) when the endpoint is dropped.
+    std::once_flag stream_once;
+    std::shared_ptr<WorkerStream> stream;
+    ~Endpoint();
     // Guarded by the pool's lock.
     OutlierState outlier;
     int in_flight = 0;
@@ -80,6 +93,7 @@ class WorkerPool {
              Resolver resolver, PoolListener* listener);
 
   const std::string& target() const { return target_; }
+  const PoolOptions& options() const { return options_; }
   bool resolvable() const { return parsed_.kind == WorkerTarget::Kind::kDns; }
 
   // An endpoint for a call, never `avoid` (empty when nothing else is there). When every

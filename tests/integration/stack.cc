@@ -67,9 +67,13 @@ Server StartExampleWorker(const testing::TempDir& dir, const std::string& name,
 
 Server StartDispatcher(const testing::TempDir& dir, const std::filesystem::path& bindings,
                        const std::string& name, const std::string& listen) {
-  return Start(dir, name,
-               {DispatcherBinary().string(), "--listen", listen, "--bindings", bindings.string(),
-                "--log-level", "warn", "--drain-timeout", "500ms"});
+  std::vector<std::string> argv{DispatcherBinary().string(), "--listen", listen, "--bindings",
+                                bindings.string(), "--log-level", "warn", "--drain-timeout", "500ms"};
+  // The worker hop's transport (stream by default); ctest runs some suites again with unary.
+  if (const char* transport = std::getenv("SMTPBRIDGE_TEST_WORKER_TRANSPORT"); transport && *transport) {
+    argv.insert(argv.end(), {"--worker-transport", transport});
+  }
+  return Start(dir, name, std::move(argv));
 }
 
 std::string BindingsYaml(const std::vector<BindingSpec>& bindings) {

@@ -21,6 +21,7 @@
 
 #include "smtpbridge/cq/cq_gate.h"
 #include "smtpbridge/grpc/server_options.h"
+#include "events_stream.h"
 #include "health_service.h"
 #include "smtpbridge/v1/sink.grpc.pb.h"
 
@@ -107,7 +108,11 @@ std::string HostOf(const std::string& address) {
 class Worker::Service {
  public:
   Service(const Router& router, const WorkerOptions& options)
-      : router_(router), options_(options), health_(&gate_) {}
+      : router_(router), options_(options), health_(&gate_) {
+    streams_.service = &sink_;
+    streams_.router = &router_;
+    streams_.gate = &gate_;
+  }
   ~Service() { Stop(); }
 
   // Before BuildAndStart().
@@ -115,6 +120,7 @@ class Worker::Service {
     builder.RegisterService(&sink_);
     builder.RegisterService(&health_);
     for (int i = 0; i < std::max(1, options_.threads); ++i) cqs_.push_back(builder.AddCompletionQueue());
+    for (auto& cq : cqs_) streams_.cqs.push_back(cq.get());
     gate_.Open();
   }
   // After BuildAndStart(): posts the first requests on every queue and starts its thread.
@@ -124,11 +130,14 @@ class Worker::Service {
   void Stop();
 
   // Draining: health watchers (the dispatchers' channels) hear NOT_SERVING and stop picking this
-  // replica; then their Watch streams end, so Server::Shutdown does not wait for them.
+  // replica; then their Watch streams end, so Server::Shutdown does not wait for them, and so do
+  // the OnEvents streams once they answered what they read.
   void StopServing(std::chrono::milliseconds tell_for) {
     health_.SetServing(false);
     health_.WaitWatchersTold(tell_for);
     health_.EndWatches();
+    // Their OnEvents streams end (OK) once what they sent is answered.
+    streams_.Drain();
   }
 
  private:
@@ -146,6 +155,7 @@ class Worker::Service {
   cq::CqGate gate_;
   v1::PolicySink::AsyncService sink_;
   internal::HealthService health_;
+  internal::EventsStreams streams_;
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs_;
   std::vector<std::thread> threads_;
   bool stopped_ = false;
@@ -248,6 +258,7 @@ class Worker::Service::EventCall final : public cq::CqTag {
 void Worker::Service::Start() {
   for (auto& cq : cqs_) {
     EventCall::Post(this, cq.get());
+    internal::EventsStream::Post(&streams_, cq.get());
     health_.Arm(cq.get());
   }
   for (auto& cq : cqs_) threads_.emplace_back([this, q = cq.get()] { Run(q); });

@@ -21,6 +21,7 @@
 #include "smtpbridge/v1/sink.grpc.pb.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
+#include "stream_adapter.h"
 
 namespace smtpbridge::dispatcher {
 namespace {
@@ -29,7 +30,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 // Rejects the recipient named by the binding's "blocked" property; tags everything else.
-class BlocklistWorker final : public v1::PolicySink::Service {
+class BlocklistWorker : public v1::PolicySink::Service {
  public:
   grpc::Status OnEvent(grpc::ServerContext*, const v1::SinkRequest* request,
                        v1::Verdict* verdict) override {
@@ -57,7 +58,8 @@ class BlocklistWorker final : public v1::PolicySink::Service {
   std::atomic<int> calls{0};
 };
 
-class ServerTest : public ::testing::Test {
+// Run over both worker transports: the worker serves OnEvents too (stream_adapter.h).
+class ServerTest : public ::testing::TestWithParam<WorkerTransport> {
  protected:
   void SetUp() override {
     grpc::ServerBuilder builder;
@@ -75,6 +77,7 @@ class ServerTest : public ::testing::Test {
     options.bindings_path = bindings_path_;
     options.admin_token = "s3cret";
     options.watch_interval = std::chrono::milliseconds(0);
+    options.pools.transport = GetParam();
     std::vector<std::string> errors;
     app_ = DispatcherApp::Create(options, &errors);
     ASSERT_TRUE(app_) << ::testing::PrintToString(errors);
@@ -140,7 +143,7 @@ class ServerTest : public ::testing::Test {
   }
 
   smtpbridge::testing::TempDir dir_;
-  BlocklistWorker worker_;
+  WithOnEvents<BlocklistWorker> worker_;
   std::unique_ptr<grpc::Server> worker_server_;
   std::string sink_;
   std::string bindings_path_;
@@ -149,7 +152,13 @@ class ServerTest : public ::testing::Test {
   std::unique_ptr<v1::Admin::Stub> admin_;
 };
 
-TEST_F(ServerTest, EvaluateRoundTripThroughARealWorker) {
+INSTANTIATE_TEST_SUITE_P(Transports, ServerTest,
+                         ::testing::Values(WorkerTransport::kStream, WorkerTransport::kUnary),
+                         [](const auto& info) {
+                           return info.param == WorkerTransport::kStream ? "Stream" : "Unary";
+                         });
+
+TEST_P(ServerTest, EvaluateRoundTripThroughARealWorker) {
   v1::EvaluateResponse rejected;
   ASSERT_TRUE(Call(Rcpt("blocked@example.com"), &rejected).ok());
   EXPECT_EQ(rejected.verdict().action(), v1::ACTION_REJECT);
@@ -164,13 +173,15 @@ TEST_F(ServerTest, EvaluateRoundTripThroughARealWorker) {
   EXPECT_EQ(accepted.verdict().action(), v1::ACTION_CONTINUE);
   EXPECT_THAT(accepted.verdict().tags(), ElementsAre("checked-by-reject-blocked-rcpt"));
   EXPECT_EQ(worker_.calls.load(), 2);
+  // Over the chosen transport: one OnEvents stream, or none.
+  EXPECT_EQ(worker_.streams.load(), GetParam() == WorkerTransport::kStream ? 1 : 0);
 
   v1::EvaluateRequest bad;
   v1::EvaluateResponse ignored;
   EXPECT_EQ(Call(bad, &ignored).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
-TEST_F(ServerTest, GetInterestsReportsKeywordsBodyLimitAndGeneration) {
+TEST_P(ServerTest, GetInterestsReportsKeywordsBodyLimitAndGeneration) {
   grpc::ClientContext context;
   v1::GetInterestsResponse response;
   ASSERT_TRUE(dispatcher_->GetInterests(&context, {}, &response).ok());
@@ -183,7 +194,7 @@ TEST_F(ServerTest, GetInterestsReportsKeywordsBodyLimitAndGeneration) {
   EXPECT_EQ(v1::FromProtoDuration(response.refresh_after()), std::chrono::seconds(5));
 }
 
-TEST_F(ServerTest, HealthCheckAndWatchServeTheServerAndTheDispatcher) {
+TEST_P(ServerTest, HealthCheckAndWatchServeTheServerAndTheDispatcher) {
   using grpc::health::v1::HealthCheckRequest;
   using grpc::health::v1::HealthCheckResponse;
   auto health = grpc::health::v1::Health::NewStub(
@@ -252,7 +263,7 @@ TEST(HealthServiceTest, NotServingOnceDraining) {
   }
 }
 
-TEST_F(ServerTest, AdminNeedsTheTokenListsStatsAndReloads) {
+TEST_P(ServerTest, AdminNeedsTheTokenListsStatsAndReloads) {
   {
     grpc::ClientContext context;
     v1::ListBindingsResponse response;
@@ -367,7 +378,7 @@ std::string FetchMetrics(const std::string& address) {
 
 // #14, through the real gRPC path bridgectl test-event uses (Dispatcher.Evaluate with explain):
 // a higher-priority binding's invalid verdict neither decides nor cancels the lower one's 550.
-TEST_F(ServerTest, InvalidVerdictOfAHigherPriorityBindingDoesNotBypassTheLowerOne) {
+TEST_P(ServerTest, InvalidVerdictOfAHigherPriorityBindingDoesNotBypassTheLowerOne) {
   dir_.Write("bindings.yaml", Bindings(false) +
                                   "  - name: broken-worker\n"
                                   "    event: INBOUND_COMMAND\n"
@@ -451,7 +462,7 @@ namespace {
 
 // Answers with a tag naming itself; the slow one holds each call until it is cancelled (or a
 // bounded wait ends), as a stuck pod would.
-class TaggingWorker final : public v1::PolicySink::Service {
+class TaggingWorker : public v1::PolicySink::Service {
  public:
   TaggingWorker(std::string tag, bool slow) : tag_(std::move(tag)), slow_(slow) {}
   grpc::Status OnEvent(grpc::ServerContext* context, const v1::SinkRequest*,
@@ -480,8 +491,10 @@ std::unique_ptr<grpc::Server> Serve(grpc::Service* service, int* port) {
   return builder.BuildAndStart();
 }
 
-TEST(ServerHedgeTest, HedgedCallsAreAnsweredByTheHealthyWorker) {
-  TaggingWorker slow("slow", true), fast("fast", false);
+class ServerHedgeTest : public ::testing::TestWithParam<WorkerTransport> {};
+
+TEST_P(ServerHedgeTest, HedgedCallsAreAnsweredByTheHealthyWorker) {
+  WithOnEvents<TaggingWorker> slow("slow", true), fast("fast", false);
   int slow_port = 0, fast_port = 0;
   auto slow_server = Serve(&slow, &slow_port);
   auto fast_server = Serve(&fast, &fast_port);
@@ -490,6 +503,7 @@ TEST(ServerHedgeTest, HedgedCallsAreAnsweredByTheHealthyWorker) {
   AppOptions options;
   options.listen = "127.0.0.1:0";
   options.watch_interval = std::chrono::milliseconds(0);
+  options.pools.transport = GetParam();
   // One target with both addresses: the pool sends a first copy to either worker (the less
   // loaded of two, both idle between events), and the hedge of one stuck on the slow worker to
   // the other, the fast one (fewer calls in flight): only the hedge can answer in time.
@@ -532,10 +546,21 @@ TEST(ServerHedgeTest, HedgedCallsAreAnsweredByTheHealthyWorker) {
   }
   EXPECT_GE(slow.calls.load() - slow_before, 2);  // first copies did land on the stuck worker
   EXPECT_EQ(fast.calls.load() - fast_before, sent);  // each event: once, first copy or hedge
+  if (GetParam() == WorkerTransport::kStream) {
+    EXPECT_GE(slow.streams.load() + fast.streams.load(), 2);
+  } else {
+    EXPECT_EQ(slow.streams.load() + fast.streams.load(), 0);
+  }
   EXPECT_TRUE(app->Shutdown());
   slow_server->Shutdown();
   fast_server->Shutdown();
 }
+
+std::string TransportName(const ::testing::TestParamInfo<WorkerTransport>& info) {
+  return info.param == WorkerTransport::kStream ? "Stream" : "Unary";
+}
+INSTANTIATE_TEST_SUITE_P(Transports, ServerHedgeTest,
+                         ::testing::Values(WorkerTransport::kStream, WorkerTransport::kUnary), TransportName);
 
 }  // namespace
 }  // namespace smtpbridge::dispatcher

@@ -1,5 +1,6 @@
 // A policy worker: register handlers per event type (and optionally per command keyword), then
-// Serve(). Implements smtpbridge.v1.PolicySink on gRPC completion queues (one thread each, see
+// Serve(). Implements smtpbridge.v1.PolicySink (unary OnEvent, and the batched OnEvents stream
+// the dispatcher prefers: src/events_stream.h) on gRPC completion queues (one thread each, see
 // WorkerOptions::threads), with grpc.health.v1.Health/Check and reflection.
 //
 //   smtpbridge::worker::Worker worker;
