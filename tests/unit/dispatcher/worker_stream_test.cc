@@ -406,7 +406,9 @@ TEST_P(StreamClientTest, ASlowCallDoesNotHoldBackTheOthersAndCancelReachesTheWor
   ScriptedWorker worker;
   CancelFn cancel;
   auto slow = Start(Target(worker), "slow@x", 10s, &cancel);
-  if (streaming()) ASSERT_TRUE(worker.WaitFor([&] { return worker.held.size() == 1; }));
+  if (streaming()) {
+    ASSERT_TRUE(worker.WaitFor([&] { return worker.held.size() == 1; }));
+  }
   Result fast = Call(Target(worker), "fast@x");
   ASSERT_TRUE(fast.status.ok());
   EXPECT_EQ(fast.verdict.reason(), "fast@x");
@@ -507,7 +509,9 @@ TEST_P(StreamClientTest, AWorkerWithOnlyOnEventLosesNoEvent) {
     EXPECT_EQ(r.verdict.reason(), "u" + std::to_string(i) + "@x");
   }
   EXPECT_EQ(a.unary_calls.load() + b.unary_calls.load(), 20);
-  if (streaming()) EXPECT_GE(listener_.fallbacks.load(), 1);
+  if (streaming()) {
+    EXPECT_GE(listener_.fallbacks.load(), 1);
+  }
   // The endpoints stay unary (no new probe for a while): the next events go straight to OnEvent.
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(Call(Target(a, b), "v@x").status.ok());
   EXPECT_EQ(a.unary_calls.load() + b.unary_calls.load(), 25);
