@@ -119,6 +119,7 @@ void MilterSession::ResetSession() {
 
 void MilterSession::ResetTransaction() {
   envelope_.Clear();
+  carried_edits_.clear();
   headers_.clear();
   body_.clear();
   body_size_ = 0;
@@ -329,6 +330,10 @@ MilterSession::Step MilterSession::OnEndOfMessage(const EndOfMessage& eom) {
   if (!eom.data.empty()) OnBody(eom.data);
   Step step;
   if (!sink_.Wants(options_.instance, EVENT_TYPE_INBOUND_COMMAND, "_EOD")) {
+    if (!carried_edits_.empty()) {
+      step.replies = FinishMessage(v1::Verdict{});  // what earlier verdicts asked of the message
+      return step;
+    }
     session_.set_transaction_count(session_.transaction_count() + 1);
     ResetTransaction();
     step.replies.push_back(SimpleReply{reply::kContinue});
@@ -367,39 +372,54 @@ std::vector<Reply> MilterSession::Complete(const sink::Evaluation& evaluation) {
     spdlog::log(note.warn ? spdlog::level::warn : spdlog::level::info, "milter session {}: policy {}: {}",
                 session_.session_id(), note.warn ? "warning" : "info", v1::EscapeForLog(note.text));
   }
-  // Message edits apply at end of message only (the MTA accepts milter modifications there alone).
-  // One on an earlier step's continuing verdict (a quarantine at RCPT, as Postfix's HOLD allows)
-  // would otherwise be lost without a trace.
+  // The MTA takes milter modifications at end of message alone. Edits on an earlier continuing
+  // verdict of the same transaction (a quarantine at RCPT, as Postfix's HOLD allows) are carried
+  // there; one before MAIL has no message to apply to, and is refused and counted.
   const bool continues = verdict.action() == v1::ACTION_UNSPECIFIED || verdict.action() == v1::ACTION_CONTINUE ||
                          verdict.action() == v1::ACTION_SKIP_RECIPIENT;
   if (pending != Pending::kEom && continues && verdict.edits_size() > 0) {
-    stats_.refused_edits += static_cast<uint64_t>(verdict.edits_size());
-    spdlog::warn("milter session {}: {} message edit(s) refused (edits apply at end of message only)",
-                 session_.session_id(), verdict.edits_size());
+    if (pending == Pending::kMail || pending == Pending::kRcpt || pending == Pending::kData) {
+      for (auto& edit : *verdict.mutable_edits()) carried_edits_.push_back(std::move(edit));
+    } else {
+      stats_.refused_edits += static_cast<uint64_t>(verdict.edits_size());
+      spdlog::warn("milter session {}: {} message edit(s) refused (no message before MAIL)",
+                   session_.session_id(), verdict.edits_size());
+    }
     verdict.clear_edits();
   }
-  if (pending == Pending::kEom) {
-    int skipped = 0;
-    int refused = 0;
-    auto replies = EndOfMessageReplies(verdict, actions_, &skipped, &refused);
-    stats_.skipped_edits += static_cast<uint64_t>(skipped);
-    stats_.refused_edits += static_cast<uint64_t>(refused);
-    if (refused > 0) spdlog::warn("milter session {}: {} message edit(s) refused (invalid header or address)", session_.session_id(), refused);
-    // An edit the MTA did not grant in OPTNEG is lost policy: say so, as for a refused one.
-    if (skipped > 0) {
-      spdlog::warn("milter session {}: {} message edit(s) refused: the MTA did not grant the action in option negotiation",
-                   session_.session_id(), skipped);
-    }
-    session_.set_transaction_count(session_.transaction_count() + 1);
-    ResetTransaction();
-    return replies;
-  }
+  if (pending == Pending::kEom) return FinishMessage(std::move(verdict));
   Reply reply = StepReply(verdict);
   const auto* simple = std::get_if<SimpleReply>(&reply);
   const bool proceeds = simple && simple->code == reply::kContinue;
   if (pending == Pending::kRcpt && proceeds) envelope_.add_recipients(pending_recipient_);
   if (pending == Pending::kMail && !proceeds) ResetTransaction();
   return {reply};
+}
+
+// End of message: the carried edits, then the `_EOD` verdict's own (a verdict that ends the
+// message replaces them all).
+std::vector<Reply> MilterSession::FinishMessage(v1::Verdict verdict) {
+  if (!carried_edits_.empty()) {
+    google::protobuf::RepeatedPtrField<v1::MessageEdit> own = std::move(*verdict.mutable_edits());
+    verdict.clear_edits();
+    for (auto& edit : carried_edits_) *verdict.add_edits() = std::move(edit);
+    for (auto& edit : own) *verdict.add_edits() = std::move(edit);
+    carried_edits_.clear();
+  }
+  int skipped = 0;
+  int refused = 0;
+  auto replies = EndOfMessageReplies(verdict, actions_, &skipped, &refused);
+  stats_.skipped_edits += static_cast<uint64_t>(skipped);
+  stats_.refused_edits += static_cast<uint64_t>(refused);
+  if (refused > 0) spdlog::warn("milter session {}: {} message edit(s) refused (invalid header or address)", session_.session_id(), refused);
+  // An edit the MTA did not grant in OPTNEG is lost policy: say so, as for a refused one.
+  if (skipped > 0) {
+    spdlog::warn("milter session {}: {} message edit(s) refused: the MTA did not grant the action in option negotiation",
+                 session_.session_id(), skipped);
+  }
+  session_.set_transaction_count(session_.transaction_count() + 1);
+  ResetTransaction();
+  return replies;
 }
 
 }  // namespace smtpbridge::milter

@@ -14,6 +14,7 @@
 #include "milter/negotiation.h"
 #include "smtpbridge/sink/sink.h"
 #include "smtpbridge/v1/event.pb.h"
+#include "smtpbridge/v1/verdict.pb.h"
 
 namespace smtpbridge::milter {
 
@@ -72,6 +73,7 @@ class MilterSession {
   Step OnEndOfMessage(const EndOfMessage& eom);
   Step OnUnknown(const UnknownCommand& unknown);
   void ResetTransaction();
+  std::vector<Reply> FinishMessage(v1::Verdict verdict);
   void ResetSession();
 
   // Evaluate `keyword` (of `type`) when a binding wants it, else answer at once (continue, or
@@ -101,6 +103,9 @@ class MilterSession {
   uint64_t header_size_ = 0;
 
   Pending pending_ = Pending::kNone;
+  // Message edits on continuing verdicts of this transaction before end of message (a
+  // quarantine at RCPT): the MTA takes modifications at end of message alone.
+  std::vector<v1::MessageEdit> carried_edits_;
   std::string pending_recipient_;
   SessionStats stats_;
 };

@@ -245,6 +245,7 @@ awaitable<std::optional<v1::Verdict>> ClientSession::Fire(v1::Event event, bool 
   event.mutable_budget()->set_nanos(static_cast<int32_t>((budget.count() % 1000) * 1000000));
   ctx_->metrics->events_fired.Increment();
   const std::string id = event.event_id();
+  const bool mail_event = event.type() == v1::EVENT_TYPE_MESSAGE_START || event.command().keyword() == "MAIL";
   auto evaluation = co_await AwaitEvaluation(*ctx_->sink, std::move(event),
                                              std::chrono::duration_cast<std::chrono::microseconds>(budget),
                                              config_.timeouts.sink_grace);
@@ -264,15 +265,23 @@ awaitable<std::optional<v1::Verdict>> ClientSession::Fire(v1::Event event, bool 
     spdlog::log(note.warn ? spdlog::level::warn : spdlog::level::info, "session {}: event {}: policy {}: {}",
                 session_.session_id(), id, note.warn ? "warning" : "info", v1::EscapeForLog(note.text));
   }
-  // Message edits apply to the message at `_EOD` only. One on an earlier event's continuing verdict
-  // (a quarantine at RCPT, as Postfix's HOLD allows) would otherwise be lost without a trace.
+  // Message edits change the message at `_EOD`. One on an earlier continuing verdict of the same
+  // transaction (a quarantine at RCPT, as Postfix's HOLD allows) is carried there; one before
+  // MAIL has no message to apply to, and is refused and counted rather than lost without a trace.
   const auto action = evaluation->verdict.action();
   const bool continues = action == v1::ACTION_UNSPECIFIED || action == v1::ACTION_CONTINUE ||
                          action == v1::ACTION_SKIP_RECIPIENT;
   if (!eod && continues && evaluation->verdict.edits_size() > 0) {
-    ctx_->metrics->edits_refused.Increment(evaluation->verdict.edits_size());
-    spdlog::warn("session {}: event {}: {} message edit(s) refused (edits apply at end of data only)",
-                 session_.session_id(), id, evaluation->verdict.edits_size());
+    auto* carried = txn_.open ? &txn_.carried_edits : mail_event ? &mail_edits_ : nullptr;
+    if (carried) {
+      for (auto& edit : *evaluation->verdict.mutable_edits()) carried->push_back(std::move(edit));
+      spdlog::debug("session {}: event {}: {} message edit(s) carried to end of data", session_.session_id(), id,
+                    evaluation->verdict.edits_size());
+    } else {
+      ctx_->metrics->edits_refused.Increment(evaluation->verdict.edits_size());
+      spdlog::warn("session {}: event {}: {} message edit(s) refused (no message before MAIL)",
+                   session_.session_id(), id, evaluation->verdict.edits_size());
+    }
     evaluation->verdict.clear_edits();
   }
   if (evaluation->verdict.action() > v1::ACTION_CONTINUE) {
@@ -698,6 +707,7 @@ awaitable<ClientSession::Next> ClientSession::HandleMail(const Command& cmd) {
     ~MailInProgress() { *slot = nullptr; }
   } in_progress{&mail_in_progress_};
   mail_in_progress_ = &cmd;
+  mail_edits_.clear();
   std::optional<Reply> error = cmd.error;
   uint64_t declared = 0;
   if (!greeted_) {
@@ -741,6 +751,8 @@ awaitable<ClientSession::Next> ClientSession::HandleMail(const Command& cmd) {
   if (out.client.positive() && out.upstream.positive()) {
     txn_ = Transaction{};
     txn_.open = true;
+    txn_.carried_edits = std::move(mail_edits_);
+    mail_edits_.clear();
     txn_.sender = cmd.address;
     txn_.sender_params = FormatParameters(cmd.parameters);
     txn_.mail_parameters = cmd.parameters;
@@ -1115,6 +1127,9 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
   std::vector<std::pair<std::string, std::string>> recipients;
   for (const auto& r : txn_.recipients) recipients.emplace_back(r, "");
   bool discard = false;
+  // Edits on earlier events' verdicts in this transaction (a quarantine at RCPT) apply here, with
+  // or without an `_EOD` binding: the MTA side can only change the message now.
+  std::vector<v1::MessageEdit> edits = std::move(txn_.carried_edits);
 
   auto finish = [this]() -> awaitable<Next> {
     ResetTransaction();
@@ -1152,87 +1167,90 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
         if (d.reply.positive()) session_.set_transaction_count(session_.transaction_count() + 1);
         co_return co_await finish();
       }
-      for (const auto& edit : verdict->edits()) {
-        std::string why;
-        bool ok = true;
-        switch (edit.edit_case()) {
-          case v1::MessageEdit::kAddHeader:
-            ok = message.AddHeader(edit.add_header().name(), edit.add_header().value(), &why);
-            break;
-          case v1::MessageEdit::kInsertHeader:
-            ok = message.InsertHeader(edit.insert_header().index(), edit.insert_header().name(),
-                                      edit.insert_header().value(), &why);
-            break;
-          case v1::MessageEdit::kChangeHeader:
-            ok = message.ChangeHeader(edit.change_header().name(), edit.change_header().occurrence(),
-                                      edit.change_header().value(), &why);
-            break;
-          case v1::MessageEdit::kChangeSender: {
-            // A path with '>' or a space would smuggle ESMTP parameters into MAIL FROM (#14).
-            if (!edit.change_sender().address().empty() && !v1::IsMailbox(edit.change_sender().address())) {
-              ok = false;
-              why = "change_sender address is not an RFC 5321 mailbox";
-              break;
-            }
-            if (!v1::IsEsmtpParameters(edit.change_sender().parameters())) {
-              ok = false;
-              why = "change_sender parameters are not KEY[=VALUE] ...";
-              break;
-            }
-            Command parsed = ParseCommand("MAIL FROM:<" + edit.change_sender().address() + "> " +
-                                          edit.change_sender().parameters());
-            ok = !parsed.error;
-            if (ok) {
-              sender = parsed.address;
-              sender_params = FormatParameters(parsed.parameters);
-            } else {
-              why = "invalid sender";
-            }
-            break;
-          }
-          case v1::MessageEdit::kAddRecipient: {
-            if (!v1::IsMailbox(edit.add_recipient().address()) ||
-                !v1::IsEsmtpParameters(edit.add_recipient().parameters())) {
-              ok = false;
-              why = "add_recipient address is not an RFC 5321 mailbox, or its parameters are malformed";
-              break;
-            }
-            Command parsed = ParseCommand("RCPT TO:<" + edit.add_recipient().address() + "> " +
-                                          edit.add_recipient().parameters());
-            ok = !parsed.error;
-            if (ok) {
-              recipients.emplace_back(parsed.address, FormatParameters(parsed.parameters));
-            } else {
-              why = "invalid recipient";
-            }
-            break;
-          }
-          case v1::MessageEdit::kDeleteRecipient:
-            std::erase_if(recipients, [&](const auto& r) {
-              return EqualsIgnoreCase(r.first, edit.delete_recipient().address());
-            });
-            break;
-          case v1::MessageEdit::kQuarantine:
-            // A proxy has no queue to hold mail in: it marks the message for the next hop.
-            // The reason is made one line: a CR/LF in it must not cancel the quarantine.
-            ok = message.AddHeader("X-Smtpbridge-Quarantine",
-                                   edit.quarantine().reason().empty() ? "policy" : v1::OneLine(edit.quarantine().reason()),
-                                   &why);
-            break;
-          case v1::MessageEdit::kDiscard:
-            discard = true;
-            break;
-          case v1::MessageEdit::kReplaceBody:
-            message.ReplaceBody(edit.replace_body().body());
-            break;
-          default:
-            break;
+      // The policy's edits at `_EOD` apply after those carried from earlier events.
+      for (const auto& edit : verdict->edits()) edits.push_back(edit);
+    }
+  }
+
+  for (const auto& edit : edits) {
+    std::string why;
+    bool ok = true;
+    switch (edit.edit_case()) {
+      case v1::MessageEdit::kAddHeader:
+        ok = message.AddHeader(edit.add_header().name(), edit.add_header().value(), &why);
+        break;
+      case v1::MessageEdit::kInsertHeader:
+        ok = message.InsertHeader(edit.insert_header().index(), edit.insert_header().name(),
+                                  edit.insert_header().value(), &why);
+        break;
+      case v1::MessageEdit::kChangeHeader:
+        ok = message.ChangeHeader(edit.change_header().name(), edit.change_header().occurrence(),
+                                  edit.change_header().value(), &why);
+        break;
+      case v1::MessageEdit::kChangeSender: {
+        // A path with '>' or a space would smuggle ESMTP parameters into MAIL FROM (#14).
+        if (!edit.change_sender().address().empty() && !v1::IsMailbox(edit.change_sender().address())) {
+          ok = false;
+          why = "change_sender address is not an RFC 5321 mailbox";
+          break;
         }
-        if (!ok) {
-          ctx_->metrics->edits_refused.Increment();
-          spdlog::warn("session {}: message edit refused: {}", session_.session_id(), why);
+        if (!v1::IsEsmtpParameters(edit.change_sender().parameters())) {
+          ok = false;
+          why = "change_sender parameters are not KEY[=VALUE] ...";
+          break;
         }
+        Command parsed = ParseCommand("MAIL FROM:<" + edit.change_sender().address() + "> " +
+                                      edit.change_sender().parameters());
+        ok = !parsed.error;
+        if (ok) {
+          sender = parsed.address;
+          sender_params = FormatParameters(parsed.parameters);
+        } else {
+          why = "invalid sender";
+        }
+        break;
       }
+      case v1::MessageEdit::kAddRecipient: {
+        if (!v1::IsMailbox(edit.add_recipient().address()) ||
+            !v1::IsEsmtpParameters(edit.add_recipient().parameters())) {
+          ok = false;
+          why = "add_recipient address is not an RFC 5321 mailbox, or its parameters are malformed";
+          break;
+        }
+        Command parsed = ParseCommand("RCPT TO:<" + edit.add_recipient().address() + "> " +
+                                      edit.add_recipient().parameters());
+        ok = !parsed.error;
+        if (ok) {
+          recipients.emplace_back(parsed.address, FormatParameters(parsed.parameters));
+        } else {
+          why = "invalid recipient";
+        }
+        break;
+      }
+      case v1::MessageEdit::kDeleteRecipient:
+        std::erase_if(recipients, [&](const auto& r) {
+          return EqualsIgnoreCase(r.first, edit.delete_recipient().address());
+        });
+        break;
+      case v1::MessageEdit::kQuarantine:
+        // A proxy has no queue to hold mail in: it marks the message for the next hop.
+        // The reason is made one line: a CR/LF in it must not cancel the quarantine.
+        ok = message.AddHeader("X-Smtpbridge-Quarantine",
+                               edit.quarantine().reason().empty() ? "policy" : v1::OneLine(edit.quarantine().reason()),
+                               &why);
+        break;
+      case v1::MessageEdit::kDiscard:
+        discard = true;
+        break;
+      case v1::MessageEdit::kReplaceBody:
+        message.ReplaceBody(edit.replace_body().body());
+        break;
+      default:
+        break;
+    }
+    if (!ok) {
+      ctx_->metrics->edits_refused.Increment();
+      spdlog::warn("session {}: message edit refused: {}", session_.session_id(), why);
     }
   }
 

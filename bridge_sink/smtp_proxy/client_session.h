@@ -19,6 +19,7 @@
 #include "proxy_context.h"
 #include "smtp_reply.h"
 #include "smtpbridge/v1/event.pb.h"
+#include "smtpbridge/v1/verdict.pb.h"
 
 namespace smtpbridge::proxy {
 
@@ -53,6 +54,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     size_t client_recipients = 0;        // RCPTs the client saw accepted
     std::vector<std::string> recipients; // ... that the next hop also holds
     bool skip_recipients = false;        // next_state DATA_OR_BDAT: answer RCPT locally
+    // Message edits on continuing verdicts of this transaction's events before `_EOD` (a
+    // quarantine at RCPT): applied to the message at end of data.
+    std::vector<v1::MessageEdit> carried_edits;
   };
 
   boost::asio::awaitable<void> Run();
@@ -123,6 +127,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::string bdat_buffer_;         // BDAT chunks so far (raw octets)
   bool bdat_failed_ = false;        // a chunk failed: the rest of the message is refused
   Transaction txn_;
+  // Edits on the verdicts of a MAIL being handled; the transaction takes them if MAIL succeeds.
+  std::vector<v1::MessageEdit> mail_edits_;
   // The MAIL command being handled (its INBOUND_COMMAND and MESSAGE_START events carry its path
   // as envelope.sender before the transaction opens); null otherwise.
   const Command* mail_in_progress_ = nullptr;

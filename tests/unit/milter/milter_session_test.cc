@@ -175,6 +175,60 @@ TEST_F(MilterSessionTest, EndOfMessageEditsAndQuarantine) {
   EXPECT_EQ(Session().stats().skipped_edits, 0u);
 }
 
+// A verdict before end of message cannot modify it yet (milters change messages at EOM alone):
+// its edits wait there, even with no `_EOD` binding, and go before the `_EOD` verdict's own.
+TEST_F(MilterSessionTest, EditsOfEarlierStepsAreCarriedToEndOfMessage) {
+  sink_.wanted = {"INBOUND_COMMAND:RCPT"};
+  sink_.decide = [](const v1::Event& e) {
+    v1::Verdict v;
+    if (e.envelope().recipient() == "held@d") v.add_edits()->mutable_quarantine()->set_reason("held at rcpt");
+    return v;
+  };
+  Connect();
+  Send(MailFrom{{"<a@b>"}});
+  EXPECT_EQ(Send(RcptTo{{"<held@d>"}}), kContinue);
+  EXPECT_EQ(Send(EndOfMessage{}), (std::vector<Reply>{QuarantineReply{"held at rcpt"}, SimpleReply{'c'}}));
+  EXPECT_EQ(Session().stats().refused_edits, 0u);
+
+  // The next message starts clean.
+  Send(MailFrom{{"<a@b>"}});
+  Send(RcptTo{{"<ok@d>"}});
+  EXPECT_EQ(Send(EndOfMessage{}), kContinue);
+}
+
+TEST_F(MilterSessionTest, CarriedEditsGoBeforeTheEndOfMessageVerdictsAndAbortDropsThem) {
+  sink_.decide = [](const v1::Event& e) {
+    v1::Verdict v;
+    auto* h = v.add_edits()->mutable_add_header();
+    h->set_name("X-Step");
+    h->set_value(e.command().keyword());
+    if (e.command().keyword() != "RCPT" && e.command().keyword() != "_EOD") v.clear_edits();
+    return v;
+  };
+  Connect();
+  Send(MailFrom{{"<a@b>"}});
+  Send(RcptTo{{"<c@d>"}});
+  EXPECT_TRUE(Send(Abort{}).empty());  // the RCPT's header belonged to the aborted message
+  Send(MailFrom{{"<a@b>"}});
+  Send(RcptTo{{"<c@d>"}});
+  EXPECT_EQ(Send(EndOfMessage{}), (std::vector<Reply>{AddHeaderReply{"X-Step", "RCPT"},
+                                                      AddHeaderReply{"X-Step", "_EOD"}, SimpleReply{'c'}}));
+}
+
+TEST_F(MilterSessionTest, EditsBeforeMailHaveNoMessageAndAreRefused) {
+  sink_.decide = [](const v1::Event& e) {
+    v1::Verdict v;
+    if (e.command().keyword() == "EHLO") v.add_edits()->mutable_quarantine()->set_reason("at helo");
+    return v;
+  };
+  Connect();
+  Send(Helo{"h"});
+  EXPECT_EQ(Session().stats().refused_edits, 1u);
+  Send(MailFrom{{"<a@b>"}});
+  Send(RcptTo{{"<c@d>"}});
+  EXPECT_EQ(Send(EndOfMessage{}), kContinue);
+}
+
 TEST_F(MilterSessionTest, AbortResetsTheTransactionAndQuitNcStartsANewSession) {
   Connect();
   Send(MailFrom{{"<a@b>"}});

@@ -382,6 +382,39 @@ TEST(ProxySession, EodRefusesEnvelopeEditsThatInjectParametersAndKeepsTheQuarant
   EXPECT_EQ(h.server().metrics().edits_refused.Value(), 3);
 }
 
+// A quarantine (or any message edit) on a RCPT or MAIL verdict marks the message at end of data,
+// with or without an `_EOD` binding; one before MAIL has no message and is refused, counted.
+TEST(ProxySession, EditsOfEarlierEventsAreCarriedToEndOfData) {
+  ProxyHarness h;
+  h.sink().WantOnly({{v1::EVENT_TYPE_INBOUND_COMMAND, "EHLO"},
+                     {v1::EVENT_TYPE_INBOUND_COMMAND, "MAIL"},
+                     {v1::EVENT_TYPE_INBOUND_COMMAND, "RCPT"}});
+  h.sink().set_script([](const v1::Event& e) {
+    v1::Verdict v;
+    if (e.command().keyword() == "EHLO") v.add_edits()->mutable_quarantine()->set_reason("at ehlo");
+    if (e.command().keyword() == "MAIL") {
+      auto* header = v.add_edits()->mutable_add_header();
+      header->set_name("X-Mail");
+      header->set_value("seen");
+    }
+    if (e.envelope().recipient() == "held@example.net") v.add_edits()->mutable_quarantine()->set_reason("held at rcpt");
+    return v;
+  });
+  SmtpTestClient c(h.port());
+  Begin(c);
+  ASSERT_EQ(c.Command("RCPT TO:<held@example.net>").code, 250);
+  ASSERT_EQ(SendMessage(c, "Subject: hi\r\n\r\nbody\r\n").code, 250);
+  // The next message carries only its own transaction's edits.
+  ASSERT_EQ(c.Command("MAIL FROM:<a@example.com>").code, 250);
+  ASSERT_EQ(c.Command("RCPT TO:<bob@example.net>").code, 250);
+  ASSERT_EQ(SendMessage(c, "Subject: two\r\n\r\nbody\r\n").code, 250);
+  const auto messages = h.next_hop().messages();
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_EQ(messages[0].data, "Subject: hi\r\nX-Mail: seen\r\nX-Smtpbridge-Quarantine: held at rcpt\r\n\r\nbody\r\n");
+  EXPECT_EQ(messages[1].data, "Subject: two\r\nX-Mail: seen\r\n\r\nbody\r\n");
+  EXPECT_EQ(h.server().metrics().edits_refused.Value(), 1);  // the EHLO's quarantine
+}
+
 TEST(ProxySession, EodDiscardAndReject) {
   ProxyHarness h;
   h.sink().set_script([](const v1::Event& e) {
