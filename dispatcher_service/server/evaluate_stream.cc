@@ -1,6 +1,7 @@
 #include "server/evaluate_stream.h"
 
 #include "server/dispatcher_service.h"
+#include "server/write_cork.h"
 #include "smtpbridge/v1/names.h"
 
 namespace smtpbridge::dispatcher {
@@ -88,6 +89,9 @@ void EvaluateStream::OnRead(bool ok) {
   // Each request's fan-out starts on its own: one waiting for a slow worker holds up none of
   // the others, whose answers go out as they come.
   if (take) {
+    // What these requests send to workers (and answers ready at once) goes as one message per
+    // stream when the loop ends (server/write_cork.h).
+    WriteCork cork;
     for (const auto& request : batch_.requests()) Take(request);
   }
   bool done;
@@ -200,7 +204,12 @@ void EvaluateStream::OnDrain(bool) {
 bool EvaluateStream::StepLocked(bool open) {
   if (!open || broken_) queue_.Clear();  // nobody to write to any more
   if (open && !EndedLocked()) {
-    if (!write_pending_ && !queue_.empty()) {
+    if (!write_pending_ && !queue_.empty() && WriteCork::Active()) {
+      // More answers may follow from the message this thread is handling: written when it is
+      // done (counted as the write in flight until then, so nothing ends the stream meanwhile).
+      write_pending_ = true;
+      WriteCork::Defer([this] { OnWritten(true); });
+    } else if (!write_pending_ && !queue_.empty()) {
       // Every answer that completed while the previous write was in flight (up to the cap).
       writing_.Clear();
       const size_t answers = queue_.Take([this](v1::EvaluateResponse&& response) {

@@ -10,9 +10,11 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 namespace smtpbridge::dispatcher {
 
@@ -56,6 +58,31 @@ class Metrics {
   prometheus::Registry& registry() { return *registry_; }
 
  private:
+  // A family's children by a flat key of their label values. Family::Add builds a label map and a
+  // whole new child (a histogram: its bucket vectors) on every call before it finds the existing
+  // one; the per-event metrics find theirs here instead. Children are never removed from a family,
+  // so the pointers stay valid.
+  template <typename T>
+  class Children {
+   public:
+    template <typename Make>
+    T& Get(std::string_view key, Make&& make) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto it = map_.find(key); it != map_.end()) return *it->second;
+      T& child = make();
+      map_.emplace(std::string(key), &child);
+      return child;
+    }
+
+   private:
+    struct Hash {
+      using is_transparent = void;
+      size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    std::mutex mu_;
+    std::unordered_map<std::string, T*, Hash, std::equal_to<>> map_;
+  };
+
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::string host_;
@@ -77,6 +104,11 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& stream_batch_;
   prometheus::Histogram& stream_batch_received_;
   prometheus::Histogram& stream_batch_sent_;
+  Children<prometheus::Counter> event_children_;
+  Children<prometheus::Counter> decision_children_;
+  Children<prometheus::Counter> outcome_children_;
+  Children<prometheus::Histogram> call_latency_children_;
+  Children<prometheus::Counter> shed_children_;
 };
 
 // The admission gauges, read when scraped: events in flight and their limit, and per pool calls

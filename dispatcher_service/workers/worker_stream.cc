@@ -5,6 +5,7 @@
 
 #include <utility>
 
+#include "server/write_cork.h"
 #include "workers/batch_wire.h"
 
 namespace smtpbridge::dispatcher {
@@ -202,6 +203,17 @@ void WorkerStream::WriteNextLocked(Stream& s) {
     }
     return;
   }
+  if (WriteCork::Active()) {
+    // More requests may follow from the message this thread is handling (server/write_cork.h):
+    // written when it is done, as if a write were in flight until then (which keeps the stream).
+    s.writing = true;
+    s.tags++;
+    WriteCork::Defer([this, &s] {
+      OnWritten(s, true);
+      Release(s);  // may delete the stream, and with it this
+    });
+    return;
+  }
   // Everything that waited, up to kMaxBatch requests and kMaxBatchBytes (at least one).
   size_t n = 0;
   size_t bytes = 0;
@@ -282,6 +294,8 @@ void WorkerStream::OnRead(Stream& s, bool ok) {
     s.tags++;
     s.rw->Read(&s.incoming, &s.read);
   }
+  // The answers' replies to the sinks go as one message per sink stream (server/write_cork.h).
+  WriteCork cork;
   for (auto& a : answers) a.done(a.status, std::move(a.verdict), false);
 }
 

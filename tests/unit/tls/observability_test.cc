@@ -9,7 +9,9 @@
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <set>
 #include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 #include <prometheus/registry.h>
@@ -317,6 +319,31 @@ TEST(TraceParent, ParsesOnlyValidValues) {
   EXPECT_NE(child.span_id, t->span_id);
   EXPECT_EQ(trace::SessionTraceId("s"), trace::SessionTraceId("s"));
   EXPECT_NE(trace::SessionTraceId("s"), trace::SessionTraceId("t"));
+}
+
+TEST(TraceParent, NewIdsAreFreshHexAndSessionIdsDoNotDependOnTheThreadOrOrder) {
+  std::set<std::string> spans;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string span = trace::NewSpanId();
+    ASSERT_EQ(span.size(), 16u);
+    ASSERT_EQ(span.find_first_not_of("0123456789abcdef"), std::string::npos) << span;
+    spans.insert(span);
+  }
+  EXPECT_EQ(spans.size(), 1000u);
+  const std::string trace_id = trace::NewTraceId();
+  EXPECT_TRUE(trace::Parse("00-" + trace_id + "-" + trace::NewSpanId() + "-01"));
+  EXPECT_NE(trace::NewTraceId(), trace_id);
+  // The id a session gets is the same whatever this thread hashed last, and on another thread.
+  const std::string s = trace::SessionTraceId("s");
+  const std::string t = trace::SessionTraceId("t");
+  EXPECT_EQ(trace::SessionTraceId("s"), s);
+  EXPECT_EQ(trace::SessionTraceId("t"), t);
+  std::string elsewhere;
+  std::thread([&] { elsewhere = trace::SessionTraceId("s"); }).join();
+  EXPECT_EQ(elsewhere, s);
+  std::string other_span;
+  std::thread([&] { other_span = trace::NewSpanId(); }).join();
+  EXPECT_EQ(spans.count(other_span), 0u);
 }
 
 }  // namespace
