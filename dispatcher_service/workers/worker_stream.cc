@@ -3,9 +3,11 @@
 #include <grpc/support/time.h>
 #include <grpcpp/client_context.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "server/write_cork.h"
+#include "smtpbridge/common/batch_queue.h"
 #include "workers/batch_wire.h"
 
 namespace smtpbridge::dispatcher {
@@ -55,7 +57,7 @@ struct WorkerStream::Stream {
   std::unique_ptr<grpc::GenericClientAsyncReaderWriter> rw;
   grpc::ByteBuffer incoming;
   grpc::ByteBuffer outgoing;        // the write in flight
-  std::vector<grpc::Slice> queued;  // request entries waiting for it
+  common::BatchQueue<grpc::Slice> queued{{kMaxBatch, kMaxBatchBytes}};  // request entries waiting for it
   std::vector<uint64_t> cancels;    // ids for the next message's cancel list
   grpc::Status status;
   Op start, read, write, finish;
@@ -128,7 +130,8 @@ uint64_t WorkerStream::Send(const v1::SinkRequest& request, const std::string& t
   Stream* s = current_ ? current_ : StartStreamLocked();
   pending_.emplace(id, Pending{std::move(done), s, deadline});
   deadlines_.emplace(deadline, id);
-  s->queued.push_back(std::move(entry));
+  const size_t bytes = entry.size();
+  s->queued.Push(std::move(entry), bytes);
   WriteNextLocked(*s);
   ArmTimerLocked();
   return id;
@@ -215,21 +218,9 @@ void WorkerStream::WriteNextLocked(Stream& s) {
     return;
   }
   // Everything that waited, up to kMaxBatch requests and kMaxBatchBytes (at least one).
-  size_t n = 0;
-  size_t bytes = 0;
-  while (n < s.queued.size() && n < kMaxBatch &&
-         (n == 0 || bytes + s.queued[n].size() <= kMaxBatchBytes)) {
-    bytes += s.queued[n].size();
-    ++n;
-  }
   std::vector<grpc::Slice> batch;
-  if (n == s.queued.size()) {
-    batch.swap(s.queued);
-  } else {
-    batch.assign(std::make_move_iterator(s.queued.begin()),
-                 std::make_move_iterator(s.queued.begin() + n));
-    s.queued.erase(s.queued.begin(), s.queued.begin() + n);
-  }
+  batch.reserve(std::min(s.queued.size(), kMaxBatch));
+  const size_t n = s.queued.Take([&](grpc::Slice&& entry) { batch.push_back(std::move(entry)); });
   s.outgoing = EncodeBatch(&batch, s.cancels);
   s.cancels.clear();
   s.writing = true;
