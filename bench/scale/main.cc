@@ -1,4 +1,6 @@
-// bench_scale: what overload does with shedding off and on. One example worker, two dispatchers
+// bench_scale, in two parts. Replicas (replicas.cc): events/s and cost through 1, 2 and 3
+// dispatchers, their spread, and a replica killed under load. Overload (this file): what overload
+// does with shedding off and on. One example worker, two dispatchers
 // (one without limits, one with --max-in-flight / --pool-concurrency-limit, optionally
 // --adaptive-concurrency), each behind its own sink. Finds the sustainable load (the highest
 // offered rate answered with < 0.5 % misses and p99 under half the budget), then offers 1x, 2x
@@ -18,6 +20,7 @@
 #include <CLI/CLI.hpp>
 
 #include "measure.h"
+#include "replicas.h"
 #include "smtpbridge/sink/sink_factory.h"
 #include "smtpbridge/v1/names.h"
 #include "support/process.h"
@@ -38,14 +41,6 @@ Child Spawn(const testing::TempDir& dir, const std::string& name, std::vector<st
 
 std::string SelfDir() {
   return std::filesystem::read_symlink("/proc/self/exe").parent_path().string();
-}
-
-bench::Submit SinkClient(sink::Sink* s, std::chrono::microseconds budget) {
-  return [s, budget](v1::Event event, bench::Done done) {
-    s->Evaluate(std::move(event), budget, [done = std::move(done)](sink::Evaluation e) {
-      done(e.source == sink::VerdictSource::kDispatcher, sink::FallbackReasonName(e.reason));
-    });
-  };
 }
 
 struct Mode {
@@ -96,6 +91,8 @@ int main(int argc, char** argv) {
   size_t max_in_flight = 0, pool_limit = 0;  // 0: derived from the rate and budget
   bool adaptive = false;
   bool smoke = false;
+  std::string part = "all";
+  size_t replica_events = 20000;
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--bin-dir", bin_dir, "where smtpbridge-dispatcher and smtpbridge-example-worker are");
   app.add_option("--budget", budget_text, "per-event budget (sink) and binding timeout")->capture_default_str();
@@ -107,6 +104,10 @@ int main(int argc, char** argv) {
   app.add_option("--pool-limit", pool_limit,
                  "shedding on: --pool-concurrency-limit (0: the same as --max-in-flight)");
   app.add_flag("--adaptive", adaptive, "shedding on: also --adaptive-concurrency");
+  app.add_option("--part", part, "replicas, overload or all")
+      ->check(CLI::IsMember({"replicas", "overload", "all"}))
+      ->capture_default_str();
+  app.add_option("--replica-events", replica_events, "replicas: events per dispatcher count")->capture_default_str();
   app.add_flag("--smoke", smoke, "a few seconds: proves the bench runs; its figures mean nothing");
   CLI11_PARSE(app, argc, argv);
   if (smoke) {
@@ -124,6 +125,13 @@ int main(int argc, char** argv) {
   const auto settle = std::chrono::milliseconds(smoke ? 100 : 1000);
 
   try {
+    if (part != "overload") {
+      bench::ReplicaBenchOptions r{.bin_dir = bin_dir, .budget_text = budget_text, .budget = budget,
+                                   .events = smoke ? 1000 : replica_events, .seconds = seconds, .smoke = smoke};
+      bench::RunReplicaBench(r);
+      if (part == "replicas") return 0;
+      std::printf("\n");
+    }
     testing::TempDir dir;
     Child worker = Spawn(dir, "worker", {(std::filesystem::path(bin_dir) / "smtpbridge-example-worker").string(),
                                          "--listen", "127.0.0.1:0", "--log-level", "error", "--name",
@@ -152,7 +160,7 @@ int main(int argc, char** argv) {
       options.stale_cache.enabled = false;
       options.transport = sink::Transport::kStream;
       m.sink = sink::MakeSink(options);
-      m.submit = SinkClient(m.sink.get(), budget);
+      m.submit = bench::SinkSubmit({m.sink.get()}, budget);
       m.path = {{"sink", 0}, {"worker", worker.process->pid()}, {"dispatcher", m.dispatcher.process->pid()}};
       return m;
     };

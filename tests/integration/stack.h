@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
+#include "support/metrics_scrape.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
 
@@ -57,10 +58,9 @@ v1::Event RcptEvent(const std::string& recipient, std::chrono::milliseconds budg
 // 127.0.0.1:port; the "action=..." line of the answer ("" on failure).
 std::string PolicyRequest(int port, const std::string& recipient);
 
-// GET http://127.0.0.1:port`path` (HTTP/1.0): the whole response, headers included; "" on failure.
-std::string HttpGet(int port, const std::string& path);
-// Sum of every sample of metric `name` (over its labels) in a Prometheus text exposition.
-double MetricSum(const std::string& text, const std::string& name);
+// Metrics scraping (tests/support/metrics_scrape.h), where the integration tests look for it.
+using testing::HttpGet;
+using testing::MetricSum;
 
 // A raw Dispatcher stub (no sink in between).
 std::unique_ptr<v1::Dispatcher::Stub> DispatcherStub(const std::string& address);
