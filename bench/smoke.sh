@@ -71,6 +71,9 @@ fi
 
 run scale bench/scale/run.sh "$build" --smoke
 expect scale "cpu and switches per sent event" "cpu +$num us/sent ev .* $num cs/sent ev"
+expect scale "3 dispatchers: events/s, cpu and switches" "^3 dispatchers +$num ev/s .* cpu +$num us/ev .* $num cs/ev"
+expect scale "the spread over 3 dispatchers" "spread: d0 $num % d1 $num % d2 $num %"
+expect scale "latency after a kill -9" "^after +answered +$num ev/s +p50 .* fallbacks [0-9]+ of [0-9]+"
 
 run workers bench/workers/run.sh --build-dir "$build" --events 300 --warmup 50
 expect workers "worker cpu column" "^cpu, cs: per event"
