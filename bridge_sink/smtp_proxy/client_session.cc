@@ -16,6 +16,7 @@
 #include <random>
 
 #include "message_data.h"
+#include "message_edits.h"
 #include "sink_await.h"
 #include "core/verdict_text.h"
 #include "verdict_decision.h"
@@ -28,12 +29,6 @@ using asio::use_awaitable;
 using asio::awaitable;
 
 namespace {
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 std::string NewSessionId(uint64_t counter) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -182,6 +177,34 @@ awaitable<void> ClientSession::Close(std::optional<Reply> last_words) {
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
   session_timer_.cancel();
+}
+
+awaitable<ClientSession::Next> ClientSession::End(Reply last_words) {
+  co_await Close(std::move(last_words));
+  co_return Next::kClose;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The one outbound-failure path
+
+ClientSession::Outbound ClientSession::NextHopLost(std::string_view keyword, const std::string& error) {
+  ctx_->metrics->next_hop_failures.Increment();
+  const bool eod = keyword == "_EOD";
+  if (eod) {
+    spdlog::warn("session {}: next hop failed at end of data: {}", session_.session_id(), error);
+  } else {
+    spdlog::warn("session {}: next hop failed after '{}': {}", session_.session_id(), keyword, error);
+  }
+  Outbound out;
+  out.kind = Outbound::Kind::kFailed;
+  // At end of data the client never got a 2xx for the message: it retries later.
+  out.client = ClosingReply(eod ? "Error: next hop connection lost, try again later" : "Error: next hop connection lost");
+  return out;
+}
+
+std::optional<Reply> ClientSession::Ending(const Outbound& out) {
+  if (out.kind == Outbound::Kind::kFailed || out.kind == Outbound::Kind::kDropped) return out.client;
+  return std::nullopt;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -451,12 +474,7 @@ awaitable<ClientSession::Outbound> ClientSession::SendOutbound(v1::EventType typ
     }
   }
   auto result = co_await next_hop_.Command(line, timeout);
-  if (!result.ok) {
-    ctx_->metrics->next_hop_failures.Increment();
-    spdlog::warn("session {}: next hop failed after '{}': {}", session_.session_id(), keyword, result.error);
-    out.kind = Outbound::Kind::kFailed;
-    co_return out;
-  }
+  if (!result.ok) co_return NextHopLost(keyword, result.error);
   co_await ServerResponse(keyword, line, result.reply, &out);
   co_return out;
 }
@@ -525,8 +543,8 @@ awaitable<void> ClientSession::Run() {
   }
   Outbound banner;
   co_await ServerResponse("", "", greeting.reply, &banner);
-  if (banner.kind == Outbound::Kind::kDropped) {
-    co_await Close(banner.client);
+  if (auto last_words = Ending(banner)) {
+    co_await Close(std::move(*last_words));
     co_return;
   }
   if (greeting.reply.code != 220) {
@@ -656,18 +674,10 @@ awaitable<ClientSession::Next> ClientSession::HandleHelo(const Command& cmd) {
     out = co_await SendOutbound(v1::EVENT_TYPE_OUTBOUND_COMMAND, "HELO " + cmd.domain, "HELO", false,
                                 config_.timeouts.next_hop_reply);
   }
-  switch (out.kind) {
-    case Outbound::Kind::kFailed:
-      co_await Close(ClosingReply("Error: next hop connection lost"));
-      co_return Next::kClose;
-    case Outbound::Kind::kDropped:
-      co_await Close(out.client);
-      co_return Next::kClose;
-    case Outbound::Kind::kConsumed:
-      SendError(out.client);
-      co_return Next::kContinue;
-    default:
-      break;
+  if (auto last_words = Ending(out)) co_return co_await End(std::move(*last_words));
+  if (out.kind == Outbound::Kind::kConsumed) {
+    SendError(out.client);
+    co_return Next::kContinue;
   }
   upstream_txn_ = false;
   upstream_recipients_.clear();
@@ -686,14 +696,12 @@ awaitable<ClientSession::Next> ClientSession::ResetUpstreamTransaction() {
   if (!upstream_txn_) co_return Next::kContinue;
   Outbound out = co_await SendOutbound(v1::EVENT_TYPE_OUTBOUND_COMMAND, "RSET", "RSET", false,
                                        config_.timeouts.next_hop_reply);
-  if (out.kind == Outbound::Kind::kFailed || (out.kind == Outbound::Kind::kReplied && !out.upstream.positive())) {
-    co_await Close(ClosingReply("Error: next hop connection lost"));
-    co_return Next::kClose;
+  if (out.kind == Outbound::Kind::kReplied && !out.upstream.positive()) {
+    // A next hop that cannot reset cannot be trusted with the next transaction.
+    out.kind = Outbound::Kind::kFailed;
+    out.client = ClosingReply("Error: next hop connection lost");
   }
-  if (out.kind == Outbound::Kind::kDropped) {
-    co_await Close(out.client);
-    co_return Next::kClose;
-  }
+  if (auto last_words = Ending(out)) co_return co_await End(std::move(*last_words));
   if (out.kind == Outbound::Kind::kReplied) {
     upstream_txn_ = false;
     upstream_recipients_.clear();
@@ -729,18 +737,10 @@ awaitable<ClientSession::Next> ClientSession::HandleMail(const Command& cmd) {
   if (co_await ResetUpstreamTransaction() == Next::kClose) co_return Next::kClose;
   Outbound out = co_await SendOutbound(v1::EVENT_TYPE_MESSAGE_START, cmd.Canonical(), "MAIL", false,
                                        config_.timeouts.next_hop_reply);
-  switch (out.kind) {
-    case Outbound::Kind::kFailed:
-      co_await Close(ClosingReply("Error: next hop connection lost"));
-      co_return Next::kClose;
-    case Outbound::Kind::kDropped:
-      co_await Close(out.client);
-      co_return Next::kClose;
-    case Outbound::Kind::kConsumed:
-      Send(out.client);
-      co_return Next::kContinue;
-    default:
-      break;
+  if (auto last_words = Ending(out)) co_return co_await End(std::move(*last_words));
+  if (out.kind == Outbound::Kind::kConsumed) {
+    Send(out.client);
+    co_return Next::kContinue;
   }
   if (out.upstream.positive()) {
     upstream_txn_ = true;
@@ -790,13 +790,8 @@ awaitable<ClientSession::Next> ClientSession::HandleRcpt(const Command& cmd) {
   }
   Outbound out = co_await SendOutbound(v1::EVENT_TYPE_PER_RECIPIENT, cmd.Canonical(), "RCPT", true,
                                        config_.timeouts.next_hop_reply);
+  if (auto last_words = Ending(out)) co_return co_await End(std::move(*last_words));
   switch (out.kind) {
-    case Outbound::Kind::kFailed:
-      co_await Close(ClosingReply("Error: next hop connection lost"));
-      co_return Next::kClose;
-    case Outbound::Kind::kDropped:
-      co_await Close(out.client);
-      co_return Next::kClose;
     case Outbound::Kind::kConsumed:
       Send(out.client);
       if (out.client.positive()) ++txn_.client_recipients;
@@ -805,7 +800,7 @@ awaitable<ClientSession::Next> ClientSession::HandleRcpt(const Command& cmd) {
       Send(native);
       ++txn_.client_recipients;
       co_return Next::kContinue;
-    case Outbound::Kind::kReplied:
+    default:
       break;
   }
   if (out.upstream.positive()) upstream_recipients_.push_back(cmd.address);
@@ -1122,11 +1117,8 @@ awaitable<bool> ClientSession::ReplayEnvelope(const std::string& sender, const s
 awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
   MessageData message(std::move(raw));
   const Reply native = MakeReply(250, "2.0.0", "Ok: queued");
-  std::string sender = txn_.sender;
-  std::string sender_params = txn_.sender_params;
-  std::vector<std::pair<std::string, std::string>> recipients;
-  for (const auto& r : txn_.recipients) recipients.emplace_back(r, "");
-  bool discard = false;
+  OutboundEnvelope envelope{txn_.sender, txn_.sender_params, {}};
+  for (const auto& r : txn_.recipients) envelope.recipients.emplace_back(r, "");
   // Edits on earlier events' verdicts in this transaction (a quarantine at RCPT) apply here, with
   // or without an `_EOD` binding: the MTA side can only change the message now.
   std::vector<v1::MessageEdit> edits = std::move(txn_.carried_edits);
@@ -1172,87 +1164,13 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
     }
   }
 
-  for (const auto& edit : edits) {
-    std::string why;
-    bool ok = true;
-    switch (edit.edit_case()) {
-      case v1::MessageEdit::kAddHeader:
-        ok = message.AddHeader(edit.add_header().name(), edit.add_header().value(), &why);
-        break;
-      case v1::MessageEdit::kInsertHeader:
-        ok = message.InsertHeader(edit.insert_header().index(), edit.insert_header().name(),
-                                  edit.insert_header().value(), &why);
-        break;
-      case v1::MessageEdit::kChangeHeader:
-        ok = message.ChangeHeader(edit.change_header().name(), edit.change_header().occurrence(),
-                                  edit.change_header().value(), &why);
-        break;
-      case v1::MessageEdit::kChangeSender: {
-        // A path with '>' or a space would smuggle ESMTP parameters into MAIL FROM (#14).
-        if (!edit.change_sender().address().empty() && !v1::IsMailbox(edit.change_sender().address())) {
-          ok = false;
-          why = "change_sender address is not an RFC 5321 mailbox";
-          break;
-        }
-        if (!v1::IsEsmtpParameters(edit.change_sender().parameters())) {
-          ok = false;
-          why = "change_sender parameters are not KEY[=VALUE] ...";
-          break;
-        }
-        Command parsed = ParseCommand("MAIL FROM:<" + edit.change_sender().address() + "> " +
-                                      edit.change_sender().parameters());
-        ok = !parsed.error;
-        if (ok) {
-          sender = parsed.address;
-          sender_params = FormatParameters(parsed.parameters);
-        } else {
-          why = "invalid sender";
-        }
-        break;
-      }
-      case v1::MessageEdit::kAddRecipient: {
-        if (!v1::IsMailbox(edit.add_recipient().address()) ||
-            !v1::IsEsmtpParameters(edit.add_recipient().parameters())) {
-          ok = false;
-          why = "add_recipient address is not an RFC 5321 mailbox, or its parameters are malformed";
-          break;
-        }
-        Command parsed = ParseCommand("RCPT TO:<" + edit.add_recipient().address() + "> " +
-                                      edit.add_recipient().parameters());
-        ok = !parsed.error;
-        if (ok) {
-          recipients.emplace_back(parsed.address, FormatParameters(parsed.parameters));
-        } else {
-          why = "invalid recipient";
-        }
-        break;
-      }
-      case v1::MessageEdit::kDeleteRecipient:
-        std::erase_if(recipients, [&](const auto& r) {
-          return EqualsIgnoreCase(r.first, edit.delete_recipient().address());
-        });
-        break;
-      case v1::MessageEdit::kQuarantine:
-        // A proxy has no queue to hold mail in: it marks the message for the next hop.
-        // The reason is made one line: a CR/LF in it must not cancel the quarantine.
-        ok = message.AddHeader("X-Smtpbridge-Quarantine",
-                               edit.quarantine().reason().empty() ? "policy" : v1::OneLine(edit.quarantine().reason()),
-                               &why);
-        break;
-      case v1::MessageEdit::kDiscard:
-        discard = true;
-        break;
-      case v1::MessageEdit::kReplaceBody:
-        message.ReplaceBody(edit.replace_body().body());
-        break;
-      default:
-        break;
-    }
-    if (!ok) {
-      ctx_->metrics->edits_refused.Increment();
-      spdlog::warn("session {}: message edit refused: {}", session_.session_id(), why);
-    }
+  const EditsOutcome applied = ApplyEdits(edits, &message, &envelope);
+  for (const auto& why : applied.refused) {
+    ctx_->metrics->edits_refused.Increment();
+    spdlog::warn("session {}: message edit refused: {}", session_.session_id(), why);
   }
+  const bool discard = applied.discard;
+  auto& recipients = envelope.recipients;
 
   if (discard || recipients.empty()) {
     // Accepted towards the client and dropped, as the policy asked (discard, or every recipient
@@ -1265,18 +1183,15 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
   }
 
   // Did the envelope change since the next hop saw it?
-  bool same = upstream_txn_ && sender == upstream_sender_ && sender_params == txn_.sender_params &&
+  bool same = upstream_txn_ && envelope.sender == upstream_sender_ && envelope.sender_params == txn_.sender_params &&
               recipients.size() == upstream_recipients_.size();
   for (size_t i = 0; same && i < recipients.size(); ++i) {
     same = recipients[i].first == upstream_recipients_[i] && recipients[i].second.empty();
   }
   if (!same) {
     Reply failure;
-    if (!co_await ReplayEnvelope(sender, sender_params, &recipients, &failure)) {
-      if (!next_hop_.usable()) {
-        co_await Close(ClosingReply("Error: next hop connection lost"));
-        co_return Next::kClose;
-      }
+    if (!co_await ReplayEnvelope(envelope.sender, envelope.sender_params, &recipients, &failure)) {
+      if (!next_hop_.usable()) co_return co_await End(ClosingReply("Error: next hop connection lost"));
       Send(failure);
       co_return co_await finish();
     }
@@ -1284,19 +1199,11 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
 
   Outbound data = co_await SendOutbound(v1::EVENT_TYPE_BEFORE_DATA, "DATA", "DATA", false,
                                         config_.timeouts.next_hop_reply);
-  switch (data.kind) {
-    case Outbound::Kind::kFailed:
-      co_await Close(ClosingReply("Error: next hop connection lost"));
-      co_return Next::kClose;
-    case Outbound::Kind::kDropped:
-      co_await Close(data.client);
-      co_return Next::kClose;
-    case Outbound::Kind::kConsumed:
-      ctx_->metrics->messages_refused.Increment();
-      Send(data.client);
-      co_return co_await finish();
-    default:
-      break;
+  if (auto last_words = Ending(data)) co_return co_await End(std::move(*last_words));
+  if (data.kind == Outbound::Kind::kConsumed) {
+    ctx_->metrics->messages_refused.Increment();
+    Send(data.client);
+    co_return co_await finish();
   }
   if (data.upstream.code != 354) {
     // The next hop refused DATA: the client gets its reply (a 4xx stays retryable).
@@ -1306,10 +1213,7 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
   auto result = co_await next_hop_.SendRaw(message.Wire() + ".\r\n", config_.timeouts.next_hop_data);
   if (!result.ok) {
     // Nothing lost: the client never got a 2xx and retries.
-    ctx_->metrics->next_hop_failures.Increment();
-    spdlog::warn("session {}: next hop failed at end of data: {}", session_.session_id(), result.error);
-    co_await Close(ClosingReply("Error: next hop connection lost, try again later"));
-    co_return Next::kClose;
+    co_return co_await End(NextHopLost("_EOD", result.error).client);
   }
   upstream_txn_ = false;
   upstream_recipients_.clear();
@@ -1320,10 +1224,7 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
     session_.set_transaction_count(session_.transaction_count() + 1);
   }
   ResetTransaction();
-  if (final_reply.kind == Outbound::Kind::kDropped) {
-    co_await Close(final_reply.client);
-    co_return Next::kClose;
-  }
+  if (auto last_words = Ending(final_reply)) co_return co_await End(std::move(*last_words));
   // Never a 2xx the next hop did not give: a rewrite may change the text, not turn a refusal
   // into an acceptance, or the message would be lost.
   if (final_reply.client.positive() && !result.reply.positive()) final_reply.client = result.reply;

@@ -41,7 +41,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     enum class Kind { kReplied, kConsumed, kDropped, kSkipped, kFailed };
     Kind kind = Kind::kFailed;
     Reply upstream;     // what the next hop said (kReplied)
-    Reply client;       // what the client gets (verdicts applied)
+    Reply client;       // what the client gets (verdicts applied); the last words on kDropped/kFailed
     bool rewritten = false;  // a SERVER_RESPONSE verdict replaced the reply
   };
 
@@ -75,6 +75,14 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
                                               std::vector<std::pair<std::string, std::string>>* recipients,
                                               Reply* failure);
   boost::asio::awaitable<void> Close(std::optional<Reply> last_words);
+  boost::asio::awaitable<Next> End(Reply last_words);  // Close, then kClose
+
+  // The one outbound-failure path. The next hop lost or timed out after `keyword` ("_EOD" at end
+  // of data): counted, logged, and kFailed with the 421 the client gets.
+  Outbound NextHopLost(std::string_view keyword, const std::string& error);
+  // The reply a session closes with when `out` ends it (next hop failed, policy dropped), or
+  // nullopt when the session goes on.
+  static std::optional<Reply> Ending(const Outbound& out);
 
   // Events.
   bool Wants(v1::EventType type, std::string_view keyword) const;
