@@ -38,16 +38,9 @@ std::string NewSessionId(uint64_t counter) {
   return buf;
 }
 
-const Reply kNeedHelo = MakeReply(503, "5.5.1", "Error: send HELO/EHLO first");
-const Reply kNeedMail = MakeReply(503, "5.5.1", "Error: need MAIL command");
-const Reply kNested = MakeReply(503, "5.5.1", "Error: nested MAIL command");
-const Reply kInTransaction = MakeReply(503, "5.5.1", "Error: MAIL transaction in progress");
 const Reply kNoRecipients = MakeReply(554, "5.5.1", "Error: no valid recipients");
 const Reply kTempNextHop = MakeReply(451, "4.4.2", "Error: next hop did not accept the message, try again later");
 
-// The reply the client gets when the next hop refused something: its code and text, so the
-// client sees the real reason; a 4xx stays a 4xx (retry), a 5xx a 5xx.
-Reply Relay(const Reply& upstream) { return upstream; }
 
 }  // namespace
 
@@ -58,7 +51,8 @@ ClientSession::ClientSession(asio::ip::tcp::socket socket, std::shared_ptr<Proxy
       client_timer_(socket_.get_executor()),
       session_timer_(socket_.get_executor()),
       next_hop_(socket_.get_executor()),
-      reader_(ctx_->config.limits.max_command_line) {
+      reader_(ctx_->config.limits.max_command_line),
+      state_(ctx_->config, ctx_->tls != nullptr) {
   ctx_->active_sessions.fetch_add(1);
   ctx_->metrics->sessions.Increment();
   ctx_->metrics->sessions_active.Increment();
@@ -107,9 +101,17 @@ void ClientSession::DisarmClientTimer() {
 
 void ClientSession::Send(const Reply& reply) { out_ += reply.Wire(); }
 
+void ClientSession::Answer(const Admission& admission) {
+  if (admission.counted) {
+    SendError(admission.native);
+  } else {
+    Send(admission.native);
+  }
+}
+
 void ClientSession::SendError(const Reply& reply) {
   Send(reply);
-  ++errors_;
+  state_.CountError();
 }
 
 awaitable<bool> ClientSession::Flush() {
@@ -240,12 +242,13 @@ v1::Event ClientSession::MakeEvent(v1::EventType type) const {
   event.set_type(type);
   *event.mutable_session() = session_;
   auto* env = event.mutable_envelope();
-  if (txn_.open) {
+  const auto& txn = state_.txn();
+  if (txn.open) {
     env->set_has_sender(true);
-    env->set_sender(Utf8Safe(txn_.sender));
-    for (const auto& [k, v] : txn_.mail_parameters) (*env->mutable_mail_parameters())[k] = v;
-    for (const auto& r : txn_.recipients) env->add_recipients(r);
-    env->set_size(txn_.declared_size);
+    env->set_sender(Utf8Safe(txn.sender));
+    for (const auto& [k, v] : txn.mail_parameters) (*env->mutable_mail_parameters())[k] = v;
+    for (const auto& r : txn.recipients) env->add_recipients(r);
+    env->set_size(txn.declared_size);
   } else if (mail_in_progress_ && !mail_in_progress_->error) {
     // MAIL's own events: the path being asked about, as the policy host and test-event fill it.
     env->set_has_sender(true);
@@ -295,7 +298,8 @@ awaitable<std::optional<v1::Verdict>> ClientSession::Fire(v1::Event event, bool 
   const bool continues = action == v1::ACTION_UNSPECIFIED || action == v1::ACTION_CONTINUE ||
                          action == v1::ACTION_SKIP_RECIPIENT;
   if (!eod && continues && evaluation->verdict.edits_size() > 0) {
-    auto* carried = txn_.open ? &txn_.carried_edits : mail_event ? &mail_edits_ : nullptr;
+    auto& txn = state_.mutable_txn();
+    auto* carried = txn.open ? &txn.carried_edits : mail_event ? &mail_edits_ : nullptr;
     if (carried) {
       for (auto& edit : *evaluation->verdict.mutable_edits()) carried->push_back(std::move(edit));
       spdlog::debug("session {}: event {}: {} message edit(s) carried to end of data", session_.session_id(), id,
@@ -332,7 +336,7 @@ awaitable<std::optional<ClientSession::Next>> ClientSession::Inbound(const Comma
   }
   if (cmd.verb == Verb::kRcpt) {
     event.mutable_envelope()->set_recipient(Utf8Safe(cmd.address));
-    event.mutable_envelope()->set_recipient_index(static_cast<uint32_t>(txn_.recipients.size()));
+    event.mutable_envelope()->set_recipient_index(static_cast<uint32_t>(state_.txn().recipients.size()));
   }
   *event.mutable_response() = ToProto(native);
   auto verdict = co_await Fire(std::move(event));
@@ -347,7 +351,7 @@ awaitable<std::optional<ClientSession::Next>> ClientSession::Inbound(const Comma
     case Decision::Kind::kSkip:
       // The recipient is acknowledged but never reaches the next hop.
       Send(native);
-      if (native.positive()) ++txn_.client_recipients;
+      if (native.positive()) state_.AcceptRecipientLocally();
       co_return Next::kContinue;
     case Decision::Kind::kReply:
       if (cmd.verb == Verb::kQuit && d.reply.code == 221) {
@@ -357,29 +361,10 @@ awaitable<std::optional<ClientSession::Next>> ClientSession::Inbound(const Comma
       }
       Send(d.reply);
       // A 2xx that swallows MAIL or RCPT still moves the client's view of the transaction.
-      if (d.reply.positive() && cmd.verb == Verb::kMail && !cmd.error) {
-        txn_.open = true;
-        txn_.sender = cmd.address;
-        txn_.mail_parameters = cmd.parameters;
-      } else if (d.reply.positive() && cmd.verb == Verb::kRcpt && !cmd.error && txn_.open) {
-        ++txn_.client_recipients;
-      }
+      state_.AfterPolicyReply(cmd, d.reply);
       co_return Next::kContinue;
   }
   co_return std::nullopt;
-}
-
-void ClientSession::ApplyNextState(v1::OutboundState state) {
-  switch (state) {
-    case v1::OUTBOUND_STATE_SESSION_END:
-      close_after_reply_ = true;
-      break;
-    case v1::OUTBOUND_STATE_DATA_OR_BDAT:
-      if (txn_.open) txn_.skip_recipients = true;
-      break;
-    default:
-      break;  // the proxy's own sequencing
-  }
 }
 
 awaitable<void> ClientSession::ServerResponse(const std::string& keyword, const std::string& line,
@@ -404,7 +389,7 @@ awaitable<void> ClientSession::ServerResponse(const std::string& keyword, const 
   *event.mutable_response() = ToProto(reply);
   auto verdict = co_await Fire(std::move(event));
   if (!verdict) co_return;
-  ApplyNextState(verdict->next_state());
+  state_.ApplyNextState(verdict->next_state());
   const Decision d = Decide(*verdict, config_.hostname, false);
   if (d.kind == Decision::Kind::kDrop) {
     out->kind = Outbound::Kind::kDropped;
@@ -437,7 +422,7 @@ awaitable<ClientSession::Outbound> ClientSession::SendOutbound(v1::EventType typ
       const size_t close = line.rfind('>');
       const std::string rcpt = open != std::string::npos && close > open ? line.substr(open + 1, close - open - 1) : "";
       env->set_recipient(rcpt);
-      env->set_recipient_index(static_cast<uint32_t>(txn_.recipients.size()));
+      env->set_recipient_index(static_cast<uint32_t>(state_.txn().recipients.size()));
       env->add_recipients(rcpt);
     }
     auto verdict = co_await Fire(std::move(event));
@@ -470,7 +455,7 @@ awaitable<ClientSession::Outbound> ClientSession::SendOutbound(v1::EventType typ
           spdlog::warn("session {}: outbound rewrite refused (not one valid command line)", session_.session_id());
         }
       }
-      ApplyNextState(verdict->next_state());
+      state_.ApplyNextState(verdict->next_state());
     }
   }
   auto result = co_await next_hop_.Command(line, timeout);
@@ -481,23 +466,6 @@ awaitable<ClientSession::Outbound> ClientSession::SendOutbound(v1::EventType typ
 
 // ---------------------------------------------------------------------------------------------
 // The session
-
-Reply ClientSession::EhloReply() const {
-  Reply r{250, "", {config_.hostname}};
-  r.lines.push_back("PIPELINING");
-  r.lines.push_back("SIZE " + std::to_string(config_.limits.max_message_size));
-  r.lines.push_back("8BITMIME");
-  r.lines.push_back("ENHANCEDSTATUSCODES");
-  if (ctx_->tls && !tls_) r.lines.push_back("STARTTLS");
-  if (config_.chunking) r.lines.push_back("CHUNKING");
-  return r;
-}
-
-void ClientSession::ResetTransaction() {
-  txn_ = Transaction{};
-  bdat_buffer_.clear();
-  bdat_failed_ = false;
-}
 
 awaitable<void> ClientSession::Run() {
   auto self = shared_from_this();
@@ -584,11 +552,11 @@ awaitable<void> ClientSession::Run() {
       next = co_await Handle(ParseCommand(line->text));
     }
     if (next == Next::kClose) co_return;
-    if (close_after_reply_) {
+    if (state_.close_after_reply()) {
       co_await Close(MakeReply(421, "4.3.0", config_.hostname + " Session ended by policy"));
       co_return;
     }
-    if (errors_ >= config_.limits.max_errors) {
+    if (state_.too_many_errors()) {
       co_await Close(MakeReply(421, "4.7.0", config_.hostname + " Error: too many errors"));
       co_return;
     }
@@ -596,75 +564,46 @@ awaitable<void> ClientSession::Run() {
 }
 
 awaitable<ClientSession::Next> ClientSession::Handle(Command cmd) {
-  if (cmd.keyword.empty() && cmd.error) {
-    // Not even a keyword (control characters, 8-bit bytes, empty line): no event.
-    SendError(*cmd.error);
+  const SessionState::Admission admission = state_.Admit(cmd);
+  if (!admission.evented) {
+    Answer(admission);
     co_return Next::kContinue;
   }
   switch (cmd.verb) {
     case Verb::kHelo:
     case Verb::kEhlo:
-      co_return co_await HandleHelo(cmd);
+      co_return co_await HandleHelo(cmd, admission);
     case Verb::kMail:
-      co_return co_await HandleMail(cmd);
+      co_return co_await HandleMail(cmd, admission);
     case Verb::kRcpt:
-      co_return co_await HandleRcpt(cmd);
+      co_return co_await HandleRcpt(cmd, admission);
     case Verb::kData:
-      co_return co_await HandleData(cmd);
+      co_return co_await HandleData(cmd, admission);
     case Verb::kBdat:
-      co_return co_await HandleBdat(cmd);
+      co_return co_await HandleBdat(cmd, admission);
     case Verb::kRset:
-      co_return co_await HandleRset(cmd);
+      co_return co_await HandleRset(cmd, admission);
     case Verb::kQuit:
-      co_return co_await HandleQuit(cmd);
+      co_return co_await HandleQuit(cmd, admission);
     case Verb::kStartTls:
-      co_return co_await HandleStartTls(cmd);
+      co_return co_await HandleStartTls(cmd, admission);
     default:
       break;
   }
   // Commands the proxy answers itself; none of them reaches the next hop.
-  Reply native;
-  bool is_error = true;
-  if (cmd.error) {
-    native = *cmd.error;
-  } else if (cmd.verb == Verb::kNoop) {
-    native = MakeReply(250, "2.0.0", "Ok");
-    is_error = false;
-  } else if (cmd.verb == Verb::kVrfy) {
-    native = MakeReply(252, "2.5.2", "Cannot VRFY user, but will accept message and attempt delivery");
-    is_error = false;
-  } else if (cmd.verb == Verb::kExpn) {
-    native = MakeReply(502, "5.5.1", "Error: EXPN not supported");
-  } else if (cmd.verb == Verb::kHelp) {
-    native = MakeReply(214, "2.0.0", "See RFC 5321");
-    is_error = false;
-  } else if (cmd.verb == Verb::kAuth) {
-    native = !greeted_    ? kNeedHelo
-             : txn_.open ? kInTransaction
-                         : MakeReply(502, "5.5.1", "Error: authentication not supported");
-  } else {
-    native = MakeReply(500, "5.5.2", "Error: command not recognized");
-  }
-  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
-  if (is_error) {
-    SendError(native);
-  } else {
-    Send(native);
-  }
+  if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
+  Answer(admission);
   co_return Next::kContinue;
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleHelo(const Command& cmd) {
+awaitable<ClientSession::Next> ClientSession::HandleHelo(const Command& cmd, const Admission& admission) {
   const bool ehlo = cmd.verb == Verb::kEhlo;
-  const Reply native = cmd.error ? *cmd.error : ehlo ? EhloReply() : MakeReply(250, "", config_.hostname);
-  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
-  if (cmd.error) {
-    SendError(*cmd.error);
+  if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
+  if (admission.refused) {
+    Answer(admission);
     co_return Next::kContinue;
   }
-  // EHLO resets the transaction on both sides (RFC 5321 §4.1.4).
-  ResetTransaction();
-  greeted_ = false;
+  state_.BeginHelo();
   session_.set_helo_name(cmd.domain);
   session_.set_esmtp(ehlo);
   Outbound out = co_await SendOutbound(v1::EVENT_TYPE_SESSION_START, "EHLO " + cmd.domain, "EHLO", false,
@@ -679,21 +618,13 @@ awaitable<ClientSession::Next> ClientSession::HandleHelo(const Command& cmd) {
     SendError(out.client);
     co_return Next::kContinue;
   }
-  upstream_txn_ = false;
-  upstream_recipients_.clear();
   if (out.upstream.positive()) next_hop_.NoteEhloReply(out.upstream);
-  if (out.rewritten || !out.upstream.positive()) {
-    Send(out.client);
-    greeted_ = out.client.positive() && out.upstream.positive();
-  } else {
-    Send(native);
-    greeted_ = true;
-  }
+  Send(state_.AfterHelo(admission.native, out));
   co_return Next::kContinue;
 }
 
 awaitable<ClientSession::Next> ClientSession::ResetUpstreamTransaction() {
-  if (!upstream_txn_) co_return Next::kContinue;
+  if (!state_.upstream_open()) co_return Next::kContinue;
   Outbound out = co_await SendOutbound(v1::EVENT_TYPE_OUTBOUND_COMMAND, "RSET", "RSET", false,
                                        config_.timeouts.next_hop_reply);
   if (out.kind == Outbound::Kind::kReplied && !out.upstream.positive()) {
@@ -702,36 +633,20 @@ awaitable<ClientSession::Next> ClientSession::ResetUpstreamTransaction() {
     out.client = ClosingReply("Error: next hop connection lost");
   }
   if (auto last_words = Ending(out)) co_return co_await End(std::move(*last_words));
-  if (out.kind == Outbound::Kind::kReplied) {
-    upstream_txn_ = false;
-    upstream_recipients_.clear();
-  }
+  if (out.kind == Outbound::Kind::kReplied) state_.UpstreamReset();
   co_return Next::kContinue;
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleMail(const Command& cmd) {
+awaitable<ClientSession::Next> ClientSession::HandleMail(const Command& cmd, const Admission& admission) {
   struct MailInProgress {
     const Command** slot;
     ~MailInProgress() { *slot = nullptr; }
   } in_progress{&mail_in_progress_};
   mail_in_progress_ = &cmd;
   mail_edits_.clear();
-  std::optional<Reply> error = cmd.error;
-  uint64_t declared = 0;
-  if (!greeted_) {
-    error = kNeedHelo;
-  } else if (txn_.open) {
-    error = kNested;
-  } else if (!error) {
-    error = CheckMailParameters(cmd.parameters, true, &declared);
-    if (!error && declared > config_.limits.max_message_size) {
-      error = MakeReply(552, "5.3.4", "Error: message size exceeds fixed limit");
-    }
-  }
-  const Reply native = error ? *error : MakeReply(250, "2.1.0", "Ok");
-  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
-  if (error) {
-    SendError(*error);
+  if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
+  if (admission.refused) {
+    Answer(admission);
     co_return Next::kContinue;
   }
   if (co_await ResetUpstreamTransaction() == Next::kClose) co_return Next::kClose;
@@ -742,50 +657,20 @@ awaitable<ClientSession::Next> ClientSession::HandleMail(const Command& cmd) {
     Send(out.client);
     co_return Next::kContinue;
   }
-  if (out.upstream.positive()) {
-    upstream_txn_ = true;
-    upstream_sender_ = cmd.address;
-    upstream_recipients_.clear();
-  }
-  Send(Relay(out.client));
-  if (out.client.positive() && out.upstream.positive()) {
-    txn_ = Transaction{};
-    txn_.open = true;
-    txn_.carried_edits = std::move(mail_edits_);
-    mail_edits_.clear();
-    txn_.sender = cmd.address;
-    txn_.sender_params = FormatParameters(cmd.parameters);
-    txn_.mail_parameters = cmd.parameters;
-    txn_.declared_size = declared;
-  }
+  Send(state_.AfterMail(cmd, admission.declared_size, out, &mail_edits_));
   co_return Next::kContinue;
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleRcpt(const Command& cmd) {
-  std::optional<Reply> error = cmd.error;
-  if (!greeted_) {
-    error = kNeedHelo;
-  } else if (!txn_.open) {
-    error = kNeedMail;
-  } else if (!error && !cmd.parameters.empty()) {
-    error = MakeReply(555, "5.5.4", "Error: unsupported RCPT TO parameter " + cmd.parameters.front().first);
-  } else if (!error && txn_.client_recipients >= config_.limits.max_recipients) {
-    error = MakeReply(452, "4.5.3", "Error: too many recipients");
-  }
-  const Reply native = error ? *error : MakeReply(250, "2.1.5", "Ok");
-  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
-  if (error) {
-    if (error->klass() == 5) {
-      SendError(*error);
-    } else {
-      Send(*error);
-    }
+awaitable<ClientSession::Next> ClientSession::HandleRcpt(const Command& cmd, const Admission& admission) {
+  if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
+  if (admission.refused) {
+    Answer(admission);
     co_return Next::kContinue;
   }
-  if (txn_.skip_recipients) {
+  if (state_.txn().skip_recipients) {
     // next_state DATA_OR_BDAT: acknowledged here, not sent upstream.
-    Send(native);
-    ++txn_.client_recipients;
+    Send(admission.native);
+    state_.AcceptRecipientLocally();
     co_return Next::kContinue;
   }
   Outbound out = co_await SendOutbound(v1::EVENT_TYPE_PER_RECIPIENT, cmd.Canonical(), "RCPT", true,
@@ -794,68 +679,47 @@ awaitable<ClientSession::Next> ClientSession::HandleRcpt(const Command& cmd) {
   switch (out.kind) {
     case Outbound::Kind::kConsumed:
       Send(out.client);
-      if (out.client.positive()) ++txn_.client_recipients;
+      if (out.client.positive()) state_.AcceptRecipientLocally();
       co_return Next::kContinue;
     case Outbound::Kind::kSkipped:
-      Send(native);
-      ++txn_.client_recipients;
+      Send(admission.native);
+      state_.AcceptRecipientLocally();
       co_return Next::kContinue;
     default:
       break;
   }
-  if (out.upstream.positive()) upstream_recipients_.push_back(cmd.address);
-  Send(Relay(out.client));
-  if (out.client.positive()) {
-    ++txn_.client_recipients;
-    if (out.upstream.positive()) txn_.recipients.push_back(cmd.address);
-  }
+  Send(state_.AfterRcpt(cmd, out));
   co_return Next::kContinue;
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleRset(const Command& cmd) {
-  const Reply native = cmd.error ? *cmd.error : MakeReply(250, "2.0.0", "Ok");
-  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
-  if (cmd.error) {
-    SendError(*cmd.error);
+awaitable<ClientSession::Next> ClientSession::HandleRset(const Command& cmd, const Admission& admission) {
+  if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
+  if (admission.refused) {
+    Answer(admission);
     co_return Next::kContinue;
   }
-  ResetTransaction();
+  state_.ResetTransaction();
   if (co_await ResetUpstreamTransaction() == Next::kClose) co_return Next::kClose;
-  Send(native);
+  Send(admission.native);
   co_return Next::kContinue;
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleQuit(const Command& cmd) {
-  const Reply native = cmd.error ? *cmd.error : MakeReply(221, "2.0.0", "Bye");
-  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
-  if (cmd.error) {
-    SendError(*cmd.error);
+awaitable<ClientSession::Next> ClientSession::HandleQuit(const Command& cmd, const Admission& admission) {
+  if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
+  if (admission.refused) {
+    Answer(admission);
     co_return Next::kContinue;
   }
-  co_await Close(native);
-  co_return Next::kClose;
+  co_return co_await End(admission.native);
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleStartTls(const Command& cmd) {
-  std::optional<Reply> error = cmd.error;
-  if (!error) {
-    if (!ctx_->tls) {
-      error = MakeReply(502, "5.5.1", "Error: STARTTLS not available");
-    } else if (tls_) {
-      error = MakeReply(503, "5.5.1", "Error: TLS already active");
-    } else if (!greeted_) {
-      error = kNeedHelo;
-    } else if (txn_.open) {
-      error = kInTransaction;
-    }
-  }
-  const Reply native = error ? *error : MakeReply(220, "2.0.0", "Ready to start TLS");
-  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
-  if (error) {
-    SendError(*error);
+awaitable<ClientSession::Next> ClientSession::HandleStartTls(const Command& cmd, const Admission& admission) {
+  if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
+  if (admission.refused) {
+    Answer(admission);
     co_return Next::kContinue;
   }
-  Send(native);
+  Send(admission.native);
   if (!co_await Flush()) {
     co_await Close(std::nullopt);
     co_return Next::kClose;
@@ -893,34 +757,19 @@ awaitable<ClientSession::Next> ClientSession::HandleStartTls(const Command& cmd)
   tls_state->set_cipher(SSL_get_cipher_name(ssl));
   tls_state->set_cipher_bits(static_cast<uint32_t>(SSL_get_cipher_bits(ssl, nullptr)));
   // The client starts over with EHLO; the proxy forgets what it learned in plaintext.
-  greeted_ = false;
+  state_.AfterTls();
   session_.clear_helo_name();
   session_.set_esmtp(false);
-  ResetTransaction();
   co_return Next::kContinue;
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleBdat(const Command& cmd) {
-  if (!config_.chunking || cmd.error) {
-    // Without a valid size the chunk cannot be delimited: what follows is read as commands,
-    // which the proxy parses itself, so nothing reaches the next hop unparsed.
-    const Reply native = cmd.error ? *cmd.error : MakeReply(502, "5.5.1", "Error: BDAT not supported");
-    if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
-    SendError(native);
+awaitable<ClientSession::Next> ClientSession::HandleBdat(const Command& cmd, const Admission& admission) {
+  if (!admission.reads_chunk) {
+    if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
+    Answer(admission);
     co_return Next::kContinue;
   }
-  std::optional<Reply> error;
-  if (!greeted_) {
-    error = kNeedHelo;
-  } else if (!txn_.open) {
-    error = kNeedMail;
-  } else if (txn_.client_recipients == 0) {
-    error = kNoRecipients;
-  } else if (bdat_failed_) {
-    error = MakeReply(554, "5.5.0", "Error: an earlier BDAT of this message failed");
-  }
-  const Reply native = error ? *error : MakeReply(250, "2.0.0", "Ok: " + std::to_string(cmd.chunk_size) + " octets");
-  const std::optional<Next> handled = co_await Inbound(cmd, native);
+  const std::optional<Next> handled = co_await Inbound(cmd, admission.native);
   if (handled == Next::kClose) co_return Next::kClose;
 
   // The chunk's octets follow whatever the reply (RFC 3030 §3): consume them exactly, so they
@@ -930,8 +779,8 @@ awaitable<ClientSession::Next> ClientSession::HandleBdat(const Command& cmd) {
   while (true) {
     std::string part = reader_.TakeRaw(static_cast<size_t>(std::min<uint64_t>(remaining, 1 << 20)));
     remaining -= part.size();
-    if (!too_big && bdat_buffer_.size() + part.size() <= config_.limits.max_message_size) {
-      bdat_buffer_ += part;
+    if (!too_big && state_.bdat_buffer().size() + part.size() <= config_.limits.max_message_size) {
+      state_.bdat_buffer() += part;
     } else {
       too_big = true;
     }
@@ -947,15 +796,14 @@ awaitable<ClientSession::Next> ClientSession::HandleBdat(const Command& cmd) {
 
   if (line_timer_armed_) DisarmClientTimer();
   auto abandon = [this](bool last) -> awaitable<Next> {
-    bdat_buffer_.clear();
-    bdat_failed_ = !last && txn_.open;
+    state_.AbandonBdat(last);
     if (!last) co_return Next::kContinue;
-    ResetTransaction();
+    state_.ResetTransaction();
     co_return co_await ResetUpstreamTransaction();
   };
   if (handled) co_return co_await abandon(cmd.last_chunk);  // the policy answered this BDAT
-  if (error) {
-    SendError(*error);
+  if (admission.refused) {
+    Answer(admission);
     co_return co_await abandon(cmd.last_chunk);
   }
   if (too_big) {
@@ -964,11 +812,11 @@ awaitable<ClientSession::Next> ClientSession::HandleBdat(const Command& cmd) {
     co_return co_await abandon(cmd.last_chunk);
   }
   if (!cmd.last_chunk) {
-    Send(native);
+    Send(admission.native);
     co_return Next::kContinue;
   }
   std::string message;
-  message.swap(bdat_buffer_);
+  message.swap(state_.bdat_buffer());
   // The message goes upstream as DATA, where only CRLF may end a line: a bare CR or LF is
   // refused (RFC 5321 §2.3.8), as in DATA.
   for (size_t i = 0; i < message.size(); ++i) {
@@ -984,24 +832,13 @@ awaitable<ClientSession::Next> ClientSession::HandleBdat(const Command& cmd) {
   co_return co_await Deliver(MessageData::Stuff(message));
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleData(const Command& cmd) {
-  std::optional<Reply> error = cmd.error;
-  if (!error) {
-    if (!greeted_) {
-      error = kNeedHelo;
-    } else if (!txn_.open) {
-      error = kNeedMail;
-    } else if (txn_.client_recipients == 0) {
-      error = kNoRecipients;
-    }
-  }
-  const Reply native = error ? *error : MakeReply(354, "", "End data with <CR><LF>.<CR><LF>");
-  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
-  if (error) {
-    SendError(*error);
+awaitable<ClientSession::Next> ClientSession::HandleData(const Command& cmd, const Admission& admission) {
+  if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
+  if (admission.refused) {
+    Answer(admission);
     co_return Next::kContinue;
   }
-  Send(native);
+  Send(admission.native);
 
   // Collect the message exactly as sent (dot-stuffed); nothing goes upstream before the end.
   reader_.set_limit(config_.limits.max_text_line);
@@ -1058,7 +895,7 @@ awaitable<ClientSession::Next> ClientSession::HandleData(const Command& cmd) {
   if (refused) {
     ctx_->metrics->messages_refused.Increment();
     Send(*refused);
-    ResetTransaction();
+    state_.ResetTransaction();
     co_return co_await ResetUpstreamTransaction();
   }
   co_return co_await Deliver(std::move(raw));
@@ -1069,14 +906,13 @@ awaitable<bool> ClientSession::ReplayEnvelope(const std::string& sender, const s
                                               Reply* failure) {
   // The envelope changed after the next hop saw it: start the transaction over there. These
   // commands fire no events (their originals already did).
-  if (upstream_txn_) {
+  if (state_.upstream_open()) {
     auto r = co_await next_hop_.Command("RSET", config_.timeouts.next_hop_reply);
     if (!r.ok || !r.reply.positive()) {
       *failure = kTempNextHop;
       co_return false;
     }
-    upstream_txn_ = false;
-    upstream_recipients_.clear();
+    state_.UpstreamReset();
   }
   auto mail = co_await next_hop_.Command("MAIL FROM:<" + sender + ">" + sender_params, config_.timeouts.next_hop_reply);
   if (!mail.ok) {
@@ -1087,8 +923,7 @@ awaitable<bool> ClientSession::ReplayEnvelope(const std::string& sender, const s
     *failure = mail.reply;
     co_return false;
   }
-  upstream_txn_ = true;
-  upstream_sender_ = sender;
+  state_.UpstreamOpened(sender);
   std::vector<std::pair<std::string, std::string>> accepted;
   Reply last_refusal = kNoRecipients;
   for (const auto& [address, params] : *recipients) {
@@ -1099,7 +934,7 @@ awaitable<bool> ClientSession::ReplayEnvelope(const std::string& sender, const s
     }
     if (rcpt.reply.positive()) {
       accepted.emplace_back(address, params);
-      upstream_recipients_.push_back(address);
+      state_.UpstreamRecipient(address);
     } else {
       spdlog::info("session {}: next hop refused replayed recipient <{}>: {}", session_.session_id(), address,
                    rcpt.reply.Text());
@@ -1117,14 +952,15 @@ awaitable<bool> ClientSession::ReplayEnvelope(const std::string& sender, const s
 awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
   MessageData message(std::move(raw));
   const Reply native = MakeReply(250, "2.0.0", "Ok: queued");
-  OutboundEnvelope envelope{txn_.sender, txn_.sender_params, {}};
-  for (const auto& r : txn_.recipients) envelope.recipients.emplace_back(r, "");
+  auto& txn = state_.mutable_txn();
+  OutboundEnvelope envelope{txn.sender, txn.sender_params, {}};
+  for (const auto& r : txn.recipients) envelope.recipients.emplace_back(r, "");
   // Edits on earlier events' verdicts in this transaction (a quarantine at RCPT) apply here, with
   // or without an `_EOD` binding: the MTA side can only change the message now.
-  std::vector<v1::MessageEdit> edits = std::move(txn_.carried_edits);
+  std::vector<v1::MessageEdit> edits = std::move(txn.carried_edits);
 
   auto finish = [this]() -> awaitable<Next> {
-    ResetTransaction();
+    state_.ResetTransaction();
     co_return co_await ResetUpstreamTransaction();
   };
 
@@ -1183,10 +1019,11 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
   }
 
   // Did the envelope change since the next hop saw it?
-  bool same = upstream_txn_ && envelope.sender == upstream_sender_ && envelope.sender_params == txn_.sender_params &&
-              recipients.size() == upstream_recipients_.size();
+  const auto& upstream_recipients = state_.upstream_recipients();
+  bool same = state_.upstream_open() && envelope.sender == state_.upstream_sender() &&
+              envelope.sender_params == txn.sender_params && recipients.size() == upstream_recipients.size();
   for (size_t i = 0; same && i < recipients.size(); ++i) {
-    same = recipients[i].first == upstream_recipients_[i] && recipients[i].second.empty();
+    same = recipients[i].first == upstream_recipients[i] && recipients[i].second.empty();
   }
   if (!same) {
     Reply failure;
@@ -1215,15 +1052,14 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
     // Nothing lost: the client never got a 2xx and retries.
     co_return co_await End(NextHopLost("_EOD", result.error).client);
   }
-  upstream_txn_ = false;
-  upstream_recipients_.clear();
+  state_.UpstreamReset();
   Outbound final_reply;
   co_await ServerResponse("_EOD", ".", result.reply, &final_reply);
   if (result.reply.positive()) {
     ctx_->metrics->messages_relayed.Increment();
     session_.set_transaction_count(session_.transaction_count() + 1);
   }
-  ResetTransaction();
+  state_.ResetTransaction();
   if (auto last_words = Ending(final_reply)) co_return co_await End(std::move(*last_words));
   // Never a 2xx the next hop did not give: a rewrite may change the text, not turn a refusal
   // into an acceptance, or the message would be lost.
