@@ -48,7 +48,7 @@ ClientSession::ClientSession(asio::ip::tcp::socket socket, std::shared_ptr<Proxy
     : ctx_(std::move(context)),
       config_(ctx_->config),
       socket_(std::move(socket)),
-      client_timer_(socket_.get_executor()),
+      deadline_(socket_),
       session_timer_(socket_.get_executor()),
       next_hop_(socket_.get_executor()),
       reader_(ctx_->config.limits.max_command_line),
@@ -70,33 +70,15 @@ void ClientSession::Start() {
 void ClientSession::RequestShutdown() {
   asio::post(socket_.get_executor(), [self = shared_from_this()] {
     self->shutdown_requested_ = true;
-    self->CancelClientIo();
+    self->deadline_.Cancel();
   });
-}
-
-void ClientSession::CancelClientIo() {
-  boost::system::error_code ignored;
-  socket_.cancel(ignored);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Client I/O
+// Client I/O: every operation has its own deadline (client_deadline.h)
 
-void ClientSession::ArmClientTimer() {
-  const uint64_t generation = ++client_timer_generation_;
-  client_timed_out_ = false;
-  client_timer_.expires_after(config_.timeouts.idle);
-  client_timer_.async_wait([this, generation](const boost::system::error_code& ec) {
-    if (ec || generation != client_timer_generation_) return;
-    client_timed_out_ = true;
-    CancelClientIo();
-  });
-}
-
-void ClientSession::DisarmClientTimer() {
-  ++client_timer_generation_;
-  line_timer_armed_ = false;
-  client_timer_.cancel();
+ClientDeadline::Clock::time_point ClientSession::After(std::chrono::milliseconds budget) {
+  return ClientDeadline::Clock::now() + budget;
 }
 
 void ClientSession::Send(const Reply& reply) { out_ += reply.Wire(); }
@@ -114,33 +96,42 @@ void ClientSession::SendError(const Reply& reply) {
   state_.CountError();
 }
 
-awaitable<bool> ClientSession::Flush() {
-  if (out_.empty()) co_return true;
+awaitable<ClientDeadline::Status> ClientSession::Flush() {
+  if (out_.empty()) co_return ClientDeadline::Status::kOk;
   std::string bytes;
   bytes.swap(out_);
-  ArmClientTimer();
+  // A write that the client does not take within the idle timeout ends the session.
+  const auto deadline = After(config_.timeouts.idle);
+  deadline_.Arm(deadline);
   boost::system::error_code ec;
   if (tls_) {
     std::tie(ec, std::ignore) = co_await asio::async_write(*tls_, asio::buffer(bytes), as_tuple(use_awaitable));
   } else {
     std::tie(ec, std::ignore) = co_await asio::async_write(socket_, asio::buffer(bytes), as_tuple(use_awaitable));
   }
-  DisarmClientTimer();
-  co_return !ec;
+  // Replies sent: the wait for the next line starts now.
+  line_deadline_.reset();
+  co_return deadline_.Done(ec, deadline);
 }
 
 awaitable<ClientSession::ReadStatus> ClientSession::ReadMore(bool rearm) {
   // Replies to a pipelined group go out together, once its input is used up (RFC 2920).
-  if (!co_await Flush()) co_return client_timed_out_ ? ReadStatus::kTimeout : ReadStatus::kClosed;
+  switch (co_await Flush()) {
+    case ClientDeadline::Status::kOk:
+      break;
+    case ClientDeadline::Status::kTimeout:
+      co_return ReadStatus::kTimeout;
+    case ClientDeadline::Status::kFailed:
+      co_return ReadStatus::kClosed;
+  }
   if (shutdown_requested_ || ctx_->stopping.load()) co_return ReadStatus::kShutdown;
   if (session_expired_) co_return ReadStatus::kTimeout;
   std::array<char, 8192> buf;
   // The idle deadline covers a whole line, not each read: a client dripping one byte at a time
-  // cannot hold the session open (LineDone() disarms it).
-  if (!line_timer_armed_ || rearm) {
-    ArmClientTimer();
-    line_timer_armed_ = true;
-  }
+  // cannot hold the session open (a complete line clears it). BDAT octets: progress per read.
+  if (!line_deadline_ || rearm) line_deadline_ = After(config_.timeouts.idle);
+  const auto deadline = *line_deadline_;
+  deadline_.Arm(deadline);
   boost::system::error_code ec;
   size_t n = 0;
   if (tls_) {
@@ -148,9 +139,10 @@ awaitable<ClientSession::ReadStatus> ClientSession::ReadMore(bool rearm) {
   } else {
     std::tie(ec, n) = co_await socket_.async_read_some(asio::buffer(buf), as_tuple(use_awaitable));
   }
+  const ClientDeadline::Status status = deadline_.Done(ec, deadline);
   if (shutdown_requested_) co_return ReadStatus::kShutdown;
-  if (client_timed_out_ || session_expired_) co_return ReadStatus::kTimeout;
-  if (ec) co_return ReadStatus::kClosed;
+  if (status == ClientDeadline::Status::kTimeout || session_expired_) co_return ReadStatus::kTimeout;
+  if (status != ClientDeadline::Status::kOk) co_return ReadStatus::kClosed;
   reader_.Append(std::string_view(buf.data(), n));
   co_return ReadStatus::kOk;
 }
@@ -171,10 +163,11 @@ awaitable<void> ClientSession::Close(std::optional<Reply> last_words) {
   next_hop_.Close();
   boost::system::error_code ignored;
   if (tls_) {
-    // Best effort close_notify, bounded by the idle timer.
-    ArmClientTimer();
-    co_await tls_->async_shutdown(as_tuple(use_awaitable));
-    DisarmClientTimer();
+    // Best effort close_notify, bounded by the idle timeout.
+    const auto deadline = After(config_.timeouts.idle);
+    deadline_.Arm(deadline);
+    auto [ec] = co_await tls_->async_shutdown(as_tuple(use_awaitable));
+    deadline_.Done(ec, deadline);
   }
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
@@ -469,6 +462,7 @@ awaitable<ClientSession::Outbound> ClientSession::SendOutbound(v1::EventType typ
 
 awaitable<void> ClientSession::Run() {
   auto self = shared_from_this();
+  deadline_.set_owner(self);
   // However the session ends, its session timer (which holds `self`) must not keep it alive.
   struct CancelOnExit {
     asio::steady_timer& timer;
@@ -479,7 +473,7 @@ awaitable<void> ClientSession::Run() {
   session_timer_.async_wait([this, self](const boost::system::error_code& ec) {
     if (ec) return;
     session_expired_ = true;
-    CancelClientIo();
+    deadline_.Cancel();
     next_hop_.Cancel();
   });
   boost::system::error_code ignored;
@@ -525,7 +519,7 @@ awaitable<void> ClientSession::Run() {
 
   while (true) {
     std::optional<Line> line = reader_.Next();
-    if (line && line_timer_armed_) DisarmClientTimer();
+    if (line) line_deadline_.reset();
     if (!line) {
       const ReadStatus status = co_await ReadMore();
       if (status == ReadStatus::kOk) continue;
@@ -720,7 +714,7 @@ awaitable<ClientSession::Next> ClientSession::HandleStartTls(const Command& cmd,
     co_return Next::kContinue;
   }
   Send(admission.native);
-  if (!co_await Flush()) {
+  if (co_await Flush() != ClientDeadline::Status::kOk) {
     co_await Close(std::nullopt);
     co_return Next::kClose;
   }
@@ -732,16 +726,10 @@ awaitable<ClientSession::Next> ClientSession::HandleStartTls(const Command& cmd,
   }
   reader_.Clear();
   tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *ctx_->tls);
-  const uint64_t generation = ++client_timer_generation_;
-  client_timed_out_ = false;
-  client_timer_.expires_after(config_.timeouts.tls_handshake);
-  client_timer_.async_wait([this, generation](const boost::system::error_code& ec) {
-    if (ec || generation != client_timer_generation_) return;
-    client_timed_out_ = true;
-    CancelClientIo();
-  });
+  const auto deadline = After(config_.timeouts.tls_handshake);
+  deadline_.Arm(deadline);
   auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, as_tuple(use_awaitable));
-  DisarmClientTimer();
+  deadline_.Done(ec, deadline);
   if (ec) {
     spdlog::info("session {}: TLS handshake failed: {}", session_.session_id(), ec.message());
     tls_.reset();
@@ -794,7 +782,7 @@ awaitable<ClientSession::Next> ClientSession::HandleBdat(const Command& cmd, con
     }
   }
 
-  if (line_timer_armed_) DisarmClientTimer();
+  line_deadline_.reset();
   auto abandon = [this](bool last) -> awaitable<Next> {
     state_.AbandonBdat(last);
     if (!last) co_return Next::kContinue;
@@ -849,7 +837,7 @@ awaitable<ClientSession::Next> ClientSession::HandleData(const Command& cmd, con
   bool too_big = false;
   while (true) {
     std::optional<Line> line = reader_.Next();
-    if (line && line_timer_armed_) DisarmClientTimer();
+    if (line) line_deadline_.reset();
     if (!line) {
       const ReadStatus status = co_await ReadMore();
       if (status == ReadStatus::kOk) continue;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "client_deadline.h"
 #include "command_parser.h"
 #include "line_reader.h"
 #include "next_hop.h"
@@ -87,13 +88,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
 
   // Client I/O.
   boost::asio::awaitable<ReadStatus> ReadMore(bool rearm = false);
-  boost::asio::awaitable<bool> Flush();
+  boost::asio::awaitable<ClientDeadline::Status> Flush();
   void Send(const Reply& reply);
   void SendError(const Reply& reply);  // counts towards max_errors
   void Answer(const Admission& admission);  // the proxy's own reply, counted when it is an error
-  void ArmClientTimer();
-  void DisarmClientTimer();
-  void CancelClientIo();
+  static ClientDeadline::Clock::time_point After(std::chrono::milliseconds budget);
   Reply ClosingReply(std::string_view why) const;
   void FillSessionContext();
 
@@ -101,11 +100,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   const ProxyConfig& config_;
   boost::asio::ip::tcp::socket socket_;
   std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
-  boost::asio::steady_timer client_timer_;
+  ClientDeadline deadline_;  // of the client operation in progress
   boost::asio::steady_timer session_timer_;
-  uint64_t client_timer_generation_ = 0;
-  bool client_timed_out_ = false;
-  bool line_timer_armed_ = false;  // the idle deadline of the line being read
+  // When the line being read must be complete (idle timeout from its first read); none between
+  // lines.
+  std::optional<ClientDeadline::Clock::time_point> line_deadline_;
   bool session_expired_ = false;
   bool shutdown_requested_ = false;
   NextHop next_hop_;
