@@ -17,6 +17,8 @@
 
 #include "message_data.h"
 #include "message_edits.h"
+#include "session_events.h"
+#include "session_verdicts.h"
 #include "sink_await.h"
 #include "core/verdict_text.h"
 #include "verdict_decision.h"
@@ -230,31 +232,7 @@ void ClientSession::FillSessionContext() {
 }
 
 v1::Event ClientSession::MakeEvent(v1::EventType type) const {
-  v1::Event event;
-  event.set_event_id(session_.session_id() + "." + std::to_string(event_seq_++));
-  event.set_type(type);
-  *event.mutable_session() = session_;
-  auto* env = event.mutable_envelope();
-  const auto& txn = state_.txn();
-  if (txn.open) {
-    env->set_has_sender(true);
-    env->set_sender(Utf8Safe(txn.sender));
-    for (const auto& [k, v] : txn.mail_parameters) (*env->mutable_mail_parameters())[k] = v;
-    for (const auto& r : txn.recipients) env->add_recipients(r);
-    env->set_size(txn.declared_size);
-  } else if (mail_in_progress_ && !mail_in_progress_->error) {
-    // MAIL's own events: the path being asked about, as the policy host and test-event fill it.
-    env->set_has_sender(true);
-    env->set_sender(Utf8Safe(mail_in_progress_->address));
-    for (const auto& [k, v] : mail_in_progress_->parameters) {
-      (*env->mutable_mail_parameters())[Utf8Safe(k)] = Utf8Safe(v);
-    }
-  }
-  const auto now = std::chrono::system_clock::now().time_since_epoch();
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now).count();
-  event.mutable_time()->set_seconds(ns / 1000000000);
-  event.mutable_time()->set_nanos(static_cast<int32_t>(ns % 1000000000));
-  return event;
+  return NewEvent(type, session_, event_seq_++, state_.txn(), mail_in_progress_);
 }
 
 awaitable<std::optional<v1::Verdict>> ClientSession::Fire(v1::Event event, bool eod) {
@@ -313,25 +291,9 @@ awaitable<std::optional<v1::Verdict>> ClientSession::Fire(v1::Event event, bool 
 }
 
 awaitable<std::optional<ClientSession::Next>> ClientSession::Inbound(const Command& cmd, const Reply& native) {
-  const std::string keyword = cmd.keyword;
-  if (!Wants(v1::EVENT_TYPE_INBOUND_COMMAND, keyword)) co_return std::nullopt;
+  if (!Wants(v1::EVENT_TYPE_INBOUND_COMMAND, cmd.keyword)) co_return std::nullopt;
   v1::Event event = MakeEvent(v1::EVENT_TYPE_INBOUND_COMMAND);
-  auto* command = event.mutable_command();
-  command->set_keyword(Utf8Safe(keyword));
-  if (cmd.verb == Verb::kAuth) {
-    // Never send credentials to the policy: the mechanism only.
-    const std::string mechanism = cmd.argument.substr(0, cmd.argument.find(' '));
-    command->set_argument(mechanism);
-    command->set_line("AUTH " + mechanism);
-  } else {
-    command->set_argument(Utf8Safe(cmd.argument));
-    command->set_line(Utf8Safe(cmd.line));
-  }
-  if (cmd.verb == Verb::kRcpt) {
-    event.mutable_envelope()->set_recipient(Utf8Safe(cmd.address));
-    event.mutable_envelope()->set_recipient_index(static_cast<uint32_t>(state_.txn().recipients.size()));
-  }
-  *event.mutable_response() = ToProto(native);
+  FillInboundCommand(cmd, native, static_cast<uint32_t>(state_.txn().recipients.size()), &event);
   auto verdict = co_await Fire(std::move(event));
   if (!verdict) co_return std::nullopt;
   const Decision d = Decide(*verdict, config_.hostname, cmd.verb == Verb::kRcpt);
@@ -368,36 +330,11 @@ awaitable<void> ClientSession::ServerResponse(const std::string& keyword, const 
   out->rewritten = false;
   if (!Wants(v1::EVENT_TYPE_SERVER_RESPONSE, keyword)) co_return;
   v1::Event event = MakeEvent(v1::EVENT_TYPE_SERVER_RESPONSE);
-  event.mutable_command()->set_keyword(keyword);
-  event.mutable_command()->set_line(Utf8Safe(line));
-  // The command the reply answers, filled as on its own event: argument, and for RCPT the
-  // recipient (event.proto's fill rules).
-  if (const auto space = line.find(' '); space != std::string::npos) {
-    event.mutable_command()->set_argument(Utf8Safe(std::string_view(line).substr(space + 1)));
-  }
-  if (keyword == "RCPT") {
-    const Command parsed = ParseCommand(line);
-    if (!parsed.error) event.mutable_envelope()->set_recipient(Utf8Safe(parsed.address));
-  }
-  *event.mutable_response() = ToProto(reply);
+  FillServerResponse(keyword, line, reply, &event);
   auto verdict = co_await Fire(std::move(event));
   if (!verdict) co_return;
   state_.ApplyNextState(verdict->next_state());
-  const Decision d = Decide(*verdict, config_.hostname, false);
-  if (d.kind == Decision::Kind::kDrop) {
-    out->kind = Outbound::Kind::kDropped;
-    out->client = d.reply;
-  } else if (d.kind == Decision::Kind::kReply) {
-    out->client = d.reply;
-    out->rewritten = true;
-  } else if (verdict->has_reply()) {
-    // Same class as the next hop's reply (the dispatcher's rule): a 354 only replaces a 3xx.
-    if (auto replacement = ToReply(verdict->reply());
-        replacement && replacement->klass() == reply.klass() && (reply.klass() != 3 || replacement->code == reply.code)) {
-      out->client = *replacement;
-      out->rewritten = true;
-    }
-  }
+  if (ApplyResponseVerdict(*verdict, config_.hostname, out)) out->kind = Outbound::Kind::kDropped;
 }
 
 awaitable<ClientSession::Outbound> ClientSession::SendOutbound(v1::EventType type, std::string line,
@@ -406,47 +343,28 @@ awaitable<ClientSession::Outbound> ClientSession::SendOutbound(v1::EventType typ
   Outbound out;
   if (Wants(type, keyword)) {
     v1::Event event = MakeEvent(type);
-    event.mutable_command()->set_keyword(keyword);
-    event.mutable_command()->set_argument(line.size() > keyword.size() ? line.substr(keyword.size() + 1) : "");
-    event.mutable_command()->set_line(line);
-    if (type == v1::EVENT_TYPE_PER_RECIPIENT) {
-      auto* env = event.mutable_envelope();
-      const size_t open = line.find('<');
-      const size_t close = line.rfind('>');
-      const std::string rcpt = open != std::string::npos && close > open ? line.substr(open + 1, close - open - 1) : "";
-      env->set_recipient(rcpt);
-      env->set_recipient_index(static_cast<uint32_t>(state_.txn().recipients.size()));
-      env->add_recipients(rcpt);
-    }
-    auto verdict = co_await Fire(std::move(event));
-    if (verdict) {
-      const Decision d = Decide(*verdict, config_.hostname, allow_skip);
-      if (d.kind == Decision::Kind::kReply) {
-        out.kind = Outbound::Kind::kConsumed;
-        out.client = d.reply;
-        co_return out;
+    FillOutboundCommand(keyword, line, static_cast<uint32_t>(state_.txn().recipients.size()), &event);
+    if (auto verdict = co_await Fire(std::move(event))) {
+      OutboundVerdict v =
+          ApplyOutboundVerdict(*verdict, config_.hostname, allow_skip, config_.limits.max_command_line, &line);
+      switch (v.kind) {
+        case OutboundVerdict::Kind::kConsumed:
+          out.kind = Outbound::Kind::kConsumed;
+          out.client = std::move(v.client);
+          co_return out;
+        case OutboundVerdict::Kind::kDropped:
+          out.kind = Outbound::Kind::kDropped;
+          out.client = std::move(v.client);
+          co_return out;
+        case OutboundVerdict::Kind::kSkipped:
+          out.kind = Outbound::Kind::kSkipped;
+          co_return out;
+        case OutboundVerdict::Kind::kSend:
+          break;
       }
-      if (d.kind == Decision::Kind::kDrop) {
-        out.kind = Outbound::Kind::kDropped;
-        out.client = d.reply;
-        co_return out;
-      }
-      if (d.kind == Decision::Kind::kSkip) {
-        out.kind = Outbound::Kind::kSkipped;
-        co_return out;
-      }
-      std::string rewritten = verdict->command().set_command().empty() ? line : verdict->command().set_command();
-      rewritten += verdict->command().append();
-      // A rewrite must stay one command line: no CR, LF or NUL, within the line limit.
-      if (rewritten != line) {
-        const bool valid = rewritten.find_first_of(std::string_view("\r\n\0", 3)) == std::string::npos &&
-                           rewritten.size() + 2 <= config_.limits.max_command_line && !rewritten.empty();
-        if (valid) {
-          line = std::move(rewritten);
-        } else {
-          ctx_->metrics->edits_refused.Increment();
-          spdlog::warn("session {}: outbound rewrite refused (not one valid command line)", session_.session_id());
-        }
+      if (v.rewrite_refused) {
+        ctx_->metrics->edits_refused.Increment();
+        spdlog::warn("session {}: outbound rewrite refused (not one valid command line)", session_.session_id());
       }
       state_.ApplyNextState(verdict->next_state());
     }
@@ -955,20 +873,7 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
   // `_EOD`: the message, before anything of it goes upstream.
   if (Wants(v1::EVENT_TYPE_INBOUND_COMMAND, "_EOD")) {
     v1::Event event = MakeEvent(v1::EVENT_TYPE_INBOUND_COMMAND);
-    event.mutable_command()->set_keyword("_EOD");
-    event.mutable_command()->set_line("_EOD");
-    event.mutable_envelope()->set_size(message.size());
-    *event.mutable_response() = ToProto(native);
-    auto* msg = event.mutable_message();
-    for (const auto& [name, value] : message.HeaderValues()) {
-      auto* h = msg->add_headers();
-      h->set_name(Utf8Safe(name));
-      h->set_value(Utf8Safe(value));
-    }
-    bool truncated = false;
-    msg->set_body(message.Body(ctx_->sink->BodyLimit(config_.instance), &truncated));
-    msg->set_body_truncated(truncated);
-    msg->set_size(message.size());
+    FillEndOfData(message, native, ctx_->sink->BodyLimit(config_.instance), &event);
     if (auto verdict = co_await Fire(std::move(event), true)) {
       const Decision d = Decide(*verdict, config_.hostname, false);
       if (d.kind == Decision::Kind::kDrop) {
