@@ -16,6 +16,7 @@
 #include <random>
 
 #include "message_data.h"
+#include "message_collector.h"
 #include "message_edits.h"
 #include "session_events.h"
 #include "session_verdicts.h"
@@ -723,19 +724,12 @@ awaitable<ClientSession::Next> ClientSession::HandleBdat(const Command& cmd, con
   }
   std::string message;
   message.swap(state_.bdat_buffer());
-  // The message goes upstream as DATA, where only CRLF may end a line: a bare CR or LF is
-  // refused (RFC 5321 §2.3.8), as in DATA.
-  for (size_t i = 0; i < message.size(); ++i) {
-    const bool bare = (message[i] == '\r' && (i + 1 >= message.size() || message[i + 1] != '\n')) ||
-                      (message[i] == '\n' && (i == 0 || message[i - 1] != '\r'));
-    if (bare) {
-      ctx_->metrics->messages_refused.Increment();
-      Send(MakeReply(554, "5.6.0", "Error: bare CR or LF in message data"));
-      co_return co_await abandon(true);
-    }
+  if (const std::optional<Reply> refused = ChunkedToData(&message)) {
+    ctx_->metrics->messages_refused.Increment();
+    Send(*refused);
+    co_return co_await abandon(true);
   }
-  if (!message.empty() && message.back() != '\n') message += "\r\n";
-  co_return co_await Deliver(MessageData::Stuff(message));
+  co_return co_await Deliver(std::move(message));
 }
 
 awaitable<ClientSession::Next> ClientSession::HandleData(const Command& cmd, const Admission& admission) {
@@ -748,11 +742,7 @@ awaitable<ClientSession::Next> ClientSession::HandleData(const Command& cmd, con
 
   // Collect the message exactly as sent (dot-stuffed); nothing goes upstream before the end.
   reader_.set_limit(config_.limits.max_text_line);
-  std::string raw;
-  uint64_t size = 0;
-  bool bare = false;
-  bool too_long = false;
-  bool too_big = false;
+  DataCollector collector(config_.limits.max_message_size);
   while (true) {
     std::optional<Line> line = reader_.Next();
     if (line) line_deadline_.reset();
@@ -771,40 +761,16 @@ awaitable<ClientSession::Next> ClientSession::HandleData(const Command& cmd, con
       }
       co_return Next::kClose;
     }
-    if (line->too_long) {
-      too_long = true;
-      continue;
-    }
-    if (line->text == ".") break;
-    if (line->bare_cr_or_lf) bare = true;
-    const bool stuffed = !line->text.empty() && line->text.front() == '.';
-    size += line->text.size() - (stuffed ? 1 : 0) + 2;
-    if (size > config_.limits.max_message_size) {
-      if (!too_big) std::string().swap(raw);
-      too_big = true;
-    }
-    if (!too_big && !bare && !too_long) {
-      raw.append(line->text);
-      raw.append("\r\n");
-    }
+    if (collector.Add(*line)) break;
   }
   reader_.set_limit(config_.limits.max_command_line);
-  std::optional<Reply> refused;
-  if (bare) {
-    // RFC 5321 §2.3.8: refused, not normalised; see docs/proxy.md.
-    refused = MakeReply(554, "5.6.0", "Error: bare CR or LF in message data");
-  } else if (too_long) {
-    refused = MakeReply(554, "5.6.0", "Error: message line too long");
-  } else if (too_big) {
-    refused = MakeReply(552, "5.3.4", "Error: message size exceeds fixed limit");
-  }
-  if (refused) {
+  if (const std::optional<Reply> refused = collector.Refusal()) {
     ctx_->metrics->messages_refused.Increment();
     Send(*refused);
     state_.ResetTransaction();
     co_return co_await ResetUpstreamTransaction();
   }
-  co_return co_await Deliver(std::move(raw));
+  co_return co_await Deliver(collector.Take());
 }
 
 awaitable<bool> ClientSession::ReplayEnvelope(const std::string& sender, const std::string& sender_params,
