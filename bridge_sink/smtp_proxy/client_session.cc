@@ -263,25 +263,18 @@ awaitable<std::optional<v1::Verdict>> ClientSession::Fire(v1::Event event, bool 
     spdlog::log(note.warn ? spdlog::level::warn : spdlog::level::info, "session {}: event {}: policy {}: {}",
                 session_.session_id(), id, note.warn ? "warning" : "info", v1::EscapeForLog(note.text));
   }
-  // Message edits change the message at `_EOD`. One on an earlier continuing verdict of the same
-  // transaction (a quarantine at RCPT, as Postfix's HOLD allows) is carried there; one before
-  // MAIL has no message to apply to, and is refused and counted rather than lost without a trace.
-  const auto action = evaluation->verdict.action();
-  const bool continues = action == v1::ACTION_UNSPECIFIED || action == v1::ACTION_CONTINUE ||
-                         action == v1::ACTION_SKIP_RECIPIENT;
-  if (!eod && continues && evaluation->verdict.edits_size() > 0) {
-    auto& txn = state_.mutable_txn();
-    auto* carried = txn.open ? &txn.carried_edits : mail_event ? &mail_edits_ : nullptr;
-    if (carried) {
-      for (auto& edit : *evaluation->verdict.mutable_edits()) carried->push_back(std::move(edit));
-      spdlog::debug("session {}: event {}: {} message edit(s) carried to end of data", session_.session_id(), id,
-                    evaluation->verdict.edits_size());
-    } else {
-      ctx_->metrics->edits_refused.Increment(evaluation->verdict.edits_size());
-      spdlog::warn("session {}: event {}: {} message edit(s) refused (no message before MAIL)",
-                   session_.session_id(), id, evaluation->verdict.edits_size());
-    }
-    evaluation->verdict.clear_edits();
+  // Edits before `_EOD` are carried to end of data, or refused and counted before MAIL rather
+  // than lost without a trace.
+  const CarriedEdits carried =
+      CarryEdits(&evaluation->verdict, eod, mail_event, &state_.mutable_txn(), &mail_edits_);
+  if (carried.carried > 0) {
+    spdlog::debug("session {}: event {}: {} message edit(s) carried to end of data", session_.session_id(), id,
+                  carried.carried);
+  }
+  if (carried.refused > 0) {
+    ctx_->metrics->edits_refused.Increment(carried.refused);
+    spdlog::warn("session {}: event {}: {} message edit(s) refused (no message before MAIL)", session_.session_id(),
+                 id, carried.refused);
   }
   if (evaluation->verdict.action() > v1::ACTION_CONTINUE) {
     ctx_->metrics->verdicts_enforced.Increment();
@@ -877,14 +870,8 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
     co_return co_await finish();
   }
 
-  // Did the envelope change since the next hop saw it?
-  const auto& upstream_recipients = state_.upstream_recipients();
-  bool same = state_.upstream_open() && envelope.sender == state_.upstream_sender() &&
-              envelope.sender_params == txn.sender_params && recipients.size() == upstream_recipients.size();
-  for (size_t i = 0; same && i < recipients.size(); ++i) {
-    same = recipients[i].first == upstream_recipients[i] && recipients[i].second.empty();
-  }
-  if (!same) {
+  // The envelope changed since the next hop saw it (edits, skipped recipients): replay it.
+  if (!state_.UpstreamHolds(envelope)) {
     Reply failure;
     if (!co_await ReplayEnvelope(envelope.sender, envelope.sender_params, &recipients, &failure)) {
       if (!next_hop_.usable()) co_return co_await End(ClosingReply("Error: next hop connection lost"));

@@ -212,6 +212,19 @@ void SessionState::AfterPolicyReply(const Command& cmd, const Reply& reply) {
   }
 }
 
+bool SessionState::UpstreamHolds(const OutboundEnvelope& envelope) const {
+  if (!upstream_txn_ || envelope.sender != upstream_sender_ || envelope.sender_params != txn_.sender_params ||
+      envelope.recipients.size() != upstream_recipients_.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < envelope.recipients.size(); ++i) {
+    if (envelope.recipients[i].first != upstream_recipients_[i] || !envelope.recipients[i].second.empty()) {
+      return false;
+    }
+  }
+  return true;
+}
+
 void SessionState::UpstreamReset() {
   upstream_txn_ = false;
   upstream_recipients_.clear();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "command_parser.h"
+#include "message_edits.h"
 #include "proxy_config.h"
 #include "smtp_reply.h"
 #include "smtpbridge/v1/verdict.pb.h"
@@ -81,6 +82,9 @@ class SessionState {
   // ReplayEnvelope: the next hop holds a new transaction for `sender`, and these recipients.
   void UpstreamOpened(const std::string& sender);
   void UpstreamRecipient(const std::string& address) { upstream_recipients_.push_back(address); }
+  // Whether the next hop's transaction is exactly `envelope` (the sender with the client's
+  // parameters, the same recipients in order, none with parameters): nothing to replay.
+  bool UpstreamHolds(const OutboundEnvelope& envelope) const;
 
   // RSET, end of a message, EHLO: the client's transaction is gone.
   void ResetTransaction();

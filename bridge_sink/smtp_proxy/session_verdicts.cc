@@ -60,4 +60,22 @@ bool ApplyResponseVerdict(const v1::Verdict& verdict, std::string_view hostname,
   return false;
 }
 
+CarriedEdits CarryEdits(v1::Verdict* verdict, bool eod, bool mail_event, SessionState::Transaction* txn,
+                        std::vector<v1::MessageEdit>* mail_edits) {
+  CarriedEdits out;
+  const auto action = verdict->action();
+  const bool continues =
+      action == v1::ACTION_UNSPECIFIED || action == v1::ACTION_CONTINUE || action == v1::ACTION_SKIP_RECIPIENT;
+  if (eod || !continues || verdict->edits_size() == 0) return out;
+  auto* carried = txn->open ? &txn->carried_edits : mail_event ? mail_edits : nullptr;
+  if (carried) {
+    out.carried = verdict->edits_size();
+    for (auto& edit : *verdict->mutable_edits()) carried->push_back(std::move(edit));
+  } else {
+    out.refused = verdict->edits_size();
+  }
+  verdict->clear_edits();
+  return out;
+}
+
 }  // namespace smtpbridge::proxy

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "session_state.h"
 #include "smtp_reply.h"
@@ -38,5 +39,17 @@ OutboundVerdict ApplyOutboundVerdict(const v1::Verdict& verdict, std::string_vie
 // then the 421). A replacement keeps the next hop's class (a 354 only replaces a 3xx of the
 // same code); RESPOND/REJECT/TEMPFAIL replace it as Decide() says.
 bool ApplyResponseVerdict(const v1::Verdict& verdict, std::string_view hostname, SessionState::Relay* relay);
+
+// Message edits change the message at `_EOD`. Those on a continuing verdict of an earlier event
+// of the transaction (a quarantine at RCPT, as Postfix's HOLD allows) are carried there: into
+// the open transaction, or for MAIL's own events (`mail_event`) into `mail_edits`, which the
+// transaction takes if MAIL succeeds. Before MAIL there is no message: they are refused. Either
+// way they leave `verdict`; `_EOD`'s own (`eod`) stay for the caller to apply.
+struct CarriedEdits {
+  int carried = 0;
+  int refused = 0;
+};
+CarriedEdits CarryEdits(v1::Verdict* verdict, bool eod, bool mail_event, SessionState::Transaction* txn,
+                        std::vector<v1::MessageEdit>* mail_edits);
 
 }  // namespace smtpbridge::proxy

@@ -299,5 +299,27 @@ TEST(SessionState, MailEditsMoveIntoTheTransaction) {
   EXPECT_TRUE(d.state.txn().carried_edits.empty());
 }
 
+TEST(SessionState, UpstreamHoldsTheEnvelopeUntilEditsChangeIt) {
+  ProxyConfig config;
+  Driver d(config);
+  d.Lines({"EHLO x.example", "MAIL FROM:<a@b.c> SIZE=10", "RCPT TO:<one@b.c>", "RCPT TO:<two@b.c>"});
+  OutboundEnvelope env{"a@b.c", " SIZE=10", {{"one@b.c", ""}, {"two@b.c", ""}}};
+  EXPECT_TRUE(d.state.UpstreamHolds(env));
+  auto changed = env;
+  changed.sender = "bounce@b.c";
+  EXPECT_FALSE(d.state.UpstreamHolds(changed));
+  changed = env;
+  changed.sender_params = "";
+  EXPECT_FALSE(d.state.UpstreamHolds(changed));
+  changed = env;
+  changed.recipients.pop_back();  // deleted
+  EXPECT_FALSE(d.state.UpstreamHolds(changed));
+  changed = env;
+  changed.recipients[1].second = " NOTIFY=NEVER";  // added with parameters
+  EXPECT_FALSE(d.state.UpstreamHolds(changed));
+  d.state.UpstreamReset();
+  EXPECT_FALSE(d.state.UpstreamHolds(env));
+}
+
 }  // namespace
 }  // namespace smtpbridge::proxy

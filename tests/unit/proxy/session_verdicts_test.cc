@@ -111,5 +111,42 @@ TEST(ResponseVerdict, RejectReplacesAndDropCloses) {
   EXPECT_EQ(relay.client.code, 421);
 }
 
+v1::Verdict WithQuarantine(v1::Action action) {
+  v1::Verdict v = WithAction(action);
+  v.add_edits()->mutable_quarantine()->set_reason("held");
+  return v;
+}
+
+TEST(CarryEdits, IntoTheTransactionOrMailOrRefused) {
+  SessionState::Transaction txn;
+  std::vector<v1::MessageEdit> mail_edits;
+  // Before MAIL: no message to apply to.
+  v1::Verdict v = WithQuarantine(v1::ACTION_CONTINUE);
+  auto c = CarryEdits(&v, false, false, &txn, &mail_edits);
+  EXPECT_EQ(c.refused, 1);
+  EXPECT_EQ(v.edits_size(), 0);
+  // MAIL's own events: held for the transaction MAIL opens.
+  v = WithQuarantine(v1::ACTION_CONTINUE);
+  c = CarryEdits(&v, false, true, &txn, &mail_edits);
+  EXPECT_EQ(c.carried, 1);
+  EXPECT_EQ(mail_edits.size(), 1u);
+  // In a transaction (a quarantine at RCPT, also on a skip).
+  txn.open = true;
+  v = WithQuarantine(v1::ACTION_SKIP_RECIPIENT);
+  c = CarryEdits(&v, false, false, &txn, &mail_edits);
+  EXPECT_EQ(c.carried, 1);
+  EXPECT_EQ(txn.carried_edits.size(), 1u);
+  // A rejecting verdict's edits and `_EOD`'s own are not carried.
+  v = WithQuarantine(v1::ACTION_REJECT);
+  c = CarryEdits(&v, false, false, &txn, &mail_edits);
+  EXPECT_EQ(c.carried + c.refused, 0);
+  EXPECT_EQ(v.edits_size(), 1);
+  v = WithQuarantine(v1::ACTION_CONTINUE);
+  c = CarryEdits(&v, true, false, &txn, &mail_edits);
+  EXPECT_EQ(c.carried + c.refused, 0);
+  EXPECT_EQ(v.edits_size(), 1);
+  EXPECT_EQ(txn.carried_edits.size(), 1u);
+}
+
 }  // namespace
 }  // namespace smtpbridge::proxy
