@@ -15,7 +15,8 @@ void ClientDeadline::Arm(Clock::time_point deadline) {
   });
 }
 
-ClientDeadline::Status ClientDeadline::Done(const boost::system::error_code& ec, Clock::time_point deadline) {
+ClientDeadline::Status ClientDeadline::Done(const boost::system::error_code& ec,
+                                            Clock::time_point deadline) {
   timer_.expires_at(Clock::time_point::max());  // cancels the wait; a queued wakeup sees "never"
   if (!ec) return Status::kOk;
   return Clock::now() >= deadline ? Status::kTimeout : Status::kFailed;

@@ -15,12 +15,12 @@ namespace smtpbridge::proxy {
 // The envelope as it will be sent to the next hop.
 struct OutboundEnvelope {
   std::string sender;
-  std::string sender_params;  // " SIZE=10 BODY=8BITMIME"
+  std::string sender_params;                                    // " SIZE=10 BODY=8BITMIME"
   std::vector<std::pair<std::string, std::string>> recipients;  // address, formatted parameters
 };
 
 struct EditsOutcome {
-  bool discard = false;         // a discard edit: accept towards the client, relay nothing
+  bool discard = false;              // a discard edit: accept towards the client, relay nothing
   std::vector<std::string> refused;  // why, for each edit not applied (malformed or unsafe)
 };
 

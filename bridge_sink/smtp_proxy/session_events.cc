@@ -34,7 +34,8 @@ v1::Event NewEvent(v1::EventType type, const v1::SessionContext& session, uint64
   return event;
 }
 
-void FillInboundCommand(const Command& cmd, const Reply& native, uint32_t recipient_index, v1::Event* event) {
+void FillInboundCommand(const Command& cmd, const Reply& native, uint32_t recipient_index,
+                        v1::Event* event) {
   auto* command = event->mutable_command();
   command->set_keyword(Utf8Safe(cmd.keyword));
   if (cmd.verb == Verb::kAuth) {
@@ -53,23 +54,26 @@ void FillInboundCommand(const Command& cmd, const Reply& native, uint32_t recipi
   *event->mutable_response() = ToProto(native);
 }
 
-void FillOutboundCommand(const std::string& keyword, const std::string& line, uint32_t recipient_index,
-                         v1::Event* event) {
+void FillOutboundCommand(const std::string& keyword, const std::string& line,
+                         uint32_t recipient_index, v1::Event* event) {
   event->mutable_command()->set_keyword(keyword);
-  event->mutable_command()->set_argument(line.size() > keyword.size() ? line.substr(keyword.size() + 1) : "");
+  event->mutable_command()->set_argument(
+      line.size() > keyword.size() ? line.substr(keyword.size() + 1) : "");
   event->mutable_command()->set_line(line);
   if (event->type() == v1::EVENT_TYPE_PER_RECIPIENT) {
     auto* env = event->mutable_envelope();
     const size_t open = line.find('<');
     const size_t close = line.rfind('>');
-    const std::string rcpt = open != std::string::npos && close > open ? line.substr(open + 1, close - open - 1) : "";
+    const std::string rcpt =
+        open != std::string::npos && close > open ? line.substr(open + 1, close - open - 1) : "";
     env->set_recipient(rcpt);
     env->set_recipient_index(recipient_index);
     env->add_recipients(rcpt);
   }
 }
 
-void FillServerResponse(const std::string& keyword, const std::string& line, const Reply& reply, v1::Event* event) {
+void FillServerResponse(const std::string& keyword, const std::string& line, const Reply& reply,
+                        v1::Event* event) {
   event->mutable_command()->set_keyword(keyword);
   event->mutable_command()->set_line(Utf8Safe(line));
   // The command the reply answers, filled as on its own event: argument, and for RCPT the
@@ -84,7 +88,8 @@ void FillServerResponse(const std::string& keyword, const std::string& line, con
   *event->mutable_response() = ToProto(reply);
 }
 
-void FillEndOfData(const MessageData& message, const Reply& native, size_t body_limit, v1::Event* event) {
+void FillEndOfData(const MessageData& message, const Reply& native, size_t body_limit,
+                   v1::Event* event) {
   event->mutable_command()->set_keyword("_EOD");
   event->mutable_command()->set_line("_EOD");
   event->mutable_envelope()->set_size(message.size());

@@ -22,14 +22,17 @@ v1::Event NewEvent(v1::EventType type, const v1::SessionContext& session, uint64
                    const SessionState::Transaction& txn, const Command* mail);
 
 // INBOUND_COMMAND for a client command, with the reply the proxy would give.
-void FillInboundCommand(const Command& cmd, const Reply& native, uint32_t recipient_index, v1::Event* event);
+void FillInboundCommand(const Command& cmd, const Reply& native, uint32_t recipient_index,
+                        v1::Event* event);
 // An outbound event (SESSION_START, MESSAGE_START, PER_RECIPIENT, BEFORE_DATA, OUTBOUND_COMMAND,
 // SESSION_END) for the command `line` about to be sent.
-void FillOutboundCommand(const std::string& keyword, const std::string& line, uint32_t recipient_index,
-                         v1::Event* event);
+void FillOutboundCommand(const std::string& keyword, const std::string& line,
+                         uint32_t recipient_index, v1::Event* event);
 // SERVER_RESPONSE: the next hop's `reply` to `line` ("" for the greeting, "." at end of data).
-void FillServerResponse(const std::string& keyword, const std::string& line, const Reply& reply, v1::Event* event);
+void FillServerResponse(const std::string& keyword, const std::string& line, const Reply& reply,
+                        v1::Event* event);
 // `_EOD`: the message (headers, body up to `body_limit` octets), before anything goes upstream.
-void FillEndOfData(const MessageData& message, const Reply& native, size_t body_limit, v1::Event* event);
+void FillEndOfData(const MessageData& message, const Reply& native, size_t body_limit,
+                   v1::Event* event);
 
 }  // namespace smtpbridge::proxy

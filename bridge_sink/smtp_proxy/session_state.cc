@@ -43,7 +43,9 @@ SessionState::Admission SessionState::Admit(const Command& cmd) const {
   switch (cmd.verb) {
     case Verb::kHelo:
     case Verb::kEhlo:
-      a.native = error ? *error : cmd.verb == Verb::kEhlo ? EhloReply() : MakeReply(250, "", config_.hostname);
+      a.native = error                     ? *error
+                 : cmd.verb == Verb::kEhlo ? EhloReply()
+                                           : MakeReply(250, "", config_.hostname);
       break;
     case Verb::kMail:
       if (!greeted_) {
@@ -64,7 +66,8 @@ SessionState::Admission SessionState::Admit(const Command& cmd) const {
       } else if (!txn_.open) {
         error = kNeedMail;
       } else if (!error && !cmd.parameters.empty()) {
-        error = MakeReply(555, "5.5.4", "Error: unsupported RCPT TO parameter " + cmd.parameters.front().first);
+        error = MakeReply(555, "5.5.4",
+                          "Error: unsupported RCPT TO parameter " + cmd.parameters.front().first);
       } else if (!error && txn_.client_recipients >= config_.limits.max_recipients) {
         error = MakeReply(452, "4.5.3", "Error: too many recipients");
       }
@@ -103,7 +106,9 @@ SessionState::Admission SessionState::Admit(const Command& cmd) const {
       } else if (bdat_failed_) {
         error = MakeReply(554, "5.5.0", "Error: an earlier BDAT of this message failed");
       }
-      a.native = error ? *error : MakeReply(250, "2.0.0", "Ok: " + std::to_string(cmd.chunk_size) + " octets");
+      a.native = error
+                     ? *error
+                     : MakeReply(250, "2.0.0", "Ok: " + std::to_string(cmd.chunk_size) + " octets");
       break;
     case Verb::kRset:
       a.native = error ? *error : MakeReply(250, "2.0.0", "Ok");
@@ -134,7 +139,8 @@ SessionState::Admission SessionState::Admit(const Command& cmd) const {
         a.native = MakeReply(250, "2.0.0", "Ok");
         is_error = false;
       } else if (cmd.verb == Verb::kVrfy) {
-        a.native = MakeReply(252, "2.5.2", "Cannot VRFY user, but will accept message and attempt delivery");
+        a.native = MakeReply(252, "2.5.2",
+                             "Cannot VRFY user, but will accept message and attempt delivery");
         is_error = false;
       } else if (cmd.verb == Verb::kExpn) {
         a.native = MakeReply(502, "5.5.1", "Error: EXPN not supported");
@@ -213,12 +219,14 @@ void SessionState::AfterPolicyReply(const Command& cmd, const Reply& reply) {
 }
 
 bool SessionState::UpstreamHolds(const OutboundEnvelope& envelope) const {
-  if (!upstream_txn_ || envelope.sender != upstream_sender_ || envelope.sender_params != txn_.sender_params ||
+  if (!upstream_txn_ || envelope.sender != upstream_sender_ ||
+      envelope.sender_params != txn_.sender_params ||
       envelope.recipients.size() != upstream_recipients_.size()) {
     return false;
   }
   for (size_t i = 0; i < envelope.recipients.size(); ++i) {
-    if (envelope.recipients[i].first != upstream_recipients_[i] || !envelope.recipients[i].second.empty()) {
+    if (envelope.recipients[i].first != upstream_recipients_[i] ||
+        !envelope.recipients[i].second.empty()) {
       return false;
     }
   }

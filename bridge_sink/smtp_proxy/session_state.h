@@ -36,12 +36,12 @@ class SessionState {
 
   // What the state says about a client command before anything is evaluated or relayed.
   struct Admission {
-    Reply native;          // the proxy's own reply (the INBOUND_COMMAND event's response)
-    bool refused = false;  // `native` refuses the command: it goes no further
-    bool counted = false;  // ... and counts towards max_errors
-    bool evented = true;   // INBOUND_COMMAND fires (not for a line without a keyword)
-    bool reads_chunk = false;     // BDAT: the chunk's octets follow and are consumed
-    uint64_t declared_size = 0;   // MAIL: SIZE=
+    Reply native;                // the proxy's own reply (the INBOUND_COMMAND event's response)
+    bool refused = false;        // `native` refuses the command: it goes no further
+    bool counted = false;        // ... and counts towards max_errors
+    bool evented = true;         // INBOUND_COMMAND fires (not for a line without a keyword)
+    bool reads_chunk = false;    // BDAT: the chunk's octets follow and are consumed
+    uint64_t declared_size = 0;  // MAIL: SIZE=
   };
 
   // What the next hop said to a relayed command, and what the client gets with verdicts applied.

@@ -4,8 +4,8 @@
 
 namespace smtpbridge::proxy {
 
-OutboundVerdict ApplyOutboundVerdict(const v1::Verdict& verdict, std::string_view hostname, bool allow_skip,
-                                     size_t max_command_line, std::string* line) {
+OutboundVerdict ApplyOutboundVerdict(const v1::Verdict& verdict, std::string_view hostname,
+                                     bool allow_skip, size_t max_command_line, std::string* line) {
   OutboundVerdict out;
   Decision d = Decide(verdict, hostname, allow_skip);
   switch (d.kind) {
@@ -28,8 +28,9 @@ OutboundVerdict ApplyOutboundVerdict(const v1::Verdict& verdict, std::string_vie
   std::string rewritten = rewrite.set_command().empty() ? *line : rewrite.set_command();
   rewritten += rewrite.append();
   if (rewritten != *line) {
-    const bool valid = rewritten.find_first_of(std::string_view("\r\n\0", 3)) == std::string::npos &&
-                       rewritten.size() + 2 <= max_command_line && !rewritten.empty();
+    const bool valid =
+        rewritten.find_first_of(std::string_view("\r\n\0", 3)) == std::string::npos &&
+        rewritten.size() + 2 <= max_command_line && !rewritten.empty();
     if (valid) {
       *line = std::move(rewritten);
     } else {
@@ -39,7 +40,8 @@ OutboundVerdict ApplyOutboundVerdict(const v1::Verdict& verdict, std::string_vie
   return out;
 }
 
-bool ApplyResponseVerdict(const v1::Verdict& verdict, std::string_view hostname, SessionState::Relay* relay) {
+bool ApplyResponseVerdict(const v1::Verdict& verdict, std::string_view hostname,
+                          SessionState::Relay* relay) {
   Decision d = Decide(verdict, hostname, false);
   if (d.kind == Decision::Kind::kDrop) {
     relay->client = std::move(d.reply);
@@ -51,8 +53,9 @@ bool ApplyResponseVerdict(const v1::Verdict& verdict, std::string_view hostname,
   } else if (verdict.has_reply()) {
     // Same class as the next hop's reply (the dispatcher's rule): a 354 only replaces a 3xx.
     const Reply& upstream = relay->upstream;
-    if (auto replacement = ToReply(verdict.reply()); replacement && replacement->klass() == upstream.klass() &&
-                                                     (upstream.klass() != 3 || replacement->code == upstream.code)) {
+    if (auto replacement = ToReply(verdict.reply());
+        replacement && replacement->klass() == upstream.klass() &&
+        (upstream.klass() != 3 || replacement->code == upstream.code)) {
       relay->client = std::move(*replacement);
       relay->rewritten = true;
     }
@@ -60,12 +63,12 @@ bool ApplyResponseVerdict(const v1::Verdict& verdict, std::string_view hostname,
   return false;
 }
 
-CarriedEdits CarryEdits(v1::Verdict* verdict, bool eod, bool mail_event, SessionState::Transaction* txn,
-                        std::vector<v1::MessageEdit>* mail_edits) {
+CarriedEdits CarryEdits(v1::Verdict* verdict, bool eod, bool mail_event,
+                        SessionState::Transaction* txn, std::vector<v1::MessageEdit>* mail_edits) {
   CarriedEdits out;
   const auto action = verdict->action();
-  const bool continues =
-      action == v1::ACTION_UNSPECIFIED || action == v1::ACTION_CONTINUE || action == v1::ACTION_SKIP_RECIPIENT;
+  const bool continues = action == v1::ACTION_UNSPECIFIED || action == v1::ACTION_CONTINUE ||
+                         action == v1::ACTION_SKIP_RECIPIENT;
   if (eod || !continues || verdict->edits_size() == 0) return out;
   auto* carried = txn->open ? &txn->carried_edits : mail_event ? mail_edits : nullptr;
   if (carried) {

@@ -31,14 +31,15 @@ struct OutboundVerdict {
 // A verdict on an outbound event. `line` is the command about to be sent; on kSend it holds
 // the line to send. A rewrite must stay one command line: no CR, LF or NUL, within
 // `max_command_line` octets with its CRLF.
-OutboundVerdict ApplyOutboundVerdict(const v1::Verdict& verdict, std::string_view hostname, bool allow_skip,
-                                     size_t max_command_line, std::string* line);
+OutboundVerdict ApplyOutboundVerdict(const v1::Verdict& verdict, std::string_view hostname,
+                                     bool allow_skip, size_t max_command_line, std::string* line);
 
 // A verdict on SERVER_RESPONSE for the next hop's `relay->upstream`: sets `relay->client` and
 // `rewritten` when it replaces the reply; true when it drops the session (`relay->client` is
 // then the 421). A replacement keeps the next hop's class (a 354 only replaces a 3xx of the
 // same code); RESPOND/REJECT/TEMPFAIL replace it as Decide() says.
-bool ApplyResponseVerdict(const v1::Verdict& verdict, std::string_view hostname, SessionState::Relay* relay);
+bool ApplyResponseVerdict(const v1::Verdict& verdict, std::string_view hostname,
+                          SessionState::Relay* relay);
 
 // Message edits change the message at `_EOD`. Those on a continuing verdict of an earlier event
 // of the transaction (a quarantine at RCPT, as Postfix's HOLD allows) are carried there: into
@@ -49,7 +50,7 @@ struct CarriedEdits {
   int carried = 0;
   int refused = 0;
 };
-CarriedEdits CarryEdits(v1::Verdict* verdict, bool eod, bool mail_event, SessionState::Transaction* txn,
-                        std::vector<v1::MessageEdit>* mail_edits);
+CarriedEdits CarryEdits(v1::Verdict* verdict, bool eod, bool mail_event,
+                        SessionState::Transaction* txn, std::vector<v1::MessageEdit>* mail_edits);
 
 }  // namespace smtpbridge::proxy

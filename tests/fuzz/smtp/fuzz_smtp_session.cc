@@ -66,15 +66,32 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string_view text = line->text;
     if (text.size() == 2 && text[0] == '#') {
       switch (text[1]) {
-        case '4': next_hop = 451; break;
-        case '5': next_hop = 550; break;
-        case 'r': rewrite = true; break;
-        case 'p': policy_answers = true; break;
-        case 'd': state.ApplyNextState(smtpbridge::v1::OUTBOUND_STATE_DATA_OR_BDAT); break;
-        case 'e': state.ApplyNextState(smtpbridge::v1::OUTBOUND_STATE_SESSION_END); break;
-        case 't': state.AfterTls(); break;
-        case 'b': state.AbandonBdat(false); break;
-        default: break;
+        case '4':
+          next_hop = 451;
+          break;
+        case '5':
+          next_hop = 550;
+          break;
+        case 'r':
+          rewrite = true;
+          break;
+        case 'p':
+          policy_answers = true;
+          break;
+        case 'd':
+          state.ApplyNextState(smtpbridge::v1::OUTBOUND_STATE_DATA_OR_BDAT);
+          break;
+        case 'e':
+          state.ApplyNextState(smtpbridge::v1::OUTBOUND_STATE_SESSION_END);
+          break;
+        case 't':
+          state.AfterTls();
+          break;
+        case 'b':
+          state.AbandonBdat(false);
+          break;
+        default:
+          break;
       }
       continue;
     }
@@ -99,8 +116,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (a.reads_chunk) state.AbandonBdat(cmd.last_chunk);
       continue;
     }
-    const bool relayed = cmd.verb == Verb::kEhlo || cmd.verb == Verb::kHelo || cmd.verb == Verb::kMail ||
-                         cmd.verb == Verb::kRcpt;
+    const bool relayed = cmd.verb == Verb::kEhlo || cmd.verb == Verb::kHelo ||
+                         cmd.verb == Verb::kMail || cmd.verb == Verb::kRcpt;
     if (relayed) Check(a.native.positive());
     SessionState::Relay relay{MakeReply(next_hop, "", "next hop"),
                               MakeReply(rewrite ? 550 : next_hop, "", "client"), rewrite};

@@ -27,7 +27,8 @@ std::optional<Reply> Collect(const std::string& input, uint64_t max_size, std::s
 TEST(DataCollector, KeepsTheMessageExactlyAsSent) {
   std::string message;
   bool complete = false;
-  EXPECT_FALSE(Collect("Subject: x\r\n\r\n..stuffed\r\nline\r\n.\r\nQUIT\r\n", 1000, &message, &complete));
+  EXPECT_FALSE(
+      Collect("Subject: x\r\n\r\n..stuffed\r\nline\r\n.\r\nQUIT\r\n", 1000, &message, &complete));
   EXPECT_TRUE(complete);
   EXPECT_EQ(message, "Subject: x\r\n\r\n..stuffed\r\nline\r\n");
 }

@@ -10,7 +10,8 @@ namespace {
 const std::string kRaw = "Subject: hello\r\n\r\nbody\r\n";
 
 OutboundEnvelope Envelope() {
-  return OutboundEnvelope{"alice@example.com", "", {{"bob@example.net", ""}, {"Carol@example.net", ""}}};
+  return OutboundEnvelope{
+      "alice@example.com", "", {{"bob@example.net", ""}, {"Carol@example.net", ""}}};
 }
 
 TEST(ApplyEdits, HeadersAndEnvelopeInOrder) {

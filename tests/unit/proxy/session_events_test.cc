@@ -33,17 +33,20 @@ TEST(SessionEvents, IdsAndTheOpenTransaction) {
 
 TEST(SessionEvents, MailsOwnEventsCarryItsPath) {
   const Command mail = ParseCommand("MAIL FROM:<a@b.c> BODY=8BITMIME");
-  const v1::Event e = NewEvent(v1::EVENT_TYPE_MESSAGE_START, Session(), 0, SessionState::Transaction{}, &mail);
+  const v1::Event e =
+      NewEvent(v1::EVENT_TYPE_MESSAGE_START, Session(), 0, SessionState::Transaction{}, &mail);
   EXPECT_TRUE(e.envelope().has_sender());
   EXPECT_EQ(e.envelope().sender(), "a@b.c");
   EXPECT_EQ(e.envelope().mail_parameters().at("BODY"), "8BITMIME");
   const Command bad = ParseCommand("MAIL FROM:bad");
-  EXPECT_FALSE(NewEvent(v1::EVENT_TYPE_INBOUND_COMMAND, Session(), 0, {}, &bad).envelope().has_sender());
+  EXPECT_FALSE(
+      NewEvent(v1::EVENT_TYPE_INBOUND_COMMAND, Session(), 0, {}, &bad).envelope().has_sender());
 }
 
 TEST(SessionEvents, AuthNeverCarriesCredentials) {
   v1::Event e;
-  FillInboundCommand(ParseCommand("AUTH PLAIN dXNlcgB1c2VyAHNlY3JldA=="), MakeReply(502, "5.5.1", "no"), 0, &e);
+  FillInboundCommand(ParseCommand("AUTH PLAIN dXNlcgB1c2VyAHNlY3JldA=="),
+                     MakeReply(502, "5.5.1", "no"), 0, &e);
   EXPECT_EQ(e.command().keyword(), "AUTH");
   EXPECT_EQ(e.command().argument(), "PLAIN");
   EXPECT_EQ(e.command().line(), "AUTH PLAIN");

@@ -11,8 +11,8 @@ namespace smtpbridge::proxy {
 namespace {
 
 SessionState::Relay Relayed(int upstream, int client = 0) {
-  return SessionState::Relay{MakeReply(upstream, "", "next hop"), MakeReply(client ? client : upstream, "", "client"),
-                             client != 0};
+  return SessionState::Relay{MakeReply(upstream, "", "next hop"),
+                             MakeReply(client ? client : upstream, "", "client"), client != 0};
 }
 
 // What ClientSession does with a command when every event continues: the reply the client gets.
@@ -86,18 +86,25 @@ TEST(SessionState, AFullTransaction) {
 TEST(SessionState, OutOfOrderCommandsAreRefusedAndCounted) {
   ProxyConfig config;
   Driver d(config);
-  EXPECT_EQ(d.state.Admit(ParseCommand("MAIL FROM:<a@b.c>")).native.Text(), "503 5.5.1 Error: send HELO/EHLO first");
-  EXPECT_EQ(d.Lines({"MAIL FROM:<a@b.c>", "RCPT TO:<b@c.d>", "DATA", "BDAT 10 LAST", "STARTTLS", "AUTH PLAIN"}),
+  EXPECT_EQ(d.state.Admit(ParseCommand("MAIL FROM:<a@b.c>")).native.Text(),
+            "503 5.5.1 Error: send HELO/EHLO first");
+  EXPECT_EQ(d.Lines({"MAIL FROM:<a@b.c>", "RCPT TO:<b@c.d>", "DATA", "BDAT 10 LAST", "STARTTLS",
+                     "AUTH PLAIN"}),
             (std::vector<int>{503, 503, 503, 503, 502, 503}));
   EXPECT_EQ(d.Line("EHLO x.example"), 250);
-  EXPECT_EQ(d.state.Admit(ParseCommand("RCPT TO:<b@c.d>")).native.Text(), "503 5.5.1 Error: need MAIL command");
-  EXPECT_EQ(d.Lines({"RCPT TO:<b@c.d>", "DATA", "MAIL FROM:<a@b.c>", "DATA", "MAIL FROM:<a@b.c>", "AUTH PLAIN"}),
+  EXPECT_EQ(d.state.Admit(ParseCommand("RCPT TO:<b@c.d>")).native.Text(),
+            "503 5.5.1 Error: need MAIL command");
+  EXPECT_EQ(d.Lines({"RCPT TO:<b@c.d>", "DATA", "MAIL FROM:<a@b.c>", "DATA", "MAIL FROM:<a@b.c>",
+                     "AUTH PLAIN"}),
             (std::vector<int>{503, 503, 250, 554, 503, 503}));
-  EXPECT_EQ(d.state.Admit(ParseCommand("DATA")).native.Text(), "554 5.5.1 Error: no valid recipients");
-  EXPECT_EQ(d.state.Admit(ParseCommand("MAIL FROM:<a@b.c>")).native.Text(), "503 5.5.1 Error: nested MAIL command");
+  EXPECT_EQ(d.state.Admit(ParseCommand("DATA")).native.Text(),
+            "554 5.5.1 Error: no valid recipients");
+  EXPECT_EQ(d.state.Admit(ParseCommand("MAIL FROM:<a@b.c>")).native.Text(),
+            "503 5.5.1 Error: nested MAIL command");
   // Syntax errors, an unknown verb and a line without a keyword (no event for that one).
   // In a transaction a malformed RCPT gets its syntax error; MAIL is still nested first.
-  EXPECT_EQ(d.Lines({"RCPT TO:bad", "XFOO", "MAIL FROM:<a@b.c> FOO=1"}), (std::vector<int>{501, 500, 503}));
+  EXPECT_EQ(d.Lines({"RCPT TO:bad", "XFOO", "MAIL FROM:<a@b.c> FOO=1"}),
+            (std::vector<int>{501, 500, 503}));
   const auto empty = d.state.Admit(ParseCommand(""));
   EXPECT_FALSE(empty.evented);
   EXPECT_TRUE(empty.counted);
@@ -118,8 +125,9 @@ TEST(SessionState, RecipientLimitIsATemporaryRefusalNotAnError) {
   config.limits.max_recipients = 1;
   config.limits.max_errors = 1;
   Driver d(config);
-  EXPECT_EQ(d.Lines({"EHLO x.example", "MAIL FROM:<a@b.c>", "RCPT TO:<one@b.c>", "RCPT TO:<two@b.c>"}),
-            (std::vector<int>{250, 250, 250, 452}));
+  EXPECT_EQ(
+      d.Lines({"EHLO x.example", "MAIL FROM:<a@b.c>", "RCPT TO:<one@b.c>", "RCPT TO:<two@b.c>"}),
+      (std::vector<int>{250, 250, 250, 452}));
   EXPECT_FALSE(d.state.too_many_errors());
   EXPECT_EQ(d.Line("RCPT TO:<three@b.c> NOTIFY=NEVER"), 555);  // parameters are checked first
   EXPECT_TRUE(d.state.too_many_errors());
@@ -201,7 +209,8 @@ TEST(SessionState, PolicyAnswersMoveTheClientsView) {
 TEST(SessionState, RsetAndEhloResetTheTransaction) {
   ProxyConfig config;
   Driver d(config);
-  EXPECT_EQ(d.Lines({"EHLO x.example", "MAIL FROM:<a@b.c>", "RCPT TO:<b@c.d>", "RSET", "RCPT TO:<b@c.d>"}),
+  EXPECT_EQ(d.Lines({"EHLO x.example", "MAIL FROM:<a@b.c>", "RCPT TO:<b@c.d>", "RSET",
+                     "RCPT TO:<b@c.d>"}),
             (std::vector<int>{250, 250, 250, 250, 503}));
   EXPECT_FALSE(d.state.upstream_open());
   EXPECT_EQ(d.Lines({"MAIL FROM:<a@b.c>", "EHLO again.example", "DATA", "MAIL FROM:<a@b.c>"}),
@@ -267,13 +276,15 @@ TEST(SessionState, StartTls) {
   ProxyConfig config;
   Driver none(config, false);
   none.Line("EHLO x.example");
-  EXPECT_EQ(none.state.Admit(ParseCommand("STARTTLS")).native.Text(), "502 5.5.1 Error: STARTTLS not available");
+  EXPECT_EQ(none.state.Admit(ParseCommand("STARTTLS")).native.Text(),
+            "502 5.5.1 Error: STARTTLS not available");
   EXPECT_EQ(none.state.EhloReply().Wire().find("STARTTLS"), std::string::npos);
 
   Driver d(config, true);
   EXPECT_EQ(d.Line("STARTTLS"), 503);  // before EHLO
   d.Lines({"EHLO x.example", "MAIL FROM:<a@b.c>"});
-  EXPECT_EQ(d.state.Admit(ParseCommand("STARTTLS")).native.Text(), "503 5.5.1 Error: MAIL transaction in progress");
+  EXPECT_EQ(d.state.Admit(ParseCommand("STARTTLS")).native.Text(),
+            "503 5.5.1 Error: MAIL transaction in progress");
   d.Line("RSET");
   EXPECT_NE(d.state.EhloReply().Wire().find("STARTTLS"), std::string::npos);
   EXPECT_EQ(d.Line("STARTTLS"), 220);
@@ -282,7 +293,8 @@ TEST(SessionState, StartTls) {
   EXPECT_EQ(d.Line("MAIL FROM:<a@b.c>"), 503);
   EXPECT_EQ(d.state.EhloReply().Wire().find("STARTTLS"), std::string::npos);
   d.Line("EHLO x.example");
-  EXPECT_EQ(d.state.Admit(ParseCommand("STARTTLS")).native.Text(), "503 5.5.1 Error: TLS already active");
+  EXPECT_EQ(d.state.Admit(ParseCommand("STARTTLS")).native.Text(),
+            "503 5.5.1 Error: TLS already active");
 }
 
 TEST(SessionState, MailEditsMoveIntoTheTransaction) {
@@ -302,7 +314,8 @@ TEST(SessionState, MailEditsMoveIntoTheTransaction) {
 TEST(SessionState, UpstreamHoldsTheEnvelopeUntilEditsChangeIt) {
   ProxyConfig config;
   Driver d(config);
-  d.Lines({"EHLO x.example", "MAIL FROM:<a@b.c> SIZE=10", "RCPT TO:<one@b.c>", "RCPT TO:<two@b.c>"});
+  d.Lines(
+      {"EHLO x.example", "MAIL FROM:<a@b.c> SIZE=10", "RCPT TO:<one@b.c>", "RCPT TO:<two@b.c>"});
   OutboundEnvelope env{"a@b.c", " SIZE=10", {{"one@b.c", ""}, {"two@b.c", ""}}};
   EXPECT_TRUE(d.state.UpstreamHolds(env));
   auto changed = env;

@@ -19,7 +19,8 @@ v1::Verdict WithAction(v1::Action action, int code = 0, const std::string& text 
 
 TEST(OutboundVerdict, ContinueSendsTheLineUnchanged) {
   std::string line = "MAIL FROM:<a@b.c>";
-  const auto out = ApplyOutboundVerdict(WithAction(v1::ACTION_CONTINUE), "proxy.test", false, 512, &line);
+  const auto out =
+      ApplyOutboundVerdict(WithAction(v1::ACTION_CONTINUE), "proxy.test", false, 512, &line);
   EXPECT_EQ(out.kind, OutboundVerdict::Kind::kSend);
   EXPECT_FALSE(out.rewrite_refused);
   EXPECT_EQ(line, "MAIL FROM:<a@b.c>");
@@ -29,7 +30,8 @@ TEST(OutboundVerdict, RewriteAndAppend) {
   v1::Verdict v = WithAction(v1::ACTION_CONTINUE);
   v.mutable_command()->set_append(" BODY=8BITMIME");
   std::string line = "MAIL FROM:<a@b.c>";
-  EXPECT_EQ(ApplyOutboundVerdict(v, "proxy.test", false, 512, &line).kind, OutboundVerdict::Kind::kSend);
+  EXPECT_EQ(ApplyOutboundVerdict(v, "proxy.test", false, 512, &line).kind,
+            OutboundVerdict::Kind::kSend);
   EXPECT_EQ(line, "MAIL FROM:<a@b.c> BODY=8BITMIME");
 
   v.mutable_command()->set_set_command("RCPT TO:<other@b.c>");
@@ -40,8 +42,8 @@ TEST(OutboundVerdict, RewriteAndAppend) {
 }
 
 TEST(OutboundVerdict, ARewriteThatIsNotOneLineIsRefused) {
-  for (const std::string& bad : {std::string("RCPT TO:<x@y.z>\r\nDATA"), std::string("RCPT TO:<x@y.z>\0", 16),
-                                std::string(600, 'A')}) {
+  for (const std::string& bad : {std::string("RCPT TO:<x@y.z>\r\nDATA"),
+                                 std::string("RCPT TO:<x@y.z>\0", 16), std::string(600, 'A')}) {
     v1::Verdict v = WithAction(v1::ACTION_CONTINUE);
     v.mutable_command()->set_set_command(bad);
     std::string line = "RCPT TO:<a@b.c>";
@@ -57,22 +59,28 @@ TEST(OutboundVerdict, RejectTempfailDropSkip) {
   auto out = ApplyOutboundVerdict(WithAction(v1::ACTION_REJECT), "proxy.test", true, 512, &line);
   EXPECT_EQ(out.kind, OutboundVerdict::Kind::kConsumed);
   EXPECT_EQ(out.client.Text(), "550 5.7.1 Rejected by policy");
-  out = ApplyOutboundVerdict(WithAction(v1::ACTION_TEMPFAIL, 452, "later"), "proxy.test", true, 512, &line);
+  out = ApplyOutboundVerdict(WithAction(v1::ACTION_TEMPFAIL, 452, "later"), "proxy.test", true, 512,
+                             &line);
   EXPECT_EQ(out.kind, OutboundVerdict::Kind::kConsumed);
   EXPECT_EQ(out.client.code, 452);
   out = ApplyOutboundVerdict(WithAction(v1::ACTION_DROP_SESSION), "proxy.test", true, 512, &line);
   EXPECT_EQ(out.kind, OutboundVerdict::Kind::kDropped);
   EXPECT_EQ(out.client.code, 421);
   EXPECT_NE(out.client.Text().find("proxy.test"), std::string::npos);
-  EXPECT_EQ(ApplyOutboundVerdict(WithAction(v1::ACTION_SKIP_RECIPIENT), "proxy.test", true, 512, &line).kind,
-            OutboundVerdict::Kind::kSkipped);
+  EXPECT_EQ(
+      ApplyOutboundVerdict(WithAction(v1::ACTION_SKIP_RECIPIENT), "proxy.test", true, 512, &line)
+          .kind,
+      OutboundVerdict::Kind::kSkipped);
   // Skip means nothing where there is no recipient to skip.
-  EXPECT_EQ(ApplyOutboundVerdict(WithAction(v1::ACTION_SKIP_RECIPIENT), "proxy.test", false, 512, &line).kind,
-            OutboundVerdict::Kind::kSend);
+  EXPECT_EQ(
+      ApplyOutboundVerdict(WithAction(v1::ACTION_SKIP_RECIPIENT), "proxy.test", false, 512, &line)
+          .kind,
+      OutboundVerdict::Kind::kSend);
 }
 
 SessionState::Relay From(int code) {
-  return SessionState::Relay{MakeReply(code, "", "next hop"), MakeReply(code, "", "next hop"), false};
+  return SessionState::Relay{MakeReply(code, "", "next hop"), MakeReply(code, "", "next hop"),
+                             false};
 }
 
 TEST(ResponseVerdict, ContinueKeepsTheNextHopsReply) {
@@ -84,7 +92,8 @@ TEST(ResponseVerdict, ContinueKeepsTheNextHopsReply) {
 
 TEST(ResponseVerdict, AReplacementKeepsTheClass) {
   auto relay = From(250);
-  EXPECT_FALSE(ApplyResponseVerdict(WithAction(v1::ACTION_CONTINUE, 250, "policy text"), "proxy.test", &relay));
+  EXPECT_FALSE(ApplyResponseVerdict(WithAction(v1::ACTION_CONTINUE, 250, "policy text"),
+                                    "proxy.test", &relay));
   EXPECT_TRUE(relay.rewritten);
   EXPECT_EQ(relay.client.Text(), "250 2.0.0 policy text");
 
