@@ -7,6 +7,8 @@
 // 4xx/5xx, an admitted relayed command a 2xx/3xx; every native reply is well-formed on the
 // wire; only a line without a keyword fires no event; the client never holds more relayed
 // recipients than it was told were accepted; a nested MAIL is always refused once greeted.
+// After DATA the lines up to "." (after BDAT LAST the chunks) become the message; what would go
+// upstream, before and after message edits, has only CRLF line ends and no lone "." line.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -16,6 +18,9 @@
 
 #include "command_parser.h"
 #include "line_reader.h"
+#include "message_collector.h"
+#include "message_data.h"
+#include "message_edits.h"
 #include "session_state.h"
 
 using namespace smtpbridge::proxy;
@@ -34,6 +39,35 @@ void CheckWire(const Reply& reply) {
     if (wire[i] == '\n') Check(i > 0 && wire[i - 1] == '\r');
     if (wire[i] == '\r') Check(i + 1 < wire.size() && wire[i + 1] == '\n');
   }
+}
+
+// What goes upstream after DATA's 354: only CRLF line ends, and no line that is a lone "."
+// (it would end the message early: smuggling), also after the policy's edits.
+void CheckDataWire(const std::string& wire) {
+  Check(wire.empty() || wire.size() >= 2);
+  size_t start = 0;
+  while (start < wire.size()) {
+    const size_t end = wire.find("\r\n", start);
+    Check(end != std::string::npos);
+    const std::string_view line(wire.data() + start, end - start);
+    Check(line.find_first_of("\r\n") == std::string_view::npos);
+    Check(line != ".");
+    start = end + 2;
+  }
+}
+
+void Deliver(std::string raw) {
+  CheckDataWire(raw);
+  MessageData message(std::move(raw));
+  std::vector<smtpbridge::v1::MessageEdit> edits(3);
+  edits[0].mutable_add_header()->set_name("X-Fuzz");
+  edits[0].mutable_add_header()->set_value("1");
+  edits[1].mutable_quarantine()->set_reason("a\r\n.\r\nb");
+  edits[2].mutable_change_header()->set_name("Subject");
+  edits[2].mutable_change_header()->set_value(".");
+  OutboundEnvelope envelope{"a@b.c", "", {{"d@e.f", ""}}};
+  ApplyEdits(edits, &message, &envelope);
+  CheckDataWire(message.Wire());
 }
 
 const ProxyConfig& Config() {
@@ -146,15 +180,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         state.ResetTransaction();
         state.UpstreamReset();
         break;
-      case Verb::kData:
+      case Verb::kData: {
         Check(state.txn().open && state.txn().client_recipients > 0);
+        // The data phase, as HandleData reads it, up to "." or the end of the input.
+        reader.set_limit(Config().limits.max_text_line);
+        DataCollector collector(Config().limits.max_message_size);
+        bool complete = false;
+        while (auto data = reader.Next()) {
+          if ((complete = collector.Add(*data))) break;
+        }
+        reader.set_limit(512);
+        if (complete && !collector.Refusal()) Deliver(collector.Take());
         state.UpstreamReset();
         state.ResetTransaction();
         break;
+      }
       case Verb::kBdat:
         Check(state.txn().open && state.txn().client_recipients > 0);
-        state.bdat_buffer().append(std::min<uint64_t>(cmd.chunk_size, 64), 'x');
+        state.bdat_buffer() += reader.TakeRaw(static_cast<size_t>(std::min<uint64_t>(cmd.chunk_size, 4096)));
         if (cmd.last_chunk) {
+          std::string message;
+          message.swap(state.bdat_buffer());
+          if (!ChunkedToData(&message)) Deliver(std::move(message));
           state.UpstreamReset();
           state.ResetTransaction();
         }
