@@ -16,6 +16,10 @@
 #include <random>
 
 #include "message_data.h"
+#include "message_collector.h"
+#include "message_edits.h"
+#include "session_events.h"
+#include "session_verdicts.h"
 #include "sink_await.h"
 #include "core/verdict_text.h"
 #include "verdict_decision.h"
@@ -29,12 +33,6 @@ using asio::awaitable;
 
 namespace {
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 std::string NewSessionId(uint64_t counter) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   char buf[40];
@@ -43,16 +41,9 @@ std::string NewSessionId(uint64_t counter) {
   return buf;
 }
 
-const Reply kNeedHelo = MakeReply(503, "5.5.1", "Error: send HELO/EHLO first");
-const Reply kNeedMail = MakeReply(503, "5.5.1", "Error: need MAIL command");
-const Reply kNested = MakeReply(503, "5.5.1", "Error: nested MAIL command");
-const Reply kInTransaction = MakeReply(503, "5.5.1", "Error: MAIL transaction in progress");
 const Reply kNoRecipients = MakeReply(554, "5.5.1", "Error: no valid recipients");
 const Reply kTempNextHop = MakeReply(451, "4.4.2", "Error: next hop did not accept the message, try again later");
 
-// The reply the client gets when the next hop refused something: its code and text, so the
-// client sees the real reason; a 4xx stays a 4xx (retry), a 5xx a 5xx.
-Reply Relay(const Reply& upstream) { return upstream; }
 
 }  // namespace
 
@@ -60,10 +51,11 @@ ClientSession::ClientSession(asio::ip::tcp::socket socket, std::shared_ptr<Proxy
     : ctx_(std::move(context)),
       config_(ctx_->config),
       socket_(std::move(socket)),
-      client_timer_(socket_.get_executor()),
+      deadline_(socket_),
       session_timer_(socket_.get_executor()),
       next_hop_(socket_.get_executor()),
-      reader_(ctx_->config.limits.max_command_line) {
+      reader_(ctx_->config.limits.max_command_line),
+      state_(ctx_->config, ctx_->tls != nullptr) {
   ctx_->active_sessions.fetch_add(1);
   ctx_->metrics->sessions.Increment();
   ctx_->metrics->sessions_active.Increment();
@@ -81,69 +73,68 @@ void ClientSession::Start() {
 void ClientSession::RequestShutdown() {
   asio::post(socket_.get_executor(), [self = shared_from_this()] {
     self->shutdown_requested_ = true;
-    self->CancelClientIo();
+    self->deadline_.Cancel();
   });
-}
-
-void ClientSession::CancelClientIo() {
-  boost::system::error_code ignored;
-  socket_.cancel(ignored);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Client I/O
+// Client I/O: every operation has its own deadline (client_deadline.h)
 
-void ClientSession::ArmClientTimer() {
-  const uint64_t generation = ++client_timer_generation_;
-  client_timed_out_ = false;
-  client_timer_.expires_after(config_.timeouts.idle);
-  client_timer_.async_wait([this, generation](const boost::system::error_code& ec) {
-    if (ec || generation != client_timer_generation_) return;
-    client_timed_out_ = true;
-    CancelClientIo();
-  });
-}
-
-void ClientSession::DisarmClientTimer() {
-  ++client_timer_generation_;
-  line_timer_armed_ = false;
-  client_timer_.cancel();
+ClientDeadline::Clock::time_point ClientSession::After(std::chrono::milliseconds budget) {
+  return ClientDeadline::Clock::now() + budget;
 }
 
 void ClientSession::Send(const Reply& reply) { out_ += reply.Wire(); }
 
-void ClientSession::SendError(const Reply& reply) {
-  Send(reply);
-  ++errors_;
+void ClientSession::Answer(const Admission& admission) {
+  if (admission.counted) {
+    SendError(admission.native);
+  } else {
+    Send(admission.native);
+  }
 }
 
-awaitable<bool> ClientSession::Flush() {
-  if (out_.empty()) co_return true;
+void ClientSession::SendError(const Reply& reply) {
+  Send(reply);
+  state_.CountError();
+}
+
+awaitable<ClientDeadline::Status> ClientSession::Flush() {
+  if (out_.empty()) co_return ClientDeadline::Status::kOk;
   std::string bytes;
   bytes.swap(out_);
-  ArmClientTimer();
+  // A write that the client does not take within the idle timeout ends the session.
+  const auto deadline = After(config_.timeouts.idle);
+  deadline_.Arm(deadline);
   boost::system::error_code ec;
   if (tls_) {
     std::tie(ec, std::ignore) = co_await asio::async_write(*tls_, asio::buffer(bytes), as_tuple(use_awaitable));
   } else {
     std::tie(ec, std::ignore) = co_await asio::async_write(socket_, asio::buffer(bytes), as_tuple(use_awaitable));
   }
-  DisarmClientTimer();
-  co_return !ec;
+  // Replies sent: the wait for the next line starts now.
+  line_deadline_.reset();
+  co_return deadline_.Done(ec, deadline);
 }
 
 awaitable<ClientSession::ReadStatus> ClientSession::ReadMore(bool rearm) {
   // Replies to a pipelined group go out together, once its input is used up (RFC 2920).
-  if (!co_await Flush()) co_return client_timed_out_ ? ReadStatus::kTimeout : ReadStatus::kClosed;
+  switch (co_await Flush()) {
+    case ClientDeadline::Status::kOk:
+      break;
+    case ClientDeadline::Status::kTimeout:
+      co_return ReadStatus::kTimeout;
+    case ClientDeadline::Status::kFailed:
+      co_return ReadStatus::kClosed;
+  }
   if (shutdown_requested_ || ctx_->stopping.load()) co_return ReadStatus::kShutdown;
   if (session_expired_) co_return ReadStatus::kTimeout;
   std::array<char, 8192> buf;
   // The idle deadline covers a whole line, not each read: a client dripping one byte at a time
-  // cannot hold the session open (LineDone() disarms it).
-  if (!line_timer_armed_ || rearm) {
-    ArmClientTimer();
-    line_timer_armed_ = true;
-  }
+  // cannot hold the session open (a complete line clears it). BDAT octets: progress per read.
+  if (!line_deadline_ || rearm) line_deadline_ = After(config_.timeouts.idle);
+  const auto deadline = *line_deadline_;
+  deadline_.Arm(deadline);
   boost::system::error_code ec;
   size_t n = 0;
   if (tls_) {
@@ -151,9 +142,10 @@ awaitable<ClientSession::ReadStatus> ClientSession::ReadMore(bool rearm) {
   } else {
     std::tie(ec, n) = co_await socket_.async_read_some(asio::buffer(buf), as_tuple(use_awaitable));
   }
+  const ClientDeadline::Status status = deadline_.Done(ec, deadline);
   if (shutdown_requested_) co_return ReadStatus::kShutdown;
-  if (client_timed_out_ || session_expired_) co_return ReadStatus::kTimeout;
-  if (ec) co_return ReadStatus::kClosed;
+  if (status == ClientDeadline::Status::kTimeout || session_expired_) co_return ReadStatus::kTimeout;
+  if (status != ClientDeadline::Status::kOk) co_return ReadStatus::kClosed;
   reader_.Append(std::string_view(buf.data(), n));
   co_return ReadStatus::kOk;
 }
@@ -174,14 +166,43 @@ awaitable<void> ClientSession::Close(std::optional<Reply> last_words) {
   next_hop_.Close();
   boost::system::error_code ignored;
   if (tls_) {
-    // Best effort close_notify, bounded by the idle timer.
-    ArmClientTimer();
-    co_await tls_->async_shutdown(as_tuple(use_awaitable));
-    DisarmClientTimer();
+    // Best effort close_notify, bounded by the idle timeout.
+    const auto deadline = After(config_.timeouts.idle);
+    deadline_.Arm(deadline);
+    auto [ec] = co_await tls_->async_shutdown(as_tuple(use_awaitable));
+    deadline_.Done(ec, deadline);
   }
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
   session_timer_.cancel();
+}
+
+awaitable<ClientSession::Next> ClientSession::End(Reply last_words) {
+  co_await Close(std::move(last_words));
+  co_return Next::kClose;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The one outbound-failure path
+
+ClientSession::Outbound ClientSession::NextHopLost(std::string_view keyword, const std::string& error) {
+  ctx_->metrics->next_hop_failures.Increment();
+  const bool eod = keyword == "_EOD";
+  if (eod) {
+    spdlog::warn("session {}: next hop failed at end of data: {}", session_.session_id(), error);
+  } else {
+    spdlog::warn("session {}: next hop failed after '{}': {}", session_.session_id(), keyword, error);
+  }
+  Outbound out;
+  out.kind = Outbound::Kind::kFailed;
+  // At end of data the client never got a 2xx for the message: it retries later.
+  out.client = ClosingReply(eod ? "Error: next hop connection lost, try again later" : "Error: next hop connection lost");
+  return out;
+}
+
+std::optional<Reply> ClientSession::Ending(const Outbound& out) {
+  if (out.kind == Outbound::Kind::kFailed || out.kind == Outbound::Kind::kDropped) return out.client;
+  return std::nullopt;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -212,30 +233,7 @@ void ClientSession::FillSessionContext() {
 }
 
 v1::Event ClientSession::MakeEvent(v1::EventType type) const {
-  v1::Event event;
-  event.set_event_id(session_.session_id() + "." + std::to_string(event_seq_++));
-  event.set_type(type);
-  *event.mutable_session() = session_;
-  auto* env = event.mutable_envelope();
-  if (txn_.open) {
-    env->set_has_sender(true);
-    env->set_sender(Utf8Safe(txn_.sender));
-    for (const auto& [k, v] : txn_.mail_parameters) (*env->mutable_mail_parameters())[k] = v;
-    for (const auto& r : txn_.recipients) env->add_recipients(r);
-    env->set_size(txn_.declared_size);
-  } else if (mail_in_progress_ && !mail_in_progress_->error) {
-    // MAIL's own events: the path being asked about, as the policy host and test-event fill it.
-    env->set_has_sender(true);
-    env->set_sender(Utf8Safe(mail_in_progress_->address));
-    for (const auto& [k, v] : mail_in_progress_->parameters) {
-      (*env->mutable_mail_parameters())[Utf8Safe(k)] = Utf8Safe(v);
-    }
-  }
-  const auto now = std::chrono::system_clock::now().time_since_epoch();
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now).count();
-  event.mutable_time()->set_seconds(ns / 1000000000);
-  event.mutable_time()->set_nanos(static_cast<int32_t>(ns % 1000000000));
-  return event;
+  return NewEvent(type, session_, event_seq_++, state_.txn(), mail_in_progress_);
 }
 
 awaitable<std::optional<v1::Verdict>> ClientSession::Fire(v1::Event event, bool eod) {
@@ -265,24 +263,18 @@ awaitable<std::optional<v1::Verdict>> ClientSession::Fire(v1::Event event, bool 
     spdlog::log(note.warn ? spdlog::level::warn : spdlog::level::info, "session {}: event {}: policy {}: {}",
                 session_.session_id(), id, note.warn ? "warning" : "info", v1::EscapeForLog(note.text));
   }
-  // Message edits change the message at `_EOD`. One on an earlier continuing verdict of the same
-  // transaction (a quarantine at RCPT, as Postfix's HOLD allows) is carried there; one before
-  // MAIL has no message to apply to, and is refused and counted rather than lost without a trace.
-  const auto action = evaluation->verdict.action();
-  const bool continues = action == v1::ACTION_UNSPECIFIED || action == v1::ACTION_CONTINUE ||
-                         action == v1::ACTION_SKIP_RECIPIENT;
-  if (!eod && continues && evaluation->verdict.edits_size() > 0) {
-    auto* carried = txn_.open ? &txn_.carried_edits : mail_event ? &mail_edits_ : nullptr;
-    if (carried) {
-      for (auto& edit : *evaluation->verdict.mutable_edits()) carried->push_back(std::move(edit));
-      spdlog::debug("session {}: event {}: {} message edit(s) carried to end of data", session_.session_id(), id,
-                    evaluation->verdict.edits_size());
-    } else {
-      ctx_->metrics->edits_refused.Increment(evaluation->verdict.edits_size());
-      spdlog::warn("session {}: event {}: {} message edit(s) refused (no message before MAIL)",
-                   session_.session_id(), id, evaluation->verdict.edits_size());
-    }
-    evaluation->verdict.clear_edits();
+  // Edits before `_EOD` are carried to end of data, or refused and counted before MAIL rather
+  // than lost without a trace.
+  const CarriedEdits carried =
+      CarryEdits(&evaluation->verdict, eod, mail_event, &state_.mutable_txn(), &mail_edits_);
+  if (carried.carried > 0) {
+    spdlog::debug("session {}: event {}: {} message edit(s) carried to end of data", session_.session_id(), id,
+                  carried.carried);
+  }
+  if (carried.refused > 0) {
+    ctx_->metrics->edits_refused.Increment(carried.refused);
+    spdlog::warn("session {}: event {}: {} message edit(s) refused (no message before MAIL)", session_.session_id(),
+                 id, carried.refused);
   }
   if (evaluation->verdict.action() > v1::ACTION_CONTINUE) {
     ctx_->metrics->verdicts_enforced.Increment();
@@ -293,25 +285,9 @@ awaitable<std::optional<v1::Verdict>> ClientSession::Fire(v1::Event event, bool 
 }
 
 awaitable<std::optional<ClientSession::Next>> ClientSession::Inbound(const Command& cmd, const Reply& native) {
-  const std::string keyword = cmd.keyword;
-  if (!Wants(v1::EVENT_TYPE_INBOUND_COMMAND, keyword)) co_return std::nullopt;
+  if (!Wants(v1::EVENT_TYPE_INBOUND_COMMAND, cmd.keyword)) co_return std::nullopt;
   v1::Event event = MakeEvent(v1::EVENT_TYPE_INBOUND_COMMAND);
-  auto* command = event.mutable_command();
-  command->set_keyword(Utf8Safe(keyword));
-  if (cmd.verb == Verb::kAuth) {
-    // Never send credentials to the policy: the mechanism only.
-    const std::string mechanism = cmd.argument.substr(0, cmd.argument.find(' '));
-    command->set_argument(mechanism);
-    command->set_line("AUTH " + mechanism);
-  } else {
-    command->set_argument(Utf8Safe(cmd.argument));
-    command->set_line(Utf8Safe(cmd.line));
-  }
-  if (cmd.verb == Verb::kRcpt) {
-    event.mutable_envelope()->set_recipient(Utf8Safe(cmd.address));
-    event.mutable_envelope()->set_recipient_index(static_cast<uint32_t>(txn_.recipients.size()));
-  }
-  *event.mutable_response() = ToProto(native);
+  FillInboundCommand(cmd, native, static_cast<uint32_t>(state_.txn().recipients.size()), &event);
   auto verdict = co_await Fire(std::move(event));
   if (!verdict) co_return std::nullopt;
   const Decision d = Decide(*verdict, config_.hostname, cmd.verb == Verb::kRcpt);
@@ -324,7 +300,7 @@ awaitable<std::optional<ClientSession::Next>> ClientSession::Inbound(const Comma
     case Decision::Kind::kSkip:
       // The recipient is acknowledged but never reaches the next hop.
       Send(native);
-      if (native.positive()) ++txn_.client_recipients;
+      if (native.positive()) state_.AcceptRecipientLocally();
       co_return Next::kContinue;
     case Decision::Kind::kReply:
       if (cmd.verb == Verb::kQuit && d.reply.code == 221) {
@@ -334,29 +310,10 @@ awaitable<std::optional<ClientSession::Next>> ClientSession::Inbound(const Comma
       }
       Send(d.reply);
       // A 2xx that swallows MAIL or RCPT still moves the client's view of the transaction.
-      if (d.reply.positive() && cmd.verb == Verb::kMail && !cmd.error) {
-        txn_.open = true;
-        txn_.sender = cmd.address;
-        txn_.mail_parameters = cmd.parameters;
-      } else if (d.reply.positive() && cmd.verb == Verb::kRcpt && !cmd.error && txn_.open) {
-        ++txn_.client_recipients;
-      }
+      state_.AfterPolicyReply(cmd, d.reply);
       co_return Next::kContinue;
   }
   co_return std::nullopt;
-}
-
-void ClientSession::ApplyNextState(v1::OutboundState state) {
-  switch (state) {
-    case v1::OUTBOUND_STATE_SESSION_END:
-      close_after_reply_ = true;
-      break;
-    case v1::OUTBOUND_STATE_DATA_OR_BDAT:
-      if (txn_.open) txn_.skip_recipients = true;
-      break;
-    default:
-      break;  // the proxy's own sequencing
-  }
 }
 
 awaitable<void> ClientSession::ServerResponse(const std::string& keyword, const std::string& line,
@@ -367,36 +324,11 @@ awaitable<void> ClientSession::ServerResponse(const std::string& keyword, const 
   out->rewritten = false;
   if (!Wants(v1::EVENT_TYPE_SERVER_RESPONSE, keyword)) co_return;
   v1::Event event = MakeEvent(v1::EVENT_TYPE_SERVER_RESPONSE);
-  event.mutable_command()->set_keyword(keyword);
-  event.mutable_command()->set_line(Utf8Safe(line));
-  // The command the reply answers, filled as on its own event: argument, and for RCPT the
-  // recipient (event.proto's fill rules).
-  if (const auto space = line.find(' '); space != std::string::npos) {
-    event.mutable_command()->set_argument(Utf8Safe(std::string_view(line).substr(space + 1)));
-  }
-  if (keyword == "RCPT") {
-    const Command parsed = ParseCommand(line);
-    if (!parsed.error) event.mutable_envelope()->set_recipient(Utf8Safe(parsed.address));
-  }
-  *event.mutable_response() = ToProto(reply);
+  FillServerResponse(keyword, line, reply, &event);
   auto verdict = co_await Fire(std::move(event));
   if (!verdict) co_return;
-  ApplyNextState(verdict->next_state());
-  const Decision d = Decide(*verdict, config_.hostname, false);
-  if (d.kind == Decision::Kind::kDrop) {
-    out->kind = Outbound::Kind::kDropped;
-    out->client = d.reply;
-  } else if (d.kind == Decision::Kind::kReply) {
-    out->client = d.reply;
-    out->rewritten = true;
-  } else if (verdict->has_reply()) {
-    // Same class as the next hop's reply (the dispatcher's rule): a 354 only replaces a 3xx.
-    if (auto replacement = ToReply(verdict->reply());
-        replacement && replacement->klass() == reply.klass() && (reply.klass() != 3 || replacement->code == reply.code)) {
-      out->client = *replacement;
-      out->rewritten = true;
-    }
-  }
+  state_.ApplyNextState(verdict->next_state());
+  if (ApplyResponseVerdict(*verdict, config_.hostname, out)) out->kind = Outbound::Kind::kDropped;
 }
 
 awaitable<ClientSession::Outbound> ClientSession::SendOutbound(v1::EventType type, std::string line,
@@ -405,58 +337,34 @@ awaitable<ClientSession::Outbound> ClientSession::SendOutbound(v1::EventType typ
   Outbound out;
   if (Wants(type, keyword)) {
     v1::Event event = MakeEvent(type);
-    event.mutable_command()->set_keyword(keyword);
-    event.mutable_command()->set_argument(line.size() > keyword.size() ? line.substr(keyword.size() + 1) : "");
-    event.mutable_command()->set_line(line);
-    if (type == v1::EVENT_TYPE_PER_RECIPIENT) {
-      auto* env = event.mutable_envelope();
-      const size_t open = line.find('<');
-      const size_t close = line.rfind('>');
-      const std::string rcpt = open != std::string::npos && close > open ? line.substr(open + 1, close - open - 1) : "";
-      env->set_recipient(rcpt);
-      env->set_recipient_index(static_cast<uint32_t>(txn_.recipients.size()));
-      env->add_recipients(rcpt);
-    }
-    auto verdict = co_await Fire(std::move(event));
-    if (verdict) {
-      const Decision d = Decide(*verdict, config_.hostname, allow_skip);
-      if (d.kind == Decision::Kind::kReply) {
-        out.kind = Outbound::Kind::kConsumed;
-        out.client = d.reply;
-        co_return out;
+    FillOutboundCommand(keyword, line, static_cast<uint32_t>(state_.txn().recipients.size()), &event);
+    if (auto verdict = co_await Fire(std::move(event))) {
+      OutboundVerdict v =
+          ApplyOutboundVerdict(*verdict, config_.hostname, allow_skip, config_.limits.max_command_line, &line);
+      switch (v.kind) {
+        case OutboundVerdict::Kind::kConsumed:
+          out.kind = Outbound::Kind::kConsumed;
+          out.client = std::move(v.client);
+          co_return out;
+        case OutboundVerdict::Kind::kDropped:
+          out.kind = Outbound::Kind::kDropped;
+          out.client = std::move(v.client);
+          co_return out;
+        case OutboundVerdict::Kind::kSkipped:
+          out.kind = Outbound::Kind::kSkipped;
+          co_return out;
+        case OutboundVerdict::Kind::kSend:
+          break;
       }
-      if (d.kind == Decision::Kind::kDrop) {
-        out.kind = Outbound::Kind::kDropped;
-        out.client = d.reply;
-        co_return out;
+      if (v.rewrite_refused) {
+        ctx_->metrics->edits_refused.Increment();
+        spdlog::warn("session {}: outbound rewrite refused (not one valid command line)", session_.session_id());
       }
-      if (d.kind == Decision::Kind::kSkip) {
-        out.kind = Outbound::Kind::kSkipped;
-        co_return out;
-      }
-      std::string rewritten = verdict->command().set_command().empty() ? line : verdict->command().set_command();
-      rewritten += verdict->command().append();
-      // A rewrite must stay one command line: no CR, LF or NUL, within the line limit.
-      if (rewritten != line) {
-        const bool valid = rewritten.find_first_of(std::string_view("\r\n\0", 3)) == std::string::npos &&
-                           rewritten.size() + 2 <= config_.limits.max_command_line && !rewritten.empty();
-        if (valid) {
-          line = std::move(rewritten);
-        } else {
-          ctx_->metrics->edits_refused.Increment();
-          spdlog::warn("session {}: outbound rewrite refused (not one valid command line)", session_.session_id());
-        }
-      }
-      ApplyNextState(verdict->next_state());
+      state_.ApplyNextState(verdict->next_state());
     }
   }
   auto result = co_await next_hop_.Command(line, timeout);
-  if (!result.ok) {
-    ctx_->metrics->next_hop_failures.Increment();
-    spdlog::warn("session {}: next hop failed after '{}': {}", session_.session_id(), keyword, result.error);
-    out.kind = Outbound::Kind::kFailed;
-    co_return out;
-  }
+  if (!result.ok) co_return NextHopLost(keyword, result.error);
   co_await ServerResponse(keyword, line, result.reply, &out);
   co_return out;
 }
@@ -464,25 +372,9 @@ awaitable<ClientSession::Outbound> ClientSession::SendOutbound(v1::EventType typ
 // ---------------------------------------------------------------------------------------------
 // The session
 
-Reply ClientSession::EhloReply() const {
-  Reply r{250, "", {config_.hostname}};
-  r.lines.push_back("PIPELINING");
-  r.lines.push_back("SIZE " + std::to_string(config_.limits.max_message_size));
-  r.lines.push_back("8BITMIME");
-  r.lines.push_back("ENHANCEDSTATUSCODES");
-  if (ctx_->tls && !tls_) r.lines.push_back("STARTTLS");
-  if (config_.chunking) r.lines.push_back("CHUNKING");
-  return r;
-}
-
-void ClientSession::ResetTransaction() {
-  txn_ = Transaction{};
-  bdat_buffer_.clear();
-  bdat_failed_ = false;
-}
-
 awaitable<void> ClientSession::Run() {
   auto self = shared_from_this();
+  deadline_.set_owner(self);
   // However the session ends, its session timer (which holds `self`) must not keep it alive.
   struct CancelOnExit {
     asio::steady_timer& timer;
@@ -493,7 +385,7 @@ awaitable<void> ClientSession::Run() {
   session_timer_.async_wait([this, self](const boost::system::error_code& ec) {
     if (ec) return;
     session_expired_ = true;
-    CancelClientIo();
+    deadline_.Cancel();
     next_hop_.Cancel();
   });
   boost::system::error_code ignored;
@@ -525,8 +417,8 @@ awaitable<void> ClientSession::Run() {
   }
   Outbound banner;
   co_await ServerResponse("", "", greeting.reply, &banner);
-  if (banner.kind == Outbound::Kind::kDropped) {
-    co_await Close(banner.client);
+  if (auto last_words = Ending(banner)) {
+    co_await Close(std::move(*last_words));
     co_return;
   }
   if (greeting.reply.code != 220) {
@@ -539,7 +431,7 @@ awaitable<void> ClientSession::Run() {
 
   while (true) {
     std::optional<Line> line = reader_.Next();
-    if (line && line_timer_armed_) DisarmClientTimer();
+    if (line) line_deadline_.reset();
     if (!line) {
       const ReadStatus status = co_await ReadMore();
       if (status == ReadStatus::kOk) continue;
@@ -566,11 +458,11 @@ awaitable<void> ClientSession::Run() {
       next = co_await Handle(ParseCommand(line->text));
     }
     if (next == Next::kClose) co_return;
-    if (close_after_reply_) {
+    if (state_.close_after_reply()) {
       co_await Close(MakeReply(421, "4.3.0", config_.hostname + " Session ended by policy"));
       co_return;
     }
-    if (errors_ >= config_.limits.max_errors) {
+    if (state_.too_many_errors()) {
       co_await Close(MakeReply(421, "4.7.0", config_.hostname + " Error: too many errors"));
       co_return;
     }
@@ -578,75 +470,46 @@ awaitable<void> ClientSession::Run() {
 }
 
 awaitable<ClientSession::Next> ClientSession::Handle(Command cmd) {
-  if (cmd.keyword.empty() && cmd.error) {
-    // Not even a keyword (control characters, 8-bit bytes, empty line): no event.
-    SendError(*cmd.error);
+  const SessionState::Admission admission = state_.Admit(cmd);
+  if (!admission.evented) {
+    Answer(admission);
     co_return Next::kContinue;
   }
   switch (cmd.verb) {
     case Verb::kHelo:
     case Verb::kEhlo:
-      co_return co_await HandleHelo(cmd);
+      co_return co_await HandleHelo(cmd, admission);
     case Verb::kMail:
-      co_return co_await HandleMail(cmd);
+      co_return co_await HandleMail(cmd, admission);
     case Verb::kRcpt:
-      co_return co_await HandleRcpt(cmd);
+      co_return co_await HandleRcpt(cmd, admission);
     case Verb::kData:
-      co_return co_await HandleData(cmd);
+      co_return co_await HandleData(cmd, admission);
     case Verb::kBdat:
-      co_return co_await HandleBdat(cmd);
+      co_return co_await HandleBdat(cmd, admission);
     case Verb::kRset:
-      co_return co_await HandleRset(cmd);
+      co_return co_await HandleRset(cmd, admission);
     case Verb::kQuit:
-      co_return co_await HandleQuit(cmd);
+      co_return co_await HandleQuit(cmd, admission);
     case Verb::kStartTls:
-      co_return co_await HandleStartTls(cmd);
+      co_return co_await HandleStartTls(cmd, admission);
     default:
       break;
   }
   // Commands the proxy answers itself; none of them reaches the next hop.
-  Reply native;
-  bool is_error = true;
-  if (cmd.error) {
-    native = *cmd.error;
-  } else if (cmd.verb == Verb::kNoop) {
-    native = MakeReply(250, "2.0.0", "Ok");
-    is_error = false;
-  } else if (cmd.verb == Verb::kVrfy) {
-    native = MakeReply(252, "2.5.2", "Cannot VRFY user, but will accept message and attempt delivery");
-    is_error = false;
-  } else if (cmd.verb == Verb::kExpn) {
-    native = MakeReply(502, "5.5.1", "Error: EXPN not supported");
-  } else if (cmd.verb == Verb::kHelp) {
-    native = MakeReply(214, "2.0.0", "See RFC 5321");
-    is_error = false;
-  } else if (cmd.verb == Verb::kAuth) {
-    native = !greeted_    ? kNeedHelo
-             : txn_.open ? kInTransaction
-                         : MakeReply(502, "5.5.1", "Error: authentication not supported");
-  } else {
-    native = MakeReply(500, "5.5.2", "Error: command not recognized");
-  }
-  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
-  if (is_error) {
-    SendError(native);
-  } else {
-    Send(native);
-  }
+  if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
+  Answer(admission);
   co_return Next::kContinue;
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleHelo(const Command& cmd) {
+awaitable<ClientSession::Next> ClientSession::HandleHelo(const Command& cmd, const Admission& admission) {
   const bool ehlo = cmd.verb == Verb::kEhlo;
-  const Reply native = cmd.error ? *cmd.error : ehlo ? EhloReply() : MakeReply(250, "", config_.hostname);
-  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
-  if (cmd.error) {
-    SendError(*cmd.error);
+  if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
+  if (admission.refused) {
+    Answer(admission);
     co_return Next::kContinue;
   }
-  // EHLO resets the transaction on both sides (RFC 5321 §4.1.4).
-  ResetTransaction();
-  greeted_ = false;
+  state_.BeginHelo();
   session_.set_helo_name(cmd.domain);
   session_.set_esmtp(ehlo);
   Outbound out = co_await SendOutbound(v1::EVENT_TYPE_SESSION_START, "EHLO " + cmd.domain, "EHLO", false,
@@ -656,212 +519,114 @@ awaitable<ClientSession::Next> ClientSession::HandleHelo(const Command& cmd) {
     out = co_await SendOutbound(v1::EVENT_TYPE_OUTBOUND_COMMAND, "HELO " + cmd.domain, "HELO", false,
                                 config_.timeouts.next_hop_reply);
   }
-  switch (out.kind) {
-    case Outbound::Kind::kFailed:
-      co_await Close(ClosingReply("Error: next hop connection lost"));
-      co_return Next::kClose;
-    case Outbound::Kind::kDropped:
-      co_await Close(out.client);
-      co_return Next::kClose;
-    case Outbound::Kind::kConsumed:
-      SendError(out.client);
-      co_return Next::kContinue;
-    default:
-      break;
+  if (auto last_words = Ending(out)) co_return co_await End(std::move(*last_words));
+  if (out.kind == Outbound::Kind::kConsumed) {
+    SendError(out.client);
+    co_return Next::kContinue;
   }
-  upstream_txn_ = false;
-  upstream_recipients_.clear();
   if (out.upstream.positive()) next_hop_.NoteEhloReply(out.upstream);
-  if (out.rewritten || !out.upstream.positive()) {
-    Send(out.client);
-    greeted_ = out.client.positive() && out.upstream.positive();
-  } else {
-    Send(native);
-    greeted_ = true;
-  }
+  Send(state_.AfterHelo(admission.native, out));
   co_return Next::kContinue;
 }
 
 awaitable<ClientSession::Next> ClientSession::ResetUpstreamTransaction() {
-  if (!upstream_txn_) co_return Next::kContinue;
+  if (!state_.upstream_open()) co_return Next::kContinue;
   Outbound out = co_await SendOutbound(v1::EVENT_TYPE_OUTBOUND_COMMAND, "RSET", "RSET", false,
                                        config_.timeouts.next_hop_reply);
-  if (out.kind == Outbound::Kind::kFailed || (out.kind == Outbound::Kind::kReplied && !out.upstream.positive())) {
-    co_await Close(ClosingReply("Error: next hop connection lost"));
-    co_return Next::kClose;
+  if (out.kind == Outbound::Kind::kReplied && !out.upstream.positive()) {
+    // A next hop that cannot reset cannot be trusted with the next transaction.
+    out.kind = Outbound::Kind::kFailed;
+    out.client = ClosingReply("Error: next hop connection lost");
   }
-  if (out.kind == Outbound::Kind::kDropped) {
-    co_await Close(out.client);
-    co_return Next::kClose;
-  }
-  if (out.kind == Outbound::Kind::kReplied) {
-    upstream_txn_ = false;
-    upstream_recipients_.clear();
-  }
+  if (auto last_words = Ending(out)) co_return co_await End(std::move(*last_words));
+  if (out.kind == Outbound::Kind::kReplied) state_.UpstreamReset();
   co_return Next::kContinue;
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleMail(const Command& cmd) {
+awaitable<ClientSession::Next> ClientSession::HandleMail(const Command& cmd, const Admission& admission) {
   struct MailInProgress {
     const Command** slot;
     ~MailInProgress() { *slot = nullptr; }
   } in_progress{&mail_in_progress_};
   mail_in_progress_ = &cmd;
   mail_edits_.clear();
-  std::optional<Reply> error = cmd.error;
-  uint64_t declared = 0;
-  if (!greeted_) {
-    error = kNeedHelo;
-  } else if (txn_.open) {
-    error = kNested;
-  } else if (!error) {
-    error = CheckMailParameters(cmd.parameters, true, &declared);
-    if (!error && declared > config_.limits.max_message_size) {
-      error = MakeReply(552, "5.3.4", "Error: message size exceeds fixed limit");
-    }
-  }
-  const Reply native = error ? *error : MakeReply(250, "2.1.0", "Ok");
-  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
-  if (error) {
-    SendError(*error);
+  if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
+  if (admission.refused) {
+    Answer(admission);
     co_return Next::kContinue;
   }
   if (co_await ResetUpstreamTransaction() == Next::kClose) co_return Next::kClose;
   Outbound out = co_await SendOutbound(v1::EVENT_TYPE_MESSAGE_START, cmd.Canonical(), "MAIL", false,
                                        config_.timeouts.next_hop_reply);
-  switch (out.kind) {
-    case Outbound::Kind::kFailed:
-      co_await Close(ClosingReply("Error: next hop connection lost"));
-      co_return Next::kClose;
-    case Outbound::Kind::kDropped:
-      co_await Close(out.client);
-      co_return Next::kClose;
-    case Outbound::Kind::kConsumed:
-      Send(out.client);
-      co_return Next::kContinue;
-    default:
-      break;
+  if (auto last_words = Ending(out)) co_return co_await End(std::move(*last_words));
+  if (out.kind == Outbound::Kind::kConsumed) {
+    Send(out.client);
+    co_return Next::kContinue;
   }
-  if (out.upstream.positive()) {
-    upstream_txn_ = true;
-    upstream_sender_ = cmd.address;
-    upstream_recipients_.clear();
-  }
-  Send(Relay(out.client));
-  if (out.client.positive() && out.upstream.positive()) {
-    txn_ = Transaction{};
-    txn_.open = true;
-    txn_.carried_edits = std::move(mail_edits_);
-    mail_edits_.clear();
-    txn_.sender = cmd.address;
-    txn_.sender_params = FormatParameters(cmd.parameters);
-    txn_.mail_parameters = cmd.parameters;
-    txn_.declared_size = declared;
-  }
+  Send(state_.AfterMail(cmd, admission.declared_size, out, &mail_edits_));
   co_return Next::kContinue;
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleRcpt(const Command& cmd) {
-  std::optional<Reply> error = cmd.error;
-  if (!greeted_) {
-    error = kNeedHelo;
-  } else if (!txn_.open) {
-    error = kNeedMail;
-  } else if (!error && !cmd.parameters.empty()) {
-    error = MakeReply(555, "5.5.4", "Error: unsupported RCPT TO parameter " + cmd.parameters.front().first);
-  } else if (!error && txn_.client_recipients >= config_.limits.max_recipients) {
-    error = MakeReply(452, "4.5.3", "Error: too many recipients");
-  }
-  const Reply native = error ? *error : MakeReply(250, "2.1.5", "Ok");
-  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
-  if (error) {
-    if (error->klass() == 5) {
-      SendError(*error);
-    } else {
-      Send(*error);
-    }
+awaitable<ClientSession::Next> ClientSession::HandleRcpt(const Command& cmd, const Admission& admission) {
+  if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
+  if (admission.refused) {
+    Answer(admission);
     co_return Next::kContinue;
   }
-  if (txn_.skip_recipients) {
+  if (state_.txn().skip_recipients) {
     // next_state DATA_OR_BDAT: acknowledged here, not sent upstream.
-    Send(native);
-    ++txn_.client_recipients;
+    Send(admission.native);
+    state_.AcceptRecipientLocally();
     co_return Next::kContinue;
   }
   Outbound out = co_await SendOutbound(v1::EVENT_TYPE_PER_RECIPIENT, cmd.Canonical(), "RCPT", true,
                                        config_.timeouts.next_hop_reply);
+  if (auto last_words = Ending(out)) co_return co_await End(std::move(*last_words));
   switch (out.kind) {
-    case Outbound::Kind::kFailed:
-      co_await Close(ClosingReply("Error: next hop connection lost"));
-      co_return Next::kClose;
-    case Outbound::Kind::kDropped:
-      co_await Close(out.client);
-      co_return Next::kClose;
     case Outbound::Kind::kConsumed:
       Send(out.client);
-      if (out.client.positive()) ++txn_.client_recipients;
+      if (out.client.positive()) state_.AcceptRecipientLocally();
       co_return Next::kContinue;
     case Outbound::Kind::kSkipped:
-      Send(native);
-      ++txn_.client_recipients;
+      Send(admission.native);
+      state_.AcceptRecipientLocally();
       co_return Next::kContinue;
-    case Outbound::Kind::kReplied:
+    default:
       break;
   }
-  if (out.upstream.positive()) upstream_recipients_.push_back(cmd.address);
-  Send(Relay(out.client));
-  if (out.client.positive()) {
-    ++txn_.client_recipients;
-    if (out.upstream.positive()) txn_.recipients.push_back(cmd.address);
-  }
+  Send(state_.AfterRcpt(cmd, out));
   co_return Next::kContinue;
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleRset(const Command& cmd) {
-  const Reply native = cmd.error ? *cmd.error : MakeReply(250, "2.0.0", "Ok");
-  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
-  if (cmd.error) {
-    SendError(*cmd.error);
+awaitable<ClientSession::Next> ClientSession::HandleRset(const Command& cmd, const Admission& admission) {
+  if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
+  if (admission.refused) {
+    Answer(admission);
     co_return Next::kContinue;
   }
-  ResetTransaction();
+  state_.ResetTransaction();
   if (co_await ResetUpstreamTransaction() == Next::kClose) co_return Next::kClose;
-  Send(native);
+  Send(admission.native);
   co_return Next::kContinue;
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleQuit(const Command& cmd) {
-  const Reply native = cmd.error ? *cmd.error : MakeReply(221, "2.0.0", "Bye");
-  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
-  if (cmd.error) {
-    SendError(*cmd.error);
+awaitable<ClientSession::Next> ClientSession::HandleQuit(const Command& cmd, const Admission& admission) {
+  if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
+  if (admission.refused) {
+    Answer(admission);
     co_return Next::kContinue;
   }
-  co_await Close(native);
-  co_return Next::kClose;
+  co_return co_await End(admission.native);
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleStartTls(const Command& cmd) {
-  std::optional<Reply> error = cmd.error;
-  if (!error) {
-    if (!ctx_->tls) {
-      error = MakeReply(502, "5.5.1", "Error: STARTTLS not available");
-    } else if (tls_) {
-      error = MakeReply(503, "5.5.1", "Error: TLS already active");
-    } else if (!greeted_) {
-      error = kNeedHelo;
-    } else if (txn_.open) {
-      error = kInTransaction;
-    }
-  }
-  const Reply native = error ? *error : MakeReply(220, "2.0.0", "Ready to start TLS");
-  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
-  if (error) {
-    SendError(*error);
+awaitable<ClientSession::Next> ClientSession::HandleStartTls(const Command& cmd, const Admission& admission) {
+  if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
+  if (admission.refused) {
+    Answer(admission);
     co_return Next::kContinue;
   }
-  Send(native);
-  if (!co_await Flush()) {
+  Send(admission.native);
+  if (co_await Flush() != ClientDeadline::Status::kOk) {
     co_await Close(std::nullopt);
     co_return Next::kClose;
   }
@@ -873,16 +638,10 @@ awaitable<ClientSession::Next> ClientSession::HandleStartTls(const Command& cmd)
   }
   reader_.Clear();
   tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *ctx_->tls);
-  const uint64_t generation = ++client_timer_generation_;
-  client_timed_out_ = false;
-  client_timer_.expires_after(config_.timeouts.tls_handshake);
-  client_timer_.async_wait([this, generation](const boost::system::error_code& ec) {
-    if (ec || generation != client_timer_generation_) return;
-    client_timed_out_ = true;
-    CancelClientIo();
-  });
+  const auto deadline = After(config_.timeouts.tls_handshake);
+  deadline_.Arm(deadline);
   auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, as_tuple(use_awaitable));
-  DisarmClientTimer();
+  deadline_.Done(ec, deadline);
   if (ec) {
     spdlog::info("session {}: TLS handshake failed: {}", session_.session_id(), ec.message());
     tls_.reset();
@@ -898,34 +657,19 @@ awaitable<ClientSession::Next> ClientSession::HandleStartTls(const Command& cmd)
   tls_state->set_cipher(SSL_get_cipher_name(ssl));
   tls_state->set_cipher_bits(static_cast<uint32_t>(SSL_get_cipher_bits(ssl, nullptr)));
   // The client starts over with EHLO; the proxy forgets what it learned in plaintext.
-  greeted_ = false;
+  state_.AfterTls();
   session_.clear_helo_name();
   session_.set_esmtp(false);
-  ResetTransaction();
   co_return Next::kContinue;
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleBdat(const Command& cmd) {
-  if (!config_.chunking || cmd.error) {
-    // Without a valid size the chunk cannot be delimited: what follows is read as commands,
-    // which the proxy parses itself, so nothing reaches the next hop unparsed.
-    const Reply native = cmd.error ? *cmd.error : MakeReply(502, "5.5.1", "Error: BDAT not supported");
-    if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
-    SendError(native);
+awaitable<ClientSession::Next> ClientSession::HandleBdat(const Command& cmd, const Admission& admission) {
+  if (!admission.reads_chunk) {
+    if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
+    Answer(admission);
     co_return Next::kContinue;
   }
-  std::optional<Reply> error;
-  if (!greeted_) {
-    error = kNeedHelo;
-  } else if (!txn_.open) {
-    error = kNeedMail;
-  } else if (txn_.client_recipients == 0) {
-    error = kNoRecipients;
-  } else if (bdat_failed_) {
-    error = MakeReply(554, "5.5.0", "Error: an earlier BDAT of this message failed");
-  }
-  const Reply native = error ? *error : MakeReply(250, "2.0.0", "Ok: " + std::to_string(cmd.chunk_size) + " octets");
-  const std::optional<Next> handled = co_await Inbound(cmd, native);
+  const std::optional<Next> handled = co_await Inbound(cmd, admission.native);
   if (handled == Next::kClose) co_return Next::kClose;
 
   // The chunk's octets follow whatever the reply (RFC 3030 §3): consume them exactly, so they
@@ -935,8 +679,8 @@ awaitable<ClientSession::Next> ClientSession::HandleBdat(const Command& cmd) {
   while (true) {
     std::string part = reader_.TakeRaw(static_cast<size_t>(std::min<uint64_t>(remaining, 1 << 20)));
     remaining -= part.size();
-    if (!too_big && bdat_buffer_.size() + part.size() <= config_.limits.max_message_size) {
-      bdat_buffer_ += part;
+    if (!too_big && state_.bdat_buffer().size() + part.size() <= config_.limits.max_message_size) {
+      state_.bdat_buffer() += part;
     } else {
       too_big = true;
     }
@@ -950,17 +694,16 @@ awaitable<ClientSession::Next> ClientSession::HandleBdat(const Command& cmd) {
     }
   }
 
-  if (line_timer_armed_) DisarmClientTimer();
+  line_deadline_.reset();
   auto abandon = [this](bool last) -> awaitable<Next> {
-    bdat_buffer_.clear();
-    bdat_failed_ = !last && txn_.open;
+    state_.AbandonBdat(last);
     if (!last) co_return Next::kContinue;
-    ResetTransaction();
+    state_.ResetTransaction();
     co_return co_await ResetUpstreamTransaction();
   };
   if (handled) co_return co_await abandon(cmd.last_chunk);  // the policy answered this BDAT
-  if (error) {
-    SendError(*error);
+  if (admission.refused) {
+    Answer(admission);
     co_return co_await abandon(cmd.last_chunk);
   }
   if (too_big) {
@@ -969,55 +712,33 @@ awaitable<ClientSession::Next> ClientSession::HandleBdat(const Command& cmd) {
     co_return co_await abandon(cmd.last_chunk);
   }
   if (!cmd.last_chunk) {
-    Send(native);
+    Send(admission.native);
     co_return Next::kContinue;
   }
   std::string message;
-  message.swap(bdat_buffer_);
-  // The message goes upstream as DATA, where only CRLF may end a line: a bare CR or LF is
-  // refused (RFC 5321 §2.3.8), as in DATA.
-  for (size_t i = 0; i < message.size(); ++i) {
-    const bool bare = (message[i] == '\r' && (i + 1 >= message.size() || message[i + 1] != '\n')) ||
-                      (message[i] == '\n' && (i == 0 || message[i - 1] != '\r'));
-    if (bare) {
-      ctx_->metrics->messages_refused.Increment();
-      Send(MakeReply(554, "5.6.0", "Error: bare CR or LF in message data"));
-      co_return co_await abandon(true);
-    }
+  message.swap(state_.bdat_buffer());
+  if (const std::optional<Reply> refused = ChunkedToData(&message)) {
+    ctx_->metrics->messages_refused.Increment();
+    Send(*refused);
+    co_return co_await abandon(true);
   }
-  if (!message.empty() && message.back() != '\n') message += "\r\n";
-  co_return co_await Deliver(MessageData::Stuff(message));
+  co_return co_await Deliver(std::move(message));
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleData(const Command& cmd) {
-  std::optional<Reply> error = cmd.error;
-  if (!error) {
-    if (!greeted_) {
-      error = kNeedHelo;
-    } else if (!txn_.open) {
-      error = kNeedMail;
-    } else if (txn_.client_recipients == 0) {
-      error = kNoRecipients;
-    }
-  }
-  const Reply native = error ? *error : MakeReply(354, "", "End data with <CR><LF>.<CR><LF>");
-  if (auto handled = co_await Inbound(cmd, native)) co_return *handled;
-  if (error) {
-    SendError(*error);
+awaitable<ClientSession::Next> ClientSession::HandleData(const Command& cmd, const Admission& admission) {
+  if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
+  if (admission.refused) {
+    Answer(admission);
     co_return Next::kContinue;
   }
-  Send(native);
+  Send(admission.native);
 
   // Collect the message exactly as sent (dot-stuffed); nothing goes upstream before the end.
   reader_.set_limit(config_.limits.max_text_line);
-  std::string raw;
-  uint64_t size = 0;
-  bool bare = false;
-  bool too_long = false;
-  bool too_big = false;
+  DataCollector collector(config_.limits.max_message_size);
   while (true) {
     std::optional<Line> line = reader_.Next();
-    if (line && line_timer_armed_) DisarmClientTimer();
+    if (line) line_deadline_.reset();
     if (!line) {
       const ReadStatus status = co_await ReadMore();
       if (status == ReadStatus::kOk) continue;
@@ -1033,40 +754,16 @@ awaitable<ClientSession::Next> ClientSession::HandleData(const Command& cmd) {
       }
       co_return Next::kClose;
     }
-    if (line->too_long) {
-      too_long = true;
-      continue;
-    }
-    if (line->text == ".") break;
-    if (line->bare_cr_or_lf) bare = true;
-    const bool stuffed = !line->text.empty() && line->text.front() == '.';
-    size += line->text.size() - (stuffed ? 1 : 0) + 2;
-    if (size > config_.limits.max_message_size) {
-      if (!too_big) std::string().swap(raw);
-      too_big = true;
-    }
-    if (!too_big && !bare && !too_long) {
-      raw.append(line->text);
-      raw.append("\r\n");
-    }
+    if (collector.Add(*line)) break;
   }
   reader_.set_limit(config_.limits.max_command_line);
-  std::optional<Reply> refused;
-  if (bare) {
-    // RFC 5321 §2.3.8: refused, not normalised; see docs/proxy.md.
-    refused = MakeReply(554, "5.6.0", "Error: bare CR or LF in message data");
-  } else if (too_long) {
-    refused = MakeReply(554, "5.6.0", "Error: message line too long");
-  } else if (too_big) {
-    refused = MakeReply(552, "5.3.4", "Error: message size exceeds fixed limit");
-  }
-  if (refused) {
+  if (const std::optional<Reply> refused = collector.Refusal()) {
     ctx_->metrics->messages_refused.Increment();
     Send(*refused);
-    ResetTransaction();
+    state_.ResetTransaction();
     co_return co_await ResetUpstreamTransaction();
   }
-  co_return co_await Deliver(std::move(raw));
+  co_return co_await Deliver(collector.Take());
 }
 
 awaitable<bool> ClientSession::ReplayEnvelope(const std::string& sender, const std::string& sender_params,
@@ -1074,14 +771,13 @@ awaitable<bool> ClientSession::ReplayEnvelope(const std::string& sender, const s
                                               Reply* failure) {
   // The envelope changed after the next hop saw it: start the transaction over there. These
   // commands fire no events (their originals already did).
-  if (upstream_txn_) {
+  if (state_.upstream_open()) {
     auto r = co_await next_hop_.Command("RSET", config_.timeouts.next_hop_reply);
     if (!r.ok || !r.reply.positive()) {
       *failure = kTempNextHop;
       co_return false;
     }
-    upstream_txn_ = false;
-    upstream_recipients_.clear();
+    state_.UpstreamReset();
   }
   auto mail = co_await next_hop_.Command("MAIL FROM:<" + sender + ">" + sender_params, config_.timeouts.next_hop_reply);
   if (!mail.ok) {
@@ -1092,8 +788,7 @@ awaitable<bool> ClientSession::ReplayEnvelope(const std::string& sender, const s
     *failure = mail.reply;
     co_return false;
   }
-  upstream_txn_ = true;
-  upstream_sender_ = sender;
+  state_.UpstreamOpened(sender);
   std::vector<std::pair<std::string, std::string>> accepted;
   Reply last_refusal = kNoRecipients;
   for (const auto& [address, params] : *recipients) {
@@ -1104,7 +799,7 @@ awaitable<bool> ClientSession::ReplayEnvelope(const std::string& sender, const s
     }
     if (rcpt.reply.positive()) {
       accepted.emplace_back(address, params);
-      upstream_recipients_.push_back(address);
+      state_.UpstreamRecipient(address);
     } else {
       spdlog::info("session {}: next hop refused replayed recipient <{}>: {}", session_.session_id(), address,
                    rcpt.reply.Text());
@@ -1122,37 +817,22 @@ awaitable<bool> ClientSession::ReplayEnvelope(const std::string& sender, const s
 awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
   MessageData message(std::move(raw));
   const Reply native = MakeReply(250, "2.0.0", "Ok: queued");
-  std::string sender = txn_.sender;
-  std::string sender_params = txn_.sender_params;
-  std::vector<std::pair<std::string, std::string>> recipients;
-  for (const auto& r : txn_.recipients) recipients.emplace_back(r, "");
-  bool discard = false;
+  auto& txn = state_.mutable_txn();
+  OutboundEnvelope envelope{txn.sender, txn.sender_params, {}};
+  for (const auto& r : txn.recipients) envelope.recipients.emplace_back(r, "");
   // Edits on earlier events' verdicts in this transaction (a quarantine at RCPT) apply here, with
   // or without an `_EOD` binding: the MTA side can only change the message now.
-  std::vector<v1::MessageEdit> edits = std::move(txn_.carried_edits);
+  std::vector<v1::MessageEdit> edits = std::move(txn.carried_edits);
 
   auto finish = [this]() -> awaitable<Next> {
-    ResetTransaction();
+    state_.ResetTransaction();
     co_return co_await ResetUpstreamTransaction();
   };
 
   // `_EOD`: the message, before anything of it goes upstream.
   if (Wants(v1::EVENT_TYPE_INBOUND_COMMAND, "_EOD")) {
     v1::Event event = MakeEvent(v1::EVENT_TYPE_INBOUND_COMMAND);
-    event.mutable_command()->set_keyword("_EOD");
-    event.mutable_command()->set_line("_EOD");
-    event.mutable_envelope()->set_size(message.size());
-    *event.mutable_response() = ToProto(native);
-    auto* msg = event.mutable_message();
-    for (const auto& [name, value] : message.HeaderValues()) {
-      auto* h = msg->add_headers();
-      h->set_name(Utf8Safe(name));
-      h->set_value(Utf8Safe(value));
-    }
-    bool truncated = false;
-    msg->set_body(message.Body(ctx_->sink->BodyLimit(config_.instance), &truncated));
-    msg->set_body_truncated(truncated);
-    msg->set_size(message.size());
+    FillEndOfData(message, native, ctx_->sink->BodyLimit(config_.instance), &event);
     if (auto verdict = co_await Fire(std::move(event), true)) {
       const Decision d = Decide(*verdict, config_.hostname, false);
       if (d.kind == Decision::Kind::kDrop) {
@@ -1172,87 +852,13 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
     }
   }
 
-  for (const auto& edit : edits) {
-    std::string why;
-    bool ok = true;
-    switch (edit.edit_case()) {
-      case v1::MessageEdit::kAddHeader:
-        ok = message.AddHeader(edit.add_header().name(), edit.add_header().value(), &why);
-        break;
-      case v1::MessageEdit::kInsertHeader:
-        ok = message.InsertHeader(edit.insert_header().index(), edit.insert_header().name(),
-                                  edit.insert_header().value(), &why);
-        break;
-      case v1::MessageEdit::kChangeHeader:
-        ok = message.ChangeHeader(edit.change_header().name(), edit.change_header().occurrence(),
-                                  edit.change_header().value(), &why);
-        break;
-      case v1::MessageEdit::kChangeSender: {
-        // A path with '>' or a space would smuggle ESMTP parameters into MAIL FROM (#14).
-        if (!edit.change_sender().address().empty() && !v1::IsMailbox(edit.change_sender().address())) {
-          ok = false;
-          why = "change_sender address is not an RFC 5321 mailbox";
-          break;
-        }
-        if (!v1::IsEsmtpParameters(edit.change_sender().parameters())) {
-          ok = false;
-          why = "change_sender parameters are not KEY[=VALUE] ...";
-          break;
-        }
-        Command parsed = ParseCommand("MAIL FROM:<" + edit.change_sender().address() + "> " +
-                                      edit.change_sender().parameters());
-        ok = !parsed.error;
-        if (ok) {
-          sender = parsed.address;
-          sender_params = FormatParameters(parsed.parameters);
-        } else {
-          why = "invalid sender";
-        }
-        break;
-      }
-      case v1::MessageEdit::kAddRecipient: {
-        if (!v1::IsMailbox(edit.add_recipient().address()) ||
-            !v1::IsEsmtpParameters(edit.add_recipient().parameters())) {
-          ok = false;
-          why = "add_recipient address is not an RFC 5321 mailbox, or its parameters are malformed";
-          break;
-        }
-        Command parsed = ParseCommand("RCPT TO:<" + edit.add_recipient().address() + "> " +
-                                      edit.add_recipient().parameters());
-        ok = !parsed.error;
-        if (ok) {
-          recipients.emplace_back(parsed.address, FormatParameters(parsed.parameters));
-        } else {
-          why = "invalid recipient";
-        }
-        break;
-      }
-      case v1::MessageEdit::kDeleteRecipient:
-        std::erase_if(recipients, [&](const auto& r) {
-          return EqualsIgnoreCase(r.first, edit.delete_recipient().address());
-        });
-        break;
-      case v1::MessageEdit::kQuarantine:
-        // A proxy has no queue to hold mail in: it marks the message for the next hop.
-        // The reason is made one line: a CR/LF in it must not cancel the quarantine.
-        ok = message.AddHeader("X-Smtpbridge-Quarantine",
-                               edit.quarantine().reason().empty() ? "policy" : v1::OneLine(edit.quarantine().reason()),
-                               &why);
-        break;
-      case v1::MessageEdit::kDiscard:
-        discard = true;
-        break;
-      case v1::MessageEdit::kReplaceBody:
-        message.ReplaceBody(edit.replace_body().body());
-        break;
-      default:
-        break;
-    }
-    if (!ok) {
-      ctx_->metrics->edits_refused.Increment();
-      spdlog::warn("session {}: message edit refused: {}", session_.session_id(), why);
-    }
+  const EditsOutcome applied = ApplyEdits(edits, &message, &envelope);
+  for (const auto& why : applied.refused) {
+    ctx_->metrics->edits_refused.Increment();
+    spdlog::warn("session {}: message edit refused: {}", session_.session_id(), why);
   }
+  const bool discard = applied.discard;
+  auto& recipients = envelope.recipients;
 
   if (discard || recipients.empty()) {
     // Accepted towards the client and dropped, as the policy asked (discard, or every recipient
@@ -1264,19 +870,11 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
     co_return co_await finish();
   }
 
-  // Did the envelope change since the next hop saw it?
-  bool same = upstream_txn_ && sender == upstream_sender_ && sender_params == txn_.sender_params &&
-              recipients.size() == upstream_recipients_.size();
-  for (size_t i = 0; same && i < recipients.size(); ++i) {
-    same = recipients[i].first == upstream_recipients_[i] && recipients[i].second.empty();
-  }
-  if (!same) {
+  // The envelope changed since the next hop saw it (edits, skipped recipients): replay it.
+  if (!state_.UpstreamHolds(envelope)) {
     Reply failure;
-    if (!co_await ReplayEnvelope(sender, sender_params, &recipients, &failure)) {
-      if (!next_hop_.usable()) {
-        co_await Close(ClosingReply("Error: next hop connection lost"));
-        co_return Next::kClose;
-      }
+    if (!co_await ReplayEnvelope(envelope.sender, envelope.sender_params, &recipients, &failure)) {
+      if (!next_hop_.usable()) co_return co_await End(ClosingReply("Error: next hop connection lost"));
       Send(failure);
       co_return co_await finish();
     }
@@ -1284,19 +882,11 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
 
   Outbound data = co_await SendOutbound(v1::EVENT_TYPE_BEFORE_DATA, "DATA", "DATA", false,
                                         config_.timeouts.next_hop_reply);
-  switch (data.kind) {
-    case Outbound::Kind::kFailed:
-      co_await Close(ClosingReply("Error: next hop connection lost"));
-      co_return Next::kClose;
-    case Outbound::Kind::kDropped:
-      co_await Close(data.client);
-      co_return Next::kClose;
-    case Outbound::Kind::kConsumed:
-      ctx_->metrics->messages_refused.Increment();
-      Send(data.client);
-      co_return co_await finish();
-    default:
-      break;
+  if (auto last_words = Ending(data)) co_return co_await End(std::move(*last_words));
+  if (data.kind == Outbound::Kind::kConsumed) {
+    ctx_->metrics->messages_refused.Increment();
+    Send(data.client);
+    co_return co_await finish();
   }
   if (data.upstream.code != 354) {
     // The next hop refused DATA: the client gets its reply (a 4xx stays retryable).
@@ -1306,24 +896,17 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
   auto result = co_await next_hop_.SendRaw(message.Wire() + ".\r\n", config_.timeouts.next_hop_data);
   if (!result.ok) {
     // Nothing lost: the client never got a 2xx and retries.
-    ctx_->metrics->next_hop_failures.Increment();
-    spdlog::warn("session {}: next hop failed at end of data: {}", session_.session_id(), result.error);
-    co_await Close(ClosingReply("Error: next hop connection lost, try again later"));
-    co_return Next::kClose;
+    co_return co_await End(NextHopLost("_EOD", result.error).client);
   }
-  upstream_txn_ = false;
-  upstream_recipients_.clear();
+  state_.UpstreamReset();
   Outbound final_reply;
   co_await ServerResponse("_EOD", ".", result.reply, &final_reply);
   if (result.reply.positive()) {
     ctx_->metrics->messages_relayed.Increment();
     session_.set_transaction_count(session_.transaction_count() + 1);
   }
-  ResetTransaction();
-  if (final_reply.kind == Outbound::Kind::kDropped) {
-    co_await Close(final_reply.client);
-    co_return Next::kClose;
-  }
+  state_.ResetTransaction();
+  if (auto last_words = Ending(final_reply)) co_return co_await End(std::move(*last_words));
   // Never a 2xx the next hop did not give: a rewrite may change the text, not turn a refusal
   // into an acceptance, or the message would be lost.
   if (final_reply.client.positive() && !result.reply.positive()) final_reply.client = result.reply;

@@ -1,0 +1,111 @@
+// Per-operation client deadlines (client_deadline.h) through the in-process proxy: a read that
+// misses its deadline, a write the client never takes, the session limit, and a deadline that
+// belongs to one line only.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "proxy_harness.h"
+#include "smtp_test_client.h"
+
+namespace smtpbridge::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Waits (bounded) until the proxy has no session left.
+bool WaitNoSessions(ProxyHarness& h, std::chrono::milliseconds bound = 10s) {
+  const auto until = std::chrono::steady_clock::now() + bound;
+  while (h.server().active_sessions() > 0) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+TEST(ClientDeadline, ASilentClientGets421AndIsClosed) {
+  proxy::ProxyConfig config = ProxyHarness::TestConfig();
+  config.timeouts.idle = 300ms;
+  ProxyHarness h(config);
+  SmtpTestClient c(h.port());
+  ASSERT_EQ(c.ReadReply().code, 220);
+  const TestReply r = c.ReadReply();  // nothing sent: the read deadline passes
+  EXPECT_EQ(r.code, 421);
+  EXPECT_NE(r.text.find("Error: timeout exceeded"), std::string::npos) << r.text;
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_EQ(h.server().metrics().timeouts.Value(), 1);
+  EXPECT_TRUE(h.next_hop().WaitForQuitOrClose(1));
+}
+
+TEST(ClientDeadline, ThePartOfALineDoesNotExtendIt) {
+  proxy::ProxyConfig config = ProxyHarness::TestConfig();
+  config.timeouts.idle = 300ms;
+  ProxyHarness h(config);
+  SmtpTestClient c(h.port());
+  ASSERT_EQ(c.ReadReply().code, 220);
+  ASSERT_TRUE(c.SendRaw("NOO"));  // never finished
+  const TestReply r = c.ReadReply();
+  EXPECT_EQ(r.code, 421);
+  EXPECT_NE(r.text.find("timeout"), std::string::npos) << r.text;
+  EXPECT_TRUE(c.WaitClosed());
+}
+
+TEST(ClientDeadline, EachLineHasItsOwnDeadline) {
+  // Lines that each come within the idle timeout keep the session open for longer than it.
+  proxy::ProxyConfig config = ProxyHarness::TestConfig();
+  config.timeouts.idle = 1s;
+  ProxyHarness h(config);
+  h.sink().WantOnly({});
+  SmtpTestClient c(h.port());
+  ASSERT_EQ(c.ReadReply().code, 220);
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(300ms);  // the client's pace, not a wait for the proxy
+    ASSERT_EQ(c.Command("NOOP").code, 250) << "line " << i;
+  }
+  EXPECT_EQ(h.server().metrics().timeouts.Value(), 0);
+}
+
+TEST(ClientDeadline, SessionLimitEndsAnActiveSession) {
+  proxy::ProxyConfig config = ProxyHarness::TestConfig();
+  config.timeouts.session = 400ms;
+  ProxyHarness h(config);
+  SmtpTestClient c(h.port());
+  ASSERT_EQ(c.ReadReply().code, 220);
+  const TestReply r = c.ReadReply();
+  EXPECT_EQ(r.code, 421);
+  EXPECT_NE(r.text.find("session time limit exceeded"), std::string::npos) << r.text;
+  EXPECT_TRUE(c.WaitClosed());
+}
+
+TEST(ClientDeadline, AClientThatStopsReadingCannotPinTheSession) {
+  // The client pipelines commands and never reads a reply: once the socket buffers are full
+  // the proxy's write blocks, misses its deadline, and the session ends. Without a write
+  // deadline it would wait for the 60 s session limit.
+  proxy::ProxyConfig config = ProxyHarness::TestConfig();
+  config.timeouts.idle = 300ms;
+  config.timeouts.session = 60s;
+  ProxyHarness h(config);
+  h.sink().WantOnly({});
+  SmtpTestClient c(h.port());
+  ASSERT_EQ(c.ReadReply().code, 220);  // the session exists
+  const int small = 4096;
+  ::setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  std::string burst;
+  for (int i = 0; i < 4096; ++i) burst += "VRFY someone\r\n";  // ~75 octets of reply each
+  std::thread writer([&] {
+    // Blocks once the proxy stops reading; fails when the proxy closes.
+    for (int i = 0; i < 64 && c.SendRaw(burst); ++i) {
+    }
+  });
+  const bool ended = WaitNoSessions(h);
+  ::shutdown(c.fd(), SHUT_RDWR);
+  writer.join();
+  EXPECT_TRUE(ended);
+  EXPECT_GE(h.server().metrics().timeouts.Value(), 1);
+}
+
+}  // namespace
+}  // namespace smtpbridge::testing
