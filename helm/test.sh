@@ -11,15 +11,16 @@
 #     ConfigMap, hosts on dns:/// of headless Services, the dispatcher's max connection age;
 #   - the rendered bindings load in the dispatcher's own validator (bridgectl from BIN_DIR).
 #
-#   helm/test.sh [BIN_DIR]    BIN_DIR: the C++ build's bin/ (default build/release/bin)
+#   helm/test.sh [BIN_DIR]    BIN_DIR: the C++ build's bin/ with bridgectl (default build/release/bin)
+#   cd helm/chartcheck && go test ./...    the same without the bridgectl check (it says it skipped)
 #
 # No helm binary is built. Modules come from the Go module proxy into the user's module cache and
 # compiled packages go to the user's build cache, as clients/go/test.sh does, so a repeated run is
 # offline and takes seconds; nothing is written into the source tree.
 set -euo pipefail
-cd "$(dirname "$0")"
-BIN_DIR=$(cd "${1:-../build/release/bin}" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+BIN_DIR=$(cd "${1:-$here/../build/release/bin}" && pwd)
 [ -x "$BIN_DIR/bridgectl" ] || { echo "no $BIN_DIR/bridgectl: build it (cmake --build --preset release --target bridgectl)" >&2; exit 1; }
-cd chartcheck
+cd "$here/chartcheck"
 SMTPBRIDGE_BIN_DIR="$BIN_DIR" go test -count=1 ./...
 echo "helm chart: ok"
