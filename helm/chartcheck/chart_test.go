@@ -291,7 +291,9 @@ func TestMaxConnectionAge(t *testing.T) {
 			if w == nil {
 				t.Fatal("no example worker Deployment")
 			}
-			if !slices.Contains(w.Containers[0].Args, "--max-connection-age") {
+			if !slices.ContainsFunc(w.Containers[0].Args, func(a string) bool {
+				return a == "--max-connection-age" || strings.HasPrefix(a, "--max-connection-age=")
+			}) {
 				t.Errorf("the example worker sets no max connection age: %v", w.Containers[0].Args)
 			}
 		})
