@@ -141,6 +141,31 @@ func TestHelmTestHookPresentsTokenOverMutualTLS(t *testing.T) {
 	}
 }
 
+// With Secrets made outside the chart: the dispatcher mounts dispatcher.tls.existingSecret, the
+// `helm test` pod its own dispatcher.tls.clientSecret, and no Certificate is rendered.
+func TestTLSFromExistingSecrets(t *testing.T) {
+	ms := renderManifests(t, ciValues(t, "tls-existing-secret-values.yaml"))
+	secretVolumes := func(spec *corev1.PodSpec) []string {
+		var names []string
+		for _, v := range spec.Volumes {
+			if v.Secret != nil {
+				names = append(names, v.Secret.SecretName)
+			}
+		}
+		return names
+	}
+	specs := podSpecs(ms)
+	if got := secretVolumes(specs["Deployment/"+fullName("dispatcher")]); !slices.Equal(got, []string{"smtpbridge-dispatcher-tls"}) {
+		t.Errorf("dispatcher mounts Secrets %v, want the existingSecret", got)
+	}
+	if got := secretVolumes(specs["Pod/"+fullName("test-health")]); !slices.Equal(got, []string{"smtpbridge-test-client-tls"}) {
+		t.Errorf("the test pod mounts Secrets %v, want the clientSecret", got)
+	}
+	if slices.ContainsFunc(ms, func(m Manifest) bool { return m.Kind == "Certificate" }) {
+		t.Error("a Certificate rendered without dispatcher.tls.certManager.enabled")
+	}
+}
+
 // Grafana's dashboard sidecar finds the ConfigMap by its label; it carries dashboards/smtpbridge.json
 // verbatim (tests/integration/dashboard_metrics_test.py checks the metric names it queries).
 func TestDashboardConfigMap(t *testing.T) {
