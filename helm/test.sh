@@ -8,7 +8,8 @@
 #     their CRDs' fields), and a kind without a known type fails;
 #   - the admin token never on a command line, the `helm test` pod presenting it over mutual TLS,
 #     an admin token without TLS and a schema-breaking value refused, the Grafana dashboard
-#     ConfigMap, hosts on dns:/// of headless Services, the dispatcher's max connection age;
+#     ConfigMap, hosts on dns:/// of headless Services, the dispatcher's max connection age,
+#     selectors and port names that resolve to rendered pods and Services;
 #   - the rendered bindings load in the dispatcher's own validator (bridgectl from BIN_DIR).
 #
 #   helm/test.sh [BIN_DIR]    BIN_DIR: the C++ build's bin/ with bridgectl (default build/release/bin)
