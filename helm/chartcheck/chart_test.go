@@ -221,32 +221,39 @@ func TestSchemaRefusesPortZero(t *testing.T) {
 // ready pod; the client spreads calls with round_robin), and the dispatcher reaches each worker
 // pool the same way.
 func TestTargetsAreDNSOfHeadlessServices(t *testing.T) {
-	ms := renderManifests(t, ciValues(t, "full-values.yaml"))
-	proxy := podSpecs(ms)["Deployment/"+fullName("proxy")]
-	if proxy == nil {
-		t.Fatal("no proxy Deployment in the full render")
-	}
-	target, ok := argValue(proxy.Containers[0].Args, "dispatcher")
-	if !ok {
-		t.Fatal("the proxy has no --dispatcher=")
-	}
-	checkHeadlessTarget(t, ms, "proxy --dispatcher", target, "dispatcher", "grpc")
+	proxies := 0
+	for _, c := range valuesCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			ms := renderManifests(t, c.vals)
+			if proxy := podSpecs(ms)["Deployment/"+fullName("proxy")]; proxy != nil {
+				proxies++
+				target, ok := argValue(proxy.Containers[0].Args, "dispatcher")
+				if !ok {
+					t.Fatal("the proxy has no --dispatcher=")
+				}
+				checkHeadlessTarget(t, ms, "proxy --dispatcher", target, "dispatcher", "grpc")
+			}
 
-	cm := find[*corev1.ConfigMap](t, ms, "ConfigMap", fullName("bindings"))
-	var bindings struct {
-		Bindings []struct {
-			Name string `json:"name"`
-			Sink string `json:"sink"`
-		} `json:"bindings"`
+			cm := find[*corev1.ConfigMap](t, ms, "ConfigMap", fullName("bindings"))
+			var bindings struct {
+				Bindings []struct {
+					Name string `json:"name"`
+					Sink string `json:"sink"`
+				} `json:"bindings"`
+			}
+			if err := yaml.Unmarshal([]byte(cm.Data["bindings.yaml"]), &bindings); err != nil {
+				t.Fatalf("bindings.yaml: %v", err)
+			}
+			if len(bindings.Bindings) == 0 {
+				t.Fatal("no bindings rendered")
+			}
+			for _, b := range bindings.Bindings {
+				checkHeadlessTarget(t, ms, "binding "+b.Name, b.Sink, "worker-", "grpc")
+			}
+		})
 	}
-	if err := yaml.Unmarshal([]byte(cm.Data["bindings.yaml"]), &bindings); err != nil {
-		t.Fatalf("bindings.yaml: %v", err)
-	}
-	if len(bindings.Bindings) == 0 {
-		t.Fatal("no bindings rendered")
-	}
-	for _, b := range bindings.Bindings {
-		checkHeadlessTarget(t, ms, "binding "+b.Name, b.Sink, "worker-", "grpc")
+	if proxies == 0 {
+		t.Error("no values case renders the proxy")
 	}
 }
 
