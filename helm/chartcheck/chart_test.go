@@ -335,15 +335,7 @@ func TestMaxConnectionAge(t *testing.T) {
 // The rendered bindings file loads in the dispatcher's own validating loader (bridgectl's), for
 // every values case. Needs the C++ build: SMTPBRIDGE_BIN_DIR names its bin/ (helm/test.sh sets it).
 func TestBindingsLoadInDispatcherValidator(t *testing.T) {
-	binDir := os.Getenv("SMTPBRIDGE_BIN_DIR")
-	if binDir == "" {
-		t.Skip("SMTPBRIDGE_BIN_DIR is not set: the rendered bindings are not checked with bridgectl " +
-			"(helm/test.sh sets it to build/release/bin)")
-	}
-	bridgectl := filepath.Join(binDir, "bridgectl")
-	if _, err := os.Stat(bridgectl); err != nil {
-		t.Fatalf("SMTPBRIDGE_BIN_DIR=%s: %v (build it: cmake --build --preset release --target bridgectl)", binDir, err)
-	}
+	bridgectl := bridgectlPath(t)
 	for _, c := range valuesCases(t) {
 		t.Run(c.name, func(t *testing.T) {
 			ms := renderManifests(t, c.vals)

@@ -1,6 +1,7 @@
 package chartcheck
 
 import (
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -127,4 +128,20 @@ func argValue(args []string, name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// bridgectlPath is the C++ build's bridgectl, from SMTPBRIDGE_BIN_DIR (helm/test.sh sets it); the
+// test is skipped without it.
+func bridgectlPath(t *testing.T) string {
+	t.Helper()
+	binDir := os.Getenv("SMTPBRIDGE_BIN_DIR")
+	if binDir == "" {
+		t.Skip("SMTPBRIDGE_BIN_DIR is not set: nothing is checked with bridgectl " +
+			"(helm/test.sh sets it to build/release/bin)")
+	}
+	bridgectl := filepath.Join(binDir, "bridgectl")
+	if _, err := os.Stat(bridgectl); err != nil {
+		t.Fatalf("SMTPBRIDGE_BIN_DIR=%s: %v (build it: cmake --build --preset release --target bridgectl)", binDir, err)
+	}
+	return bridgectl
 }
