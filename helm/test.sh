@@ -10,6 +10,10 @@
 #     an admin token without TLS and a schema-breaking value refused, the Grafana dashboard
 #     ConfigMap, hosts on dns:/// of headless Services, the dispatcher's max connection age,
 #     selectors and port names that resolve to rendered pods and Services;
+#   - values.schema.json (chartcheck/schema_test.go): it declares every .Values path the templates
+#     read and nothing else, every object is closed or says why it is open, misspelt keys are
+#     refused naming them, values.yaml documents every key, and a binding's keys are exactly the
+#     bindings loader's (asked through bridgectl);
 #   - the rendered bindings load in the dispatcher's own validator (bridgectl from BIN_DIR).
 #
 #   helm/test.sh [BIN_DIR]    BIN_DIR: the C++ build's bin/ with bridgectl (default build/release/bin)
