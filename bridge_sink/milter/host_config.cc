@@ -21,6 +21,13 @@ std::chrono::microseconds Duration(const std::string& path, const YAML::Node& no
   return std::chrono::duration_cast<std::chrono::microseconds>(*d);
 }
 
+// Milliseconds, not seconds: "500ms" must not truncate to 0 (a connection closed at once).
+std::chrono::milliseconds Milliseconds(const std::string& path, const YAML::Node& node, const std::string& field) {
+  const auto d = Duration(path, node, field);
+  if (d < std::chrono::milliseconds(1)) Bad(path, node, field, "expected at least 1ms");
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d);
+}
+
 }  // namespace
 
 void LoadHostConfig(const std::string& path, HostConfig& config) {
@@ -54,10 +61,9 @@ void LoadHostConfig(const std::string& path, HostConfig& config) {
     } else if (key == "budget_eom") {
       config.server.session.eom_budget = Duration(path, v, key);
     } else if (key == "idle_timeout") {
-      // Milliseconds, not seconds: "500ms" must not truncate to 0 (a connection closed at once).
-      const auto idle = Duration(path, v, key);
-      if (idle < std::chrono::milliseconds(1)) Bad(path, v, key, "expected at least 1ms");
-      config.server.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(idle);
+      config.server.idle_timeout = Milliseconds(path, v, key);
+    } else if (key == "write_timeout") {
+      config.server.write_timeout = Milliseconds(path, v, key);
     } else {
       Bad(path, kv.first, key, "unknown field");
     }

@@ -68,13 +68,13 @@ int main(int argc, char** argv) {
     if (instance > 0) config.server.session.instance = static_cast<uint32_t>(instance);
     if (!host_name.empty()) config.server.session.host_name = host_name;
     std::string error;
-    auto address = milter::ParseListenAddress(config.listen, &error);
+    auto address = host::ParseListenAddress(config.listen, &error);
     if (!address) throw std::runtime_error(error);
     if (!socket_mode.empty()) {
-      address->mode = milter::ParseSocketMode(socket_mode, &error);
+      address->mode = host::ParseSocketMode(socket_mode, &error);
       if (!address->mode) throw std::runtime_error("--socket-mode: " + error);
     }
-    if (!socket_owner.empty()) milter::ParseSocketOwner(socket_owner, &*address);
+    if (!socket_owner.empty()) host::ParseSocketOwner(socket_owner, &*address);
     if ((address->mode || !socket_owner.empty()) && !address->is_unix) {
       throw std::runtime_error("--socket-mode/--socket-owner need --listen unix:PATH");
     }
@@ -113,10 +113,11 @@ int main(int argc, char** argv) {
     // Nothing is in flight any more (or the drain deadline passed): what is left answers from the
     // fallback at once.
     the_sink->Shutdown();
-    spdlog::info("milter stopped: {} connections, {} events, {} protocol errors, {} refused edits, "
-                 "{} edits not granted by the MTA",
+    spdlog::info("milter stopped: {} connections, {} events, {} protocol errors, {} idle and {} write "
+                 "timeouts, {} refused edits, {} edits not granted by the MTA",
                  server.stats().connections.load(), server.stats().events.load(),
-                 server.stats().protocol_errors.load(), server.stats().refused_edits.load(),
+                 server.stats().protocol_errors.load(), server.stats().idle_timeouts.load(),
+                 server.stats().write_timeouts.load(), server.stats().refused_edits.load(),
                  server.stats().skipped_edits.load());
     return 0;
   } catch (const std::exception& e) {

@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
   using namespace smtpbridge;
   CLI::App app{"smtpbridge Postfix policy delegation host"};
   std::string listen = "127.0.0.1:10040", dispatcher, sink_config, ready_file, metrics_listen;
-  std::string budget = "100ms", log_level = "info", host_name, drain = "10s";
+  std::string budget = "100ms", log_level = "info", host_name, drain = "10s", idle = "10m", write = "1m";
   int instance = 1;
   unsigned threads = 2;
   app.add_option("--listen", listen, "HOST:PORT or unix:/path (port 0: any)");
@@ -37,6 +37,9 @@ int main(int argc, char** argv) {
   app.add_option("--sink-config", sink_config, "YAML file with a sink: section");
   app.add_option("--ready-file", ready_file, "written with the bound address once listening");
   app.add_option("--budget", budget, "budget of each event, e.g. 100ms");
+  app.add_option("--idle-timeout", idle, "close a connection that sends no request for this long")->capture_default_str();
+  app.add_option("--write-timeout", write, "close a connection that does not read an answer for this long")
+      ->capture_default_str();
   app.add_option("--instance", instance, "SMTP virtual server instance (>= 1)")->check(CLI::Range(1, 1 << 30));
   app.add_option("--host-name", host_name, "SessionContext.host_name");
   app.add_option("--threads", threads, "I/O threads (one event loop each; connections spread across them)")->check(CLI::Range(1u, 64u));
@@ -54,18 +57,20 @@ int main(int argc, char** argv) {
   try {
     policy::PolicyServerOptions options;
     options.budget = host::DurationFlag(budget, "--budget");
+    options.idle_timeout = host::MillisecondsFlag(idle, "--idle-timeout");
+    options.write_timeout = host::MillisecondsFlag(write, "--write-timeout");
     const auto drain_timeout =
         std::chrono::duration_cast<std::chrono::milliseconds>(host::DurationFlag(drain, "--drain-timeout"));
     options.mapping.instance = static_cast<uint32_t>(instance);
     options.mapping.host_name = host_name;
     std::string error;
-    auto address = milter::ParseListenAddress(listen, &error);
+    auto address = host::ParseListenAddress(listen, &error);
     if (!address) throw std::runtime_error(error);
     if (!socket_mode.empty()) {
-      address->mode = milter::ParseSocketMode(socket_mode, &error);
+      address->mode = host::ParseSocketMode(socket_mode, &error);
       if (!address->mode) throw std::runtime_error("--socket-mode: " + error);
     }
-    if (!socket_owner.empty()) milter::ParseSocketOwner(socket_owner, &*address);
+    if (!socket_owner.empty()) host::ParseSocketOwner(socket_owner, &*address);
     if ((address->mode || !socket_owner.empty()) && !address->is_unix) {
       throw std::runtime_error("--socket-mode/--socket-owner need --listen unix:PATH");
     }
@@ -100,9 +105,11 @@ int main(int argc, char** argv) {
     // Nothing is in flight any more (or the drain deadline passed): what is left answers from the
     // fallback at once.
     the_sink->Shutdown();
-    spdlog::info("policyd stopped: {} connections, {} requests, {} protocol errors",
+    spdlog::info("policyd stopped: {} connections, {} requests, {} protocol errors, {} idle and {} write "
+                 "timeouts",
                  server.stats().connections.load(), server.stats().requests.load(),
-                 server.stats().protocol_errors.load());
+                 server.stats().protocol_errors.load(), server.stats().idle_timeouts.load(),
+                 server.stats().write_timeouts.load());
     return 0;
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());

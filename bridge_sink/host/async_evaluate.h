@@ -12,7 +12,7 @@
 
 #include "smtpbridge/sink/sink.h"
 
-namespace smtpbridge::milter {
+namespace smtpbridge::host {
 
 template <typename CompletionToken>
 auto AsyncEvaluate(sink::Sink& sink, v1::Event event, std::chrono::microseconds budget,
@@ -32,4 +32,4 @@ auto AsyncEvaluate(sink::Sink& sink, v1::Event event, std::chrono::microseconds 
       token, std::move(event));
 }
 
-}  // namespace smtpbridge::milter
+}  // namespace smtpbridge::host

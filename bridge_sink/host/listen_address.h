@@ -1,4 +1,4 @@
-// Where the milter listens, in the spellings Postfix and Sendmail use for milter sockets:
+// Where a host listens, in the spellings Postfix and Sendmail use for milter and policy sockets:
 // "inet:127.0.0.1:8891", "inet:8891@127.0.0.1", "127.0.0.1:8891", "[::1]:8891",
 // "unix:/run/smtpbridge.sock", "local:/run/smtpbridge.sock".
 #pragma once
@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-namespace smtpbridge::milter {
+namespace smtpbridge::host {
 
 struct ListenAddress {
   bool is_unix = false;
@@ -31,4 +31,4 @@ void ParseSocketOwner(const std::string& text, ListenAddress* address);
 // step failed (an unknown user or group, chmod/chown refused).
 void ApplySocketPermissions(const ListenAddress& address);
 
-}  // namespace smtpbridge::milter
+}  // namespace smtpbridge::host

@@ -1,4 +1,4 @@
-#include "milter/listen_address.h"
+#include "host/listen_address.h"
 
 #include <grp.h>
 #include <pwd.h>
@@ -10,7 +10,7 @@
 #include <cstring>
 #include <stdexcept>
 
-namespace smtpbridge::milter {
+namespace smtpbridge::host {
 namespace {
 
 std::optional<uint16_t> ParsePort(const std::string& s) {
@@ -122,4 +122,4 @@ void ApplySocketPermissions(const ListenAddress& address) {
   }
 }
 
-}  // namespace smtpbridge::milter
+}  // namespace smtpbridge::host
