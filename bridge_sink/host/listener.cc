@@ -102,18 +102,23 @@ std::string Listener::Listen(const ListenAddress& address, AcceptHandlers handle
       loop->Next();
       return address.path;
     }
-    tcp::endpoint endpoint(asio::ip::make_address(address.host), address.port);
-    tcp::acceptor acceptor(io_, endpoint, /*reuse_address=*/true);
-    const auto bound = acceptor.local_endpoint();
-    auto loop = std::make_shared<AcceptLoop<tcp>>(std::move(acceptor), connections_, std::move(handlers.tcp), name_);
-    loops_.push_back(loop);
-    loop->Next();
+    const auto bound = ListenTcp(tcp::endpoint(asio::ip::make_address(address.host), address.port),
+                                 std::move(handlers.tcp));
     std::string host = bound.address().to_string();
     if (bound.address().is_v6()) host = "[" + host + "]";
     return host + ":" + std::to_string(bound.port());
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot listen on " + where + ": " + e.what());
   }
+}
+
+tcp::endpoint Listener::ListenTcp(const tcp::endpoint& endpoint, std::function<void(tcp::socket)> on_accept) {
+  tcp::acceptor acceptor(io_, endpoint, /*reuse_address=*/true);
+  const auto bound = acceptor.local_endpoint();
+  auto loop = std::make_shared<AcceptLoop<tcp>>(std::move(acceptor), connections_, std::move(on_accept), name_);
+  loops_.push_back(loop);
+  loop->Next();
+  return bound;
 }
 
 void Listener::StopAccepting() {

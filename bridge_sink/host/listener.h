@@ -40,6 +40,9 @@ class Listener {
   // Binds and starts accepting. Returns "host:port" (the bound port when 0 was asked; IPv6 in
   // brackets) or the unix socket path. Throws std::runtime_error "cannot listen on ...: why".
   std::string Listen(const ListenAddress& address, AcceptHandlers handlers);
+  // TCP alone, for a host that takes clients over TCP only (the proxy): the bound endpoint.
+  boost::asio::ip::tcp::endpoint ListenTcp(const boost::asio::ip::tcp::endpoint& endpoint,
+                                           std::function<void(boost::asio::ip::tcp::socket)> on_accept);
   // Closes every acceptor (done on return); open connections are the host's business.
   void StopAccepting();
 
