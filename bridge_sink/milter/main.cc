@@ -48,6 +48,8 @@ int main(int argc, char** argv) {
 
     host::IoPool io_pool(common.threads);
     milter::MilterServer server(io_pool.main(), io_pool.connections(), *the_sink, config.server);
+    const auto server_metrics = server.Metrics();  // the exposer holds it weakly
+    if (exposer) exposer->RegisterCollectable(server_metrics);
     const std::string bound = server.Listen(address);
     spdlog::info("milter listening on {} (dispatcher {}, budgets {}us/{}us)", bound,
                  sink_options.dispatcher_target, config.server.session.command_budget.count(),

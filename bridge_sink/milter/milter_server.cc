@@ -21,6 +21,7 @@
 
 #include "host/async_evaluate.h"
 #include "host/listener.h"
+#include "host/stats_metrics.h"
 
 namespace smtpbridge::milter {
 namespace asio = boost::asio;
@@ -265,6 +266,35 @@ std::string MilterServer::Listen(const host::ListenAddress& address) {
                       auto executor = socket.get_executor();
                       asio::co_spawn(executor, RunConnection(shared, std::move(socket)), asio::detached);
                     }});
+}
+
+std::shared_ptr<prometheus::Collectable> MilterServer::Metrics() const {
+  return host::StatsMetrics(stats_, {
+      {"smtpbridge_milter_connections_total",
+       "MTA connections accepted",
+       &stats_->connections},
+      {"smtpbridge_milter_connections_active",
+       "MTA connections open now",
+       &stats_->active_connections, true},
+      {"smtpbridge_milter_events_total",
+       "Events sent to the sink",
+       &stats_->events},
+      {"smtpbridge_milter_protocol_errors_total",
+       "MTA connections closed on a malformed or unexpected packet",
+       &stats_->protocol_errors},
+      {"smtpbridge_milter_idle_timeouts_total",
+       "MTA connections closed after idle_timeout without a packet",
+       &stats_->idle_timeouts},
+      {"smtpbridge_milter_write_timeouts_total",
+       "MTA connections closed because a reply was not read within write_timeout",
+       &stats_->write_timeouts},
+      {"smtpbridge_milter_refused_edits_total",
+       "Verdicts and edits refused as invalid or not applicable",
+       &stats_->refused_edits},
+      {"smtpbridge_milter_skipped_edits_total",
+       "Edits the MTA did not grant in negotiation",
+       &stats_->skipped_edits},
+  });
 }
 
 void MilterServer::StopAccepting() { impl_->listener.StopAccepting(); }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include <boost/asio/io_context.hpp>
+#include <prometheus/collectable.h>
 
 #include "host/in_flight.h"
 #include "host/io_pool.h"
@@ -60,6 +61,8 @@ class MilterServer {
   void StopAccepting();
 
   const ServerStats& stats() const { return *stats_; }
+  // The stats above as Prometheus metrics (smtpbridge_milter_*), read when scraped.
+  std::shared_ptr<prometheus::Collectable> Metrics() const;
 
  private:
   struct Impl;

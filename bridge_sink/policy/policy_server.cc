@@ -17,6 +17,7 @@
 
 #include "host/async_evaluate.h"
 #include "host/listener.h"
+#include "host/stats_metrics.h"
 #include "smtpbridge/v1/smtp_text.h"
 
 namespace smtpbridge::policy {
@@ -166,6 +167,35 @@ std::string PolicyServer::Listen(const host::ListenAddress& address) {
                       auto executor = socket.get_executor();
                       asio::co_spawn(executor, RunConnection(shared, std::move(socket), "unix"), asio::detached);
                     }});
+}
+
+std::shared_ptr<prometheus::Collectable> PolicyServer::Metrics() const {
+  return host::StatsMetrics(stats_, {
+      {"smtpbridge_policy_connections_total",
+       "Policy client connections accepted",
+       &stats_->connections},
+      {"smtpbridge_policy_connections_active",
+       "Policy client connections open now",
+       &stats_->active_connections, true},
+      {"smtpbridge_policy_requests_total",
+       "Policy requests read",
+       &stats_->requests},
+      {"smtpbridge_policy_events_total",
+       "Events sent to the sink",
+       &stats_->events},
+      {"smtpbridge_policy_protocol_errors_total",
+       "Connections closed on a malformed request",
+       &stats_->protocol_errors},
+      {"smtpbridge_policy_idle_timeouts_total",
+       "Connections closed after idle_timeout without a request",
+       &stats_->idle_timeouts},
+      {"smtpbridge_policy_write_timeouts_total",
+       "Connections closed because an answer was not read within write_timeout",
+       &stats_->write_timeouts},
+      {"smtpbridge_policy_refused_edits_total",
+       "Verdict edits the policy protocol cannot apply",
+       &stats_->refused_edits},
+  });
 }
 
 void PolicyServer::StopAccepting() { impl_->listener.StopAccepting(); }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include <boost/asio/io_context.hpp>
+#include <prometheus/collectable.h>
 
 #include "host/in_flight.h"
 #include "host/io_pool.h"
@@ -57,6 +58,8 @@ class PolicyServer {
   std::string Listen(const host::ListenAddress& address);
   void StopAccepting();
   const PolicyServerStats& stats() const { return *stats_; }
+  // The stats above as Prometheus metrics (smtpbridge_policy_*), read when scraped.
+  std::shared_ptr<prometheus::Collectable> Metrics() const;
 
  private:
   struct Impl;

@@ -3,6 +3,7 @@
 #include "milter/milter_server.h"
 
 #include <gtest/gtest.h>
+#include <prometheus/metric_family.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -262,6 +263,14 @@ TEST(MilterServerIdle, SilentConnectionIsClosedAfterTheIdleTimeoutOthersKeepWork
 
 // An MTA that keeps sending but stops reading our replies (wedged) fills our socket's send
 // buffer; the write that blocks then has a deadline (write_timeout), and the connection is closed
+
+// A counter's value as the metrics endpoint would serve it (-1 when absent).
+double MetricValue(const prometheus::Collectable& metrics, const std::string& name) {
+  for (const auto& family : metrics.Collect())
+    if (family.name == name && !family.metric.empty()) return family.metric.front().counter.value;
+  return -1;
+}
+
 // (counted as a write timeout) instead of pinned forever, while other MTAs are still served.
 TEST(MilterServerIdle, MtaThatStopsReadingIsClosedAfterTheWriteTimeout) {
   asio::io_context io;
@@ -302,6 +311,7 @@ TEST(MilterServerIdle, MtaThatStopsReadingIsClosedAfterTheWriteTimeout) {
   smtpbridge::testing::StopSending(wedged, sender);
   EXPECT_EQ(server.stats().write_timeouts.load(), 1u);
   EXPECT_EQ(server.stats().idle_timeouts.load(), 0u);
+  EXPECT_EQ(MetricValue(*server.Metrics(), "smtpbridge_milter_write_timeouts_total"), 1.0);  // on /metrics
   Mta after(connect());  // and serves the next one
   after.Send(OptNeg{6, 0x1ff, 0});
   EXPECT_TRUE(std::holds_alternative<OptNegReply>(after.Read()));

@@ -2,6 +2,7 @@
 #include "policy/policy_server.h"
 
 #include <gtest/gtest.h>
+#include <prometheus/metric_family.h>
 
 #include <thread>
 
@@ -140,6 +141,14 @@ TEST_P(PolicyServerTest, UnknownRequestKindIsDunno) {
 
 // A client that keeps sending requests but reads no answer (a wedged MTA) fills the socket
 // buffers; the answer that cannot be written has a deadline (write_timeout), so the connection is
+
+// A counter's value as the metrics endpoint would serve it (-1 when absent).
+double MetricValue(const prometheus::Collectable& metrics, const std::string& name) {
+  for (const auto& family : metrics.Collect())
+    if (family.name == name && !family.metric.empty()) return family.metric.front().counter.value;
+  return -1;
+}
+
 // closed and counted instead of pinned forever, and other clients are still served.
 TEST(PolicyServerWrite, ClientThatStopsReadingIsClosedAfterTheWriteTimeout) {
   asio::io_context io, client_io;
@@ -177,6 +186,7 @@ TEST(PolicyServerWrite, ClientThatStopsReadingIsClosedAfterTheWriteTimeout) {
   smtpbridge::testing::StopSending(wedged, sender);
   EXPECT_EQ(server.stats().write_timeouts.load(), 1u);
   EXPECT_EQ(server.stats().idle_timeouts.load(), 0u);
+  EXPECT_EQ(MetricValue(*server.Metrics(), "smtpbridge_policy_write_timeouts_total"), 1.0);  // on /metrics
   Unix::socket after(client_io);  // and serves the next one
   after.connect(endpoint);
   asio::write(after, asio::buffer(std::string("request=other\n\n")));
