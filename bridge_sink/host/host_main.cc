@@ -26,21 +26,25 @@ void CommonFlags::Add(CLI::App& app) {
 }
 
 void CommonFlags::AddThreadsAndDrain(CLI::App& app, const std::string& in_flight) {
-  app.add_option("--threads", threads, "I/O threads (one event loop each; connections spread across them)")
+  app.add_option("--threads", threads,
+                 "I/O threads (one event loop each; connections spread across them)")
       ->check(CLI::Range(1u, 64u));
-  app.add_option("--drain-timeout", drain_timeout, "on SIGTERM, how long " + in_flight + " in flight may take to finish")
+  app.add_option("--drain-timeout", drain_timeout,
+                 "on SIGTERM, how long " + in_flight + " in flight may take to finish")
       ->capture_default_str();
 }
 
 std::chrono::milliseconds CommonFlags::DrainTimeout() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(DurationFlag(drain_timeout, "--drain-timeout"));
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+      DurationFlag(drain_timeout, "--drain-timeout"));
 }
 
 void ListenFlags::Add(CLI::App& app, const std::string& listen_help) {
   app.add_option("--listen", listen, listen_help);
   app.add_option("--socket-mode", socket_mode,
                  "unix socket permissions, octal, e.g. 0660 (the MTA must be able to connect)");
-  app.add_option("--socket-owner", socket_owner, "unix socket USER[:GROUP] or :GROUP (names or ids)");
+  app.add_option("--socket-owner", socket_owner,
+                 "unix socket USER[:GROUP] or :GROUP (names or ids)");
 }
 
 ListenAddress ListenFlags::Resolve(const std::string& fallback) const {
@@ -83,14 +87,16 @@ std::unique_ptr<prometheus::Exposer> StartMetrics(const CommonFlags& flags,
   return exposer;
 }
 
-void RunHost(IoPool& pool, std::chrono::milliseconds max_drain, const CommonFlags& flags, const std::string& bound,
-             RunSteps steps) {
-  // SIGTERM is ours before the ready file says so: a supervisor that stops us right away gets a drain.
+void RunHost(IoPool& pool, std::chrono::milliseconds max_drain, const CommonFlags& flags,
+             const std::string& bound, RunSteps steps) {
+  // SIGTERM is ours before the ready file says so: a supervisor that stops us right away gets a
+  // drain.
   SignalDrain drain(pool.main(), max_drain,
                     {.stop_accepting = std::move(steps.stop_accepting),
                      .in_flight = std::move(steps.in_flight),
                      .finish = [&pool] { pool.Stop(); }});
-  if (std::string error; !flags.ready_file.empty() && !common::WriteReadyFile(flags.ready_file, bound, &error)) {
+  if (std::string error;
+      !flags.ready_file.empty() && !common::WriteReadyFile(flags.ready_file, bound, &error)) {
     throw std::runtime_error(error);
   }
   pool.Run();

@@ -72,7 +72,7 @@ struct RunSteps {
 // Takes SIGTERM/SIGINT (a drain of at most `max_drain`), then writes the ready file with `bound`
 // (ready only once a signal gets a drain), then runs `pool` until the drain ends. Throws
 // std::runtime_error when the ready file cannot be written.
-void RunHost(IoPool& pool, std::chrono::milliseconds max_drain, const CommonFlags& flags, const std::string& bound,
-             RunSteps steps);
+void RunHost(IoPool& pool, std::chrono::milliseconds max_drain, const CommonFlags& flags,
+             const std::string& bound, RunSteps steps);
 
 }  // namespace smtpbridge::host

@@ -16,7 +16,8 @@ namespace {
 std::optional<uint16_t> ParsePort(const std::string& s) {
   unsigned value = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-  if (ec != std::errc() || end != s.data() + s.size() || s.empty() || value > 65535) return std::nullopt;
+  if (ec != std::errc() || end != s.data() + s.size() || s.empty() || value > 65535)
+    return std::nullopt;
   return static_cast<uint16_t>(value);
 }
 

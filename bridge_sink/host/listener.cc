@@ -23,21 +23,24 @@ class Listener::Loop {
 namespace {
 
 template <typename Protocol>
-class AcceptLoop final : public Listener::Loop, public std::enable_shared_from_this<AcceptLoop<Protocol>> {
+class AcceptLoop final : public Listener::Loop,
+                         public std::enable_shared_from_this<AcceptLoop<Protocol>> {
  public:
   using Acceptor = typename Protocol::acceptor;
   using Socket = typename Protocol::socket;
 
   AcceptLoop(Acceptor acceptor, ExecutorSource connections, std::function<void(Socket)> on_accept,
              const std::string& name)
-      : acceptor_(std::move(acceptor)), connections_(std::move(connections)), on_accept_(std::move(on_accept)),
+      : acceptor_(std::move(acceptor)),
+        connections_(std::move(connections)),
+        on_accept_(std::move(on_accept)),
         name_(name) {}
 
   void Next() {
     std::lock_guard lock(mu_);
     if (!open_) return;
-    acceptor_.async_accept(connections_(), [self = this->shared_from_this()](boost::system::error_code ec,
-                                                                              Socket socket) {
+    acceptor_.async_accept(connections_(), [self = this->shared_from_this()](
+                                               boost::system::error_code ec, Socket socket) {
       self->Accepted(ec, std::move(socket));
     });
   }
@@ -86,7 +89,8 @@ Listener::~Listener() {
 }
 
 std::string Listener::Listen(const ListenAddress& address, AcceptHandlers handlers) {
-  const std::string where = address.is_unix ? address.path : address.host + ":" + std::to_string(address.port);
+  const std::string where =
+      address.is_unix ? address.path : address.host + ":" + std::to_string(address.port);
   try {
     if (address.is_unix) {
       if (!handlers.unix_socket) throw std::runtime_error("this host listens on TCP only");
@@ -97,7 +101,7 @@ std::string Listener::Listen(const ListenAddress& address, AcceptHandlers handle
       unix_paths_.push_back(address.path);
       ApplySocketPermissions(address);
       auto loop = std::make_shared<AcceptLoop<unix_socket>>(std::move(acceptor), connections_,
-                                                             std::move(handlers.unix_socket), name_);
+                                                            std::move(handlers.unix_socket), name_);
       loops_.push_back(loop);
       loop->Next();
       return address.path;
@@ -112,10 +116,12 @@ std::string Listener::Listen(const ListenAddress& address, AcceptHandlers handle
   }
 }
 
-tcp::endpoint Listener::ListenTcp(const tcp::endpoint& endpoint, std::function<void(tcp::socket)> on_accept) {
+tcp::endpoint Listener::ListenTcp(const tcp::endpoint& endpoint,
+                                  std::function<void(tcp::socket)> on_accept) {
   tcp::acceptor acceptor(io_, endpoint, /*reuse_address=*/true);
   const auto bound = acceptor.local_endpoint();
-  auto loop = std::make_shared<AcceptLoop<tcp>>(std::move(acceptor), connections_, std::move(on_accept), name_);
+  auto loop = std::make_shared<AcceptLoop<tcp>>(std::move(acceptor), connections_,
+                                                std::move(on_accept), name_);
   loops_.push_back(loop);
   loop->Next();
   return bound;

@@ -41,8 +41,9 @@ class Listener {
   // brackets) or the unix socket path. Throws std::runtime_error "cannot listen on ...: why".
   std::string Listen(const ListenAddress& address, AcceptHandlers handlers);
   // TCP alone, for a host that takes clients over TCP only (the proxy): the bound endpoint.
-  boost::asio::ip::tcp::endpoint ListenTcp(const boost::asio::ip::tcp::endpoint& endpoint,
-                                           std::function<void(boost::asio::ip::tcp::socket)> on_accept);
+  boost::asio::ip::tcp::endpoint ListenTcp(
+      const boost::asio::ip::tcp::endpoint& endpoint,
+      std::function<void(boost::asio::ip::tcp::socket)> on_accept);
   // Closes every acceptor (done on return); open connections are the host's business.
   void StopAccepting();
 

@@ -21,10 +21,14 @@ class YamlSection {
   // False when the file has no such section.
   bool present() const { return node_.IsDefined() && !node_.IsNull(); }
   // Calls `read(key, value)` for each field; the section must be a mapping.
-  void ForEach(const std::function<void(const std::string& key, const YAML::Node& value)>& read) const;
+  void ForEach(
+      const std::function<void(const std::string& key, const YAML::Node& value)>& read) const;
 
-  [[noreturn]] void Fail(const YAML::Node& node, const std::string& key, const std::string& why) const;
-  void UnknownField(const YAML::Node& key_node, const std::string& key) const { Fail(key_node, key, "unknown field"); }
+  [[noreturn]] void Fail(const YAML::Node& node, const std::string& key,
+                         const std::string& why) const;
+  void UnknownField(const YAML::Node& key_node, const std::string& key) const {
+    Fail(key_node, key, "unknown field");
+  }
   std::string String(const YAML::Node& node, const std::string& key) const;
   uint64_t UInt(const YAML::Node& node, const std::string& key, uint64_t min, uint64_t max) const;
   // A budget: any positive duration ("20ms", "1.5s").

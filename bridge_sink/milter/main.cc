@@ -60,12 +60,13 @@ int main(int argc, char** argv) {
     // Nothing is in flight any more (or the drain deadline passed): what is left answers from the
     // fallback at once.
     the_sink->Shutdown();
-    spdlog::info("milter stopped: {} connections, {} events, {} protocol errors, {} idle and {} write "
-                 "timeouts, {} refused edits, {} edits not granted by the MTA",
-                 server.stats().connections.load(), server.stats().events.load(),
-                 server.stats().protocol_errors.load(), server.stats().idle_timeouts.load(),
-                 server.stats().write_timeouts.load(), server.stats().refused_edits.load(),
-                 server.stats().skipped_edits.load());
+    spdlog::info(
+        "milter stopped: {} connections, {} events, {} protocol errors, {} idle and {} write "
+        "timeouts, {} refused edits, {} edits not granted by the MTA",
+        server.stats().connections.load(), server.stats().events.load(),
+        server.stats().protocol_errors.load(), server.stats().idle_timeouts.load(),
+        server.stats().write_timeouts.load(), server.stats().refused_edits.load(),
+        server.stats().skipped_edits.load());
     return 0;
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());

@@ -95,7 +95,10 @@ template <typename Socket>
 struct IdleWatch : std::enable_shared_from_this<IdleWatch<Socket>> {
   using Duration = std::chrono::steady_clock::duration;
   IdleWatch(Socket& s, Duration read_limit, Duration write_limit)
-      : socket(&s), timer(s.get_executor()), horizon(std::min(read_limit, write_limit)), limit(read_limit) {}
+      : socket(&s),
+        timer(s.get_executor()),
+        horizon(std::min(read_limit, write_limit)),
+        limit(read_limit) {}
 
   void Start(Duration op_limit) {
     io_started = std::chrono::steady_clock::now();
@@ -195,8 +198,8 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket) {
     if (step.event) {
       busy.emplace(stats.in_flight);
       stats.events++;
-      auto evaluation = co_await host::AsyncEvaluate(shared->sink, std::move(*step.event), step.budget,
-                                               asio::use_awaitable);
+      auto evaluation = co_await host::AsyncEvaluate(shared->sink, std::move(*step.event),
+                                                     step.budget, asio::use_awaitable);
       if (evaluation.reason != sink::FallbackReason::kNone)
         spdlog::debug("milter {}: fallback verdict ({})", id, sink::FallbackReasonName(evaluation.reason));
       const uint64_t refused_before = session.stats().refused_edits + session.stats().refused_verdicts;
@@ -211,7 +214,8 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket) {
       idle->waiting = false;
       if (idle->expired) {
         stats.write_timeouts++;
-        spdlog::warn("milter {}: the MTA read no reply for {} ms, closing", id, shared->options.write_timeout.count());
+        spdlog::warn("milter {}: the MTA read no reply for {} ms, closing", id,
+                     shared->options.write_timeout.count());
         break;
       }
       if (ec) {
@@ -254,47 +258,41 @@ MilterServer::~MilterServer() = default;
 std::string MilterServer::Listen(const host::ListenAddress& address) {
   auto shared = impl_->shared;
   return impl_->listener.Listen(
-      address, {.tcp =
-                    [shared](tcp::socket socket) {
-                      boost::system::error_code ignored;
-                      socket.set_option(tcp::no_delay(true), ignored);
-                      auto executor = socket.get_executor();
-                      asio::co_spawn(executor, RunConnection(shared, std::move(socket)), asio::detached);
-                    },
-                .unix_socket =
-                    [shared](asio::local::stream_protocol::socket socket) {
-                      auto executor = socket.get_executor();
-                      asio::co_spawn(executor, RunConnection(shared, std::move(socket)), asio::detached);
-                    }});
+      address,
+      {.tcp =
+           [shared](tcp::socket socket) {
+             boost::system::error_code ignored;
+             socket.set_option(tcp::no_delay(true), ignored);
+             auto executor = socket.get_executor();
+             asio::co_spawn(executor, RunConnection(shared, std::move(socket)), asio::detached);
+           },
+       .unix_socket =
+           [shared](asio::local::stream_protocol::socket socket) {
+             auto executor = socket.get_executor();
+             asio::co_spawn(executor, RunConnection(shared, std::move(socket)), asio::detached);
+           }});
 }
 
 std::shared_ptr<prometheus::Collectable> MilterServer::Metrics() const {
-  return host::StatsMetrics(stats_, {
-      {"smtpbridge_milter_connections_total",
-       "MTA connections accepted",
-       &stats_->connections},
-      {"smtpbridge_milter_connections_active",
-       "MTA connections open now",
-       &stats_->active_connections, true},
-      {"smtpbridge_milter_events_total",
-       "Events sent to the sink",
-       &stats_->events},
-      {"smtpbridge_milter_protocol_errors_total",
-       "MTA connections closed on a malformed or unexpected packet",
-       &stats_->protocol_errors},
-      {"smtpbridge_milter_idle_timeouts_total",
-       "MTA connections closed after idle_timeout without a packet",
-       &stats_->idle_timeouts},
-      {"smtpbridge_milter_write_timeouts_total",
-       "MTA connections closed because a reply was not read within write_timeout",
-       &stats_->write_timeouts},
-      {"smtpbridge_milter_refused_edits_total",
-       "Verdicts and edits refused as invalid or not applicable",
-       &stats_->refused_edits},
-      {"smtpbridge_milter_skipped_edits_total",
-       "Edits the MTA did not grant in negotiation",
-       &stats_->skipped_edits},
-  });
+  return host::StatsMetrics(
+      stats_,
+      {
+          {"smtpbridge_milter_connections_total", "MTA connections accepted", &stats_->connections},
+          {"smtpbridge_milter_connections_active", "MTA connections open now",
+           &stats_->active_connections, true},
+          {"smtpbridge_milter_events_total", "Events sent to the sink", &stats_->events},
+          {"smtpbridge_milter_protocol_errors_total",
+           "MTA connections closed on a malformed or unexpected packet", &stats_->protocol_errors},
+          {"smtpbridge_milter_idle_timeouts_total",
+           "MTA connections closed after idle_timeout without a packet", &stats_->idle_timeouts},
+          {"smtpbridge_milter_write_timeouts_total",
+           "MTA connections closed because a reply was not read within write_timeout",
+           &stats_->write_timeouts},
+          {"smtpbridge_milter_refused_edits_total",
+           "Verdicts and edits refused as invalid or not applicable", &stats_->refused_edits},
+          {"smtpbridge_milter_skipped_edits_total", "Edits the MTA did not grant in negotiation",
+           &stats_->skipped_edits},
+      });
 }
 
 void MilterServer::StopAccepting() { impl_->listener.StopAccepting(); }

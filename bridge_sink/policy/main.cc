@@ -22,8 +22,10 @@ int main(int argc, char** argv) {
   common.Add(app);
   common.AddThreadsAndDrain(app, "requests");
   app.add_option("--budget", budget, "budget of each event, e.g. 100ms");
-  app.add_option("--idle-timeout", idle, "close a connection that sends no request for this long")->capture_default_str();
-  app.add_option("--write-timeout", write, "close a connection that does not read an answer for this long")
+  app.add_option("--idle-timeout", idle, "close a connection that sends no request for this long")
+      ->capture_default_str();
+  app.add_option("--write-timeout", write,
+                 "close a connection that does not read an answer for this long")
       ->capture_default_str();
   app.add_option("--instance", instance, "SMTP virtual server instance (>= 1)")->check(CLI::Range(1, 1 << 30));
   app.add_option("--host-name", host_name, "SessionContext.host_name");
@@ -59,11 +61,12 @@ int main(int argc, char** argv) {
     // Nothing is in flight any more (or the drain deadline passed): what is left answers from the
     // fallback at once.
     the_sink->Shutdown();
-    spdlog::info("policyd stopped: {} connections, {} requests, {} protocol errors, {} idle and {} write "
-                 "timeouts",
-                 server.stats().connections.load(), server.stats().requests.load(),
-                 server.stats().protocol_errors.load(), server.stats().idle_timeouts.load(),
-                 server.stats().write_timeouts.load());
+    spdlog::info(
+        "policyd stopped: {} connections, {} requests, {} protocol errors, {} idle and {} write "
+        "timeouts",
+        server.stats().connections.load(), server.stats().requests.load(),
+        server.stats().protocol_errors.load(), server.stats().idle_timeouts.load(),
+        server.stats().write_timeouts.load());
     return 0;
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());

@@ -72,7 +72,8 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
       auto result = co_await (socket.async_read_some(asio::buffer(buffer), kAwait) || idle.async_wait(kAwait));
       if (result.index() == 1) {
         stats.idle_timeouts++;
-        spdlog::debug("policy {}: idle for {} ms, closing", conn_id, shared->options.idle_timeout.count());
+        spdlog::debug("policy {}: idle for {} ms, closing", conn_id,
+                      shared->options.idle_timeout.count());
         break;
       }
       auto [ec, n] = std::get<0>(result);
@@ -96,7 +97,7 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
       if (shared->sink.Wants(shared->options.mapping.instance, event.type(), keyword)) {
         stats.events++;
         auto evaluation = co_await host::AsyncEvaluate(shared->sink, std::move(event),
-                                                         shared->options.budget, asio::use_awaitable);
+                                                       shared->options.budget, asio::use_awaitable);
         int refused = 0;
         action = ActionForVerdict(evaluation.verdict, state, &refused);
         if (refused > 0) {
@@ -157,45 +158,41 @@ std::string PolicyServer::Listen(const host::ListenAddress& address) {
                     [shared](tcp::socket socket) {
                       boost::system::error_code ec;
                       const auto ep = socket.remote_endpoint(ec);
-                      std::string peer = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+                      std::string peer =
+                          ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
                       auto executor = socket.get_executor();
-                      asio::co_spawn(executor, RunConnection(shared, std::move(socket), std::move(peer)),
+                      asio::co_spawn(executor,
+                                     RunConnection(shared, std::move(socket), std::move(peer)),
                                      asio::detached);
                     },
                 .unix_socket =
                     [shared](asio::local::stream_protocol::socket socket) {
                       auto executor = socket.get_executor();
-                      asio::co_spawn(executor, RunConnection(shared, std::move(socket), "unix"), asio::detached);
+                      asio::co_spawn(executor, RunConnection(shared, std::move(socket), "unix"),
+                                     asio::detached);
                     }});
 }
 
 std::shared_ptr<prometheus::Collectable> PolicyServer::Metrics() const {
-  return host::StatsMetrics(stats_, {
-      {"smtpbridge_policy_connections_total",
-       "Policy client connections accepted",
-       &stats_->connections},
-      {"smtpbridge_policy_connections_active",
-       "Policy client connections open now",
-       &stats_->active_connections, true},
-      {"smtpbridge_policy_requests_total",
-       "Policy requests read",
-       &stats_->requests},
-      {"smtpbridge_policy_events_total",
-       "Events sent to the sink",
-       &stats_->events},
-      {"smtpbridge_policy_protocol_errors_total",
-       "Connections closed on a malformed request",
-       &stats_->protocol_errors},
-      {"smtpbridge_policy_idle_timeouts_total",
-       "Connections closed after idle_timeout without a request",
-       &stats_->idle_timeouts},
-      {"smtpbridge_policy_write_timeouts_total",
-       "Connections closed because an answer was not read within write_timeout",
-       &stats_->write_timeouts},
-      {"smtpbridge_policy_refused_edits_total",
-       "Verdict edits the policy protocol cannot apply",
-       &stats_->refused_edits},
-  });
+  return host::StatsMetrics(
+      stats_,
+      {
+          {"smtpbridge_policy_connections_total", "Policy client connections accepted",
+           &stats_->connections},
+          {"smtpbridge_policy_connections_active", "Policy client connections open now",
+           &stats_->active_connections, true},
+          {"smtpbridge_policy_requests_total", "Policy requests read", &stats_->requests},
+          {"smtpbridge_policy_events_total", "Events sent to the sink", &stats_->events},
+          {"smtpbridge_policy_protocol_errors_total", "Connections closed on a malformed request",
+           &stats_->protocol_errors},
+          {"smtpbridge_policy_idle_timeouts_total",
+           "Connections closed after idle_timeout without a request", &stats_->idle_timeouts},
+          {"smtpbridge_policy_write_timeouts_total",
+           "Connections closed because an answer was not read within write_timeout",
+           &stats_->write_timeouts},
+          {"smtpbridge_policy_refused_edits_total",
+           "Verdict edits the policy protocol cannot apply", &stats_->refused_edits},
+      });
 }
 
 void PolicyServer::StopAccepting() { impl_->listener.StopAccepting(); }

@@ -20,7 +20,9 @@ namespace {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-uint16_t PortOf(const std::string& bound) { return static_cast<uint16_t>(std::stoi(bound.substr(bound.rfind(':') + 1))); }
+uint16_t PortOf(const std::string& bound) {
+  return static_cast<uint16_t>(std::stoi(bound.substr(bound.rfind(':') + 1)));
+}
 
 TEST(Listener, StopAcceptingFromAnotherThreadWhileTheLoopRearms) {
   for (int round = 0; round < 20; ++round) {
@@ -56,9 +58,10 @@ TEST(Listener, UnixSocketFileGoesWithTheListener) {
   asio::io_context io;
   {
     Listener listener(io, StrandPerConnection(io), "test");
-    EXPECT_EQ(listener.Listen(ListenAddress{true, "", 0, path},
-                              {.tcp = {}, .unix_socket = [](asio::local::stream_protocol::socket) {}}),
-              path);
+    EXPECT_EQ(
+        listener.Listen(ListenAddress{true, "", 0, path},
+                        {.tcp = {}, .unix_socket = [](asio::local::stream_protocol::socket) {}}),
+        path);
     EXPECT_TRUE(std::filesystem::is_socket(path));
   }
   EXPECT_FALSE(std::filesystem::exists(path));
@@ -67,8 +70,9 @@ TEST(Listener, UnixSocketFileGoesWithTheListener) {
 TEST(Listener, HostWithoutUnixHandlerRefusesUnixAddresses) {
   asio::io_context io;
   Listener listener(io, StrandPerConnection(io), "test");
-  EXPECT_THROW(listener.Listen(ListenAddress{true, "", 0, "/tmp/never.sock"}, {.tcp = [](tcp::socket) {}}),
-               std::runtime_error);
+  EXPECT_THROW(
+      listener.Listen(ListenAddress{true, "", 0, "/tmp/never.sock"}, {.tcp = [](tcp::socket) {}}),
+      std::runtime_error);
 }
 
 }  // namespace

@@ -311,7 +311,8 @@ TEST(MilterServerIdle, MtaThatStopsReadingIsClosedAfterTheWriteTimeout) {
   smtpbridge::testing::StopSending(wedged, sender);
   EXPECT_EQ(server.stats().write_timeouts.load(), 1u);
   EXPECT_EQ(server.stats().idle_timeouts.load(), 0u);
-  EXPECT_EQ(MetricValue(*server.Metrics(), "smtpbridge_milter_write_timeouts_total"), 1.0);  // on /metrics
+  EXPECT_EQ(MetricValue(*server.Metrics(), "smtpbridge_milter_write_timeouts_total"),
+            1.0);        // on /metrics
   Mta after(connect());  // and serves the next one
   after.Send(OptNeg{6, 0x1ff, 0});
   EXPECT_TRUE(std::holds_alternative<OptNegReply>(after.Read()));

@@ -176,7 +176,8 @@ TEST(PolicyServerWrite, ClientThatStopsReadingIsClosedAfterTheWriteTimeout) {
   asio::streambuf buf;
   asio::write(other, asio::buffer(std::string("request=other\n\n")));
   const std::size_t n = asio::read_until(other, buf, "\n\n");
-  EXPECT_EQ(std::string(asio::buffers_begin(buf.data()), asio::buffers_begin(buf.data()) + n), "action=DUNNO\n\n");
+  EXPECT_EQ(std::string(asio::buffers_begin(buf.data()), asio::buffers_begin(buf.data()) + n),
+            "action=DUNNO\n\n");
   buf.consume(n);
   other.close();
 
@@ -186,7 +187,8 @@ TEST(PolicyServerWrite, ClientThatStopsReadingIsClosedAfterTheWriteTimeout) {
   smtpbridge::testing::StopSending(wedged, sender);
   EXPECT_EQ(server.stats().write_timeouts.load(), 1u);
   EXPECT_EQ(server.stats().idle_timeouts.load(), 0u);
-  EXPECT_EQ(MetricValue(*server.Metrics(), "smtpbridge_policy_write_timeouts_total"), 1.0);  // on /metrics
+  EXPECT_EQ(MetricValue(*server.Metrics(), "smtpbridge_policy_write_timeouts_total"),
+            1.0);                 // on /metrics
   Unix::socket after(client_io);  // and serves the next one
   after.connect(endpoint);
   asio::write(after, asio::buffer(std::string("request=other\n\n")));
