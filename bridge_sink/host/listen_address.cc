@@ -21,7 +21,21 @@ std::optional<uint16_t> ParsePort(const std::string& s) {
   return static_cast<uint16_t>(value);
 }
 
+std::string Unbracket(std::string host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') return host.substr(1, host.size() - 2);
+  return host;
+}
+
 }  // namespace
+
+std::optional<HostPort> ParseHostPort(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  const auto port = ParsePort(text.substr(colon + 1));
+  std::string host = Unbracket(text.substr(0, colon));
+  if (!port || host.empty()) return std::nullopt;
+  return HostPort{std::move(host), *port};
+}
 
 std::optional<ListenAddress> ParseListenAddress(const std::string& text, std::string* error) {
   auto fail = [&](const std::string& why) -> std::optional<ListenAddress> {
@@ -50,15 +64,13 @@ std::optional<ListenAddress> ParseListenAddress(const std::string& text, std::st
     out.port = *port;
     out.host = rest.substr(at + 1);
   } else {
-    auto colon = rest.rfind(':');
-    if (colon == std::string::npos) return fail("expected host:port");
-    auto port = ParsePort(rest.substr(colon + 1));
-    if (!port) return fail("bad port");
-    out.port = *port;
-    out.host = rest.substr(0, colon);
+    if (rest.rfind(':') == std::string::npos) return fail("expected host:port");
+    auto host_port = ParseHostPort(rest);
+    if (!host_port) return fail(ParsePort(rest.substr(rest.rfind(':') + 1)) ? "empty host" : "bad port");
+    out.host = std::move(host_port->host);
+    out.port = host_port->port;
   }
-  if (out.host.size() >= 2 && out.host.front() == '[' && out.host.back() == ']')
-    out.host = out.host.substr(1, out.host.size() - 2);
+  out.host = Unbracket(std::move(out.host));
   if (out.host.empty()) return fail("empty host");
   return out;
 }

@@ -23,6 +23,14 @@ struct ListenAddress {
 
 std::optional<ListenAddress> ParseListenAddress(const std::string& text, std::string* error);
 
+// "HOST:PORT" or "[IPv6]:PORT" alone (the brackets removed): the TCP part of the above, and what
+// the proxy's listen and next_hop settings take. Nullopt on an empty host or a bad port.
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+};
+std::optional<HostPort> ParseHostPort(const std::string& text);
+
 // "0660" / "660": octal permission bits, at most 0777.
 std::optional<unsigned> ParseSocketMode(const std::string& text, std::string* error);
 // "USER", "USER:GROUP" or ":GROUP" into `address` (names or numeric ids, checked later).

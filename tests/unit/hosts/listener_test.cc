@@ -75,5 +75,20 @@ TEST(Listener, HostWithoutUnixHandlerRefusesUnixAddresses) {
       std::runtime_error);
 }
 
+TEST(ListenAddress, HostPortAloneAsTheProxyTakesIt) {
+  auto hp = ParseHostPort("[::1]:25");
+  ASSERT_TRUE(hp);
+  EXPECT_EQ(hp->host, "::1");
+  EXPECT_EQ(hp->port, 25);
+  hp = ParseHostPort("mx.example:2526");
+  ASSERT_TRUE(hp);
+  EXPECT_EQ(hp->host, "mx.example");
+  EXPECT_FALSE(ParseHostPort(":25"));
+  EXPECT_FALSE(ParseHostPort("host:"));
+  EXPECT_FALSE(ParseHostPort("host:65536"));
+  EXPECT_FALSE(ParseHostPort("host:+25"));
+  EXPECT_FALSE(ParseHostPort("host"));
+}
+
 }  // namespace
 }  // namespace smtpbridge::host
