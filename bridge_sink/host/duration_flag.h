@@ -16,4 +16,13 @@ inline std::chrono::microseconds DurationFlag(const std::string& text, const std
   return std::chrono::duration_cast<std::chrono::microseconds>(*d);
 }
 
+// The same for a connection timeout: at least 1ms ("500ms" must not truncate to 0).
+inline std::chrono::milliseconds MillisecondsFlag(const std::string& text,
+                                                  const std::string& flag) {
+  const auto d = DurationFlag(text, flag);
+  if (d < std::chrono::milliseconds(1))
+    throw std::runtime_error(flag + ": expected at least 1ms, got \"" + text + "\"");
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d);
+}
+
 }  // namespace smtpbridge::host

@@ -1,67 +1,30 @@
 #include "milter/host_config.h"
 
-#include <stdexcept>
-
-#include <yaml-cpp/yaml.h>
-
-#include "smtpbridge/v1/names.h"
+#include "host/yaml_section.h"
 
 namespace smtpbridge::milter {
-namespace {
-
-[[noreturn]] void Bad(const std::string& path, const YAML::Node& node, const std::string& field,
-                      const std::string& why) {
-  throw std::runtime_error(path + ":" + std::to_string(node.Mark().line + 1) + ": milter." + field +
-                           ": " + why);
-}
-
-std::chrono::microseconds Duration(const std::string& path, const YAML::Node& node, const std::string& field) {
-  auto d = v1::ParseDurationText(node.as<std::string>());
-  if (!d || *d <= std::chrono::nanoseconds(0)) Bad(path, node, field, "expected a duration like \"20ms\"");
-  return std::chrono::duration_cast<std::chrono::microseconds>(*d);
-}
-
-}  // namespace
 
 void LoadHostConfig(const std::string& path, HostConfig& config) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::Exception& e) {
-    throw std::runtime_error(path + ": " + e.what());
-  }
-  YAML::Node m = root["milter"];
-  if (!m) return;
-  if (!m.IsMap()) Bad(path, m, "", "expected a map");
-  for (const auto& kv : m) {
-    const std::string key = kv.first.as<std::string>();
-    const YAML::Node& v = kv.second;
+  const host::YamlSection m(path, "milter");
+  m.ForEach([&](const std::string& key, const YAML::Node& v) {
     if (key == "listen") {
-      config.listen = v.as<std::string>();
+      config.listen = m.String(v, key);
     } else if (key == "instance") {
-      int instance = 0;
-      try {
-        instance = v.as<int>();
-      } catch (const YAML::Exception&) {
-        Bad(path, v, key, "expected an integer >= 1");
-      }
-      if (instance < 1) Bad(path, v, key, "expected an integer >= 1");
-      config.server.session.instance = static_cast<uint32_t>(instance);
+      config.server.session.instance = static_cast<uint32_t>(m.UInt(v, key, 1, 1u << 30));
     } else if (key == "host_name") {
-      config.server.session.host_name = v.as<std::string>();
+      config.server.session.host_name = m.String(v, key);
     } else if (key == "budget_command") {
-      config.server.session.command_budget = Duration(path, v, key);
+      config.server.session.command_budget = m.Budget(v, key);
     } else if (key == "budget_eom") {
-      config.server.session.eom_budget = Duration(path, v, key);
+      config.server.session.eom_budget = m.Budget(v, key);
     } else if (key == "idle_timeout") {
-      // Milliseconds, not seconds: "500ms" must not truncate to 0 (a connection closed at once).
-      const auto idle = Duration(path, v, key);
-      if (idle < std::chrono::milliseconds(1)) Bad(path, v, key, "expected at least 1ms");
-      config.server.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(idle);
+      config.server.idle_timeout = m.Timeout(v, key);
+    } else if (key == "write_timeout") {
+      config.server.write_timeout = m.Timeout(v, key);
     } else {
-      Bad(path, kv.first, key, "unknown field");
+      m.UnknownField(v, key);
     }
-  }
+  });
 }
 
 }  // namespace smtpbridge::milter

@@ -1,5 +1,5 @@
 // The milter host's settings: flags, optionally from a YAML file's `milter:` section
-// (listen, instance, host_name, budget_command, budget_eom, idle_timeout).
+// (listen, instance, host_name, budget_command, budget_eom, idle_timeout, write_timeout).
 #pragma once
 
 #include <string>

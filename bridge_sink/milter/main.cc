@@ -1,123 +1,72 @@
 // smtpbridge-milter: a Sendmail milter (protocol v6) server for Postfix and Sendmail that turns
-// milter steps into smtpbridge events. Thin: flags, objects, run.
-#include <csignal>
-#include <fstream>
-#include <iostream>
-#include <thread>
-#include <vector>
-
+// milter steps into smtpbridge events. Thin: flags, objects, run (the rest is host/host_main.h).
 #include <CLI/CLI.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <prometheus/exposer.h>
 #include <prometheus/registry.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <yaml-cpp/yaml.h>
 
-#include "smtpbridge/common/log_format.h"
 #include "host/duration_flag.h"
+#include "host/host_main.h"
 #include "host/io_pool.h"
-#include "host/signal_drain.h"
 #include "milter/host_config.h"
 #include "milter/milter_server.h"
-#include "smtpbridge/common/ready_file.h"
 #include "smtpbridge/sink/sink_factory.h"
-#include "smtpbridge/v1/names.h"
 
 int main(int argc, char** argv) {
   using namespace smtpbridge;
   CLI::App app{"smtpbridge milter (protocol v6) host for Postfix and Sendmail"};
-  std::string listen, dispatcher, sink_config, ready_file, config_file, metrics_listen;
-  std::string budget_command, budget_eom, log_level = "info", host_name, drain = "10s";
+  host::CommonFlags common;
+  host::ListenFlags listen;
+  std::string config_file, budget_command, budget_eom, host_name;
   int instance = 0;
-  unsigned threads = 2;
-  app.add_option("--listen", listen, "inet:HOST:PORT, HOST:PORT or unix:/path (port 0: any)");
-  std::string socket_mode, socket_owner;
-  app.add_option("--socket-mode", socket_mode, "unix socket permissions, octal, e.g. 0660 (the MTA must be able to connect)");
-  app.add_option("--socket-owner", socket_owner, "unix socket USER[:GROUP] or :GROUP (names or ids)");
-  app.add_option("--dispatcher", dispatcher, "dispatcher gRPC target (overrides the sink config)");
-  app.add_option("--sink-config", sink_config, "YAML file with a sink: section");
+  listen.Add(app, "inet:HOST:PORT, HOST:PORT or unix:/path (port 0: any)");
+  common.Add(app);
+  common.AddThreadsAndDrain(app, "events");
   app.add_option("--config", config_file, "YAML file with a milter: section (and sink:)");
-  app.add_option("--ready-file", ready_file, "written with the bound address once listening");
   app.add_option("--budget-command", budget_command, "budget of a command event, e.g. 20ms");
   app.add_option("--budget-eom", budget_eom, "budget of the end-of-message event, e.g. 200ms");
   app.add_option("--instance", instance, "SMTP virtual server instance (>= 1)");
   app.add_option("--host-name", host_name, "SessionContext.host_name (default: the MTA's j macro)");
-  app.add_option("--threads", threads, "I/O threads (one event loop each; connections spread across them)")->check(CLI::Range(1u, 64u));
-  app.add_option("--drain-timeout", drain, "on SIGTERM, how long events in flight may take to finish")->capture_default_str();
-  app.add_option("--metrics-listen", metrics_listen, "Prometheus HOST:PORT (off when empty)");
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off");
-  std::string log_format = "text";
-  app.add_option("--log-format", log_format, "text, or json: one JSON object per log line")
-      ->check(CLI::IsMember({"text", "json"}));
   CLI11_PARSE(app, argc, argv);
-
-  spdlog::set_default_logger(spdlog::stderr_color_mt("milter"));
-  spdlog::set_level(spdlog::level::from_str(log_level));
-  if (log_format == "json") smtpbridge::logging::SetFormat("json");
+  host::SetUpLogging("milter", common);
 
   try {
-    const auto drain_timeout =
-        std::chrono::duration_cast<std::chrono::milliseconds>(host::DurationFlag(drain, "--drain-timeout"));
+    const auto drain_timeout = common.DrainTimeout();
     milter::HostConfig config;
     if (!config_file.empty()) milter::LoadHostConfig(config_file, config);
-    if (!listen.empty()) config.listen = listen;
     if (!budget_command.empty()) config.server.session.command_budget = host::DurationFlag(budget_command, "--budget-command");
     if (!budget_eom.empty()) config.server.session.eom_budget = host::DurationFlag(budget_eom, "--budget-eom");
     if (instance > 0) config.server.session.instance = static_cast<uint32_t>(instance);
     if (!host_name.empty()) config.server.session.host_name = host_name;
-    std::string error;
-    auto address = milter::ParseListenAddress(config.listen, &error);
-    if (!address) throw std::runtime_error(error);
-    if (!socket_mode.empty()) {
-      address->mode = milter::ParseSocketMode(socket_mode, &error);
-      if (!address->mode) throw std::runtime_error("--socket-mode: " + error);
-    }
-    if (!socket_owner.empty()) milter::ParseSocketOwner(socket_owner, &*address);
-    if ((address->mode || !socket_owner.empty()) && !address->is_unix) {
-      throw std::runtime_error("--socket-mode/--socket-owner need --listen unix:PATH");
-    }
+    const auto address = listen.Resolve(config.listen);
 
-    sink::SinkOptions sink_options;
-    if (!sink_config.empty()) sink_options = sink::LoadSinkOptions(sink_config);
-    else if (!config_file.empty() && YAML::LoadFile(config_file)["sink"]) sink_options = sink::LoadSinkOptions(config_file);
-    if (!dispatcher.empty()) sink_options.dispatcher_target = dispatcher;
-
-    std::unique_ptr<prometheus::Exposer> exposer;
-    if (!metrics_listen.empty()) {
-      auto registry = std::make_shared<prometheus::Registry>();
-      exposer = std::make_unique<prometheus::Exposer>(metrics_listen);
-      exposer->RegisterCollectable(registry);
-      sink_options.metrics_registry = registry;
-    }
+    sink::SinkOptions sink_options = host::LoadSinkOptions(common, config_file);
+    auto registry = std::make_shared<prometheus::Registry>();
+    auto exposer = host::StartMetrics(common, registry);
+    if (exposer) sink_options.metrics_registry = registry;
     auto the_sink = sink::MakeSink(sink_options);
 
-    host::IoPool io_pool(threads);
-    auto& io = io_pool.main();
-    milter::MilterServer server(io, io_pool.connections(), *the_sink, config.server);
-    const std::string bound = server.Listen(*address);
+    host::IoPool io_pool(common.threads);
+    milter::MilterServer server(io_pool.main(), io_pool.connections(), *the_sink, config.server);
+    const auto server_metrics = server.Metrics();  // the exposer holds it weakly
+    if (exposer) exposer->RegisterCollectable(server_metrics);
+    const std::string bound = server.Listen(address);
     spdlog::info("milter listening on {} (dispatcher {}, budgets {}us/{}us)", bound,
                  sink_options.dispatcher_target, config.server.session.command_budget.count(),
                  config.server.session.eom_budget.count());
-    // SIGTERM is ours before the ready file says so: a supervisor that stops us right away gets a drain.
-    host::SignalDrain signal_drain(io, drain_timeout,
-                                   {.stop_accepting = [&] { server.StopAccepting(); },
-                                    .in_flight = [&] { return server.stats().in_flight.count(); },
-                                    .finish = [&] { io_pool.Stop(); }});
-    if (std::string error; !ready_file.empty() && !common::WriteReadyFile(ready_file, bound, &error)) {
-      throw std::runtime_error(error);
-    }
-
-    io_pool.Run();
+    host::RunHost(io_pool, drain_timeout, common, bound,
+                  {.stop_accepting = [&] { server.StopAccepting(); },
+                   .in_flight = [&] { return server.stats().in_flight.count(); }});
     // Nothing is in flight any more (or the drain deadline passed): what is left answers from the
     // fallback at once.
     the_sink->Shutdown();
-    spdlog::info("milter stopped: {} connections, {} events, {} protocol errors, {} refused edits, "
-                 "{} edits not granted by the MTA",
-                 server.stats().connections.load(), server.stats().events.load(),
-                 server.stats().protocol_errors.load(), server.stats().refused_edits.load(),
-                 server.stats().skipped_edits.load());
+    spdlog::info(
+        "milter stopped: {} connections, {} events, {} protocol errors, {} idle and {} write "
+        "timeouts, {} refused edits, {} edits not granted by the MTA",
+        server.stats().connections.load(), server.stats().events.load(),
+        server.stats().protocol_errors.load(), server.stats().idle_timeouts.load(),
+        server.stats().write_timeouts.load(), server.stats().refused_edits.load(),
+        server.stats().skipped_edits.load());
     return 0;
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());

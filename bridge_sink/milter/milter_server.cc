@@ -4,7 +4,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-#include <filesystem>
 #include <random>
 #include <stdexcept>
 #include <vector>
@@ -20,7 +19,9 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
-#include "milter/async_evaluate.h"
+#include "host/async_evaluate.h"
+#include "host/listener.h"
+#include "host/stats_metrics.h"
 
 namespace smtpbridge::milter {
 namespace asio = boost::asio;
@@ -82,18 +83,28 @@ std::string PeerName(const Socket& socket) {
   }
 }
 
-// The connection's idle limit, as one lazily re-armed timer: a read or a write only notes the
-// time, instead of arming and cancelling a timer and racing two operations per packet (a milter
-// message is a dozen packets). When the limit passes during a read (the MTA went silent) or a
-// write (the MTA stopped reading our replies: without this a wedged MTA pins the connection
-// forever), the operation is cancelled. The timer is always armed no later than `limit` after
-// it was last armed, so an operation starting later is covered without re-arming. Lives on the
-// connection's strand; `closed` (set when the connection ends) keeps a late expiry away from
-// the socket.
+// The connection's deadlines, as one lazily re-armed timer: a read or a write only notes when
+// it started and its limit, instead of arming and cancelling a timer and racing two operations
+// per packet (a milter message is a dozen packets). When a read waits longer than the idle limit
+// (the MTA went silent) or a write longer than the write limit (the MTA stopped reading our
+// replies: without this a wedged MTA pins the connection forever), the operation is cancelled.
+// The timer is never armed further than the shorter limit ahead, so an operation starting later
+// is covered without re-arming. Lives on the connection's strand; `closed` (set when the
+// connection ends) keeps a late expiry away from the socket.
 template <typename Socket>
 struct IdleWatch : std::enable_shared_from_this<IdleWatch<Socket>> {
-  IdleWatch(Socket& s, std::chrono::steady_clock::duration limit)
-      : socket(&s), timer(s.get_executor()), limit(limit) {}
+  using Duration = std::chrono::steady_clock::duration;
+  IdleWatch(Socket& s, Duration read_limit, Duration write_limit)
+      : socket(&s),
+        timer(s.get_executor()),
+        horizon(std::min(read_limit, write_limit)),
+        limit(read_limit) {}
+
+  void Start(Duration op_limit) {
+    io_started = std::chrono::steady_clock::now();
+    limit = op_limit;
+    waiting = true;
+  }
 
   void Arm(std::chrono::steady_clock::time_point at) {
     timer.expires_at(at);
@@ -102,7 +113,7 @@ struct IdleWatch : std::enable_shared_from_this<IdleWatch<Socket>> {
       const auto now = std::chrono::steady_clock::now();
       const auto deadline = self->io_started + self->limit;
       if (!self->waiting || now < deadline) {
-        self->Arm(self->waiting ? deadline : now + self->limit);
+        self->Arm(self->waiting ? std::min(deadline, now + self->horizon) : now + self->horizon);
         return;
       }
       self->expired = true;
@@ -113,7 +124,8 @@ struct IdleWatch : std::enable_shared_from_this<IdleWatch<Socket>> {
 
   Socket* socket;
   asio::steady_timer timer;
-  const std::chrono::steady_clock::duration limit;
+  const Duration horizon;  // the shorter of the two limits
+  Duration limit;          // of the operation outstanding (or last)
   std::chrono::steady_clock::time_point io_started = std::chrono::steady_clock::now();
   bool waiting = false;  // a read or a write is outstanding
   bool expired = false;
@@ -128,8 +140,9 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket) {
   const std::string id = shared->id_prefix + "-" + std::to_string(shared->next_id++);
   MilterSession session(shared->sink, shared->options.session, id);
   PacketReader reader(shared->options.max_packet);
-  auto idle = std::make_shared<IdleWatch<Socket>>(socket, shared->options.idle_timeout);
-  idle->Arm(idle->io_started + idle->limit);
+  auto idle = std::make_shared<IdleWatch<Socket>>(socket, shared->options.idle_timeout,
+                                                  shared->options.write_timeout);
+  idle->Arm(idle->io_started + idle->horizon);
   auto buffer = std::make_unique_for_overwrite<char[]>(kReadChunk);  // no zeroing: reads fill it
   std::string out;
   if (spdlog::should_log(spdlog::level::debug))
@@ -151,11 +164,11 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket) {
     }
     if (status == PacketReader::Status::kNeedMore) {
       if (!answered) AckNow(socket);
-      idle->io_started = std::chrono::steady_clock::now();
-      idle->waiting = true;
+      idle->Start(shared->options.idle_timeout);
       auto [ec, n] = co_await socket.async_read_some(asio::buffer(buffer.get(), kReadChunk), kAwait);
       idle->waiting = false;
       if (idle->expired) {
+        stats.idle_timeouts++;
         spdlog::info("milter {}: idle for {} ms, closing", id, shared->options.idle_timeout.count());
         break;
       }
@@ -185,8 +198,8 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket) {
     if (step.event) {
       busy.emplace(stats.in_flight);
       stats.events++;
-      auto evaluation = co_await AsyncEvaluate(shared->sink, std::move(*step.event), step.budget,
-                                               asio::use_awaitable);
+      auto evaluation = co_await host::AsyncEvaluate(shared->sink, std::move(*step.event),
+                                                     step.budget, asio::use_awaitable);
       if (evaluation.reason != sink::FallbackReason::kNone)
         spdlog::debug("milter {}: fallback verdict ({})", id, sink::FallbackReasonName(evaluation.reason));
       const uint64_t refused_before = session.stats().refused_edits + session.stats().refused_verdicts;
@@ -196,12 +209,13 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket) {
       stats.skipped_edits += session.stats().skipped_edits - skipped_before;
     }
     if (!out.empty()) {
-      idle->io_started = std::chrono::steady_clock::now();
-      idle->waiting = true;
+      idle->Start(shared->options.write_timeout);
       auto [ec, n] = co_await asio::async_write(socket, asio::buffer(out), kAwait);
       idle->waiting = false;
       if (idle->expired) {
-        spdlog::warn("milter {}: the MTA read no reply for {} ms, closing", id, shared->options.idle_timeout.count());
+        stats.write_timeouts++;
+        spdlog::warn("milter {}: the MTA read no reply for {} ms, closing", id,
+                     shared->options.write_timeout.count());
         break;
       }
       if (ec) {
@@ -220,34 +234,13 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket) {
   spdlog::debug("milter {}: closed", id);
 }
 
-template <typename Acceptor>
-awaitable<void> AcceptLoop(std::shared_ptr<Shared> shared, std::shared_ptr<Acceptor> acceptor,
-                           host::ExecutorSource connections) {
-  for (;;) {
-    auto [ec, socket] = co_await acceptor->async_accept(connections(), kAwait);
-    if (ec) {
-      if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
-      spdlog::warn("milter: accept: {}", ec.message());
-      continue;
-    }
-    if constexpr (std::is_same_v<Acceptor, tcp::acceptor>) {
-      boost::system::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
-    }
-    auto executor = socket.get_executor();
-    asio::co_spawn(executor, RunConnection(shared, std::move(socket)), asio::detached);
-  }
-}
-
 }  // namespace
 
 struct MilterServer::Impl {
-  asio::io_context& io;
-  host::ExecutorSource connections;
+  Impl(asio::io_context& io, host::ExecutorSource connections, std::shared_ptr<Shared> s)
+      : shared(std::move(s)), listener(io, std::move(connections), "milter") {}
   std::shared_ptr<Shared> shared;
-  std::vector<std::shared_ptr<tcp::acceptor>> tcp_acceptors;
-  std::vector<std::shared_ptr<asio::local::stream_protocol::acceptor>> unix_acceptors;
-  std::vector<std::string> unix_paths;
+  host::Listener listener;
 };
 
 MilterServer::MilterServer(asio::io_context& io, sink::Sink& sink, ServerOptions options)
@@ -256,51 +249,52 @@ MilterServer::MilterServer(asio::io_context& io, sink::Sink& sink, ServerOptions
 MilterServer::MilterServer(asio::io_context& io, host::ExecutorSource connections, sink::Sink& sink,
                            ServerOptions options)
     : stats_(std::make_shared<ServerStats>()) {
-  impl_ = std::make_unique<Impl>(Impl{io, std::move(connections),
-                                      std::make_shared<Shared>(sink, std::move(options), stats_), {}, {}, {}});
+  impl_ = std::make_unique<Impl>(io, std::move(connections),
+                                 std::make_shared<Shared>(sink, std::move(options), stats_));
 }
 
-MilterServer::~MilterServer() {
-  StopAccepting();
-  for (const auto& path : impl_->unix_paths) {
-    std::error_code ec;
-    std::filesystem::remove(path, ec);
-  }
+MilterServer::~MilterServer() = default;
+
+std::string MilterServer::Listen(const host::ListenAddress& address) {
+  auto shared = impl_->shared;
+  return impl_->listener.Listen(
+      address,
+      {.tcp =
+           [shared](tcp::socket socket) {
+             boost::system::error_code ignored;
+             socket.set_option(tcp::no_delay(true), ignored);
+             auto executor = socket.get_executor();
+             asio::co_spawn(executor, RunConnection(shared, std::move(socket)), asio::detached);
+           },
+       .unix_socket =
+           [shared](asio::local::stream_protocol::socket socket) {
+             auto executor = socket.get_executor();
+             asio::co_spawn(executor, RunConnection(shared, std::move(socket)), asio::detached);
+           }});
 }
 
-std::string MilterServer::Listen(const ListenAddress& address) {
-  try {
-    if (address.is_unix) {
-      std::error_code ec;
-      // A stale socket from an earlier run would make bind fail.
-      if (std::filesystem::is_socket(address.path, ec)) std::filesystem::remove(address.path, ec);
-      auto acceptor = std::make_shared<asio::local::stream_protocol::acceptor>(
-          impl_->io, asio::local::stream_protocol::endpoint(address.path));
-      ApplySocketPermissions(address);
-      asio::co_spawn(impl_->io, AcceptLoop(impl_->shared, acceptor, impl_->connections), asio::detached);
-      impl_->unix_acceptors.push_back(std::move(acceptor));
-      impl_->unix_paths.push_back(address.path);
-      return address.path;
-    }
-    tcp::endpoint endpoint(asio::ip::make_address(address.host), address.port);
-    auto acceptor = std::make_shared<tcp::acceptor>(impl_->io, endpoint, /*reuse_address=*/true);
-    auto bound = acceptor->local_endpoint();
-    asio::co_spawn(impl_->io, AcceptLoop(impl_->shared, acceptor, impl_->connections), asio::detached);
-    impl_->tcp_acceptors.push_back(std::move(acceptor));
-    std::string host = bound.address().to_string();
-    if (bound.address().is_v6()) host = "[" + host + "]";
-    return host + ":" + std::to_string(bound.port());
-  } catch (const std::exception& e) {
-    throw std::runtime_error("cannot listen on " +
-                             (address.is_unix ? address.path : address.host + ":" + std::to_string(address.port)) +
-                             ": " + e.what());
-  }
+std::shared_ptr<prometheus::Collectable> MilterServer::Metrics() const {
+  return host::StatsMetrics(
+      stats_,
+      {
+          {"smtpbridge_milter_connections_total", "MTA connections accepted", &stats_->connections},
+          {"smtpbridge_milter_connections_active", "MTA connections open now",
+           &stats_->active_connections, true},
+          {"smtpbridge_milter_events_total", "Events sent to the sink", &stats_->events},
+          {"smtpbridge_milter_protocol_errors_total",
+           "MTA connections closed on a malformed or unexpected packet", &stats_->protocol_errors},
+          {"smtpbridge_milter_idle_timeouts_total",
+           "MTA connections closed after idle_timeout without a packet", &stats_->idle_timeouts},
+          {"smtpbridge_milter_write_timeouts_total",
+           "MTA connections closed because a reply was not read within write_timeout",
+           &stats_->write_timeouts},
+          {"smtpbridge_milter_refused_edits_total",
+           "Verdicts and edits refused as invalid or not applicable", &stats_->refused_edits},
+          {"smtpbridge_milter_skipped_edits_total", "Edits the MTA did not grant in negotiation",
+           &stats_->skipped_edits},
+      });
 }
 
-void MilterServer::StopAccepting() {
-  boost::system::error_code ec;
-  for (auto& a : impl_->tcp_acceptors) a->close(ec);
-  for (auto& a : impl_->unix_acceptors) a->close(ec);
-}
+void MilterServer::StopAccepting() { impl_->listener.StopAccepting(); }
 
 }  // namespace smtpbridge::milter

@@ -9,11 +9,12 @@
 #include <string>
 
 #include <boost/asio/io_context.hpp>
+#include <prometheus/collectable.h>
 
 #include "host/in_flight.h"
 #include "host/io_pool.h"
+#include "host/listen_address.h"
 
-#include "milter/listen_address.h"
 #include "milter/milter_session.h"
 #include "smtpbridge/sink/sink.h"
 
@@ -24,6 +25,9 @@ struct ServerOptions {
   // An MTA connection that sends nothing for this long is closed (Postfix's own milter
   // timeouts are shorter, so a healthy MTA never hits it).
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(10)};
+  // A reply the MTA does not take within this long (it stopped reading: wedged) closes the
+  // connection. Postfix gives up on a milter reply after milter_command_timeout (30s).
+  std::chrono::milliseconds write_timeout{std::chrono::minutes(1)};
   std::size_t max_packet = kMaxPacketSize;
 };
 
@@ -31,6 +35,8 @@ struct ServerStats {
   std::atomic<uint64_t> connections{0};
   std::atomic<uint64_t> active_connections{0};
   std::atomic<uint64_t> protocol_errors{0};
+  std::atomic<uint64_t> idle_timeouts{0};   // the MTA sent nothing within idle_timeout
+  std::atomic<uint64_t> write_timeouts{0};  // the MTA read no reply within write_timeout
   std::atomic<uint64_t> events{0};
   std::atomic<uint64_t> refused_edits{0};  // SessionStats::refused_edits + refused_verdicts, summed
   std::atomic<uint64_t> skipped_edits{0};  // SessionStats::skipped_edits, summed
@@ -50,11 +56,13 @@ class MilterServer {
 
   // Binds and starts accepting. Returns "host:port" (the bound port when 0 was asked) or the
   // unix socket path. Throws std::runtime_error when it cannot bind.
-  std::string Listen(const ListenAddress& address);
+  std::string Listen(const host::ListenAddress& address);
   // Stops accepting; open connections finish with their MTA.
   void StopAccepting();
 
   const ServerStats& stats() const { return *stats_; }
+  // The stats above as Prometheus metrics (smtpbridge_milter_*), read when scraped.
+  std::shared_ptr<prometheus::Collectable> Metrics() const;
 
  private:
   struct Impl;

@@ -1,6 +1,5 @@
 #include "policy/policy_server.h"
 
-#include <filesystem>
 #include <random>
 #include <vector>
 
@@ -16,7 +15,9 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
-#include "milter/async_evaluate.h"
+#include "host/async_evaluate.h"
+#include "host/listener.h"
+#include "host/stats_metrics.h"
 #include "smtpbridge/v1/smtp_text.h"
 
 namespace smtpbridge::policy {
@@ -52,6 +53,7 @@ template <typename Socket>
 awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std::string peer) {
   auto& stats = *shared->stats;
   stats.connections++;
+  stats.active_connections++;
   const std::string conn_id = shared->id_prefix + "-" + std::to_string(shared->next_id++);
   RequestReader reader(shared->options.limits);
   asio::steady_timer idle(socket.get_executor());
@@ -68,7 +70,12 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
     if (status == RequestReader::Status::kNeedMore) {
       idle.expires_after(shared->options.idle_timeout);
       auto result = co_await (socket.async_read_some(asio::buffer(buffer), kAwait) || idle.async_wait(kAwait));
-      if (result.index() == 1) break;
+      if (result.index() == 1) {
+        stats.idle_timeouts++;
+        spdlog::debug("policy {}: idle for {} ms, closing", conn_id,
+                      shared->options.idle_timeout.count());
+        break;
+      }
       auto [ec, n] = std::get<0>(result);
       if (ec) break;
       reader.Feed(std::string_view(buffer.data(), n));
@@ -89,8 +96,8 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
                                          session_id + "-" + std::to_string(++event_counter));
       if (shared->sink.Wants(shared->options.mapping.instance, event.type(), keyword)) {
         stats.events++;
-        auto evaluation = co_await milter::AsyncEvaluate(shared->sink, std::move(event),
-                                                         shared->options.budget, asio::use_awaitable);
+        auto evaluation = co_await host::AsyncEvaluate(shared->sink, std::move(event),
+                                                       shared->options.budget, asio::use_awaitable);
         int refused = 0;
         action = ActionForVerdict(evaluation.verdict, state, &refused);
         if (refused > 0) {
@@ -104,12 +111,13 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
       }
     }
     const std::string out = FormatResponse(action);
-    // A write has the same deadline as a read: an MTA that stops reading must not pin us.
-    idle.expires_after(shared->options.idle_timeout);
+    // A write has a deadline too: an MTA that stops reading must not pin the connection.
+    idle.expires_after(shared->options.write_timeout);
     auto written = co_await (asio::async_write(socket, asio::buffer(out), kAwait) || idle.async_wait(kAwait));
     if (written.index() == 1) {
+      stats.write_timeouts++;
       spdlog::warn("policy {}: the client read no answer for {} ms, closing", conn_id,
-                   shared->options.idle_timeout.count());
+                   shared->options.write_timeout.count());
       break;
     }
     if (auto [ec, n] = std::get<0>(written); ec) break;
@@ -117,27 +125,7 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
   boost::system::error_code ignored;
   socket.shutdown(Socket::shutdown_both, ignored);
   socket.close(ignored);
-}
-
-template <typename Acceptor>
-awaitable<void> AcceptLoop(std::shared_ptr<Shared> shared, std::shared_ptr<Acceptor> acceptor,
-                           host::ExecutorSource connections) {
-  for (;;) {
-    auto [ec, socket] = co_await acceptor->async_accept(connections(), kAwait);
-    if (ec) {
-      if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
-      spdlog::warn("policy: accept: {}", ec.message());
-      continue;
-    }
-    std::string peer = "unix";
-    if constexpr (std::is_same_v<Acceptor, tcp::acceptor>) {
-      boost::system::error_code pec;
-      auto ep = socket.remote_endpoint(pec);
-      peer = pec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
-    }
-    auto executor = socket.get_executor();
-    asio::co_spawn(executor, RunConnection(shared, std::move(socket), std::move(peer)), asio::detached);
-  }
+  stats.active_connections--;
 }
 
 }  // namespace
@@ -145,12 +133,10 @@ awaitable<void> AcceptLoop(std::shared_ptr<Shared> shared, std::shared_ptr<Accep
 std::string FormatResponse(const std::string& action) { return "action=" + action + "\n\n"; }
 
 struct PolicyServer::Impl {
-  asio::io_context& io;
-  host::ExecutorSource connections;
+  Impl(asio::io_context& io, host::ExecutorSource connections, std::shared_ptr<Shared> s)
+      : shared(std::move(s)), listener(io, std::move(connections), "policy") {}
   std::shared_ptr<Shared> shared;
-  std::vector<std::shared_ptr<tcp::acceptor>> tcp_acceptors;
-  std::vector<std::shared_ptr<asio::local::stream_protocol::acceptor>> unix_acceptors;
-  std::vector<std::string> unix_paths;
+  host::Listener listener;
 };
 
 PolicyServer::PolicyServer(asio::io_context& io, sink::Sink& sink, PolicyServerOptions options)
@@ -159,50 +145,56 @@ PolicyServer::PolicyServer(asio::io_context& io, sink::Sink& sink, PolicyServerO
 PolicyServer::PolicyServer(asio::io_context& io, host::ExecutorSource connections, sink::Sink& sink,
                            PolicyServerOptions options)
     : stats_(std::make_shared<PolicyServerStats>()) {
-  impl_ = std::make_unique<Impl>(Impl{io, std::move(connections),
-                                      std::make_shared<Shared>(sink, std::move(options), stats_), {}, {}, {}});
+  impl_ = std::make_unique<Impl>(io, std::move(connections),
+                                 std::make_shared<Shared>(sink, std::move(options), stats_));
 }
 
-PolicyServer::~PolicyServer() {
-  StopAccepting();
-  for (const auto& path : impl_->unix_paths) {
-    std::error_code ec;
-    std::filesystem::remove(path, ec);
-  }
+PolicyServer::~PolicyServer() = default;
+
+std::string PolicyServer::Listen(const host::ListenAddress& address) {
+  auto shared = impl_->shared;
+  return impl_->listener.Listen(
+      address, {.tcp =
+                    [shared](tcp::socket socket) {
+                      boost::system::error_code ec;
+                      const auto ep = socket.remote_endpoint(ec);
+                      std::string peer =
+                          ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+                      auto executor = socket.get_executor();
+                      asio::co_spawn(executor,
+                                     RunConnection(shared, std::move(socket), std::move(peer)),
+                                     asio::detached);
+                    },
+                .unix_socket =
+                    [shared](asio::local::stream_protocol::socket socket) {
+                      auto executor = socket.get_executor();
+                      asio::co_spawn(executor, RunConnection(shared, std::move(socket), "unix"),
+                                     asio::detached);
+                    }});
 }
 
-std::string PolicyServer::Listen(const milter::ListenAddress& address) {
-  try {
-    if (address.is_unix) {
-      std::error_code ec;
-      if (std::filesystem::is_socket(address.path, ec)) std::filesystem::remove(address.path, ec);
-      auto acceptor = std::make_shared<asio::local::stream_protocol::acceptor>(
-          impl_->io, asio::local::stream_protocol::endpoint(address.path));
-      milter::ApplySocketPermissions(address);
-      asio::co_spawn(impl_->io, AcceptLoop(impl_->shared, acceptor, impl_->connections), asio::detached);
-      impl_->unix_acceptors.push_back(acceptor);
-      impl_->unix_paths.push_back(address.path);
-      return address.path;
-    }
-    tcp::endpoint endpoint(asio::ip::make_address(address.host), address.port);
-    auto acceptor = std::make_shared<tcp::acceptor>(impl_->io, endpoint, true);
-    auto bound = acceptor->local_endpoint();
-    asio::co_spawn(impl_->io, AcceptLoop(impl_->shared, acceptor, impl_->connections), asio::detached);
-    impl_->tcp_acceptors.push_back(acceptor);
-    std::string host = bound.address().to_string();
-    if (bound.address().is_v6()) host = "[" + host + "]";
-    return host + ":" + std::to_string(bound.port());
-  } catch (const std::exception& e) {
-    throw std::runtime_error("cannot listen on " +
-                             (address.is_unix ? address.path : address.host + ":" + std::to_string(address.port)) +
-                             ": " + e.what());
-  }
+std::shared_ptr<prometheus::Collectable> PolicyServer::Metrics() const {
+  return host::StatsMetrics(
+      stats_,
+      {
+          {"smtpbridge_policy_connections_total", "Policy client connections accepted",
+           &stats_->connections},
+          {"smtpbridge_policy_connections_active", "Policy client connections open now",
+           &stats_->active_connections, true},
+          {"smtpbridge_policy_requests_total", "Policy requests read", &stats_->requests},
+          {"smtpbridge_policy_events_total", "Events sent to the sink", &stats_->events},
+          {"smtpbridge_policy_protocol_errors_total", "Connections closed on a malformed request",
+           &stats_->protocol_errors},
+          {"smtpbridge_policy_idle_timeouts_total",
+           "Connections closed after idle_timeout without a request", &stats_->idle_timeouts},
+          {"smtpbridge_policy_write_timeouts_total",
+           "Connections closed because an answer was not read within write_timeout",
+           &stats_->write_timeouts},
+          {"smtpbridge_policy_refused_edits_total",
+           "Verdict edits the policy protocol cannot apply", &stats_->refused_edits},
+      });
 }
 
-void PolicyServer::StopAccepting() {
-  boost::system::error_code ec;
-  for (auto& a : impl_->tcp_acceptors) a->close(ec);
-  for (auto& a : impl_->unix_acceptors) a->close(ec);
-}
+void PolicyServer::StopAccepting() { impl_->listener.StopAccepting(); }
 
 }  // namespace smtpbridge::policy

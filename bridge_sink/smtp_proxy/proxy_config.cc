@@ -6,6 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "host/listen_address.h"
 #include "smtpbridge/v1/names.h"
 
 namespace smtpbridge::proxy {
@@ -76,16 +77,10 @@ Duration ProxyConfig::BudgetFor(v1::EventType type, bool eod) const {
 }
 
 bool SplitHostPort(const std::string& text, std::string* host, uint16_t* port) {
-  const size_t colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 >= text.size()) return false;
-  std::string h = text.substr(0, colon);
-  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-  const std::string p = text.substr(colon + 1);
-  if (p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) return false;
-  const unsigned long v = std::stoul(p);
-  if (v > 65535) return false;
-  *host = h;
-  *port = static_cast<uint16_t>(v);
+  auto parsed = host::ParseHostPort(text);
+  if (!parsed) return false;
+  *host = std::move(parsed->host);
+  *port = parsed->port;
   return true;
 }
 

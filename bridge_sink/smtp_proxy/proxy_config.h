@@ -59,7 +59,7 @@ struct ProxyConfig {
 ProxyConfig LoadProxyConfig(const std::string& path);
 ProxyConfig ParseProxyConfig(const std::string& yaml_text, const std::string& source_name);
 
-// "127.0.0.1:2525" / "[::1]:25" -> host, port. False when malformed.
+// "127.0.0.1:2525" / "[::1]:25" -> host, port (host::ParseHostPort). False when malformed.
 bool SplitHostPort(const std::string& text, std::string* host, uint16_t* port);
 
 }  // namespace smtpbridge::proxy

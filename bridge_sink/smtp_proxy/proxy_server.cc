@@ -4,7 +4,6 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 
@@ -23,17 +22,17 @@ ProxyServer::ProxyServer(asio::io_context& io, ProxyConfig config, sink::Sink& s
 
 ProxyServer::ProxyServer(asio::io_context& io, host::ExecutorSource sessions, ProxyConfig config,
                          sink::Sink& sink, std::shared_ptr<prometheus::Registry> registry)
-    : io_(io), sessions_executor_(std::move(sessions)), context_(std::make_shared<ProxyContext>()), acceptor_(io) {
+    : io_(io),
+      context_(std::make_shared<ProxyContext>()),
+      listener_(std::make_unique<host::Listener>(io, std::move(sessions), "proxy")) {
   context_->config = std::move(config);
   context_->sink = &sink;
   context_->metrics = std::make_unique<ProxyMetrics>(std::move(registry));
 }
 
 ProxyServer::~ProxyServer() {
-  // The io_context is expected to be stopped or out of work here; no posting.
   context_->stopping.store(true);
-  boost::system::error_code ignored;
-  acceptor_.close(ignored);
+  listener_->StopAccepting();
 }
 
 tcp::endpoint ProxyServer::Start() {
@@ -65,52 +64,39 @@ tcp::endpoint ProxyServer::Start() {
   }
   const auto address = asio::ip::make_address(host, ec);
   if (ec) throw std::runtime_error("listen: bad address '" + host + "'");
-  tcp::endpoint endpoint(address, port);
-  acceptor_.open(endpoint.protocol());
-  acceptor_.set_option(tcp::acceptor::reuse_address(true));
-  acceptor_.bind(endpoint, ec);
-  if (ec) throw std::runtime_error("listen " + config.listen + ": " + ec.message());
-  acceptor_.listen(asio::socket_base::max_listen_connections);
-  Accept();
-  return acceptor_.local_endpoint();
+  try {
+    return listener_->ListenTcp(tcp::endpoint(address, port),
+                                [this](tcp::socket socket) { Accept(std::move(socket)); });
+  } catch (const boost::system::system_error& e) {
+    throw std::runtime_error("listen " + config.listen + ": " + e.code().message());
+  }
 }
 
-void ProxyServer::Accept() {
-  acceptor_.async_accept(sessions_executor_(), [this](boost::system::error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) {
-      if (context_->active_sessions.load() >= context_->config.limits.max_sessions) {
-        context_->metrics->sessions_refused.Increment();
-        auto s = std::make_shared<tcp::socket>(std::move(socket));
-        auto reply = std::make_shared<std::string>("421 4.7.0 " + context_->config.hostname +
-                                                   " Error: too many connections\r\n");
-        asio::async_write(*s, asio::buffer(*reply), [s, reply](boost::system::error_code, size_t) {
-          boost::system::error_code ignored;
-          s->shutdown(tcp::socket::shutdown_both, ignored);
-          s->close(ignored);
-        });
-      } else {
-        auto session = std::make_shared<ClientSession>(std::move(socket), context_);
-        {
-          std::lock_guard lock(mu_);
-          std::erase_if(sessions_, [](const auto& w) { return w.expired(); });
-          sessions_.push_back(session);
-        }
-        session->Start();
-      }
-    } else {
-      spdlog::warn("accept: {}", ec.message());
-    }
-    Accept();
-  });
+void ProxyServer::Accept(tcp::socket socket) {
+  if (context_->active_sessions.load() >= context_->config.limits.max_sessions) {
+    context_->metrics->sessions_refused.Increment();
+    auto s = std::make_shared<tcp::socket>(std::move(socket));
+    auto reply = std::make_shared<std::string>("421 4.7.0 " + context_->config.hostname +
+                                               " Error: too many connections\r\n");
+    asio::async_write(*s, asio::buffer(*reply), [s, reply](boost::system::error_code, size_t) {
+      boost::system::error_code ignored;
+      s->shutdown(tcp::socket::shutdown_both, ignored);
+      s->close(ignored);
+    });
+    return;
+  }
+  auto session = std::make_shared<ClientSession>(std::move(socket), context_);
+  {
+    std::lock_guard lock(mu_);
+    std::erase_if(sessions_, [](const auto& w) { return w.expired(); });
+    sessions_.push_back(session);
+  }
+  session->Start();
 }
 
 void ProxyServer::Stop() {
   context_->stopping.store(true);
-  asio::post(io_, [this] {
-    boost::system::error_code ignored;
-    acceptor_.close(ignored);
-  });
+  listener_->StopAccepting();  // thread-safe, closed on return
   std::lock_guard lock(mu_);
   for (auto& weak : sessions_) {
     if (auto session = weak.lock()) session->RequestShutdown();

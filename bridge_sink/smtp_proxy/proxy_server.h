@@ -1,5 +1,6 @@
-// The listening side of the proxy: accepts clients, enforces max_sessions, starts a
-// ClientSession per connection on its own strand or I/O thread, and drains them on Stop().
+// The listening side of the proxy: accepts clients (through host::Listener, like the other
+// hosts), enforces max_sessions, starts a ClientSession per connection on its own strand or I/O
+// thread, and drains them on Stop().
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "host/io_pool.h"
+#include "host/listener.h"
 #include "proxy_config.h"
 #include "proxy_context.h"
 #include "smtpbridge/sink/sink.h"
@@ -43,12 +45,12 @@ class ProxyServer {
   const ProxyMetrics& metrics() const { return *context_->metrics; }
 
  private:
-  void Accept();
+  // A new client (on its session's executor): refused with 421 over max_sessions, else a session.
+  void Accept(boost::asio::ip::tcp::socket socket);
 
   boost::asio::io_context& io_;
-  host::ExecutorSource sessions_executor_;
   std::shared_ptr<ProxyContext> context_;
-  boost::asio::ip::tcp::acceptor acceptor_;
+  std::unique_ptr<host::Listener> listener_;
   std::mutex mu_;
   std::vector<std::weak_ptr<ClientSession>> sessions_;
 };

@@ -44,6 +44,16 @@ TEST(HostConfig, SubMillisecondIdleTimeoutIsRefusedWithFileAndLine) {
   EXPECT_THAT(error, HasSubstr("milter.yaml:3: milter.idle_timeout: expected at least 1ms"));
 }
 
+TEST(HostConfig, WriteTimeoutHasItsOwnValueAndBounds) {
+  TempDir dir;
+  HostConfig config;
+  LoadHostConfig(dir.Write("milter.yaml", "milter:\n  write_timeout: 750ms\n").string(), config);
+  EXPECT_EQ(config.server.write_timeout, std::chrono::milliseconds(750));
+  EXPECT_EQ(config.server.idle_timeout, ServerOptions{}.idle_timeout);
+  EXPECT_THAT(ErrorOf("milter:\n  write_timeout: 10us\n"),
+              HasSubstr(":2: milter.write_timeout: expected at least 1ms"));
+}
+
 TEST(HostConfig, ZeroBudgetIsRefused) {
   EXPECT_THAT(ErrorOf("milter:\n  budget_command: 0ms\n"),
               HasSubstr(":2: milter.budget_command: expected a duration"));

@@ -3,6 +3,7 @@
 #include "milter/milter_server.h"
 
 #include <gtest/gtest.h>
+#include <prometheus/metric_family.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include <boost/asio/write.hpp>
 
 #include "support/temp_dir.h"
+#include "support/wedged_peer.h"
 #include "unit/milter/fake_sink.h"
 
 namespace smtpbridge::milter {
@@ -26,6 +28,10 @@ using asio::ip::tcp;
 using testing::FakeSink;
 using testing::MakeVerdict;
 using namespace std::string_literals;
+using host::ListenAddress;
+using host::ParseListenAddress;
+using host::ParseSocketMode;
+using host::ParseSocketOwner;
 
 // How the server's I/O runs: strands on one io_context run by two threads (the tests' own
 // setup), or host::IoPool with two threads (what smtpbridge-milter runs).
@@ -256,48 +262,60 @@ TEST(MilterServerIdle, SilentConnectionIsClosedAfterTheIdleTimeoutOthersKeepWork
 }
 
 // An MTA that keeps sending but stops reading our replies (wedged) fills our socket's send
-// buffer; the write that blocks then has the idle deadline too, and the connection is closed
-// instead of pinned forever.
-TEST(MilterServerIdle, MtaThatStopsReadingIsClosedAfterTheIdleTimeout) {
+// buffer; the write that blocks then has a deadline (write_timeout), and the connection is closed
+
+// A counter's value as the metrics endpoint would serve it (-1 when absent).
+double MetricValue(const prometheus::Collectable& metrics, const std::string& name) {
+  for (const auto& family : metrics.Collect())
+    if (family.name == name && !family.metric.empty()) return family.metric.front().counter.value;
+  return -1;
+}
+
+// (counted as a write timeout) instead of pinned forever, while other MTAs are still served.
+TEST(MilterServerIdle, MtaThatStopsReadingIsClosedAfterTheWriteTimeout) {
   asio::io_context io;
   FakeSink sink;
   sink.wanted = {};  // no events: every step is answered at once with 'c'
   ServerOptions options;
-  options.idle_timeout = std::chrono::milliseconds(300);
+  options.idle_timeout = std::chrono::seconds(60);  // so only the write deadline can close it
+  options.write_timeout = std::chrono::milliseconds(300);
   MilterServer server(io, sink, options);
-  const std::string bound = server.Listen(ListenAddress{false, "127.0.0.1", 0, ""});
+  // A unix socket: the wedge is exact there (see support/wedged_peer.h); TCP is the policy test's.
+  smtpbridge::testing::TempDir dir;
+  const std::string path = (dir / "milter.sock").string();
+  server.Listen(ListenAddress{true, "", 0, path});
   std::thread thread([&io] { io.run(); });
 
   asio::io_context client_io;
-  const auto colon = bound.rfind(':');
-  tcp::socket wedged(client_io);
-  wedged.connect(tcp::endpoint(asio::ip::make_address(bound.substr(0, colon)),
-                               static_cast<uint16_t>(std::stoi(bound.substr(colon + 1)))));
-  wedged.set_option(asio::socket_base::receive_buffer_size(4096));
+  using Unix = asio::local::stream_protocol;
+  auto connect = [&] {
+    Unix::socket s(client_io);
+    s.connect(Unix::endpoint(path));
+    return s;
+  };
+  Unix::socket wedged = connect();
   asio::write(wedged, asio::buffer(Frame(EncodeCommandPacket(OptNeg{6, 0x1ff, 0}))));  // no NR flags
-  // Send steps without reading a reply until our own send buffer is full: by then the server's
-  // replies have filled its send buffer and our receive window, and its write is stuck.
-  wedged.non_blocking(true);
-  const std::string helo = Frame(EncodeCommandPacket(Helo{"wedged.example"}));
-  std::string burst;
-  for (int i = 0; i < 256; ++i) burst += helo;
-  bool full = false;
-  for (int i = 0; i < 100000 && !full; ++i) {
-    boost::system::error_code ec;
-    wedged.write_some(asio::buffer(burst), ec);
-    if (ec == asio::error::would_block) {
-      // Give the server a moment to drain what we sent; full twice in a row means it stopped.
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      wedged.write_some(asio::buffer(burst), ec);
-      full = ec == asio::error::would_block;
-    } else {
-      ASSERT_FALSE(ec) << ec.message();
-    }
+  // HELO after HELO, each answered with 'c', none of them read.
+  std::thread sender = smtpbridge::testing::SendWithoutReading(
+      wedged, Frame(EncodeCommandPacket(Helo{"wedged.example"})));
+
+  {
+    Mta other(connect());  // served while the wedged one waits
+    other.Send(OptNeg{6, 0x1ff, 0});
+    EXPECT_TRUE(std::holds_alternative<OptNegReply>(other.Read()));
   }
-  ASSERT_TRUE(full) << "the server never stopped reading";
-  for (int i = 0; i < 500 && server.stats().active_connections.load() != 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+
+  for (int i = 0; i < 1000 && server.stats().active_connections.load() != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(server.stats().active_connections.load(), 0u) << "the wedged connection is still open";
+  smtpbridge::testing::StopSending(wedged, sender);
+  EXPECT_EQ(server.stats().write_timeouts.load(), 1u);
+  EXPECT_EQ(server.stats().idle_timeouts.load(), 0u);
+  EXPECT_EQ(MetricValue(*server.Metrics(), "smtpbridge_milter_write_timeouts_total"),
+            1.0);        // on /metrics
+  Mta after(connect());  // and serves the next one
+  after.Send(OptNeg{6, 0x1ff, 0});
+  EXPECT_TRUE(std::holds_alternative<OptNegReply>(after.Read()));
 
   server.StopAccepting();
   io.stop();

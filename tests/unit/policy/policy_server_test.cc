@@ -2,15 +2,19 @@
 #include "policy/policy_server.h"
 
 #include <gtest/gtest.h>
+#include <prometheus/metric_family.h>
 
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 
+#include "support/temp_dir.h"
+#include "support/wedged_peer.h"
 #include "unit/milter/fake_sink.h"
 
 namespace smtpbridge::policy {
@@ -40,7 +44,7 @@ class PolicyServerTest : public ::testing::TestWithParam<Threading> {
     } else {
       server_ = std::make_unique<PolicyServer>(io_, sink_, PolicyServerOptions{});
     }
-    bound_ = server_->Listen(milter::ListenAddress{false, "127.0.0.1", 0, ""});
+    bound_ = server_->Listen(host::ListenAddress{false, "127.0.0.1", 0, ""});
     if (pool_) {
       threads_.emplace_back([this] { pool_->Run(); });
     } else {
@@ -133,6 +137,67 @@ TEST_P(PolicyServerTest, UnknownRequestKindIsDunno) {
   asio::streambuf buf;
   EXPECT_EQ(Ask(s, buf, "request=something_else\n\n"), "action=DUNNO\n\n");
   EXPECT_TRUE(sink_.events().empty());
+}
+
+// A client that keeps sending requests but reads no answer (a wedged MTA) fills the socket
+// buffers; the answer that cannot be written has a deadline (write_timeout), so the connection is
+
+// A counter's value as the metrics endpoint would serve it (-1 when absent).
+double MetricValue(const prometheus::Collectable& metrics, const std::string& name) {
+  for (const auto& family : metrics.Collect())
+    if (family.name == name && !family.metric.empty()) return family.metric.front().counter.value;
+  return -1;
+}
+
+// closed and counted instead of pinned forever, and other clients are still served.
+TEST(PolicyServerWrite, ClientThatStopsReadingIsClosedAfterTheWriteTimeout) {
+  asio::io_context io, client_io;
+  FakeSink sink;
+  PolicyServerOptions options;
+  options.idle_timeout = std::chrono::seconds(60);  // so only the write deadline can close it
+  options.write_timeout = std::chrono::milliseconds(300);
+  PolicyServer server(io, sink, options);
+  // A unix socket: the wedge is exact there; over loopback TCP it crawls on for seconds as the
+  // kernel collapses the peer's receive queue and retransmits (support/wedged_peer.h).
+  smtpbridge::testing::TempDir dir;
+  const std::string path = (dir / "policy.sock").string();
+  server.Listen(host::ListenAddress{true, "", 0, path});
+  std::thread thread([&io] { io.run(); });
+  using Unix = asio::local::stream_protocol;
+  const Unix::endpoint endpoint(path);
+
+  Unix::socket wedged(client_io);
+  wedged.connect(endpoint);
+  // A request kind the host answers DUNNO at once, without the sink.
+  std::thread sender = smtpbridge::testing::SendWithoutReading(wedged, "request=other\n\n");
+
+  Unix::socket other(client_io);  // served while the wedged one waits
+  other.connect(endpoint);
+  asio::streambuf buf;
+  asio::write(other, asio::buffer(std::string("request=other\n\n")));
+  const std::size_t n = asio::read_until(other, buf, "\n\n");
+  EXPECT_EQ(std::string(asio::buffers_begin(buf.data()), asio::buffers_begin(buf.data()) + n),
+            "action=DUNNO\n\n");
+  buf.consume(n);
+  other.close();
+
+  for (int i = 0; i < 1000 && server.stats().active_connections.load() != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(server.stats().active_connections.load(), 0u) << "the wedged connection is still open";
+  smtpbridge::testing::StopSending(wedged, sender);
+  EXPECT_EQ(server.stats().write_timeouts.load(), 1u);
+  EXPECT_EQ(server.stats().idle_timeouts.load(), 0u);
+  EXPECT_EQ(MetricValue(*server.Metrics(), "smtpbridge_policy_write_timeouts_total"),
+            1.0);                 // on /metrics
+  Unix::socket after(client_io);  // and serves the next one
+  after.connect(endpoint);
+  asio::write(after, asio::buffer(std::string("request=other\n\n")));
+  boost::system::error_code ec;
+  EXPECT_EQ(asio::read_until(after, buf, "\n\n", ec), n) << ec.message();
+
+  server.StopAccepting();
+  io.stop();
+  thread.join();
 }
 
 }  // namespace

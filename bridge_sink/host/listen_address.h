@@ -1,4 +1,4 @@
-// Where the milter listens, in the spellings Postfix and Sendmail use for milter sockets:
+// Where a host listens, in the spellings Postfix and Sendmail use for milter and policy sockets:
 // "inet:127.0.0.1:8891", "inet:8891@127.0.0.1", "127.0.0.1:8891", "[::1]:8891",
 // "unix:/run/smtpbridge.sock", "local:/run/smtpbridge.sock".
 #pragma once
@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-namespace smtpbridge::milter {
+namespace smtpbridge::host {
 
 struct ListenAddress {
   bool is_unix = false;
@@ -23,6 +23,14 @@ struct ListenAddress {
 
 std::optional<ListenAddress> ParseListenAddress(const std::string& text, std::string* error);
 
+// "HOST:PORT" or "[IPv6]:PORT" alone (the brackets removed): the TCP part of the above, and what
+// the proxy's listen and next_hop settings take. Nullopt on an empty host or a bad port.
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+};
+std::optional<HostPort> ParseHostPort(const std::string& text);
+
 // "0660" / "660": octal permission bits, at most 0777.
 std::optional<unsigned> ParseSocketMode(const std::string& text, std::string* error);
 // "USER", "USER:GROUP" or ":GROUP" into `address` (names or numeric ids, checked later).
@@ -31,4 +39,4 @@ void ParseSocketOwner(const std::string& text, ListenAddress* address);
 // step failed (an unknown user or group, chmod/chown refused).
 void ApplySocketPermissions(const ListenAddress& address);
 
-}  // namespace smtpbridge::milter
+}  // namespace smtpbridge::host

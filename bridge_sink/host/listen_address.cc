@@ -1,4 +1,4 @@
-#include "milter/listen_address.h"
+#include "host/listen_address.h"
 
 #include <grp.h>
 #include <pwd.h>
@@ -10,17 +10,32 @@
 #include <cstring>
 #include <stdexcept>
 
-namespace smtpbridge::milter {
+namespace smtpbridge::host {
 namespace {
 
 std::optional<uint16_t> ParsePort(const std::string& s) {
   unsigned value = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-  if (ec != std::errc() || end != s.data() + s.size() || s.empty() || value > 65535) return std::nullopt;
+  if (ec != std::errc() || end != s.data() + s.size() || s.empty() || value > 65535)
+    return std::nullopt;
   return static_cast<uint16_t>(value);
 }
 
+std::string Unbracket(std::string host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') return host.substr(1, host.size() - 2);
+  return host;
+}
+
 }  // namespace
+
+std::optional<HostPort> ParseHostPort(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  const auto port = ParsePort(text.substr(colon + 1));
+  std::string host = Unbracket(text.substr(0, colon));
+  if (!port || host.empty()) return std::nullopt;
+  return HostPort{std::move(host), *port};
+}
 
 std::optional<ListenAddress> ParseListenAddress(const std::string& text, std::string* error) {
   auto fail = [&](const std::string& why) -> std::optional<ListenAddress> {
@@ -49,15 +64,13 @@ std::optional<ListenAddress> ParseListenAddress(const std::string& text, std::st
     out.port = *port;
     out.host = rest.substr(at + 1);
   } else {
-    auto colon = rest.rfind(':');
-    if (colon == std::string::npos) return fail("expected host:port");
-    auto port = ParsePort(rest.substr(colon + 1));
-    if (!port) return fail("bad port");
-    out.port = *port;
-    out.host = rest.substr(0, colon);
+    if (rest.rfind(':') == std::string::npos) return fail("expected host:port");
+    auto host_port = ParseHostPort(rest);
+    if (!host_port) return fail(ParsePort(rest.substr(rest.rfind(':') + 1)) ? "empty host" : "bad port");
+    out.host = std::move(host_port->host);
+    out.port = host_port->port;
   }
-  if (out.host.size() >= 2 && out.host.front() == '[' && out.host.back() == ']')
-    out.host = out.host.substr(1, out.host.size() - 2);
+  out.host = Unbracket(std::move(out.host));
   if (out.host.empty()) return fail("empty host");
   return out;
 }
@@ -122,4 +135,4 @@ void ApplySocketPermissions(const ListenAddress& address) {
   }
 }
 
-}  // namespace smtpbridge::milter
+}  // namespace smtpbridge::host
