@@ -146,8 +146,11 @@ MilterSession::Step MilterSession::Handle(Command command) {
           return OnOptNeg(c);
         } else if constexpr (std::is_same_v<T, MacroDefs>) {
           // MTA bytes may be 8-bit: string fields must be UTF-8 (smtp_text.h).
+          // Valid text (nearly always) is moved in, not copied by Utf8Safe.
+          auto& attributes = *session_.mutable_attributes();
           for (auto& [name, value] : c.macros) {
-            (*session_.mutable_attributes())[v1::Utf8Safe(name)] = v1::Utf8Safe(value);
+            std::string key = v1::IsUtf8(name) ? std::move(name) : v1::Utf8Safe(name);
+            attributes[std::move(key)] = v1::IsUtf8(value) ? std::move(value) : v1::Utf8Safe(value);
           }
           return {};
         } else if constexpr (std::is_same_v<T, ConnectInfo>) {

@@ -96,10 +96,17 @@ v1::Event EventFromRequest(const PolicyRequest& request, const MappingOptions& o
   // Attribute bytes are whatever the client sent (8-bit MAIL FROM without SMTPUTF8, Latin-1
   // certificate subjects): every one is made valid UTF-8 before it enters a string field, or the
   // dispatcher would refuse the whole request and the event would fall back.
-  for (const auto& [k, v] : request.attributes) {
-    (*session->mutable_attributes())[v1::Utf8Safe(k)] = v1::Utf8Safe(v);
-  }
-  auto get = [&](const char* name) { return v1::Utf8Safe(request.Get(name)); };
+  auto& attributes = *session->mutable_attributes();
+  for (const auto& [k, v] : request.attributes) attributes[v1::Utf8Safe(k)] = v1::Utf8Safe(v);
+  // The fields below read the cleaned attributes: one hash lookup, no copy, instead of a scan
+  // of the request and a UTF-8 pass per read (about 40 per request). The same value: a name
+  // with no invalid byte is only ever cleaned to itself, and the map keeps the last value of a
+  // repeated name, as PolicyRequest::Get() does.
+  static const std::string kEmpty;
+  auto get = [&](const std::string& name) -> const std::string& {
+    const auto it = attributes.find(name);
+    return it == attributes.end() ? kEmpty : it->second;
+  };
 
   auto* client = session->mutable_client();
   client->set_address(get("client_address"));
