@@ -99,8 +99,8 @@ void ClientSession::SendError(const Reply& reply) {
   state_.CountError();
 }
 
-awaitable<ClientDeadline::Status> ClientSession::Flush() {
-  if (out_.empty()) co_return ClientDeadline::Status::kOk;
+awaitable<std::optional<ClientFailure>> ClientSession::Flush() {
+  if (out_.empty()) co_return std::nullopt;
   std::string bytes;
   bytes.swap(out_);
   // A write that the client does not take within the idle timeout ends the session.
@@ -114,21 +114,22 @@ awaitable<ClientDeadline::Status> ClientSession::Flush() {
   }
   // Replies sent: the wait for the next line starts now.
   line_deadline_.reset();
-  co_return deadline_.Done(ec, deadline);
+  switch (deadline_.Done(ec, deadline)) {
+    case ClientDeadline::Status::kOk:
+      co_return std::nullopt;
+    case ClientDeadline::Status::kTimeout:
+      co_return ClientFailure::kWriteTimeout;
+    case ClientDeadline::Status::kFailed:
+      break;
+  }
+  co_return ClientFailure::kWriteFailed;
 }
 
-awaitable<ClientSession::ReadStatus> ClientSession::ReadMore(bool rearm) {
+awaitable<std::optional<ClientFailure>> ClientSession::ReadMore(bool rearm) {
   // Replies to a pipelined group go out together, once its input is used up (RFC 2920).
-  switch (co_await Flush()) {
-    case ClientDeadline::Status::kOk:
-      break;
-    case ClientDeadline::Status::kTimeout:
-      co_return ReadStatus::kTimeout;
-    case ClientDeadline::Status::kFailed:
-      co_return ReadStatus::kClosed;
-  }
-  if (shutdown_requested_ || ctx_->stopping.load()) co_return ReadStatus::kShutdown;
-  if (session_expired_) co_return ReadStatus::kTimeout;
+  if (auto failure = co_await Flush()) co_return failure;
+  if (shutdown_requested_ || ctx_->stopping.load()) co_return ClientFailure::kShutdown;
+  if (session_expired_) co_return ClientFailure::kSessionLimit;
   std::array<char, 8192> buf;
   // The idle deadline covers a whole line, not each read: a client dripping one byte at a time
   // cannot hold the session open (a complete line clears it). BDAT octets: progress per read.
@@ -143,11 +144,28 @@ awaitable<ClientSession::ReadStatus> ClientSession::ReadMore(bool rearm) {
     std::tie(ec, n) = co_await socket_.async_read_some(asio::buffer(buf), as_tuple(use_awaitable));
   }
   const ClientDeadline::Status status = deadline_.Done(ec, deadline);
-  if (shutdown_requested_) co_return ReadStatus::kShutdown;
-  if (status == ClientDeadline::Status::kTimeout || session_expired_) co_return ReadStatus::kTimeout;
-  if (status != ClientDeadline::Status::kOk) co_return ReadStatus::kClosed;
+  if (shutdown_requested_) co_return ClientFailure::kShutdown;
+  if (session_expired_) co_return ClientFailure::kSessionLimit;
+  if (status == ClientDeadline::Status::kTimeout) co_return ClientFailure::kIdleTimeout;
+  if (status != ClientDeadline::Status::kOk) {
+    // stream_truncated (no close_notify) is the peer leaving, not a broken TLS stream.
+    if (tls_ && ec.category() == asio::error::get_ssl_category()) {
+      spdlog::debug("session {}: TLS read: {}", session_.session_id(), ec.message());
+      co_return ClientFailure::kTlsError;
+    }
+    co_return ClientFailure::kPeerClosed;
+  }
   reader_.Append(std::string_view(buf.data(), n));
-  co_return ReadStatus::kOk;
+  co_return std::nullopt;
+}
+
+awaitable<ClientSession::Next> ClientSession::ClientLost(ClientFailure failure) {
+  ClientFailureOutcome outcome = OnClientFailure(failure, config_.hostname);
+  if (outcome.timeout) ctx_->metrics->timeouts.Increment();
+  spdlog::log(outcome.notable ? spdlog::level::info : spdlog::level::debug, "session {}: closing: {}",
+              session_.session_id(), outcome.why);
+  co_await Close(std::move(outcome.reply));
+  co_return Next::kClose;
 }
 
 Reply ClientSession::ClosingReply(std::string_view why) const {
@@ -433,17 +451,11 @@ awaitable<void> ClientSession::Run() {
     std::optional<Line> line = reader_.Next();
     if (line) line_deadline_.reset();
     if (!line) {
-      const ReadStatus status = co_await ReadMore();
-      if (status == ReadStatus::kOk) continue;
-      if (status == ReadStatus::kTimeout) {
-        ctx_->metrics->timeouts.Increment();
-        co_await Close(ClosingReply(session_expired_ ? "Error: session time limit exceeded" : "Error: timeout exceeded"));
-      } else if (status == ReadStatus::kShutdown) {
-        co_await Close(MakeReply(421, "4.3.2", config_.hostname + " Service shutting down"));
-      } else {
-        co_await Close(std::nullopt);
+      if (auto failure = co_await ReadMore()) {
+        co_await ClientLost(*failure);
+        co_return;
       }
-      co_return;
+      continue;
     }
     ctx_->metrics->commands.Increment();
     Next next;
@@ -626,10 +638,7 @@ awaitable<ClientSession::Next> ClientSession::HandleStartTls(const Command& cmd,
     co_return Next::kContinue;
   }
   Send(admission.native);
-  if (co_await Flush() != ClientDeadline::Status::kOk) {
-    co_await Close(std::nullopt);
-    co_return Next::kClose;
-  }
+  if (auto failure = co_await Flush()) co_return co_await ClientLost(*failure);
   // RFC 3207 §4.2 / CVE-2011-0411: whatever the client pipelined after STARTTLS was sent in
   // plaintext and is discarded, never executed inside the TLS session.
   if (reader_.buffered() > 0) {
@@ -685,13 +694,8 @@ awaitable<ClientSession::Next> ClientSession::HandleBdat(const Command& cmd, con
       too_big = true;
     }
     if (remaining == 0) break;
-    const ReadStatus status = co_await ReadMore(/*rearm=*/true);  // chunk octets: progress per read
-    if (status != ReadStatus::kOk) {
-      if (status == ReadStatus::kTimeout) ctx_->metrics->timeouts.Increment();
-      co_await Close(status == ReadStatus::kTimeout ? std::optional<Reply>(ClosingReply("Error: timeout exceeded"))
-                                                    : std::nullopt);
-      co_return Next::kClose;
-    }
+    // Chunk octets: progress per read. Cut short, the next hop gets no message.
+    if (auto failure = co_await ReadMore(/*rearm=*/true)) co_return co_await ClientLost(*failure);
   }
 
   line_deadline_.reset();
@@ -740,19 +744,9 @@ awaitable<ClientSession::Next> ClientSession::HandleData(const Command& cmd, con
     std::optional<Line> line = reader_.Next();
     if (line) line_deadline_.reset();
     if (!line) {
-      const ReadStatus status = co_await ReadMore();
-      if (status == ReadStatus::kOk) continue;
       // Unterminated data: the next hop never saw DATA, so it gets no message.
-      reader_.set_limit(config_.limits.max_command_line);
-      if (status == ReadStatus::kTimeout) {
-        ctx_->metrics->timeouts.Increment();
-        co_await Close(ClosingReply("Error: timeout exceeded"));
-      } else if (status == ReadStatus::kShutdown) {
-        co_await Close(MakeReply(421, "4.3.2", config_.hostname + " Service shutting down"));
-      } else {
-        co_await Close(std::nullopt);
-      }
-      co_return Next::kClose;
+      if (auto failure = co_await ReadMore()) co_return co_await ClientLost(*failure);
+      continue;
     }
     if (collector.Add(*line)) break;
   }

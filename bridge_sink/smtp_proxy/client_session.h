@@ -37,7 +37,6 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
 
  private:
   enum class Next { kContinue, kClose };
-  enum class ReadStatus { kOk, kClosed, kTimeout, kShutdown };
 
   using Admission = SessionState::Admission;
 
@@ -86,9 +85,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   boost::asio::awaitable<void> ServerResponse(const std::string& keyword, const std::string& line,
                                               const Reply& reply, Outbound* out);
 
-  // Client I/O.
-  boost::asio::awaitable<ReadStatus> ReadMore(bool rearm = false);
-  boost::asio::awaitable<ClientDeadline::Status> Flush();
+  // Client I/O. ReadMore and Flush say why the client side cannot go on, or nullopt.
+  boost::asio::awaitable<std::optional<ClientFailure>> ReadMore(bool rearm = false);
+  boost::asio::awaitable<std::optional<ClientFailure>> Flush();
+  // The one client-failure path (command loop, DATA, BDAT, STARTTLS): the reply of
+  // OnClientFailure (session_state.h) if any, the metric and log, Close; then kClose.
+  boost::asio::awaitable<Next> ClientLost(ClientFailure failure);
   void Send(const Reply& reply);
   void SendError(const Reply& reply);  // counts towards max_errors
   void Answer(const Admission& admission);  // the proxy's own reply, counted when it is an error
