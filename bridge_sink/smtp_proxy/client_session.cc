@@ -103,6 +103,7 @@ awaitable<std::optional<ClientFailure>> ClientSession::Flush() {
   if (out_.empty()) co_return std::nullopt;
   std::string bytes;
   bytes.swap(out_);
+  if (!client_writable_) co_return ClientFailure::kWriteFailed;
   // A write that the client does not take within the idle timeout ends the session.
   const auto deadline = After(config_.timeouts.idle);
   deadline_.Arm(deadline);
@@ -114,13 +115,14 @@ awaitable<std::optional<ClientFailure>> ClientSession::Flush() {
   }
   // Replies sent: the wait for the next line starts now.
   line_deadline_.reset();
-  switch (deadline_.Done(ec, deadline)) {
-    case ClientDeadline::Status::kOk:
-      co_return std::nullopt;
-    case ClientDeadline::Status::kTimeout:
-      co_return ClientFailure::kWriteTimeout;
-    case ClientDeadline::Status::kFailed:
-      break;
+  const ClientDeadline::Status status = deadline_.Done(ec, deadline);
+  if (status == ClientDeadline::Status::kOk) co_return std::nullopt;
+  // Part of the replies may be out: another write would land mid-reply, and one to a client that
+  // stopped reading would wait a second idle timeout.
+  client_writable_ = false;
+  if (status == ClientDeadline::Status::kTimeout) {
+    ctx_->metrics->write_timeouts.Increment();
+    co_return ClientFailure::kWriteTimeout;
   }
   co_return ClientFailure::kWriteFailed;
 }
@@ -162,6 +164,7 @@ awaitable<std::optional<ClientFailure>> ClientSession::ReadMore(bool rearm) {
 awaitable<ClientSession::Next> ClientSession::ClientLost(ClientFailure failure) {
   ClientFailureOutcome outcome = OnClientFailure(failure, config_.hostname);
   if (outcome.timeout) ctx_->metrics->timeouts.Increment();
+  if (!outcome.reply) client_writable_ = false;
   spdlog::log(outcome.notable ? spdlog::level::info : spdlog::level::debug, "session {}: closing: {}",
               session_.session_id(), outcome.why);
   co_await Close(std::move(outcome.reply));
@@ -183,7 +186,7 @@ awaitable<void> ClientSession::Close(std::optional<Reply> last_words) {
   }
   next_hop_.Close();
   boost::system::error_code ignored;
-  if (tls_) {
+  if (tls_ && client_writable_) {
     // Best effort close_notify, bounded by the idle timeout.
     const auto deadline = After(config_.timeouts.idle);
     deadline_.Arm(deadline);

@@ -108,6 +108,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // lines.
   std::optional<ClientDeadline::Clock::time_point> line_deadline_;
   bool session_expired_ = false;
+  // False once the client cannot take more (a write failed or missed its deadline, the peer is
+  // gone, TLS broke): nothing more is written, not even a 421 or a TLS close_notify.
+  bool client_writable_ = true;
   bool shutdown_requested_ = false;
   NextHop next_hop_;
   LineReader reader_;

@@ -28,8 +28,7 @@ ClientFailureOutcome OnClientFailure(ClientFailure failure, const std::string& h
     case ClientFailure::kTlsError:
       return {std::nullopt, false, true, "TLS failed"};
     case ClientFailure::kWriteTimeout:
-      return {MakeReply(421, "4.4.2", hostname + " Error: timeout exceeded"), true, true,
-              "client did not take its replies within the idle timeout"};
+      return {std::nullopt, true, true, "client did not take its replies within the idle timeout"};
     case ClientFailure::kWriteFailed:
       return {std::nullopt, false, false, "write to the client failed"};
   }

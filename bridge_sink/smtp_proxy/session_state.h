@@ -37,7 +37,8 @@ enum class ClientFailure {
 // What the session does about a ClientFailure, the same between commands, in DATA and in BDAT.
 struct ClientFailureOutcome {
   // The RFC 5321 reply before the close; none when the client cannot take one (gone, TLS
-  // broken, a write that failed part-way: another write would land mid-reply).
+  // broken, or a write that did not complete: another write would land mid-reply, or wait on a
+  // client that stopped reading for a second idle timeout). No reply: nothing more is written.
   std::optional<Reply> reply;
   bool timeout = false;   // counted in smtpbridge_proxy_client_timeouts_total
   bool notable = false;   // logged at info (else debug: a client leaving is ordinary)
