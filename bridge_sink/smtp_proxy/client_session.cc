@@ -653,14 +653,12 @@ awaitable<ClientSession::Next> ClientSession::HandleStartTls(const Command& cmd,
   const auto deadline = After(config_.timeouts.tls_handshake);
   deadline_.Arm(deadline);
   auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, as_tuple(use_awaitable));
-  deadline_.Done(ec, deadline);
+  const ClientDeadline::Status handshake = deadline_.Done(ec, deadline);
   if (ec) {
-    spdlog::info("session {}: TLS handshake failed: {}", session_.session_id(), ec.message());
-    tls_.reset();
-    next_hop_.Close();
-    boost::system::error_code ignored;
-    socket_.close(ignored);
-    co_return Next::kClose;
+    // No SMTP reply fits a half-made TLS stream; the next hop still gets QUIT (SESSION_END).
+    spdlog::info("session {}: TLS handshake failed: {}", session_.session_id(),
+                 handshake == ClientDeadline::Status::kTimeout ? "timed out" : ec.message());
+    co_return co_await ClientLost(ClientFailure::kTlsError);
   }
   SSL* ssl = tls_->native_handle();
   auto* tls_state = session_.mutable_tls();
