@@ -766,9 +766,14 @@ awaitable<bool> ClientSession::ReplayEnvelope(const std::string& sender, const s
                                               Reply* failure) {
   // The envelope changed after the next hop saw it: start the transaction over there. These
   // commands fire no events (their originals already did).
+  // A next hop lost on the way takes the one outbound-failure path (counted, logged, the 421).
   if (state_.upstream_open()) {
     auto r = co_await next_hop_.Command("RSET", config_.timeouts.next_hop_reply);
-    if (!r.ok || !r.reply.positive()) {
+    if (!r.ok) {
+      *failure = NextHopLost("_EOD", r.error).client;
+      co_return false;
+    }
+    if (!r.reply.positive()) {
       *failure = kTempNextHop;
       co_return false;
     }
@@ -776,7 +781,7 @@ awaitable<bool> ClientSession::ReplayEnvelope(const std::string& sender, const s
   }
   auto mail = co_await next_hop_.Command("MAIL FROM:<" + sender + ">" + sender_params, config_.timeouts.next_hop_reply);
   if (!mail.ok) {
-    *failure = kTempNextHop;
+    *failure = NextHopLost("_EOD", mail.error).client;
     co_return false;
   }
   if (!mail.reply.positive()) {
@@ -789,7 +794,7 @@ awaitable<bool> ClientSession::ReplayEnvelope(const std::string& sender, const s
   for (const auto& [address, params] : *recipients) {
     auto rcpt = co_await next_hop_.Command("RCPT TO:<" + address + ">" + params, config_.timeouts.next_hop_reply);
     if (!rcpt.ok) {
-      *failure = kTempNextHop;
+      *failure = NextHopLost("_EOD", rcpt.error).client;
       co_return false;
     }
     if (rcpt.reply.positive()) {
@@ -869,7 +874,7 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
   if (!state_.UpstreamHolds(envelope)) {
     Reply failure;
     if (!co_await ReplayEnvelope(envelope.sender, envelope.sender_params, &recipients, &failure)) {
-      if (!next_hop_.usable()) co_return co_await End(ClosingReply("Error: next hop connection lost"));
+      if (!next_hop_.usable()) co_return co_await End(std::move(failure));  // NextHopLost's 421
       Send(failure);
       co_return co_await finish();
     }
