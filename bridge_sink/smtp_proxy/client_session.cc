@@ -316,8 +316,7 @@ awaitable<std::optional<ClientSession::Next>> ClientSession::Inbound(const Comma
     case Decision::Kind::kContinue:
       co_return std::nullopt;
     case Decision::Kind::kDrop:
-      co_await Close(d.reply);
-      co_return Next::kClose;
+      co_return co_await End(d.reply);
     case Decision::Kind::kSkip:
       // The recipient is acknowledged but never reaches the next hop.
       Send(native);
@@ -326,8 +325,7 @@ awaitable<std::optional<ClientSession::Next>> ClientSession::Inbound(const Comma
     case Decision::Kind::kReply:
       if (cmd.verb == Verb::kQuit && d.reply.code == 221) {
         // RESPOND 221 to QUIT: the client gets the policy's text, the session ends as usual.
-        co_await Close(d.reply);
-        co_return Next::kClose;
+        co_return co_await End(d.reply);
       }
       Send(d.reply);
       // A 2xx that swallows MAIL or RCPT still moves the client's view of the transaction.
@@ -418,11 +416,7 @@ awaitable<void> ClientSession::Run() {
     *event.mutable_response() = ToProto(MakeReply(220, "", config_.hostname + " " + config_.banner));
     if (auto verdict = co_await Fire(std::move(event))) {
       Decision d = Decide(*verdict, config_.hostname, false);
-      if (d.kind == Decision::Kind::kReply && !d.reply.positive()) {
-        co_await Close(d.reply);
-        co_return;
-      }
-      if (d.kind == Decision::Kind::kDrop) {
+      if (d.kind == Decision::Kind::kDrop || (d.kind == Decision::Kind::kReply && !d.reply.positive())) {
         co_await Close(d.reply);
         co_return;
       }
@@ -542,6 +536,11 @@ awaitable<ClientSession::Next> ClientSession::HandleHelo(const Command& cmd, con
   if (out.upstream.positive()) next_hop_.NoteEhloReply(out.upstream);
   Send(state_.AfterHelo(admission.native, out));
   co_return Next::kContinue;
+}
+
+awaitable<ClientSession::Next> ClientSession::EndTransaction() {
+  state_.ResetTransaction();
+  co_return co_await ResetUpstreamTransaction();
 }
 
 awaitable<ClientSession::Next> ClientSession::ResetUpstreamTransaction() {
@@ -703,8 +702,7 @@ awaitable<ClientSession::Next> ClientSession::HandleBdat(const Command& cmd, con
   auto abandon = [this](bool last) -> awaitable<Next> {
     state_.AbandonBdat(last);
     if (!last) co_return Next::kContinue;
-    state_.ResetTransaction();
-    co_return co_await ResetUpstreamTransaction();
+    co_return co_await EndTransaction();
   };
   if (handled) co_return co_await abandon(cmd.last_chunk);  // the policy answered this BDAT
   if (admission.refused) {
@@ -755,8 +753,7 @@ awaitable<ClientSession::Next> ClientSession::HandleData(const Command& cmd, con
   if (const std::optional<Reply> refused = collector.Refusal()) {
     ctx_->metrics->messages_refused.Increment();
     Send(*refused);
-    state_.ResetTransaction();
-    co_return co_await ResetUpstreamTransaction();
+    co_return co_await EndTransaction();
   }
   co_return co_await Deliver(collector.Take());
 }
@@ -824,11 +821,6 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
   // or without an `_EOD` binding: the MTA side can only change the message now.
   std::vector<v1::MessageEdit> edits = std::move(txn.carried_edits);
 
-  auto finish = [this]() -> awaitable<Next> {
-    state_.ResetTransaction();
-    co_return co_await ResetUpstreamTransaction();
-  };
-
   // `_EOD`: the message, before anything of it goes upstream.
   if (Wants(v1::EVENT_TYPE_INBOUND_COMMAND, "_EOD")) {
     v1::Event event = MakeEvent(v1::EVENT_TYPE_INBOUND_COMMAND);
@@ -837,15 +829,14 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
       const Decision d = Decide(*verdict, config_.hostname, false);
       if (d.kind == Decision::Kind::kDrop) {
         ctx_->metrics->messages_refused.Increment();
-        co_await Close(d.reply);
-        co_return Next::kClose;
+        co_return co_await End(d.reply);
       }
       if (d.kind == Decision::Kind::kReply) {
         // The policy answered: the next hop never sees this message.
         ctx_->metrics->messages_refused.Increment();
         Send(d.reply);
         if (d.reply.positive()) session_.set_transaction_count(session_.transaction_count() + 1);
-        co_return co_await finish();
+        co_return co_await EndTransaction();
       }
       // The policy's edits at `_EOD` apply after those carried from earlier events.
       for (const auto& edit : verdict->edits()) edits.push_back(edit);
@@ -867,7 +858,7 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
                  discard ? "discarded" : "has no recipients left");
     Send(native);
     session_.set_transaction_count(session_.transaction_count() + 1);
-    co_return co_await finish();
+    co_return co_await EndTransaction();
   }
 
   // The envelope changed since the next hop saw it (edits, skipped recipients): replay it.
@@ -876,7 +867,7 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
     if (!co_await ReplayEnvelope(envelope.sender, envelope.sender_params, &recipients, &failure)) {
       if (!next_hop_.usable()) co_return co_await End(std::move(failure));  // NextHopLost's 421
       Send(failure);
-      co_return co_await finish();
+      co_return co_await EndTransaction();
     }
   }
 
@@ -886,12 +877,12 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
   if (data.kind == Outbound::Kind::kConsumed) {
     ctx_->metrics->messages_refused.Increment();
     Send(data.client);
-    co_return co_await finish();
+    co_return co_await EndTransaction();
   }
   if (data.upstream.code != 354) {
     // The next hop refused DATA: the client gets its reply (a 4xx stays retryable).
     Send(data.client.positive() ? kTempNextHop : data.client);
-    co_return co_await finish();
+    co_return co_await EndTransaction();
   }
   auto result = co_await next_hop_.SendRaw(message.Wire() + ".\r\n", config_.timeouts.next_hop_data);
   if (!result.ok) {

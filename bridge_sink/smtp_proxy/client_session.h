@@ -59,6 +59,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   boost::asio::awaitable<Next> HandleQuit(const Command& cmd, const Admission& admission);
   boost::asio::awaitable<Next> HandleStartTls(const Command& cmd, const Admission& admission);
   boost::asio::awaitable<Next> Deliver(std::string raw);
+  // The client's transaction is over (refused, abandoned, answered by policy, not relayed):
+  // both sides start afresh.
+  boost::asio::awaitable<Next> EndTransaction();
   boost::asio::awaitable<Next> ResetUpstreamTransaction();
   boost::asio::awaitable<bool> ReplayEnvelope(const std::string& sender, const std::string& sender_params,
                                               std::vector<std::pair<std::string, std::string>>* recipients,
