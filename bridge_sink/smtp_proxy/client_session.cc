@@ -549,8 +549,7 @@ awaitable<ClientSession::Next> ClientSession::ResetUpstreamTransaction() {
                                        config_.timeouts.next_hop_reply);
   if (out.kind == Outbound::Kind::kReplied && !out.upstream.positive()) {
     // A next hop that cannot reset cannot be trusted with the next transaction.
-    out.kind = Outbound::Kind::kFailed;
-    out.client = ClosingReply("Error: next hop connection lost");
+    out = NextHopLost("RSET", "RSET refused: " + out.upstream.Text());
   }
   if (auto last_words = Ending(out)) co_return co_await End(std::move(*last_words));
   if (out.kind == Outbound::Kind::kReplied) state_.UpstreamReset();

@@ -533,6 +533,23 @@ TEST(ProxySession, NextHopLostWhileReplayingTheEnvelopeIsANextHopFailure) {
   EXPECT_TRUE(h.next_hop().messages().empty());
 }
 
+// A next hop that refuses RSET is a next-hop failure like any other: counted, the 421.
+TEST(ProxySession, NextHopRefusingRsetIsANextHopFailure) {
+  ProxyHarness h;
+  h.next_hop().set_script([](const std::string& line) -> std::optional<std::string> {
+    if (line == "RSET") return "554 5.5.1 no reset today";
+    return std::nullopt;
+  });
+  SmtpTestClient c(h.port());
+  Begin(c);
+  ASSERT_EQ(c.Command("RCPT TO:<bob@example.net>").code, 250);
+  TestReply r = c.Command("RSET");
+  EXPECT_EQ(r.code, 421);
+  EXPECT_NE(r.text.find("next hop connection lost"), std::string::npos) << r.text;
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_EQ(h.server().metrics().next_hop_failures.Value(), 1);
+}
+
 TEST(ProxySession, UnreachableNextHopGives421) {
   proxy::ProxyConfig config = ProxyHarness::TestConfig();
   CaptureSmtpServer dead;
