@@ -207,6 +207,18 @@ awaitable<ClientSession::Next> ClientSession::End(Reply last_words) {
 // The one outbound-failure path
 
 ClientSession::Outbound ClientSession::NextHopLost(std::string_view keyword, const std::string& error) {
+  if (session_expired_) {
+    // The session limit cancelled the wait for the next hop, which did not fail: the same reply
+    // and count as the limit gets while the session waits for the client.
+    const ClientFailureOutcome limit = OnClientFailure(ClientFailure::kSessionLimit, config_.hostname);
+    ctx_->metrics->timeouts.Increment();
+    spdlog::info("session {}: closing: {} (waiting for the next hop after '{}')", session_.session_id(),
+                 limit.why, keyword);
+    Outbound out;
+    out.kind = Outbound::Kind::kFailed;
+    out.client = *limit.reply;
+    return out;
+  }
   ctx_->metrics->next_hop_failures.Increment();
   const bool eod = keyword == "_EOD";
   if (eod) {

@@ -6,7 +6,9 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -98,6 +100,28 @@ TEST(ClientFailure, SessionLimitDuringBdatGivesTheSameReply) {
   ASSERT_TRUE(c.SendRaw("BDAT 100 LAST\r\nten octets"));  // 90 octets never come
   ExpectSessionLimitReply(h, c);
   EXPECT_TRUE(WaitForTrace(h, "INBOUND_COMMAND:BDAT"));  // the limit found the session in BDAT
+}
+
+TEST(ClientFailure, SessionLimitWhileTheNextHopIsSlowGivesTheSameReply) {
+  ProxyHarness h(SessionLimitConfig());
+  std::atomic<bool> release{false};
+  h.next_hop().set_script([&release](const std::string& line) -> std::optional<std::string> {
+    // The next hop sits on MAIL until the test has its reply (bounded).
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (line.starts_with("MAIL") && !release.load() && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(5ms);
+    }
+    return std::nullopt;
+  });
+  SmtpTestClient c(h.port());
+  ASSERT_EQ(c.ReadReply().code, 220);
+  ASSERT_EQ(c.Command("EHLO client.example").code, 250);
+  const TestReply r = c.Command("MAIL FROM:<a@example.com>");
+  release = true;
+  EXPECT_EQ(r.text.rfind("421 4.4.2 proxy.test Error: session time limit exceeded", 0), 0u) << r.text;
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_EQ(h.server().metrics().timeouts.Value(), 1);
+  EXPECT_EQ(h.server().metrics().next_hop_failures.Value(), 0);  // the next hop did not fail
 }
 
 TEST(ClientFailure, ShutdownDuringDataSays421) {
