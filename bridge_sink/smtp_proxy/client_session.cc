@@ -165,8 +165,8 @@ awaitable<ClientSession::Next> ClientSession::ClientLost(ClientFailure failure) 
   ClientFailureOutcome outcome = OnClientFailure(failure, config_.hostname);
   if (outcome.timeout) ctx_->metrics->timeouts.Increment();
   if (!outcome.reply) client_writable_ = false;
-  spdlog::log(outcome.notable ? spdlog::level::info : spdlog::level::debug, "session {}: closing: {}",
-              session_.session_id(), outcome.why);
+  spdlog::log(outcome.notable ? spdlog::level::info : spdlog::level::debug,
+              "session {}: closing: {}", session_.session_id(), outcome.why);
   co_await Close(std::move(outcome.reply));
   co_return Next::kClose;
 }
@@ -210,10 +210,11 @@ ClientSession::Outbound ClientSession::NextHopLost(std::string_view keyword, con
   if (session_expired_) {
     // The session limit cancelled the wait for the next hop, which did not fail: the same reply
     // and count as the limit gets while the session waits for the client.
-    const ClientFailureOutcome limit = OnClientFailure(ClientFailure::kSessionLimit, config_.hostname);
+    const ClientFailureOutcome limit =
+        OnClientFailure(ClientFailure::kSessionLimit, config_.hostname);
     ctx_->metrics->timeouts.Increment();
-    spdlog::info("session {}: closing: {} (waiting for the next hop after '{}')", session_.session_id(),
-                 limit.why, keyword);
+    spdlog::info("session {}: closing: {} (waiting for the next hop after '{}')",
+                 session_.session_id(), limit.why, keyword);
     Outbound out;
     out.kind = Outbound::Kind::kFailed;
     out.client = *limit.reply;
@@ -428,7 +429,8 @@ awaitable<void> ClientSession::Run() {
     *event.mutable_response() = ToProto(MakeReply(220, "", config_.hostname + " " + config_.banner));
     if (auto verdict = co_await Fire(std::move(event))) {
       Decision d = Decide(*verdict, config_.hostname, false);
-      if (d.kind == Decision::Kind::kDrop || (d.kind == Decision::Kind::kReply && !d.reply.positive())) {
+      if (d.kind == Decision::Kind::kDrop ||
+          (d.kind == Decision::Kind::kReply && !d.reply.positive())) {
         co_await Close(d.reply);
         co_return;
       }

@@ -17,12 +17,14 @@ const Reply kNoRecipients = MakeReply(554, "5.5.1", "Error: no valid recipients"
 ClientFailureOutcome OnClientFailure(ClientFailure failure, const std::string& hostname) {
   switch (failure) {
     case ClientFailure::kIdleTimeout:
-      return {MakeReply(421, "4.4.2", hostname + " Error: timeout exceeded"), true, true, "idle timeout"};
+      return {MakeReply(421, "4.4.2", hostname + " Error: timeout exceeded"), true, true,
+              "idle timeout"};
     case ClientFailure::kSessionLimit:
       return {MakeReply(421, "4.4.2", hostname + " Error: session time limit exceeded"), true, true,
               "session time limit"};
     case ClientFailure::kShutdown:
-      return {MakeReply(421, "4.3.2", hostname + " Service shutting down"), false, false, "shutting down"};
+      return {MakeReply(421, "4.3.2", hostname + " Service shutting down"), false, false,
+              "shutting down"};
     case ClientFailure::kPeerClosed:
       return {std::nullopt, false, false, "client closed the connection"};
     case ClientFailure::kTlsError:

@@ -40,9 +40,9 @@ struct ClientFailureOutcome {
   // broken, or a write that did not complete: another write would land mid-reply, or wait on a
   // client that stopped reading for a second idle timeout). No reply: nothing more is written.
   std::optional<Reply> reply;
-  bool timeout = false;   // counted in smtpbridge_proxy_client_timeouts_total
-  bool notable = false;   // logged at info (else debug: a client leaving is ordinary)
-  std::string_view why;   // for the log
+  bool timeout = false;  // counted in smtpbridge_proxy_client_timeouts_total
+  bool notable = false;  // logged at info (else debug: a client leaving is ordinary)
+  std::string_view why;  // for the log
 };
 ClientFailureOutcome OnClientFailure(ClientFailure failure, const std::string& hostname);
 

@@ -31,7 +31,8 @@ bool WaitNoSessions(ProxyHarness& h, std::chrono::milliseconds bound = 10s) {
 }
 
 // Waits (bounded) until the sink has seen `entry` ("INBOUND_COMMAND:BDAT").
-bool WaitForTrace(ProxyHarness& h, const std::string& entry, std::chrono::milliseconds bound = 10s) {
+bool WaitForTrace(ProxyHarness& h, const std::string& entry,
+                  std::chrono::milliseconds bound = 10s) {
   const auto until = std::chrono::steady_clock::now() + bound;
   while (true) {
     const auto trace = h.sink().trace();
@@ -60,7 +61,8 @@ proxy::ProxyConfig SessionLimitConfig() {
 void ExpectSessionLimitReply(ProxyHarness& h, SmtpTestClient& c) {
   const TestReply r = c.ReadReply();
   EXPECT_EQ(r.code, 421);
-  EXPECT_EQ(r.text.rfind("421 4.4.2 proxy.test Error: session time limit exceeded", 0), 0u) << r.text;
+  EXPECT_EQ(r.text.rfind("421 4.4.2 proxy.test Error: session time limit exceeded", 0), 0u)
+      << r.text;
   EXPECT_TRUE(c.WaitClosed());
   EXPECT_EQ(h.server().metrics().timeouts.Value(), 1);
   EXPECT_TRUE(h.next_hop().WaitForQuitOrClose(1));
@@ -108,7 +110,8 @@ TEST(ClientFailure, SessionLimitWhileTheNextHopIsSlowGivesTheSameReply) {
   h.next_hop().set_script([&release](const std::string& line) -> std::optional<std::string> {
     // The next hop sits on MAIL until the test has its reply (bounded).
     const auto until = std::chrono::steady_clock::now() + 10s;
-    while (line.starts_with("MAIL") && !release.load() && std::chrono::steady_clock::now() < until) {
+    while (line.starts_with("MAIL") && !release.load() &&
+           std::chrono::steady_clock::now() < until) {
       std::this_thread::sleep_for(5ms);
     }
     return std::nullopt;
@@ -118,7 +121,8 @@ TEST(ClientFailure, SessionLimitWhileTheNextHopIsSlowGivesTheSameReply) {
   ASSERT_EQ(c.Command("EHLO client.example").code, 250);
   const TestReply r = c.Command("MAIL FROM:<a@example.com>");
   release = true;
-  EXPECT_EQ(r.text.rfind("421 4.4.2 proxy.test Error: session time limit exceeded", 0), 0u) << r.text;
+  EXPECT_EQ(r.text.rfind("421 4.4.2 proxy.test Error: session time limit exceeded", 0), 0u)
+      << r.text;
   EXPECT_TRUE(c.WaitClosed());
   EXPECT_EQ(h.server().metrics().timeouts.Value(), 1);
   EXPECT_EQ(h.server().metrics().next_hop_failures.Value(), 0);  // the next hop did not fail

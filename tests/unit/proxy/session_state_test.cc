@@ -350,8 +350,8 @@ TEST(OnClientFailure, RepliesOnlyWhenTheClientCanTakeOne) {
   EXPECT_EQ(drain.reply->Wire(), "421 4.3.2 mx.test Service shutting down\r\n");
   EXPECT_FALSE(drain.timeout);
   // Gone, TLS broken, or a write that did not complete: nothing more is written.
-  for (ClientFailure f : {ClientFailure::kPeerClosed, ClientFailure::kTlsError, ClientFailure::kWriteTimeout,
-                          ClientFailure::kWriteFailed}) {
+  for (ClientFailure f : {ClientFailure::kPeerClosed, ClientFailure::kTlsError,
+                          ClientFailure::kWriteTimeout, ClientFailure::kWriteFailed}) {
     EXPECT_FALSE(OnClientFailure(f, host).reply) << static_cast<int>(f);
   }
   EXPECT_TRUE(OnClientFailure(ClientFailure::kWriteTimeout, host).timeout);
