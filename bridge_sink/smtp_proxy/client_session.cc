@@ -99,10 +99,11 @@ void ClientSession::SendError(const Reply& reply) {
   state_.CountError();
 }
 
-awaitable<ClientDeadline::Status> ClientSession::Flush() {
-  if (out_.empty()) co_return ClientDeadline::Status::kOk;
+awaitable<std::optional<ClientFailure>> ClientSession::Flush() {
+  if (out_.empty()) co_return std::nullopt;
   std::string bytes;
   bytes.swap(out_);
+  if (!client_writable_) co_return ClientFailure::kWriteFailed;
   // A write that the client does not take within the idle timeout ends the session.
   const auto deadline = After(config_.timeouts.idle);
   deadline_.Arm(deadline);
@@ -114,21 +115,23 @@ awaitable<ClientDeadline::Status> ClientSession::Flush() {
   }
   // Replies sent: the wait for the next line starts now.
   line_deadline_.reset();
-  co_return deadline_.Done(ec, deadline);
+  const ClientDeadline::Status status = deadline_.Done(ec, deadline);
+  if (status == ClientDeadline::Status::kOk) co_return std::nullopt;
+  // Part of the replies may be out: another write would land mid-reply, and one to a client that
+  // stopped reading would wait a second idle timeout.
+  client_writable_ = false;
+  if (status == ClientDeadline::Status::kTimeout) {
+    ctx_->metrics->write_timeouts.Increment();
+    co_return ClientFailure::kWriteTimeout;
+  }
+  co_return ClientFailure::kWriteFailed;
 }
 
-awaitable<ClientSession::ReadStatus> ClientSession::ReadMore(bool rearm) {
+awaitable<std::optional<ClientFailure>> ClientSession::ReadMore(bool rearm) {
   // Replies to a pipelined group go out together, once its input is used up (RFC 2920).
-  switch (co_await Flush()) {
-    case ClientDeadline::Status::kOk:
-      break;
-    case ClientDeadline::Status::kTimeout:
-      co_return ReadStatus::kTimeout;
-    case ClientDeadline::Status::kFailed:
-      co_return ReadStatus::kClosed;
-  }
-  if (shutdown_requested_ || ctx_->stopping.load()) co_return ReadStatus::kShutdown;
-  if (session_expired_) co_return ReadStatus::kTimeout;
+  if (auto failure = co_await Flush()) co_return failure;
+  if (shutdown_requested_ || ctx_->stopping.load()) co_return ClientFailure::kShutdown;
+  if (session_expired_) co_return ClientFailure::kSessionLimit;
   std::array<char, 8192> buf;
   // The idle deadline covers a whole line, not each read: a client dripping one byte at a time
   // cannot hold the session open (a complete line clears it). BDAT octets: progress per read.
@@ -143,11 +146,29 @@ awaitable<ClientSession::ReadStatus> ClientSession::ReadMore(bool rearm) {
     std::tie(ec, n) = co_await socket_.async_read_some(asio::buffer(buf), as_tuple(use_awaitable));
   }
   const ClientDeadline::Status status = deadline_.Done(ec, deadline);
-  if (shutdown_requested_) co_return ReadStatus::kShutdown;
-  if (status == ClientDeadline::Status::kTimeout || session_expired_) co_return ReadStatus::kTimeout;
-  if (status != ClientDeadline::Status::kOk) co_return ReadStatus::kClosed;
+  if (shutdown_requested_) co_return ClientFailure::kShutdown;
+  if (session_expired_) co_return ClientFailure::kSessionLimit;
+  if (status == ClientDeadline::Status::kTimeout) co_return ClientFailure::kIdleTimeout;
+  if (status != ClientDeadline::Status::kOk) {
+    // stream_truncated (no close_notify) is the peer leaving, not a broken TLS stream.
+    if (tls_ && ec.category() == asio::error::get_ssl_category()) {
+      spdlog::debug("session {}: TLS read: {}", session_.session_id(), ec.message());
+      co_return ClientFailure::kTlsError;
+    }
+    co_return ClientFailure::kPeerClosed;
+  }
   reader_.Append(std::string_view(buf.data(), n));
-  co_return ReadStatus::kOk;
+  co_return std::nullopt;
+}
+
+awaitable<ClientSession::Next> ClientSession::ClientLost(ClientFailure failure) {
+  ClientFailureOutcome outcome = OnClientFailure(failure, config_.hostname);
+  if (outcome.timeout) ctx_->metrics->timeouts.Increment();
+  if (!outcome.reply) client_writable_ = false;
+  spdlog::log(outcome.notable ? spdlog::level::info : spdlog::level::debug,
+              "session {}: closing: {}", session_.session_id(), outcome.why);
+  co_await Close(std::move(outcome.reply));
+  co_return Next::kClose;
 }
 
 Reply ClientSession::ClosingReply(std::string_view why) const {
@@ -165,7 +186,7 @@ awaitable<void> ClientSession::Close(std::optional<Reply> last_words) {
   }
   next_hop_.Close();
   boost::system::error_code ignored;
-  if (tls_) {
+  if (tls_ && client_writable_) {
     // Best effort close_notify, bounded by the idle timeout.
     const auto deadline = After(config_.timeouts.idle);
     deadline_.Arm(deadline);
@@ -186,6 +207,19 @@ awaitable<ClientSession::Next> ClientSession::End(Reply last_words) {
 // The one outbound-failure path
 
 ClientSession::Outbound ClientSession::NextHopLost(std::string_view keyword, const std::string& error) {
+  if (session_expired_) {
+    // The session limit cancelled the wait for the next hop, which did not fail: the same reply
+    // and count as the limit gets while the session waits for the client.
+    const ClientFailureOutcome limit =
+        OnClientFailure(ClientFailure::kSessionLimit, config_.hostname);
+    ctx_->metrics->timeouts.Increment();
+    spdlog::info("session {}: closing: {} (waiting for the next hop after '{}')",
+                 session_.session_id(), limit.why, keyword);
+    Outbound out;
+    out.kind = Outbound::Kind::kFailed;
+    out.client = *limit.reply;
+    return out;
+  }
   ctx_->metrics->next_hop_failures.Increment();
   const bool eod = keyword == "_EOD";
   if (eod) {
@@ -295,8 +329,7 @@ awaitable<std::optional<ClientSession::Next>> ClientSession::Inbound(const Comma
     case Decision::Kind::kContinue:
       co_return std::nullopt;
     case Decision::Kind::kDrop:
-      co_await Close(d.reply);
-      co_return Next::kClose;
+      co_return co_await End(d.reply);
     case Decision::Kind::kSkip:
       // The recipient is acknowledged but never reaches the next hop.
       Send(native);
@@ -305,8 +338,7 @@ awaitable<std::optional<ClientSession::Next>> ClientSession::Inbound(const Comma
     case Decision::Kind::kReply:
       if (cmd.verb == Verb::kQuit && d.reply.code == 221) {
         // RESPOND 221 to QUIT: the client gets the policy's text, the session ends as usual.
-        co_await Close(d.reply);
-        co_return Next::kClose;
+        co_return co_await End(d.reply);
       }
       Send(d.reply);
       // A 2xx that swallows MAIL or RCPT still moves the client's view of the transaction.
@@ -397,11 +429,8 @@ awaitable<void> ClientSession::Run() {
     *event.mutable_response() = ToProto(MakeReply(220, "", config_.hostname + " " + config_.banner));
     if (auto verdict = co_await Fire(std::move(event))) {
       Decision d = Decide(*verdict, config_.hostname, false);
-      if (d.kind == Decision::Kind::kReply && !d.reply.positive()) {
-        co_await Close(d.reply);
-        co_return;
-      }
-      if (d.kind == Decision::Kind::kDrop) {
+      if (d.kind == Decision::Kind::kDrop ||
+          (d.kind == Decision::Kind::kReply && !d.reply.positive())) {
         co_await Close(d.reply);
         co_return;
       }
@@ -433,17 +462,11 @@ awaitable<void> ClientSession::Run() {
     std::optional<Line> line = reader_.Next();
     if (line) line_deadline_.reset();
     if (!line) {
-      const ReadStatus status = co_await ReadMore();
-      if (status == ReadStatus::kOk) continue;
-      if (status == ReadStatus::kTimeout) {
-        ctx_->metrics->timeouts.Increment();
-        co_await Close(ClosingReply(session_expired_ ? "Error: session time limit exceeded" : "Error: timeout exceeded"));
-      } else if (status == ReadStatus::kShutdown) {
-        co_await Close(MakeReply(421, "4.3.2", config_.hostname + " Service shutting down"));
-      } else {
-        co_await Close(std::nullopt);
+      if (auto failure = co_await ReadMore()) {
+        co_await ClientLost(*failure);
+        co_return;
       }
-      co_return;
+      continue;
     }
     ctx_->metrics->commands.Increment();
     Next next;
@@ -529,14 +552,18 @@ awaitable<ClientSession::Next> ClientSession::HandleHelo(const Command& cmd, con
   co_return Next::kContinue;
 }
 
+awaitable<ClientSession::Next> ClientSession::EndTransaction() {
+  state_.ResetTransaction();
+  co_return co_await ResetUpstreamTransaction();
+}
+
 awaitable<ClientSession::Next> ClientSession::ResetUpstreamTransaction() {
   if (!state_.upstream_open()) co_return Next::kContinue;
   Outbound out = co_await SendOutbound(v1::EVENT_TYPE_OUTBOUND_COMMAND, "RSET", "RSET", false,
                                        config_.timeouts.next_hop_reply);
   if (out.kind == Outbound::Kind::kReplied && !out.upstream.positive()) {
     // A next hop that cannot reset cannot be trusted with the next transaction.
-    out.kind = Outbound::Kind::kFailed;
-    out.client = ClosingReply("Error: next hop connection lost");
+    out = NextHopLost("RSET", "RSET refused: " + out.upstream.Text());
   }
   if (auto last_words = Ending(out)) co_return co_await End(std::move(*last_words));
   if (out.kind == Outbound::Kind::kReplied) state_.UpstreamReset();
@@ -626,10 +653,7 @@ awaitable<ClientSession::Next> ClientSession::HandleStartTls(const Command& cmd,
     co_return Next::kContinue;
   }
   Send(admission.native);
-  if (co_await Flush() != ClientDeadline::Status::kOk) {
-    co_await Close(std::nullopt);
-    co_return Next::kClose;
-  }
+  if (auto failure = co_await Flush()) co_return co_await ClientLost(*failure);
   // RFC 3207 §4.2 / CVE-2011-0411: whatever the client pipelined after STARTTLS was sent in
   // plaintext and is discarded, never executed inside the TLS session.
   if (reader_.buffered() > 0) {
@@ -641,14 +665,12 @@ awaitable<ClientSession::Next> ClientSession::HandleStartTls(const Command& cmd,
   const auto deadline = After(config_.timeouts.tls_handshake);
   deadline_.Arm(deadline);
   auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, as_tuple(use_awaitable));
-  deadline_.Done(ec, deadline);
+  const ClientDeadline::Status handshake = deadline_.Done(ec, deadline);
   if (ec) {
-    spdlog::info("session {}: TLS handshake failed: {}", session_.session_id(), ec.message());
-    tls_.reset();
-    next_hop_.Close();
-    boost::system::error_code ignored;
-    socket_.close(ignored);
-    co_return Next::kClose;
+    // No SMTP reply fits a half-made TLS stream; the next hop still gets QUIT (SESSION_END).
+    spdlog::info("session {}: TLS handshake failed: {}", session_.session_id(),
+                 handshake == ClientDeadline::Status::kTimeout ? "timed out" : ec.message());
+    co_return co_await ClientLost(ClientFailure::kTlsError);
   }
   SSL* ssl = tls_->native_handle();
   auto* tls_state = session_.mutable_tls();
@@ -685,21 +707,15 @@ awaitable<ClientSession::Next> ClientSession::HandleBdat(const Command& cmd, con
       too_big = true;
     }
     if (remaining == 0) break;
-    const ReadStatus status = co_await ReadMore(/*rearm=*/true);  // chunk octets: progress per read
-    if (status != ReadStatus::kOk) {
-      if (status == ReadStatus::kTimeout) ctx_->metrics->timeouts.Increment();
-      co_await Close(status == ReadStatus::kTimeout ? std::optional<Reply>(ClosingReply("Error: timeout exceeded"))
-                                                    : std::nullopt);
-      co_return Next::kClose;
-    }
+    // Chunk octets: progress per read. Cut short, the next hop gets no message.
+    if (auto failure = co_await ReadMore(/*rearm=*/true)) co_return co_await ClientLost(*failure);
   }
 
   line_deadline_.reset();
   auto abandon = [this](bool last) -> awaitable<Next> {
     state_.AbandonBdat(last);
     if (!last) co_return Next::kContinue;
-    state_.ResetTransaction();
-    co_return co_await ResetUpstreamTransaction();
+    co_return co_await EndTransaction();
   };
   if (handled) co_return co_await abandon(cmd.last_chunk);  // the policy answered this BDAT
   if (admission.refused) {
@@ -740,19 +756,9 @@ awaitable<ClientSession::Next> ClientSession::HandleData(const Command& cmd, con
     std::optional<Line> line = reader_.Next();
     if (line) line_deadline_.reset();
     if (!line) {
-      const ReadStatus status = co_await ReadMore();
-      if (status == ReadStatus::kOk) continue;
       // Unterminated data: the next hop never saw DATA, so it gets no message.
-      reader_.set_limit(config_.limits.max_command_line);
-      if (status == ReadStatus::kTimeout) {
-        ctx_->metrics->timeouts.Increment();
-        co_await Close(ClosingReply("Error: timeout exceeded"));
-      } else if (status == ReadStatus::kShutdown) {
-        co_await Close(MakeReply(421, "4.3.2", config_.hostname + " Service shutting down"));
-      } else {
-        co_await Close(std::nullopt);
-      }
-      co_return Next::kClose;
+      if (auto failure = co_await ReadMore()) co_return co_await ClientLost(*failure);
+      continue;
     }
     if (collector.Add(*line)) break;
   }
@@ -760,8 +766,7 @@ awaitable<ClientSession::Next> ClientSession::HandleData(const Command& cmd, con
   if (const std::optional<Reply> refused = collector.Refusal()) {
     ctx_->metrics->messages_refused.Increment();
     Send(*refused);
-    state_.ResetTransaction();
-    co_return co_await ResetUpstreamTransaction();
+    co_return co_await EndTransaction();
   }
   co_return co_await Deliver(collector.Take());
 }
@@ -771,9 +776,14 @@ awaitable<bool> ClientSession::ReplayEnvelope(const std::string& sender, const s
                                               Reply* failure) {
   // The envelope changed after the next hop saw it: start the transaction over there. These
   // commands fire no events (their originals already did).
+  // A next hop lost on the way takes the one outbound-failure path (counted, logged, the 421).
   if (state_.upstream_open()) {
     auto r = co_await next_hop_.Command("RSET", config_.timeouts.next_hop_reply);
-    if (!r.ok || !r.reply.positive()) {
+    if (!r.ok) {
+      *failure = NextHopLost("_EOD", r.error).client;
+      co_return false;
+    }
+    if (!r.reply.positive()) {
       *failure = kTempNextHop;
       co_return false;
     }
@@ -781,7 +791,7 @@ awaitable<bool> ClientSession::ReplayEnvelope(const std::string& sender, const s
   }
   auto mail = co_await next_hop_.Command("MAIL FROM:<" + sender + ">" + sender_params, config_.timeouts.next_hop_reply);
   if (!mail.ok) {
-    *failure = kTempNextHop;
+    *failure = NextHopLost("_EOD", mail.error).client;
     co_return false;
   }
   if (!mail.reply.positive()) {
@@ -794,7 +804,7 @@ awaitable<bool> ClientSession::ReplayEnvelope(const std::string& sender, const s
   for (const auto& [address, params] : *recipients) {
     auto rcpt = co_await next_hop_.Command("RCPT TO:<" + address + ">" + params, config_.timeouts.next_hop_reply);
     if (!rcpt.ok) {
-      *failure = kTempNextHop;
+      *failure = NextHopLost("_EOD", rcpt.error).client;
       co_return false;
     }
     if (rcpt.reply.positive()) {
@@ -824,11 +834,6 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
   // or without an `_EOD` binding: the MTA side can only change the message now.
   std::vector<v1::MessageEdit> edits = std::move(txn.carried_edits);
 
-  auto finish = [this]() -> awaitable<Next> {
-    state_.ResetTransaction();
-    co_return co_await ResetUpstreamTransaction();
-  };
-
   // `_EOD`: the message, before anything of it goes upstream.
   if (Wants(v1::EVENT_TYPE_INBOUND_COMMAND, "_EOD")) {
     v1::Event event = MakeEvent(v1::EVENT_TYPE_INBOUND_COMMAND);
@@ -837,15 +842,14 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
       const Decision d = Decide(*verdict, config_.hostname, false);
       if (d.kind == Decision::Kind::kDrop) {
         ctx_->metrics->messages_refused.Increment();
-        co_await Close(d.reply);
-        co_return Next::kClose;
+        co_return co_await End(d.reply);
       }
       if (d.kind == Decision::Kind::kReply) {
         // The policy answered: the next hop never sees this message.
         ctx_->metrics->messages_refused.Increment();
         Send(d.reply);
         if (d.reply.positive()) session_.set_transaction_count(session_.transaction_count() + 1);
-        co_return co_await finish();
+        co_return co_await EndTransaction();
       }
       // The policy's edits at `_EOD` apply after those carried from earlier events.
       for (const auto& edit : verdict->edits()) edits.push_back(edit);
@@ -867,16 +871,16 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
                  discard ? "discarded" : "has no recipients left");
     Send(native);
     session_.set_transaction_count(session_.transaction_count() + 1);
-    co_return co_await finish();
+    co_return co_await EndTransaction();
   }
 
   // The envelope changed since the next hop saw it (edits, skipped recipients): replay it.
   if (!state_.UpstreamHolds(envelope)) {
     Reply failure;
     if (!co_await ReplayEnvelope(envelope.sender, envelope.sender_params, &recipients, &failure)) {
-      if (!next_hop_.usable()) co_return co_await End(ClosingReply("Error: next hop connection lost"));
+      if (!next_hop_.usable()) co_return co_await End(std::move(failure));  // NextHopLost's 421
       Send(failure);
-      co_return co_await finish();
+      co_return co_await EndTransaction();
     }
   }
 
@@ -886,12 +890,12 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
   if (data.kind == Outbound::Kind::kConsumed) {
     ctx_->metrics->messages_refused.Increment();
     Send(data.client);
-    co_return co_await finish();
+    co_return co_await EndTransaction();
   }
   if (data.upstream.code != 354) {
     // The next hop refused DATA: the client gets its reply (a 4xx stays retryable).
     Send(data.client.positive() ? kTempNextHop : data.client);
-    co_return co_await finish();
+    co_return co_await EndTransaction();
   }
   auto result = co_await next_hop_.SendRaw(message.Wire() + ".\r\n", config_.timeouts.next_hop_data);
   if (!result.ok) {

@@ -37,7 +37,6 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
 
  private:
   enum class Next { kContinue, kClose };
-  enum class ReadStatus { kOk, kClosed, kTimeout, kShutdown };
 
   using Admission = SessionState::Admission;
 
@@ -60,6 +59,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   boost::asio::awaitable<Next> HandleQuit(const Command& cmd, const Admission& admission);
   boost::asio::awaitable<Next> HandleStartTls(const Command& cmd, const Admission& admission);
   boost::asio::awaitable<Next> Deliver(std::string raw);
+  // The client's transaction is over (refused, abandoned, answered by policy, not relayed):
+  // both sides start afresh.
+  boost::asio::awaitable<Next> EndTransaction();
   boost::asio::awaitable<Next> ResetUpstreamTransaction();
   boost::asio::awaitable<bool> ReplayEnvelope(const std::string& sender, const std::string& sender_params,
                                               std::vector<std::pair<std::string, std::string>>* recipients,
@@ -86,9 +88,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   boost::asio::awaitable<void> ServerResponse(const std::string& keyword, const std::string& line,
                                               const Reply& reply, Outbound* out);
 
-  // Client I/O.
-  boost::asio::awaitable<ReadStatus> ReadMore(bool rearm = false);
-  boost::asio::awaitable<ClientDeadline::Status> Flush();
+  // Client I/O. ReadMore and Flush say why the client side cannot go on, or nullopt.
+  boost::asio::awaitable<std::optional<ClientFailure>> ReadMore(bool rearm = false);
+  boost::asio::awaitable<std::optional<ClientFailure>> Flush();
+  // The one client-failure path (command loop, DATA, BDAT, STARTTLS): the reply of
+  // OnClientFailure (session_state.h) if any, the metric and log, Close; then kClose.
+  boost::asio::awaitable<Next> ClientLost(ClientFailure failure);
   void Send(const Reply& reply);
   void SendError(const Reply& reply);  // counts towards max_errors
   void Answer(const Admission& admission);  // the proxy's own reply, counted when it is an error
@@ -106,6 +111,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // lines.
   std::optional<ClientDeadline::Clock::time_point> line_deadline_;
   bool session_expired_ = false;
+  // False once the client cannot take more (a write failed or missed its deadline, the peer is
+  // gone, TLS broke): nothing more is written, not even a 421 or a TLS close_notify.
+  bool client_writable_ = true;
   bool shutdown_requested_ = false;
   NextHop next_hop_;
   LineReader reader_;

@@ -35,6 +35,9 @@ ProxyMetrics::ProxyMetrics(std::shared_ptr<prometheus::Registry> r)
                                     "Next-hop connect, I/O, timeout or protocol failures")),
       timeouts(MakeCounter(*registry, "smtpbridge_proxy_client_timeouts_total",
                            "Client idle or session timeouts")),
+      write_timeouts(MakeCounter(*registry, "smtpbridge_proxy_client_write_timeouts_total",
+                                 "Writes to the client that missed the idle timeout (nothing more "
+                                 "is written to that client)")),
       edits_refused(MakeCounter(*registry, "smtpbridge_proxy_edits_refused_total",
                                 "Message edits refused: invalid, or on an event before _EOD")),
       verdicts_refused(MakeCounter(*registry, "smtpbridge_proxy_verdicts_refused_total",

@@ -25,6 +25,7 @@ struct ProxyMetrics {
   prometheus::Counter& messages_refused;  // refused by the proxy or policy before the next hop
   prometheus::Counter& next_hop_failures;
   prometheus::Counter& timeouts;
+  prometheus::Counter& write_timeouts;    // writes the client did not take in time (also timeouts)
   prometheus::Counter& edits_refused;     // message edits that were invalid, or came before _EOD
   prometheus::Counter& verdicts_refused;  // verdict parts the proxy cannot apply (verdict_text.h)
 };

@@ -14,6 +14,29 @@ const Reply kNoRecipients = MakeReply(554, "5.5.1", "Error: no valid recipients"
 
 }  // namespace
 
+ClientFailureOutcome OnClientFailure(ClientFailure failure, const std::string& hostname) {
+  switch (failure) {
+    case ClientFailure::kIdleTimeout:
+      return {MakeReply(421, "4.4.2", hostname + " Error: timeout exceeded"), true, true,
+              "idle timeout"};
+    case ClientFailure::kSessionLimit:
+      return {MakeReply(421, "4.4.2", hostname + " Error: session time limit exceeded"), true, true,
+              "session time limit"};
+    case ClientFailure::kShutdown:
+      return {MakeReply(421, "4.3.2", hostname + " Service shutting down"), false, false,
+              "shutting down"};
+    case ClientFailure::kPeerClosed:
+      return {std::nullopt, false, false, "client closed the connection"};
+    case ClientFailure::kTlsError:
+      return {std::nullopt, false, true, "TLS failed"};
+    case ClientFailure::kWriteTimeout:
+      return {std::nullopt, true, true, "client did not take its replies within the idle timeout"};
+    case ClientFailure::kWriteFailed:
+      return {std::nullopt, false, false, "write to the client failed"};
+  }
+  return {std::nullopt, false, true, "unknown client failure"};
+}
+
 SessionState::SessionState(const ProxyConfig& config, bool tls_available)
     : config_(config), tls_available_(tls_available), max_errors_(config.limits.max_errors) {}
 

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -17,6 +19,32 @@
 #include "smtpbridge/v1/verdict.pb.h"
 
 namespace smtpbridge::proxy {
+
+// Why the client side of a session cannot go on: a read that ended without a line (or chunk
+// octets), or the write of the replies before it. An over-long line is none of these: the line
+// reader drops its bytes and the session answers it (500 5.5.2 between commands, 554 5.6.0 at
+// the end of DATA).
+enum class ClientFailure {
+  kIdleTimeout,   // no complete line (BDAT: no octets) within timeouts.idle
+  kSessionLimit,  // timeouts.session passed
+  kShutdown,      // the server drains (SIGTERM, ProxyServer::Stop)
+  kPeerClosed,    // EOF, reset, or TLS closed without close_notify
+  kTlsError,      // a TLS read or handshake failed: the stream is unusable
+  kWriteTimeout,  // the client did not take the replies within timeouts.idle
+  kWriteFailed,   // the write of the replies failed or was cancelled part-way
+};
+
+// What the session does about a ClientFailure, the same between commands, in DATA and in BDAT.
+struct ClientFailureOutcome {
+  // The RFC 5321 reply before the close; none when the client cannot take one (gone, TLS
+  // broken, or a write that did not complete: another write would land mid-reply, or wait on a
+  // client that stopped reading for a second idle timeout). No reply: nothing more is written.
+  std::optional<Reply> reply;
+  bool timeout = false;  // counted in smtpbridge_proxy_client_timeouts_total
+  bool notable = false;  // logged at info (else debug: a client leaving is ordinary)
+  std::string_view why;  // for the log
+};
+ClientFailureOutcome OnClientFailure(ClientFailure failure, const std::string& hostname);
 
 class SessionState {
  public:

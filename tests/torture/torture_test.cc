@@ -420,6 +420,9 @@ TEST_F(TortureTls, MisuseIsRefused) {
   ASSERT_EQ(c.Command("STARTTLS").code, 220);
   c.SendRaw("this is not a TLS ClientHello\r\n\r\n");
   EXPECT_TRUE(c.WaitClosed());
+  // The same close as any other client failure: the next hop's session ends with QUIT.
+  ASSERT_TRUE(hop_.WaitForQuitOrClose(1));
+  EXPECT_TRUE(NextHopSaw("QUIT"));
 }
 
 TEST_F(TortureTls, PlaintextPipelinedAfterStartTlsIsDiscarded) {

@@ -334,5 +334,29 @@ TEST(SessionState, UpstreamHoldsTheEnvelopeUntilEditsChangeIt) {
   EXPECT_FALSE(d.state.UpstreamHolds(env));
 }
 
+// One outcome per client failure, wherever the session is (between commands, DATA, BDAT).
+TEST(OnClientFailure, RepliesOnlyWhenTheClientCanTakeOne) {
+  const std::string host = "mx.test";
+  const auto idle = OnClientFailure(ClientFailure::kIdleTimeout, host);
+  ASSERT_TRUE(idle.reply);
+  EXPECT_EQ(idle.reply->Wire(), "421 4.4.2 mx.test Error: timeout exceeded\r\n");
+  EXPECT_TRUE(idle.timeout);
+  const auto limit = OnClientFailure(ClientFailure::kSessionLimit, host);
+  ASSERT_TRUE(limit.reply);
+  EXPECT_EQ(limit.reply->Wire(), "421 4.4.2 mx.test Error: session time limit exceeded\r\n");
+  EXPECT_TRUE(limit.timeout);
+  const auto drain = OnClientFailure(ClientFailure::kShutdown, host);
+  ASSERT_TRUE(drain.reply);
+  EXPECT_EQ(drain.reply->Wire(), "421 4.3.2 mx.test Service shutting down\r\n");
+  EXPECT_FALSE(drain.timeout);
+  // Gone, TLS broken, or a write that did not complete: nothing more is written.
+  for (ClientFailure f : {ClientFailure::kPeerClosed, ClientFailure::kTlsError,
+                          ClientFailure::kWriteTimeout, ClientFailure::kWriteFailed}) {
+    EXPECT_FALSE(OnClientFailure(f, host).reply) << static_cast<int>(f);
+  }
+  EXPECT_TRUE(OnClientFailure(ClientFailure::kWriteTimeout, host).timeout);
+  EXPECT_FALSE(OnClientFailure(ClientFailure::kPeerClosed, host).timeout);
+}
+
 }  // namespace
 }  // namespace smtpbridge::proxy

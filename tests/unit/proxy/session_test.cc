@@ -507,6 +507,49 @@ TEST(ProxySession, NextHopDisconnectAtEndOfDataGivesA4xx) {
   EXPECT_TRUE(c.WaitClosed());
 }
 
+// The envelope changed at end of data and the next hop is lost while it is replayed: the same
+// path as any next-hop failure at end of data (counted, the retryable 421), no message.
+TEST(ProxySession, NextHopLostWhileReplayingTheEnvelopeIsANextHopFailure) {
+  ProxyHarness h;
+  h.sink().set_script([](const v1::Event& e) {
+    v1::Verdict v;
+    if (e.type() == v1::EVENT_TYPE_INBOUND_COMMAND && e.command().keyword() == "_EOD") {
+      v.add_edits()->mutable_add_recipient()->set_address("archive@example.com");
+    }
+    return v;
+  });
+  h.next_hop().set_script([](const std::string& line) -> std::optional<std::string> {
+    if (line == "RSET") return "DISCONNECT";
+    return std::nullopt;
+  });
+  SmtpTestClient c(h.port());
+  Begin(c);
+  ASSERT_EQ(c.Command("RCPT TO:<bob@example.net>").code, 250);
+  TestReply r = SendMessage(c, "Subject: x\r\n\r\nbody\r\n");
+  EXPECT_EQ(r.code, 421);
+  EXPECT_NE(r.text.find("next hop connection lost, try again later"), std::string::npos) << r.text;
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_EQ(h.server().metrics().next_hop_failures.Value(), 1);
+  EXPECT_TRUE(h.next_hop().messages().empty());
+}
+
+// A next hop that refuses RSET is a next-hop failure like any other: counted, the 421.
+TEST(ProxySession, NextHopRefusingRsetIsANextHopFailure) {
+  ProxyHarness h;
+  h.next_hop().set_script([](const std::string& line) -> std::optional<std::string> {
+    if (line == "RSET") return "554 5.5.1 no reset today";
+    return std::nullopt;
+  });
+  SmtpTestClient c(h.port());
+  Begin(c);
+  ASSERT_EQ(c.Command("RCPT TO:<bob@example.net>").code, 250);
+  TestReply r = c.Command("RSET");
+  EXPECT_EQ(r.code, 421);
+  EXPECT_NE(r.text.find("next hop connection lost"), std::string::npos) << r.text;
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_EQ(h.server().metrics().next_hop_failures.Value(), 1);
+}
+
 TEST(ProxySession, UnreachableNextHopGives421) {
   proxy::ProxyConfig config = ProxyHarness::TestConfig();
   CaptureSmtpServer dead;
