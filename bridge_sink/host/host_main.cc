@@ -1,6 +1,8 @@
 #include "host/host_main.h"
 
+#include <algorithm>
 #include <stdexcept>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <prometheus/exposer.h>
@@ -27,8 +29,10 @@ void CommonFlags::Add(CLI::App& app) {
 
 void CommonFlags::AddThreadsAndDrain(CLI::App& app, const std::string& in_flight) {
   app.add_option("--threads", threads,
-                 "I/O threads (one event loop each; connections spread across them)")
-      ->check(CLI::Range(1u, 64u));
+                 "I/O threads (one event loop each; connections spread across them); "
+                 "0: half the cores, at least one")
+      ->check(CLI::Range(0u, 64u))
+      ->capture_default_str();
   app.add_option("--drain-timeout", drain_timeout,
                  "on SIGTERM, how long " + in_flight + " in flight may take to finish")
       ->capture_default_str();
@@ -37,6 +41,10 @@ void CommonFlags::AddThreadsAndDrain(CLI::App& app, const std::string& in_flight
 std::chrono::milliseconds CommonFlags::DrainTimeout() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
       DurationFlag(drain_timeout, "--drain-timeout"));
+}
+
+unsigned CommonFlags::IoThreads() const {
+  return threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency() / 2);
 }
 
 void ListenFlags::Add(CLI::App& app, const std::string& listen_help) {

@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
     if (exposer) sink_options.metrics_registry = registry;
     auto the_sink = sink::MakeSink(sink_options);
 
-    host::IoPool io_pool(common.threads);
+    host::IoPool io_pool(common.IoThreads());
     policy::PolicyServer server(io_pool.main(), io_pool.connections(), *the_sink, options);
     const auto server_metrics = server.Metrics();  // the exposer holds it weakly
     if (exposer) exposer->RegisterCollectable(server_metrics);

@@ -5,7 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <stdexcept>
+#include <thread>
 
 #include "host/duration_flag.h"
 
@@ -53,6 +55,13 @@ TEST(DurationFlags, TimeoutsKeepSubSecondValuesAndRefuseBelowAMillisecond) {
               HasSubstr("--write-timeout: expected at least 1ms"));
   EXPECT_THAT(ErrorOf([] { MillisecondsFlag("soon", "--idle-timeout"); }),
               HasSubstr("--idle-timeout: expected a duration"));
+}
+
+TEST(CommonFlags, ZeroThreadsMeansHalfTheCoresAtLeastOne) {
+  CommonFlags flags;
+  EXPECT_EQ(flags.IoThreads(), std::max(1u, std::thread::hardware_concurrency() / 2));
+  flags.threads = 3;
+  EXPECT_EQ(flags.IoThreads(), 3u);
 }
 
 TEST(CommonFlags, DrainTimeoutNamesItsFlag) {
