@@ -6,16 +6,15 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
 #include "host/async_evaluate.h"
+#include "host/idle_watch.h"
 #include "host/listener.h"
 #include "host/stats_metrics.h"
 #include "smtpbridge/v1/smtp_text.h"
@@ -24,7 +23,6 @@ namespace smtpbridge::policy {
 namespace asio = boost::asio;
 using asio::awaitable;
 using asio::ip::tcp;
-using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -56,7 +54,9 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
   stats.active_connections++;
   const std::string conn_id = shared->id_prefix + "-" + std::to_string(shared->next_id++);
   RequestReader reader(shared->options.limits);
-  asio::steady_timer idle(socket.get_executor());
+  auto idle = std::make_shared<host::IdleWatch<Socket>>(socket, shared->options.idle_timeout,
+                                                        shared->options.write_timeout);
+  idle->Arm(idle->io_started + idle->horizon);
   std::vector<char> buffer(kReadChunk);
   uint64_t event_counter = 0;
   for (;;) {
@@ -68,15 +68,15 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
       break;
     }
     if (status == RequestReader::Status::kNeedMore) {
-      idle.expires_after(shared->options.idle_timeout);
-      auto result = co_await (socket.async_read_some(asio::buffer(buffer), kAwait) || idle.async_wait(kAwait));
-      if (result.index() == 1) {
+      idle->Start(shared->options.idle_timeout);
+      auto [ec, n] = co_await socket.async_read_some(asio::buffer(buffer), kAwait);
+      idle->waiting = false;
+      if (idle->expired) {
         stats.idle_timeouts++;
         spdlog::debug("policy {}: idle for {} ms, closing", conn_id,
                       shared->options.idle_timeout.count());
         break;
       }
-      auto [ec, n] = std::get<0>(result);
       if (ec) break;
       reader.Feed(std::string_view(buffer.data(), n));
       continue;
@@ -112,16 +112,19 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
     }
     const std::string out = FormatResponse(action);
     // A write has a deadline too: an MTA that stops reading must not pin the connection.
-    idle.expires_after(shared->options.write_timeout);
-    auto written = co_await (asio::async_write(socket, asio::buffer(out), kAwait) || idle.async_wait(kAwait));
-    if (written.index() == 1) {
+    idle->Start(shared->options.write_timeout);
+    auto [ec, n] = co_await asio::async_write(socket, asio::buffer(out), kAwait);
+    idle->waiting = false;
+    if (idle->expired) {
       stats.write_timeouts++;
       spdlog::warn("policy {}: the client read no answer for {} ms, closing", conn_id,
                    shared->options.write_timeout.count());
       break;
     }
-    if (auto [ec, n] = std::get<0>(written); ec) break;
+    if (ec) break;
   }
+  idle->closed = true;
+  idle->timer.cancel();
   boost::system::error_code ignored;
   socket.shutdown(Socket::shutdown_both, ignored);
   socket.close(ignored);
