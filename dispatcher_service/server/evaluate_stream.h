@@ -33,8 +33,8 @@
 
 #include "dispatch/fanout.h"
 #include "server/bindings_store.h"
-#include "server/cq_pool.h"
 #include "smtpbridge/common/batch_queue.h"
+#include "smtpbridge/cq/cq_pool.h"
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 
 namespace smtpbridge::dispatcher {
@@ -56,7 +56,7 @@ class EvaluateStream {
 
  private:
   // One tag per kind of operation, so a completion says which one it was.
-  class Op final : public CqTag {
+  class Op final : public cq::CqTag {
    public:
     Op(EvaluateStream* stream, void (EvaluateStream::*fn)(bool)) : stream_(stream), fn_(fn) {}
     void Proceed(bool ok) override { (stream_->*fn_)(ok); }
@@ -90,7 +90,7 @@ class EvaluateStream {
   DispatcherService* service_;
   FanOut* fanout_;
   BindingsStore* store_;
-  CqPool* cqs_;
+  cq::CqPool* cqs_;
   grpc::ServerCompletionQueue* cq_;
   grpc::ServerContext context_;
   grpc::ServerAsyncReaderWriter<v1::EvaluateResponses, v1::EvaluateRequests> stream_;

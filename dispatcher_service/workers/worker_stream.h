@@ -44,7 +44,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "server/cq_pool.h"
+#include "smtpbridge/cq/cq_pool.h"
 #include "smtpbridge/v1/sink.pb.h"
 
 namespace smtpbridge::dispatcher {
@@ -87,7 +87,7 @@ class WorkerStream : public std::enable_shared_from_this<WorkerStream> {
   // `target` (the pool) and `endpoint` name it in metrics and logs.
   // `lifetime`: how long a stream takes new calls before it is replaced (tests shorten it).
   WorkerStream(std::string target, std::string endpoint, std::shared_ptr<grpc::Channel> channel,
-               CqPool* cqs, StreamListener* listener,
+               cq::CqPool* cqs, StreamListener* listener,
                std::chrono::steady_clock::duration lifetime = kStreamLifetime);
   ~WorkerStream();
   WorkerStream(const WorkerStream&) = delete;
@@ -141,7 +141,7 @@ class WorkerStream : public std::enable_shared_from_this<WorkerStream> {
   const std::string endpoint_;
   const std::shared_ptr<grpc::Channel> channel_;
   grpc::GenericStub stub_;
-  CqPool* const cqs_;
+  cq::CqPool* const cqs_;
   StreamListener* const listener_;
   const std::chrono::steady_clock::duration lifetime_;
 
