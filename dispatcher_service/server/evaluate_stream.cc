@@ -90,7 +90,7 @@ void EvaluateStream::OnRead(bool ok) {
   // the others, whose answers go out as they come.
   if (take) {
     // What these requests send to workers (and answers ready at once) goes as one message per
-    // stream when the loop ends (server/write_cork.h).
+    // stream when the loop ends (cq/write_cork.h).
     cq::WriteCork cork;
     for (const auto& request : batch_.requests()) Take(request);
   }

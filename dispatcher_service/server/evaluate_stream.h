@@ -4,7 +4,7 @@
 // and each answer goes back with its request's stream_id, in completion order. One Read is kept
 // outstanding while the client sends. gRPC allows one Write in flight per stream: an answer that
 // finds none in flight is written at once (or, when it came from a message the thread is still
-// handling, as soon as that is done, together with the others it produced: server/write_cork.h);
+// handling, as soon as that is done, together with the others it produced: cq/write_cork.h);
 // the answers that complete while one is in flight queue, and all of them (up to a cap) go out as
 // the next EvaluateResponses message.
 // When Read fails (half-close, or the stream broke) the stream waits for its running fan-outs

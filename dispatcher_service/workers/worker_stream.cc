@@ -207,7 +207,7 @@ void WorkerStream::WriteNextLocked(Stream& s) {
     return;
   }
   if (cq::WriteCork::Active()) {
-    // More requests may follow from the message this thread is handling (server/write_cork.h):
+    // More requests may follow from the message this thread is handling (cq/write_cork.h):
     // written when it is done, as if a write were in flight until then (which keeps the stream).
     s.writing = true;
     s.tags++;
@@ -285,7 +285,7 @@ void WorkerStream::OnRead(Stream& s, bool ok) {
     s.tags++;
     s.rw->Read(&s.incoming, &s.read);
   }
-  // The answers' replies to the sinks go as one message per sink stream (server/write_cork.h).
+  // The answers' replies to the sinks go as one message per sink stream (cq/write_cork.h).
   cq::WriteCork cork;
   for (auto& a : answers) a.done(a.status, std::move(a.verdict), false);
 }

@@ -2,7 +2,7 @@
 // one long-lived bidi stream instead of one unary OnEvent each (proto/smtpbridge/v1/sink.proto).
 //
 // Batching: a request goes out at once when no write is in flight (the requests one received
-// message makes go together when the thread is done with it: server/write_cork.h); the ones made
+// message makes go together when the thread is done with it: cq/write_cork.h); the ones made
 // while a write is in flight wait for it and then go out together, up to kMaxBatch per message.
 // Nothing ever waits to fill a batch, so one event in flight costs what a unary call's latency
 // does, and many in flight pay the per-message cost once per batch. Answers are matched by
