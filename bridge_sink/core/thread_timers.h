@@ -1,4 +1,4 @@
-// The production Timers: one background thread (common::TimerThread in proto/cpp, shared with the
+// The production Timers: one background thread (common::TimerThread in runtime/, shared with the
 // dispatcher's ThreadClock) serves every pending evaluation, whatever the load (no thread per
 // call), and is woken only when a new deadline is earlier than the one it sleeps until.
 #pragma once

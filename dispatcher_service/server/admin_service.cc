@@ -5,7 +5,7 @@
 namespace smtpbridge::dispatcher {
 
 AdminService::AdminService(BindingsStore* store, BindingStatsRegistry* stats, std::string token,
-                           CqPool* cqs)
+                           cq::CqPool* cqs)
     : store_(store), stats_(stats), auth_(std::move(token)) {
   list_ = std::make_unique<decltype(list_)::element_type>(
       this, &AdminService::RequestListBindings, cqs,

@@ -9,15 +9,16 @@
 #include "dispatch/binding_stats.h"
 #include "server/admin_auth.h"
 #include "server/bindings_store.h"
-#include "server/cq_pool.h"
-#include "server/cq_unary.h"
+#include "smtpbridge/cq/cq_pool.h"
+#include "smtpbridge/cq/cq_unary.h"
 #include "smtpbridge/v1/admin.grpc.pb.h"
 
 namespace smtpbridge::dispatcher {
 
 class AdminService final : public v1::Admin::AsyncService {
  public:
-  AdminService(BindingsStore* store, BindingStatsRegistry* stats, std::string token, CqPool* cqs);
+  AdminService(BindingsStore* store, BindingStatsRegistry* stats, std::string token,
+               cq::CqPool* cqs);
   ~AdminService() override;
 
   // After the server started: posts the first request of each method on `cq` (a pool queue).
@@ -38,10 +39,13 @@ class AdminService final : public v1::Admin::AsyncService {
   BindingsStore* store_;
   BindingStatsRegistry* stats_;
   AdminAuth auth_;
-  std::unique_ptr<CqUnaryMethod<AdminService, v1::ListBindingsRequest, v1::ListBindingsResponse>> list_;
-  std::unique_ptr<CqUnaryMethod<AdminService, v1::GetBindingStatsRequest, v1::GetBindingStatsResponse>>
+  std::unique_ptr<
+      cq::CqUnaryMethod<AdminService, v1::ListBindingsRequest, v1::ListBindingsResponse>>
+      list_;
+  std::unique_ptr<
+      cq::CqUnaryMethod<AdminService, v1::GetBindingStatsRequest, v1::GetBindingStatsResponse>>
       stats_method_;
-  std::unique_ptr<CqUnaryMethod<AdminService, v1::ReloadRequest, v1::ReloadResponse>> reload_;
+  std::unique_ptr<cq::CqUnaryMethod<AdminService, v1::ReloadRequest, v1::ReloadResponse>> reload_;
 };
 
 }  // namespace smtpbridge::dispatcher

@@ -17,12 +17,12 @@
 #include "dispatch/verdict_cache.h"
 #include "server/admin_service.h"
 #include "server/bindings_store.h"
-#include "server/cq_pool.h"
 #include "server/decision_log.h"
 #include "server/dispatcher_service.h"
 #include "server/health_service.h"
 #include "server/metrics.h"
 #include "server/recorder.h"
+#include "smtpbridge/cq/cq_pool.h"
 #include "smtpbridge/tls/tls_options.h"
 #include "workers/channel_pool.h"
 #include "workers/grpc_sink_client.h"
@@ -103,7 +103,7 @@ class DispatcherApp {
   ThreadClock clock_;
   WorkerCredentials worker_credentials_{options_.worker_tls};
   ChannelPool channels_{&clock_, options_.pools};
-  CqPool cqs_;
+  cq::CqPool cqs_;
   GrpcSinkClient client_{&channels_, &cqs_};
   std::unique_ptr<StreamMetrics> stream_metrics_;
   std::unique_ptr<Admission> admission_;

@@ -15,14 +15,14 @@ constexpr int kRequestsPerQueue = 8;
 
 // One Evaluate call: its own tag for the request and for the finish. It deletes itself once
 // the finish (or a failed request) comes back from the queue.
-class DispatcherService::EvaluateCall final : public CqTag {
+class DispatcherService::EvaluateCall final : public cq::CqTag {
  public:
   EvaluateCall(DispatcherService* service, grpc::ServerCompletionQueue* cq)
       : service_(service), cq_(cq), responder_(&context_) {}
 
   // Posts the request; false when the queues are already closed (the call was deleted).
   static void Post(DispatcherService* service, grpc::ServerCompletionQueue* cq) {
-    CqPool::Use use(service->cqs_);
+    cq::CqPool::Use use(service->cqs_);
     if (!use) return;
     auto* call = new EvaluateCall(service, cq);
     service->RequestEvaluate(&call->context_, &call->request_, &call->responder_, cq, cq, call);
@@ -78,7 +78,7 @@ class DispatcherService::EvaluateCall final : public CqTag {
   // cannot be answered any more: drop it.
   void Finish(v1::EvaluateResponse response, const grpc::Status& status) {
     {
-      CqPool::Use use(service_->cqs_);
+      cq::CqPool::Use use(service_->cqs_);
       if (use) {
         finishing_ = true;
         response_ = std::move(response);
@@ -98,7 +98,7 @@ class DispatcherService::EvaluateCall final : public CqTag {
   bool finishing_ = false;
 };
 
-DispatcherService::DispatcherService(FanOut* fanout, BindingsStore* store, CqPool* cqs)
+DispatcherService::DispatcherService(FanOut* fanout, BindingsStore* store, cq::CqPool* cqs)
     : fanout_(fanout), store_(store), cqs_(cqs) {
   interests_ = std::make_unique<decltype(interests_)::element_type>(
       this, &DispatcherService::RequestGetInterests, cqs,
@@ -118,7 +118,7 @@ void DispatcherService::Arm(grpc::ServerCompletionQueue* cq) {
 }
 
 void DispatcherService::DrainStreams() {
-  CqPool::Use use(cqs_);
+  cq::CqPool::Use use(cqs_);
   std::lock_guard lock(streams_mu_);
   draining_ = true;
   if (!use) return;  // the queues are closed: every stream is ending anyway

@@ -12,9 +12,9 @@
 #include "dispatch/fanout.h"
 #include "server/admin_auth.h"
 #include "server/bindings_store.h"
-#include "server/cq_pool.h"
-#include "server/cq_unary.h"
 #include "server/metrics.h"
+#include "smtpbridge/cq/cq_pool.h"
+#include "smtpbridge/cq/cq_unary.h"
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 
 namespace smtpbridge::dispatcher {
@@ -25,7 +25,7 @@ inline constexpr std::chrono::seconds kInterestsRefreshAfter{5};
 
 class DispatcherService final : public v1::Dispatcher::AsyncService {
  public:
-  DispatcherService(FanOut* fanout, BindingsStore* store, CqPool* cqs);
+  DispatcherService(FanOut* fanout, BindingsStore* store, cq::CqPool* cqs);
   ~DispatcherService() override;
 
   // After the server started: posts the first Evaluate, EvaluateStream and GetInterests
@@ -56,14 +56,15 @@ class DispatcherService final : public v1::Dispatcher::AsyncService {
 
   FanOut* fanout_;
   BindingsStore* store_;
-  CqPool* cqs_;
+  cq::CqPool* cqs_;
   const AdminAuth* admin_auth_ = nullptr;
   Metrics* metrics_ = nullptr;
   std::mutex streams_mu_;
   // Accepted, not yet deleted (qualified: the base class has a method named EvaluateStream).
   std::unordered_set<dispatcher::EvaluateStream*> streams_;
   bool draining_ = false;
-  std::unique_ptr<CqUnaryMethod<DispatcherService, v1::GetInterestsRequest, v1::GetInterestsResponse>>
+  std::unique_ptr<
+      cq::CqUnaryMethod<DispatcherService, v1::GetInterestsRequest, v1::GetInterestsResponse>>
       interests_;
 };
 

@@ -1,7 +1,7 @@
 #include "server/evaluate_stream.h"
 
 #include "server/dispatcher_service.h"
-#include "server/write_cork.h"
+#include "smtpbridge/cq/write_cork.h"
 #include "smtpbridge/v1/names.h"
 
 namespace smtpbridge::dispatcher {
@@ -40,7 +40,7 @@ EvaluateStream::~EvaluateStream() {
 }
 
 void EvaluateStream::Post(DispatcherService* service, grpc::ServerCompletionQueue* cq) {
-  CqPool::Use use(service->cqs_);
+  cq::CqPool::Use use(service->cqs_);
   if (!use) return;
   auto* stream = new EvaluateStream(service, cq);
   service->RequestEvaluateStream(&stream->context_, &stream->stream_, cq, cq, &stream->accept_op_);
@@ -55,7 +55,7 @@ void EvaluateStream::OnAccepted(bool ok) {
   open_.fetch_add(1);
   Post(service_, cq_);  // the next stream on this queue
   {
-    CqPool::Use use(cqs_);
+    cq::CqPool::Use use(cqs_);
     if (use) {
       std::lock_guard streams(service_->streams_mu_);
       service_->streams_.insert(this);
@@ -90,13 +90,13 @@ void EvaluateStream::OnRead(bool ok) {
   // the others, whose answers go out as they come.
   if (take) {
     // What these requests send to workers (and answers ready at once) goes as one message per
-    // stream when the loop ends (server/write_cork.h).
-    WriteCork cork;
+    // stream when the loop ends (cq/write_cork.h).
+    cq::WriteCork cork;
     for (const auto& request : batch_.requests()) Take(request);
   }
   bool done;
   {
-    CqPool::Use use(cqs_);
+    cq::CqPool::Use use(cqs_);
     std::lock_guard lock(mu_);
     reading_ = false;
     if (take && use && !EndedLocked()) {
@@ -140,7 +140,7 @@ void EvaluateStream::OnAnswer(v1::EvaluateResponse response) {
   const size_t bytes = response.ByteSizeLong();  // outside the lock
   bool done;
   {
-    CqPool::Use use(cqs_);
+    cq::CqPool::Use use(cqs_);
     std::lock_guard lock(mu_);
     --running_;
     if (use && !broken_) queue_.Push(std::move(response), bytes);
@@ -152,7 +152,7 @@ void EvaluateStream::OnAnswer(v1::EvaluateResponse response) {
 void EvaluateStream::OnWritten(bool ok) {
   bool done;
   {
-    CqPool::Use use(cqs_);
+    cq::CqPool::Use use(cqs_);
     std::lock_guard lock(mu_);
     write_pending_ = false;
     if (!ok) broken_ = true;
@@ -166,7 +166,7 @@ void EvaluateStream::OnFinished(bool) {
   // or its drain tag outstanding.
   bool done;
   {
-    CqPool::Use use(cqs_);
+    cq::CqPool::Use use(cqs_);
     std::lock_guard lock(mu_);
     finishing_ = false;
     finished_ = true;
@@ -192,7 +192,7 @@ void EvaluateStream::DrainLocked() {
 void EvaluateStream::OnDrain(bool) {
   bool done;
   {
-    CqPool::Use use(cqs_);
+    cq::CqPool::Use use(cqs_);
     std::lock_guard lock(mu_);
     drain_pending_ = false;
     draining_ = true;
@@ -204,11 +204,11 @@ void EvaluateStream::OnDrain(bool) {
 bool EvaluateStream::StepLocked(bool open) {
   if (!open || broken_) queue_.Clear();  // nobody to write to any more
   if (open && !EndedLocked()) {
-    if (!write_pending_ && !queue_.empty() && WriteCork::Active()) {
+    if (!write_pending_ && !queue_.empty() && cq::WriteCork::Active()) {
       // More answers may follow from the message this thread is handling: written when it is
       // done (counted as the write in flight until then, so nothing ends the stream meanwhile).
       write_pending_ = true;
-      WriteCork::Defer([this] { OnWritten(true); });
+      cq::WriteCork::Defer([this] { OnWritten(true); });
     } else if (!write_pending_ && !queue_.empty()) {
       // Every answer that completed while the previous write was in flight (up to the cap).
       writing_.Clear();

@@ -4,7 +4,7 @@
 // and each answer goes back with its request's stream_id, in completion order. One Read is kept
 // outstanding while the client sends. gRPC allows one Write in flight per stream: an answer that
 // finds none in flight is written at once (or, when it came from a message the thread is still
-// handling, as soon as that is done, together with the others it produced: server/write_cork.h);
+// handling, as soon as that is done, together with the others it produced: cq/write_cork.h);
 // the answers that complete while one is in flight queue, and all of them (up to a cap) go out as
 // the next EvaluateResponses message.
 // When Read fails (half-close, or the stream broke) the stream waits for its running fan-outs
@@ -33,8 +33,8 @@
 
 #include "dispatch/fanout.h"
 #include "server/bindings_store.h"
-#include "server/cq_pool.h"
 #include "smtpbridge/common/batch_queue.h"
+#include "smtpbridge/cq/cq_pool.h"
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 
 namespace smtpbridge::dispatcher {
@@ -56,7 +56,7 @@ class EvaluateStream {
 
  private:
   // One tag per kind of operation, so a completion says which one it was.
-  class Op final : public CqTag {
+  class Op final : public cq::CqTag {
    public:
     Op(EvaluateStream* stream, void (EvaluateStream::*fn)(bool)) : stream_(stream), fn_(fn) {}
     void Proceed(bool ok) override { (stream_->*fn_)(ok); }
@@ -90,7 +90,7 @@ class EvaluateStream {
   DispatcherService* service_;
   FanOut* fanout_;
   BindingsStore* store_;
-  CqPool* cqs_;
+  cq::CqPool* cqs_;
   grpc::ServerCompletionQueue* cq_;
   grpc::ServerContext context_;
   grpc::ServerAsyncReaderWriter<v1::EvaluateResponses, v1::EvaluateRequests> stream_;

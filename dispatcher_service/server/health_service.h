@@ -1,17 +1,17 @@
 // grpc.health.v1.Health on the dispatcher's completion queues (the shared service in
-// proto/cpp/include/smtpbridge/health/cq_health_service.h), replacing gRPC's default health
+// runtime/include/smtpbridge/health/cq_health_service.h), replacing gRPC's default health
 // service: SERVING for "" and "smtpbridge.v1.Dispatcher" while serving, NOT_SERVING once
 // draining, NOT_FOUND for any other name; Watch answers UNIMPLEMENTED.
 #pragma once
 
-#include "server/cq_pool.h"
+#include "smtpbridge/cq/cq_pool.h"
 #include "smtpbridge/health/cq_health_service.h"
 
 namespace smtpbridge::dispatcher {
 
-class HealthService final : public health::CqHealthService<CqTag, CqPool> {
+class HealthService final : public health::CqHealthService<cq::CqTag, cq::CqPool> {
  public:
-  explicit HealthService(CqPool* cqs) : CqHealthService("smtpbridge.v1.Dispatcher", cqs) {}
+  explicit HealthService(cq::CqPool* cqs) : CqHealthService("smtpbridge.v1.Dispatcher", cqs) {}
 };
 
 }  // namespace smtpbridge::dispatcher

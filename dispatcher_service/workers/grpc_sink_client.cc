@@ -17,7 +17,7 @@ struct CallState;
 
 // One unary attempt on one endpoint; its own completion-queue tag. It keeps itself alive (self)
 // until the finish comes back.
-struct Attempt final : CqTag {
+struct Attempt final : cq::CqTag {
   grpc::ClientContext context;
   v1::Verdict verdict;
   grpc::Status status;
@@ -32,7 +32,7 @@ struct Attempt final : CqTag {
 // One binding's call: its attempts (one, or two after a retry). The CancelFn holds it weakly.
 struct CallState {
   GrpcSinkClient* client = nullptr;
-  CqPool* cqs = nullptr;
+  cq::CqPool* cqs = nullptr;
   std::shared_ptr<WorkerPool> pool;
   std::shared_ptr<const v1::SinkRequest> request;
   Clock::TimePoint deadline;
@@ -61,7 +61,7 @@ bool StartUnary(const std::shared_ptr<CallState>& call, WorkerPool::Pick pick, b
   attempt->context.set_deadline(
       std::chrono::system_clock::now() +
       std::chrono::duration_cast<std::chrono::system_clock::duration>(left));
-  CqPool::Use use(call->cqs);
+  cq::CqPool::Use use(call->cqs);
   if (!use) return false;
   {
     std::lock_guard lock(call->mu);

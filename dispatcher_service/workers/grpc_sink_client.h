@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "dispatch/sink_client.h"
-#include "server/cq_pool.h"
+#include "smtpbridge/cq/cq_pool.h"
 #include "workers/channel_pool.h"
 #include "workers/worker_stream.h"
 
@@ -30,7 +30,7 @@ namespace smtpbridge::dispatcher {
 
 class GrpcSinkClient : public SinkClient {
  public:
-  GrpcSinkClient(ChannelPool* pool, CqPool* cqs) : pool_(pool), cqs_(cqs) {}
+  GrpcSinkClient(ChannelPool* pool, cq::CqPool* cqs) : pool_(pool), cqs_(cqs) {}
   // Once the queues are shut down, `done` runs inline with UNAVAILABLE.
   CancelFn Call(const std::string& target, std::shared_ptr<const v1::SinkRequest> request,
                 Clock::TimePoint deadline, SinkCallback done) override;
@@ -52,7 +52,7 @@ class GrpcSinkClient : public SinkClient {
 
  private:
   ChannelPool* pool_;
-  CqPool* cqs_;
+  cq::CqPool* cqs_;
   StreamListener* listener_ = nullptr;
   std::mutex streams_mu_;
   std::vector<std::weak_ptr<WorkerStream>> streams_;  // every stream made, for CloseStreams

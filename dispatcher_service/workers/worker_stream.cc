@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <utility>
 
-#include "server/write_cork.h"
 #include "smtpbridge/common/batch_queue.h"
+#include "smtpbridge/cq/write_cork.h"
 #include "workers/batch_wire.h"
 
 namespace smtpbridge::dispatcher {
@@ -31,7 +31,7 @@ gpr_timespec ToGpr(SteadyClock::time_point when) {
 // Lock order: CqPool::Use first, then mu_ (Use is a shared lock that the queues' Shutdown takes
 // exclusively). No lock is held while a call's `done` runs.
 
-class WorkerStream::Op final : public CqTag {
+class WorkerStream::Op final : public cq::CqTag {
  public:
   enum Kind { kStart, kRead, kWrite, kFinish, kTimer };
   Op(WorkerStream* owner, Stream* stream, Kind kind)
@@ -93,7 +93,7 @@ void WorkerStream::Op::Proceed(bool ok) {
 }
 
 WorkerStream::WorkerStream(std::string target, std::string endpoint,
-                           std::shared_ptr<grpc::Channel> channel, CqPool* cqs,
+                           std::shared_ptr<grpc::Channel> channel, cq::CqPool* cqs,
                            StreamListener* listener, SteadyClock::duration lifetime)
     : target_(std::move(target)),
       endpoint_(std::move(endpoint)),
@@ -120,7 +120,7 @@ uint64_t WorkerStream::Send(const v1::SinkRequest& request, const std::string& t
     id = ++next_id_;
   }
   grpc::Slice entry = EncodeRequestEntry(request, id, traceparent);  // outside the lock
-  CqPool::Use use(cqs_);
+  cq::CqPool::Use use(cqs_);
   if (!use) return 0;
   std::lock_guard lock(mu_);
   // Fell back to unary meanwhile: the caller sends this one as unary too.
@@ -206,12 +206,12 @@ void WorkerStream::WriteNextLocked(Stream& s) {
     }
     return;
   }
-  if (WriteCork::Active()) {
-    // More requests may follow from the message this thread is handling (server/write_cork.h):
+  if (cq::WriteCork::Active()) {
+    // More requests may follow from the message this thread is handling (cq/write_cork.h):
     // written when it is done, as if a write were in flight until then (which keeps the stream).
     s.writing = true;
     s.tags++;
-    WriteCork::Defer([this, &s] {
+    cq::WriteCork::Defer([this, &s] {
       OnWritten(s, true);
       Release(s);  // may delete the stream, and with it this
     });
@@ -230,7 +230,7 @@ void WorkerStream::WriteNextLocked(Stream& s) {
 }
 
 void WorkerStream::OnStarted(Stream& s, bool ok) {
-  CqPool::Use use(cqs_);
+  cq::CqPool::Use use(cqs_);
   std::lock_guard lock(mu_);
   if (!ok || !use) {  // never started (no connection): Finish says why
     FinishLocked(s);
@@ -252,7 +252,7 @@ void WorkerStream::OnRead(Stream& s, bool ok) {
   {
     v1::SinkAnswers message;
     const bool parsed = ok && ParseAnswers(s.incoming, &message);
-    CqPool::Use use(cqs_);
+    cq::CqPool::Use use(cqs_);
     std::lock_guard lock(mu_);
     if (!ok || !use || !parsed) {
       // The stream ended (or sent something we cannot match): what it owes fails with it.
@@ -285,13 +285,13 @@ void WorkerStream::OnRead(Stream& s, bool ok) {
     s.tags++;
     s.rw->Read(&s.incoming, &s.read);
   }
-  // The answers' replies to the sinks go as one message per sink stream (server/write_cork.h).
-  WriteCork cork;
+  // The answers' replies to the sinks go as one message per sink stream (cq/write_cork.h).
+  cq::WriteCork cork;
   for (auto& a : answers) a.done(a.status, std::move(a.verdict), false);
 }
 
 void WorkerStream::OnWritten(Stream& s, bool ok) {
-  CqPool::Use use(cqs_);
+  cq::CqPool::Use use(cqs_);
   std::lock_guard lock(mu_);
   s.writing = false;
   if (ok && use) WriteNextLocked(s);  // else the stream is broken: the failed read finishes it
@@ -371,7 +371,7 @@ void WorkerStream::OnTimer(bool) {
   std::vector<Done> expired;
   std::shared_ptr<WorkerStream> self;
   {
-    CqPool::Use use(cqs_);
+    cq::CqPool::Use use(cqs_);
     std::lock_guard lock(mu_);
     timer_armed_ = false;
     const auto now = SteadyClock::now();
@@ -397,7 +397,7 @@ void WorkerStream::OnTimer(bool) {
 }
 
 void WorkerStream::Retire() {
-  CqPool::Use use(cqs_);
+  cq::CqPool::Use use(cqs_);
   std::lock_guard lock(mu_);
   if (current_ && use) RetireLocked(*current_);
 }

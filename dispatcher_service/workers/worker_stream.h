@@ -2,7 +2,7 @@
 // one long-lived bidi stream instead of one unary OnEvent each (proto/smtpbridge/v1/sink.proto).
 //
 // Batching: a request goes out at once when no write is in flight (the requests one received
-// message makes go together when the thread is done with it: server/write_cork.h); the ones made
+// message makes go together when the thread is done with it: cq/write_cork.h); the ones made
 // while a write is in flight wait for it and then go out together, up to kMaxBatch per message.
 // Nothing ever waits to fill a batch, so one event in flight costs what a unary call's latency
 // does, and many in flight pay the per-message cost once per batch. Answers are matched by
@@ -44,7 +44,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "server/cq_pool.h"
+#include "smtpbridge/cq/cq_pool.h"
 #include "smtpbridge/v1/sink.pb.h"
 
 namespace smtpbridge::dispatcher {
@@ -87,7 +87,7 @@ class WorkerStream : public std::enable_shared_from_this<WorkerStream> {
   // `target` (the pool) and `endpoint` name it in metrics and logs.
   // `lifetime`: how long a stream takes new calls before it is replaced (tests shorten it).
   WorkerStream(std::string target, std::string endpoint, std::shared_ptr<grpc::Channel> channel,
-               CqPool* cqs, StreamListener* listener,
+               cq::CqPool* cqs, StreamListener* listener,
                std::chrono::steady_clock::duration lifetime = kStreamLifetime);
   ~WorkerStream();
   WorkerStream(const WorkerStream&) = delete;
@@ -141,7 +141,7 @@ class WorkerStream : public std::enable_shared_from_this<WorkerStream> {
   const std::string endpoint_;
   const std::shared_ptr<grpc::Channel> channel_;
   grpc::GenericStub stub_;
-  CqPool* const cqs_;
+  cq::CqPool* const cqs_;
   StreamListener* const listener_;
   const std::chrono::steady_clock::duration lifetime_;
 

@@ -1,5 +1,5 @@
 // grpc.health.v1.Health on the worker's completion queues (the shared service in
-// proto/cpp/include/smtpbridge/health/cq_health_service.h), instead of gRPC's default health
+// runtime/include/smtpbridge/health/cq_health_service.h), instead of gRPC's default health
 // service: SERVING for "" and "smtpbridge.v1.PolicySink" while serving, NOT_SERVING once
 // draining, NOT_FOUND for any other name; Watch answers UNIMPLEMENTED.
 #pragma once

@@ -5,7 +5,7 @@
 // Batching, made a fact the same way: a stream's reads and writes complete on one queue thread,
 // and a request the dispatcher cannot take (no event type) is answered inline while its message
 // is being read there. The answers a message produces while it is being handled are written
-// together when it is done (server/write_cork.h): one message, up to the cap.
+// together when it is done (cq/write_cork.h): one message, up to the cap.
 #include <gmock/gmock.h>
 #include <google/protobuf/unknown_field_set.h>
 #include <grpcpp/grpcpp.h>

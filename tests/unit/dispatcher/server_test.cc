@@ -251,7 +251,7 @@ TEST_P(ServerTest, HealthCheckAndWatchServeTheServerAndTheDispatcher) {
 }
 
 TEST(HealthServiceTest, NotServingOnceDraining) {
-  CqPool pool;
+  cq::CqPool pool;
   HealthService health(&pool);
   grpc::health::v1::HealthCheckResponse response;
   ASSERT_TRUE(health.CheckStatus("", &response).ok());

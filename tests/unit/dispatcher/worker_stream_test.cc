@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "dispatch/thread_clock.h"
-#include "server/cq_pool.h"
+#include "smtpbridge/cq/cq_pool.h"
 #include "smtpbridge/v1/sink.grpc.pb.h"
 #include "smtpbridge/worker/worker.h"
 #include "workers/channel_pool.h"
@@ -317,7 +317,7 @@ class StreamClientTest : public ::testing::TestWithParam<WorkerTransport> {
 
   // Runs `fn` on the client's completion-queue thread: nothing completes there meanwhile.
   void OnQueueThread(std::function<void()> fn) {
-    struct Run final : CqTag {
+    struct Run final : cq::CqTag {
       std::function<void()> fn;
       std::promise<void> done;
       grpc::Alarm alarm;
@@ -328,7 +328,7 @@ class StreamClientTest : public ::testing::TestWithParam<WorkerTransport> {
     } run;
     run.fn = std::move(fn);
     {
-      CqPool::Use use(&cqs_);
+      cq::CqPool::Use use(&cqs_);
       ASSERT_TRUE(use);
       run.alarm.Set(cqs_.Pick(), gpr_now(GPR_CLOCK_MONOTONIC), &run);
     }
@@ -339,7 +339,7 @@ class StreamClientTest : public ::testing::TestWithParam<WorkerTransport> {
 
   ThreadClock clock_;
   PoolOptions options_;
-  CqPool cqs_;
+  cq::CqPool cqs_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<ChannelPool> channels_;
   std::unique_ptr<GrpcSinkClient> client_;

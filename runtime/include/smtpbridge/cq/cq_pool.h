@@ -1,7 +1,8 @@
 // Threads that drive gRPC completion queues (the CQ API), one ServerCompletionQueue each.
 // The dispatcher serves Evaluate from these queues and starts its worker calls on the queue of
 // the thread it runs on, so an event and its fan-out stay on one thread: no hand-off between
-// gRPC's own threads and ours (the callback API cost ~11 context switches per event).
+// gRPC's own threads and ours (the callback API cost ~11 context switches per event). In the
+// runtime library, not dispatcher_service/server/, because workers/ starts its calls on it too.
 #pragma once
 
 #include <grpcpp/completion_queue.h>
@@ -14,9 +15,7 @@
 
 #include "smtpbridge/cq/cq_gate.h"
 
-namespace smtpbridge::dispatcher {
-
-using cq::CqTag;
+namespace smtpbridge::cq {
 
 class CqPool {
  public:
@@ -41,9 +40,9 @@ class CqPool {
 
   // A shared lock that keeps the queues open while a caller starts an operation on them;
   // false (and no lock held) once Shutdown() has begun or before AddTo().
-  class Use : public cq::CqGate::Use {
+  class Use : public CqGate::Use {
    public:
-    explicit Use(CqPool* pool) : cq::CqGate::Use(&pool->gate_) {}
+    explicit Use(CqPool* pool) : CqGate::Use(&pool->gate_) {}
   };
 
   // After Server::Shutdown(): shuts every queue down, lets the threads drain every remaining
@@ -57,9 +56,9 @@ class CqPool {
 
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs_;
   std::vector<std::thread> threads_;
-  cq::CqGate gate_;
+  CqGate gate_;
   std::atomic<bool> shut_down_{false};
   std::atomic<size_t> next_{0};
 };
 
-}  // namespace smtpbridge::dispatcher
+}  // namespace smtpbridge::cq

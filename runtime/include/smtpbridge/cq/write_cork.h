@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-namespace smtpbridge::dispatcher {
+namespace smtpbridge::cq {
 
 class WriteCork {
  public:
@@ -43,4 +43,4 @@ class WriteCork {
   static inline thread_local std::vector<std::function<void()>> deferred_;
 };
 
-}  // namespace smtpbridge::dispatcher
+}  // namespace smtpbridge::cq

@@ -1,8 +1,8 @@
-#include "server/cq_pool.h"
+#include "smtpbridge/cq/cq_pool.h"
 
 #include <algorithm>
 
-namespace smtpbridge::dispatcher {
+namespace smtpbridge::cq {
 namespace {
 
 // The pool and queue the current thread drives (null on other threads).
@@ -12,7 +12,8 @@ thread_local grpc::CompletionQueue* tls_cq = nullptr;
 }  // namespace
 
 void CqPool::AddTo(grpc::ServerBuilder& builder, size_t threads) {
-  for (size_t i = 0; i < std::max<size_t>(1, threads); ++i) cqs_.push_back(builder.AddCompletionQueue());
+  for (size_t i = 0; i < std::max<size_t>(1, threads); ++i)
+    cqs_.push_back(builder.AddCompletionQueue());
   gate_.Open();
 }
 
@@ -47,4 +48,4 @@ void CqPool::Shutdown() {
   threads_.clear();
 }
 
-}  // namespace smtpbridge::dispatcher
+}  // namespace smtpbridge::cq

@@ -1,8 +1,8 @@
 // A unary method served on a CqPool queue: one posted request per queue; when a call arrives it
 // posts the next request, runs the handler inline on the queue's thread and finishes. For the
 // rarely called methods (GetInterests, Admin; health Check has its own, shared with the worker
-// SDK: server/health_service.h): keeping them off the callback and sync APIs keeps gRPC from
-// starting its own polling threads, which the epoll1 poller wakes for every event (see
+// SDK: smtpbridge/health/cq_health_service.h): keeping them off the callback and sync APIs keeps
+// gRPC from starting its own polling threads, which the epoll1 poller wakes for every event (see
 // bench/README.md, latency).
 #pragma once
 
@@ -11,9 +11,9 @@
 
 #include <functional>
 
-#include "server/cq_pool.h"
+#include "smtpbridge/cq/cq_pool.h"
 
-namespace smtpbridge::dispatcher {
+namespace smtpbridge::cq {
 
 template <typename Service, typename Request, typename Response>
 class CqUnaryMethod {
@@ -75,4 +75,4 @@ class CqUnaryMethod {
   Handler handler_;
 };
 
-}  // namespace smtpbridge::dispatcher
+}  // namespace smtpbridge::cq
