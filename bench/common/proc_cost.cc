@@ -126,7 +126,8 @@ void PathCost::End() {
     for (const auto& [tid, now] : ReadThreadCosts(processes_[i].pid)) {
       const auto was = thread_start_[i].find(tid);
       // A thread born during the round spent all it has in it.
-      thread_spent_[i][now.name] += was == thread_start_[i].end() ? now.cost : now.cost - was->second.cost;
+      thread_spent_[i][now.name] +=
+          was == thread_start_[i].end() ? now.cost : now.cost - was->second.cost;
     }
   }
 }
@@ -136,7 +137,8 @@ void PathCost::Merge(const PathCost& other) {
     *this = other;
     return;
   }
-  for (size_t i = 0; i < spent_.size() && i < other.spent_.size(); ++i) spent_[i] += other.spent_[i];
+  for (size_t i = 0; i < spent_.size() && i < other.spent_.size(); ++i)
+    spent_[i] += other.spent_[i];
   for (size_t i = 0; i < thread_spent_.size() && i < other.thread_spent_.size(); ++i) {
     for (const auto& [name, c] : other.thread_spent_[i]) thread_spent_[i][name] += c;
   }
@@ -146,9 +148,11 @@ std::vector<std::string> PathCost::PerThread(double decisions) const {
   std::vector<std::string> lines;
   const double n = decisions > 0 ? decisions : 1;
   for (size_t i = 0; i < thread_spent_.size(); ++i) {
-    std::vector<std::pair<std::string, ProcCost>> threads(thread_spent_[i].begin(), thread_spent_[i].end());
-    std::sort(threads.begin(), threads.end(),
-              [](const auto& a, const auto& b) { return a.second.cpu_seconds > b.second.cpu_seconds; });
+    std::vector<std::pair<std::string, ProcCost>> threads(thread_spent_[i].begin(),
+                                                          thread_spent_[i].end());
+    std::sort(threads.begin(), threads.end(), [](const auto& a, const auto& b) {
+      return a.second.cpu_seconds > b.second.cpu_seconds;
+    });
     std::string line = processes_[i].name + ":";
     bool first = true;
     for (const auto& [name, c] : threads) {
@@ -174,7 +178,8 @@ std::string PathCost::Summary(double decisions) const {
   const ProcCost t = Total();
   const double n = decisions > 0 ? decisions : 1;
   char buf[96];
-  std::snprintf(buf, sizeof buf, "cpu %7.1f us/dec, %5.2f cs/dec", t.cpu_seconds * 1e6 / n, t.ctxt() / n);
+  std::snprintf(buf, sizeof buf, "cpu %7.1f us/dec, %5.2f cs/dec", t.cpu_seconds * 1e6 / n,
+                t.ctxt() / n);
   return buf;
 }
 
@@ -183,8 +188,9 @@ std::string PathCost::PerProcess(double decisions) const {
   std::string out;
   for (size_t i = 0; i < processes_.size(); ++i) {
     char buf[128];
-    std::snprintf(buf, sizeof buf, "%s%s %.1f us %.2f cs", i ? " | " : "", processes_[i].name.c_str(),
-                  spent_[i].cpu_seconds * 1e6 / n, spent_[i].ctxt() / n);
+    std::snprintf(buf, sizeof buf, "%s%s %.1f us %.2f cs", i ? " | " : "",
+                  processes_[i].name.c_str(), spent_[i].cpu_seconds * 1e6 / n,
+                  spent_[i].ctxt() / n);
     out += buf;
   }
   return out;

@@ -1,14 +1,13 @@
 // bench/common/proc_cost: what a round cost is read from /proc for every thread of a process.
 #include "proc_cost.h"
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 namespace smtpbridge::bench {
 namespace {

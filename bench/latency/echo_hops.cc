@@ -1,5 +1,6 @@
 #include "echo_hops.h"
 
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -9,8 +10,6 @@
 #include <memory>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "smtpbridge/common/ready_file.h"
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
@@ -57,7 +56,8 @@ class ForwarderService final : public v1::Dispatcher::CallbackService {
       : next_(v1::PolicySink::NewStub(
             grpc::CreateChannel(target, grpc::InsecureChannelCredentials()))) {}
 
-  grpc::ServerUnaryReactor* Evaluate(grpc::CallbackServerContext*, const v1::EvaluateRequest* request,
+  grpc::ServerUnaryReactor* Evaluate(grpc::CallbackServerContext*,
+                                     const v1::EvaluateRequest* request,
                                      v1::EvaluateResponse* response) override {
     return new ForwardReactor(next_.get(), request, response);
   }
@@ -99,7 +99,8 @@ class CqForwarder {
  private:
   struct Call {
     enum class State { kRequested, kForwarding, kFinishing };
-    Call(CqForwarder* owner, grpc::ServerCompletionQueue* cq) : owner(owner), cq(cq), responder(&server_ctx) {
+    Call(CqForwarder* owner, grpc::ServerCompletionQueue* cq)
+        : owner(owner), cq(cq), responder(&server_ctx) {
       owner->service_.RequestEvaluate(&server_ctx, &request, &responder, cq, cq, this);
     }
     void Proceed(bool ok) {
@@ -250,7 +251,8 @@ int Serve(grpc::Service* service, const std::string& listen, const std::string& 
 
 }  // namespace
 
-int RunEchoServer(const std::string& listen, const std::string& ready_file, Api api, size_t threads) {
+int RunEchoServer(const std::string& listen, const std::string& ready_file, Api api,
+                  size_t threads) {
   if (api == Api::kCq) {
     CqEcho echo;
     return ServeCq(echo, threads, listen, ready_file);
@@ -259,8 +261,8 @@ int RunEchoServer(const std::string& listen, const std::string& ready_file, Api 
   return Serve(&service, listen, ready_file);
 }
 
-int RunForwarder(const std::string& listen, const std::string& target, const std::string& ready_file,
-                 Api api, size_t threads) {
+int RunForwarder(const std::string& listen, const std::string& target,
+                 const std::string& ready_file, Api api, size_t threads) {
   if (api == Api::kCq) {
     CqForwarder forwarder("ipv4:" + target);
     return ServeCq(forwarder, threads, listen, ready_file);

@@ -14,8 +14,9 @@ enum class Api { kCallback, kCq };
 
 // Serve until SIGTERM; write the bound host:port to `ready_file`. Return the exit code.
 // `threads` is the number of CQ threads (kCq only).
-int RunEchoServer(const std::string& listen, const std::string& ready_file, Api api, size_t threads);
-int RunForwarder(const std::string& listen, const std::string& target, const std::string& ready_file,
-                 Api api, size_t threads);
+int RunEchoServer(const std::string& listen, const std::string& ready_file, Api api,
+                  size_t threads);
+int RunForwarder(const std::string& listen, const std::string& target,
+                 const std::string& ready_file, Api api, size_t threads);
 
 }  // namespace smtpbridge::bench

@@ -14,7 +14,9 @@ using Clock = std::chrono::steady_clock;
 
 std::atomic<bool> per_thread{false};
 
-PathCost NewPathCost(const std::vector<PathProcess>& path) { return PathCost(path, per_thread.load()); }
+PathCost NewPathCost(const std::vector<PathProcess>& path) {
+  return PathCost(path, per_thread.load());
+}
 
 double Percentile(std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0;
@@ -143,7 +145,8 @@ Figures RunClosedLoop(const std::string& label, const Submit& submit, size_t eve
 }
 
 Figures RunInFlight(const std::string& label, const Submit& submit, size_t in_flight, size_t events,
-                    size_t warmup, std::chrono::microseconds budget, const std::vector<PathProcess>& path) {
+                    size_t warmup, std::chrono::microseconds budget,
+                    const std::vector<PathProcess>& path) {
   // Completions only count and record; this thread tops the window up, so a callback never
   // calls back into the client it came from (and every side pays the same hand-off).
   struct State {
@@ -166,7 +169,8 @@ Figures RunInFlight(const std::string& label, const Submit& submit, size_t in_fl
       const size_t i = sent++;
       st->sent_at[i] = Clock::now();
       submit(BenchEvent(next_id++, budget), [st, i](bool answered, std::string_view why) {
-        st->latency_us[i] = std::chrono::duration<double, std::micro>(Clock::now() - st->sent_at[i]).count();
+        st->latency_us[i] =
+            std::chrono::duration<double, std::micro>(Clock::now() - st->sent_at[i]).count();
         st->ok[i] = answered ? 1 : 0;
         if (!answered) {
           std::lock_guard lock(st->mu);
@@ -219,7 +223,8 @@ Figures RunOpenLoop(const std::string& label, const Submit& submit, double rate,
                     std::chrono::milliseconds duration, std::chrono::microseconds budget,
                     const std::vector<PathProcess>& path) {
   const size_t total = static_cast<size_t>(rate * duration.count() / 1000.0);
-  const auto interval = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / rate));
+  const auto interval =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / rate));
   // One slot per event, written once by its completion: no locking on the hot path.
   auto latency_us = std::make_shared<std::vector<std::atomic<double>>>(total);
   auto ok = std::make_shared<std::vector<std::atomic<bool>>>(total);
@@ -243,7 +248,8 @@ Figures RunOpenLoop(const std::string& label, const Submit& submit, double rate,
         std::lock_guard lock(reasons->mu);
         ++reasons->counts[std::string(why)];
       }
-      (*latency_us)[i].store(std::chrono::duration<double, std::micro>(Clock::now() - scheduled).count());
+      (*latency_us)[i].store(
+          std::chrono::duration<double, std::micro>(Clock::now() - scheduled).count());
       (*ok)[i].store(answered);
       outstanding->fetch_sub(1);
     });
@@ -272,11 +278,12 @@ Figures RunOpenLoop(const std::string& label, const Submit& submit, double rate,
     std::lock_guard lock(reasons->mu);
     f.drop_reasons = reasons->counts;
   }
-  if (const size_t never = f.dropped - [&] {
-        size_t n = 0;
-        for (const auto& [why, c] : f.drop_reasons) n += c;
-        return n;
-      }();
+  if (const size_t never = f.dropped -
+                           [&] {
+                             size_t n = 0;
+                             for (const auto& [why, c] : f.drop_reasons) n += c;
+                             return n;
+                           }();
       never > 0) {
     f.drop_reasons["no answer"] += never;
   }

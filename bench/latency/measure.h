@@ -10,8 +10,8 @@
 #include <functional>
 #include <map>
 #include <mutex>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proc_cost.h"
@@ -61,7 +61,8 @@ Figures RunClosedLoop(const std::string& label, const Submit& submit, size_t eve
 // `in_flight` events outstanding at all times (the next one sent as each answer comes back)
 // until `events` were answered, after `warmup` events the same way; latency from each send.
 Figures RunInFlight(const std::string& label, const Submit& submit, size_t in_flight, size_t events,
-                    size_t warmup, std::chrono::microseconds budget, const std::vector<PathProcess>& path);
+                    size_t warmup, std::chrono::microseconds budget,
+                    const std::vector<PathProcess>& path);
 
 Figures RunOpenLoop(const std::string& label, const Submit& submit, double rate,
                     std::chrono::milliseconds duration, std::chrono::microseconds budget,

@@ -1,16 +1,15 @@
 #include "stream_hops.h"
 
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 
 #include <condition_variable>
-#include <functional>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
-
-#include <grpcpp/grpcpp.h>
 
 #include "smtpbridge/common/ready_file.h"
 #include "smtpbridge/v1/sink.grpc.pb.h"
@@ -38,8 +37,8 @@ struct Upstream {
   v1::SinkAnswers pending, writing;
   size_t owed = 0;  // requests forwarded and not answered yet (forwarder)
   bool write_busy = false, read_done = false, broken = false, finishing = false;
-  Tag accept{this, Tag::kAccept, true}, read{this, Tag::kRead, true}, write{this, Tag::kWrite, true},
-      finish{this, Tag::kFinish, true};
+  Tag accept{this, Tag::kAccept, true}, read{this, Tag::kRead, true},
+      write{this, Tag::kWrite, true}, finish{this, Tag::kFinish, true};
 
   void Flush() {
     if (write_busy || broken || pending.answers_size() == 0) return;
@@ -50,7 +49,9 @@ struct Upstream {
   }
   // Ends the stream once nothing is owed or queued; `finish` completing deletes it.
   void MaybeFinish() {
-    if (finishing || !read_done || write_busy || owed > 0 || (!broken && pending.answers_size() > 0)) return;
+    if (finishing || !read_done || write_busy || owed > 0 ||
+        (!broken && pending.answers_size() > 0))
+      return;
     finishing = true;
     rw.Finish(grpc::Status::OK, &finish);
   }
@@ -61,7 +62,8 @@ bool WriteReady(const std::string& listen, int port, const std::string& ready_fi
     std::fprintf(stderr, "cannot listen on %s\n", listen.c_str());
     return false;
   }
-  return common::WriteReadyFile(ready_file, listen.substr(0, listen.rfind(':')) + ':' + std::to_string(port));
+  return common::WriteReadyFile(ready_file,
+                                listen.substr(0, listen.rfind(':')) + ':' + std::to_string(port));
 }
 
 // Both stream servers: one completion queue, one thread. `on_requests` handles what a read
@@ -70,7 +72,8 @@ bool WriteReady(const std::string& listen, int port, const std::string& ready_fi
 template <typename OnRequests, typename OnOther>
 int ServeStreams(const std::string& listen, const std::string& ready_file,
                  std::unique_ptr<grpc::ServerCompletionQueue>* cq_out, OnRequests on_requests,
-                 OnOther on_other, std::function<void(grpc::ServerCompletionQueue*)> on_start = {}) {
+                 OnOther on_other,
+                 std::function<void(grpc::ServerCompletionQueue*)> on_start = {}) {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -184,8 +187,10 @@ struct Downstream {
 
 }  // namespace
 
-int RunStreamForwarder(const std::string& listen, const std::string& target, const std::string& ready_file) {
-  auto stub = v1::PolicySink::NewStub(grpc::CreateChannel("ipv4:" + target, grpc::InsecureChannelCredentials()));
+int RunStreamForwarder(const std::string& listen, const std::string& target,
+                       const std::string& ready_file) {
+  auto stub = v1::PolicySink::NewStub(
+      grpc::CreateChannel("ipv4:" + target, grpc::InsecureChannelCredentials()));
   Downstream down;
   down.start.owner = &down;
   down.read.owner = &down;
@@ -246,7 +251,8 @@ struct StreamClient::Impl {
   grpc::ClientContext ctx;
   std::unique_ptr<ClientStream> rw;
   grpc::Status status;
-  Tag start{this, Tag::kStart}, read{this, Tag::kRead}, write{this, Tag::kWrite}, finish{this, Tag::kFinish};
+  Tag start{this, Tag::kStart}, read{this, Tag::kRead}, write{this, Tag::kWrite},
+      finish{this, Tag::kFinish};
   v1::SinkAnswers in;
   std::thread thread;
 
@@ -321,7 +327,8 @@ struct StreamClient::Impl {
 };
 
 StreamClient::StreamClient(const std::string& target) : impl_(std::make_unique<Impl>()) {
-  impl_->stub = v1::PolicySink::NewStub(grpc::CreateChannel("ipv4:" + target, grpc::InsecureChannelCredentials()));
+  impl_->stub = v1::PolicySink::NewStub(
+      grpc::CreateChannel("ipv4:" + target, grpc::InsecureChannelCredentials()));
   impl_->rw = impl_->stub->PrepareAsyncOnEvents(&impl_->ctx, &impl_->cq);
   impl_->rw->StartCall(&impl_->start);
   impl_->thread = std::thread([impl = impl_.get()] { impl->Loop(); });

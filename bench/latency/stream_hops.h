@@ -15,7 +15,8 @@ namespace smtpbridge::bench {
 
 // Serve until SIGTERM; write the bound host:port to `ready_file`. Return the exit code.
 int RunStreamEcho(const std::string& listen, const std::string& ready_file);
-int RunStreamForwarder(const std::string& listen, const std::string& target, const std::string& ready_file);
+int RunStreamForwarder(const std::string& listen, const std::string& target,
+                       const std::string& ready_file);
 
 // One OnEvents stream to `target` (host:port), batched as above, with its own completion-queue
 // thread. A broken stream answers everything outstanding (and everything after) as not answered.

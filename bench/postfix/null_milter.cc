@@ -29,17 +29,21 @@ namespace {
 
 // libmilter's mfdef.h values (the same as bridge_sink/milter/milter_protocol.h).
 constexpr uint32_t kVersion = 6;
-constexpr uint32_t kNoData = 0x200, kNoUnknown = 0x100, kNoHeaders = 0x20, kNoBody = 0x10, kNoEoh = 0x40;
+constexpr uint32_t kNoData = 0x200, kNoUnknown = 0x100, kNoHeaders = 0x20, kNoBody = 0x10,
+                   kNoEoh = 0x40;
 constexpr uint32_t kNrConnect = 0x1000, kNrHelo = 0x2000, kNrMail = 0x4000, kNrRcpt = 0x8000,
                    kNrData = 0x10000, kNrUnknown = 0x20000, kNrEoh = 0x40000, kNrBody = 0x80000,
                    kNrHeader = 0x80;
 // What smtpbridge-milter asks for with one RCPT binding (milter/negotiation.cc).
-constexpr uint32_t kWantSteps = kNrConnect | kNrHelo | kNrMail | kNoData | kNoUnknown | kNoHeaders | kNoBody | kNoEoh;
+constexpr uint32_t kWantSteps =
+    kNrConnect | kNrHelo | kNrMail | kNoData | kNoUnknown | kNoHeaders | kNoBody | kNoEoh;
 constexpr uint32_t kSetSymList = 0x100;
-constexpr uint32_t kWantActions = 0x01 | 0x02 | 0x04 | 0x08 | 0x10 | 0x20 | 0x40 | 0x80 | kSetSymList;
+constexpr uint32_t kWantActions =
+    0x01 | 0x02 | 0x04 | 0x08 | 0x10 | 0x20 | 0x40 | 0x80 | kSetSymList;
 const std::pair<uint32_t, const char*> kMacros[] = {
-    {0, "j _ v {daemon_name} {daemon_addr} {daemon_port} {client_addr} {client_port} {client_name} "
-        "{client_ptr} {client_connections}"},
+    {0,
+     "j _ v {daemon_name} {daemon_addr} {daemon_port} {client_addr} {client_port} {client_name} "
+     "{client_ptr} {client_connections}"},
     {1, "{tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer}"},
     {2, "i {auth_type} {auth_authen} {auth_author} {mail_addr} {mail_host} {mail_mailer}"},
     {3, "i {rcpt_addr} {rcpt_host} {rcpt_mailer}"},
@@ -98,21 +102,44 @@ bool Handle(Conn& c, char cmd, const char* p, size_t n) {
       Packet(c.out, 'O', r);
       return true;
     }
-    case 'C': reply_unless(kNrConnect); return true;
-    case 'H': reply_unless(kNrHelo); return true;
-    case 'M': reply_unless(kNrMail); return true;
-    case 'R': reply_unless(kNrRcpt); return true;
-    case 'T': reply_unless(kNrData); return true;
-    case 'U': reply_unless(kNrUnknown); return true;
-    case 'L': reply_unless(kNrHeader); return true;
-    case 'N': reply_unless(kNrEoh); return true;
-    case 'B': reply_unless(kNrBody); return true;
-    case 'E': Packet(c.out, 'c'); return true;  // end of message: always answered
-    case 'D':                                  // macros, abort, new message: no reply
+    case 'C':
+      reply_unless(kNrConnect);
+      return true;
+    case 'H':
+      reply_unless(kNrHelo);
+      return true;
+    case 'M':
+      reply_unless(kNrMail);
+      return true;
+    case 'R':
+      reply_unless(kNrRcpt);
+      return true;
+    case 'T':
+      reply_unless(kNrData);
+      return true;
+    case 'U':
+      reply_unless(kNrUnknown);
+      return true;
+    case 'L':
+      reply_unless(kNrHeader);
+      return true;
+    case 'N':
+      reply_unless(kNrEoh);
+      return true;
+    case 'B':
+      reply_unless(kNrBody);
+      return true;
+    case 'E':
+      Packet(c.out, 'c');
+      return true;  // end of message: always answered
+    case 'D':       // macros, abort, new message: no reply
     case 'A':
-    case 'K': return true;
-    case 'Q': return false;
-    default: return false;
+    case 'K':
+      return true;
+    case 'Q':
+      return false;
+    default:
+      return false;
   }
 }
 
@@ -168,7 +195,8 @@ int Listen(const std::string& spec, std::string* bound, bool* tcp) {
     if (path.size() >= sizeof sa.sun_path) return -1;
     std::strcpy(sa.sun_path, path.c_str());
     ::unlink(path.c_str());
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd, 512) != 0) return -1;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd, 512) != 0)
+      return -1;
     ::chmod(path.c_str(), 0666);  // Postfix's cleanup/smtpd connect as postfix
     *bound = "unix:" + path;
     *tcp = false;
@@ -183,7 +211,8 @@ int Listen(const std::string& spec, std::string* bound, bool* tcp) {
   sa.sin_family = AF_INET;
   sa.sin_port = htons(static_cast<uint16_t>(std::stoi(hp.substr(colon + 1))));
   if (::inet_pton(AF_INET, hp.substr(0, colon).c_str(), &sa.sin_addr) != 1) return -1;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd, 512) != 0) return -1;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd, 512) != 0)
+    return -1;
   socklen_t len = sizeof sa;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
   *bound = hp.substr(0, colon) + ":" + std::to_string(ntohs(sa.sin_port));
@@ -197,10 +226,13 @@ int main(int argc, char** argv) {
   std::string listen = "inet:127.0.0.1:0", ready_file;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--listen") listen = argv[i + 1];
-    else if (flag == "--ready-file") ready_file = argv[i + 1];
+    if (flag == "--listen")
+      listen = argv[i + 1];
+    else if (flag == "--ready-file")
+      ready_file = argv[i + 1];
     else {
-      std::fprintf(stderr, "usage: %s --listen inet:HOST:PORT|unix:PATH [--ready-file F]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s --listen inet:HOST:PORT|unix:PATH [--ready-file F]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -209,7 +241,8 @@ int main(int argc, char** argv) {
   bool tcp = true;
   const int lfd = Listen(listen, &bound, &tcp);
   if (lfd < 0) {
-    std::fprintf(stderr, "bench_null_milter: cannot listen on %s: %s\n", listen.c_str(), std::strerror(errno));
+    std::fprintf(stderr, "bench_null_milter: cannot listen on %s: %s\n", listen.c_str(),
+                 std::strerror(errno));
     return 1;
   }
   if (!ready_file.empty()) {
@@ -253,7 +286,8 @@ int main(int argc, char** argv) {
         epoll_event cev{};
         cev.events = EPOLLIN | EPOLLRDHUP | (c.out.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT));
         cev.data.fd = fd;
-        if (!c.out.empty() || (events[i].events & EPOLLOUT)) ::epoll_ctl(ep, EPOLL_CTL_MOD, fd, &cev);
+        if (!c.out.empty() || (events[i].events & EPOLLOUT))
+          ::epoll_ctl(ep, EPOLL_CTL_MOD, fd, &cev);
       } else {
         ::epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);
         ::close(fd);

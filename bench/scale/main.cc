@@ -9,6 +9,7 @@
 // See bench/README.md and docs/overload.md.
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -16,8 +17,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "measure.h"
 #include "replicas.h"
@@ -60,15 +59,17 @@ void Print(const Figures& f, double offered, const Figures& base) {
   auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
   const ProcCost spent = f.cost.Total();
   const double cpu_per_answered = f.answered > 0 ? spent.cpu_seconds * 1e6 / f.answered : 0;
-  std::printf("%-12s offered %7.0f ev/s  answered %7.0f ev/s (%5.2fx)  p50 %8.1f us  p99 %8.1f us  "
-              "p99.9 %9.1f us (%6.2fx)  shed %5.1f %%  other fallbacks %5.1f %%  cpu %6.1f us/sent ev "
-              "(%5.2fx), %6.1f us/answered ev  %5.2f cs/sent ev (%5.2fx)\n",
-              f.label.c_str(), offered, f.events_per_s, ratio(f.events_per_s, base.events_per_s), f.p50_us,
-              f.p99_us, f.p999_us, ratio(f.p999_us, base.p999_us), Share(f, "shed"),
-              100.0 * f.dropped / std::max<size_t>(f.sent, 1) - Share(f, "shed"), f.cpu_us_per_event,
-              ratio(f.cpu_us_per_event, base.cpu_us_per_event), cpu_per_answered, f.ctxt_per_event,
-              ratio(f.ctxt_per_event, base.ctxt_per_event));
-  std::printf("%-12s per process, per sent event: %s\n", "", f.cost.PerProcess(static_cast<double>(f.sent)).c_str());
+  std::printf(
+      "%-12s offered %7.0f ev/s  answered %7.0f ev/s (%5.2fx)  p50 %8.1f us  p99 %8.1f us  "
+      "p99.9 %9.1f us (%6.2fx)  shed %5.1f %%  other fallbacks %5.1f %%  cpu %6.1f us/sent ev "
+      "(%5.2fx), %6.1f us/answered ev  %5.2f cs/sent ev (%5.2fx)\n",
+      f.label.c_str(), offered, f.events_per_s, ratio(f.events_per_s, base.events_per_s), f.p50_us,
+      f.p99_us, f.p999_us, ratio(f.p999_us, base.p999_us), Share(f, "shed"),
+      100.0 * f.dropped / std::max<size_t>(f.sent, 1) - Share(f, "shed"), f.cpu_us_per_event,
+      ratio(f.cpu_us_per_event, base.cpu_us_per_event), cpu_per_answered, f.ctxt_per_event,
+      ratio(f.ctxt_per_event, base.ctxt_per_event));
+  std::printf("%-12s per process, per sent event: %s\n", "",
+              f.cost.PerProcess(static_cast<double>(f.sent)).c_str());
   if (!f.drop_reasons.empty()) {
     std::printf("%-12s fallbacks:", "");
     for (const auto& [why, n] : f.drop_reasons) std::printf(" %s %zu", why.c_str(), n);
@@ -94,10 +95,13 @@ int main(int argc, char** argv) {
   std::string part = "all";
   size_t replica_events = 20000;
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  app.add_option("--bin-dir", bin_dir, "where smtpbridge-dispatcher and smtpbridge-example-worker are");
-  app.add_option("--budget", budget_text, "per-event budget (sink) and binding timeout")->capture_default_str();
+  app.add_option("--bin-dir", bin_dir,
+                 "where smtpbridge-dispatcher and smtpbridge-example-worker are");
+  app.add_option("--budget", budget_text, "per-event budget (sink) and binding timeout")
+      ->capture_default_str();
   app.add_option("--worker-delay", worker_delay, "example worker --delay")->capture_default_str();
-  app.add_option("--rate", rate, "the sustainable rate in events/s (0: find it)")->capture_default_str();
+  app.add_option("--rate", rate, "the sustainable rate in events/s (0: find it)")
+      ->capture_default_str();
   app.add_option("--seconds", seconds, "duration of each phase")->capture_default_str();
   app.add_option("--max-in-flight", max_in_flight,
                  "shedding on: --max-in-flight (0: half a budget's worth of the sustainable rate)");
@@ -107,7 +111,8 @@ int main(int argc, char** argv) {
   app.add_option("--part", part, "replicas, overload or all")
       ->check(CLI::IsMember({"replicas", "overload", "all"}))
       ->capture_default_str();
-  app.add_option("--replica-events", replica_events, "replicas: events per dispatcher count")->capture_default_str();
+  app.add_option("--replica-events", replica_events, "replicas: events per dispatcher count")
+      ->capture_default_str();
   app.add_flag("--smoke", smoke, "a few seconds: proves the bench runs; its figures mean nothing");
   CLI11_PARSE(app, argc, argv);
   if (smoke) {
@@ -126,31 +131,47 @@ int main(int argc, char** argv) {
 
   try {
     if (part != "overload") {
-      bench::ReplicaBenchOptions r{.bin_dir = bin_dir, .budget_text = budget_text, .budget = budget,
-                                   .events = smoke ? 1000 : replica_events, .seconds = seconds, .smoke = smoke};
+      bench::ReplicaBenchOptions r{.bin_dir = bin_dir,
+                                   .budget_text = budget_text,
+                                   .budget = budget,
+                                   .events = smoke ? 1000 : replica_events,
+                                   .seconds = seconds,
+                                   .smoke = smoke};
       bench::RunReplicaBench(r);
       if (part == "replicas") return 0;
       std::printf("\n");
     }
     testing::TempDir dir;
-    Child worker = Spawn(dir, "worker", {(std::filesystem::path(bin_dir) / "smtpbridge-example-worker").string(),
-                                         "--listen", "127.0.0.1:0", "--log-level", "error", "--name",
-                                         "bench", "--delay", worker_delay});
+    Child worker =
+        Spawn(dir, "worker",
+              {(std::filesystem::path(bin_dir) / "smtpbridge-example-worker").string(), "--listen",
+               "127.0.0.1:0", "--log-level", "error", "--name", "bench", "--delay", worker_delay});
     const auto bindings = dir.Write("bindings.yaml",
                                     "bindings:\n"
                                     "  - name: bench-rcpt\n"
                                     "    instance: 1\n"
                                     "    event: INBOUND_COMMAND\n"
                                     "    rule: RCPT\n"
-                                    "    sink: \"ipv4:" + worker.address + "\"\n"
-                                    "    timeout: " + budget_text + "\n"
-                                    "    on_error: continue\n");
+                                    "    sink: \"ipv4:" +
+                                        worker.address +
+                                        "\"\n"
+                                        "    timeout: " +
+                                        budget_text +
+                                        "\n"
+                                        "    on_error: continue\n");
     auto start_mode = [&](const std::string& name, std::vector<std::string> limits) {
       Mode m;
       m.name = name;
-      std::vector<std::string> argv{(std::filesystem::path(bin_dir) / "smtpbridge-dispatcher").string(),
-                                    "--listen", "127.0.0.1:0", "--bindings", bindings.string(),
-                                    "--log-level", "error", "--cache-entries", "0"};
+      std::vector<std::string> argv{
+          (std::filesystem::path(bin_dir) / "smtpbridge-dispatcher").string(),
+          "--listen",
+          "127.0.0.1:0",
+          "--bindings",
+          bindings.string(),
+          "--log-level",
+          "error",
+          "--cache-entries",
+          "0"};
       argv.insert(argv.end(), limits.begin(), limits.end());
       m.dispatcher = Spawn(dir, "dispatcher-" + name, argv);
       sink::SinkOptions options;
@@ -161,7 +182,9 @@ int main(int argc, char** argv) {
       options.transport = sink::Transport::kStream;
       m.sink = sink::MakeSink(options);
       m.submit = bench::SinkSubmit({m.sink.get()}, budget);
-      m.path = {{"sink", 0}, {"worker", worker.process->pid()}, {"dispatcher", m.dispatcher.process->pid()}};
+      m.path = {{"sink", 0},
+                {"worker", worker.process->pid()},
+                {"dispatcher", m.dispatcher.process->pid()}};
       return m;
     };
     Mode off = start_mode("off", {"--max-in-flight", "0", "--pool-concurrency-limit", "0"});
@@ -172,9 +195,9 @@ int main(int argc, char** argv) {
       double good = 0;
       for (double r = 500; r <= 64000; r *= 2) {
         Settle(settle);
-        const auto f = bench::RunOpenLoop("probe", off.submit, r,
-                                          std::chrono::milliseconds(static_cast<long>(seconds * 500)),
-                                          budget, off.path);
+        const auto f = bench::RunOpenLoop(
+            "probe", off.submit, r, std::chrono::milliseconds(static_cast<long>(seconds * 500)),
+            budget, off.path);
         const bool ok = f.dropped * 200 < f.sent && f.p99_us < budget.count() / 2.0;
         std::printf("  %7.0f ev/s: answered %zu of %zu, p99 %.1f us -> %s\n", r, f.answered, f.sent,
                     f.p99_us, ok ? "kept up" : "fell behind");
@@ -185,7 +208,8 @@ int main(int argc, char** argv) {
       rate = good;
     }
     if (max_in_flight == 0) {
-      max_in_flight = std::max<size_t>(8, static_cast<size_t>(std::ceil(rate * budget.count() / 2e6)));
+      max_in_flight =
+          std::max<size_t>(8, static_cast<size_t>(std::ceil(rate * budget.count() / 2e6)));
     }
     if (pool_limit == 0) pool_limit = max_in_flight;
     std::vector<std::string> on_flags{"--max-in-flight", std::to_string(max_in_flight),
@@ -195,14 +219,17 @@ int main(int argc, char** argv) {
 
     char host[256] = {0};
     ::gethostname(host, sizeof host - 1);
-    std::printf("\nbench_scale: %ld cores, host %s, budget %s, worker delay %s, sustainable %.0f ev/s, "
-                "%.1f s per phase%s\n",
-                ::sysconf(_SC_NPROCESSORS_ONLN), host, budget_text.c_str(), worker_delay.c_str(), rate,
-                seconds, smoke ? " (smoke: figures mean nothing)" : "");
+    std::printf(
+        "\nbench_scale: %ld cores, host %s, budget %s, worker delay %s, sustainable %.0f ev/s, "
+        "%.1f s per phase%s\n",
+        ::sysconf(_SC_NPROCESSORS_ONLN), host, budget_text.c_str(), worker_delay.c_str(), rate,
+        seconds, smoke ? " (smoke: figures mean nothing)" : "");
     std::printf("shedding off: no limits; on: --max-in-flight %zu --pool-concurrency-limit %zu%s\n",
                 max_in_flight, pool_limit, adaptive ? " --adaptive-concurrency" : "");
-    std::printf("cpu, cs (context switches): this process (load + sinks) + worker + that dispatcher, from /proc; "
-                "ratios to \"off 1x\"\n\n");
+    std::printf(
+        "cpu, cs (context switches): this process (load + sinks) + worker + that dispatcher, from "
+        "/proc; "
+        "ratios to \"off 1x\"\n\n");
 
     Figures base;
     for (const int mult : {1, 2, 4}) {

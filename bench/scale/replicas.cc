@@ -29,7 +29,8 @@ struct Dispatcher {
 };
 
 double EventsTotal(int metrics_port) {
-  return testing::MetricSum(testing::HttpGet(metrics_port, "/metrics"), "smtpbridge_dispatcher_events_total");
+  return testing::MetricSum(testing::HttpGet(metrics_port, "/metrics"),
+                            "smtpbridge_dispatcher_events_total");
 }
 
 std::string Target(const std::vector<Dispatcher>& dispatchers, size_t n) {
@@ -79,27 +80,32 @@ void PrintFallbacks(const Figures& f) {
 }
 
 // Events/s and cost through the first `n` dispatchers, and how the events spread over them.
-Figures MeasureReplicas(const std::vector<Dispatcher>& dispatchers, size_t n, const std::vector<PathProcess>& workers,
-                        const ReplicaBenchOptions& o, const Figures* base) {
+Figures MeasureReplicas(const std::vector<Dispatcher>& dispatchers, size_t n,
+                        const std::vector<PathProcess>& workers, const ReplicaBenchOptions& o,
+                        const Figures* base) {
   auto sinks = MakeSinks(Target(dispatchers, n));
   std::vector<PathProcess> path{{"sink", 0}};
   path.insert(path.end(), workers.begin(), workers.end());
-  for (size_t i = 0; i < n; ++i) path.push_back({"dispatcher" + std::to_string(i), dispatchers[i].server.process->pid()});
+  for (size_t i = 0; i < n; ++i)
+    path.push_back({"dispatcher" + std::to_string(i), dispatchers[i].server.process->pid()});
   Warm(sinks, o, path);
   std::vector<double> before(n);
   for (size_t i = 0; i < n; ++i) before[i] = EventsTotal(dispatchers[i].metrics_port);
   const std::string label = std::to_string(n) + " dispatcher" + (n > 1 ? "s" : "");
-  Figures f = RunInFlight(label, SinkSubmit(Raw(sinks), o.budget), o.in_flight, o.events, 0, o.budget, path);
+  Figures f = RunInFlight(label, SinkSubmit(Raw(sinks), o.budget), o.in_flight, o.events, 0,
+                          o.budget, path);
   std::vector<double> share(n);
   for (size_t i = 0; i < n; ++i) share[i] = EventsTotal(dispatchers[i].metrics_port) - before[i];
   for (auto& s : sinks) s->Shutdown();
 
   const Figures& b = base ? *base : f;
-  std::printf("%-14s %7.0f ev/s (%4.2fx)  p50 %7.1f us  p99 %7.1f us  p99.9 %8.1f us  cpu %6.1f us/ev (%4.2fx)  "
-              "%5.2f cs/ev (%4.2fx)  fallbacks %zu\n",
-              label.c_str(), f.events_per_s, Ratio(f.events_per_s, b.events_per_s), f.p50_us, f.p99_us, f.p999_us,
-              f.cpu_us_per_event, Ratio(f.cpu_us_per_event, b.cpu_us_per_event), f.ctxt_per_event,
-              Ratio(f.ctxt_per_event, b.ctxt_per_event), f.dropped);
+  std::printf(
+      "%-14s %7.0f ev/s (%4.2fx)  p50 %7.1f us  p99 %7.1f us  p99.9 %8.1f us  cpu %6.1f us/ev "
+      "(%4.2fx)  "
+      "%5.2f cs/ev (%4.2fx)  fallbacks %zu\n",
+      label.c_str(), f.events_per_s, Ratio(f.events_per_s, b.events_per_s), f.p50_us, f.p99_us,
+      f.p999_us, f.cpu_us_per_event, Ratio(f.cpu_us_per_event, b.cpu_us_per_event),
+      f.ctxt_per_event, Ratio(f.ctxt_per_event, b.ctxt_per_event), f.dropped);
   const double total = std::accumulate(share.begin(), share.end(), 0.0);
   if (n > 1 && total > 0) {
     const double mean = total / static_cast<double>(n);
@@ -111,7 +117,8 @@ Figures MeasureReplicas(const std::vector<Dispatcher>& dispatchers, size_t n, co
     }
     std::printf("  (furthest from the mean: %.0f %%)\n", 100.0 * worst);
   }
-  std::printf("%-14s per process, per event: %s\n", "", f.cost.PerProcess(static_cast<double>(f.sent)).c_str());
+  std::printf("%-14s per process, per event: %s\n", "",
+              f.cost.PerProcess(static_cast<double>(f.sent)).c_str());
   PrintFallbacks(f);
   return f;
 }
@@ -135,33 +142,40 @@ void RunReplicaBench(const ReplicaBenchOptions& o) {
   std::vector<ReadyServer> workers;
   std::vector<PathProcess> worker_path;
   for (int i = 0; i < 2; ++i) {
-    workers.push_back(testing::StartReady(dir.path(), "worker" + std::to_string(i),
-                                          {(bin / "smtpbridge-example-worker").string(), "--listen", "127.0.0.1:0",
-                                           "--log-level", "error", "--name", "bench"}));
+    workers.push_back(
+        testing::StartReady(dir.path(), "worker" + std::to_string(i),
+                            {(bin / "smtpbridge-example-worker").string(), "--listen",
+                             "127.0.0.1:0", "--log-level", "error", "--name", "bench"}));
     worker_path.push_back({"worker" + std::to_string(i), workers.back().process->pid()});
   }
-  const auto bindings = dir.Write("bindings.yaml", "bindings:\n"
-                                                   "  - name: bench-rcpt\n"
-                                                   "    instance: 1\n"
-                                                   "    event: INBOUND_COMMAND\n"
-                                                   "    rule: RCPT\n"
-                                                   "    sink: \"ipv4:" + workers[0].address + "," + workers[1].address +
-                                                       "\"\n"
-                                                   "    timeout: " + o.budget_text + "\n"
-                                                   "    on_error: continue\n");
+  const auto bindings = dir.Write("bindings.yaml",
+                                  "bindings:\n"
+                                  "  - name: bench-rcpt\n"
+                                  "    instance: 1\n"
+                                  "    event: INBOUND_COMMAND\n"
+                                  "    rule: RCPT\n"
+                                  "    sink: \"ipv4:" +
+                                      workers[0].address + "," + workers[1].address +
+                                      "\"\n"
+                                      "    timeout: " +
+                                      o.budget_text +
+                                      "\n"
+                                      "    on_error: continue\n");
   std::vector<Dispatcher> dispatchers(kMaxDispatchers);
   for (int i = 0; i < kMaxDispatchers; ++i) {
     dispatchers[i].metrics_port = testing::FreeTcpPort();
     dispatchers[i].server = testing::StartReady(
         dir.path(), "dispatcher" + std::to_string(i),
         {(bin / "smtpbridge-dispatcher").string(), "--listen", "127.0.0.1:0", "--metrics-listen",
-         "127.0.0.1:" + std::to_string(dispatchers[i].metrics_port), "--bindings", bindings.string(), "--log-level",
-         "error", "--cache-entries", "0"});
+         "127.0.0.1:" + std::to_string(dispatchers[i].metrics_port), "--bindings",
+         bindings.string(), "--log-level", "error", "--cache-entries", "0"});
   }
 
-  std::printf("replicas: %d sinks (streams) -> 1..3 dispatchers (one ipv4: target, round_robin) -> 2 example "
-              "workers (no delay); %zu events in flight, %zu events per count; ratios to 1 dispatcher\n",
-              kSinks, o.in_flight, o.events);
+  std::printf(
+      "replicas: %d sinks (streams) -> 1..3 dispatchers (one ipv4: target, round_robin) -> 2 "
+      "example "
+      "workers (no delay); %zu events in flight, %zu events per count; ratios to 1 dispatcher\n",
+      kSinks, o.in_flight, o.events);
   Figures one;
   for (size_t n = 1; n <= kMaxDispatchers; ++n) {
     Figures f = MeasureReplicas(dispatchers, n, worker_path, o, n == 1 ? nullptr : &one);
@@ -175,9 +189,11 @@ void RunReplicaBench(const ReplicaBenchOptions& o) {
   for (const auto& d : dispatchers) path.push_back({"dispatcher", d.server.process->pid()});
   const double rate = o.smoke ? 300 : 0.5 * one.events_per_s;
   const auto phase = std::chrono::milliseconds(static_cast<long>(o.seconds * 1000));
-  std::printf("\nkill -9 under load: 3 dispatchers, 2 workers, open loop at %.0f ev/s (half of one dispatcher's "
-              "rate), %.1f s per phase; ratios to \"before\"\n",
-              rate, o.seconds);
+  std::printf(
+      "\nkill -9 under load: 3 dispatchers, 2 workers, open loop at %.0f ev/s (half of one "
+      "dispatcher's "
+      "rate), %.1f s per phase; ratios to \"before\"\n",
+      rate, o.seconds);
   Warm(sinks, o, path);
   Figures before;
   for (const std::string label : {"before", "kill", "after"}) {
@@ -192,11 +208,13 @@ void RunReplicaBench(const ReplicaBenchOptions& o) {
     Figures f = RunOpenLoop(label, SinkSubmit(Raw(sinks), o.budget), rate, phase, o.budget, path);
     if (killer.joinable()) killer.join();
     if (label == "before") before = f;
-    std::printf("%-14s answered %7.0f ev/s  p50 %7.1f us (%4.2fx)  p99 %7.1f us (%4.2fx)  p99.9 %8.1f us (%4.2fx)  "
-                "fallbacks %zu of %zu  cpu %6.1f us/ev\n",
-                label.c_str(), f.events_per_s, f.p50_us, Ratio(f.p50_us, before.p50_us), f.p99_us,
-                Ratio(f.p99_us, before.p99_us), f.p999_us, Ratio(f.p999_us, before.p999_us), f.dropped, f.sent,
-                f.cpu_us_per_event);
+    std::printf(
+        "%-14s answered %7.0f ev/s  p50 %7.1f us (%4.2fx)  p99 %7.1f us (%4.2fx)  p99.9 %8.1f us "
+        "(%4.2fx)  "
+        "fallbacks %zu of %zu  cpu %6.1f us/ev\n",
+        label.c_str(), f.events_per_s, f.p50_us, Ratio(f.p50_us, before.p50_us), f.p99_us,
+        Ratio(f.p99_us, before.p99_us), f.p999_us, Ratio(f.p999_us, before.p999_us), f.dropped,
+        f.sent, f.cpu_us_per_event);
     PrintFallbacks(f);
   }
   for (auto& s : sinks) s->Shutdown();

@@ -20,9 +20,9 @@ struct ReplicaBenchOptions {
   std::string bin_dir;
   std::string budget_text = "20ms";
   std::chrono::microseconds budget{20000};
-  size_t events = 20000;     // per dispatcher count, answered, at `in_flight`
-  size_t in_flight = 64;     // over all sinks
-  double seconds = 3;        // each phase of the kill measurement
+  size_t events = 20000;  // per dispatcher count, answered, at `in_flight`
+  size_t in_flight = 64;  // over all sinks
+  double seconds = 3;     // each phase of the kill measurement
   bool smoke = false;
 };
 

@@ -1,10 +1,10 @@
 #include "core/address_match.h"
 
 #include <arpa/inet.h>
+#include <strings.h>
 
 #include <cctype>
 #include <cstring>
-#include <strings.h>
 
 namespace smtpbridge::sink {
 namespace {

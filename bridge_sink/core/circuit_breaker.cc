@@ -82,7 +82,8 @@ bool CircuitBreaker::RateExceededLocked(SteadyTime now) const {
 
 int64_t CircuitBreaker::SliceOf(SteadyTime now) const {
   const auto width = std::max<std::chrono::nanoseconds>(
-      std::chrono::nanoseconds(1), std::chrono::nanoseconds(options_.failure_rate_window) / kBuckets);
+      std::chrono::nanoseconds(1),
+      std::chrono::nanoseconds(options_.failure_rate_window) / kBuckets);
   return now.time_since_epoch() / width;
 }
 
@@ -149,9 +150,12 @@ uint32_t CircuitBreaker::consecutive_failures() const {
 
 std::string_view BreakerStateName(CircuitBreaker::State state) {
   switch (state) {
-    case CircuitBreaker::State::kClosed: return "closed";
-    case CircuitBreaker::State::kOpen: return "open";
-    case CircuitBreaker::State::kHalfOpen: return "half_open";
+    case CircuitBreaker::State::kClosed:
+      return "closed";
+    case CircuitBreaker::State::kOpen:
+      return "open";
+    case CircuitBreaker::State::kHalfOpen:
+      return "half_open";
   }
   return "unknown";
 }

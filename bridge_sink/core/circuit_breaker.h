@@ -1,11 +1,11 @@
 // Circuit breaker in front of the dispatcher: after `failure_threshold` consecutive transport
 // failures, or when failures and budget timeouts together make up `failure_rate_percent` of at
 // least `failure_rate_min_calls` calls in the last `failure_rate_window`, it opens for
-// `open_for`, so a dead or hung backend costs microseconds per event instead of the budget; then one probe goes through
-// (half-open) and its outcome closes or reopens it. Timeouts go through a rate, not the
-// consecutive count: under a brief overload a run of budget misses is normal and must not turn
-// into an `open_for` outage.
-// Thread-safe; time comes from the caller so tests use simulated time.
+// `open_for`, so a dead or hung backend costs microseconds per event instead of the budget; then
+// one probe goes through (half-open) and its outcome closes or reopens it. Timeouts go through a
+// rate, not the consecutive count: under a brief overload a run of budget misses is normal and must
+// not turn into an `open_for` outage. Thread-safe; time comes from the caller so tests use
+// simulated time.
 #pragma once
 
 #include <array>

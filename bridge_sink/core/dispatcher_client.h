@@ -2,11 +2,11 @@
 // GrpcDispatcherClient is the real one; unit tests use a fake that answers when told to.
 #pragma once
 
+#include <grpcpp/support/status.h>
+
 #include <chrono>
 #include <functional>
 #include <memory>
-
-#include <grpcpp/support/status.h>
 
 #include "smtpbridge/v1/dispatcher.pb.h"
 

@@ -1,16 +1,16 @@
 #include "core/evaluate_stream.h"
 
-#include <algorithm>
-#include <cstring>
-#include <utility>
-#include <vector>
-
 #include <google/protobuf/io/coded_stream.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 #include <grpcpp/support/slice.h>
 #include <prometheus/histogram.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+#include <vector>
 
 #include "smtpbridge/common/batch_queue.h"
 
@@ -103,7 +103,8 @@ class EvaluateStream::StreamCall final : public DispatcherClient::Call {
 class EvaluateStream::StreamTag final : public Tag {
  public:
   enum Kind { kStart, kRead, kWrite, kWritesDone, kFinish };
-  StreamTag(EvaluateStream* owner, Stream* stream, Kind kind) : owner_(owner), stream_(stream), kind_(kind) {}
+  StreamTag(EvaluateStream* owner, Stream* stream, Kind kind)
+      : owner_(owner), stream_(stream), kind_(kind) {}
   void Complete(bool ok) override {
     switch (kind_) {
       case kStart:
@@ -168,9 +169,11 @@ class EvaluateStream::SweepTag final : public Tag {
 // caller may hold its own locks.
 class EvaluateStream::CancelledTag final : public Tag {
  public:
-  CancelledTag(EvaluateStream* owner, DispatcherClient::EvaluateDone done) : owner_(owner), done_(std::move(done)) {}
+  CancelledTag(EvaluateStream* owner, DispatcherClient::EvaluateDone done)
+      : owner_(owner), done_(std::move(done)) {}
   void Complete(bool) override {
-    done_(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the sink"), v1::EvaluateResponse());
+    done_(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the sink"),
+          v1::EvaluateResponse());
     EvaluateStream* owner = owner_;
     delete this;
     std::lock_guard lock(owner->mu_);
@@ -184,7 +187,8 @@ class EvaluateStream::CancelledTag final : public Tag {
   DispatcherClient::EvaluateDone done_;
 };
 
-EvaluateStream::EvaluateStream(std::shared_ptr<grpc::Channel> channel, grpc::CompletionQueue* queue, Unary unary)
+EvaluateStream::EvaluateStream(std::shared_ptr<grpc::Channel> channel, grpc::CompletionQueue* queue,
+                               Unary unary)
     : channel_(std::move(channel)),
       queue_(queue),
       stub_(channel_),
@@ -211,9 +215,9 @@ void EvaluateStream::Warm() {
   if (!current_ && !unsupported_ && !closing_) StartStreamLocked();
 }
 
-std::shared_ptr<DispatcherClient::Call> EvaluateStream::Evaluate(const v1::EvaluateRequest& request,
-                                                                 Clock::time_point deadline,
-                                                                 DispatcherClient::EvaluateDone done) {
+std::shared_ptr<DispatcherClient::Call> EvaluateStream::Evaluate(
+    const v1::EvaluateRequest& request, Clock::time_point deadline,
+    DispatcherClient::EvaluateDone done) {
   uint64_t id = 0;
   {
     std::lock_guard lock(mu_);
@@ -224,7 +228,8 @@ std::shared_ptr<DispatcherClient::Call> EvaluateStream::Evaluate(const v1::Evalu
     auto call = std::make_shared<StreamCall>(this, id);
     std::lock_guard lock(mu_);
     if (!unsupported_ && !closing_) {
-      if (current_ && std::chrono::steady_clock::now() >= current_->retire_at) RetireLocked(*current_);
+      if (current_ && std::chrono::steady_clock::now() >= current_->retire_at)
+        RetireLocked(*current_);
       if (!current_) StartStreamLocked();
       Stream& s = *current_;
       pending_.emplace(id, Pending{&request, deadline, std::move(done), &s, call});
@@ -365,9 +370,9 @@ void EvaluateStream::OnFinished(Stream& s) {
     unary = !closing_ && (unsupported_ || code == grpc::StatusCode::UNAVAILABLE ||
                           code == grpc::StatusCode::CANCELLED);
   }
-  const grpc::Status failed =
-      s.status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "dispatcher ended the evaluation stream")
-                    : s.status;
+  const grpc::Status failed = s.status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                                           "dispatcher ended the evaluation stream")
+                                            : s.status;
   for (auto& p : owed) {
     if (!unary) {
       p.done(failed, v1::EvaluateResponse());
@@ -423,7 +428,8 @@ void EvaluateStream::Sweep(bool ok) {
     }
   }
   for (auto& done : expired) {
-    done(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no answer on the evaluation stream in time"),
+    done(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                      "no answer on the evaluation stream in time"),
          v1::EvaluateResponse());
   }
   std::lock_guard lock(mu_);

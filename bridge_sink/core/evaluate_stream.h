@@ -22,6 +22,11 @@
 // gives up on, and a sweep fails whatever outlives its deadline (late answers kept by the sink).
 #pragma once
 
+#include <grpcpp/alarm.h>
+#include <grpcpp/channel.h>
+#include <grpcpp/completion_queue.h>
+#include <grpcpp/generic/generic_stub.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -29,11 +34,6 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
-
-#include <grpcpp/alarm.h>
-#include <grpcpp/channel.h>
-#include <grpcpp/completion_queue.h>
-#include <grpcpp/generic/generic_stub.h>
 
 #include "core/dispatcher_client.h"
 

@@ -1,16 +1,15 @@
 #include "core/fallback.h"
 
-#include <limits>
-#include <string>
-
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <limits>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <string>
 
 #include "smtpbridge/common/rfc3339.h"
 #include "smtpbridge/v1/names.h"
@@ -54,7 +53,8 @@ void Fallback::WriteLine(const v1::Event& event, FallbackReason reason, VerdictS
       {"budget_us", std::chrono::duration_cast<std::chrono::microseconds>(budget).count()},
       {"dispatcher", options_.dispatcher_target},
   };
-  const std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  const std::string text =
+      line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   std::lock_guard lock(log_mu_);
   std::fwrite(text.data(), 1, text.size(), log_);
   std::fflush(log_);

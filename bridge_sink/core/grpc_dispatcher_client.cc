@@ -1,18 +1,17 @@
 #include "core/grpc_dispatcher_client.h"
 
-#include <pthread.h>
-
-#include <stdexcept>
-#include <utility>
-
 #include <grpcpp/client_context.h>
-#include <grpcpp/support/async_unary_call.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
+#include <grpcpp/support/async_unary_call.h>
 #include <grpcpp/support/channel_arguments.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
+
+#include <stdexcept>
+#include <utility>
 
 #include "smtpbridge/grpc/client_channel.h"
 #include "smtpbridge/tls/tls_options.h"
@@ -101,7 +100,8 @@ std::shared_ptr<grpc::ChannelCredentials> MakeCredentials(const TlsOptions& opti
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, const TlsOptions& tls) {
   // The shared client configuration (round_robin over every dispatcher the target resolves to,
   // health checking, short reconnect backoff, keepalive): smtpbridge/grpc/client_channel.h.
-  grpc::ChannelArguments args = grpc_client::ClientChannelArgs(grpc_client::kDispatcherHealthService);
+  grpc::ChannelArguments args =
+      grpc_client::ClientChannelArgs(grpc_client::kDispatcherHealthService);
   tls::ApplyChannelArgs(tls, &args);
   return grpc::CreateCustomChannel(target, MakeCredentials(tls), args);
 }
@@ -153,7 +153,8 @@ class GrpcDispatcherClient::ReadyWatch final : public GrpcDispatcherClient::Comp
   void ArmLocked(grpc_connectivity_state from) {
     last_ = from;
     armed_ = true;
-    client_->channel_->NotifyOnStateChange(from, std::chrono::system_clock::now() + kReadyWatchSlice,
+    client_->channel_->NotifyOnStateChange(from,
+                                           std::chrono::system_clock::now() + kReadyWatchSlice,
                                            &client_->queue_, static_cast<Completion*>(this));
   }
 
@@ -233,7 +234,8 @@ std::shared_ptr<DispatcherClient::Call> GrpcDispatcherClient::UnaryEvaluate(
     const v1::EvaluateRequest& request, std::chrono::system_clock::time_point deadline,
     EvaluateDone done) {
   using C = UnaryCall<CallTracker, v1::EvaluateRequest, v1::EvaluateResponse>;
-  auto call = std::make_shared<C>(tracker_, request, /*copy_request=*/false, deadline, std::move(done));
+  auto call =
+      std::make_shared<C>(tracker_, request, /*copy_request=*/false, deadline, std::move(done));
   call->Start(call, [this](grpc::ClientContext* context, const v1::EvaluateRequest& r) {
     // The event's trace context as gRPC metadata (the dispatcher reads it only from there).
     if (!r.traceparent().empty()) context->AddMetadata(trace::kMetadataKey, r.traceparent());
@@ -248,16 +250,19 @@ std::shared_ptr<DispatcherClient::Call> GrpcDispatcherClient::GetInterests(
   using C = UnaryCall<CallTracker, v1::GetInterestsRequest, v1::GetInterestsResponse>;
   // The answer says whether the dispatcher serves the batched EvaluateStream (see the proto; one
   // of an earlier release leaves evaluate_batches unset, and evaluations stay unary).
-  auto noted = [this, done = std::move(done)](const grpc::Status& status, v1::GetInterestsResponse response) {
+  auto noted = [this, done = std::move(done)](const grpc::Status& status,
+                                              v1::GetInterestsResponse response) {
     if (status.ok() && response.evaluate_batches() && use_stream_ &&
         !stream_offered_.exchange(true, std::memory_order_acq_rel)) {
-      spdlog::info("sink: the dispatcher serves EvaluateStream: evaluating over one batched "
-                   "stream");
+      spdlog::info(
+          "sink: the dispatcher serves EvaluateStream: evaluating over one batched "
+          "stream");
       stream_->Warm();
     }
     done(status, std::move(response));
   };
-  auto call = std::make_shared<C>(tracker_, request, /*copy_request=*/true, deadline, std::move(noted));
+  auto call =
+      std::make_shared<C>(tracker_, request, /*copy_request=*/true, deadline, std::move(noted));
   call->Start(call, [this](grpc::ClientContext* context, const v1::GetInterestsRequest& r) {
     return stub_->PrepareAsyncGetInterests(context, r, &queue_);
   });

@@ -4,15 +4,15 @@
 // call instead of about 7.)
 #pragma once
 
+#include <grpcpp/channel.h>
+#include <grpcpp/completion_queue.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
-
-#include <grpcpp/channel.h>
-#include <grpcpp/completion_queue.h>
 
 #include "core/dispatcher_client.h"
 #include "core/evaluate_stream.h"
@@ -54,7 +54,8 @@ class GrpcDispatcherClient final : public DispatcherClient {
   // evaluate_batches). Before any call.
   void set_transport(Transport transport);
   bool streaming() const {
-    return use_stream_ && stream_offered_.load(std::memory_order_acquire) && !stream_->unsupported();
+    return use_stream_ && stream_offered_.load(std::memory_order_acquire) &&
+           !stream_->unsupported();
   }
 
   // Before any call: registers smtpbridge_sink_stream_batch_events (events per EvaluateStream
@@ -92,7 +93,8 @@ class GrpcDispatcherClient final : public DispatcherClient {
 
   void DriveQueue();
   std::shared_ptr<Call> UnaryEvaluate(const v1::EvaluateRequest& request,
-                                      std::chrono::system_clock::time_point deadline, EvaluateDone done);
+                                      std::chrono::system_clock::time_point deadline,
+                                      EvaluateDone done);
 };
 
 }  // namespace smtpbridge::sink

@@ -1,9 +1,10 @@
 #include "core/local_rules.h"
 
+#include <strings.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
-#include <strings.h>
 
 #include "core/yaml_fields.h"
 #include "smtpbridge/v1/names.h"
@@ -37,7 +38,8 @@ bool AnyGlob(const std::vector<common::Glob>& patterns, const std::optional<std:
                      [&](const common::Glob& g) { return g.Matches(*value); });
 }
 
-std::vector<common::Glob> Globs(const YamlFields& y, const YAML::Node& node, const std::string& field) {
+std::vector<common::Glob> Globs(const YamlFields& y, const YAML::Node& node,
+                                const std::string& field) {
   std::vector<common::Glob> globs;
   for (const std::string& text : y.StringList(node, field)) {
     std::string error;
@@ -107,14 +109,16 @@ LocalRules LocalRules::LoadFile(const std::string& path) {
   for (std::size_t i = 0; i < list.size(); ++i) {
     const YAML::Node node = list[i];
     const std::string field = "rules[" + std::to_string(i) + "]";
-    y.ExpectMap(node, field, {"name", "client", "sender", "recipient", "helo", "events",
-                              "instance", "action", "reply"});
+    y.ExpectMap(
+        node, field,
+        {"name", "client", "sender", "recipient", "helo", "events", "instance", "action", "reply"});
     LocalRule rule;
     rule.name = node["name"] ? y.String(node["name"], field + ".name") : field;
     if (node["client"]) {
       for (const std::string& text : y.StringList(node["client"], field + ".client")) {
         auto cidr = Cidr::Parse(text);
-        if (!cidr) y.Fail(node["client"], field + ".client", "not an address or CIDR block: " + text);
+        if (!cidr)
+          y.Fail(node["client"], field + ".client", "not an address or CIDR block: " + text);
         rule.clients.push_back(*cidr);
       }
     }
@@ -129,7 +133,8 @@ LocalRules LocalRules::LoadFile(const std::string& path) {
       }
     }
     if (node["instance"]) {
-      rule.instance = static_cast<uint32_t>(y.UInt(node["instance"], field + ".instance", 1, 1000000));
+      rule.instance =
+          static_cast<uint32_t>(y.UInt(node["instance"], field + ".instance", 1, 1000000));
     }
     if (!node["action"]) y.Fail(node, field + ".action", "missing");
     rule.verdict = y.VerdictFrom(node["action"], node["reply"], node, field);

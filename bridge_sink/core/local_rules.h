@@ -40,7 +40,6 @@ struct LocalRule {
   bool Matches(const v1::Event& event) const;
 };
 
-
 class LocalRules {
  public:
   LocalRules() = default;

@@ -63,7 +63,8 @@ bool BuildEvent(int event_type, uint32_t instance, const char* command_line, con
     if (space != std::string::npos) event->mutable_command()->set_argument(line.substr(space + 1));
     event->mutable_command()->set_line(line);
   }
-  if (client_ip != nullptr) event->mutable_session()->mutable_client()->set_address(v1::Utf8Safe(client_ip));
+  if (client_ip != nullptr)
+    event->mutable_session()->mutable_client()->set_address(v1::Utf8Safe(client_ip));
   if (sender != nullptr) {
     event->mutable_envelope()->set_sender(v1::Utf8Safe(sender));
     event->mutable_envelope()->set_has_sender(true);
@@ -74,15 +75,16 @@ bool BuildEvent(int event_type, uint32_t instance, const char* command_line, con
 
 int Evaluate(smtpbridge_sink* sink, v1::Event event, int64_t budget_us,
              smtpbridge_sink_done_fn done, void* user_data) {
-  if (sink == nullptr || done == nullptr) return Fail("smtpbridge_sink_evaluate: null sink or callback");
+  if (sink == nullptr || done == nullptr)
+    return Fail("smtpbridge_sink_evaluate: null sink or callback");
   if (budget_us < 0) return Fail("smtpbridge_sink_evaluate: negative budget");
-  sink->sink->Evaluate(std::move(event), std::chrono::microseconds(budget_us),
-                       [done, user_data](sb::Evaluation e) {
-                         const std::string bytes = e.verdict.SerializeAsString();
-                         done(user_data, bytes.data(), bytes.size(), static_cast<int>(e.source),
-                              static_cast<int>(e.reason),
-                              std::chrono::duration_cast<std::chrono::microseconds>(e.latency).count());
-                       });
+  sink->sink->Evaluate(
+      std::move(event), std::chrono::microseconds(budget_us), [done, user_data](sb::Evaluation e) {
+        const std::string bytes = e.verdict.SerializeAsString();
+        done(user_data, bytes.data(), bytes.size(), static_cast<int>(e.source),
+             static_cast<int>(e.reason),
+             std::chrono::duration_cast<std::chrono::microseconds>(e.latency).count());
+      });
   return 0;
 }
 
@@ -95,7 +97,8 @@ bool ParseVerdict(const void* bytes, size_t size, v1::Verdict* verdict) {
 
 extern "C" {
 
-smtpbridge_sink* smtpbridge_sink_create(const char* dispatcher_target, const char* sink_config_path) {
+smtpbridge_sink* smtpbridge_sink_create(const char* dispatcher_target,
+                                        const char* sink_config_path) {
   try {
     sb::SinkOptions options;
     if (sink_config_path != nullptr && *sink_config_path != '\0') {
@@ -135,7 +138,8 @@ int smtpbridge_event_build(int event_type, uint32_t instance, const char* comman
   try {
     if (out == nullptr || out_size == nullptr) return Fail("smtpbridge_event_build: null output");
     v1::Event event;
-    if (!BuildEvent(event_type, instance, command_line, client_ip, sender, recipient, &event)) return -1;
+    if (!BuildEvent(event_type, instance, command_line, client_ip, sender, recipient, &event))
+      return -1;
     const std::string bytes = event.SerializeAsString();
     void* buffer = std::malloc(bytes.empty() ? 1 : bytes.size());
     if (buffer == nullptr) return Fail("smtpbridge_event_build: out of memory");
@@ -154,7 +158,8 @@ int smtpbridge_sink_evaluate_simple(smtpbridge_sink* sink, int event_type, uint3
                                     smtpbridge_sink_done_fn done, void* user_data) {
   try {
     v1::Event event;
-    if (!BuildEvent(event_type, instance, command_line, client_ip, sender, recipient, &event)) return -1;
+    if (!BuildEvent(event_type, instance, command_line, client_ip, sender, recipient, &event))
+      return -1;
     return Evaluate(sink, std::move(event), budget_us, done, user_data);
   } catch (const std::exception& e) {
     return Fail(e.what());
@@ -163,19 +168,23 @@ int smtpbridge_sink_evaluate_simple(smtpbridge_sink* sink, int event_type, uint3
 
 int smtpbridge_verdict_action(const void* verdict, size_t verdict_size) {
   v1::Verdict v;
-  if (!ParseVerdict(verdict, verdict_size, &v)) return Fail("not a serialized smtpbridge.v1.Verdict");
+  if (!ParseVerdict(verdict, verdict_size, &v))
+    return Fail("not a serialized smtpbridge.v1.Verdict");
   return static_cast<int>(v.action());
 }
 
 int smtpbridge_verdict_reply_code(const void* verdict, size_t verdict_size) {
   v1::Verdict v;
-  if (!ParseVerdict(verdict, verdict_size, &v)) return Fail("not a serialized smtpbridge.v1.Verdict");
+  if (!ParseVerdict(verdict, verdict_size, &v))
+    return Fail("not a serialized smtpbridge.v1.Verdict");
   return v.has_reply() ? static_cast<int>(v.reply().code()) : 0;
 }
 
-int smtpbridge_verdict_reply_text(const void* verdict, size_t verdict_size, char* buf, size_t buf_size) {
+int smtpbridge_verdict_reply_text(const void* verdict, size_t verdict_size, char* buf,
+                                  size_t buf_size) {
   v1::Verdict v;
-  if (!ParseVerdict(verdict, verdict_size, &v)) return Fail("not a serialized smtpbridge.v1.Verdict");
+  if (!ParseVerdict(verdict, verdict_size, &v))
+    return Fail("not a serialized smtpbridge.v1.Verdict");
   const std::string text = v.has_reply() && v.reply().code() != 0 ? v1::ReplyText(v.reply()) : "";
   if (buf != nullptr && buf_size > 0) {
     const std::size_t n = std::min(text.size(), buf_size - 1);
@@ -219,8 +228,8 @@ const char* smtpbridge_source_name(int source) {
 }
 
 const char* smtpbridge_reason_name(int reason) {
-  static const char* const kNames[] = {"none",  "budget_exceeded", "unavailable",
-                                       "error", "circuit_open",    "shutdown", "shed"};
+  static const char* const kNames[] = {"none",         "budget_exceeded", "unavailable", "error",
+                                       "circuit_open", "shutdown",        "shed"};
   return reason >= 0 && reason < 7 ? kNames[reason] : "unknown";
 }
 

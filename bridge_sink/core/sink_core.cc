@@ -1,13 +1,12 @@
 #include "core/sink_core.h"
 
-#include "smtpbridge/trace/traceparent.h"
-
-#include <algorithm>
-#include <vector>
-#include <utility>
-
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "smtpbridge/trace/traceparent.h"
 #include "smtpbridge/v1/names.h"
 #include "smtpbridge/v1/shed.h"
 #include "smtpbridge/v1/smtp_text.h"
@@ -20,9 +19,12 @@ constexpr std::chrono::milliseconds kMinInterestsRefresh{100};
 
 FallbackReason ReasonFor(const grpc::Status& status) {
   switch (status.error_code()) {
-    case grpc::StatusCode::UNAVAILABLE: return FallbackReason::kUnavailable;
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return FallbackReason::kBudgetExceeded;
-    default: return FallbackReason::kError;
+    case grpc::StatusCode::UNAVAILABLE:
+      return FallbackReason::kUnavailable;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return FallbackReason::kBudgetExceeded;
+    default:
+      return FallbackReason::kError;
   }
 }
 
@@ -53,8 +55,8 @@ SinkCore::SinkCore(SinkOptions options, std::unique_ptr<DispatcherClient> client
                  // Under the breaker's lock: only arms a connectivity watch.
                  if (to == CircuitBreaker::State::kOpen) WatchForRecovery();
                  if (to == CircuitBreaker::State::kClosed) client_->NotifyWhenReady({});
-                 auto level = to == CircuitBreaker::State::kOpen ? spdlog::level::warn
-                                                                 : spdlog::level::info;
+                 auto level =
+                     to == CircuitBreaker::State::kOpen ? spdlog::level::warn : spdlog::level::info;
                  spdlog::log(level, "sink circuit breaker: {} -> {} (dispatcher {})",
                              BreakerStateName(from), BreakerStateName(to),
                              options_.dispatcher_target);
@@ -91,7 +93,8 @@ void SinkCore::Evaluate(v1::Event event, std::chrono::microseconds budget,
   *event.mutable_budget() = v1::ToProtoDuration(budget);
   // One trace per SMTP session, a span per event (W3C traceparent): sent as gRPC metadata
   // (unary) or beside the event (stream); never read from the message.
-  const trace::TraceParent tp{trace::SessionTraceId(event.session().session_id()), trace::NewSpanId()};
+  const trace::TraceParent tp{trace::SessionTraceId(event.session().session_id()),
+                              trace::NewSpanId()};
   p->request.set_traceparent(tp.ToString());
   *p->request.mutable_event() = std::move(event);
 
@@ -140,15 +143,16 @@ void SinkCore::Evaluate(v1::Event event, std::chrono::microseconds budget,
 
   // gRPC deadlines are millisecond-grained: round up and add slack so the sink's own timer
   // always decides, and the dispatcher still sees (about) the whole budget.
-  const auto extra = options_.keep_late_answers
-                         ? std::chrono::duration_cast<std::chrono::microseconds>(options_.late_answer_window)
-                         : options_.grpc_deadline_slack;
+  const auto extra =
+      options_.keep_late_answers
+          ? std::chrono::duration_cast<std::chrono::microseconds>(options_.late_answer_window)
+          : options_.grpc_deadline_slack;
   const auto deadline = std::chrono::system_clock::now() +
                         std::chrono::ceil<std::chrono::milliseconds>(budget) + extra;
-  auto call = client_->Evaluate(p->request, deadline,
-                                [this, p](const grpc::Status& status, v1::EvaluateResponse response) {
-                                  OnAnswer(p, status, std::move(response));
-                                });
+  auto call = client_->Evaluate(
+      p->request, deadline, [this, p](const grpc::Status& status, v1::EvaluateResponse response) {
+        OnAnswer(p, status, std::move(response));
+      });
   std::lock_guard lock(p->mu);
   p->call = std::move(call);
   if (p->cancel_requested && p->call) p->call->Cancel();
@@ -220,8 +224,8 @@ void SinkCore::OnAnswer(const std::shared_ptr<Pending>& p, const grpc::Status& s
     // status is worth its own line, with the code and message the reason hides.
     const bool unexpected = ReasonFor(status) == FallbackReason::kError;
     spdlog::log(unexpected ? spdlog::level::warn : spdlog::level::debug,
-                "sink: dispatcher call failed: status {} \"{}\"", static_cast<int>(status.error_code()),
-                v1::EscapeForLog(status.error_message()));
+                "sink: dispatcher call failed: status {} \"{}\"",
+                static_cast<int>(status.error_code()), v1::EscapeForLog(status.error_message()));
     e = FallbackFor(p, ReasonFor(status), now);
   }
   Record(*p, e);
@@ -234,13 +238,15 @@ void SinkCore::OnAnswer(const std::shared_ptr<Pending>& p, const grpc::Status& s
 namespace {
 // The trace id is the traceparent's second field ("00-<trace id>-...").
 std::string_view TraceIdOf(const std::string& traceparent) {
-  return traceparent.size() >= 35 ? std::string_view(traceparent).substr(3, 32) : std::string_view();
+  return traceparent.size() >= 35 ? std::string_view(traceparent).substr(3, 32)
+                                  : std::string_view();
 }
 }  // namespace
 
 Evaluation SinkCore::FallbackFor(const std::shared_ptr<Pending>& p, FallbackReason reason,
                                  SteadyTime now) {
-  Evaluation e = fallback_.Answer(p->request.event(), reason, now, TraceIdOf(p->request.traceparent()));
+  Evaluation e =
+      fallback_.Answer(p->request.event(), reason, now, TraceIdOf(p->request.traceparent()));
   e.latency = now - p->start;
   return e;
 }
@@ -251,13 +257,14 @@ void SinkCore::Record(const Pending& p, const Evaluation& e) {
   // lines (event id, session, trace id).
   if (spdlog::should_log(spdlog::level::debug)) {
     const v1::Event& event = p.request.event();
-    spdlog::debug("sink: answer event_id={} session={} trace_id={} event={} keyword={} action={} source={} "
-                  "reason={} decided_by={} latency_us={}",
-                  event.event_id(), event.session().session_id(), TraceIdOf(p.request.traceparent()),
-                  v1::EventTypeName(event.type()), v1::EscapeForLog(event.command().keyword()),
-                  v1::ActionName(e.verdict.action()), VerdictSourceName(e.source),
-                  FallbackReasonName(e.reason), e.decided_by,
-                  std::chrono::duration_cast<std::chrono::microseconds>(e.latency).count());
+    spdlog::debug(
+        "sink: answer event_id={} session={} trace_id={} event={} keyword={} action={} source={} "
+        "reason={} decided_by={} latency_us={}",
+        event.event_id(), event.session().session_id(), TraceIdOf(p.request.traceparent()),
+        v1::EventTypeName(event.type()), v1::EscapeForLog(event.command().keyword()),
+        v1::ActionName(e.verdict.action()), VerdictSourceName(e.source),
+        FallbackReasonName(e.reason), e.decided_by,
+        std::chrono::duration_cast<std::chrono::microseconds>(e.latency).count());
   }
 }
 
@@ -286,11 +293,11 @@ void SinkCore::RefreshInterests() {
     ++outstanding_rpcs_;
   }
   const auto deadline = std::chrono::system_clock::now() + options_.interests.timeout;
-  auto call = client_->GetInterests(
-      v1::GetInterestsRequest(), deadline,
-      [this](const grpc::Status& status, v1::GetInterestsResponse response) {
-        OnInterests(status, response);
-      });
+  auto call =
+      client_->GetInterests(v1::GetInterestsRequest(), deadline,
+                            [this](const grpc::Status& status, v1::GetInterestsResponse response) {
+                              OnInterests(status, response);
+                            });
   std::lock_guard lock(mu_);
   interests_call_ = std::move(call);
   if (stopped_.load(std::memory_order_acquire) && interests_call_) interests_call_->Cancel();
@@ -299,7 +306,8 @@ void SinkCore::RefreshInterests() {
 void SinkCore::OnInterests(const grpc::Status& status, const v1::GetInterestsResponse& response) {
   std::chrono::nanoseconds next = options_.interests.retry_after;
   if (status.ok()) {
-    if (bindings_generation_ && *bindings_generation_ != response.generation()) fresh_cache_.Clear();
+    if (bindings_generation_ && *bindings_generation_ != response.generation())
+      fresh_cache_.Clear();
     bindings_generation_ = response.generation();
     interests_.Update(response);
     metrics_.InterestsRefreshed(true);
@@ -313,8 +321,9 @@ void SinkCore::OnInterests(const grpc::Status& status, const v1::GetInterestsRes
     spdlog::debug("sink: GetInterests failed: {}", status.error_message());
   }
   if (!stopped_.load(std::memory_order_acquire)) {
-    timers_->Schedule(timers_->Now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(next),
-                      [this] { RefreshInterests(); });
+    timers_->Schedule(
+        timers_->Now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(next),
+        [this] { RefreshInterests(); });
   }
   RpcFinished(0);
 }

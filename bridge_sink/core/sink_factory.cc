@@ -1,15 +1,16 @@
 // MakeSink: the only place that creates the real gRPC dispatcher client and timer thread.
-#include <mutex>
-#include <stdexcept>
+#include "smtpbridge/sink/sink_factory.h"
 
 #include <grpc/grpc.h>
 #include <prometheus/registry.h>
+
+#include <mutex>
+#include <stdexcept>
 
 #include "core/grpc_dispatcher_client.h"
 #include "core/local_rules.h"
 #include "core/sink_core.h"
 #include "core/thread_timers.h"
-#include "smtpbridge/sink/sink_factory.h"
 
 namespace smtpbridge::sink {
 

@@ -16,9 +16,9 @@ SinkMetrics::SinkMetrics(std::shared_ptr<prometheus::Registry> registry)
                       .Register(*registry_);
   const prometheus::Histogram::BucketBoundaries buckets{
       50e-6, 100e-6, 200e-6, 500e-6, 1e-3, 2e-3, 5e-3, 10e-3, 20e-3, 50e-3, 100e-3, 500e-3, 1.0};
-  for (VerdictSource s : {VerdictSource::kDispatcher, VerdictSource::kDefault,
-                          VerdictSource::kStaleCache, VerdictSource::kLocalRules,
-                          VerdictSource::kCache}) {
+  for (VerdictSource s :
+       {VerdictSource::kDispatcher, VerdictSource::kDefault, VerdictSource::kStaleCache,
+        VerdictSource::kLocalRules, VerdictSource::kCache}) {
     const std::string name(VerdictSourceName(s));
     by_source_[static_cast<int>(s)] = &evaluations.Add({{"source", name}});
     latency_[static_cast<int>(s)] = &latency.Add({{"source", name}}, buckets);
@@ -27,11 +27,12 @@ SinkMetrics::SinkMetrics(std::shared_ptr<prometheus::Registry> registry)
                         .Name("smtpbridge_sink_fallbacks_total")
                         .Help("Events the sink answered from its local fallback, by reason")
                         .Register(*registry_);
-  for (FallbackReason r : {FallbackReason::kNone, FallbackReason::kBudgetExceeded,
-                           FallbackReason::kUnavailable, FallbackReason::kError,
-                           FallbackReason::kCircuitOpen, FallbackReason::kShutdown,
-                           FallbackReason::kShed}) {
-    by_reason_[static_cast<int>(r)] = &fallbacks.Add({{"reason", std::string(FallbackReasonName(r))}});
+  for (FallbackReason r :
+       {FallbackReason::kNone, FallbackReason::kBudgetExceeded, FallbackReason::kUnavailable,
+        FallbackReason::kError, FallbackReason::kCircuitOpen, FallbackReason::kShutdown,
+        FallbackReason::kShed}) {
+    by_reason_[static_cast<int>(r)] =
+        &fallbacks.Add({{"reason", std::string(FallbackReasonName(r))}});
   }
   late_answers_ = &prometheus::BuildCounter()
                        .Name("smtpbridge_sink_late_answers_total")

@@ -1,14 +1,14 @@
 // The sink's Prometheus metrics, declared once. Every fallback branch has a counter.
 #pragma once
 
-#include <array>
-#include <chrono>
-#include <memory>
-
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+
+#include <array>
+#include <chrono>
+#include <memory>
 
 #include "core/circuit_breaker.h"
 #include "smtpbridge/sink/sink.h"

@@ -10,7 +10,8 @@ namespace smtpbridge::sink {
 namespace {
 
 bool IsDigits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
+  return !s.empty() &&
+         std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
 }
 
 // "5.7.1": class digit, then 1-3 digits, then 1-3 digits (RFC 3463).
@@ -21,8 +22,8 @@ bool IsEnhancedCode(std::string_view s) {
   if (dot2 == std::string_view::npos) return false;
   const auto subject = s.substr(dot1 + 1, dot2 - dot1 - 1);
   const auto detail = s.substr(dot2 + 1);
-  return IsDigits(s.substr(0, 1)) && IsDigits(subject) && subject.size() <= 3 &&
-         IsDigits(detail) && detail.size() <= 3;
+  return IsDigits(s.substr(0, 1)) && IsDigits(subject) && subject.size() <= 3 && IsDigits(detail) &&
+         detail.size() <= 3;
 }
 
 }  // namespace
@@ -85,13 +86,15 @@ bool ReplyFitsAction(v1::Action action, const v1::SmtpReply& reply, std::string*
     case v1::ACTION_TEMPFAIL:
     case v1::ACTION_DEFER_IF_PERMIT:
     case v1::ACTION_DEFER_IF_REJECT:
-      if (code / 100 != 4 || code == 421) *error = std::string(v1::ActionName(action)) + " needs a 4xx reply other than 421";
+      if (code / 100 != 4 || code == 421)
+        *error = std::string(v1::ActionName(action)) + " needs a 4xx reply other than 421";
       break;
     case v1::ACTION_DROP_SESSION:
       if (code != 421) *error = "drop_session needs a 421 reply";
       break;
     case v1::ACTION_RESPOND:
-      if (code / 100 == 3 || code == 421) *error = "respond needs a 2xx, 4xx or 5xx reply other than 421";
+      if (code / 100 == 3 || code == 421)
+        *error = "respond needs a 2xx, 4xx or 5xx reply other than 421";
       break;
     case v1::ACTION_CONTINUE:
     case v1::ACTION_SKIP_RECIPIENT:
@@ -111,7 +114,8 @@ bool UsableReply(v1::Action action, const v1::SmtpReply& reply) {
   const uint32_t code = reply.code();
   if (code < 200 || code > 599) return false;
   const auto& enhanced = reply.enhanced_code();
-  if (!enhanced.empty() && (!v1::IsEnhancedCode(enhanced) || static_cast<uint32_t>(enhanced[0] - '0') != code / 100)) {
+  if (!enhanced.empty() &&
+      (!v1::IsEnhancedCode(enhanced) || static_cast<uint32_t>(enhanced[0] - '0') != code / 100)) {
     return false;
   }
   for (const auto& line : reply.lines()) {
@@ -131,7 +135,8 @@ HostConformance ConformForRelayHost(v1::Verdict* verdict) {
       if (!verdict->has_reply() || verdict->reply().code() == 0) {
         verdict->mutable_reply()->set_code(450);
         verdict->mutable_reply()->set_enhanced_code("4.7.1");
-        if (verdict->reply().lines().empty()) verdict->mutable_reply()->add_lines("Try again later");
+        if (verdict->reply().lines().empty())
+          verdict->mutable_reply()->add_lines("Try again later");
       }
       break;
     case v1::ACTION_DEFER_IF_REJECT:
@@ -151,7 +156,8 @@ HostConformance ConformForRelayHost(v1::Verdict* verdict) {
   const bool replies = action == v1::ACTION_RESPOND || action == v1::ACTION_REJECT ||
                        action == v1::ACTION_TEMPFAIL || action == v1::ACTION_DROP_SESSION;
   bool dropped = false;
-  if (replies && verdict->has_reply() && verdict->reply().code() != 0 && !UsableReply(action, verdict->reply())) {
+  if (replies && verdict->has_reply() && verdict->reply().code() != 0 &&
+      !UsableReply(action, verdict->reply())) {
     verdict->clear_reply();
     dropped = true;
     ++out.refused;
@@ -164,7 +170,8 @@ HostConformance ConformForRelayHost(v1::Verdict* verdict) {
   for (int i = 0; i < edits->size();) {
     const auto& edit = edits->Get(i);
     if (edit.has_warn() || edit.has_info()) {
-      out.notes.push_back({edit.has_warn(), edit.has_warn() ? edit.warn().text() : edit.info().text()});
+      out.notes.push_back(
+          {edit.has_warn(), edit.has_warn() ? edit.warn().text() : edit.info().text()});
     } else if (edit.has_filter() || edit.has_redirect()) {
       ++out.refused;
     } else {

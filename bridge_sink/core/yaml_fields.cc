@@ -53,10 +53,12 @@ bool YamlFields::Bool(const YAML::Node& node, const std::string& field) const {
 
 uint64_t YamlFields::UInt(const YAML::Node& node, const std::string& field, uint64_t min,
                           uint64_t max) const {
-  const std::string range = "expected an integer " + std::to_string(min) + ".." + std::to_string(max);
+  const std::string range =
+      "expected an integer " + std::to_string(min) + ".." + std::to_string(max);
   if (!node.IsScalar()) Fail(node, field, range);
   const std::string& text = node.Scalar();
-  if (text.empty() || !std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); }) ||
+  if (text.empty() ||
+      !std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); }) ||
       text.size() > 19) {
     Fail(node, field, range);
   }
@@ -72,8 +74,9 @@ std::chrono::nanoseconds YamlFields::Duration(const YAML::Node& node, const std:
   const auto value = v1::ParseDurationText(node.Scalar());
   if (!value) Fail(node, field, "expected a duration like \"20ms\" or \"2s\"");
   if (*value < min || *value > max) {
-    Fail(node, field, "out of range (" + std::to_string(min.count() / 1000) + "us.." +
-                          std::to_string(max.count() / 1000) + "us)");
+    Fail(node, field,
+         "out of range (" + std::to_string(min.count() / 1000) + "us.." +
+             std::to_string(max.count() / 1000) + "us)");
   }
   return *value;
 }
@@ -114,7 +117,8 @@ v1::Verdict YamlFields::VerdictFrom(const YAML::Node& action_node, const YAML::N
   if (reply_node.IsDefined() && !reply_node.IsNull()) {
     std::string error;
     auto reply = ParseReplyText(String(reply_node, field + ".reply"), &error);
-    if (!reply || !ReplyFitsAction(*action, *reply, &error)) Fail(reply_node, field + ".reply", error);
+    if (!reply || !ReplyFitsAction(*action, *reply, &error))
+      Fail(reply_node, field + ".reply", error);
     *verdict.mutable_reply() = *reply;
   } else if (*action == v1::ACTION_RESPOND) {
     Fail(parent, field + ".reply", "respond needs a reply");

@@ -2,14 +2,14 @@
 // path ("sink.yaml:7: sink.breaker.failure_threshold: expected an integer 1..1000000").
 #pragma once
 
+#include <yaml-cpp/yaml.h>
+
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <yaml-cpp/yaml.h>
 
 #include "smtpbridge/v1/verdict.pb.h"
 
@@ -34,7 +34,8 @@ class YamlFields {
   uint64_t UInt(const YAML::Node& node, const std::string& field, uint64_t min, uint64_t max) const;
   // "20ms", "1.5s", "250us", "2m"; a bare number is milliseconds. Bounded by [min, max].
   std::chrono::nanoseconds Duration(const YAML::Node& node, const std::string& field,
-                                    std::chrono::nanoseconds min, std::chrono::nanoseconds max) const;
+                                    std::chrono::nanoseconds min,
+                                    std::chrono::nanoseconds max) const;
   // A scalar or a sequence of scalars.
   std::vector<std::string> StringList(const YAML::Node& node, const std::string& field) const;
   // "continue", or {action: reject, reply: "550 5.7.1 text"}.

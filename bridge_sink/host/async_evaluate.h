@@ -10,12 +10,6 @@
 //   inline inside Evaluate() is taken without a post.
 #pragma once
 
-#include <chrono>
-#include <memory>
-#include <optional>
-#include <thread>
-#include <utility>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -24,6 +18,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <utility>
 
 #include "smtpbridge/sink/sink.h"
 

@@ -1,15 +1,15 @@
 #include "host/host_main.h"
 
-#include <algorithm>
-#include <stdexcept>
-#include <thread>
-
-#include <CLI/CLI.hpp>
 #include <prometheus/exposer.h>
 #include <prometheus/registry.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <stdexcept>
+#include <thread>
 
 #include "host/duration_flag.h"
 #include "smtpbridge/common/log_format.h"

@@ -4,22 +4,21 @@
 #pragma once
 
 #include <algorithm>
-#include <chrono>
-#include <memory>
-
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
+#include <chrono>
+#include <memory>
 
 namespace smtpbridge::host {
 
 // The connection's deadlines, as one lazily re-armed timer: a read or a write only notes when
 // it started and its limit, instead of arming and cancelling a timer and racing two operations
-// per packet (a milter message is a dozen packets; a policy request two operations). When a read waits longer than the idle limit
-// (the peer went silent) or a write longer than the write limit (the peer stopped reading our
-// replies: without this a wedged MTA pins the connection forever), the operation is cancelled.
-// The timer is never armed further than the shorter limit ahead, so an operation starting later
-// is covered without re-arming. Lives on the connection's strand; `closed` (set when the
-// connection ends) keeps a late expiry away from the socket.
+// per packet (a milter message is a dozen packets; a policy request two operations). When a read
+// waits longer than the idle limit (the peer went silent) or a write longer than the write limit
+// (the peer stopped reading our replies: without this a wedged MTA pins the connection forever),
+// the operation is cancelled. The timer is never armed further than the shorter limit ahead, so an
+// operation starting later is covered without re-arming. Lives on the connection's strand; `closed`
+// (set when the connection ends) keeps a late expiry away from the socket.
 template <typename Socket>
 struct IdleWatch : std::enable_shared_from_this<IdleWatch<Socket>> {
   using Duration = std::chrono::steady_clock::duration;

@@ -12,7 +12,9 @@ class InFlight {
   // Counts one piece of work for its lifetime.
   class Scope {
    public:
-    explicit Scope(InFlight& owner) : owner_(owner) { owner_.count_.fetch_add(1, std::memory_order_relaxed); }
+    explicit Scope(InFlight& owner) : owner_(owner) {
+      owner_.count_.fetch_add(1, std::memory_order_relaxed);
+    }
     ~Scope() { owner_.count_.fetch_sub(1, std::memory_order_release); }
     Scope(const Scope&) = delete;
     Scope& operator=(const Scope&) = delete;

@@ -1,9 +1,8 @@
 #include "host/io_pool.h"
 
 #include <algorithm>
-#include <thread>
-
 #include <boost/asio/strand.hpp>
+#include <thread>
 
 namespace smtpbridge::host {
 

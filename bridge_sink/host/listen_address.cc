@@ -22,7 +22,8 @@ std::optional<uint16_t> ParsePort(const std::string& s) {
 }
 
 std::string Unbracket(std::string host) {
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') return host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    return host.substr(1, host.size() - 2);
   return host;
 }
 
@@ -66,7 +67,8 @@ std::optional<ListenAddress> ParseListenAddress(const std::string& text, std::st
   } else {
     if (rest.rfind(':') == std::string::npos) return fail("expected host:port");
     auto host_port = ParseHostPort(rest);
-    if (!host_port) return fail(ParsePort(rest.substr(rest.rfind(':') + 1)) ? "empty host" : "bad port");
+    if (!host_port)
+      return fail(ParsePort(rest.substr(rest.rfind(':') + 1)) ? "empty host" : "bad port");
     out.host = std::move(host_port->host);
     out.port = host_port->port;
   }

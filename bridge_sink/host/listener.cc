@@ -1,10 +1,10 @@
 #include "host/listener.h"
 
+#include <spdlog/spdlog.h>
+
 #include <filesystem>
 #include <mutex>
 #include <stdexcept>
-
-#include <spdlog/spdlog.h>
 
 namespace smtpbridge::host {
 namespace asio = boost::asio;

@@ -1,8 +1,8 @@
 #include "host/signal_drain.h"
 
-#include <csignal>
-
 #include <spdlog/spdlog.h>
+
+#include <csignal>
 
 namespace smtpbridge::host {
 namespace {
@@ -10,12 +10,14 @@ namespace {
 constexpr auto kPollInterval = std::chrono::milliseconds(20);
 }  // namespace
 
-SignalDrain::SignalDrain(boost::asio::io_context& io, std::chrono::milliseconds max_drain, DrainSteps steps)
+SignalDrain::SignalDrain(boost::asio::io_context& io, std::chrono::milliseconds max_drain,
+                         DrainSteps steps)
     : signals_(std::make_unique<boost::asio::signal_set>(io, SIGINT, SIGTERM)),
       poll_(io),
       max_drain_(max_drain),
       steps_(std::move(steps)) {
-  signals_->async_wait([this](const boost::system::error_code& ec, int signo) { OnSignal(ec, signo); });
+  signals_->async_wait(
+      [this](const boost::system::error_code& ec, int signo) { OnSignal(ec, signo); });
 }
 
 SignalDrain::~SignalDrain() {
@@ -30,7 +32,8 @@ void SignalDrain::OnSignal(const boost::system::error_code& ec, int signo) {
   signals_->async_wait([this](const boost::system::error_code& e, int s) { OnSignal(e, s); });
   if (draining_) return;
   draining_ = true;
-  spdlog::info("signal {}: draining {} in flight (up to {} ms)", signo, steps_.in_flight(), max_drain_.count());
+  spdlog::info("signal {}: draining {} in flight (up to {} ms)", signo, steps_.in_flight(),
+               max_drain_.count());
   steps_.stop_accepting();
   deadline_ = std::chrono::steady_clock::now() + max_drain_;
   Poll();

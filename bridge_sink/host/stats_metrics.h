@@ -3,13 +3,13 @@
 // its plain atomic increments and pays nothing for Prometheus.
 #pragma once
 
+#include <prometheus/collectable.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <prometheus/collectable.h>
 
 namespace smtpbridge::host {
 

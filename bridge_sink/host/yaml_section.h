@@ -2,12 +2,12 @@
 // error as "file:line: section.field: why" (sink::YamlFields underneath, the sink's reader).
 #pragma once
 
+#include <yaml-cpp/yaml.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
-
-#include <yaml-cpp/yaml.h>
 
 #include "core/yaml_fields.h"
 

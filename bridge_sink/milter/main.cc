@@ -1,9 +1,10 @@
 // smtpbridge-milter: a Sendmail milter (protocol v6) server for Postfix and Sendmail that turns
 // milter steps into smtpbridge events. Thin: flags, objects, run (the rest is host/host_main.h).
-#include <CLI/CLI.hpp>
 #include <prometheus/exposer.h>
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
 
 #include "host/duration_flag.h"
 #include "host/host_main.h"
@@ -34,8 +35,10 @@ int main(int argc, char** argv) {
     const auto drain_timeout = common.DrainTimeout();
     milter::HostConfig config;
     if (!config_file.empty()) milter::LoadHostConfig(config_file, config);
-    if (!budget_command.empty()) config.server.session.command_budget = host::DurationFlag(budget_command, "--budget-command");
-    if (!budget_eom.empty()) config.server.session.eom_budget = host::DurationFlag(budget_eom, "--budget-eom");
+    if (!budget_command.empty())
+      config.server.session.command_budget = host::DurationFlag(budget_command, "--budget-command");
+    if (!budget_eom.empty())
+      config.server.session.eom_budget = host::DurationFlag(budget_eom, "--budget-eom");
     if (instance > 0) config.server.session.instance = static_cast<uint32_t>(instance);
     if (!host_name.empty()) config.server.session.host_name = host_name;
     const auto address = listen.Resolve(config.listen);

@@ -170,7 +170,9 @@ std::optional<Command> DecodeCommand(const Packet& packet, std::string* error) {
     case cmd::kMail:
     case cmd::kRcpt: {
       auto list = StringList(p);
-      if (!list) return Fail<Command>(error, std::string(CommandName(packet.code)) + ": malformed arguments");
+      if (!list)
+        return Fail<Command>(error,
+                             std::string(CommandName(packet.code)) + ": malformed arguments");
       if (packet.code == cmd::kMail) return MailFrom{std::move(*list)};
       return RcptTo{std::move(*list)};
     }
@@ -199,7 +201,8 @@ std::optional<Command> DecodeCommand(const Packet& packet, std::string* error) {
       return UnknownCommand{std::move(*line)};
     }
     default:
-      return Fail<Command>(error, "unknown command code " + std::to_string(static_cast<uint8_t>(packet.code)));
+      return Fail<Command>(
+          error, "unknown command code " + std::to_string(static_cast<uint8_t>(packet.code)));
   }
 }
 
@@ -276,7 +279,8 @@ std::optional<Reply> DecodeReply(const Packet& packet, std::string* error) {
         if (p.size() - at < 4) return Fail<Reply>(error, "SMFIR_OPTNEG: truncated macro stage");
         uint32_t st = ReadU32(p, at);
         auto nul = p.find('\0', at + 4);
-        if (nul == std::string_view::npos) return Fail<Reply>(error, "SMFIR_OPTNEG: unterminated macro list");
+        if (nul == std::string_view::npos)
+          return Fail<Reply>(error, "SMFIR_OPTNEG: unterminated macro list");
         r.macros[st] = std::string(p.substr(at + 4, nul - at - 4));
         at = nul + 1;
       }
@@ -291,7 +295,8 @@ std::optional<Reply> DecodeReply(const Packet& packet, std::string* error) {
     case reply::kSkip:
     case reply::kConnFail:
     case reply::kShutdown:
-      if (!p.empty()) return Fail<Reply>(error, std::string(ReplyName(packet.code)) + " with a payload");
+      if (!p.empty())
+        return Fail<Reply>(error, std::string(ReplyName(packet.code)) + " with a payload");
       return SimpleReply{packet.code};
     case reply::kReplyCode: {
       auto text = SingleString(p);
@@ -305,9 +310,12 @@ std::optional<Reply> DecodeReply(const Packet& packet, std::string* error) {
     }
     case reply::kInsHeader:
     case reply::kChgHeader: {
-      if (p.size() < 4) return Fail<Reply>(error, std::string(ReplyName(packet.code)) + ": missing index");
+      if (p.size() < 4)
+        return Fail<Reply>(error, std::string(ReplyName(packet.code)) + ": missing index");
       auto pair = StringPair(p.substr(4));
-      if (!pair) return Fail<Reply>(error, std::string(ReplyName(packet.code)) + ": expected name and value");
+      if (!pair)
+        return Fail<Reply>(error,
+                           std::string(ReplyName(packet.code)) + ": expected name and value");
       if (packet.code == reply::kInsHeader)
         return InsertHeaderReply{ReadU32(p, 0), std::move(pair->first), std::move(pair->second)};
       return ChangeHeaderReply{ReadU32(p, 0), std::move(pair->first), std::move(pair->second)};
@@ -321,7 +329,8 @@ std::optional<Reply> DecodeReply(const Packet& packet, std::string* error) {
     case reply::kAddRcpt:
     case reply::kDelRcpt: {
       auto s = SingleString(p);
-      if (!s) return Fail<Reply>(error, std::string(ReplyName(packet.code)) + ": malformed address");
+      if (!s)
+        return Fail<Reply>(error, std::string(ReplyName(packet.code)) + ": malformed address");
       if (packet.code == reply::kAddRcpt) return AddRcptReply{std::move(*s), std::nullopt};
       return DelRcptReply{std::move(*s)};
     }
@@ -338,7 +347,8 @@ std::optional<Reply> DecodeReply(const Packet& packet, std::string* error) {
     case reply::kReplBody:
       return ReplaceBodyReply{std::string(p)};
     default:
-      return Fail<Reply>(error, "unknown reply code " + std::to_string(static_cast<uint8_t>(packet.code)));
+      return Fail<Reply>(error,
+                         "unknown reply code " + std::to_string(static_cast<uint8_t>(packet.code)));
   }
 }
 
@@ -368,7 +378,8 @@ Packet EncodeReplyPacket(const Reply& r) {
           AppendCString(out, c.value);
         } else if constexpr (std::is_same_v<T, InsertHeaderReply> ||
                              std::is_same_v<T, ChangeHeaderReply>) {
-          packet.code = std::is_same_v<T, InsertHeaderReply> ? reply::kInsHeader : reply::kChgHeader;
+          packet.code =
+              std::is_same_v<T, InsertHeaderReply> ? reply::kInsHeader : reply::kChgHeader;
           AppendU32(out, c.index);
           AppendCString(out, c.name);
           AppendCString(out, c.value);
@@ -409,49 +420,87 @@ std::string Frame(const Packet& packet) {
 
 std::string_view CommandName(char code) {
   switch (code) {
-    case cmd::kAbort: return "SMFIC_ABORT";
-    case cmd::kBody: return "SMFIC_BODY";
-    case cmd::kConnect: return "SMFIC_CONNECT";
-    case cmd::kMacro: return "SMFIC_MACRO";
-    case cmd::kBodyEob: return "SMFIC_BODYEOB";
-    case cmd::kHelo: return "SMFIC_HELO";
-    case cmd::kQuitNewConnection: return "SMFIC_QUIT_NC";
-    case cmd::kHeader: return "SMFIC_HEADER";
-    case cmd::kMail: return "SMFIC_MAIL";
-    case cmd::kEoh: return "SMFIC_EOH";
-    case cmd::kOptNeg: return "SMFIC_OPTNEG";
-    case cmd::kQuit: return "SMFIC_QUIT";
-    case cmd::kRcpt: return "SMFIC_RCPT";
-    case cmd::kData: return "SMFIC_DATA";
-    case cmd::kUnknown: return "SMFIC_UNKNOWN";
-    default: return "SMFIC_?";
+    case cmd::kAbort:
+      return "SMFIC_ABORT";
+    case cmd::kBody:
+      return "SMFIC_BODY";
+    case cmd::kConnect:
+      return "SMFIC_CONNECT";
+    case cmd::kMacro:
+      return "SMFIC_MACRO";
+    case cmd::kBodyEob:
+      return "SMFIC_BODYEOB";
+    case cmd::kHelo:
+      return "SMFIC_HELO";
+    case cmd::kQuitNewConnection:
+      return "SMFIC_QUIT_NC";
+    case cmd::kHeader:
+      return "SMFIC_HEADER";
+    case cmd::kMail:
+      return "SMFIC_MAIL";
+    case cmd::kEoh:
+      return "SMFIC_EOH";
+    case cmd::kOptNeg:
+      return "SMFIC_OPTNEG";
+    case cmd::kQuit:
+      return "SMFIC_QUIT";
+    case cmd::kRcpt:
+      return "SMFIC_RCPT";
+    case cmd::kData:
+      return "SMFIC_DATA";
+    case cmd::kUnknown:
+      return "SMFIC_UNKNOWN";
+    default:
+      return "SMFIC_?";
   }
 }
 
 std::string_view ReplyName(char code) {
   switch (code) {
-    case reply::kAddRcpt: return "SMFIR_ADDRCPT";
-    case reply::kDelRcpt: return "SMFIR_DELRCPT";
-    case reply::kAddRcptPar: return "SMFIR_ADDRCPT_PAR";
-    case reply::kShutdown: return "SMFIR_SHUTDOWN";
-    case reply::kAccept: return "SMFIR_ACCEPT";
-    case reply::kReplBody: return "SMFIR_REPLBODY";
-    case reply::kContinue: return "SMFIR_CONTINUE";
-    case reply::kDiscard: return "SMFIR_DISCARD";
-    case reply::kChgFrom: return "SMFIR_CHGFROM";
-    case reply::kConnFail: return "SMFIR_CONN_FAIL";
-    case reply::kAddHeader: return "SMFIR_ADDHEADER";
-    case reply::kInsHeader: return "SMFIR_INSHEADER";
-    case reply::kSetSymList: return "SMFIR_SETSYMLIST";
-    case reply::kChgHeader: return "SMFIR_CHGHEADER";
-    case reply::kProgress: return "SMFIR_PROGRESS";
-    case reply::kQuarantine: return "SMFIR_QUARANTINE";
-    case reply::kReject: return "SMFIR_REJECT";
-    case reply::kSkip: return "SMFIR_SKIP";
-    case reply::kTempfail: return "SMFIR_TEMPFAIL";
-    case reply::kReplyCode: return "SMFIR_REPLYCODE";
-    case reply::kOptNeg: return "SMFIR_OPTNEG";
-    default: return "SMFIR_?";
+    case reply::kAddRcpt:
+      return "SMFIR_ADDRCPT";
+    case reply::kDelRcpt:
+      return "SMFIR_DELRCPT";
+    case reply::kAddRcptPar:
+      return "SMFIR_ADDRCPT_PAR";
+    case reply::kShutdown:
+      return "SMFIR_SHUTDOWN";
+    case reply::kAccept:
+      return "SMFIR_ACCEPT";
+    case reply::kReplBody:
+      return "SMFIR_REPLBODY";
+    case reply::kContinue:
+      return "SMFIR_CONTINUE";
+    case reply::kDiscard:
+      return "SMFIR_DISCARD";
+    case reply::kChgFrom:
+      return "SMFIR_CHGFROM";
+    case reply::kConnFail:
+      return "SMFIR_CONN_FAIL";
+    case reply::kAddHeader:
+      return "SMFIR_ADDHEADER";
+    case reply::kInsHeader:
+      return "SMFIR_INSHEADER";
+    case reply::kSetSymList:
+      return "SMFIR_SETSYMLIST";
+    case reply::kChgHeader:
+      return "SMFIR_CHGHEADER";
+    case reply::kProgress:
+      return "SMFIR_PROGRESS";
+    case reply::kQuarantine:
+      return "SMFIR_QUARANTINE";
+    case reply::kReject:
+      return "SMFIR_REJECT";
+    case reply::kSkip:
+      return "SMFIR_SKIP";
+    case reply::kTempfail:
+      return "SMFIR_TEMPFAIL";
+    case reply::kReplyCode:
+      return "SMFIR_REPLYCODE";
+    case reply::kOptNeg:
+      return "SMFIR_OPTNEG";
+    default:
+      return "SMFIR_?";
   }
 }
 

@@ -1,12 +1,8 @@
 #include "milter/milter_server.h"
 
-#include <optional>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-
-#include <random>
-#include <stdexcept>
-#include <vector>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -17,7 +13,10 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <spdlog/spdlog.h>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <vector>
 
 #include "host/async_evaluate.h"
 #include "host/idle_watch.h"
@@ -93,7 +92,7 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket) {
   MilterSession session(shared->sink, shared->options.session, id);
   PacketReader reader(shared->options.max_packet);
   auto idle = std::make_shared<host::IdleWatch<Socket>>(socket, shared->options.idle_timeout,
-                                                  shared->options.write_timeout);
+                                                        shared->options.write_timeout);
   idle->Arm(idle->io_started + idle->horizon);
   auto buffer = std::make_unique_for_overwrite<char[]>(kReadChunk);  // no zeroing: reads fill it
   std::string out;
@@ -117,11 +116,13 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket) {
     if (status == PacketReader::Status::kNeedMore) {
       if (!answered) AckNow(socket);
       idle->Start(shared->options.idle_timeout);
-      auto [ec, n] = co_await socket.async_read_some(asio::buffer(buffer.get(), kReadChunk), kAwait);
+      auto [ec, n] =
+          co_await socket.async_read_some(asio::buffer(buffer.get(), kReadChunk), kAwait);
       idle->waiting = false;
       if (idle->expired) {
         stats.idle_timeouts++;
-        spdlog::info("milter {}: idle for {} ms, closing", id, shared->options.idle_timeout.count());
+        spdlog::info("milter {}: idle for {} ms, closing", id,
+                     shared->options.idle_timeout.count());
         break;
       }
       if (ec) {
@@ -153,11 +154,14 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket) {
       auto evaluation = co_await host::AsyncEvaluate(shared->sink, std::move(*step.event),
                                                      step.budget, asio::use_awaitable);
       if (evaluation.reason != sink::FallbackReason::kNone)
-        spdlog::debug("milter {}: fallback verdict ({})", id, sink::FallbackReasonName(evaluation.reason));
-      const uint64_t refused_before = session.stats().refused_edits + session.stats().refused_verdicts;
+        spdlog::debug("milter {}: fallback verdict ({})", id,
+                      sink::FallbackReasonName(evaluation.reason));
+      const uint64_t refused_before =
+          session.stats().refused_edits + session.stats().refused_verdicts;
       const uint64_t skipped_before = session.stats().skipped_edits;
       for (const auto& r : session.Complete(evaluation)) AppendFrame(EncodeReplyPacket(r), out);
-      stats.refused_edits += session.stats().refused_edits + session.stats().refused_verdicts - refused_before;
+      stats.refused_edits +=
+          session.stats().refused_edits + session.stats().refused_verdicts - refused_before;
       stats.skipped_edits += session.stats().skipped_edits - skipped_before;
     }
     if (!out.empty()) {

@@ -2,19 +2,18 @@
 // per connection on its own strand, reading packets, asking the sink, writing replies.
 #pragma once
 
+#include <prometheus/collectable.h>
+
 #include <atomic>
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 
-#include <boost/asio/io_context.hpp>
-#include <prometheus/collectable.h>
-
 #include "host/in_flight.h"
 #include "host/io_pool.h"
 #include "host/listen_address.h"
-
 #include "milter/milter_session.h"
 #include "smtpbridge/sink/sink.h"
 

@@ -1,10 +1,10 @@
 #include "milter/milter_session.h"
 
-#include <algorithm>
-#include <cctype>
-
 #include <google/protobuf/util/time_util.h>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
 
 #include "core/verdict_text.h"
 #include "milter/verdict_mapping.h"
@@ -292,8 +292,8 @@ MilterSession::Step MilterSession::OnRcpt(const RcptTo& rcpt) {
 MilterSession::Step MilterSession::OnData() {
   envelope_.clear_recipient();
   envelope_.clear_recipient_index();
-  return Evaluate(Pending::kData, EVENT_TYPE_INBOUND_COMMAND, "DATA", MakeCommand("DATA", "DATA", ""),
-                  step::kNoReplyData, 354);
+  return Evaluate(Pending::kData, EVENT_TYPE_INBOUND_COMMAND, "DATA",
+                  MakeCommand("DATA", "DATA", ""), step::kNoReplyData, 354);
 }
 
 MilterSession::Step MilterSession::OnUnknown(const UnknownCommand& unknown) {
@@ -372,13 +372,15 @@ std::vector<Reply> MilterSession::Complete(const sink::Evaluation& evaluation) {
                  session_.session_id(), conformance.refused);
   }
   for (const auto& note : conformance.notes) {
-    spdlog::log(note.warn ? spdlog::level::warn : spdlog::level::info, "milter session {}: policy {}: {}",
-                session_.session_id(), note.warn ? "warning" : "info", v1::EscapeForLog(note.text));
+    spdlog::log(note.warn ? spdlog::level::warn : spdlog::level::info,
+                "milter session {}: policy {}: {}", session_.session_id(),
+                note.warn ? "warning" : "info", v1::EscapeForLog(note.text));
   }
   // The MTA takes milter modifications at end of message alone. Edits on an earlier continuing
   // verdict of the same transaction (a quarantine at RCPT, as Postfix's HOLD allows) are carried
   // there; one before MAIL has no message to apply to, and is refused and counted.
-  const bool continues = verdict.action() == v1::ACTION_UNSPECIFIED || verdict.action() == v1::ACTION_CONTINUE ||
+  const bool continues = verdict.action() == v1::ACTION_UNSPECIFIED ||
+                         verdict.action() == v1::ACTION_CONTINUE ||
                          verdict.action() == v1::ACTION_SKIP_RECIPIENT;
   if (pending != Pending::kEom && continues && verdict.edits_size() > 0) {
     if (pending == Pending::kMail || pending == Pending::kRcpt || pending == Pending::kData) {
@@ -414,11 +416,15 @@ std::vector<Reply> MilterSession::FinishMessage(v1::Verdict verdict) {
   auto replies = EndOfMessageReplies(verdict, actions_, &skipped, &refused);
   stats_.skipped_edits += static_cast<uint64_t>(skipped);
   stats_.refused_edits += static_cast<uint64_t>(refused);
-  if (refused > 0) spdlog::warn("milter session {}: {} message edit(s) refused (invalid header or address)", session_.session_id(), refused);
+  if (refused > 0)
+    spdlog::warn("milter session {}: {} message edit(s) refused (invalid header or address)",
+                 session_.session_id(), refused);
   // An edit the MTA did not grant in OPTNEG is lost policy: say so, as for a refused one.
   if (skipped > 0) {
-    spdlog::warn("milter session {}: {} message edit(s) refused: the MTA did not grant the action in option negotiation",
-                 session_.session_id(), skipped);
+    spdlog::warn(
+        "milter session {}: {} message edit(s) refused: the MTA did not grant the action in option "
+        "negotiation",
+        session_.session_id(), skipped);
   }
   session_.set_transaction_count(session_.transaction_count() + 1);
   ResetTransaction();

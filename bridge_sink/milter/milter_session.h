@@ -31,9 +31,9 @@ struct SessionOptions {
 
 // Counters a session reports to its server (metrics and tests).
 struct SessionStats {
-  uint64_t events = 0;         // events handed to the sink
-  uint64_t skipped_edits = 0;  // edits the MTA did not grant
-  uint64_t refused_edits = 0;  // edits that break the contract's syntax (verdict_mapping.h)
+  uint64_t events = 0;            // events handed to the sink
+  uint64_t skipped_edits = 0;     // edits the MTA did not grant
+  uint64_t refused_edits = 0;     // edits that break the contract's syntax (verdict_mapping.h)
   uint64_t refused_verdicts = 0;  // verdict parts a milter cannot apply (core/verdict_text.h)
 };
 

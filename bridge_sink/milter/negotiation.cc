@@ -26,7 +26,8 @@ const std::map<uint32_t, std::string>& RequestedMacros() {
        "j _ v {daemon_name} {daemon_addr} {daemon_port} {client_addr} {client_port} "
        "{client_name} {client_ptr} {client_connections}"},
       {stage::kHelo, "{tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer}"},
-      {stage::kEnvFrom, "i {auth_type} {auth_authen} {auth_author} {mail_addr} {mail_host} {mail_mailer}"},
+      {stage::kEnvFrom,
+       "i {auth_type} {auth_authen} {auth_author} {mail_addr} {mail_host} {mail_mailer}"},
       {stage::kEnvRcpt, "i {rcpt_addr} {rcpt_host} {rcpt_mailer}"},
       {stage::kData, "i"},
       {stage::kEoh, "i"},
@@ -37,7 +38,8 @@ const std::map<uint32_t, std::string>& RequestedMacros() {
 
 std::optional<OptNegReply> Negotiate(const OptNeg& offer, const Interests& in, std::string* error) {
   if (offer.version < 2) {
-    if (error) *error = "MTA offers milter protocol version " + std::to_string(offer.version) + " (< 2)";
+    if (error)
+      *error = "MTA offers milter protocol version " + std::to_string(offer.version) + " (< 2)";
     return std::nullopt;
   }
   // What later events need as context.
@@ -53,8 +55,10 @@ std::optional<OptNegReply> Negotiate(const OptNeg& offer, const Interests& in, s
 
   uint32_t want = 0;
   auto step_flags = [&](bool receive, bool evaluate, uint32_t no, uint32_t no_reply) {
-    if (!receive) want |= no;
-    else if (!evaluate) want |= no_reply;
+    if (!receive)
+      want |= no;
+    else if (!evaluate)
+      want |= no_reply;
   };
   step_flags(get_connect, in.connect, step::kNoConnect, step::kNoReplyConnect);
   step_flags(get_helo, in.helo, step::kNoHelo, step::kNoReplyHelo);

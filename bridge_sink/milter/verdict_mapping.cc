@@ -53,7 +53,7 @@ std::string FormatReplyCode(const v1::SmtpReply& reply) {
   std::vector<std::string> lines(reply.lines().begin(), reply.lines().end());
   // No text: the proto's default text of the reply's class, as on the proxy and the policy host.
   if (lines.empty()) {
-    lines.emplace_back(reply.code() == 421 ? "Closing connection"
+    lines.emplace_back(reply.code() == 421  ? "Closing connection"
                        : reply.code() < 500 ? "Try again later"
                                             : "Rejected by policy");
   }
@@ -121,7 +121,8 @@ std::vector<Reply> EndOfMessageReplies(const v1::Verdict& verdict, uint32_t acti
   for (const auto& edit : verdict.edits()) {
     switch (edit.edit_case()) {
       case v1::MessageEdit::kAddHeader:
-        if (header_ok(edit.add_header().name(), edit.add_header().value()) && granted(action::kAddHeaders))
+        if (header_ok(edit.add_header().name(), edit.add_header().value()) &&
+            granted(action::kAddHeaders))
           out.push_back(AddHeaderReply{edit.add_header().name(), edit.add_header().value()});
         break;
       case v1::MessageEdit::kInsertHeader:
@@ -134,11 +135,13 @@ std::vector<Reply> EndOfMessageReplies(const v1::Verdict& verdict, uint32_t acti
         if (header_ok(edit.change_header().name(), edit.change_header().value()) &&
             granted(action::kChangeHeaders))
           out.push_back(ChangeHeaderReply{std::max<uint32_t>(1, edit.change_header().occurrence()),
-                                          edit.change_header().name(), edit.change_header().value()});
+                                          edit.change_header().name(),
+                                          edit.change_header().value()});
         break;
       case v1::MessageEdit::kChangeSender:
         // smfi_chgfrom: a path with '>' or spaces would add ESMTP parameters (#14).
-        if (valid((edit.change_sender().address().empty() || v1::IsMailbox(edit.change_sender().address())) &&
+        if (valid((edit.change_sender().address().empty() ||
+                   v1::IsMailbox(edit.change_sender().address())) &&
                   v1::IsEsmtpParameters(edit.change_sender().parameters())) &&
             granted(action::kChangeFrom))
           out.push_back(ChangeFromReply{Bracketed(edit.change_sender().address()),

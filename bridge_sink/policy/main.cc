@@ -1,9 +1,10 @@
 // smtpbridge-policyd: a Postfix SMTPD access policy delegation server that turns policy
 // requests into smtpbridge events. Thin: flags, objects, run (the rest is host/host_main.h).
-#include <CLI/CLI.hpp>
 #include <prometheus/exposer.h>
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
 
 #include "host/duration_flag.h"
 #include "host/host_main.h"
@@ -27,7 +28,8 @@ int main(int argc, char** argv) {
   app.add_option("--write-timeout", write,
                  "close a connection that does not read an answer for this long")
       ->capture_default_str();
-  app.add_option("--instance", instance, "SMTP virtual server instance (>= 1)")->check(CLI::Range(1, 1 << 30));
+  app.add_option("--instance", instance, "SMTP virtual server instance (>= 1)")
+      ->check(CLI::Range(1, 1 << 30));
   app.add_option("--host-name", host_name, "SessionContext.host_name");
   CLI11_PARSE(app, argc, argv);
   host::SetUpLogging("policyd", common);
@@ -53,8 +55,8 @@ int main(int argc, char** argv) {
     const auto server_metrics = server.Metrics();  // the exposer holds it weakly
     if (exposer) exposer->RegisterCollectable(server_metrics);
     const std::string bound = server.Listen(address);
-    spdlog::info("policyd listening on {} (dispatcher {}, budget {}us)", bound, sink_options.dispatcher_target,
-                 options.budget.count());
+    spdlog::info("policyd listening on {} (dispatcher {}, budget {}us)", bound,
+                 sink_options.dispatcher_target, options.budget.count());
     host::RunHost(io_pool, drain_timeout, common, bound,
                   {.stop_accepting = [&] { server.StopAccepting(); },
                    .in_flight = [&] { return server.stats().in_flight.count(); }});

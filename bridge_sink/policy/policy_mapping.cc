@@ -1,9 +1,9 @@
 #include "policy/policy_mapping.h"
 
+#include <google/protobuf/util/time_util.h>
+
 #include <algorithm>
 #include <cctype>
-
-#include <google/protobuf/util/time_util.h>
 
 #include "smtpbridge/v1/smtp_text.h"
 
@@ -32,7 +32,8 @@ std::string ReplyText(const v1::SmtpReply& reply) {
     if (!text.empty()) text += "; ";
     text += line;
   }
-  text.erase(std::remove_if(text.begin(), text.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; }),
+  text.erase(std::remove_if(text.begin(), text.end(),
+                            [](char c) { return c == '\r' || c == '\n' || c == '\0'; }),
              text.end());
   return text;
 }
@@ -42,16 +43,23 @@ std::string ReplyText(const v1::SmtpReply& reply) {
 // "C.7.1" (421: "4.7.0") is what its own access tables add, and what the milter sends.
 std::string CodeReply(const v1::SmtpReply& reply) {
   std::string out = std::to_string(reply.code());
-  if (!reply.enhanced_code().empty()) out += " " + reply.enhanced_code();
-  else if (reply.code() == 421) out += " 4.7.0";
-  else out += " " + std::to_string(reply.code() / 100 % 10) + ".7.1";  // 4xx/5xx only (2xx is OK)
+  if (!reply.enhanced_code().empty())
+    out += " " + reply.enhanced_code();
+  else if (reply.code() == 421)
+    out += " 4.7.0";
+  else
+    out += " " + std::to_string(reply.code() / 100 % 10) + ".7.1";  // 4xx/5xx only (2xx is OK)
   // No text: the class's default text, as on the proxy and the milter. Postfix would otherwise
   // show the text of an earlier reply of the same smtpd process (seen with Postfix 3.7.11:
   // "452 4.5.3" after a "550 5.7.1 plain text" reached the client as "452 4.5.3 <rcpt>: Recipient
   // address rejected: plain text").
   const std::string text = ReplyText(reply);
-  if (!text.empty()) out += " " + text;
-  else out += reply.code() == 421 ? " Closing connection" : reply.code() < 500 ? " Try again later" : " Rejected by policy";
+  if (!text.empty())
+    out += " " + text;
+  else
+    out += reply.code() == 421  ? " Closing connection"
+           : reply.code() < 500 ? " Try again later"
+                                : " Rejected by policy";
   return out;
 }
 
@@ -149,7 +157,8 @@ v1::Event EventFromRequest(const PolicyRequest& request, const MappingOptions& o
     // Postfix reports the recipients accepted so far; the one asked about comes next.
     if (state == "RCPT") envelope->set_recipient_index(recipient_count);
     // After RCPT, a single recipient is known by name; more only by count.
-    if (state != "RCPT" && state != "VRFY" && recipient_count <= 1) envelope->add_recipients(get("recipient"));
+    if (state != "RCPT" && state != "VRFY" && recipient_count <= 1)
+      envelope->add_recipients(get("recipient"));
   }
 
   if (state == "CONNECT") {
@@ -160,11 +169,17 @@ v1::Event EventFromRequest(const PolicyRequest& request, const MappingOptions& o
   auto* command = event.mutable_command();
   command->set_keyword(keyword);
   std::string argument;
-  if (state == "EHLO" || state == "HELO") argument = get("helo_name");
-  else if (state == "MAIL") argument = "FROM:<" + get("sender") + ">" + (get("size").empty() || get("size") == "0" ? "" : " SIZE=" + get("size"));
-  else if (state == "RCPT") argument = "TO:<" + get("recipient") + ">";
-  else if (state == "VRFY") argument = get("recipient");
-  else if (state == "ETRN") argument = get("etrn_domain");
+  if (state == "EHLO" || state == "HELO")
+    argument = get("helo_name");
+  else if (state == "MAIL")
+    argument = "FROM:<" + get("sender") + ">" +
+               (get("size").empty() || get("size") == "0" ? "" : " SIZE=" + get("size"));
+  else if (state == "RCPT")
+    argument = "TO:<" + get("recipient") + ">";
+  else if (state == "VRFY")
+    argument = get("recipient");
+  else if (state == "ETRN")
+    argument = get("etrn_domain");
   command->set_argument(argument);
   command->set_line(argument.empty() ? keyword : keyword + " " + argument);
   auto* response = event.mutable_response();
@@ -259,16 +274,19 @@ std::string ActionForVerdict(const v1::Verdict& verdict, const std::string& prot
     if (edit.has_discard() && !discard) discard = &edit;
     if (edit.has_quarantine() && !quarantine) quarantine = &edit;
     // The dispatcher validates edits already; what still breaks the rules is refused and counted.
-    if (edit.has_redirect() && !redirect && valid(v1::IsMailbox(edit.redirect().address()))) redirect = &edit;
+    if (edit.has_redirect() && !redirect && valid(v1::IsMailbox(edit.redirect().address())))
+      redirect = &edit;
     if (edit.has_filter() && !filter) {
       const auto& t = edit.filter().transport();
       if (valid(!t.empty() && t.find_first_of(" \t\r\n") == std::string::npos)) filter = &edit;
     }
     if (edit.has_add_header() && !prepend && before_content &&
-        valid(v1::IsHeaderName(edit.add_header().name()) && v1::IsHeaderValue(edit.add_header().value()))) {
+        valid(v1::IsHeaderName(edit.add_header().name()) &&
+              v1::IsHeaderValue(edit.add_header().value()))) {
       prepend = &edit;
     }
-    if (edit.has_add_recipient() && !bcc && valid(v1::IsMailbox(edit.add_recipient().address()))) bcc = &edit;
+    if (edit.has_add_recipient() && !bcc && valid(v1::IsMailbox(edit.add_recipient().address())))
+      bcc = &edit;
     if (edit.has_warn() && !warn) warn = &edit;
     if (edit.has_info() && !info) info = &edit;
   }
@@ -276,7 +294,8 @@ std::string ActionForVerdict(const v1::Verdict& verdict, const std::string& prot
   if (quarantine) return WithText("HOLD", clean(quarantine->quarantine().reason()));
   if (redirect) return "REDIRECT " + redirect->redirect().address();
   if (filter) return "FILTER " + filter->filter().transport();
-  if (prepend) return "PREPEND " + prepend->add_header().name() + ": " + clean(prepend->add_header().value());
+  if (prepend)
+    return "PREPEND " + prepend->add_header().name() + ": " + clean(prepend->add_header().value());
   if (bcc) return "BCC " + bcc->add_recipient().address();
   if (warn) return WithText("WARN", clean(warn->warn().text()));
   if (info) return WithText("INFO", clean(info->info().text()));

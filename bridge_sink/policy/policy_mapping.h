@@ -19,8 +19,8 @@ struct MappingOptions {
 //   CONNECT -> CONNECT; EHLO/HELO/MAIL/RCPT/DATA/VRFY/ETRN -> INBOUND_COMMAND with that keyword;
 //   END-OF-MESSAGE -> INBOUND_COMMAND `_EOD` (headers and body are not part of the policy
 //   protocol; size and queue_id are); anything else -> INBOUND_COMMAND with the state as keyword.
-// Every attribute goes into SessionContext.attributes (bytes that are not UTF-8 become '?'); the known ones also into typed
-// fields (client, server, helo, TLS, SASL, envelope, size, queue id).
+// Every attribute goes into SessionContext.attributes (bytes that are not UTF-8 become '?'); the
+// known ones also into typed fields (client, server, helo, TLS, SASL, envelope, size, queue id).
 // `session_id` must stay the same for all requests of one SMTP session.
 v1::Event EventFromRequest(const PolicyRequest& request, const MappingOptions& options,
                            const std::string& session_id, const std::string& event_id);

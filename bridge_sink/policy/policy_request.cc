@@ -51,11 +51,13 @@ RequestReader::Status RequestReader::Next(PolicyRequest& out) {
       return Status::kRequest;
     }
     const auto eq = line.find('=');
-    if (eq == std::string_view::npos || eq == 0) return Fail("malformed attribute line (expected name=value)");
+    if (eq == std::string_view::npos || eq == 0)
+      return Fail("malformed attribute line (expected name=value)");
     if (line.find('\0') != std::string_view::npos) return Fail("NUL byte in attribute");
     if (current_.attributes.size() >= limits_.max_attributes)
       return Fail("more than " + std::to_string(limits_.max_attributes) + " attributes");
-    current_.attributes.emplace_back(std::string(line.substr(0, eq)), std::string(line.substr(eq + 1)));
+    current_.attributes.emplace_back(std::string(line.substr(0, eq)),
+                                     std::string(line.substr(eq + 1)));
   }
 }
 

@@ -1,7 +1,6 @@
 #include "policy/policy_server.h"
 
-#include <random>
-#include <vector>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -11,7 +10,8 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <spdlog/spdlog.h>
+#include <random>
+#include <vector>
 
 #include "host/async_evaluate.h"
 #include "host/idle_watch.h"
@@ -86,10 +86,12 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
     std::string action = "DUNNO";
     if (request.Get("request") != "smtpd_access_policy") {
       // Not a request we understand: answer neutrally (Postfix itself sends only this kind).
-      spdlog::warn("policy {}: unsupported request type \"{}\"", conn_id, v1::EscapeForLog(request.Get("request")));
+      spdlog::warn("policy {}: unsupported request type \"{}\"", conn_id,
+                   v1::EscapeForLog(request.Get("request")));
     } else {
       // One SMTP session per client endpoint: Postfix reuses the policy connection across them.
-      const std::string session_id = conn_id + "-" + request.Get("client_address") + ":" + request.Get("client_port");
+      const std::string session_id =
+          conn_id + "-" + request.Get("client_address") + ":" + request.Get("client_port");
       const std::string state = request.Get("protocol_state");
       const std::string keyword = KeywordForState(state);
       v1::Event event = EventFromRequest(request, shared->options.mapping, session_id,
@@ -102,12 +104,14 @@ awaitable<void> RunConnection(std::shared_ptr<Shared> shared, Socket socket, std
         action = ActionForVerdict(evaluation.verdict, state, &refused);
         if (refused > 0) {
           stats.refused_edits += static_cast<uint64_t>(refused);
-          spdlog::warn("policy {}: {} edit(s) refused (invalid header or address)", conn_id, refused);
+          spdlog::warn("policy {}: {} edit(s) refused (invalid header or address)", conn_id,
+                       refused);
         }
         spdlog::debug("policy {}: {} {} -> {}{}", conn_id, state, keyword, action,
                       evaluation.reason == sink::FallbackReason::kNone
                           ? ""
-                          : std::string(" (fallback: ") + std::string(sink::FallbackReasonName(evaluation.reason)) + ")");
+                          : std::string(" (fallback: ") +
+                                std::string(sink::FallbackReasonName(evaluation.reason)) + ")");
       }
     }
     const std::string out = FormatResponse(action);

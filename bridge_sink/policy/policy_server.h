@@ -2,13 +2,13 @@
 // request at a time per connection, each turned into an event and answered with `action=`.
 #pragma once
 
+#include <prometheus/collectable.h>
+
 #include <atomic>
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
-
-#include <boost/asio/io_context.hpp>
-#include <prometheus/collectable.h>
 
 #include "host/in_flight.h"
 #include "host/io_pool.h"
@@ -38,7 +38,7 @@ struct PolicyServerStats {
   std::atomic<uint64_t> protocol_errors{0};
   std::atomic<uint64_t> idle_timeouts{0};   // the client sent nothing within idle_timeout
   std::atomic<uint64_t> write_timeouts{0};  // the client read no answer within write_timeout
-  std::atomic<uint64_t> refused_edits{0};  // edits ActionForVerdict could not apply (invalid)
+  std::atomic<uint64_t> refused_edits{0};   // edits ActionForVerdict could not apply (invalid)
   host::InFlight in_flight;  // requests read and not yet answered: what a drain waits for
 };
 

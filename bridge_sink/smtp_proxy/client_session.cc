@@ -3,33 +3,32 @@
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-
-#include <algorithm>
-#include <array>
 #include <cctype>
 #include <random>
 
-#include "message_data.h"
+#include "core/verdict_text.h"
 #include "message_collector.h"
+#include "message_data.h"
 #include "message_edits.h"
 #include "session_events.h"
 #include "session_verdicts.h"
 #include "sink_await.h"
-#include "core/verdict_text.h"
 #include "verdict_decision.h"
 
 namespace smtpbridge::proxy {
 
 namespace asio = boost::asio;
 using asio::as_tuple;
-using asio::use_awaitable;
 using asio::awaitable;
+using asio::use_awaitable;
 
 namespace {
 
@@ -42,8 +41,8 @@ std::string NewSessionId(uint64_t counter) {
 }
 
 const Reply kNoRecipients = MakeReply(554, "5.5.1", "Error: no valid recipients");
-const Reply kTempNextHop = MakeReply(451, "4.4.2", "Error: next hop did not accept the message, try again later");
-
+const Reply kTempNextHop =
+    MakeReply(451, "4.4.2", "Error: next hop did not accept the message, try again later");
 
 }  // namespace
 
@@ -67,7 +66,8 @@ ClientSession::~ClientSession() {
 }
 
 void ClientSession::Start() {
-  asio::co_spawn(socket_.get_executor(), [self = shared_from_this()] { return self->Run(); }, asio::detached);
+  asio::co_spawn(
+      socket_.get_executor(), [self = shared_from_this()] { return self->Run(); }, asio::detached);
 }
 
 void ClientSession::RequestShutdown() {
@@ -109,9 +109,11 @@ awaitable<std::optional<ClientFailure>> ClientSession::Flush() {
   deadline_.Arm(deadline);
   boost::system::error_code ec;
   if (tls_) {
-    std::tie(ec, std::ignore) = co_await asio::async_write(*tls_, asio::buffer(bytes), as_tuple(use_awaitable));
+    std::tie(ec, std::ignore) =
+        co_await asio::async_write(*tls_, asio::buffer(bytes), as_tuple(use_awaitable));
   } else {
-    std::tie(ec, std::ignore) = co_await asio::async_write(socket_, asio::buffer(bytes), as_tuple(use_awaitable));
+    std::tie(ec, std::ignore) =
+        co_await asio::async_write(socket_, asio::buffer(bytes), as_tuple(use_awaitable));
   }
   // Replies sent: the wait for the next line starts now.
   line_deadline_.reset();
@@ -180,8 +182,9 @@ awaitable<void> ClientSession::Close(std::optional<Reply> last_words) {
   co_await Flush();
   if (next_hop_.usable() && !quit_sent_) {
     quit_sent_ = true;
-    Outbound out = co_await SendOutbound(v1::EVENT_TYPE_SESSION_END, "QUIT", "QUIT", false,
-                                         std::min(config_.timeouts.next_hop_reply, std::chrono::milliseconds(2000)));
+    Outbound out = co_await SendOutbound(
+        v1::EVENT_TYPE_SESSION_END, "QUIT", "QUIT", false,
+        std::min(config_.timeouts.next_hop_reply, std::chrono::milliseconds(2000)));
     (void)out;
   }
   next_hop_.Close();
@@ -206,7 +209,8 @@ awaitable<ClientSession::Next> ClientSession::End(Reply last_words) {
 // ---------------------------------------------------------------------------------------------
 // The one outbound-failure path
 
-ClientSession::Outbound ClientSession::NextHopLost(std::string_view keyword, const std::string& error) {
+ClientSession::Outbound ClientSession::NextHopLost(std::string_view keyword,
+                                                   const std::string& error) {
   if (session_expired_) {
     // The session limit cancelled the wait for the next hop, which did not fail: the same reply
     // and count as the limit gets while the session waits for the client.
@@ -225,17 +229,20 @@ ClientSession::Outbound ClientSession::NextHopLost(std::string_view keyword, con
   if (eod) {
     spdlog::warn("session {}: next hop failed at end of data: {}", session_.session_id(), error);
   } else {
-    spdlog::warn("session {}: next hop failed after '{}': {}", session_.session_id(), keyword, error);
+    spdlog::warn("session {}: next hop failed after '{}': {}", session_.session_id(), keyword,
+                 error);
   }
   Outbound out;
   out.kind = Outbound::Kind::kFailed;
   // At end of data the client never got a 2xx for the message: it retries later.
-  out.client = ClosingReply(eod ? "Error: next hop connection lost, try again later" : "Error: next hop connection lost");
+  out.client = ClosingReply(eod ? "Error: next hop connection lost, try again later"
+                                : "Error: next hop connection lost");
   return out;
 }
 
 std::optional<Reply> ClientSession::Ending(const Outbound& out) {
-  if (out.kind == Outbound::Kind::kFailed || out.kind == Outbound::Kind::kDropped) return out.client;
+  if (out.kind == Outbound::Kind::kFailed || out.kind == Outbound::Kind::kDropped)
+    return out.client;
   return std::nullopt;
 }
 
@@ -277,13 +284,15 @@ awaitable<std::optional<v1::Verdict>> ClientSession::Fire(v1::Event event, bool 
   event.mutable_budget()->set_nanos(static_cast<int32_t>((budget.count() % 1000) * 1000000));
   ctx_->metrics->events_fired.Increment();
   const std::string id = event.event_id();
-  const bool mail_event = event.type() == v1::EVENT_TYPE_MESSAGE_START || event.command().keyword() == "MAIL";
-  auto evaluation = co_await AwaitEvaluation(*ctx_->sink, std::move(event),
-                                             std::chrono::duration_cast<std::chrono::microseconds>(budget),
-                                             config_.timeouts.sink_grace);
+  const bool mail_event =
+      event.type() == v1::EVENT_TYPE_MESSAGE_START || event.command().keyword() == "MAIL";
+  auto evaluation = co_await AwaitEvaluation(
+      *ctx_->sink, std::move(event), std::chrono::duration_cast<std::chrono::microseconds>(budget),
+      config_.timeouts.sink_grace);
   if (!evaluation) {
     ctx_->metrics->sink_overdue.Increment();
-    spdlog::warn("session {}: event {} not answered within budget + grace; continuing", session_.session_id(), id);
+    spdlog::warn("session {}: event {} not answered within budget + grace; continuing",
+                 session_.session_id(), id);
     co_return std::nullopt;
   }
   // Postfix vocabulary and the contract's defence, the same as the milter (core/verdict_text.h).
@@ -294,21 +303,22 @@ awaitable<std::optional<v1::Verdict>> ClientSession::Fire(v1::Event event, bool 
                  session_.session_id(), id, conformance.refused);
   }
   for (const auto& note : conformance.notes) {
-    spdlog::log(note.warn ? spdlog::level::warn : spdlog::level::info, "session {}: event {}: policy {}: {}",
-                session_.session_id(), id, note.warn ? "warning" : "info", v1::EscapeForLog(note.text));
+    spdlog::log(note.warn ? spdlog::level::warn : spdlog::level::info,
+                "session {}: event {}: policy {}: {}", session_.session_id(), id,
+                note.warn ? "warning" : "info", v1::EscapeForLog(note.text));
   }
   // Edits before `_EOD` are carried to end of data, or refused and counted before MAIL rather
   // than lost without a trace.
   const CarriedEdits carried =
       CarryEdits(&evaluation->verdict, eod, mail_event, &state_.mutable_txn(), &mail_edits_);
   if (carried.carried > 0) {
-    spdlog::debug("session {}: event {}: {} message edit(s) carried to end of data", session_.session_id(), id,
-                  carried.carried);
+    spdlog::debug("session {}: event {}: {} message edit(s) carried to end of data",
+                  session_.session_id(), id, carried.carried);
   }
   if (carried.refused > 0) {
     ctx_->metrics->edits_refused.Increment(carried.refused);
-    spdlog::warn("session {}: event {}: {} message edit(s) refused (no message before MAIL)", session_.session_id(),
-                 id, carried.refused);
+    spdlog::warn("session {}: event {}: {} message edit(s) refused (no message before MAIL)",
+                 session_.session_id(), id, carried.refused);
   }
   if (evaluation->verdict.action() > v1::ACTION_CONTINUE) {
     ctx_->metrics->verdicts_enforced.Increment();
@@ -318,7 +328,8 @@ awaitable<std::optional<v1::Verdict>> ClientSession::Fire(v1::Event event, bool 
   co_return std::move(evaluation->verdict);
 }
 
-awaitable<std::optional<ClientSession::Next>> ClientSession::Inbound(const Command& cmd, const Reply& native) {
+awaitable<std::optional<ClientSession::Next>> ClientSession::Inbound(const Command& cmd,
+                                                                     const Reply& native) {
   if (!Wants(v1::EVENT_TYPE_INBOUND_COMMAND, cmd.keyword)) co_return std::nullopt;
   v1::Event event = MakeEvent(v1::EVENT_TYPE_INBOUND_COMMAND);
   FillInboundCommand(cmd, native, static_cast<uint32_t>(state_.txn().recipients.size()), &event);
@@ -364,15 +375,17 @@ awaitable<void> ClientSession::ServerResponse(const std::string& keyword, const 
 }
 
 awaitable<ClientSession::Outbound> ClientSession::SendOutbound(v1::EventType type, std::string line,
-                                                               const std::string& keyword, bool allow_skip,
+                                                               const std::string& keyword,
+                                                               bool allow_skip,
                                                                std::chrono::milliseconds timeout) {
   Outbound out;
   if (Wants(type, keyword)) {
     v1::Event event = MakeEvent(type);
-    FillOutboundCommand(keyword, line, static_cast<uint32_t>(state_.txn().recipients.size()), &event);
+    FillOutboundCommand(keyword, line, static_cast<uint32_t>(state_.txn().recipients.size()),
+                        &event);
     if (auto verdict = co_await Fire(std::move(event))) {
-      OutboundVerdict v =
-          ApplyOutboundVerdict(*verdict, config_.hostname, allow_skip, config_.limits.max_command_line, &line);
+      OutboundVerdict v = ApplyOutboundVerdict(*verdict, config_.hostname, allow_skip,
+                                               config_.limits.max_command_line, &line);
       switch (v.kind) {
         case OutboundVerdict::Kind::kConsumed:
           out.kind = Outbound::Kind::kConsumed;
@@ -390,7 +403,8 @@ awaitable<ClientSession::Outbound> ClientSession::SendOutbound(v1::EventType typ
       }
       if (v.rewrite_refused) {
         ctx_->metrics->edits_refused.Increment();
-        spdlog::warn("session {}: outbound rewrite refused (not one valid command line)", session_.session_id());
+        spdlog::warn("session {}: outbound rewrite refused (not one valid command line)",
+                     session_.session_id());
       }
       state_.ApplyNextState(verdict->next_state());
     }
@@ -426,7 +440,8 @@ awaitable<void> ClientSession::Run() {
   // CONNECT: before the banner, before the next hop is contacted.
   if (Wants(v1::EVENT_TYPE_CONNECT, "")) {
     v1::Event event = MakeEvent(v1::EVENT_TYPE_CONNECT);
-    *event.mutable_response() = ToProto(MakeReply(220, "", config_.hostname + " " + config_.banner));
+    *event.mutable_response() =
+        ToProto(MakeReply(220, "", config_.hostname + " " + config_.banner));
     if (auto verdict = co_await Fire(std::move(event))) {
       Decision d = Decide(*verdict, config_.hostname, false);
       if (d.kind == Decision::Kind::kDrop ||
@@ -440,8 +455,10 @@ awaitable<void> ClientSession::Run() {
   auto greeting = co_await next_hop_.Connect(ctx_->next_hop, config_.timeouts.next_hop_connect);
   if (!greeting.ok) {
     ctx_->metrics->next_hop_failures.Increment();
-    spdlog::warn("session {}: next hop {}: {}", session_.session_id(), config_.next_hop, greeting.error);
-    co_await Close(MakeReply(421, "4.4.1", config_.hostname + " Service not available, next hop unreachable"));
+    spdlog::warn("session {}: next hop {}: {}", session_.session_id(), config_.next_hop,
+                 greeting.error);
+    co_await Close(
+        MakeReply(421, "4.4.1", config_.hostname + " Service not available, next hop unreachable"));
     co_return;
   }
   Outbound banner;
@@ -452,11 +469,13 @@ awaitable<void> ClientSession::Run() {
   }
   if (greeting.reply.code != 220) {
     // A next hop that does not greet cannot take mail now: the client retries later.
-    co_await Close(MakeReply(421, "4.3.2", config_.hostname + " Service not available, next hop not ready"));
+    co_await Close(
+        MakeReply(421, "4.3.2", config_.hostname + " Service not available, next hop not ready"));
     co_return;
   }
-  Send(banner.rewritten && banner.client.code == 220 ? banner.client
-                                                     : MakeReply(220, "", config_.hostname + " " + config_.banner));
+  Send(banner.rewritten && banner.client.code == 220
+           ? banner.client
+           : MakeReply(220, "", config_.hostname + " " + config_.banner));
 
   while (true) {
     std::optional<Line> line = reader_.Next();
@@ -525,7 +544,8 @@ awaitable<ClientSession::Next> ClientSession::Handle(Command cmd) {
   co_return Next::kContinue;
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleHelo(const Command& cmd, const Admission& admission) {
+awaitable<ClientSession::Next> ClientSession::HandleHelo(const Command& cmd,
+                                                         const Admission& admission) {
   const bool ehlo = cmd.verb == Verb::kEhlo;
   if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
   if (admission.refused) {
@@ -535,12 +555,12 @@ awaitable<ClientSession::Next> ClientSession::HandleHelo(const Command& cmd, con
   state_.BeginHelo();
   session_.set_helo_name(cmd.domain);
   session_.set_esmtp(ehlo);
-  Outbound out = co_await SendOutbound(v1::EVENT_TYPE_SESSION_START, "EHLO " + cmd.domain, "EHLO", false,
-                                       config_.timeouts.next_hop_reply);
+  Outbound out = co_await SendOutbound(v1::EVENT_TYPE_SESSION_START, "EHLO " + cmd.domain, "EHLO",
+                                       false, config_.timeouts.next_hop_reply);
   if (out.kind == Outbound::Kind::kReplied && out.upstream.klass() == 5 && !out.rewritten) {
     // A next hop without ESMTP: fall back to HELO.
-    out = co_await SendOutbound(v1::EVENT_TYPE_OUTBOUND_COMMAND, "HELO " + cmd.domain, "HELO", false,
-                                config_.timeouts.next_hop_reply);
+    out = co_await SendOutbound(v1::EVENT_TYPE_OUTBOUND_COMMAND, "HELO " + cmd.domain, "HELO",
+                                false, config_.timeouts.next_hop_reply);
   }
   if (auto last_words = Ending(out)) co_return co_await End(std::move(*last_words));
   if (out.kind == Outbound::Kind::kConsumed) {
@@ -570,7 +590,8 @@ awaitable<ClientSession::Next> ClientSession::ResetUpstreamTransaction() {
   co_return Next::kContinue;
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleMail(const Command& cmd, const Admission& admission) {
+awaitable<ClientSession::Next> ClientSession::HandleMail(const Command& cmd,
+                                                         const Admission& admission) {
   struct MailInProgress {
     const Command** slot;
     ~MailInProgress() { *slot = nullptr; }
@@ -594,7 +615,8 @@ awaitable<ClientSession::Next> ClientSession::HandleMail(const Command& cmd, con
   co_return Next::kContinue;
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleRcpt(const Command& cmd, const Admission& admission) {
+awaitable<ClientSession::Next> ClientSession::HandleRcpt(const Command& cmd,
+                                                         const Admission& admission) {
   if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
   if (admission.refused) {
     Answer(admission);
@@ -625,7 +647,8 @@ awaitable<ClientSession::Next> ClientSession::HandleRcpt(const Command& cmd, con
   co_return Next::kContinue;
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleRset(const Command& cmd, const Admission& admission) {
+awaitable<ClientSession::Next> ClientSession::HandleRset(const Command& cmd,
+                                                         const Admission& admission) {
   if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
   if (admission.refused) {
     Answer(admission);
@@ -637,7 +660,8 @@ awaitable<ClientSession::Next> ClientSession::HandleRset(const Command& cmd, con
   co_return Next::kContinue;
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleQuit(const Command& cmd, const Admission& admission) {
+awaitable<ClientSession::Next> ClientSession::HandleQuit(const Command& cmd,
+                                                         const Admission& admission) {
   if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
   if (admission.refused) {
     Answer(admission);
@@ -646,7 +670,8 @@ awaitable<ClientSession::Next> ClientSession::HandleQuit(const Command& cmd, con
   co_return co_await End(admission.native);
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleStartTls(const Command& cmd, const Admission& admission) {
+awaitable<ClientSession::Next> ClientSession::HandleStartTls(const Command& cmd,
+                                                             const Admission& admission) {
   if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
   if (admission.refused) {
     Answer(admission);
@@ -657,14 +682,15 @@ awaitable<ClientSession::Next> ClientSession::HandleStartTls(const Command& cmd,
   // RFC 3207 §4.2 / CVE-2011-0411: whatever the client pipelined after STARTTLS was sent in
   // plaintext and is discarded, never executed inside the TLS session.
   if (reader_.buffered() > 0) {
-    spdlog::info("session {}: discarding {} plaintext octets pipelined after STARTTLS", session_.session_id(),
-                 reader_.buffered());
+    spdlog::info("session {}: discarding {} plaintext octets pipelined after STARTTLS",
+                 session_.session_id(), reader_.buffered());
   }
   reader_.Clear();
   tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *ctx_->tls);
   const auto deadline = After(config_.timeouts.tls_handshake);
   deadline_.Arm(deadline);
-  auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, as_tuple(use_awaitable));
+  auto [ec] =
+      co_await tls_->async_handshake(asio::ssl::stream_base::server, as_tuple(use_awaitable));
   const ClientDeadline::Status handshake = deadline_.Done(ec, deadline);
   if (ec) {
     // No SMTP reply fits a half-made TLS stream; the next hop still gets QUIT (SESSION_END).
@@ -685,7 +711,8 @@ awaitable<ClientSession::Next> ClientSession::HandleStartTls(const Command& cmd,
   co_return Next::kContinue;
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleBdat(const Command& cmd, const Admission& admission) {
+awaitable<ClientSession::Next> ClientSession::HandleBdat(const Command& cmd,
+                                                         const Admission& admission) {
   if (!admission.reads_chunk) {
     if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
     Answer(admission);
@@ -741,7 +768,8 @@ awaitable<ClientSession::Next> ClientSession::HandleBdat(const Command& cmd, con
   co_return co_await Deliver(std::move(message));
 }
 
-awaitable<ClientSession::Next> ClientSession::HandleData(const Command& cmd, const Admission& admission) {
+awaitable<ClientSession::Next> ClientSession::HandleData(const Command& cmd,
+                                                         const Admission& admission) {
   if (auto handled = co_await Inbound(cmd, admission.native)) co_return *handled;
   if (admission.refused) {
     Answer(admission);
@@ -771,9 +799,9 @@ awaitable<ClientSession::Next> ClientSession::HandleData(const Command& cmd, con
   co_return co_await Deliver(collector.Take());
 }
 
-awaitable<bool> ClientSession::ReplayEnvelope(const std::string& sender, const std::string& sender_params,
-                                              std::vector<std::pair<std::string, std::string>>* recipients,
-                                              Reply* failure) {
+awaitable<bool> ClientSession::ReplayEnvelope(
+    const std::string& sender, const std::string& sender_params,
+    std::vector<std::pair<std::string, std::string>>* recipients, Reply* failure) {
   // The envelope changed after the next hop saw it: start the transaction over there. These
   // commands fire no events (their originals already did).
   // A next hop lost on the way takes the one outbound-failure path (counted, logged, the 421).
@@ -789,7 +817,8 @@ awaitable<bool> ClientSession::ReplayEnvelope(const std::string& sender, const s
     }
     state_.UpstreamReset();
   }
-  auto mail = co_await next_hop_.Command("MAIL FROM:<" + sender + ">" + sender_params, config_.timeouts.next_hop_reply);
+  auto mail = co_await next_hop_.Command("MAIL FROM:<" + sender + ">" + sender_params,
+                                         config_.timeouts.next_hop_reply);
   if (!mail.ok) {
     *failure = NextHopLost("_EOD", mail.error).client;
     co_return false;
@@ -802,7 +831,8 @@ awaitable<bool> ClientSession::ReplayEnvelope(const std::string& sender, const s
   std::vector<std::pair<std::string, std::string>> accepted;
   Reply last_refusal = kNoRecipients;
   for (const auto& [address, params] : *recipients) {
-    auto rcpt = co_await next_hop_.Command("RCPT TO:<" + address + ">" + params, config_.timeouts.next_hop_reply);
+    auto rcpt = co_await next_hop_.Command("RCPT TO:<" + address + ">" + params,
+                                           config_.timeouts.next_hop_reply);
     if (!rcpt.ok) {
       *failure = NextHopLost("_EOD", rcpt.error).client;
       co_return false;
@@ -811,8 +841,8 @@ awaitable<bool> ClientSession::ReplayEnvelope(const std::string& sender, const s
       accepted.emplace_back(address, params);
       state_.UpstreamRecipient(address);
     } else {
-      spdlog::info("session {}: next hop refused replayed recipient <{}>: {}", session_.session_id(), address,
-                   rcpt.reply.Text());
+      spdlog::info("session {}: next hop refused replayed recipient <{}>: {}",
+                   session_.session_id(), address, rcpt.reply.Text());
       last_refusal = rcpt.reply;
     }
   }
@@ -897,7 +927,8 @@ awaitable<ClientSession::Next> ClientSession::Deliver(std::string raw) {
     Send(data.client.positive() ? kTempNextHop : data.client);
     co_return co_await EndTransaction();
   }
-  auto result = co_await next_hop_.SendRaw(message.Wire() + ".\r\n", config_.timeouts.next_hop_data);
+  auto result =
+      co_await next_hop_.SendRaw(message.Wire() + ".\r\n", config_.timeouts.next_hop_data);
   if (!result.ok) {
     // Nothing lost: the client never got a 2xx and retries.
     co_return co_await End(NextHopLost("_EOD", result.error).client);

@@ -7,7 +7,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
-
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -63,9 +62,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // both sides start afresh.
   boost::asio::awaitable<Next> EndTransaction();
   boost::asio::awaitable<Next> ResetUpstreamTransaction();
-  boost::asio::awaitable<bool> ReplayEnvelope(const std::string& sender, const std::string& sender_params,
-                                              std::vector<std::pair<std::string, std::string>>* recipients,
-                                              Reply* failure);
+  boost::asio::awaitable<bool> ReplayEnvelope(
+      const std::string& sender, const std::string& sender_params,
+      std::vector<std::pair<std::string, std::string>>* recipients, Reply* failure);
   boost::asio::awaitable<void> Close(std::optional<Reply> last_words);
   boost::asio::awaitable<Next> End(Reply last_words);  // Close, then kClose
 
@@ -82,8 +81,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   boost::asio::awaitable<std::optional<v1::Verdict>> Fire(v1::Event event, bool eod = false);
   // INBOUND_COMMAND for `cmd` with the reply the proxy would give. kContinue: proceed natively.
   boost::asio::awaitable<std::optional<Next>> Inbound(const Command& cmd, const Reply& native);
-  boost::asio::awaitable<Outbound> SendOutbound(v1::EventType type, std::string line, const std::string& keyword,
-                                                bool allow_skip, std::chrono::milliseconds timeout);
+  boost::asio::awaitable<Outbound> SendOutbound(v1::EventType type, std::string line,
+                                                const std::string& keyword, bool allow_skip,
+                                                std::chrono::milliseconds timeout);
   // SERVER_RESPONSE for `reply` to `line`; fills client/rewritten/kind of `out`.
   boost::asio::awaitable<void> ServerResponse(const std::string& keyword, const std::string& line,
                                               const Reply& reply, Outbound* out);
@@ -95,7 +95,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // OnClientFailure (session_state.h) if any, the metric and log, Close; then kClose.
   boost::asio::awaitable<Next> ClientLost(ClientFailure failure);
   void Send(const Reply& reply);
-  void SendError(const Reply& reply);  // counts towards max_errors
+  void SendError(const Reply& reply);       // counts towards max_errors
   void Answer(const Admission& admission);  // the proxy's own reply, counted when it is an error
   static ClientDeadline::Clock::time_point After(std::chrono::milliseconds budget);
   Reply ClosingReply(std::string_view why) const;

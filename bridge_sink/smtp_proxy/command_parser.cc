@@ -31,7 +31,8 @@ std::string_view TrimSpaces(std::string_view s) {
 }
 
 bool IsAtext(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-/=?^_`{|}~", c) != nullptr;
+  return std::isalnum(static_cast<unsigned char>(c)) ||
+         std::strchr("!#$%&'*+-/=?^_`{|}~", c) != nullptr;
 }
 
 struct VerbEntry {
@@ -39,10 +40,20 @@ struct VerbEntry {
   Verb verb;
 };
 constexpr std::array<VerbEntry, 14> kVerbs{{
-    {"HELO", Verb::kHelo}, {"EHLO", Verb::kEhlo}, {"MAIL", Verb::kMail}, {"RCPT", Verb::kRcpt},
-    {"DATA", Verb::kData}, {"BDAT", Verb::kBdat}, {"RSET", Verb::kRset}, {"NOOP", Verb::kNoop},
-    {"VRFY", Verb::kVrfy}, {"EXPN", Verb::kExpn}, {"HELP", Verb::kHelp}, {"QUIT", Verb::kQuit},
-    {"STARTTLS", Verb::kStartTls}, {"AUTH", Verb::kAuth},
+    {"HELO", Verb::kHelo},
+    {"EHLO", Verb::kEhlo},
+    {"MAIL", Verb::kMail},
+    {"RCPT", Verb::kRcpt},
+    {"DATA", Verb::kData},
+    {"BDAT", Verb::kBdat},
+    {"RSET", Verb::kRset},
+    {"NOOP", Verb::kNoop},
+    {"VRFY", Verb::kVrfy},
+    {"EXPN", Verb::kExpn},
+    {"HELP", Verb::kHelp},
+    {"QUIT", Verb::kQuit},
+    {"STARTTLS", Verb::kStartTls},
+    {"AUTH", Verb::kAuth},
 }};
 
 bool IsValidDomain(std::string_view d) {
@@ -88,7 +99,8 @@ bool IsValidLocalPart(std::string_view l) {
 }
 
 // Validates the inside of <...>; strips a source route. Returns false on bad syntax.
-bool ParsePath(std::string_view inner, bool allow_null, bool allow_postmaster, std::string* address) {
+bool ParsePath(std::string_view inner, bool allow_null, bool allow_postmaster,
+               std::string* address) {
   if (inner.empty()) {
     address->clear();
     return allow_null;
@@ -264,8 +276,9 @@ Command ParseCommand(std::string_view line) {
     case Verb::kHelo:
     case Verb::kEhlo:
       if (cmd.argument.empty()) {
-        cmd.error = MakeReply(501, "5.5.4", cmd.verb == Verb::kHelo ? "Syntax: HELO hostname"
-                                                                     : "Syntax: EHLO hostname");
+        cmd.error =
+            MakeReply(501, "5.5.4",
+                      cmd.verb == Verb::kHelo ? "Syntax: HELO hostname" : "Syntax: EHLO hostname");
       } else if (!IsValidDomain(cmd.argument)) {
         cmd.error = MakeReply(501, "5.5.2", "Invalid HELO/EHLO hostname");
       } else {
@@ -295,7 +308,8 @@ Command ParseCommand(std::string_view line) {
       break;
     case Verb::kVrfy:
     case Verb::kExpn:
-      if (cmd.argument.empty()) cmd.error = MakeReply(501, "5.5.4", "Syntax: " + cmd.keyword + " address");
+      if (cmd.argument.empty())
+        cmd.error = MakeReply(501, "5.5.4", "Syntax: " + cmd.keyword + " address");
       break;
     case Verb::kAuth:
       if (cmd.argument.empty()) cmd.error = MakeReply(501, "5.5.4", "Syntax: AUTH mechanism");
@@ -347,7 +361,8 @@ std::optional<Reply> CheckMailParameters(
   for (const auto& [key, value] : params) {
     if (key == "SIZE") {
       if (value.empty() || value.size() > 18 ||
-          !std::all_of(value.begin(), value.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+          !std::all_of(value.begin(), value.end(),
+                       [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
         return MakeReply(501, "5.5.4", "Bad SIZE parameter");
       }
       *size = std::stoull(value);

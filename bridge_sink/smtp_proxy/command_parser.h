@@ -15,8 +15,21 @@
 namespace smtpbridge::proxy {
 
 enum class Verb {
-  kHelo, kEhlo, kMail, kRcpt, kData, kBdat, kRset, kNoop, kVrfy, kExpn, kHelp, kQuit,
-  kStartTls, kAuth, kUnknown,
+  kHelo,
+  kEhlo,
+  kMail,
+  kRcpt,
+  kData,
+  kBdat,
+  kRset,
+  kNoop,
+  kVrfy,
+  kExpn,
+  kHelp,
+  kQuit,
+  kStartTls,
+  kAuth,
+  kUnknown,
 };
 
 struct Command {

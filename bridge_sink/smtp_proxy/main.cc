@@ -1,10 +1,10 @@
 // smtpbridge-proxy: the before-queue SMTP proxy host. Thin: flags, objects, run (the rest is
 // host/host_main.h).
-#include <CLI/CLI.hpp>
 #include <prometheus/exposer.h>
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
   host::SetUpLogging("proxy", common);
 
   try {
-    proxy::ProxyConfig config = config_path.empty() ? proxy::ProxyConfig{} : proxy::LoadProxyConfig(config_path);
+    proxy::ProxyConfig config =
+        config_path.empty() ? proxy::ProxyConfig{} : proxy::LoadProxyConfig(config_path);
     if (!listen.empty()) config.listen = listen;
     if (!next_hop.empty()) config.next_hop = next_hop;
 
@@ -40,8 +41,9 @@ int main(int argc, char** argv) {
     std::unique_ptr<sink::Sink> the_sink = sink::MakeSink(sink_options);
     auto exposer = host::StartMetrics(common, registry);
 
-    const int threads = config.threads > 0 ? config.threads
-                                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int threads = config.threads > 0
+                            ? config.threads
+                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     host::IoPool io_pool(static_cast<unsigned>(threads));
     proxy::ProxyServer server(io_pool.main(), io_pool.connections(), config, *the_sink, registry);
     const auto bound = server.Start();

@@ -8,14 +8,16 @@ namespace {
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
          });
 }
 
 // A header field name: printable ASCII except ':' (RFC 5322 ftext).
 bool IsFieldName(std::string_view name) {
   if (name.empty()) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) { return c > ' ' && c < 0x7f && c != ':'; });
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return c > ' ' && c < 0x7f && c != ':'; });
 }
 
 std::string Unstuff(std::string_view stuffed) {
@@ -36,7 +38,9 @@ std::string Unstuff(std::string_view stuffed) {
 
 size_t CountStuffedDots(std::string_view stuffed) {
   size_t n = stuffed.empty() || stuffed.front() != '.' ? 0 : 1;
-  for (size_t pos = stuffed.find("\r\n."); pos != std::string_view::npos; pos = stuffed.find("\r\n.", pos + 2)) ++n;
+  for (size_t pos = stuffed.find("\r\n."); pos != std::string_view::npos;
+       pos = stuffed.find("\r\n.", pos + 2))
+    ++n;
   return n;
 }
 
@@ -86,7 +90,8 @@ std::vector<std::pair<std::string, std::string>> MessageData::HeaderValues() con
 }
 
 std::string MessageData::Body(size_t limit, bool* truncated) const {
-  std::string body = body_replaced_ ? Unstuff(new_body_) : Unstuff(std::string_view(raw_).substr(body_offset_));
+  std::string body =
+      body_replaced_ ? Unstuff(new_body_) : Unstuff(std::string_view(raw_).substr(body_offset_));
   *truncated = body.size() > limit;
   if (*truncated) body.resize(limit);
   return body;
@@ -135,7 +140,8 @@ bool MessageData::MakeField(std::string_view name, std::string_view value, Heade
     }
     if (c == '\r') {
       // Only folding is allowed: CRLF followed by SP or HTAB.
-      if (i + 2 >= value.size() || value[i + 1] != '\n' || (value[i + 2] != ' ' && value[i + 2] != '\t')) {
+      if (i + 2 >= value.size() || value[i + 1] != '\n' ||
+          (value[i + 2] != ' ' && value[i + 2] != '\t')) {
         *error = "CR in header value that is not folding";
         return false;
       }

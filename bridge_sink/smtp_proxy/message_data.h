@@ -37,7 +37,8 @@ class MessageData {
   // Edits. They fail (returning false with `error`) on a name or value that could break the
   // header section (CR/LF other than folding, ':' or space in a name, NUL).
   bool AddHeader(std::string_view name, std::string_view value, std::string* error);
-  bool InsertHeader(size_t index, std::string_view name, std::string_view value, std::string* error);
+  bool InsertHeader(size_t index, std::string_view name, std::string_view value,
+                    std::string* error);
   // occurrence: 1-based, 0 = first. Empty value deletes; a missing field is added.
   bool ChangeHeader(std::string_view name, uint32_t occurrence, std::string_view value,
                     std::string* error);
@@ -48,7 +49,8 @@ class MessageData {
   static std::string Stuff(std::string_view text);
 
  private:
-  bool MakeField(std::string_view name, std::string_view value, HeaderField* field, std::string* error) const;
+  bool MakeField(std::string_view name, std::string_view value, HeaderField* field,
+                 std::string* error) const;
 
   std::string raw_;
   std::vector<HeaderField> headers_;

@@ -1,11 +1,10 @@
 #include "next_hop.h"
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-
-#include <array>
 #include <cctype>
 
 namespace smtpbridge::proxy {
@@ -52,11 +51,13 @@ asio::awaitable<NextHop::Result> NextHop::Connect(asio::ip::tcp::endpoint endpoi
   co_return co_await ReadReply(timeout);
 }
 
-asio::awaitable<NextHop::Result> NextHop::Command(const std::string& line, std::chrono::milliseconds timeout) {
+asio::awaitable<NextHop::Result> NextHop::Command(const std::string& line,
+                                                  std::chrono::milliseconds timeout) {
   co_return co_await SendRaw(line + "\r\n", timeout);
 }
 
-asio::awaitable<NextHop::Result> NextHop::SendRaw(const std::string& bytes, std::chrono::milliseconds timeout) {
+asio::awaitable<NextHop::Result> NextHop::SendRaw(const std::string& bytes,
+                                                  std::chrono::milliseconds timeout) {
   if (!usable()) co_return Result{false, {}, "next hop not connected"};
   Arm(timeout);
   auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes), as_tuple(use_awaitable));

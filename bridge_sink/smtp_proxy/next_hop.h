@@ -6,7 +6,6 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -31,9 +30,11 @@ class NextHop {
   boost::asio::awaitable<Result> Connect(boost::asio::ip::tcp::endpoint endpoint,
                                          std::chrono::milliseconds timeout);
   // Sends `line` + CRLF and reads the reply.
-  boost::asio::awaitable<Result> Command(const std::string& line, std::chrono::milliseconds timeout);
+  boost::asio::awaitable<Result> Command(const std::string& line,
+                                         std::chrono::milliseconds timeout);
   // Sends raw bytes (the message and its final ".\r\n") and reads the reply.
-  boost::asio::awaitable<Result> SendRaw(const std::string& bytes, std::chrono::milliseconds timeout);
+  boost::asio::awaitable<Result> SendRaw(const std::string& bytes,
+                                         std::chrono::milliseconds timeout);
 
   bool usable() const { return connected_ && !failed_; }
   // Extensions from the last EHLO reply (upper-case keywords).

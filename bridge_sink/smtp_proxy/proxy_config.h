@@ -15,17 +15,17 @@ namespace smtpbridge::proxy {
 using Duration = std::chrono::milliseconds;
 
 struct ProxyLimits {
-  size_t max_command_line = 512;   // octets including CRLF (RFC 5321 §4.5.3.1.4)
-  size_t max_text_line = 1000;     // octets including CRLF (RFC 5321 §4.5.3.1.6)
+  size_t max_command_line = 512;  // octets including CRLF (RFC 5321 §4.5.3.1.4)
+  size_t max_text_line = 1000;    // octets including CRLF (RFC 5321 §4.5.3.1.6)
   size_t max_sessions = 1000;
   size_t max_recipients = 1000;
   uint64_t max_message_size = 10 * 1024 * 1024;
-  int max_errors = 20;             // syntax/sequence errors before the session is closed
+  int max_errors = 20;  // syntax/sequence errors before the session is closed
 };
 
 struct ProxyTimeouts {
-  Duration idle{std::chrono::minutes(5)};         // waiting for a client command or data line
-  Duration session{std::chrono::minutes(30)};     // whole client session
+  Duration idle{std::chrono::minutes(5)};      // waiting for a client command or data line
+  Duration session{std::chrono::minutes(30)};  // whole client session
   Duration next_hop_connect{std::chrono::seconds(10)};
   Duration next_hop_reply{std::chrono::minutes(5)};  // per command (RFC 5321 §4.5.3.2)
   Duration next_hop_data{std::chrono::minutes(10)};  // reply after the final "."

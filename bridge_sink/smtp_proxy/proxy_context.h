@@ -1,10 +1,9 @@
 // What every client session shares: configuration, the sink, TLS, metrics, the next hop.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-
-#include <atomic>
 #include <memory>
 
 #include "proxy_config.h"

@@ -11,7 +11,8 @@ prometheus::Counter& MakeCounter(prometheus::Registry& r, const char* name, cons
 
 ProxyMetrics::ProxyMetrics(std::shared_ptr<prometheus::Registry> r)
     : registry(r ? std::move(r) : std::make_shared<prometheus::Registry>()),
-      sessions(MakeCounter(*registry, "smtpbridge_proxy_sessions_total", "Client sessions accepted")),
+      sessions(
+          MakeCounter(*registry, "smtpbridge_proxy_sessions_total", "Client sessions accepted")),
       sessions_refused(MakeCounter(*registry, "smtpbridge_proxy_sessions_refused_total",
                                    "Client sessions refused with 421 at max_sessions")),
       sessions_active(prometheus::BuildGauge()
@@ -19,8 +20,10 @@ ProxyMetrics::ProxyMetrics(std::shared_ptr<prometheus::Registry> r)
                           .Help("Client sessions open now")
                           .Register(*registry)
                           .Add({})),
-      commands(MakeCounter(*registry, "smtpbridge_proxy_commands_total", "Client command lines read")),
-      events_fired(MakeCounter(*registry, "smtpbridge_proxy_events_fired_total", "Events sent to the sink")),
+      commands(
+          MakeCounter(*registry, "smtpbridge_proxy_commands_total", "Client command lines read")),
+      events_fired(
+          MakeCounter(*registry, "smtpbridge_proxy_events_fired_total", "Events sent to the sink")),
       events_skipped(MakeCounter(*registry, "smtpbridge_proxy_events_skipped_total",
                                  "Events not sent because no binding wants them")),
       sink_overdue(MakeCounter(*registry, "smtpbridge_proxy_sink_overdue_total",

@@ -18,11 +18,11 @@ struct ProxyMetrics {
   prometheus::Gauge& sessions_active;
   prometheus::Counter& commands;
   prometheus::Counter& events_fired;
-  prometheus::Counter& events_skipped;    // Sink::Wants said nobody listens
-  prometheus::Counter& sink_overdue;      // the sink broke its budget; the proxy continued
-  prometheus::Counter& verdicts_enforced; // a verdict changed what the proxy did
-  prometheus::Counter& messages_relayed;  // next hop said 2xx at end of data
-  prometheus::Counter& messages_refused;  // refused by the proxy or policy before the next hop
+  prometheus::Counter& events_skipped;     // Sink::Wants said nobody listens
+  prometheus::Counter& sink_overdue;       // the sink broke its budget; the proxy continued
+  prometheus::Counter& verdicts_enforced;  // a verdict changed what the proxy did
+  prometheus::Counter& messages_relayed;   // next hop said 2xx at end of data
+  prometheus::Counter& messages_refused;   // refused by the proxy or policy before the next hop
   prometheus::Counter& next_hop_failures;
   prometheus::Counter& timeouts;
   prometheus::Counter& write_timeouts;    // writes the client did not take in time (also timeouts)

@@ -6,7 +6,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
-
 #include <stdexcept>
 
 #include "client_session.h"
@@ -18,7 +17,8 @@ using asio::ip::tcp;
 
 ProxyServer::ProxyServer(asio::io_context& io, ProxyConfig config, sink::Sink& sink,
                          std::shared_ptr<prometheus::Registry> registry)
-    : ProxyServer(io, host::StrandPerConnection(io), std::move(config), sink, std::move(registry)) {}
+    : ProxyServer(io, host::StrandPerConnection(io), std::move(config), sink, std::move(registry)) {
+}
 
 ProxyServer::ProxyServer(asio::io_context& io, host::ExecutorSource sessions, ProxyConfig config,
                          sink::Sink& sink, std::shared_ptr<prometheus::Registry> registry)
@@ -45,13 +45,15 @@ tcp::endpoint ProxyServer::Start() {
   tcp::resolver resolver(io_);
   boost::system::error_code ec;
   auto results = resolver.resolve(host, std::to_string(port), ec);
-  if (ec || results.empty()) throw std::runtime_error("next hop " + config.next_hop + ": " + ec.message());
+  if (ec || results.empty())
+    throw std::runtime_error("next hop " + config.next_hop + ": " + ec.message());
   context_->next_hop = results.begin()->endpoint();
 
   if (config.tls_enabled()) {
     auto tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
     tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                     asio::ssl::context::no_tlsv1_1);
     tls->use_certificate_chain_file(config.tls_cert, ec);
     if (ec) throw std::runtime_error("tls.cert " + config.tls_cert + ": " + ec.message());
     tls->use_private_key_file(config.tls_key, asio::ssl::context::pem, ec);

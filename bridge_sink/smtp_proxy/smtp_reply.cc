@@ -40,8 +40,10 @@ bool SplitEnhancedCode(int code, std::string_view text, std::string* enhanced, s
   size_t i = 0;
   auto digits = [&](size_t min, size_t max) {
     size_t start = i;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])) && i - start < max) ++i;
-    return i - start >= min && (i >= text.size() || !std::isdigit(static_cast<unsigned char>(text[i])));
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])) && i - start < max)
+      ++i;
+    return i - start >= min &&
+           (i >= text.size() || !std::isdigit(static_cast<unsigned char>(text[i])));
   };
   if (!digits(1, 1)) return false;
   if (text[0] - '0' != code / 100) return false;

@@ -15,7 +15,8 @@ std::optional<Reply> ToReply(const v1::SmtpReply& proto) {
     reply.enhanced = enhanced;
   }
   for (const auto& line : proto.lines()) {
-    if (line.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos || line.size() > 500) {
+    if (line.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos ||
+        line.size() > 500) {
       return std::nullopt;
     }
     reply.lines.push_back(line);
@@ -30,7 +31,7 @@ std::optional<Reply> ToReply(const v1::SmtpReply& proto) {
   // No text: the proto's default text of the reply's class (docs/verdicts.md section 3), the same
   // on every host.
   if (reply.lines.empty()) {
-    reply.lines.emplace_back(reply.positive() ? "Ok"
+    reply.lines.emplace_back(reply.positive()    ? "Ok"
                              : reply.code == 421 ? "Closing connection"
                              : reply.code < 500  ? "Try again later"
                                                  : "Rejected by policy");
@@ -59,7 +60,8 @@ Decision Decide(const v1::Verdict& verdict, std::string_view hostname, bool allo
       return d;
     case v1::ACTION_REJECT:
       d.kind = Decision::Kind::kReply;
-      d.reply = given && given->klass() == 5 ? *given : MakeReply(550, "5.7.1", "Rejected by policy");
+      d.reply =
+          given && given->klass() == 5 ? *given : MakeReply(550, "5.7.1", "Rejected by policy");
       return d;
     case v1::ACTION_TEMPFAIL:
       d.kind = Decision::Kind::kReply;
@@ -67,9 +69,10 @@ Decision Decide(const v1::Verdict& verdict, std::string_view hostname, bool allo
       return d;
     case v1::ACTION_DROP_SESSION:
       d.kind = Decision::Kind::kDrop;
-      d.reply = given && given->code == 421
-                    ? *given
-                    : MakeReply(421, "4.7.0", std::string(hostname) + " Closing connection by policy");
+      d.reply =
+          given && given->code == 421
+              ? *given
+              : MakeReply(421, "4.7.0", std::string(hostname) + " Closing connection by policy");
       return d;
     case v1::ACTION_SKIP_RECIPIENT:
       if (allow_skip) d.kind = Decision::Kind::kSkip;

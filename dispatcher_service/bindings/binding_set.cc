@@ -11,9 +11,9 @@ std::optional<uint32_t> ParsePriorityName(std::string_view name) {
       {"PRIO_MEDIUM", kPriorityMedium},   {"PRIO_LOW", kPriorityDefault},
       {"PRIO_DEFAULT", kPriorityDefault}, {"PRIO_LOWEST", kPriorityLowest}};
   for (const auto& [n, v] : kNames) {
-    if (n.size() == name.size() &&
-        std::equal(n.begin(), n.end(), name.begin(),
-                   [](char a, char b) { return a == std::toupper(static_cast<unsigned char>(b)); })) {
+    if (n.size() == name.size() && std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
+          return a == std::toupper(static_cast<unsigned char>(b));
+        })) {
       return v;
     }
   }
@@ -35,8 +35,7 @@ BindingSet::BindingSet(std::vector<CompiledBinding> bindings, std::string source
   }
 }
 
-void BindingSet::Match(const v1::Event& event,
-                       std::vector<const CompiledBinding*>* out) const {
+void BindingSet::Match(const v1::Event& event, std::vector<const CompiledBinding*>* out) const {
   out->clear();
   const uint32_t instance = event.session().instance() == 0 ? 1 : event.session().instance();
   const auto it = index_.find({instance, static_cast<int>(event.type())});

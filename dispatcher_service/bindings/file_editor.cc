@@ -1,9 +1,8 @@
 #include "bindings/file_editor.h"
 
-#include <algorithm>
-
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -125,7 +124,8 @@ bool BindingsFileEditor::SetEnabled(const std::string& name, bool enabled, std::
 
 bool BindingsFileEditor::SetField(const std::string& name, const std::string& field,
                                   const std::string& value, std::string* error) {
-  static const std::vector<std::string> kFields = {"rule", "priority", "timeout", "sink", "on_error", "mode"};
+  static const std::vector<std::string> kFields = {"rule", "priority", "timeout",
+                                                   "sink", "on_error", "mode"};
   if (std::find(kFields.begin(), kFields.end(), field) == kFields.end()) {
     *error = "set: " + field + " is not one of rule, priority, timeout, sink, on_error, mode";
     return false;

@@ -5,11 +5,11 @@
 // an edited file loses them (documented in docs/bindings.md).
 #pragma once
 
+#include <yaml-cpp/yaml.h>
+
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <yaml-cpp/yaml.h>
 
 namespace smtpbridge::dispatcher {
 

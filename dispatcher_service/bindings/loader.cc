@@ -108,8 +108,8 @@ class Parser {
       return Finish({});
     }
     if (!root.IsMap()) {
-      errors_.Add(LineOf(root, 1), "", "expected a map with \"defaults\" and \"bindings\", got " +
-                                            Describe(root));
+      errors_.Add(LineOf(root, 1), "",
+                  "expected a map with \"defaults\" and \"bindings\", got " + Describe(root));
       return Finish({});
     }
     YAML::Node bindings_node;
@@ -134,8 +134,8 @@ class Parser {
           const auto [it, inserted] = names.emplace(binding->proto.name(), line);
           if (!inserted) {
             errors_.Add(line, "bindings[" + std::to_string(i) + "].name",
-                        "duplicate name " + Quote(binding->proto.name()) + " (first declared on line " +
-                            std::to_string(it->second) + ")");
+                        "duplicate name " + Quote(binding->proto.name()) +
+                            " (first declared on line " + std::to_string(it->second) + ")");
             continue;
           }
           if (!CheckSameTls(*binding, item, i)) continue;
@@ -163,7 +163,8 @@ class Parser {
         tls_by_sink_.emplace(binding.proto.sink(), std::make_pair(binding.tls, LineOf(item, 1)));
     if (inserted || it->second.first == binding.tls) return true;
     const YAML::Node tls = item["tls"];
-    errors_.Add(tls ? LineOf(tls, LineOf(item, 1)) : LineOf(item, 1), "bindings[" + std::to_string(index) + "].tls",
+    errors_.Add(tls ? LineOf(tls, LineOf(item, 1)) : LineOf(item, 1),
+                "bindings[" + std::to_string(index) + "].tls",
                 "sink " + Quote(binding.proto.sink()) + " already has other TLS settings (line " +
                     std::to_string(it->second.second) + "); one channel serves each sink");
     return false;
@@ -202,7 +203,8 @@ class Parser {
     return d;
   }
 
-  std::optional<uint32_t> ParseInstance(const YAML::Node& node, int line, const std::string& field) {
+  std::optional<uint32_t> ParseInstance(const YAML::Node& node, int line,
+                                        const std::string& field) {
     const auto v = ParseInteger(node);
     if (!v || *v < 1 || *v > kMaxInstance) {
       errors_.Add(line, field, Describe(node) + " is not an instance number 1..65535");
@@ -211,7 +213,8 @@ class Parser {
     return static_cast<uint32_t>(*v);
   }
 
-  std::optional<uint32_t> ParsePriority(const YAML::Node& node, int line, const std::string& field) {
+  std::optional<uint32_t> ParsePriority(const YAML::Node& node, int line,
+                                        const std::string& field) {
     if (node.IsScalar()) {
       if (const auto v = ParseInteger(node); v && *v >= 0 && *v <= kPriorityLowest) {
         return static_cast<uint32_t>(*v);
@@ -222,7 +225,8 @@ class Parser {
     return std::nullopt;
   }
 
-  std::optional<v1::OnError> ParseOnError(const YAML::Node& node, int line, const std::string& field) {
+  std::optional<v1::OnError> ParseOnError(const YAML::Node& node, int line,
+                                          const std::string& field) {
     if (node.IsScalar()) {
       const std::string& s = node.Scalar();
       if (s == "continue") return v1::ON_ERROR_CONTINUE;
@@ -234,16 +238,19 @@ class Parser {
   }
 
   // "451 4.7.1 Try again later": a code, an optional enhanced code of its class, one line of text.
-  std::optional<v1::SmtpReply> ParseReply(const YAML::Node& node, int line, const std::string& field) {
-    const std::string want = " is not a reply \"CODE [X.Y.Z] text\", e.g. \"451 4.7.1 Try again later\"";
+  std::optional<v1::SmtpReply> ParseReply(const YAML::Node& node, int line,
+                                          const std::string& field) {
+    const std::string want =
+        " is not a reply \"CODE [X.Y.Z] text\", e.g. \"451 4.7.1 Try again later\"";
     if (!node.IsScalar()) {
       errors_.Add(line, field, Describe(node) + want);
       return std::nullopt;
     }
     const std::string& s = node.Scalar();
     if (s.size() < 3 || !std::isdigit(static_cast<unsigned char>(s[0])) ||
-        !std::isdigit(static_cast<unsigned char>(s[1])) || !std::isdigit(static_cast<unsigned char>(s[2])) ||
-        (s.size() > 3 && s[3] != ' ') || !v1::IsReplyText(s)) {
+        !std::isdigit(static_cast<unsigned char>(s[1])) ||
+        !std::isdigit(static_cast<unsigned char>(s[2])) || (s.size() > 3 && s[3] != ' ') ||
+        !v1::IsReplyText(s)) {
       errors_.Add(line, field, Quote(s) + want);
       return std::nullopt;
     }
@@ -253,7 +260,8 @@ class Parser {
     const auto space = rest.find(' ');
     if (v1::IsEnhancedCode(rest.substr(0, space))) {
       if (rest[0] != s[0]) {
-        errors_.Add(line, field, Quote(s) + ": the enhanced code's class must match the reply code");
+        errors_.Add(line, field,
+                    Quote(s) + ": the enhanced code's class must match the reply code");
         return std::nullopt;
       }
       reply.set_enhanced_code(rest.substr(0, space));
@@ -268,13 +276,15 @@ class Parser {
                          const std::string& field) {
     const uint32_t code = reply.code();
     if (on_error == v1::ON_ERROR_TEMPFAIL && (code / 100 != 4 || code == 421)) {
-      errors_.Add(line, field, std::to_string(code) + " does not fit on_error tempfail (a 4xx other than 421)");
+      errors_.Add(line, field,
+                  std::to_string(code) + " does not fit on_error tempfail (a 4xx other than 421)");
     } else if (on_error == v1::ON_ERROR_REJECT && code / 100 != 5) {
       errors_.Add(line, field, std::to_string(code) + " does not fit on_error reject (a 5xx)");
     }
   }
 
-  std::optional<v1::BindingMode> ParseMode(const YAML::Node& node, int line, const std::string& field) {
+  std::optional<v1::BindingMode> ParseMode(const YAML::Node& node, int line,
+                                           const std::string& field) {
     if (node.IsScalar()) {
       if (node.Scalar() == "enforce") return v1::BINDING_MODE_ENFORCE;
       if (node.Scalar() == "observe") return v1::BINDING_MODE_OBSERVE;
@@ -289,7 +299,8 @@ class Parser {
       errors_.Add(LineOf(node, key_line), "defaults", "expected a map, got " + Describe(node));
       return;
     }
-    CheckKeys(node, "defaults", {"timeout", "instance", "priority", "on_error", "on_error_reply", "mode"});
+    CheckKeys(node, "defaults",
+              {"timeout", "instance", "priority", "on_error", "on_error_reply", "mode"});
     for (const auto& kv : node) {
       const std::string key = kv.first.Scalar();
       const std::string field = "defaults." + key;
@@ -321,8 +332,8 @@ class Parser {
     const size_t errors_before = errors_.size();
     CheckKeys(node, prefix,
               {"name", "id", "instance", "event", "rule", "priority", "sink", "sink_properties",
-               "timeout", "on_error", "on_error_reply", "mode", "enabled", "body_limit", "hedge_after",
-               "tls"});
+               "timeout", "on_error", "on_error_reply", "mode", "enabled", "body_limit",
+               "hedge_after", "tls"});
     v1::Binding b;
     b.set_instance(defaults_.instance);
     b.set_priority(defaults_.priority);
@@ -352,7 +363,10 @@ class Parser {
       if (key == "name") {
         if (auto s = scalar()) {
           if (!ValidName(*s)) {
-            errors_.Add(line, field, Quote(*s) + " must be 1..128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit");
+            errors_.Add(line, field,
+                        Quote(*s) +
+                            " must be 1..128 letters, digits, '.', '_', ':' or '-', starting with "
+                            "a letter or digit");
           } else {
             b.set_name(*s);
           }
@@ -370,7 +384,11 @@ class Parser {
             b.set_event(*type);
             has_event = true;
           } else {
-            errors_.Add(line, field, Quote(*s) + " is not an event type (INBOUND_COMMAND, SESSION_START, MESSAGE_START, PER_RECIPIENT, BEFORE_DATA, SESSION_END, OUTBOUND_COMMAND, SERVER_RESPONSE, CONNECT or an OnSmtp* name)");
+            errors_.Add(line, field,
+                        Quote(*s) +
+                            " is not an event type (INBOUND_COMMAND, SESSION_START, MESSAGE_START, "
+                            "PER_RECIPIENT, BEFORE_DATA, SESSION_END, OUTBOUND_COMMAND, "
+                            "SERVER_RESPONSE, CONNECT or an OnSmtp* name)");
             has_event = true;  // reported; do not also complain that it is missing
             b.set_event(v1::EVENT_TYPE_UNSPECIFIED);
           }
@@ -385,7 +403,10 @@ class Parser {
       } else if (key == "sink") {
         if (auto s = scalar()) {
           if (s->empty() || s->find_first_of(" \t") != std::string::npos) {
-            errors_.Add(line, field, Quote(*s) + " is not a gRPC target (e.g. \"ipv4:127.0.0.1:50051\", \"dns:///policy:50051\")");
+            errors_.Add(line, field,
+                        Quote(*s) +
+                            " is not a gRPC target (e.g. \"ipv4:127.0.0.1:50051\", "
+                            "\"dns:///policy:50051\")");
           } else {
             b.set_sink(*s);
           }
@@ -435,8 +456,10 @@ class Parser {
       errors_.Add(LineOf(node["body_limit"], binding_line), prefix + ".body_limit",
                   "only INBOUND_COMMAND bindings (the _EOD event) receive a body");
     }
-    if (on_error_reply && (b.on_error() == v1::ON_ERROR_TEMPFAIL || b.on_error() == v1::ON_ERROR_REJECT)) {
-      CheckOnErrorReply(*on_error_reply, b.on_error(), on_error_reply_line, prefix + ".on_error_reply");
+    if (on_error_reply &&
+        (b.on_error() == v1::ON_ERROR_TEMPFAIL || b.on_error() == v1::ON_ERROR_REJECT)) {
+      CheckOnErrorReply(*on_error_reply, b.on_error(), on_error_reply_line,
+                        prefix + ".on_error_reply");
       *b.mutable_on_error_reply() = *on_error_reply;
     }
     if (hedge_after && *hedge_after >= timeout) {
@@ -463,13 +486,18 @@ class Parser {
   // `tls:` {enabled, ca_file, cert_file, key_file, server_name, refresh_interval}: the TLS this
   // binding's worker channel uses. Files are resolved against the bindings file's folder and
   // checked now (readable PEM, key matching its certificate).
-  std::optional<tls::TlsOptions> ParseTls(const YAML::Node& node, int line, const std::string& field) {
+  std::optional<tls::TlsOptions> ParseTls(const YAML::Node& node, int line,
+                                          const std::string& field) {
     if (!node.IsMap()) {
-      errors_.Add(line, field, "expected a map (enabled, ca_file, cert_file, key_file, server_name, refresh_interval), got " + Describe(node));
+      errors_.Add(line, field,
+                  "expected a map (enabled, ca_file, cert_file, key_file, server_name, "
+                  "refresh_interval), got " +
+                      Describe(node));
       return std::nullopt;
     }
     const size_t errors_before = errors_.size();
-    CheckKeys(node, field, {"enabled", "ca_file", "cert_file", "key_file", "server_name", "refresh_interval"});
+    CheckKeys(node, field,
+              {"enabled", "ca_file", "cert_file", "key_file", "server_name", "refresh_interval"});
     tls::TlsOptions o;
     o.enabled = true;
     for (const auto& kv : node) {
@@ -564,7 +592,8 @@ class Parser {
         }
         if (ok) props[key] = joined;
       } else {
-        errors_.Add(item_line, item, "maps are not allowed as property values (use a string or a list)");
+        errors_.Add(item_line, item,
+                    "maps are not allowed as property values (use a string or a list)");
       }
     }
   }

@@ -34,8 +34,8 @@ bool IsKeyword(std::string_view s) {
 bool IsReplyCodeGlob(std::string_view s) {
   return !s.empty() && std::isdigit(static_cast<unsigned char>(s.front())) &&
          std::all_of(s.begin(), s.end(), [](char c) {
-           return std::isdigit(static_cast<unsigned char>(c)) || c == '*' || c == '?' ||
-                  c == '[' || c == ']' || c == '-' || c == '!';
+           return std::isdigit(static_cast<unsigned char>(c)) || c == '*' || c == '?' || c == '[' ||
+                  c == ']' || c == '-' || c == '!';
          });
 }
 
@@ -123,8 +123,9 @@ std::optional<Rule> Rule::Compile(std::string_view text, v1::EventType event, st
         if (space != std::string_view::npos) {
           keyword = left.substr(0, space);
           const std::string_view qualifier = Trim(left.substr(space));
-          const bool ok = (EqualsIgnoreCase(keyword, "MAIL") && EqualsIgnoreCase(qualifier, "FROM")) ||
-                          (EqualsIgnoreCase(keyword, "RCPT") && EqualsIgnoreCase(qualifier, "TO"));
+          const bool ok =
+              (EqualsIgnoreCase(keyword, "MAIL") && EqualsIgnoreCase(qualifier, "FROM")) ||
+              (EqualsIgnoreCase(keyword, "RCPT") && EqualsIgnoreCase(qualifier, "TO"));
           if (!ok || eq == std::string_view::npos) {
             return fail("\"" + std::string(part) +
                         "\": expected KEYWORD, KEYWORD=glob, MAIL FROM=glob or RCPT TO=glob");

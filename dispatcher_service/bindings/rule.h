@@ -45,12 +45,12 @@ class Rule {
 
  private:
   enum class Kind {
-    kAny,          // "*"
-    kKeyword,      // "RCPT"
-    kPath,         // "MAIL FROM=glob", "RCPT TO=glob"
-    kArgument,     // "EHLO=glob"
-    kReplyCode,    // "5*" on SERVER_RESPONSE
-    kClientAddress // "CONNECT=glob" on CONNECT
+    kAny,           // "*"
+    kKeyword,       // "RCPT"
+    kPath,          // "MAIL FROM=glob", "RCPT TO=glob"
+    kArgument,      // "EHLO=glob"
+    kReplyCode,     // "5*" on SERVER_RESPONSE
+    kClientAddress  // "CONNECT=glob" on CONNECT
   };
   struct Alternative {
     Kind kind;
@@ -59,8 +59,8 @@ class Rule {
     bool null_path = false;  // "MAIL FROM=<>"
   };
 
-  bool MatchesAlternative(const Alternative& alt, const v1::Event& event,
-                          std::string_view keyword, std::string_view argument) const;
+  bool MatchesAlternative(const Alternative& alt, const v1::Event& event, std::string_view keyword,
+                          std::string_view argument) const;
 
   std::vector<Alternative> alternatives_;
   std::vector<std::string> keywords_;

@@ -43,11 +43,13 @@ void GradientLimiter::UpdateLocked(Clock::TimePoint now) {
   if (short_ns <= 0) return;
   // The baseline: the lowest window mean seen, drifting up slowly so a pool that really got
   // slower is followed (an average would follow the queueing the limit itself causes).
-  long_ns_ = long_ns_ == 0 ? short_ns : std::min(long_ns_ * (1 + options_.baseline_drift), short_ns);
+  long_ns_ =
+      long_ns_ == 0 ? short_ns : std::min(long_ns_ * (1 + options_.baseline_drift), short_ns);
   if (app_limited) return;
   double gradient = std::clamp(options_.tolerance * long_ns_ / short_ns, 0.5, 1.0);
   if (timeout_.count() > 0) {
-    const double target = options_.budget_share * static_cast<double>(std::chrono::nanoseconds(timeout_).count());
+    const double target =
+        options_.budget_share * static_cast<double>(std::chrono::nanoseconds(timeout_).count());
     gradient = std::min(gradient, std::max(0.5, target / short_ns));
   }
   const double next = estimate_ * gradient + std::sqrt(estimate_);

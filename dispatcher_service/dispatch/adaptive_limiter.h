@@ -34,10 +34,10 @@ struct GradientOptions {
   size_t max_limit = 1000;
   std::chrono::milliseconds window{100};
   size_t min_samples = 10;
-  double tolerance = 1.5;     // latency may reach tolerance × long before the limit shrinks
-  double smoothing = 0.2;     // how far one window moves the limit toward its new value
+  double tolerance = 1.5;         // latency may reach tolerance × long before the limit shrinks
+  double smoothing = 0.2;         // how far one window moves the limit toward its new value
   double baseline_drift = 0.002;  // per window: the baseline doubles in ~350 windows (35 s)
-  double budget_share = 0.5;  // mean latency above this share of the timeout shrinks the limit
+  double budget_share = 0.5;      // mean latency above this share of the timeout shrinks the limit
 };
 
 class GradientLimiter final : public ConcurrencyLimiter {

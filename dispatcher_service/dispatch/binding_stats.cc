@@ -26,12 +26,23 @@ void BindingStatsRegistry::Record(const std::string& binding, const v1::SinkOutc
   auto& c = e.counters;
   c.set_matched(c.matched() + 1);
   switch (outcome.kind()) {
-    case v1::SINK_OUTCOME_KIND_ANSWERED: c.set_answered(c.answered() + 1); break;
-    case v1::SINK_OUTCOME_KIND_CACHED: c.set_cached(c.cached() + 1); break;
-    case v1::SINK_OUTCOME_KIND_TIMEOUT: c.set_timeouts(c.timeouts() + 1); break;
-    case v1::SINK_OUTCOME_KIND_ERROR: c.set_errors(c.errors() + 1); break;
-    case v1::SINK_OUTCOME_KIND_CANCELLED: c.set_cancelled(c.cancelled() + 1); break;
-    default: break;
+    case v1::SINK_OUTCOME_KIND_ANSWERED:
+      c.set_answered(c.answered() + 1);
+      break;
+    case v1::SINK_OUTCOME_KIND_CACHED:
+      c.set_cached(c.cached() + 1);
+      break;
+    case v1::SINK_OUTCOME_KIND_TIMEOUT:
+      c.set_timeouts(c.timeouts() + 1);
+      break;
+    case v1::SINK_OUTCOME_KIND_ERROR:
+      c.set_errors(c.errors() + 1);
+      break;
+    case v1::SINK_OUTCOME_KIND_CANCELLED:
+      c.set_cancelled(c.cancelled() + 1);
+      break;
+    default:
+      break;
   }
   if (outcome.kind() != v1::SINK_OUTCOME_KIND_CANCELLED &&
       outcome.kind() != v1::SINK_OUTCOME_KIND_UNSPECIFIED) {
@@ -56,7 +67,8 @@ std::vector<v1::BindingStats> BindingStatsRegistry::Snapshot(const std::string& 
       std::vector<int64_t> window(entry->latencies_ns.begin(), entry->latencies_ns.begin() + n_lat);
       std::sort(window.begin(), window.end());
       auto pct = [&](double p) {
-        return std::chrono::nanoseconds(window[std::min(n_lat - 1, static_cast<size_t>(p * n_lat))]);
+        return std::chrono::nanoseconds(
+            window[std::min(n_lat - 1, static_cast<size_t>(p * n_lat))]);
       };
       *stats.mutable_latency_p50() = v1::ToProtoDuration(pct(0.50));
       *stats.mutable_latency_p99() = v1::ToProtoDuration(pct(0.99));

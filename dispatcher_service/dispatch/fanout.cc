@@ -64,7 +64,7 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
   std::shared_ptr<const BindingSet> bindings;  // keeps the CompiledBinding pointers alive
   EventInfo info;
   std::optional<trace::TraceParent> trace;  // the caller's; each call gets a child span
-  bool detail = false;  // observer_->WantsDecisionDetail()
+  bool detail = false;                      // observer_->WantsDecisionDetail()
   bool explain = false;
   Clock::TimePoint start{};
   Clock::TimePoint event_deadline = Clock::TimePoint::max();
@@ -227,8 +227,10 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
     VerdictCheck check;
     if (status.ok()) {
       check = ValidateVerdict(verdict, slots[i].request->event());
-      if (check.ok()) CleanVerdict(&verdict);
-      else if (owner->observer_) owner->observer_->OnInvalidVerdict(info, slots[i].binding->proto, check);
+      if (check.ok())
+        CleanVerdict(&verdict);
+      else if (owner->observer_)
+        owner->observer_->OnInvalidVerdict(info, slots[i].binding->proto, check);
     }
     const bool answered = status.ok() && check.ok();
     Actions actions;
@@ -242,10 +244,11 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
       if (answered) {
         FinishLocked(i, v1::SINK_OUTCOME_KIND_ANSWERED, std::move(verdict), {}, now, &actions);
       } else if (!check.ok()) {
-        const std::string what = "invalid verdict: " + std::string(VerdictProblemName(check.problem)) +
-                                 ": " + check.detail;
-        FinishLocked(i, v1::SINK_OUTCOME_KIND_ERROR, OnErrorVerdict(slot.binding->proto, what), what,
-                     now, &actions);
+        const std::string what =
+            "invalid verdict: " + std::string(VerdictProblemName(check.problem)) + ": " +
+            check.detail;
+        FinishLocked(i, v1::SINK_OUTCOME_KIND_ERROR, OnErrorVerdict(slot.binding->proto, what),
+                     what, now, &actions);
       } else {
         const bool timeout = status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
         const std::string what = (timeout ? "timeout: " : "error: ") + status.error_message();
@@ -262,20 +265,30 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
   CallSample SampleOf(const Slot& slot) const {
     CallSample s;
     switch (slot.outcome.kind()) {
-      case v1::SINK_OUTCOME_KIND_ANSWERED: s.kind = CallSample::Kind::kAnswered; break;
-      case v1::SINK_OUTCOME_KIND_TIMEOUT: s.kind = CallSample::Kind::kTimeout; break;
-      case v1::SINK_OUTCOME_KIND_ERROR: s.kind = CallSample::Kind::kError; break;
-      default: s.kind = CallSample::Kind::kCancelled; break;
+      case v1::SINK_OUTCOME_KIND_ANSWERED:
+        s.kind = CallSample::Kind::kAnswered;
+        break;
+      case v1::SINK_OUTCOME_KIND_TIMEOUT:
+        s.kind = CallSample::Kind::kTimeout;
+        break;
+      case v1::SINK_OUTCOME_KIND_ERROR:
+        s.kind = CallSample::Kind::kError;
+        break;
+      default:
+        s.kind = CallSample::Kind::kCancelled;
+        break;
     }
-    s.latency = std::chrono::duration_cast<Clock::duration>(
-        v1::FromProtoDuration(slot.outcome.latency()));
+    s.latency =
+        std::chrono::duration_cast<Clock::duration>(v1::FromProtoDuration(slot.outcome.latency()));
     s.timeout = std::chrono::duration_cast<Clock::duration>(slot.binding->timeout);
     s.now = owner->clock_->Now();
     return s;
   }
 
   // A new span of the caller's trace for one worker call ("" without a trace).
-  std::string ChildTraceParent() const { return trace ? trace::Child(*trace).ToString() : std::string(); }
+  std::string ChildTraceParent() const {
+    return trace ? trace::Child(*trace).ToString() : std::string();
+  }
 
   void OnTimer(size_t i) {
     Actions actions;
@@ -286,7 +299,8 @@ struct FanOut::Evaluation : std::enable_shared_from_this<FanOut::Evaluation> {
       const auto budget = slots[i].deadline - slots[i].started_at;
       const std::string what =
           "timeout: no answer within " +
-          std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(budget).count()) + "us";
+          std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(budget).count()) +
+          "us";
       FinishLocked(i, v1::SINK_OUTCOME_KIND_TIMEOUT, OnErrorVerdict(slots[i].binding->proto, what),
                    what, now, &actions);
     }
@@ -438,8 +452,8 @@ void FanOut::Evaluate(std::shared_ptr<const BindingSet> bindings, const v1::Even
       slot.outstanding = 1;
       if (deadline <= now) {
         const std::string what = "timeout: the event's budget was already spent";
-        ev->FinishLocked(i, v1::SINK_OUTCOME_KIND_TIMEOUT, OnErrorVerdict(slot.binding->proto, what),
-                         what, now, &actions);
+        ev->FinishLocked(i, v1::SINK_OUTCOME_KIND_TIMEOUT,
+                         OnErrorVerdict(slot.binding->proto, what), what, now, &actions);
         lock.unlock();
         ev->Run(std::move(actions));
         continue;
@@ -456,11 +470,11 @@ void FanOut::Evaluate(std::shared_ptr<const BindingSet> bindings, const v1::Even
         cancel_hedge_timer = clock_->Schedule(hedge_at, [ev, i] { ev->OnHedgeTimer(i); });
       }
     }
-    CancelFn cancel_call = client_->Call(
-        ev->slots[i].binding->proto.sink(), request, deadline, ev->ChildTraceParent(),
-        [ev, i](const grpc::Status& status, v1::Verdict verdict) {
-          ev->OnCallDone(i, status, std::move(verdict));
-        });
+    CancelFn cancel_call =
+        client_->Call(ev->slots[i].binding->proto.sink(), request, deadline, ev->ChildTraceParent(),
+                      [ev, i](const grpc::Status& status, v1::Verdict verdict) {
+                        ev->OnCallDone(i, status, std::move(verdict));
+                      });
     {
       std::unique_lock lock(ev->mu);
       auto& slot = ev->slots[i];

@@ -11,14 +11,15 @@
 //    binding's error (on_error), never a decision.
 //  - A worker verdict with cache_ttl > 0 answers equivalent events from the VerdictCache.
 //  - Hedging (gRPC C++ 1.51 has none): a binding with hedge_after gets a second copy of its call
-//    when the first has not answered by then; the pool's least-loaded choice sends it to another worker, the first
-//    answer wins and the other copy is cancelled. A failed copy waits for the other one.
+//    when the first has not answered by then; the pool's least-loaded choice sends it to another
+//    worker, the first answer wins and the other copy is cancelled. A failed copy waits for the
+//    other one.
 #pragma once
 
 #include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <string_view>
 #include <vector>
 

@@ -2,12 +2,12 @@
 // The gRPC implementation lives in workers/.
 #pragma once
 
+#include <grpcpp/support/status.h>
+
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
-
-#include <grpcpp/support/status.h>
 
 #include "dispatch/clock.h"
 #include "smtpbridge/v1/sink.pb.h"
@@ -28,7 +28,8 @@ class SinkClient {
   // The same with a W3C `traceparent` for the call's metadata (empty: none). Clients that do
   // not propagate trace context leave this default.
   virtual CancelFn Call(const std::string& target, std::shared_ptr<const v1::SinkRequest> request,
-                        Clock::TimePoint deadline, const std::string& traceparent, SinkCallback done) {
+                        Clock::TimePoint deadline, const std::string& traceparent,
+                        SinkCallback done) {
     return Call(target, std::move(request), deadline, std::move(done));
   }
 };

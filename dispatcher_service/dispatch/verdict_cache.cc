@@ -18,8 +18,8 @@ std::string VerdictCache::Key(const std::string& binding, const v1::Event& event
   return key;
 }
 
-std::optional<v1::Verdict> VerdictCache::Lookup(const std::string& binding,
-                                                const v1::Event& event, Clock::TimePoint now) {
+std::optional<v1::Verdict> VerdictCache::Lookup(const std::string& binding, const v1::Event& event,
+                                                Clock::TimePoint now) {
   std::lock_guard lock(mu_);
   const auto scopes = scopes_by_binding_.find(binding);
   if (scopes == scopes_by_binding_.end() || !common::Cacheable(event)) return std::nullopt;
@@ -44,7 +44,8 @@ std::optional<v1::Verdict> VerdictCache::Lookup(const std::string& binding,
 void VerdictCache::Store(const std::string& binding, const v1::Event& event,
                          const v1::Verdict& verdict, Clock::TimePoint now) {
   const auto ttl = v1::FromProtoDuration(verdict.cache_ttl());
-  if (ttl <= std::chrono::nanoseconds::zero() || capacity_ == 0 || !common::Cacheable(event)) return;
+  if (ttl <= std::chrono::nanoseconds::zero() || capacity_ == 0 || !common::Cacheable(event))
+    return;
   const v1::CacheScope scope = verdict.cache_scope();
   const std::string scope_key = common::ScopeKey(scope, event);
   if (scope_key.empty()) return;
@@ -55,7 +56,8 @@ void VerdictCache::Store(const std::string& binding, const v1::Event& event,
     lru_.erase(it->second);
     index_.erase(it);
   }
-  lru_.push_front(Entry{key, verdict, now + std::chrono::duration_cast<Clock::TimePoint::duration>(ttl)});
+  lru_.push_front(
+      Entry{key, verdict, now + std::chrono::duration_cast<Clock::TimePoint::duration>(ttl)});
   index_.emplace(std::move(key), lru_.begin());
   while (lru_.size() > capacity_) {
     index_.erase(lru_.back().key);

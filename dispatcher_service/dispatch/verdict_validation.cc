@@ -30,30 +30,35 @@ bool IsQuit(const v1::Event& event) {
 VerdictCheck CheckReplySyntax(const v1::SmtpReply& reply) {
   const uint32_t code = reply.code();
   if (code < 200 || code > 599) {
-    return Refuse(VerdictProblem::kReplyCode, "reply code " + std::to_string(code) + " is not 200..599");
+    return Refuse(VerdictProblem::kReplyCode,
+                  "reply code " + std::to_string(code) + " is not 200..599");
   }
   const auto& enhanced = reply.enhanced_code();
   if (!enhanced.empty()) {
     if (!v1::IsEnhancedCode(enhanced)) {
-      return Refuse(VerdictProblem::kEnhancedCode, "enhanced code " + Quote(enhanced) + " is not X.Y.Z");
+      return Refuse(VerdictProblem::kEnhancedCode,
+                    "enhanced code " + Quote(enhanced) + " is not X.Y.Z");
     }
     if (static_cast<uint32_t>(enhanced[0] - '0') != code / 100) {
-      return Refuse(VerdictProblem::kEnhancedCode,
-                    "enhanced code " + Quote(enhanced) + " does not match reply code " + std::to_string(code));
+      return Refuse(VerdictProblem::kEnhancedCode, "enhanced code " + Quote(enhanced) +
+                                                       " does not match reply code " +
+                                                       std::to_string(code));
     }
   }
   if (reply.lines_size() > kMaxReplyLines) {
-    return Refuse(VerdictProblem::kReplyLines,
-                  std::to_string(reply.lines_size()) + " reply lines (at most " + std::to_string(kMaxReplyLines) + ")");
+    return Refuse(VerdictProblem::kReplyLines, std::to_string(reply.lines_size()) +
+                                                   " reply lines (at most " +
+                                                   std::to_string(kMaxReplyLines) + ")");
   }
   for (const auto& line : reply.lines()) {
     if (!v1::IsReplyText(line)) {
-      return Refuse(VerdictProblem::kReplyText, "reply line " + Quote(line) + " holds a control character");
+      return Refuse(VerdictProblem::kReplyText,
+                    "reply line " + Quote(line) + " holds a control character");
     }
     if (line.size() > kMaxReplyLineOctets) {
-      return Refuse(VerdictProblem::kReplyText,
-                    "reply line of " + std::to_string(line.size()) + " octets (at most " +
-                        std::to_string(kMaxReplyLineOctets) + ")");
+      return Refuse(VerdictProblem::kReplyText, "reply line of " + std::to_string(line.size()) +
+                                                    " octets (at most " +
+                                                    std::to_string(kMaxReplyLineOctets) + ")");
     }
   }
   return {};
@@ -64,14 +69,17 @@ VerdictCheck CheckReply(const v1::Verdict& verdict, const v1::Event& event) {
   const auto action = verdict.action();
   // An empty SmtpReply message (some encoders write one) is no reply.
   const auto& r = verdict.reply();
-  const bool has = verdict.has_reply() && (r.code() != 0 || !r.enhanced_code().empty() || r.lines_size() > 0);
+  const bool has =
+      verdict.has_reply() && (r.code() != 0 || !r.enhanced_code().empty() || r.lines_size() > 0);
   if (!has) {
-    if (action == v1::ACTION_RESPOND) return Refuse(VerdictProblem::kReplyMissing, "respond without a reply");
+    if (action == v1::ACTION_RESPOND)
+      return Refuse(VerdictProblem::kReplyMissing, "respond without a reply");
     return {};
   }
   const auto& reply = verdict.reply();
   if (action == v1::ACTION_SKIP_RECIPIENT) {
-    return Refuse(VerdictProblem::kReplyClass, "skip_recipient takes no reply (the client sees the next hop's)");
+    return Refuse(VerdictProblem::kReplyClass,
+                  "skip_recipient takes no reply (the client sees the next hop's)");
   }
   if ((action == v1::ACTION_CONTINUE || action == v1::ACTION_UNSPECIFIED) &&
       event.type() != v1::EVENT_TYPE_SERVER_RESPONSE) {
@@ -83,35 +91,42 @@ VerdictCheck CheckReply(const v1::Verdict& verdict, const v1::Event& event) {
   const std::string code_text = std::to_string(code);
   switch (action) {
     case v1::ACTION_RESPOND:
-      if (cls == 3) return Refuse(VerdictProblem::kReplyClass, "respond with " + code_text + ": 3xx is never allowed");
-      if (code == 421) return Refuse(VerdictProblem::kReplyClass, "respond with 421: use drop_session");
+      if (cls == 3)
+        return Refuse(VerdictProblem::kReplyClass,
+                      "respond with " + code_text + ": 3xx is never allowed");
+      if (code == 421)
+        return Refuse(VerdictProblem::kReplyClass, "respond with 421: use drop_session");
       if (code == 221 && !IsQuit(event)) {
         return Refuse(VerdictProblem::kReplyClass, "respond with 221 is only allowed on QUIT");
       }
       return {};
     case v1::ACTION_REJECT:
-      if (cls != 5) return Refuse(VerdictProblem::kReplyClass, "reject needs a 5xx reply, not " + code_text);
+      if (cls != 5)
+        return Refuse(VerdictProblem::kReplyClass, "reject needs a 5xx reply, not " + code_text);
       return {};
     case v1::ACTION_TEMPFAIL:
     case v1::ACTION_DEFER_IF_PERMIT:
     case v1::ACTION_DEFER_IF_REJECT:
       if (cls != 4 || code == 421) {
         return Refuse(VerdictProblem::kReplyClass, std::string(v1::ActionName(action)) +
-                                                       " needs a 4xx reply other than 421, not " + code_text);
+                                                       " needs a 4xx reply other than 421, not " +
+                                                       code_text);
       }
       return {};
     case v1::ACTION_DROP_SESSION:
-      if (code != 421) return Refuse(VerdictProblem::kReplyClass, "drop_session needs 421, not " + code_text);
+      if (code != 421)
+        return Refuse(VerdictProblem::kReplyClass, "drop_session needs 421, not " + code_text);
       return {};
     default: {  // CONTINUE on SERVER_RESPONSE: replaces the relayed reply, same class
       const uint32_t got = event.response().code() / 100;
       if (got != 0 && got != cls) {
-        return Refuse(VerdictProblem::kReplyClass,
-                      "a continue reply " + code_text + " must keep the class of the next hop's " +
-                          std::to_string(event.response().code()));
+        return Refuse(VerdictProblem::kReplyClass, "a continue reply " + code_text +
+                                                       " must keep the class of the next hop's " +
+                                                       std::to_string(event.response().code()));
       }
       if (got == 0 && cls == 3) {
-        return Refuse(VerdictProblem::kReplyClass, "a 3xx continue reply needs a 3xx server response");
+        return Refuse(VerdictProblem::kReplyClass,
+                      "a 3xx continue reply needs a 3xx server response");
       }
       return {};
     }
@@ -120,10 +135,12 @@ VerdictCheck CheckReply(const v1::Verdict& verdict, const v1::Event& event) {
 
 VerdictCheck CheckHeader(std::string_view name, std::string_view value) {
   if (!v1::IsHeaderName(name)) {
-    return Refuse(VerdictProblem::kHeaderName, "header name " + Quote(name) + " is not RFC 5322 ftext");
+    return Refuse(VerdictProblem::kHeaderName,
+                  "header name " + Quote(name) + " is not RFC 5322 ftext");
   }
   if (!v1::IsHeaderValue(value)) {
-    return Refuse(VerdictProblem::kHeaderValue, "header " + Quote(name) + " value holds NUL or a bare CR/LF");
+    return Refuse(VerdictProblem::kHeaderValue,
+                  "header " + Quote(name) + " value holds NUL or a bare CR/LF");
   }
   return {};
 }
@@ -139,8 +156,9 @@ VerdictCheck CheckAddress(std::string_view what, std::string_view address, bool 
 
 VerdictCheck CheckParameters(std::string_view what, std::string_view parameters) {
   if (!v1::IsEsmtpParameters(parameters)) {
-    return Refuse(VerdictProblem::kEsmtpParameters,
-                  std::string(what) + " parameters " + Quote(parameters) + " are not KEY[=VALUE] ...");
+    return Refuse(
+        VerdictProblem::kEsmtpParameters,
+        std::string(what) + " parameters " + Quote(parameters) + " are not KEY[=VALUE] ...");
   }
   return {};
 }
@@ -169,16 +187,19 @@ VerdictCheck CheckEdit(const v1::MessageEdit& edit) {
     case v1::MessageEdit::kInfo: {
       const auto& text = edit.has_warn() ? edit.warn().text() : edit.info().text();
       if (!v1::IsReplyText(text) || text.size() > kMaxReplyLineOctets) {
-        return Refuse(VerdictProblem::kEditText, "warn/info text " + Quote(text) + " is not one line of text");
+        return Refuse(VerdictProblem::kEditText,
+                      "warn/info text " + Quote(text) + " is not one line of text");
       }
       return {};
     }
     case v1::MessageEdit::kFilter: {
       // Postfix FILTER transport:destination: one token of printable ASCII with a colon.
       const auto& t = edit.filter().transport();
-      const bool printable = std::all_of(t.begin(), t.end(), [](char c) { return c > 32 && c < 127; });
+      const bool printable =
+          std::all_of(t.begin(), t.end(), [](char c) { return c > 32 && c < 127; });
       if (t.empty() || !printable || t.find(':') == std::string::npos || t.size() > 255) {
-        return Refuse(VerdictProblem::kEditText, "filter " + Quote(t) + " is not \"transport:destination\"");
+        return Refuse(VerdictProblem::kEditText,
+                      "filter " + Quote(t) + " is not \"transport:destination\"");
       }
       return {};
     }
@@ -191,49 +212,71 @@ VerdictCheck CheckEdit(const v1::MessageEdit& edit) {
     case v1::MessageEdit::EDIT_NOT_SET:
       break;
   }
-  return Refuse(VerdictProblem::kUnknownEdit, "an edit of a kind this dispatcher does not know (or empty)");
+  return Refuse(VerdictProblem::kUnknownEdit,
+                "an edit of a kind this dispatcher does not know (or empty)");
 }
 
 }  // namespace
 
 std::string_view VerdictProblemName(VerdictProblem problem) {
   switch (problem) {
-    case VerdictProblem::kNone: return "";
-    case VerdictProblem::kUnknownAction: return "unknown_action";
-    case VerdictProblem::kReplyMissing: return "reply_missing";
-    case VerdictProblem::kReplyCode: return "reply_code";
-    case VerdictProblem::kReplyClass: return "reply_class";
-    case VerdictProblem::kEnhancedCode: return "enhanced_code";
-    case VerdictProblem::kReplyText: return "reply_text";
-    case VerdictProblem::kReplyLines: return "reply_lines";
-    case VerdictProblem::kCommandText: return "command_text";
-    case VerdictProblem::kNextState: return "next_state";
-    case VerdictProblem::kCacheScope: return "cache_scope";
-    case VerdictProblem::kUnknownEdit: return "unknown_edit";
-    case VerdictProblem::kHeaderName: return "header_name";
-    case VerdictProblem::kHeaderValue: return "header_value";
-    case VerdictProblem::kAddress: return "address";
-    case VerdictProblem::kEsmtpParameters: return "esmtp_parameters";
-    case VerdictProblem::kEditText: return "edit_text";
+    case VerdictProblem::kNone:
+      return "";
+    case VerdictProblem::kUnknownAction:
+      return "unknown_action";
+    case VerdictProblem::kReplyMissing:
+      return "reply_missing";
+    case VerdictProblem::kReplyCode:
+      return "reply_code";
+    case VerdictProblem::kReplyClass:
+      return "reply_class";
+    case VerdictProblem::kEnhancedCode:
+      return "enhanced_code";
+    case VerdictProblem::kReplyText:
+      return "reply_text";
+    case VerdictProblem::kReplyLines:
+      return "reply_lines";
+    case VerdictProblem::kCommandText:
+      return "command_text";
+    case VerdictProblem::kNextState:
+      return "next_state";
+    case VerdictProblem::kCacheScope:
+      return "cache_scope";
+    case VerdictProblem::kUnknownEdit:
+      return "unknown_edit";
+    case VerdictProblem::kHeaderName:
+      return "header_name";
+    case VerdictProblem::kHeaderValue:
+      return "header_value";
+    case VerdictProblem::kAddress:
+      return "address";
+    case VerdictProblem::kEsmtpParameters:
+      return "esmtp_parameters";
+    case VerdictProblem::kEditText:
+      return "edit_text";
   }
   return "unknown";
 }
 
 VerdictCheck ValidateVerdict(const v1::Verdict& verdict, const v1::Event& event) {
   if (!v1::Action_IsValid(verdict.action())) {
-    return Refuse(VerdictProblem::kUnknownAction, "unknown action " + std::to_string(verdict.action()));
+    return Refuse(VerdictProblem::kUnknownAction,
+                  "unknown action " + std::to_string(verdict.action()));
   }
   if (auto check = CheckReply(verdict, event); !check.ok()) return check;
   for (const std::string* text : {&verdict.command().set_command(), &verdict.command().append()}) {
     if (!v1::IsReplyText(*text) || text->size() > kMaxCommandOctets) {
-      return Refuse(VerdictProblem::kCommandText, "command rewrite " + Quote(*text) + " holds a control character or is too long");
+      return Refuse(VerdictProblem::kCommandText, "command rewrite " + Quote(*text) +
+                                                      " holds a control character or is too long");
     }
   }
   if (!v1::OutboundState_IsValid(verdict.next_state())) {
-    return Refuse(VerdictProblem::kNextState, "unknown next_state " + std::to_string(verdict.next_state()));
+    return Refuse(VerdictProblem::kNextState,
+                  "unknown next_state " + std::to_string(verdict.next_state()));
   }
   if (!v1::CacheScope_IsValid(verdict.cache_scope())) {
-    return Refuse(VerdictProblem::kCacheScope, "unknown cache_scope " + std::to_string(verdict.cache_scope()));
+    return Refuse(VerdictProblem::kCacheScope,
+                  "unknown cache_scope " + std::to_string(verdict.cache_scope()));
   }
   for (const auto& edit : verdict.edits()) {
     if (auto check = CheckEdit(edit); !check.ok()) return check;

@@ -1,13 +1,12 @@
 #include "server/admin_auth.h"
 
+#include <grpc/grpc_security_constants.h>
+#include <grpcpp/security/auth_context.h>
 #include <openssl/crypto.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-
-#include <grpc/grpc_security_constants.h>
-#include <grpcpp/security/auth_context.h>
 
 namespace smtpbridge::dispatcher {
 namespace {
@@ -58,9 +57,10 @@ bool IsLoopbackPeer(const std::string& peer) {
 grpc::Status AdminAuth::Authorize(const grpc::ServerContext& context) const {
   if (token_.empty()) return grpc::Status::OK;
   if (!OverTls(context) && !IsLoopbackPeer(context.peer())) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        "admin token refused over plaintext from " + context.peer() +
-                            ": serve TLS (--tls-cert, --tls-key, --tls-client-ca) or call from loopback");
+    return grpc::Status(
+        grpc::StatusCode::UNAUTHENTICATED,
+        "admin token refused over plaintext from " + context.peer() +
+            ": serve TLS (--tls-cert, --tls-key, --tls-client-ca) or call from loopback");
   }
   const std::string expected = "Bearer " + token_;
   const auto& metadata = context.client_metadata();

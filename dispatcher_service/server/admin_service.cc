@@ -37,8 +37,8 @@ grpc::Status AdminService::Authorize(const grpc::ServerContext& context) const {
 }
 
 grpc::Status AdminService::HandleListBindings(grpc::ServerContext& context,
-                                        const v1::ListBindingsRequest& request,
-                                        v1::ListBindingsResponse* response) {
+                                              const v1::ListBindingsRequest& request,
+                                              v1::ListBindingsResponse* response) {
   if (auto status = Authorize(context); !status.ok()) return status;
   if (const auto set = store_->Current()) {
     for (const auto& b : set->bindings()) {
@@ -52,8 +52,8 @@ grpc::Status AdminService::HandleListBindings(grpc::ServerContext& context,
 }
 
 grpc::Status AdminService::HandleGetBindingStats(grpc::ServerContext& context,
-                                           const v1::GetBindingStatsRequest& request,
-                                           v1::GetBindingStatsResponse* response) {
+                                                 const v1::GetBindingStatsRequest& request,
+                                                 v1::GetBindingStatsResponse* response) {
   if (auto status = Authorize(context); !status.ok()) return status;
   // Every current binding appears, with zeros when it has not matched yet.
   std::set<std::string> listed;
@@ -71,7 +71,7 @@ grpc::Status AdminService::HandleGetBindingStats(grpc::ServerContext& context,
 }
 
 grpc::Status AdminService::HandleReload(grpc::ServerContext& context, const v1::ReloadRequest&,
-                                  v1::ReloadResponse* response) {
+                                        v1::ReloadResponse* response) {
   if (auto status = Authorize(context); !status.ok()) return status;
   const ReloadOutcome outcome = store_->Reload();
   response->set_ok(outcome.ok);

@@ -1,6 +1,7 @@
 // smtpbridge.v1.Admin: list bindings, their live stats, and reload. When an admin token is set,
-// every call needs "authorization: Bearer <token>" metadata, over TLS or from loopback. Served on the CqPool's queues (the
-// handlers run inline on a queue thread; Reload reads and validates the file there).
+// every call needs "authorization: Bearer <token>" metadata, over TLS or from loopback. Served on
+// the CqPool's queues (the handlers run inline on a queue thread; Reload reads and validates the
+// file there).
 #pragma once
 
 #include <memory>
@@ -24,13 +25,14 @@ class AdminService final : public v1::Admin::AsyncService {
   // After the server started: posts the first request of each method on `cq` (a pool queue).
   void Arm(grpc::ServerCompletionQueue* cq);
 
-  grpc::Status HandleListBindings(grpc::ServerContext& context, const v1::ListBindingsRequest& request,
-                            v1::ListBindingsResponse* response);
+  grpc::Status HandleListBindings(grpc::ServerContext& context,
+                                  const v1::ListBindingsRequest& request,
+                                  v1::ListBindingsResponse* response);
   grpc::Status HandleGetBindingStats(grpc::ServerContext& context,
-                               const v1::GetBindingStatsRequest& request,
-                               v1::GetBindingStatsResponse* response);
+                                     const v1::GetBindingStatsRequest& request,
+                                     v1::GetBindingStatsResponse* response);
   grpc::Status HandleReload(grpc::ServerContext& context, const v1::ReloadRequest& request,
-                      v1::ReloadResponse* response);
+                            v1::ReloadResponse* response);
 
  private:
   // UNAUTHENTICATED when a token is set and the call does not carry it (server/admin_auth.h).

@@ -50,7 +50,8 @@ std::string HashAddress(const std::string& address) {
   return out;
 }
 
-std::unique_ptr<DecisionLog> DecisionLog::Open(const DecisionLogOptions& options, std::string* error) {
+std::unique_ptr<DecisionLog> DecisionLog::Open(const DecisionLogOptions& options,
+                                               std::string* error) {
   if (options.sample_rate < 0 || options.sample_rate > 1) {
     *error = "--decision-log-sample: must be between 0 and 1";
     return nullptr;
@@ -69,10 +70,11 @@ DecisionLog::DecisionLog(DecisionLogOptions options, std::FILE* out, bool owns_o
     : options_(std::move(options)), out_(out), owns_out_(owns_out) {}
 
 void DecisionLog::ExportTo(prometheus::Registry& registry) {
-  auto& family = prometheus::BuildCounter()
-                     .Name("smtpbridge_dispatcher_decision_log_lines_total")
-                     .Help("Decision log lines by result: written, or left out by sampling or the rate cap")
-                     .Register(registry);
+  auto& family =
+      prometheus::BuildCounter()
+          .Name("smtpbridge_dispatcher_decision_log_lines_total")
+          .Help("Decision log lines by result: written, or left out by sampling or the rate cap")
+          .Register(registry);
   written_counter_ = &family.Add({{"result", "written"}});
   sampled_out_counter_ = &family.Add({{"result", "sampled_out"}});
   over_cap_counter_ = &family.Add({{"result", "over_cap"}});
@@ -83,7 +85,8 @@ DecisionLog::~DecisionLog() {
 }
 
 nlohmann::json DecisionLog::ToJson(const EventInfo& event, const v1::EvaluateResponse& response,
-                                   const std::vector<DecisionOutcome>& outcomes, bool hash_addresses) {
+                                   const std::vector<DecisionOutcome>& outcomes,
+                                   bool hash_addresses) {
   nlohmann::json bindings = nlohmann::json::array();
   // A shed event (admission control, smtpbridge/v1/shed.h) was not decided: no binding ran.
   const bool shed = v1::IsShedResponse(response);
@@ -105,9 +108,15 @@ nlohmann::json DecisionLog::ToJson(const EventInfo& event, const v1::EvaluateRes
     if (!o.shed && !o.outcome.error().empty()) b["error"] = o.outcome.error();
     if (o.binding->name() == response.decided_by()) {
       switch (o.outcome.kind()) {
-        case v1::SINK_OUTCOME_KIND_CACHED: source = "cache"; break;
-        case v1::SINK_OUTCOME_KIND_ANSWERED: source = "worker"; break;
-        default: source = "on_error"; break;  // the binding's on_error verdict decided
+        case v1::SINK_OUTCOME_KIND_CACHED:
+          source = "cache";
+          break;
+        case v1::SINK_OUTCOME_KIND_ANSWERED:
+          source = "worker";
+          break;
+        default:
+          source = "on_error";
+          break;  // the binding's on_error verdict decided
       }
     }
     bindings.push_back(std::move(b));
@@ -163,8 +172,8 @@ void DecisionLog::Write(const EventInfo& event, const v1::EvaluateResponse& resp
     }
   }
   // Built outside the lock; written whole under it, one line at a time.
-  const std::string text = ToJson(event, response, outcomes, options_.hash_addresses).dump(
-                               -1, ' ', false, nlohmann::json::error_handler_t::replace) +
+  const std::string text = ToJson(event, response, outcomes, options_.hash_addresses)
+                               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
                            "\n";
   std::lock_guard lock(mu_);
   std::fwrite(text.data(), 1, text.size(), out_);

@@ -6,27 +6,27 @@
 // (DispatchObserver::OnDecisionDetail). Format in docs/security.md.
 #pragma once
 
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-#include <prometheus/counter.h>
-#include <prometheus/registry.h>
 
 #include "dispatch/fanout.h"
 
 namespace smtpbridge::dispatcher {
 
 struct DecisionLogOptions {
-  std::string path;              // empty: off; "-": stdout; else a file, appended to
-  double sample_rate = 1.0;      // fraction of decisions written, 0..1
-  uint32_t max_per_second = 0;   // lines per second at most (0: no cap); the rest are counted
-  bool hash_addresses = false;   // envelope sender/recipient as sha256 prefixes
+  std::string path;             // empty: off; "-": stdout; else a file, appended to
+  double sample_rate = 1.0;     // fraction of decisions written, 0..1
+  uint32_t max_per_second = 0;  // lines per second at most (0: no cap); the rest are counted
+  bool hash_addresses = false;  // envelope sender/recipient as sha256 prefixes
 };
 
 class DecisionLog {

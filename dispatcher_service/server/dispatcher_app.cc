@@ -1,10 +1,10 @@
 #include "server/dispatcher_app.h"
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/ext/health_check_service_server_builder_option.h>
-#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/impl/server_builder_option.h>
 #include <grpcpp/impl/server_builder_plugin.h>
+#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
 
@@ -80,11 +80,13 @@ std::unique_ptr<DispatcherApp> DispatcherApp::Create(AppOptions options,
   app->fanout_->set_admission(app->admission_.get());
   app->metrics_->AddCollector([raw = app.get()] { return AdmissionGauges(*raw->admission_); });
   DispatcherApp* raw = app.get();
-  app->channels_.SetCredentialsFactory([raw](const std::string& target, grpc::ChannelArguments* args) {
-    return raw->worker_credentials_.Configure(target, args);
-  });
+  app->channels_.SetCredentialsFactory(
+      [raw](const std::string& target, grpc::ChannelArguments* args) {
+        return raw->worker_credentials_.Configure(target, args);
+      });
   app->store_ = std::make_unique<BindingsStore>(
-      app->options_.bindings_path, [raw](const std::shared_ptr<const BindingSet>& set) {
+      app->options_.bindings_path,
+      [raw](const std::shared_ptr<const BindingSet>& set) {
         // Cached verdicts belong to the old bindings (rules or sinks may have changed).
         raw->cache_.Clear();
         raw->worker_credentials_.Update(*set);
@@ -122,7 +124,8 @@ DispatcherApp::~DispatcherApp() {
 bool DispatcherApp::Start(std::string* error) {
   if (options_.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   dispatcher_service_ = std::make_unique<DispatcherService>(fanout_.get(), store_.get(), &cqs_);
-  admin_service_ = std::make_unique<AdminService>(store_.get(), &stats_, options_.admin_token, &cqs_);
+  admin_service_ =
+      std::make_unique<AdminService>(store_.get(), &stats_, options_.admin_token, &cqs_);
   admin_auth_ = std::make_unique<AdminAuth>(options_.admin_token);
   dispatcher_service_->SetAdminAuth(admin_auth_.get());
   dispatcher_service_->SetMetrics(metrics_.get());
@@ -133,7 +136,8 @@ bool DispatcherApp::Start(std::string* error) {
   builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
   if (!options_.reflection) builder.SetOption(std::make_unique<DropReflectionOption>());
   // No SO_REUSEPORT, client keepalive allowed, the max connection age (server_options.h).
-  grpc_server::ApplyServerArgs(builder, {options_.max_connection_age, options_.max_connection_age_grace});
+  grpc_server::ApplyServerArgs(builder,
+                               {options_.max_connection_age, options_.max_connection_age_grace});
   int port = 0;
   std::string tls_error;
   const auto credentials = tls::MakeServerCredentials(options_.tls, &tls_error);
@@ -142,8 +146,10 @@ bool DispatcherApp::Start(std::string* error) {
     return false;
   }
   if (!options_.tls.enabled && !IsLoopback(options_.listen)) {
-    spdlog::warn("listening on {} in plaintext: turn on mutual TLS (--tls-cert, --tls-key, "
-                 "--tls-client-ca) unless a mesh encrypts this hop", options_.listen);
+    spdlog::warn(
+        "listening on {} in plaintext: turn on mutual TLS (--tls-cert, --tls-key, "
+        "--tls-client-ca) unless a mesh encrypts this hop",
+        options_.listen);
   }
   builder.AddListeningPort(options_.listen, credentials, &port);
   builder.RegisterService(dispatcher_service_.get());
@@ -166,13 +172,13 @@ bool DispatcherApp::Start(std::string* error) {
   address_ = ReplacePort(options_.listen, port);
   if (options_.watch_interval.count() > 0) store_->StartWatching(options_.watch_interval);
   channels_.Start();  // re-resolves dns worker targets
-  spdlog::info("dispatcher listening on {} (bindings {}, generation {}, {} thread(s){}{})", address_,
-               store_->path(), store_->generation(), cqs_.size(),
-               options_.reflection ? ", reflection" : "",
-               options_.max_connection_age.count() > 0
-                   ? ", max connection age " + std::to_string(options_.max_connection_age.count()) + " ms"
-                   : std::string{},
-               options_.tls.enabled ? ", mutual TLS" : "");
+  spdlog::info(
+      "dispatcher listening on {} (bindings {}, generation {}, {} thread(s){}{})", address_,
+      store_->path(), store_->generation(), cqs_.size(), options_.reflection ? ", reflection" : "",
+      options_.max_connection_age.count() > 0
+          ? ", max connection age " + std::to_string(options_.max_connection_age.count()) + " ms"
+          : std::string{},
+      options_.tls.enabled ? ", mutual TLS" : "");
   return true;
 }
 
@@ -185,12 +191,13 @@ bool DispatcherApp::Shutdown() {
     // Health goes NOT_SERVING first: clients' health checks (Watch) take this replica out of
     // their round_robin, so new calls and streams go to the others.
     health_service_->SetServing(false);
-    const auto handoff_until =
-        std::chrono::steady_clock::now() + std::min(options_.stream_handoff, options_.drain_timeout);
+    const auto handoff_until = std::chrono::steady_clock::now() +
+                               std::min(options_.stream_handoff, options_.drain_timeout);
     health_service_->WaitWatchersTold(std::min(options_.stream_handoff, options_.drain_timeout));
     // Sinks replace their stream every second, now on another replica: wait (bounded) until
     // they did, so no request is in flight on a stream when it ends.
-    while (dispatcher_service_->open_streams() > 0 && std::chrono::steady_clock::now() < handoff_until) {
+    while (dispatcher_service_->open_streams() > 0 &&
+           std::chrono::steady_clock::now() < handoff_until) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     // Open EvaluateStreams still here end themselves once what they read is answered (left

@@ -51,7 +51,7 @@ struct AppOptions {
   std::chrono::milliseconds max_connection_age{0};
   std::chrono::milliseconds max_connection_age_grace{0};
   size_t cache_entries = 10000;
-  size_t threads = 0;  // completion-queue threads serving every method; 0: EffectiveThreads
+  size_t threads = 0;      // completion-queue threads serving every method; 0: EffectiveThreads
   bool reflection = true;  // gRPC server reflection (measured: no CPU per event while unused)
   // In-flight and per-pool limits (docs/overload.md): 10000 events, 1000 calls per pool.
   AdmissionOptions admission{.max_in_flight = 10000, .pool_limit = 1000};
@@ -74,7 +74,8 @@ class DispatcherApp {
  public:
   // Loads the bindings. nullptr with `errors` ("file:line: field: message") when they do not
   // validate or the metrics exposer cannot bind.
-  static std::unique_ptr<DispatcherApp> Create(AppOptions options, std::vector<std::string>* errors);
+  static std::unique_ptr<DispatcherApp> Create(AppOptions options,
+                                               std::vector<std::string>* errors);
   ~DispatcherApp();
 
   // Starts the gRPC server; false with `error` when it cannot listen.

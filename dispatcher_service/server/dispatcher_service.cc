@@ -41,7 +41,8 @@ class DispatcherService::EvaluateCall final : public cq::CqTag {
   void Handle() {
     const v1::EventType type = request_.event().type();
     if (type == v1::EVENT_TYPE_UNSPECIFIED || v1::EventTypeName(type) == "UNSPECIFIED") {
-      Finish({}, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "event.type is missing or unknown"));
+      Finish({},
+             grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "event.type is missing or unknown"));
       return;
     }
     if (request_.explain()) {
@@ -130,7 +131,8 @@ size_t DispatcherService::open_streams() {
   return streams_.size();
 }
 
-v1::GetInterestsResponse DispatcherService::Interests(const v1::GetInterestsRequest& request) const {
+v1::GetInterestsResponse DispatcherService::Interests(
+    const v1::GetInterestsRequest& request) const {
   v1::GetInterestsResponse response;
   if (const auto bindings = store_->Current()) {
     for (auto& interest : bindings->Interests(request.instance())) {

@@ -106,17 +106,17 @@ class EvaluateStream {
   std::mutex mu_;
   common::BatchQueue<v1::EvaluateResponse> queue_;  // answers waiting for the write in flight
   v1::EvaluateResponses writing_;                   // the message being written
-  size_t running_ = 0;                      // fan-outs whose answer is still to come
-  bool reading_ = false;                    // a Read is outstanding
-  bool read_closed_ = false;                // the client sends no more (or cannot)
-  bool write_pending_ = false;              // a Write is outstanding
-  bool broken_ = false;                     // a Write failed: nobody to answer any more
-  bool finishing_ = false;                  // Finish is outstanding
-  bool finished_ = false;                   // Finish completed
-  bool drain_requested_ = false;            // Drain() ran: the alarm below is or was set
-  bool drain_pending_ = false;              // the drain alarm's tag has not come back yet
-  bool draining_ = false;                   // finish UNAVAILABLE once nothing is in flight
-  grpc::Alarm drain_alarm_;                 // puts drain_op_ on cq_
+  size_t running_ = 0;                              // fan-outs whose answer is still to come
+  bool reading_ = false;                            // a Read is outstanding
+  bool read_closed_ = false;                        // the client sends no more (or cannot)
+  bool write_pending_ = false;                      // a Write is outstanding
+  bool broken_ = false;                             // a Write failed: nobody to answer any more
+  bool finishing_ = false;                          // Finish is outstanding
+  bool finished_ = false;                           // Finish completed
+  bool drain_requested_ = false;                    // Drain() ran: the alarm below is or was set
+  bool drain_pending_ = false;                      // the drain alarm's tag has not come back yet
+  bool draining_ = false;                           // finish UNAVAILABLE once nothing is in flight
+  grpc::Alarm drain_alarm_;                         // puts drain_op_ on cq_
 };
 
 }  // namespace smtpbridge::dispatcher

@@ -61,7 +61,8 @@ Metrics::Metrics(const std::string& listen)
                   .Register(*registry_)),
       invalid_verdicts_(prometheus::BuildCounter()
                             .Name("smtpbridge_dispatcher_invalid_verdicts_total")
-                            .Help("Worker verdicts refused by the contract check (the binding's on_error applied), by binding and problem")
+                            .Help("Worker verdicts refused by the contract check (the binding's "
+                                  "on_error applied), by binding and problem")
                             .Register(*registry_)),
       bindings_(prometheus::BuildGauge()
                     .Name("smtpbridge_dispatcher_bindings")
@@ -89,7 +90,8 @@ Metrics::Metrics(const std::string& listen)
                 .Register(*registry_)),
       call_latency_(prometheus::BuildHistogram()
                         .Name("smtpbridge_dispatcher_binding_call_seconds")
-                        .Help("Worker call time per binding, from the call's start to its outcome (answered, timeout or error)")
+                        .Help("Worker call time per binding, from the call's start to its outcome "
+                              "(answered, timeout or error)")
                         .Register(*registry_)),
       latency_(prometheus::BuildHistogram()
                    .Name("smtpbridge_dispatcher_evaluate_seconds")
@@ -112,26 +114,44 @@ Metrics::Metrics(const std::string& listen)
 }
 
 void Metrics::Event(std::string_view event_type) {
-  event_children_.Get(event_type, [&]() -> auto& { return events_.Add({{"event", std::string(event_type)}}); })
+  event_children_
+      .Get(
+          event_type,
+          [&]() -> auto& {
+            return events_.Add({{"event", std::string(event_type)}});
+          })
       .Increment();
 }
 
 void Metrics::Decision(std::string_view action, double seconds) {
-  decision_children_.Get(action, [&]() -> auto& { return decisions_.Add({{"action", std::string(action)}}); })
+  decision_children_
+      .Get(
+          action,
+          [&]() -> auto& {
+            return decisions_.Add({{"action", std::string(action)}});
+          })
       .Increment();
   latency_.Observe(seconds);
 }
 
 void Metrics::Outcome(const std::string& binding, std::string_view kind) {
   outcome_children_
-      .Get(Key2(binding, kind),
-           [&]() -> auto& { return outcomes_.Add({{"binding", binding}, {"kind", std::string(kind)}}); })
+      .Get(
+          Key2(binding, kind),
+          [&]() -> auto& {
+            return outcomes_.Add({{"binding", binding}, {"kind", std::string(kind)}});
+          })
       .Increment();
 }
 
 void Metrics::CallLatency(const std::string& binding, double seconds) {
   static const prometheus::Histogram::BucketBoundaries kBuckets = LatencyBuckets();
-  call_latency_children_.Get(binding, [&]() -> auto& { return call_latency_.Add({{"binding", binding}}, kBuckets); })
+  call_latency_children_
+      .Get(
+          binding,
+          [&]() -> auto& {
+            return call_latency_.Add({{"binding", binding}}, kBuckets);
+          })
       .Observe(seconds);
 }
 
@@ -140,9 +160,7 @@ void Metrics::Reload(bool ok, size_t bindings) {
   if (ok) bindings_.Add({}).Set(static_cast<double>(bindings));
 }
 
-void Metrics::Hedge(const std::string& binding) {
-  hedges_.Add({{"binding", binding}}).Increment();
-}
+void Metrics::Hedge(const std::string& binding) { hedges_.Add({{"binding", binding}}).Increment(); }
 
 void Metrics::Ejected(const std::string& pool, size_t out_now) {
   ejections_.Add({{"pool", pool}}).Increment();
@@ -164,7 +182,13 @@ void Metrics::Endpoints(const std::string& pool, size_t endpoints) {
 void Metrics::Retry(const std::string& pool) { retries_.Add({{"pool", pool}}).Increment(); }
 
 void Metrics::Shed(std::string_view reason) {
-  shed_children_.Get(reason, [&]() -> auto& { return shed_.Add({{"reason", std::string(reason)}}); }).Increment();
+  shed_children_
+      .Get(
+          reason,
+          [&]() -> auto& {
+            return shed_.Add({{"reason", std::string(reason)}});
+          })
+      .Increment();
 }
 
 void Metrics::AddCollector(std::function<std::vector<prometheus::MetricFamily>()> collect) {
@@ -204,17 +228,17 @@ void AddGauge(prometheus::MetricFamily* f, std::vector<prometheus::ClientMetric:
 }  // namespace
 
 std::vector<prometheus::MetricFamily> AdmissionGauges(const Admission& admission) {
-  auto in_flight = GaugeFamily("smtpbridge_dispatcher_in_flight_events",
-                               "Events received and not yet answered");
+  auto in_flight =
+      GaugeFamily("smtpbridge_dispatcher_in_flight_events", "Events received and not yet answered");
   AddGauge(&in_flight, {}, static_cast<double>(admission.in_flight()));
   auto limit = GaugeFamily("smtpbridge_dispatcher_max_in_flight_events",
                            "Global in-flight limit; events over it are shed (0: unlimited)");
   AddGauge(&limit, {}, static_cast<double>(admission.options().max_in_flight));
   auto pool_in_flight = GaugeFamily("smtpbridge_dispatcher_pool_in_flight",
                                     "Worker calls in flight, by pool (target)");
-  auto pool_limit = GaugeFamily(
-      "smtpbridge_dispatcher_pool_concurrency_limit",
-      "Worker calls allowed in flight, by pool; adaptive when enabled (0: unlimited)");
+  auto pool_limit =
+      GaugeFamily("smtpbridge_dispatcher_pool_concurrency_limit",
+                  "Worker calls allowed in flight, by pool; adaptive when enabled (0: unlimited)");
   for (const auto& p : admission.pools()) {
     AddGauge(&pool_in_flight, {{"pool", p.target}}, static_cast<double>(p.in_flight));
     AddGauge(&pool_limit, {{"pool", p.target}}, static_cast<double>(p.limit));

@@ -11,10 +11,10 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <vector>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace smtpbridge::dispatcher {
 
@@ -49,9 +49,7 @@ class Metrics {
   void StreamBatchReceived(size_t events) {
     stream_batch_received_.Observe(static_cast<double>(events));
   }
-  void StreamBatchSent(size_t events) {
-    stream_batch_sent_.Observe(static_cast<double>(events));
-  }
+  void StreamBatchSent(size_t events) { stream_batch_sent_.Observe(static_cast<double>(events)); }
   // "host:port" the exposer listens on (the real port when 0 was asked for).
   std::string address() const;
 

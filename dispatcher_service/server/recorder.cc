@@ -20,12 +20,18 @@ std::string_view TraceIdOrDash(const EventInfo& event) {
 
 std::string_view OutcomeKindName(v1::SinkOutcomeKind kind) {
   switch (kind) {
-    case v1::SINK_OUTCOME_KIND_ANSWERED: return "answered";
-    case v1::SINK_OUTCOME_KIND_CACHED: return "cached";
-    case v1::SINK_OUTCOME_KIND_TIMEOUT: return "timeout";
-    case v1::SINK_OUTCOME_KIND_ERROR: return "error";
-    case v1::SINK_OUTCOME_KIND_CANCELLED: return "cancelled";
-    default: return "pending";
+    case v1::SINK_OUTCOME_KIND_ANSWERED:
+      return "answered";
+    case v1::SINK_OUTCOME_KIND_CACHED:
+      return "cached";
+    case v1::SINK_OUTCOME_KIND_TIMEOUT:
+      return "timeout";
+    case v1::SINK_OUTCOME_KIND_ERROR:
+      return "error";
+    case v1::SINK_OUTCOME_KIND_CANCELLED:
+      return "cancelled";
+    default:
+      return "pending";
   }
 }
 
@@ -37,17 +43,20 @@ void Recorder::OnOutcome(const EventInfo& event, const v1::Binding& binding,
     metrics_->Outcome(binding.name(), kind);
     // A cancelled call's time says nothing about the worker; cached outcomes made no call.
     if (outcome.has_latency() && outcome.kind() != v1::SINK_OUTCOME_KIND_CANCELLED) {
-      metrics_->CallLatency(binding.name(),
-                            std::chrono::duration<double>(v1::FromProtoDuration(outcome.latency())).count());
+      metrics_->CallLatency(
+          binding.name(),
+          std::chrono::duration<double>(v1::FromProtoDuration(outcome.latency())).count());
     }
   }
   const bool failed = outcome.kind() == v1::SINK_OUTCOME_KIND_TIMEOUT ||
                       outcome.kind() == v1::SINK_OUTCOME_KIND_ERROR;
   if (failed && AllowWarning()) {
-    spdlog::warn("worker {} binding={} sink={} event_id={} session={} trace_id={} event={} error=\"{}\" on_error={}",
-                 kind, binding.name(), binding.sink(), event.event_id, event.session_id,
-                 TraceIdOrDash(event), v1::EventTypeName(event.type), v1::EscapeForLog(outcome.error()),
-                 v1::ActionName(outcome.verdict().action()));
+    spdlog::warn(
+        "worker {} binding={} sink={} event_id={} session={} trace_id={} event={} error=\"{}\" "
+        "on_error={}",
+        kind, binding.name(), binding.sink(), event.event_id, event.session_id,
+        TraceIdOrDash(event), v1::EventTypeName(event.type), v1::EscapeForLog(outcome.error()),
+        v1::ActionName(outcome.verdict().action()));
   } else if (outcome.observed() && !IsContinue(outcome.verdict())) {
     spdlog::debug("observe binding={} event_id={} trace_id={} verdict={}", binding.name(),
                   event.event_id, TraceIdOrDash(event), v1::ActionName(outcome.verdict().action()));
@@ -97,12 +106,14 @@ void Recorder::OnDecision(const EventInfo& event, const v1::EvaluateResponse& re
     // Worker text is escaped (no CR/LF can forge a log line); the reply is the one the host
     // enforces, defaults included.
     const v1::SmtpReply enforced = EnforcedReply(response.verdict());
-    spdlog::info("decision action={} decided_by={} event_id={} session={} trace_id={} event={} keyword={} reply=\"{}\" reason=\"{}\" elapsed_us={}",
-                 action, response.decided_by(), event.event_id, event.session_id,
-                 TraceIdOrDash(event), v1::EventTypeName(event.type), v1::EscapeForLog(event.keyword),
-                 enforced.code() != 0 ? v1::EscapeForLog(v1::ReplyText(enforced)) : "",
-                 v1::EscapeForLog(response.verdict().reason()),
-                 std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
+    spdlog::info(
+        "decision action={} decided_by={} event_id={} session={} trace_id={} event={} keyword={} "
+        "reply=\"{}\" reason=\"{}\" elapsed_us={}",
+        action, response.decided_by(), event.event_id, event.session_id, TraceIdOrDash(event),
+        v1::EventTypeName(event.type), v1::EscapeForLog(event.keyword),
+        enforced.code() != 0 ? v1::EscapeForLog(v1::ReplyText(enforced)) : "",
+        v1::EscapeForLog(response.verdict().reason()),
+        std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
   }
 }
 

@@ -23,7 +23,9 @@ class Recorder : public DispatchObserver, public PoolListener {
   // `clock` (may be null) times the "N suppressed" line of rate-limited warnings, so it is
   // written when the second ends even if no later warning comes.
   Recorder(BindingStatsRegistry* stats, Metrics* metrics, Clock* clock = nullptr)
-      : stats_(stats), metrics_(metrics), warnings_(clock, "worker warning(s)", kWarningsPerSecond) {}
+      : stats_(stats),
+        metrics_(metrics),
+        warnings_(clock, "worker warning(s)", kWarningsPerSecond) {}
 
   void OnOutcome(const EventInfo& event, const v1::Binding& binding,
                  const v1::SinkOutcome& outcome) override;

@@ -6,13 +6,12 @@
 #include <grpcpp/security/credentials.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "bindings/rule.h"
 #include "smtpbridge/grpc/client_channel.h"
@@ -28,7 +27,8 @@ namespace {
 // dispatchers reaches a serving one.
 std::shared_ptr<grpc::Channel> Channel(const Connection& c) {
   // The shared client configuration, with TLS (and a client certificate) when asked for.
-  grpc::ChannelArguments args = grpc_client::ClientChannelArgs(grpc_client::kDispatcherHealthService);
+  grpc::ChannelArguments args =
+      grpc_client::ClientChannelArgs(grpc_client::kDispatcherHealthService);
   tls::ApplyChannelArgs(c.tls, &args);
   std::string error;
   auto credentials = tls::MakeChannelCredentials(c.tls, &error);
@@ -62,20 +62,29 @@ std::string Micros(const google::protobuf::Duration& d) {
 
 std::string OnErrorName(v1::OnError e) {
   switch (e) {
-    case v1::ON_ERROR_TEMPFAIL: return "tempfail";
-    case v1::ON_ERROR_REJECT: return "reject";
-    default: return "continue";
+    case v1::ON_ERROR_TEMPFAIL:
+      return "tempfail";
+    case v1::ON_ERROR_REJECT:
+      return "reject";
+    default:
+      return "continue";
   }
 }
 
 std::string KindName(v1::SinkOutcomeKind kind) {
   switch (kind) {
-    case v1::SINK_OUTCOME_KIND_ANSWERED: return "answered";
-    case v1::SINK_OUTCOME_KIND_CACHED: return "cached";
-    case v1::SINK_OUTCOME_KIND_TIMEOUT: return "timeout";
-    case v1::SINK_OUTCOME_KIND_ERROR: return "error";
-    case v1::SINK_OUTCOME_KIND_CANCELLED: return "cancelled";
-    default: return "pending";
+    case v1::SINK_OUTCOME_KIND_ANSWERED:
+      return "answered";
+    case v1::SINK_OUTCOME_KIND_CACHED:
+      return "cached";
+    case v1::SINK_OUTCOME_KIND_TIMEOUT:
+      return "timeout";
+    case v1::SINK_OUTCOME_KIND_ERROR:
+      return "error";
+    case v1::SINK_OUTCOME_KIND_CANCELLED:
+      return "cancelled";
+    default:
+      return "pending";
   }
 }
 
@@ -101,16 +110,28 @@ std::string Esc(const std::string& text) { return v1::EscapeForLog(text); }
 
 std::string EditText(const v1::MessageEdit& e) {
   switch (e.edit_case()) {
-    case v1::MessageEdit::kAddHeader: return "add_header " + Esc(e.add_header().name()) + ": " + Esc(e.add_header().value());
-    case v1::MessageEdit::kInsertHeader: return "insert_header " + Esc(e.insert_header().name()) + ": " + Esc(e.insert_header().value());
-    case v1::MessageEdit::kChangeHeader: return "change_header " + Esc(e.change_header().name()) + ": " + Esc(e.change_header().value());
-    case v1::MessageEdit::kChangeSender: return "change_sender <" + Esc(e.change_sender().address()) + ">";
-    case v1::MessageEdit::kAddRecipient: return "add_recipient <" + Esc(e.add_recipient().address()) + ">";
-    case v1::MessageEdit::kDeleteRecipient: return "delete_recipient <" + Esc(e.delete_recipient().address()) + ">";
-    case v1::MessageEdit::kQuarantine: return "quarantine " + Esc(e.quarantine().reason());
-    case v1::MessageEdit::kDiscard: return "discard";
-    case v1::MessageEdit::kReplaceBody: return "replace_body (" + std::to_string(e.replace_body().body().size()) + " octets)";
-    default: return "?";
+    case v1::MessageEdit::kAddHeader:
+      return "add_header " + Esc(e.add_header().name()) + ": " + Esc(e.add_header().value());
+    case v1::MessageEdit::kInsertHeader:
+      return "insert_header " + Esc(e.insert_header().name()) + ": " +
+             Esc(e.insert_header().value());
+    case v1::MessageEdit::kChangeHeader:
+      return "change_header " + Esc(e.change_header().name()) + ": " +
+             Esc(e.change_header().value());
+    case v1::MessageEdit::kChangeSender:
+      return "change_sender <" + Esc(e.change_sender().address()) + ">";
+    case v1::MessageEdit::kAddRecipient:
+      return "add_recipient <" + Esc(e.add_recipient().address()) + ">";
+    case v1::MessageEdit::kDeleteRecipient:
+      return "delete_recipient <" + Esc(e.delete_recipient().address()) + ">";
+    case v1::MessageEdit::kQuarantine:
+      return "quarantine " + Esc(e.quarantine().reason());
+    case v1::MessageEdit::kDiscard:
+      return "discard";
+    case v1::MessageEdit::kReplaceBody:
+      return "replace_body (" + std::to_string(e.replace_body().body().size()) + " octets)";
+    default:
+      return "?";
   }
 }
 
@@ -136,19 +157,18 @@ int Status(const Connection& c) {
   for (const auto& s : stats.stats()) by_name[s.name()] = s;
   std::cout << "bindings: " << list.bindings_size() << " from " << list.source() << " (generation "
             << list.generation() << ")\n";
-  std::vector<std::vector<std::string>> rows{{"NAME", "INST", "EVENT", "PRIO", "MODE", "ENABLED",
-                                              "SINK", "RULE", "TIMEOUT", "ON_ERROR", "MATCHED", "ANSWERED", "CACHED",
-                                              "TIMEOUTS", "ERRORS", "CANCELLED", "P50", "P99"}};
+  std::vector<std::vector<std::string>> rows{
+      {"NAME", "INST", "EVENT", "PRIO", "MODE", "ENABLED", "SINK", "RULE", "TIMEOUT", "ON_ERROR",
+       "MATCHED", "ANSWERED", "CACHED", "TIMEOUTS", "ERRORS", "CANCELLED", "P50", "P99"}};
   for (const auto& b : list.bindings()) {
     const auto& s = by_name[b.name()];
-    rows.push_back({b.name(), std::to_string(b.instance()), std::string(v1::EventTypeName(b.event())),
-                    std::to_string(b.priority()),
-                    b.mode() == v1::BINDING_MODE_OBSERVE ? "observe" : "enforce",
-                    b.enabled() ? "yes" : "no", b.sink(), b.rule(), Micros(b.timeout()),
-                    OnErrorName(b.on_error()), std::to_string(s.matched()),
-                    std::to_string(s.answered()), std::to_string(s.cached()),
-                    std::to_string(s.timeouts()), std::to_string(s.errors()),
-                    std::to_string(s.cancelled()), Micros(s.latency_p50()), Micros(s.latency_p99())});
+    rows.push_back(
+        {b.name(), std::to_string(b.instance()), std::string(v1::EventTypeName(b.event())),
+         std::to_string(b.priority()), b.mode() == v1::BINDING_MODE_OBSERVE ? "observe" : "enforce",
+         b.enabled() ? "yes" : "no", b.sink(), b.rule(), Micros(b.timeout()),
+         OnErrorName(b.on_error()), std::to_string(s.matched()), std::to_string(s.answered()),
+         std::to_string(s.cached()), std::to_string(s.timeouts()), std::to_string(s.errors()),
+         std::to_string(s.cancelled()), Micros(s.latency_p50()), Micros(s.latency_p99())});
   }
   PrintTable(rows);
   return 0;
@@ -163,8 +183,8 @@ int Reload(const Connection& c) {
   if (!status.ok()) return Fail("Admin.Reload", status);
   if (!response.ok()) {
     for (const auto& e : response.errors()) std::cerr << e << "\n";
-    std::cerr << "bridgectl: reload failed; the dispatcher keeps generation " << response.generation()
-              << " (" << response.bindings() << " bindings)\n";
+    std::cerr << "bridgectl: reload failed; the dispatcher keeps generation "
+              << response.generation() << " (" << response.bindings() << " bindings)\n";
     return 2;
   }
   std::cout << "reloaded: generation " << response.generation() << ", " << response.bindings()
@@ -244,7 +264,8 @@ int TestEvent(const Connection& c, const TestEventOptions& o) {
 
   auto channel = Channel(c);
   // Connect first, so the round trip measures the call and not the TCP/HTTP2 handshake.
-  channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::milliseconds(c.timeout_ms));
+  channel->WaitForConnected(std::chrono::system_clock::now() +
+                            std::chrono::milliseconds(c.timeout_ms));
   auto stub = v1::Dispatcher::NewStub(channel);
   grpc::ClientContext context;
   Prepare(c, &context, true);  // a test event is explained: that needs the admin token
@@ -270,15 +291,19 @@ int TestEvent(const Connection& c, const TestEventOptions& o) {
   std::cout << "verdict:    " << v1::ActionName(v.action());
   if (v.has_reply() && v.reply().code() != 0) std::cout << " " << Esc(v1::ReplyText(v.reply()));
   std::cout << "\n";
-  std::cout << "decided by: " << (response.decided_by().empty() ? "(every sink continued)" : response.decided_by()) << "\n";
+  std::cout << "decided by: "
+            << (response.decided_by().empty() ? "(every sink continued)" : response.decided_by())
+            << "\n";
   if (!v.reason().empty()) std::cout << "reason:     " << Esc(v.reason()) << "\n";
   if (v.tags_size() > 0) {
     std::string tags;
     for (const auto& t : v.tags()) tags += (tags.empty() ? "" : ", ") + Esc(t);
     std::cout << "tags:       " << tags << "\n";
   }
-  if (!v.command().set_command().empty()) std::cout << "set command: " << Esc(v.command().set_command()) << "\n";
-  if (!v.command().append().empty()) std::cout << "append:     \"" << Esc(v.command().append()) << "\"\n";
+  if (!v.command().set_command().empty())
+    std::cout << "set command: " << Esc(v.command().set_command()) << "\n";
+  if (!v.command().append().empty())
+    std::cout << "append:     \"" << Esc(v.command().append()) << "\"\n";
   for (const auto& e : v.edits()) std::cout << "edit:       " << EditText(e) << "\n";
   std::cout << "matched:    " << response.matched() << " enforce binding(s)\n";
   if (response.outcomes_size() > 0) {
@@ -286,7 +311,9 @@ int TestEvent(const Connection& c, const TestEventOptions& o) {
         {"BINDING", "PRIORITY", "OUTCOME", "LATENCY", "MODE", "VERDICT", "DETAIL"}};
     for (const auto& oc : response.outcomes()) {
       std::string verdict(v1::ActionName(oc.verdict().action()));
-      if (oc.kind() == v1::SINK_OUTCOME_KIND_CANCELLED || oc.kind() == v1::SINK_OUTCOME_KIND_UNSPECIFIED) verdict = "-";
+      if (oc.kind() == v1::SINK_OUTCOME_KIND_CANCELLED ||
+          oc.kind() == v1::SINK_OUTCOME_KIND_UNSPECIFIED)
+        verdict = "-";
       if (oc.verdict().has_reply() && oc.verdict().reply().code() != 0) {
         verdict += " " + std::to_string(oc.verdict().reply().code());
       }

@@ -10,7 +10,7 @@
 namespace smtpbridge::bridgectl {
 
 struct Connection {
-  std::string dispatcher;   // HOST:PORT or any gRPC target
+  std::string dispatcher;  // HOST:PORT or any gRPC target
   // Sent as "authorization: Bearer <token>" when set: from --admin-token-file or the
   // SMTPBRIDGE_ADMIN_TOKEN environment variable, never the command line.
   std::string admin_token;

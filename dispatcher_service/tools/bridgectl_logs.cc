@@ -1,15 +1,13 @@
 #include "tools/bridgectl_logs.h"
 
-#include <csignal>
-
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 namespace smtpbridge::bridgectl {
 namespace {

@@ -1,7 +1,6 @@
 // bridgectl: smtpreg.vbs for smtpbridge. File verbs edit a bindings YAML file (validated with
 // the dispatcher's own loader, written atomically); live verbs talk to a running dispatcher.
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "bindings/file_editor.h"
@@ -44,11 +43,13 @@ int Enum(const std::string& path) {
               << "  enabled:   " << (p.enabled() ? "true" : "false") << "\n";
     if (b.hedge_after) {
       std::cout << "  hedge_after: "
-                << std::chrono::duration_cast<std::chrono::microseconds>(*b.hedge_after).count() / 1000.0
+                << std::chrono::duration_cast<std::chrono::microseconds>(*b.hedge_after).count() /
+                       1000.0
                 << "ms\n";
     }
     if (p.body_limit() > 0) std::cout << "  body_limit: " << p.body_limit() << "\n";
-    for (const auto& [k, v] : p.sink_properties()) std::cout << "  property:  " << k << " = " << v << "\n";
+    for (const auto& [k, v] : p.sink_properties())
+      std::cout << "  property:  " << k << " = " << v << "\n";
     std::cout << "  source:    " << p.source() << "\n";
   }
   std::cout << result.set->bindings().size() << " binding(s)\n";
@@ -89,14 +90,18 @@ int main(int argc, char** argv) {
   cli.add_option("-d,--dispatcher", conn.dispatcher, "dispatcher address for the live verbs")
       ->capture_default_str();
   std::string argv_token, token_file;
-  cli.add_option("--admin-token", argv_token, "refused: use --admin-token-file or SMTPBRIDGE_ADMIN_TOKEN");
+  cli.add_option("--admin-token", argv_token,
+                 "refused: use --admin-token-file or SMTPBRIDGE_ADMIN_TOKEN");
   cli.add_option("--admin-token-file", token_file,
                  "file holding the token for Admin calls and test-event (default: the "
                  "SMTPBRIDGE_ADMIN_TOKEN environment variable)");
-  cli.add_option("--tls-ca", conn.tls.ca_file, "TLS to the dispatcher: CA of its certificate")->group("TLS");
-  cli.add_option("--tls-cert", conn.tls.cert_file, "TLS to the dispatcher: client certificate (PEM)")
+  cli.add_option("--tls-ca", conn.tls.ca_file, "TLS to the dispatcher: CA of its certificate")
       ->group("TLS");
-  cli.add_option("--tls-key", conn.tls.key_file, "TLS to the dispatcher: its key (PEM)")->group("TLS");
+  cli.add_option("--tls-cert", conn.tls.cert_file,
+                 "TLS to the dispatcher: client certificate (PEM)")
+      ->group("TLS");
+  cli.add_option("--tls-key", conn.tls.key_file, "TLS to the dispatcher: its key (PEM)")
+      ->group("TLS");
   cli.add_option("--tls-server-name", conn.tls.server_name,
                  "TLS to the dispatcher: name its certificate carries, instead of the address")
       ->group("TLS");
@@ -109,10 +114,12 @@ int main(int argc, char** argv) {
   std::string priority, timeout, on_error, mode, instance, body_limit;
   auto* add = cli.add_subcommand("add", "add a binding to the file");
   add->add_option("--name", nb.name, "unique name")->required();
-  add->add_option("--event", nb.event, "event type (INBOUND_COMMAND, OnSmtpInboundCommand, ...)")->required();
+  add->add_option("--event", nb.event, "event type (INBOUND_COMMAND, OnSmtpInboundCommand, ...)")
+      ->required();
   add->add_option("--rule", nb.rule, "SEO rule, e.g. \"RCPT TO=*@example.com;MAIL\"")->required();
   add->add_option("--sink", nb.sink, "worker gRPC target, e.g. ipv4:127.0.0.1:50051")->required();
-  add->add_option("--priority", priority, "0..32767 or PRIO_HIGHEST/HIGH/MEDIUM/LOW/DEFAULT/LOWEST");
+  add->add_option("--priority", priority,
+                  "0..32767 or PRIO_HIGHEST/HIGH/MEDIUM/LOW/DEFAULT/LOWEST");
   add->add_option("--timeout", timeout, "per-call timeout, e.g. 50ms");
   add->add_option("--on-error", on_error, "continue | tempfail | reject");
   add->add_option("--mode", mode, "enforce | observe");
@@ -135,7 +142,8 @@ int main(int argc, char** argv) {
   disable->add_option("name", name, "binding name")->required();
 
   std::string set_rule, set_priority, set_timeout, set_sink, set_on_error, set_mode;
-  auto* set = cli.add_subcommand("set", "change a binding's rule, priority, timeout, sink, on_error or mode in place");
+  auto* set = cli.add_subcommand(
+      "set", "change a binding's rule, priority, timeout, sink, on_error or mode in place");
   set->add_option("name", name, "binding name")->required();
   set->add_option("--rule", set_rule, "new SEO rule");
   set->add_option("--priority", set_priority, "new priority (0..32767 or PRIO_*)");
@@ -146,18 +154,21 @@ int main(int argc, char** argv) {
 
   std::string log_file;
   bool follow = false;
-  auto* logs = cli.add_subcommand("logs", "pretty-print a decision log (dispatcher --decision-log, sink fallback_log)");
+  auto* logs = cli.add_subcommand(
+      "logs", "pretty-print a decision log (dispatcher --decision-log, sink fallback_log)");
   logs->add_option("file", log_file, "JSON-lines file (\"-\": stdin)")->required();
   logs->add_flag("-F,--follow", follow, "keep printing lines as they are appended (Ctrl-C ends)");
 
-  auto* status = cli.add_subcommand("status", "bindings and live per-binding stats of a dispatcher");
+  auto* status =
+      cli.add_subcommand("status", "bindings and live per-binding stats of a dispatcher");
   auto* reload = cli.add_subcommand("reload", "make the dispatcher reload its bindings file");
 
   smtpbridge::bridgectl::TestEventOptions te;
   std::string response_code;
   auto* test = cli.add_subcommand("test-event", "send a synthetic event and explain the verdict");
   test->add_option("--event", te.event, "event type")->capture_default_str();
-  test->add_option("--command", te.command, "command line, e.g. \"RCPT TO:<a@example.com>\" or _EOD");
+  test->add_option("--command", te.command,
+                   "command line, e.g. \"RCPT TO:<a@example.com>\" or _EOD");
   test->add_option("--sender", te.sender, "envelope sender (\"<>\" for the null sender)");
   test->add_option("--recipient", te.recipients, "accepted recipient (repeatable)");
   test->add_option("--client", te.client, "client IP address")->capture_default_str();
@@ -186,7 +197,8 @@ int main(int argc, char** argv) {
     return EditFile(file, [&](BindingsFileEditor& e, std::string* err) { return e.Add(nb, err); });
   }
   if (remove->parsed()) {
-    return EditFile(file, [&](BindingsFileEditor& e, std::string* err) { return e.Remove(name, err); });
+    return EditFile(file,
+                    [&](BindingsFileEditor& e, std::string* err) { return e.Remove(name, err); });
   }
   if (setprop->parsed()) {
     return EditFile(file, [&](BindingsFileEditor& e, std::string* err) {
@@ -200,9 +212,8 @@ int main(int argc, char** argv) {
   }
   if (enable->parsed() || disable->parsed()) {
     const bool on = enable->parsed();
-    return EditFile(file, [&](BindingsFileEditor& e, std::string* err) {
-      return e.SetEnabled(name, on, err);
-    });
+    return EditFile(
+        file, [&](BindingsFileEditor& e, std::string* err) { return e.SetEnabled(name, on, err); });
   }
   if (set->parsed()) {
     const std::vector<std::pair<std::string, std::string>> fields = {

@@ -1,11 +1,10 @@
 // smtpbridge-dispatcher: parse flags, build the DispatcherApp, run until SIGTERM/SIGINT.
 // SIGHUP reloads the bindings. Exit codes: 0 clean stop, 1 cannot start, 2 invalid bindings.
 #include <signal.h>
-
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -22,9 +21,11 @@ using smtpbridge::dispatcher::AppOptions;
 // --tls-* (this server: mutual TLS) and --worker-tls-* (the default for calls to workers).
 // A group turns on when any of its files is given; docs/security.md.
 void AddTlsFlags(CLI::App& cli, AppOptions& options, std::string& refresh) {
-  cli.add_option("--tls-cert", options.tls.cert_file, "serve mutual TLS: this server's certificate chain (PEM)")
+  cli.add_option("--tls-cert", options.tls.cert_file,
+                 "serve mutual TLS: this server's certificate chain (PEM)")
       ->group("TLS");
-  cli.add_option("--tls-key", options.tls.key_file, "serve mutual TLS: its private key (PEM)")->group("TLS");
+  cli.add_option("--tls-key", options.tls.key_file, "serve mutual TLS: its private key (PEM)")
+      ->group("TLS");
   cli.add_option("--tls-client-ca", options.tls.ca_file,
                  "serve mutual TLS: CA that signs the client certificates accepted (required)")
       ->group("TLS");
@@ -34,7 +35,8 @@ void AddTlsFlags(CLI::App& cli, AppOptions& options, std::string& refresh) {
   cli.add_option("--worker-tls-cert", options.worker_tls.cert_file,
                  "TLS to workers: the dispatcher's client certificate (PEM)")
       ->group("TLS");
-  cli.add_option("--worker-tls-key", options.worker_tls.key_file, "TLS to workers: its private key (PEM)")
+  cli.add_option("--worker-tls-key", options.worker_tls.key_file,
+                 "TLS to workers: its private key (PEM)")
       ->group("TLS");
   cli.add_option("--worker-tls-server-name", options.worker_tls.server_name,
                  "TLS to workers: name their certificates carry, instead of the target's host")
@@ -77,9 +79,11 @@ int main(int argc, char** argv) {
   std::string drain = "5s";
   std::string max_age = "0";
   std::string max_age_grace = "0";
-  CLI::App cli{"smtpbridge dispatcher: fans SMTP events out to policy workers by binding and "
-               "returns the priority-merged verdict"};
-  cli.add_option("--listen", options.listen, "gRPC listen address HOST:PORT (port 0: any free port)")
+  CLI::App cli{
+      "smtpbridge dispatcher: fans SMTP events out to policy workers by binding and "
+      "returns the priority-merged verdict"};
+  cli.add_option("--listen", options.listen,
+                 "gRPC listen address HOST:PORT (port 0: any free port)")
       ->capture_default_str();
   cli.add_option("--bindings", options.bindings_path, "bindings YAML file (see docs/bindings.md)")
       ->required();
@@ -88,10 +92,12 @@ int main(int argc, char** argv) {
   cli.add_option("--metrics-listen", options.metrics_listen,
                  "serve Prometheus metrics on HOST:PORT (off when empty)");
   std::string argv_token, token_file;
-  cli.add_option("--admin-token", argv_token, "refused: use --admin-token-file or SMTPBRIDGE_ADMIN_TOKEN");
-  cli.add_option("--admin-token-file", token_file,
-                 "file holding the admin token (default: the SMTPBRIDGE_ADMIN_TOKEN environment "
-                 "variable); Admin calls and test events then need \"authorization: Bearer TOKEN\"");
+  cli.add_option("--admin-token", argv_token,
+                 "refused: use --admin-token-file or SMTPBRIDGE_ADMIN_TOKEN");
+  cli.add_option(
+      "--admin-token-file", token_file,
+      "file holding the admin token (default: the SMTPBRIDGE_ADMIN_TOKEN environment "
+      "variable); Admin calls and test events then need \"authorization: Bearer TOKEN\"");
   cli.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -170,8 +176,9 @@ int main(int argc, char** argv) {
                "adapt each worker pool's concurrency limit to its latency (a gradient controller; "
                "--pool-concurrency-limit caps it); off by default");
   CLI11_PARSE(cli, argc, argv);
-  options.pools.transport = worker_transport == "unary" ? smtpbridge::dispatcher::WorkerTransport::kUnary
-                                                        : smtpbridge::dispatcher::WorkerTransport::kStream;
+  options.pools.transport = worker_transport == "unary"
+                                ? smtpbridge::dispatcher::WorkerTransport::kUnary
+                                : smtpbridge::dispatcher::WorkerTransport::kStream;
 
   auto logger = spdlog::stderr_color_mt("dispatcher");
   spdlog::set_default_logger(logger);
@@ -191,24 +198,30 @@ int main(int argc, char** argv) {
     std::cerr << "--outlier-ejection and --worker-reresolve take durations like \"1s\"\n";
     return 1;
   }
-  options.pools.outlier.base_ejection = std::chrono::duration_cast<std::chrono::milliseconds>(*ejection_d);
+  options.pools.outlier.base_ejection =
+      std::chrono::duration_cast<std::chrono::milliseconds>(*ejection_d);
   options.pools.outlier.max_ejection = options.pools.outlier.base_ejection * 30;
-  options.pools.reresolve_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*reresolve_d);
+  options.pools.reresolve_interval =
+      std::chrono::duration_cast<std::chrono::milliseconds>(*reresolve_d);
   options.drain_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*drain_d);
   const auto age_d = smtpbridge::v1::ParseDurationText(max_age);
   const auto grace_d = smtpbridge::v1::ParseDurationText(max_age_grace);
   if (!age_d || !grace_d) {
-    std::cerr << "--max-connection-age and --max-connection-age-grace take durations like \"5m\" or \"0\"\n";
+    std::cerr << "--max-connection-age and --max-connection-age-grace take durations like \"5m\" "
+                 "or \"0\"\n";
     return 1;
   }
   options.max_connection_age = std::chrono::duration_cast<std::chrono::milliseconds>(*age_d);
-  options.max_connection_age_grace = std::chrono::duration_cast<std::chrono::milliseconds>(*grace_d);
+  options.max_connection_age_grace =
+      std::chrono::duration_cast<std::chrono::milliseconds>(*grace_d);
   if (!FinishTlsFlags(options, tls_refresh)) return 1;
   if (!argv_token.empty()) {
-    std::cerr << "smtpbridge-dispatcher: " << smtpbridge::dispatcher::kAdminTokenArgvRefused << "\n";
+    std::cerr << "smtpbridge-dispatcher: " << smtpbridge::dispatcher::kAdminTokenArgvRefused
+              << "\n";
     return 1;
   }
-  if (std::string e; !smtpbridge::dispatcher::LoadAdminToken(token_file, &options.admin_token, &e)) {
+  if (std::string e;
+      !smtpbridge::dispatcher::LoadAdminToken(token_file, &options.admin_token, &e)) {
     std::cerr << "smtpbridge-dispatcher: " << e << "\n";
     return 1;
   }
@@ -236,7 +249,8 @@ int main(int argc, char** argv) {
     std::cerr << "smtpbridge-dispatcher: " << error << "\n";
     return 1;
   }
-  if (!app->metrics_address().empty()) spdlog::info("metrics on http://{}/metrics", app->metrics_address());
+  if (!app->metrics_address().empty())
+    spdlog::info("metrics on http://{}/metrics", app->metrics_address());
   if (!ready_file.empty() && !smtpbridge::common::WriteReadyFile(ready_file, app->address())) {
     std::cerr << "smtpbridge-dispatcher: cannot write " << ready_file << "\n";
     app->Shutdown();

@@ -32,7 +32,9 @@ std::shared_ptr<WorkerPool> ChannelPool::Get(const std::string& target) {
   if (!pool) {
     ChannelFactory factory = factory_;
     if (!factory) {
-      factory = [this, target](const std::string& endpoint) { return EndpointChannel(target, endpoint); };
+      factory = [this, target](const std::string& endpoint) {
+        return EndpointChannel(target, endpoint);
+      };
     }
     pool = std::make_shared<WorkerPool>(target, clock_, options_, std::move(factory), resolver_,
                                         listener_);
@@ -50,7 +52,8 @@ std::shared_ptr<grpc::Channel> ChannelPool::EndpointChannel(const std::string& t
     args.SetString(GRPC_ARG_DEFAULT_AUTHORITY,
                    (v6 ? "[" + parsed.host + "]" : parsed.host) + ":" + parsed.port);
   }
-  auto credentials = credentials_ ? credentials_(target, &args) : grpc::InsecureChannelCredentials();
+  auto credentials =
+      credentials_ ? credentials_(target, &args) : grpc::InsecureChannelCredentials();
   return grpc::CreateCustomChannel(endpoint, credentials, args);
 }
 
@@ -122,17 +125,17 @@ void ChannelPool::Run() {
   while (!stopping_) {
     cv_.wait_for(lock, kWantedCheck);
     if (stopping_) break;
-    const bool round = options_.reresolve_interval.count() > 0 &&
-                       std::chrono::steady_clock::now() >= next_round;
+    const bool round =
+        options_.reresolve_interval.count() > 0 && std::chrono::steady_clock::now() >= next_round;
     std::vector<std::shared_ptr<WorkerPool>> due;
     for (const auto& [target, pool] : pools_) {
-      if (pool->resolvable() &&
-          (round || pool->refresh_wanted() || pool->endpoint_count() == 0)) {
+      if (pool->resolvable() && (round || pool->refresh_wanted() || pool->endpoint_count() == 0)) {
         due.push_back(pool);
       }
     }
     if (round) next_round = std::chrono::steady_clock::now() + options_.reresolve_interval;
-    const bool report = !reachability_reported_ && std::chrono::steady_clock::now() >= started_ + kReachabilityGrace;
+    const bool report = !reachability_reported_ &&
+                        std::chrono::steady_clock::now() >= started_ + kReachabilityGrace;
     if (report) reachability_reported_ = true;
     lock.unlock();
     for (const auto& pool : due) {
@@ -159,10 +162,11 @@ void ChannelPool::ReportUnreachable() {
   }
   for (const auto& [target, pool] : pools) {
     if (pool->connected_count() > 0) continue;
-    spdlog::warn("binding(s) {}: no worker of sink {} is reachable {} ms after start ({} address(es)); "
-                 "their events get their on_error until one is",
-                 users.count(target) ? users[target] : "?", target, kReachabilityGrace.count(),
-                 pool->endpoint_count());
+    spdlog::warn(
+        "binding(s) {}: no worker of sink {} is reachable {} ms after start ({} address(es)); "
+        "their events get their on_error until one is",
+        users.count(target) ? users[target] : "?", target, kReachabilityGrace.count(),
+        pool->endpoint_count());
   }
 }
 

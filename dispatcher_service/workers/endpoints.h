@@ -30,8 +30,8 @@ WorkerTarget ParseWorkerTarget(const std::string& target);
 
 // Host and port to single-address gRPC targets ("ipv4:10.0.0.1:50051", "ipv6:[fd00::1]:50051"),
 // sorted and without duplicates; empty with `error` when the name does not resolve. Blocking.
-using Resolver = std::function<std::vector<std::string>(const std::string& host,
-                                                        const std::string& port, std::string* error)>;
+using Resolver = std::function<std::vector<std::string>(
+    const std::string& host, const std::string& port, std::string* error)>;
 std::vector<std::string> ResolveHostPort(const std::string& host, const std::string& port,
                                          std::string* error);
 

@@ -39,8 +39,8 @@ struct CallState {
   std::string traceparent;  // empty: none
   std::mutex mu;
   SinkCallback done;
-  std::shared_ptr<Attempt> current;       // the unary attempt running, or
-  std::shared_ptr<WorkerStream> stream;   // the stream the attempt is on
+  std::shared_ptr<Attempt> current;      // the unary attempt running, or
+  std::shared_ptr<WorkerStream> stream;  // the stream the attempt is on
   uint64_t stream_id = 0;
   bool cancelled = false;
   int attempts = 0;
@@ -55,7 +55,8 @@ bool StartUnary(const std::shared_ptr<CallState>& call, WorkerPool::Pick pick, b
   auto attempt = std::make_shared<Attempt>();
   attempt->pick = std::move(pick);
   attempt->call = call;
-  if (!call->traceparent.empty()) attempt->context.AddMetadata(trace::kMetadataKey, call->traceparent);
+  if (!call->traceparent.empty())
+    attempt->context.AddMetadata(trace::kMetadataKey, call->traceparent);
   // gRPC deadlines are system_clock time points.
   const auto left = call->deadline - std::chrono::steady_clock::now();
   attempt->context.set_deadline(
@@ -73,8 +74,8 @@ bool StartUnary(const std::shared_ptr<CallState>& call, WorkerPool::Pick pick, b
     if (!again) ++call->attempts;
   }
   attempt->self = attempt;
-  attempt->rpc = attempt->pick.endpoint->stub->PrepareAsyncOnEvent(&attempt->context,
-                                                                   *call->request, call->cqs->Pick());
+  attempt->rpc = attempt->pick.endpoint->stub->PrepareAsyncOnEvent(
+      &attempt->context, *call->request, call->cqs->Pick());
   attempt->rpc->StartCall();
   attempt->rpc->Finish(&attempt->verdict, &attempt->status, attempt.get());
   return true;
@@ -95,7 +96,8 @@ bool StartAttempt(const std::shared_ptr<CallState>& call, WorkerPool::Pick pick)
         if (unsupported) {
           // Never evaluated: the same attempt as unary OnEvent on the same endpoint.
           if (StartUnary(call, pick, true)) return;
-          AttemptDone(call, pick, grpc::Status(grpc::StatusCode::UNAVAILABLE, "dispatcher shutting down"), {});
+          AttemptDone(call, pick,
+                      grpc::Status(grpc::StatusCode::UNAVAILABLE, "dispatcher shutting down"), {});
           return;
         }
         AttemptDone(call, pick, status, std::move(verdict));
@@ -132,8 +134,8 @@ void AttemptDone(const std::shared_ptr<CallState>& call, const WorkerPool::Pick&
   SinkCallback callback;
   {
     std::lock_guard lock(call->mu);
-    const bool retry = status.error_code() == grpc::StatusCode::UNAVAILABLE &&
-                       !call->cancelled && call->attempts == 1 && now < call->deadline;
+    const bool retry = status.error_code() == grpc::StatusCode::UNAVAILABLE && !call->cancelled &&
+                       call->attempts == 1 && now < call->deadline;
     call->current = nullptr;
     call->stream = nullptr;
     if (!retry) {
@@ -157,7 +159,8 @@ void AttemptDone(const std::shared_ptr<CallState>& call, const WorkerPool::Pick&
 
 }  // namespace
 
-CallResult ClassifyCall(const grpc::Status& status, Clock::TimePoint now, Clock::TimePoint deadline) {
+CallResult ClassifyCall(const grpc::Status& status, Clock::TimePoint now,
+                        Clock::TimePoint deadline) {
   if (status.ok()) return CallResult::kSuccess;
   const auto code = status.error_code();
   if (code == grpc::StatusCode::CANCELLED || code == grpc::StatusCode::DEADLINE_EXCEEDED) {
@@ -166,10 +169,12 @@ CallResult ClassifyCall(const grpc::Status& status, Clock::TimePoint now, Clock:
   return CallResult::kFailure;
 }
 
-std::shared_ptr<WorkerStream> GrpcSinkClient::StreamFor(WorkerPool& pool, WorkerPool::Endpoint& endpoint) {
+std::shared_ptr<WorkerStream> GrpcSinkClient::StreamFor(WorkerPool& pool,
+                                                        WorkerPool::Endpoint& endpoint) {
   if (pool.options().transport != WorkerTransport::kStream || !endpoint.channel) return nullptr;
   std::call_once(endpoint.stream_once, [&] {
-    auto stream = std::make_shared<WorkerStream>(pool.target(), endpoint.address, endpoint.channel, cqs_, listener_);
+    auto stream = std::make_shared<WorkerStream>(pool.target(), endpoint.address, endpoint.channel,
+                                                 cqs_, listener_);
     std::lock_guard lock(streams_mu_);
     std::erase_if(streams_, [](const auto& w) { return w.expired(); });
     streams_.push_back(stream);
@@ -210,7 +215,8 @@ CancelFn GrpcSinkClient::Call(const std::string& target,
   auto pick = call->pool->Choose();
   if (!pick) {
     auto callback = std::move(call->done);
-    callback(grpc::Status(grpc::StatusCode::UNAVAILABLE, "no address for worker target " + target), {});
+    callback(grpc::Status(grpc::StatusCode::UNAVAILABLE, "no address for worker target " + target),
+             {});
     return nullptr;
   }
   if (!StartAttempt(call, pick)) {

@@ -37,7 +37,8 @@ class GrpcSinkClient : public SinkClient {
   // `traceparent` (non-empty) goes out with every attempt: the request's traceparent on a
   // stream, the "traceparent" metadata of a unary call.
   CancelFn Call(const std::string& target, std::shared_ptr<const v1::SinkRequest> request,
-                Clock::TimePoint deadline, const std::string& traceparent, SinkCallback done) override;
+                Clock::TimePoint deadline, const std::string& traceparent,
+                SinkCallback done) override;
 
   // Metrics for the streams (may be null); before the first call.
   void set_stream_listener(StreamListener* listener) { listener_ = listener; }
@@ -61,6 +62,7 @@ class GrpcSinkClient : public SinkClient {
 // How a finished call counts for its endpoint's health: a success, a failure (an error status,
 // or cancelled/expired at its deadline: a timeout), or nothing (cancelled before its deadline,
 // because the decision was made elsewhere).
-CallResult ClassifyCall(const grpc::Status& status, Clock::TimePoint now, Clock::TimePoint deadline);
+CallResult ClassifyCall(const grpc::Status& status, Clock::TimePoint now,
+                        Clock::TimePoint deadline);
 
 }  // namespace smtpbridge::dispatcher

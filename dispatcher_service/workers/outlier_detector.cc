@@ -6,14 +6,16 @@ namespace smtpbridge::dispatcher {
 
 bool OutlierDetector::Eligible(OutlierState& s, Clock::TimePoint now, bool* probing_started) const {
   switch (s.mode) {
-    case OutlierState::Mode::kHealthy: return true;
+    case OutlierState::Mode::kHealthy:
+      return true;
     case OutlierState::Mode::kEjected:
       if (now < s.ejected_until) return false;
       s.mode = OutlierState::Mode::kProbing;
       s.probe_in_flight = false;
       if (probing_started) *probing_started = true;
       return true;
-    case OutlierState::Mode::kProbing: return !s.probe_in_flight;
+    case OutlierState::Mode::kProbing:
+      return !s.probe_in_flight;
   }
   return true;
 }
@@ -68,7 +70,8 @@ OutlierDetector::Change OutlierDetector::OnResult(OutlierState& s, CallResult re
     return Change::kNone;
   }
   ++s.consecutive_failures;
-  if (options_.consecutive_failures == 0 || s.consecutive_failures < options_.consecutive_failures) {
+  if (options_.consecutive_failures == 0 ||
+      s.consecutive_failures < options_.consecutive_failures) {
     return Change::kNone;
   }
   if (out_now >= MaxOut(total)) return Change::kNone;  // keep it: too many are out already

@@ -19,8 +19,10 @@ void WorkerCredentials::Update(const BindingSet& set) {
     const auto it = by_target_.find(target);
     const tls::TlsOptions& now = it == by_target_.end() ? default_ : it->second;
     if (!(now == used)) {
-      spdlog::warn("worker {}: new TLS settings apply after a restart (its channel is open); "
-                   "certificate files themselves are re-read without one", target);
+      spdlog::warn(
+          "worker {}: new TLS settings apply after a restart (its channel is open); "
+          "certificate files themselves are re-read without one",
+          target);
     }
   }
 }
@@ -31,8 +33,8 @@ tls::TlsOptions WorkerCredentials::For(const std::string& target) const {
   return it == by_target_.end() ? default_ : it->second;
 }
 
-std::shared_ptr<grpc::ChannelCredentials> WorkerCredentials::Configure(const std::string& target,
-                                                                       grpc::ChannelArguments* args) {
+std::shared_ptr<grpc::ChannelCredentials> WorkerCredentials::Configure(
+    const std::string& target, grpc::ChannelArguments* args) {
   const tls::TlsOptions o = For(target);
   {
     std::lock_guard lock(mu_);
@@ -45,9 +47,11 @@ std::shared_ptr<grpc::ChannelCredentials> WorkerCredentials::Configure(const std
   // the files are back, which the watcher notices.
   spdlog::error("worker {}: {}; its calls fail until the files are fixed", target, error);
   grpc::experimental::TlsChannelCredentialsOptions options;
-  options.set_certificate_provider(std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-      o.key_file, o.cert_file, o.ca_file,
-      static_cast<unsigned int>(std::max(o.refresh_interval, tls::kMinRefreshInterval).count())));
+  options.set_certificate_provider(
+      std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+          o.key_file, o.cert_file, o.ca_file,
+          static_cast<unsigned int>(
+              std::max(o.refresh_interval, tls::kMinRefreshInterval).count())));
   if (!o.ca_file.empty()) options.watch_root_certs();
   if (!o.cert_file.empty()) options.watch_identity_key_cert_pairs();
   return grpc::experimental::TlsCredentials(options);

@@ -122,7 +122,8 @@ void WorkerPool::Done(const Pick& pick, CallResult result) {
       retry_tokens_ = std::min(options_.retry_tokens, retry_tokens_ + options_.retry_token_ratio);
     } else if (result == CallResult::kFailure) {
       retry_tokens_ = std::max(0.0, retry_tokens_ - 1);
-      if (++failures_in_a_row_ >= std::max<size_t>(endpoints_.size(), 1) * 2) refresh_wanted_ = true;
+      if (++failures_in_a_row_ >= std::max<size_t>(endpoints_.size(), 1) * 2)
+        refresh_wanted_ = true;
     }
     if (e.removed) return;
     change = detector_.OnResult(e.outlier, result, pick.probe, clock_->Now(), OutLocked(),

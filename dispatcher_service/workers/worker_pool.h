@@ -56,7 +56,8 @@ class PoolListener {
   virtual ~PoolListener() = default;
   virtual void OnEjected(const std::string& target, const std::string& endpoint,
                          Clock::duration ejected_for, uint32_t times, size_t out_now) = 0;
-  virtual void OnReturned(const std::string& target, const std::string& endpoint, size_t out_now) = 0;
+  virtual void OnReturned(const std::string& target, const std::string& endpoint,
+                          size_t out_now) = 0;
   virtual void OnEndpoints(const std::string& target, size_t endpoints) = 0;
   virtual void OnRetry(const std::string& target) = 0;
 };
@@ -119,7 +120,7 @@ class WorkerPool {
   std::vector<std::string> addresses() const;
   size_t endpoint_count() const;
   size_t connected_count() const;  // endpoints whose channel is READY
-  size_t out_count() const;  // ejected or probing
+  size_t out_count() const;        // ejected or probing
   uint64_t ejections() const { return ejections_.load(); }
   uint64_t retries() const { return retries_.load(); }
 

@@ -56,9 +56,10 @@ struct WorkerStream::Stream {
   grpc::ClientContext context;
   std::unique_ptr<grpc::GenericClientAsyncReaderWriter> rw;
   grpc::ByteBuffer incoming;
-  grpc::ByteBuffer outgoing;        // the write in flight
-  common::BatchQueue<grpc::Slice> queued{{kMaxBatch, kMaxBatchBytes}};  // request entries waiting for it
-  std::vector<uint64_t> cancels;    // ids for the next message's cancel list
+  grpc::ByteBuffer outgoing;  // the write in flight
+  common::BatchQueue<grpc::Slice> queued{
+      {kMaxBatch, kMaxBatchBytes}};  // request entries waiting for it
+  std::vector<uint64_t> cancels;     // ids for the next message's cancel list
   grpc::Status status;
   Op start, read, write, finish;
   SteadyClock::time_point retire_at;  // takes new calls until then

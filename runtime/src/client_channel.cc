@@ -6,7 +6,8 @@ namespace smtpbridge::grpc_client {
 
 std::string ServiceConfigJson(std::string_view health_service) {
   // Service names are proto full names: no character needs JSON escaping.
-  std::string json = R"({"loadBalancingConfig":[{"round_robin":{}}],"healthCheckConfig":{"serviceName":")";
+  std::string json =
+      R"({"loadBalancingConfig":[{"round_robin":{}}],"healthCheckConfig":{"serviceName":")";
   json += health_service;
   json += R"("})";
   if (!health_service.empty()) {
@@ -27,7 +28,8 @@ grpc::ChannelArguments ClientChannelArgs(std::string_view health_service) {
   grpc::ChannelArguments args;
   args.SetServiceConfigJSON(ServiceConfigJson(health_service));
   // Health checking needs GRPC_ARG_INHIBIT_HEALTH_CHECKING unset (it is, by default).
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, static_cast<int>(kInitialReconnectBackoff.count()));
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+              static_cast<int>(kInitialReconnectBackoff.count()));
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(kMinReconnectBackoff.count()));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(kMaxReconnectBackoff.count()));
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(kKeepaliveTime.count()));

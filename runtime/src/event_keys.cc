@@ -7,7 +7,8 @@ namespace {
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
     s.remove_suffix(1);
   return s;
 }
@@ -56,7 +57,8 @@ std::string CommandKey(const v1::Event& event) {
   Add(&key, CommandArgument(event.command()));
   Add(&key, event.type() == v1::EVENT_TYPE_SERVER_RESPONSE ? std::to_string(event.response().code())
                                                            : std::string());
-  Add(&key, event.type() == v1::EVENT_TYPE_CONNECT ? event.session().client().address() : std::string());
+  Add(&key,
+      event.type() == v1::EVENT_TYPE_CONNECT ? event.session().client().address() : std::string());
   return key;
 }
 
@@ -68,7 +70,9 @@ std::string ScopeKey(v1::CacheScope scope, const v1::Event& event) {
       return event.session().client().address();
     case v1::CACHE_SCOPE_SENDER:
       // The null sender is a real sender; has_sender tells it from "no transaction".
-      return event.envelope().has_sender() ? "<" + common::AsciiLower(event.envelope().sender()) + ">" : "";
+      return event.envelope().has_sender()
+                 ? "<" + common::AsciiLower(event.envelope().sender()) + ">"
+                 : "";
     case v1::CACHE_SCOPE_RECIPIENT:
       return common::AsciiLower(Recipient(event));
     case v1::CACHE_SCOPE_SESSION:

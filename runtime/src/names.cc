@@ -1,12 +1,12 @@
 #include "smtpbridge/v1/names.h"
 
-#include "smtpbridge/common/ascii.h"
-
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <charconv>
 #include <utility>
+
+#include "smtpbridge/common/ascii.h"
 
 namespace smtpbridge::v1 {
 namespace {
@@ -40,11 +40,13 @@ std::string_view EventTypeName(EventType type) {
 
 std::optional<EventType> ParseEventType(std::string_view text) {
   constexpr std::string_view kPrefix = "EVENT_TYPE_";
-  if (text.size() > kPrefix.size() && common::EqualsIgnoreCase(text.substr(0, kPrefix.size()), kPrefix)) {
+  if (text.size() > kPrefix.size() &&
+      common::EqualsIgnoreCase(text.substr(0, kPrefix.size()), kPrefix)) {
     text.remove_prefix(kPrefix.size());
   }
   for (const auto& e : kEventNames) {
-    if (common::EqualsIgnoreCase(text, e.name) || common::EqualsIgnoreCase(text, e.seo_name)) return e.type;
+    if (common::EqualsIgnoreCase(text, e.name) || common::EqualsIgnoreCase(text, e.seo_name))
+      return e.type;
   }
   return std::nullopt;
 }
@@ -52,15 +54,24 @@ std::optional<EventType> ParseEventType(std::string_view text) {
 std::string_view ActionName(Action action) {
   switch (action) {
     case ACTION_UNSPECIFIED:
-    case ACTION_CONTINUE: return "continue";
-    case ACTION_RESPOND: return "respond";
-    case ACTION_REJECT: return "reject";
-    case ACTION_TEMPFAIL: return "tempfail";
-    case ACTION_DROP_SESSION: return "drop_session";
-    case ACTION_SKIP_RECIPIENT: return "skip_recipient";
-    case ACTION_DEFER_IF_PERMIT: return "defer_if_permit";
-    case ACTION_DEFER_IF_REJECT: return "defer_if_reject";
-    default: return "unknown";
+    case ACTION_CONTINUE:
+      return "continue";
+    case ACTION_RESPOND:
+      return "respond";
+    case ACTION_REJECT:
+      return "reject";
+    case ACTION_TEMPFAIL:
+      return "tempfail";
+    case ACTION_DROP_SESSION:
+      return "drop_session";
+    case ACTION_SKIP_RECIPIENT:
+      return "skip_recipient";
+    case ACTION_DEFER_IF_PERMIT:
+      return "defer_if_permit";
+    case ACTION_DEFER_IF_REJECT:
+      return "defer_if_reject";
+    default:
+      return "unknown";
   }
 }
 
@@ -74,15 +85,18 @@ std::string ReplyText(const SmtpReply& reply) {
 }
 
 std::optional<std::chrono::nanoseconds> ParseDurationText(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+    text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+    text.remove_suffix(1);
   if (text.empty()) return std::nullopt;
   double value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc{} || value < 0) return std::nullopt;
   std::string_view unit(end, text.data() + text.size() - end);
   static constexpr std::pair<std::string_view, double> kUnits[] = {
-      {"", 1e6}, {"ns", 1}, {"us", 1e3}, {"µs", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
+      {"", 1e6},   {"ns", 1},  {"us", 1e3}, {"µs", 1e3},
+      {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
   for (const auto& [name, scale] : kUnits) {
     if (unit == name) {
       const double ns = value * scale;

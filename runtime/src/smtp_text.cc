@@ -23,7 +23,8 @@ size_t Utf8Length(std::string_view text, size_t i) {
     if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return 0;
   }
   const auto c1 = static_cast<unsigned char>(text[i + 1]);
-  if (len == 3 && ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0))) return 0;  // overlong, surrogates
+  if (len == 3 && ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0)))
+    return 0;  // overlong, surrogates
   if (len == 4 && ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 >= 0x90))) return 0;
   return len;
 }
@@ -82,9 +83,11 @@ bool IsDomain(std::string_view s) {
     size_t dot = s.find('.', start);
     if (dot == std::string_view::npos) dot = s.size();
     const auto label = s.substr(start, dot - start);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
+      return false;
     for (char c : label) {
-      if (!IsAlpha(c) && !IsDigit(c) && c != '-' && static_cast<unsigned char>(c) < 0x80) return false;
+      if (!IsAlpha(c) && !IsDigit(c) && c != '-' && static_cast<unsigned char>(c) < 0x80)
+        return false;
     }
     start = dot + 1;
     if (dot == s.size()) break;
@@ -153,11 +156,21 @@ std::string EscapeForLog(std::string_view text) {
   for (char ch : text) {
     const auto c = static_cast<unsigned char>(ch);
     switch (ch) {
-      case '\r': out += "\\r"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
       default:
         if (c < 0x20 || c == 0x7F) {
           char buf[8];
@@ -204,7 +217,8 @@ bool IsHeaderValue(std::string_view value) {
     if (c == '\0') return false;
     if (c == '\n') return false;  // only as part of CRLF, handled below
     if (c == '\r') {
-      if (i + 2 >= value.size() || value[i + 1] != '\n' || (value[i + 2] != ' ' && value[i + 2] != '\t')) {
+      if (i + 2 >= value.size() || value[i + 1] != '\n' ||
+          (value[i + 2] != ' ' && value[i + 2] != '\t')) {
         return false;
       }
       i += 1;  // skip the LF; the WSP is ordinary text
@@ -237,8 +251,8 @@ bool IsEsmtpParameters(std::string_view parameters) {
   size_t start = 0;
   while (true) {
     size_t space = parameters.find(' ', start);
-    const auto param = parameters.substr(start, space == std::string_view::npos ? std::string_view::npos
-                                                                                : space - start);
+    const auto param = parameters.substr(
+        start, space == std::string_view::npos ? std::string_view::npos : space - start);
     const auto eq = param.find('=');
     if (!IsEsmtpKeyword(param.substr(0, eq))) return false;
     if (eq != std::string_view::npos && !IsEsmtpValue(param.substr(eq + 1))) return false;

@@ -1,5 +1,7 @@
 #include "smtpbridge/tls/tls_options.h"
 
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -8,9 +10,6 @@
 #include <algorithm>
 #include <fstream>
 #include <sstream>
-
-#include <grpcpp/security/tls_certificate_provider.h>
-#include <grpcpp/security/tls_credentials_options.h>
 
 namespace smtpbridge::tls {
 namespace {
@@ -59,7 +58,8 @@ std::string CheckPair(const TlsOptions& o, const char* cert_what, const char* ke
   Cert cert = ReadCertificate(o.cert_file, cert_what, &error);
   if (!cert) return error;
   std::string pem;
-  if (!ReadFile(o.key_file, &pem) || pem.empty()) return std::string(key_what) + ": cannot read " + o.key_file;
+  if (!ReadFile(o.key_file, &pem) || pem.empty())
+    return std::string(key_what) + ": cannot read " + o.key_file;
   Bio bio = MemoryBio(pem);
   Key key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   if (!key) return std::string(key_what) + ": no PEM private key in " + o.key_file;
@@ -78,7 +78,8 @@ unsigned int RefreshSeconds(const TlsOptions& o) {
 std::string ValidateServer(const TlsOptions& o) {
   if (o.cert_file.empty()) return "tls cert: required to serve TLS";
   if (o.key_file.empty()) return "tls key: required to serve TLS";
-  if (o.ca_file.empty()) return "tls client CA: required (clients must present a certificate it signed)";
+  if (o.ca_file.empty())
+    return "tls client CA: required (clients must present a certificate it signed)";
   if (std::string e = CheckPair(o, "tls cert", "tls key"); !e.empty()) return e;
   std::string error;
   if (!ReadCertificate(o.ca_file, "tls client CA", &error)) return error;

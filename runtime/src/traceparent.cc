@@ -48,7 +48,8 @@ std::string RandomHex(size_t n) {
   while (zero) {
     for (size_t i = 0; i < n; i += 8) {
       const std::uint64_t r = generator();
-      for (size_t j = 0; j < 8 && i + j < n; ++j) bytes[i + j] = static_cast<unsigned char>(r >> (8 * j));
+      for (size_t j = 0; j < 8 && i + j < n; ++j)
+        bytes[i + j] = static_cast<unsigned char>(r >> (8 * j));
     }
     for (size_t i = 0; i < n; ++i) zero = zero && bytes[i] == 0;
   }
@@ -78,7 +79,8 @@ std::optional<TraceParent> Parse(std::string_view text) {
   if (text.size() > 55 && text[55] != '-') return std::nullopt;
   TraceParent t{std::string(text.substr(3, 32)), std::string(text.substr(36, 16)),
                 std::string(text.substr(53, 2))};
-  if (!IsLowerHex(t.trace_id) || !IsLowerHex(t.span_id) || !IsLowerHex(t.flags)) return std::nullopt;
+  if (!IsLowerHex(t.trace_id) || !IsLowerHex(t.span_id) || !IsLowerHex(t.flags))
+    return std::nullopt;
   if (AllZero(t.trace_id) || AllZero(t.span_id)) return std::nullopt;
   return t;
 }
@@ -114,6 +116,8 @@ std::string SessionTraceId(std::string_view session_id) {
   return id;
 }
 
-TraceParent Child(const TraceParent& parent) { return {parent.trace_id, NewSpanId(), parent.flags}; }
+TraceParent Child(const TraceParent& parent) {
+  return {parent.trace_id, NewSpanId(), parent.flags};
+}
 
 }  // namespace smtpbridge::trace

@@ -39,8 +39,8 @@ TEST(SinkFallback, DispatcherDownAnswersFromTheDefaultVerdict) {
 
 TEST(SinkFallback, BreakerOpensWhenTheDispatcherDiesAndClosesWhenItReturns) {
   testing::TempDir dir;
-  const auto bindings = dir.Write(
-      "bindings.yaml", BindingsYaml({{.name = "fast", .sink = Workers::Fast().address}}));
+  const auto bindings =
+      dir.Write("bindings.yaml", BindingsYaml({{.name = "fast", .sink = Workers::Fast().address}}));
   auto dispatcher = StartDispatcher(dir, bindings, "dispatcher-1");
   const std::string address = dispatcher.address;
 
@@ -92,8 +92,8 @@ TEST(SinkFallback, BreakerOpensWhenTheDispatcherDiesAndClosesWhenItReturns) {
 
 TEST(SinkFallback, BreakerClosesAsSoonAsARestartedDispatcherIsReady) {
   testing::TempDir dir;
-  const auto bindings = dir.Write(
-      "bindings.yaml", BindingsYaml({{.name = "fast", .sink = Workers::Fast().address}}));
+  const auto bindings =
+      dir.Write("bindings.yaml", BindingsYaml({{.name = "fast", .sink = Workers::Fast().address}}));
   auto dispatcher = StartDispatcher(dir, bindings, "dispatcher-1");
   const std::string address = dispatcher.address;
 

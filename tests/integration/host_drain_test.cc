@@ -3,14 +3,7 @@
 // Driven through smtpbridge-policyd, the simplest protocol; the milter and the proxy share the
 // same drain.
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
-
-#include <csignal>
-#include <fstream>
-#include <sstream>
-#include <string>
-#include <thread>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -18,6 +11,11 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <csignal>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
 
 #include "stack.h"
 #include "support/process.h"
@@ -44,7 +42,8 @@ std::string ReadFile(const std::filesystem::path& p) {
 std::string PolicyRequest(const std::string& recipient) {
   return "request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n"
          "client_address=127.0.0.1\nclient_port=40000\nhelo_name=client.example\n"
-         "sender=alice@example.org\nrecipient=" + recipient + "\n\n";
+         "sender=alice@example.org\nrecipient=" +
+         recipient + "\n\n";
 }
 
 // One request on its own connection; returns the "action=..." line.
@@ -74,13 +73,14 @@ TEST(HostDrain, PolicyHostAnswersTheEventInFlightFromTheDispatcherOnSigterm) {
 
   TempDir dir;
   // The fallback would say 451 (tempfail): telling it apart from the dispatcher's CONTINUE (DUNNO).
-  const auto sink_config = dir.Write("sink.yaml", "sink:\n  dispatcher: " + dispatcher.target() +
-                                                      "\n  default: tempfail\n");
+  const auto sink_config = dir.Write(
+      "sink.yaml", "sink:\n  dispatcher: " + dispatcher.target() + "\n  default: tempfail\n");
   const auto ready = dir / "ready";
   const auto log = dir / "policyd.log";
-  Process policyd({PolicydBinary().string(), "--listen", "127.0.0.1:0", "--ready-file", ready.string(),
-                   "--sink-config", sink_config.string(), "--budget", "20s", "--drain-timeout", "15s"},
-                  log);
+  Process policyd(
+      {PolicydBinary().string(), "--listen", "127.0.0.1:0", "--ready-file", ready.string(),
+       "--sink-config", sink_config.string(), "--budget", "20s", "--drain-timeout", "15s"},
+      log);
   const auto bound = policyd.WaitForReadyFile(ready);
   ASSERT_TRUE(bound) << ReadFile(log);
   const int port = PortOf(*bound);
@@ -95,8 +95,10 @@ TEST(HostDrain, PolicyHostAnswersTheEventInFlightFromTheDispatcherOnSigterm) {
 
   std::string answer;
   std::thread asker([&] { answer = Ask(port, "late@example.com"); });
-  for (int i = 0; i < 500 && dispatcher.evaluations() == before; ++i) std::this_thread::sleep_for(10ms);
-  ASSERT_EQ(dispatcher.evaluations(), before + 1) << "the late request never reached the dispatcher";
+  for (int i = 0; i < 500 && dispatcher.evaluations() == before; ++i)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(dispatcher.evaluations(), before + 1)
+      << "the late request never reached the dispatcher";
 
   policyd.Signal(SIGTERM);
   for (int i = 0; i < 500 && ReadFile(log).find("draining") == std::string::npos; ++i)

@@ -12,7 +12,9 @@ TEST(ObserveMode, ObservedRejectNeverChangesTheDecision) {
   testing::TempDir dir;
   const auto bindings = dir.Write(
       "bindings.yaml",
-      BindingsYaml({{.name = "observed-reject", .sink = Workers::Fast().address, .priority = 0,
+      BindingsYaml({{.name = "observed-reject",
+                     .sink = Workers::Fast().address,
+                     .priority = 0,
                      .mode = "observe"},
                     {.name = "enforced", .sink = Workers::Slow().address, .priority = 100}}));
   auto dispatcher = StartDispatcher(dir, bindings, "dispatcher");
@@ -29,8 +31,9 @@ TEST(ObserveMode, ObservedRejectNeverChangesTheDecision) {
   // With only the observed binding, even a recipient it rejects continues.
   testing::TempDir dir2;
   const auto only_observed = dir2.Write(
-      "bindings.yaml", BindingsYaml({{.name = "observed-reject", .sink = Workers::Fast().address,
-                                      .mode = "observe"}}));
+      "bindings.yaml",
+      BindingsYaml(
+          {{.name = "observed-reject", .sink = Workers::Fast().address, .mode = "observe"}}));
   auto dispatcher2 = StartDispatcher(dir2, only_observed, "dispatcher2");
   auto sink2 = sink::MakeSink(TestSinkOptions(dispatcher2.address));
   const auto e = EvaluateAndWait(*sink2, RcptEvent("blocked@example.com", 2000ms), 2000ms);

@@ -1,8 +1,7 @@
 // A worker that errs or never answers contributes its binding's on_error within the budget, and
 // a settled decision does not wait for lower-priority bindings.
-#include <gtest/gtest.h>
-
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include "stack.h"
 
@@ -43,7 +42,9 @@ class OnErrorTest : public ::testing::Test {
 };
 
 TEST_F(OnErrorTest, SilentWorkerWithTempfailYields451) {
-  StartWith({{.name = "silent", .sink = Workers::Hanging().address, .timeout = "150ms",
+  StartWith({{.name = "silent",
+              .sink = Workers::Hanging().address,
+              .timeout = "150ms",
               .on_error = "tempfail"}});
   v1::EvaluateResponse r;
   ASSERT_TRUE(Evaluate(RcptEvent("a@example.com", 2000ms), &r, true, 10s).ok());
@@ -56,7 +57,9 @@ TEST_F(OnErrorTest, SilentWorkerWithTempfailYields451) {
 }
 
 TEST_F(OnErrorTest, SilentWorkerWithContinueFailsOpen) {
-  StartWith({{.name = "silent", .sink = Workers::Hanging().address, .timeout = "150ms",
+  StartWith({{.name = "silent",
+              .sink = Workers::Hanging().address,
+              .timeout = "150ms",
               .on_error = "continue"}});
   v1::EvaluateResponse r;
   ASSERT_TRUE(Evaluate(RcptEvent("a@example.com", 2000ms), &r, true, 10s).ok());
@@ -70,7 +73,9 @@ TEST_F(OnErrorTest, SilentWorkerWithContinueFailsOpen) {
 
 TEST_F(OnErrorTest, SilentWorkerIsCutOffByTheEventBudgetThroughTheSink) {
   // The binding's own timeout (30 s) is far beyond the budget: the budget decides.
-  StartWith({{.name = "silent", .sink = Workers::Hanging().address, .timeout = "30s",
+  StartWith({{.name = "silent",
+              .sink = Workers::Hanging().address,
+              .timeout = "30s",
               .on_error = "tempfail"}});
   auto sink = sink::MakeSink(TestSinkOptions(dispatcher_.address));
   const auto e = EvaluateAndWait(*sink, RcptEvent("a@example.com", 1000ms), 1000ms);
@@ -98,8 +103,11 @@ TEST_F(OnErrorTest, HighPriorityRejectDoesNotWaitForALowPrioritySilentWorker) {
   // The silent binding may take 30 s and the event may take 30 s, but the call is only allowed
   // 3 s: it can succeed only if the fast worker's reject settles the decision on its own.
   StartWith({{.name = "fast-reject", .sink = Workers::Fast().address, .priority = 0},
-             {.name = "silent", .sink = Workers::Hanging().address, .priority = 32767,
-              .timeout = "30s", .on_error = "tempfail"}});
+             {.name = "silent",
+              .sink = Workers::Hanging().address,
+              .priority = 32767,
+              .timeout = "30s",
+              .on_error = "tempfail"}});
   v1::EvaluateResponse r;
   const auto status = Evaluate(RcptEvent("blocked@example.com", 30000ms), &r, false, 3s);
   ASSERT_TRUE(status.ok()) << status.error_message();

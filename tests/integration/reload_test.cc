@@ -1,7 +1,6 @@
 // Reloading the bindings under load drops nothing: every evaluation in flight or started during
 // the reloads gets the dispatcher's answer, and the new binding takes effect.
 #include <gtest/gtest.h>
-
 #include <signal.h>
 
 #include <atomic>
@@ -23,7 +22,8 @@ constexpr auto kBudget = 1000ms;
 std::string Generation(int n, bool block_target) {
   BindingSpec b{.name = "policy-gen-" + std::to_string(n), .sink = Workers::Fast().address};
   // The fast worker also reads its block list from the binding's properties.
-  b.properties["blocked_recipients"] = block_target ? "target@*" : "nobody-" + std::to_string(n) + "@*";
+  b.properties["blocked_recipients"] =
+      block_target ? "target@*" : "nobody-" + std::to_string(n) + "@*";
   return BindingsYaml({b});
 }
 

@@ -2,15 +2,13 @@
 // ("ipv4:A,B"): the dispatcher's pool ejects a hung replica (SIGSTOP), so events stop paying its
 // budget, and probes it back in after SIGCONT; a replica killed with SIGKILL costs no event its
 // on_error (calls it failed are retried on the other one).
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-
 #include <signal.h>
 
 #include <atomic>
 #include <fstream>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
 
 #include "stack.h"
 
@@ -25,12 +23,14 @@ bool WaitStopped(pid_t pid) {
   const auto give_up = std::chrono::steady_clock::now() + 5s;
   while (std::chrono::steady_clock::now() < give_up) {
     bool all = true;
-    for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    for (const auto& task :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
       std::ifstream stat(task.path() / "stat");
       std::string line;
       std::getline(stat, line);
       const auto close = line.rfind(')');
-      if (close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'T') all = false;
+      if (close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'T')
+        all = false;
     }
     if (all) return true;
     std::this_thread::sleep_for(1ms);
@@ -43,9 +43,11 @@ class ReplicaTest : public ::testing::Test {
   void SetUp() override {
     a_ = StartExampleWorker(dir_, "replica-a", {"--reject-rcpt", "blocked@*"});
     b_ = StartExampleWorker(dir_, "replica-b", {"--reject-rcpt", "blocked@*"});
-    const auto file = dir_.Write(
-        "bindings.yaml", BindingsYaml({{.name = "policy", .sink = a_.address + "," + b_.address,
-                                        .timeout = "250ms", .on_error = "tempfail"}}));
+    const auto file =
+        dir_.Write("bindings.yaml", BindingsYaml({{.name = "policy",
+                                                   .sink = a_.address + "," + b_.address,
+                                                   .timeout = "250ms",
+                                                   .on_error = "tempfail"}}));
     dispatcher_ = StartDispatcher(dir_, file, "dispatcher");
     stub_ = DispatcherStub(dispatcher_.address);
   }

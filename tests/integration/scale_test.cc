@@ -11,12 +11,11 @@
 //   - a dispatcher added to the DNS answer gets traffic within the max connection age bound.
 // Waits are bounded polls on behaviour; nothing asserts a wall-clock figure.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <array>
 #include <atomic>
@@ -91,8 +90,9 @@ class Scale : public ::testing::Test {
     // Two worker pools of two replicas; each event goes to both pools.
     for (int pool = 0; pool < 2; ++pool) {
       for (int r = 0; r < 2; ++r) {
-        workers_[pool][r] = StartExampleWorker(
-            dir_, "pool" + std::to_string(pool) + "-" + std::to_string(r), {"--reject-rcpt", "blocked@*"});
+        workers_[pool][r] =
+            StartExampleWorker(dir_, "pool" + std::to_string(pool) + "-" + std::to_string(r),
+                               {"--reject-rcpt", "blocked@*"});
       }
     }
     std::vector<BindingSpec> specs;
@@ -120,7 +120,8 @@ class Scale : public ::testing::Test {
     }
     for (int i = 0; i < kSinks; ++i) load_.emplace_back([this, i] { Load(i); });
     // Warm: every sink has had an answer from a dispatcher.
-    ASSERT_TRUE(WaitFor([&] { return tally_[0].dispatcher.load() >= 200; })) << "no dispatcher answered";
+    ASSERT_TRUE(WaitFor([&] { return tally_[0].dispatcher.load() >= 200; }))
+        << "no dispatcher answered";
   }
 
   void TearDown() override {
@@ -139,12 +140,13 @@ class Scale : public ::testing::Test {
     const std::string name = "dispatcher-" + std::to_string(i);
     const auto ready = dir_.path() / (name + ".ready");
     dispatchers_[i] = std::make_unique<testing::Process>(
-        std::vector<std::string>{DispatcherBinary().string(), "--listen", Ip(i) + ":" + std::to_string(port_),
-                                 "--bindings", bindings_.string(), "--ready-file", ready.string(),
-                                 "--metrics-listen", "127.0.0.1:" + std::to_string(metrics_ports_[i]),
-                                 "--threads", "1", "--log-level", "warn", "--drain-timeout", "5s",
-                                 "--max-connection-age", max_age_ ? std::to_string(kMaxAge.count()) + "s" : "0",
-                                 "--max-connection-age-grace", std::to_string(kMaxAgeGrace.count()) + "s"},
+        std::vector<std::string>{
+            DispatcherBinary().string(), "--listen", Ip(i) + ":" + std::to_string(port_),
+            "--bindings", bindings_.string(), "--ready-file", ready.string(), "--metrics-listen",
+            "127.0.0.1:" + std::to_string(metrics_ports_[i]), "--threads", "1", "--log-level",
+            "warn", "--drain-timeout", "5s", "--max-connection-age",
+            max_age_ ? std::to_string(kMaxAge.count()) + "s" : "0", "--max-connection-age-grace",
+            std::to_string(kMaxAgeGrace.count()) + "s"},
         dir_.path() / (name + ".log"));
     ASSERT_TRUE(dispatchers_[i]->WaitForReadyFile(ready))
         << name << " did not start: " << ReadAll(dir_.path() / (name + ".log"));
@@ -164,8 +166,8 @@ class Scale : public ::testing::Test {
         Tally& t = tally_[phase_.load()];
         t.issued++;
         outstanding++;
-        sinks_[i]->Evaluate(RcptEvent("user" + std::to_string(i) + "@example.com", kBudget), kBudget,
-                            [&t, &outstanding](sink::Evaluation e) {
+        sinks_[i]->Evaluate(RcptEvent("user" + std::to_string(i) + "@example.com", kBudget),
+                            kBudget, [&t, &outstanding](sink::Evaluation e) {
                               if (e.source == VerdictSource::kDispatcher) {
                                 t.dispatcher++;
                               } else {
@@ -243,7 +245,8 @@ TEST_F(Scale, EventsSpreadOverThreeDispatchersAndADrainCostsNoFallback) {
   const double mean = sum / 3;
   for (int i = 0; i < 3; ++i) {
     const double share = (after[i] - before[i]) / mean;
-    std::printf("dispatcher %d: %.0f events, %.1f %% of the mean\n", i, after[i] - before[i], share * 100);
+    std::printf("dispatcher %d: %.0f events, %.1f %% of the mean\n", i, after[i] - before[i],
+                share * 100);
     EXPECT_GE(share, 0.75) << "dispatcher " << i;
     EXPECT_LE(share, 1.25) << "dispatcher " << i;
   }
@@ -260,7 +263,8 @@ TEST_F(Scale, EventsSpreadOverThreeDispatchersAndADrainCostsNoFallback) {
   const int64_t after_exit = tally_[1].dispatcher.load();
   ASSERT_TRUE(WaitFor([&] { return tally_[1].dispatcher.load() - after_exit >= 500; }));
   Phase(2);
-  std::printf("drain phase: %ld events, %ld fallbacks %s\n", static_cast<long>(tally_[1].answered.load()),
+  std::printf("drain phase: %ld events, %ld fallbacks %s\n",
+              static_cast<long>(tally_[1].answered.load()),
               static_cast<long>(tally_[1].fallbacks.load()), Reasons(tally_[1]).c_str());
   EXPECT_EQ(tally_[1].fallbacks.load(), 0) << Reasons(tally_[1]);
 }
@@ -280,12 +284,13 @@ TEST_F(Scale, KillNineOfADispatcherAndAWorkerReplicaLeavesNoEventUnanswered) {
   ASSERT_TRUE(WaitFor([&] { return tally_[2].dispatcher.load() >= 300; }));
   Phase(3);
   ASSERT_TRUE(WaitFor([&] { return tally_[3].dispatcher.load() >= 500; }));
-  std::printf("kill phase: %ld events, %ld fallbacks %s; next: %ld events, %ld fallbacks %s; after: %ld "
-              "events, %ld fallbacks\n",
-              static_cast<long>(tally_[1].answered.load()), static_cast<long>(tally_[1].fallbacks.load()),
-              Reasons(tally_[1]).c_str(), static_cast<long>(tally_[2].answered.load()),
-              static_cast<long>(tally_[2].fallbacks.load()), Reasons(tally_[2]).c_str(),
-              static_cast<long>(tally_[3].answered.load()), static_cast<long>(tally_[3].fallbacks.load()));
+  std::printf(
+      "kill phase: %ld events, %ld fallbacks %s; next: %ld events, %ld fallbacks %s; after: %ld "
+      "events, %ld fallbacks\n",
+      static_cast<long>(tally_[1].answered.load()), static_cast<long>(tally_[1].fallbacks.load()),
+      Reasons(tally_[1]).c_str(), static_cast<long>(tally_[2].answered.load()),
+      static_cast<long>(tally_[2].fallbacks.load()), Reasons(tally_[2]).c_str(),
+      static_cast<long>(tally_[3].answered.load()), static_cast<long>(tally_[3].fallbacks.load()));
   EXPECT_EQ(tally_[1].issued.load(), tally_[1].answered.load());
   EXPECT_EQ(tally_[2].issued.load(), tally_[2].answered.load());
   EXPECT_EQ(tally_[3].fallbacks.load(), 0) << Reasons(tally_[3]);
@@ -303,9 +308,12 @@ TEST_F(ScaleWithMaxAge, AFourthDispatcherInTheDnsAnswerGetsTrafficWithinTheMaxAg
   WriteAddresses(4);
   ASSERT_TRUE(WaitFor([&] { return EventsTotal(metrics_ports_[3]) > 0; }, kPollLimit))
       << "the new dispatcher got no event";
-  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - added);
-  std::printf("new dispatcher's first events after %lld ms (bound %lld ms)\n", static_cast<long long>(took.count()),
-              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(kNewReplicaBound).count()));
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - added);
+  std::printf("new dispatcher's first events after %lld ms (bound %lld ms)\n",
+              static_cast<long long>(took.count()),
+              static_cast<long long>(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(kNewReplicaBound).count()));
   // And it keeps getting a share: every sink's channel has it in its rotation.
   const double first = EventsTotal(metrics_ports_[3]);
   ASSERT_TRUE(WaitFor([&] { return EventsTotal(metrics_ports_[3]) - first >= 200; }, kPollLimit));

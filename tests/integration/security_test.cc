@@ -9,9 +9,8 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "stack.h"
 #include "support/test_certs.h"
@@ -44,36 +43,57 @@ TEST(Security, MutualTlsOnEveryHopWithDecisionLogAndAdminToken) {
   testing::TestCertificates certs;
   ASSERT_TRUE(certs.ok()) << "the openssl command failed";
 
-  auto [worker, worker_address] = StartProcess(
-      dir, "worker",
-      {ExampleWorkerBinary().string(), "--listen", "127.0.0.1:0", "--log-level", "warn", "--reject-rcpt",
-       "blocked@*", "--tls-cert", certs.pem("server"), "--tls-key", certs.key("server"), "--tls-client-ca",
-       certs.pem("ca")});
+  auto [worker, worker_address] =
+      StartProcess(dir, "worker",
+                   {ExampleWorkerBinary().string(), "--listen", "127.0.0.1:0", "--log-level",
+                    "warn", "--reject-rcpt", "blocked@*", "--tls-cert", certs.pem("server"),
+                    "--tls-key", certs.key("server"), "--tls-client-ca", certs.pem("ca")});
   ASSERT_FALSE(worker_address.empty());
 
-  const auto bindings = dir.Write("bindings.yaml", BindingsYaml({{.name = "rcpt", .sink = worker_address}}));
+  const auto bindings =
+      dir.Write("bindings.yaml", BindingsYaml({{.name = "rcpt", .sink = worker_address}}));
   const auto decisions = dir / "decisions.log";
-  auto [dispatcher, dispatcher_address] = StartProcess(
-      dir, "dispatcher",
-      {DispatcherBinary().string(), "--listen", "127.0.0.1:0", "--bindings", bindings.string(), "--log-level",
-       "warn", "--tls-cert", certs.pem("server"), "--tls-key", certs.key("server"), "--tls-client-ca",
-       certs.pem("ca"), "--worker-tls-ca", certs.pem("ca"), "--worker-tls-cert", certs.pem("client"),
-       "--worker-tls-key", certs.key("client"), "--decision-log", decisions.string()},
-      {{"SMTPBRIDGE_ADMIN_TOKEN", "integration-token"}});
+  auto [dispatcher, dispatcher_address] =
+      StartProcess(dir, "dispatcher",
+                   {DispatcherBinary().string(),
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--bindings",
+                    bindings.string(),
+                    "--log-level",
+                    "warn",
+                    "--tls-cert",
+                    certs.pem("server"),
+                    "--tls-key",
+                    certs.key("server"),
+                    "--tls-client-ca",
+                    certs.pem("ca"),
+                    "--worker-tls-ca",
+                    certs.pem("ca"),
+                    "--worker-tls-cert",
+                    certs.pem("client"),
+                    "--worker-tls-key",
+                    certs.key("client"),
+                    "--decision-log",
+                    decisions.string()},
+                   {{"SMTPBRIDGE_ADMIN_TOKEN", "integration-token"}});
   ASSERT_FALSE(dispatcher_address.empty());
 
-  const auto sink_config = dir.Write(
-      "sink.yaml", "sink:\n  dispatcher: \"ipv4:" + dispatcher_address + "\"\n  tls:\n    ca_file: " +
-                       certs.pem("ca") + "\n    cert_file: " + certs.pem("client") + "\n    key_file: " +
-                       certs.key("client") + "\n  fallback_log: " + (dir / "fallbacks.log").string() + "\n");
+  const auto sink_config =
+      dir.Write("sink.yaml", "sink:\n  dispatcher: \"ipv4:" + dispatcher_address +
+                                 "\"\n  tls:\n    ca_file: " + certs.pem("ca") +
+                                 "\n    cert_file: " + certs.pem("client") +
+                                 "\n    key_file: " + certs.key("client") +
+                                 "\n  fallback_log: " + (dir / "fallbacks.log").string() + "\n");
   auto [policyd, policyd_address] =
       StartProcess(dir, "policyd",
-                   {PolicydBinary().string(), "--listen", "127.0.0.1:0", "--sink-config", sink_config.string(),
-                    "--budget", "5s", "--log-level", "warn"});
+                   {PolicydBinary().string(), "--listen", "127.0.0.1:0", "--sink-config",
+                    sink_config.string(), "--budget", "5s", "--log-level", "warn"});
   ASSERT_FALSE(policyd_address.empty());
 
   // Answered by the worker through both TLS hops (a fallback would say DUNNO).
-  EXPECT_THAT(PolicyRequest(testing::PortOf(policyd_address), "blocked@example.com"), HasSubstr("action=5"));
+  EXPECT_THAT(PolicyRequest(testing::PortOf(policyd_address), "blocked@example.com"),
+              HasSubstr("action=5"));
   EXPECT_EQ(Read(dir / "fallbacks.log"), "");
   std::ifstream in(decisions);
   std::string line;
@@ -85,17 +105,20 @@ TEST(Security, MutualTlsOnEveryHopWithDecisionLogAndAdminToken) {
 
   // bridgectl: the token (from the environment) and a client certificate.
   const std::string ctl = (DispatcherBinary().parent_path() / "bridgectl").string();
-  auto run = [&](std::vector<std::string> argv, std::map<std::string, std::string> env, const std::string& log) {
+  auto run = [&](std::vector<std::string> argv, std::map<std::string, std::string> env,
+                 const std::string& log) {
     testing::Process p(std::move(argv), dir / log, env);
     const auto status = p.Wait(std::chrono::seconds(20));
     return status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
   };
-  const std::vector<std::string> tls_flags = {"--tls-ca", certs.pem("ca"), "--tls-cert", certs.pem("client"),
-                                              "--tls-key", certs.key("client"), "--tls-server-name", "localhost"};
+  const std::vector<std::string> tls_flags = {
+      "--tls-ca",  certs.pem("ca"),     "--tls-cert",        certs.pem("client"),
+      "--tls-key", certs.key("client"), "--tls-server-name", "localhost"};
   std::vector<std::string> status = {ctl, "--dispatcher", "ipv4:" + dispatcher_address};
   status.insert(status.end(), tls_flags.begin(), tls_flags.end());
   status.push_back("status");
-  EXPECT_EQ(run(status, {{"SMTPBRIDGE_ADMIN_TOKEN", "integration-token"}}, "ctl-ok.log"), 0) << Read(dir / "ctl-ok.log");
+  EXPECT_EQ(run(status, {{"SMTPBRIDGE_ADMIN_TOKEN", "integration-token"}}, "ctl-ok.log"), 0)
+      << Read(dir / "ctl-ok.log");
   EXPECT_THAT(Read(dir / "ctl-ok.log"), HasSubstr("rcpt"));
   EXPECT_EQ(run(status, {{"SMTPBRIDGE_ADMIN_TOKEN", "wrong"}}, "ctl-wrong.log"), 1);
   EXPECT_EQ(run({ctl, "--dispatcher", "ipv4:" + dispatcher_address, "status"},

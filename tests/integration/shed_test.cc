@@ -2,18 +2,17 @@
 // once as shed (unary: RESOURCE_EXHAUSTED "shed: in_flight"), and the real sink turns that into
 // its fallback with reason `shed`, without touching its breaker. Both sides log it: the
 // dispatcher's decision log line (outcome "shed") and the sink's fallback line (reason "shed").
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <prometheus/registry.h>
 
 #include <condition_variable>
 #include <cstdio>
 #include <fstream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
-#include <nlohmann/json.hpp>
-#include <prometheus/registry.h>
 
 #include "stack.h"
 
@@ -25,9 +24,17 @@ using namespace std::chrono_literals;
 Server StartLimitedDispatcher(const testing::TempDir& dir, const std::filesystem::path& bindings,
                               std::vector<std::string> extra) {
   const auto ready = dir / "limited.ready";
-  std::vector<std::string> argv{DispatcherBinary().string(), "--listen", "127.0.0.1:0",
-                                "--bindings", bindings.string(), "--log-level", "error",
-                                "--drain-timeout", "500ms", "--ready-file", ready.string()};
+  std::vector<std::string> argv{DispatcherBinary().string(),
+                                "--listen",
+                                "127.0.0.1:0",
+                                "--bindings",
+                                bindings.string(),
+                                "--log-level",
+                                "error",
+                                "--drain-timeout",
+                                "500ms",
+                                "--ready-file",
+                                ready.string()};
   argv.insert(argv.end(), extra.begin(), extra.end());
   Server s;
   s.process = std::make_unique<testing::Process>(argv, dir / "limited.log");
@@ -57,9 +64,9 @@ std::vector<nlohmann::json> JsonLines(const std::filesystem::path& file) {
 
 TEST(ShedTest, OverTheInFlightLimitEventsAreShedAndTheSinkFallsBackWithReasonShed) {
   testing::TempDir dir;
-  const auto file = dir.Write("bindings.yaml",
-                              BindingsYaml({{.name = "slow", .sink = Workers::Hanging().address,
-                                             .timeout = "3s"}}));
+  const auto file = dir.Write(
+      "bindings.yaml",
+      BindingsYaml({{.name = "slow", .sink = Workers::Hanging().address, .timeout = "3s"}}));
   const auto decisions = dir / "decisions.log";
   auto dispatcher = StartLimitedDispatcher(
       dir, file, {"--max-in-flight", "1", "--decision-log", decisions.string()});
@@ -181,14 +188,13 @@ struct BurstTally {
 // bounded over the bursts. No timing is asserted.
 TEST(ShedTest, ABurstFarOverTheLimitsIsShedAdmittedEventsAreAnsweredMemoryStaysBounded) {
   testing::TempDir dir;
-  const auto file = dir.Write("bindings.yaml",
-                              BindingsYaml({{.name = "slow", .sink = Workers::Slow().address,
-                                             .timeout = "3s"}}));
+  const auto file =
+      dir.Write("bindings.yaml",
+                BindingsYaml({{.name = "slow", .sink = Workers::Slow().address, .timeout = "3s"}}));
   const int metrics_port = testing::FreeTcpPort();
   auto dispatcher = StartLimitedDispatcher(
       dir, file,
-      {"--max-in-flight", "4", "--metrics-listen",
-       "127.0.0.1:" + std::to_string(metrics_port)});
+      {"--max-in-flight", "4", "--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port)});
 
   // Before the sinks: their callbacks write here until they are shut down (even when an
   // assertion ends the test early).
@@ -218,22 +224,21 @@ TEST(ShedTest, ABurstFarOverTheLimitsIsShedAdmittedEventsAreAnsweredMemoryStaysB
         std::lock_guard lock(tally.mu);
         ++tally.issued;
       }
-      sinks[i % 2]->Evaluate(RcptEvent("blocked@example.com", 5000ms), 5000ms,
-                             [&tally](sink::Evaluation e) {
-                               std::lock_guard lock(tally.mu);
-                               ++tally.answered;
-                               if (e.reason == sink::FallbackReason::kShed) {
-                                 ++tally.shed;
-                               } else if (e.source == sink::VerdictSource::kDispatcher &&
-                                          e.verdict.action() == v1::ACTION_REJECT) {
-                                 ++tally.rejected;
-                               } else {
-                                 tally.other.push_back(
-                                     std::string(sink::VerdictSourceName(e.source)) + "/" +
-                                     std::string(sink::FallbackReasonName(e.reason)));
-                               }
-                               tally.cv.notify_all();
-                             });
+      sinks[i % 2]->Evaluate(
+          RcptEvent("blocked@example.com", 5000ms), 5000ms, [&tally](sink::Evaluation e) {
+            std::lock_guard lock(tally.mu);
+            ++tally.answered;
+            if (e.reason == sink::FallbackReason::kShed) {
+              ++tally.shed;
+            } else if (e.source == sink::VerdictSource::kDispatcher &&
+                       e.verdict.action() == v1::ACTION_REJECT) {
+              ++tally.rejected;
+            } else {
+              tally.other.push_back(std::string(sink::VerdictSourceName(e.source)) + "/" +
+                                    std::string(sink::FallbackReasonName(e.reason)));
+            }
+            tally.cv.notify_all();
+          });
     }
     // Every event is answered (the sink's contract: within its budget; this bound only keeps a
     // broken build from hanging).
@@ -248,8 +253,8 @@ TEST(ShedTest, ABurstFarOverTheLimitsIsShedAdmittedEventsAreAnsweredMemoryStaysB
   EXPECT_EQ(tally.answered, kRounds * kBurst);
   EXPECT_GT(tally.shed, kRounds * kBurst / 2) << "most of a burst 250x the limit is shed";
   EXPECT_GT(tally.rejected, 0) << "admitted events are answered by the worker";
-  EXPECT_TRUE(tally.other.empty()) << "neither timed out nor failed: "
-                                   << ::testing::PrintToString(tally.other);
+  EXPECT_TRUE(tally.other.empty())
+      << "neither timed out nor failed: " << ::testing::PrintToString(tally.other);
   // The sinks counted each shed once, as did the dispatcher (reason: its in-flight limit).
   EXPECT_EQ(SinkShedFallbacks(*registries[0]) + SinkShedFallbacks(*registries[1]), tally.shed);
   // Nothing stays held once every event is answered (a pool slot is freed just after its
@@ -266,13 +271,15 @@ TEST(ShedTest, ABurstFarOverTheLimitsIsShedAdmittedEventsAreAnsweredMemoryStaysB
   EXPECT_EQ(MetricSum(metrics, "smtpbridge_dispatcher_in_flight_events"), 0);
   EXPECT_EQ(MetricSum(metrics, "smtpbridge_dispatcher_pool_in_flight"), 0);
   EXPECT_EQ(MetricSum(metrics, "smtpbridge_dispatcher_shed_total"), tally.shed);
-  EXPECT_EQ(MetricSum(metrics, "smtpbridge_dispatcher_shed_total{reason=\"in_flight\"}"), tally.shed);
+  EXPECT_EQ(MetricSum(metrics, "smtpbridge_dispatcher_shed_total{reason=\"in_flight\"}"),
+            tally.shed);
   // Bounded, generously: 5,000 events through a dispatcher that holds at most 4 at a time must
   // not cost it 64 MiB (plus, in the ASan build, its quarantine of freed memory: 256 MiB).
   EXPECT_LT(rss_max - rss_before, kRssGrowthBoundKib)
       << "VmRSS " << rss_before << " -> " << rss_max << " KiB";
-  std::printf("burst: %d events, %d shed, %d answered by the worker; dispatcher VmRSS %ld -> %ld KiB\n",
-              tally.answered, tally.shed, tally.rejected, rss_before, rss_max);
+  std::printf(
+      "burst: %d events, %d shed, %d answered by the worker; dispatcher VmRSS %ld -> %ld KiB\n",
+      tally.answered, tally.shed, tally.rejected, rss_before, rss_max);
   lock.unlock();
   for (auto& s : sinks) s->Shutdown();
 }

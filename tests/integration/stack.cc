@@ -1,6 +1,7 @@
 #include "stack.h"
 
 #include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,8 +12,6 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
-
-#include <grpcpp/grpcpp.h>
 
 #include "smtpbridge/v1/names.h"
 
@@ -49,11 +48,14 @@ std::filesystem::path ExampleWorkerBinary() {
   return FromEnvOr("SMTPBRIDGE_EXAMPLE_WORKER_BIN", SMTPBRIDGE_EXAMPLE_WORKER_BIN_DEFAULT);
 }
 
-std::filesystem::path PolicydBinary() { return FromEnvOr("SMTPBRIDGE_POLICYD_BIN", SMTPBRIDGE_POLICYD_BIN_DEFAULT); }
+std::filesystem::path PolicydBinary() {
+  return FromEnvOr("SMTPBRIDGE_POLICYD_BIN", SMTPBRIDGE_POLICYD_BIN_DEFAULT);
+}
 
 Server StartExampleWorker(const testing::TempDir& dir, const std::string& name,
                           std::vector<std::string> args) {
-  std::vector<std::string> argv{ExampleWorkerBinary().string(), "--listen", "127.0.0.1:0", "--name", name};
+  std::vector<std::string> argv{ExampleWorkerBinary().string(), "--listen", "127.0.0.1:0", "--name",
+                                name};
   if (std::find(args.begin(), args.end(), "--log-level") == args.end()) {
     argv.insert(argv.end(), {"--log-level", "warn"});
   }
@@ -67,10 +69,18 @@ Server StartExampleWorker(const testing::TempDir& dir, const std::string& name,
 
 Server StartDispatcher(const testing::TempDir& dir, const std::filesystem::path& bindings,
                        const std::string& name, const std::string& listen) {
-  std::vector<std::string> argv{DispatcherBinary().string(), "--listen", listen, "--bindings",
-                                bindings.string(), "--log-level", "warn", "--drain-timeout", "500ms"};
+  std::vector<std::string> argv{DispatcherBinary().string(),
+                                "--listen",
+                                listen,
+                                "--bindings",
+                                bindings.string(),
+                                "--log-level",
+                                "warn",
+                                "--drain-timeout",
+                                "500ms"};
   // The worker hop's transport (stream by default); ctest runs some suites again with unary.
-  if (const char* transport = std::getenv("SMTPBRIDGE_TEST_WORKER_TRANSPORT"); transport && *transport) {
+  if (const char* transport = std::getenv("SMTPBRIDGE_TEST_WORKER_TRANSPORT");
+      transport && *transport) {
     argv.insert(argv.end(), {"--worker-transport", transport});
   }
   return Start(dir, name, std::move(argv));
@@ -210,7 +220,8 @@ std::string PolicyRequest(int port, const std::string& recipient) {
   const std::string request =
       "request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n"
       "client_address=192.0.2.1\nclient_name=client.example\nhelo_name=client.example\n"
-      "sender=alice@example.org\nrecipient=" + recipient + "\ninstance=1a2b.3c\n\n";
+      "sender=alice@example.org\nrecipient=" +
+      recipient + "\ninstance=1a2b.3c\n\n";
   ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
   std::string answer;
   char buf[512];

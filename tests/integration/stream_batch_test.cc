@@ -41,9 +41,9 @@ Histogram Read(prometheus::Registry& registry, const std::string& direction) {
 
 TEST(StreamBatch, UnderLoadEveryEventIsAnsweredAndCountedPerMessage) {
   testing::TempDir dir;
-  const auto file = dir.Write("bindings.yaml",
-                              BindingsYaml({{.name = "fast", .sink = Workers::Fast().address,
-                                             .timeout = "5s"}}));
+  const auto file =
+      dir.Write("bindings.yaml",
+                BindingsYaml({{.name = "fast", .sink = Workers::Fast().address, .timeout = "5s"}}));
   const Server dispatcher = StartDispatcher(dir, file, "dispatcher");
   // Before the sink: its callbacks use them until it is gone.
   std::mutex mu;
@@ -84,12 +84,13 @@ TEST(StreamBatch, UnderLoadEveryEventIsAnsweredAndCountedPerMessage) {
   EXPECT_EQ(received.events, kEvents);
   ASSERT_GT(sent.messages, 0u);
   ASSERT_GT(received.messages, 0u);
-  std::printf("%d events, %d in flight: %.2f requests per message sent (%lu messages), "
-              "%.2f answers per message received (%lu messages)\n",
-              kEvents, kInFlight, sent.events / static_cast<double>(sent.messages),
-              static_cast<unsigned long>(sent.messages),
-              received.events / static_cast<double>(received.messages),
-              static_cast<unsigned long>(received.messages));
+  std::printf(
+      "%d events, %d in flight: %.2f requests per message sent (%lu messages), "
+      "%.2f answers per message received (%lu messages)\n",
+      kEvents, kInFlight, sent.events / static_cast<double>(sent.messages),
+      static_cast<unsigned long>(sent.messages),
+      received.events / static_cast<double>(received.messages),
+      static_cast<unsigned long>(received.messages));
   RecordProperty("requests_per_message_x100",
                  static_cast<int>(100 * sent.events / static_cast<double>(sent.messages)));
   RecordProperty("answers_per_message_x100",

@@ -10,10 +10,9 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 #include "stack.h"
 
@@ -70,7 +69,8 @@ size_t LinesForEventWithTrace(const std::vector<std::string>& lines, const std::
 
 TEST(TraceAcrossLanguages, OneTraceIdInEveryProcessLogAndTheDecisionLog) {
   const auto python = FromEnvOr("SMTPBRIDGE_SDK_PYTHON", SMTPBRIDGE_SDK_PYTHON_DEFAULT);
-  const auto go_worker = FromEnvOr("SMTPBRIDGE_GO_EXAMPLE_WORKER", SMTPBRIDGE_GO_EXAMPLE_WORKER_DEFAULT);
+  const auto go_worker =
+      FromEnvOr("SMTPBRIDGE_GO_EXAMPLE_WORKER", SMTPBRIDGE_GO_EXAMPLE_WORKER_DEFAULT);
   if (!std::filesystem::exists(python)) {
     GTEST_SKIP() << "no Python SDK environment at " << python
                  << " (python3 was not on PATH when prepare_sdk_workers.sh ran)";
@@ -85,25 +85,29 @@ TEST(TraceAcrossLanguages, OneTraceIdInEveryProcessLogAndTheDecisionLog) {
                                 {python.string(), SMTPBRIDGE_PYTHON_EXAMPLE_WORKER, "--listen",
                                  "127.0.0.1:0", "--log-level", "debug"},
                                 std::chrono::seconds(60));
-  auto go = testing::StartReady(dir.path(), "go-worker",
-                                {go_worker.string(), "--listen", "127.0.0.1:0", "--log-level", "debug"});
+  auto go =
+      testing::StartReady(dir.path(), "go-worker",
+                          {go_worker.string(), "--listen", "127.0.0.1:0", "--log-level", "debug"});
 
   // Two bindings on the same event: Python's first (it continues on RCPT), then Go's, which
   // rejects the blocked recipient. Both calls finish before the decision.
   const auto bindings = dir.Write(
       "bindings.yaml",
       BindingsYaml({{.name = "python-rcpt", .sink = py.address, .priority = 100, .timeout = "5s"},
-                    {.name = "go-rcpt", .sink = go.address, .priority = 200, .timeout = "5s",
+                    {.name = "go-rcpt",
+                     .sink = go.address,
+                     .priority = 200,
+                     .timeout = "5s",
                      .properties = {{"blocked", "blocked@example.com"}}}}));
   const auto decisions = dir / "decisions.log";
-  auto dispatcher = testing::StartReady(
-      dir.path(), "dispatcher",
-      {DispatcherBinary().string(), "--listen", "127.0.0.1:0", "--bindings", bindings.string(),
-       "--log-format", "json", "--log-level", "info", "--decision-log", decisions.string(),
-       "--drain-timeout", "500ms"});
-  const auto sink_config = dir.Write(
-      "sink.yaml", "sink:\n  dispatcher: \"ipv4:" + dispatcher.address + "\"\n  fallback_log: " +
-                       (dir / "fallbacks.log").string() + "\n");
+  auto dispatcher =
+      testing::StartReady(dir.path(), "dispatcher",
+                          {DispatcherBinary().string(), "--listen", "127.0.0.1:0", "--bindings",
+                           bindings.string(), "--log-format", "json", "--log-level", "info",
+                           "--decision-log", decisions.string(), "--drain-timeout", "500ms"});
+  const auto sink_config =
+      dir.Write("sink.yaml", "sink:\n  dispatcher: \"ipv4:" + dispatcher.address +
+                                 "\"\n  fallback_log: " + (dir / "fallbacks.log").string() + "\n");
   auto policyd = testing::StartReady(
       dir.path(), "policyd",
       {PolicydBinary().string(), "--listen", "127.0.0.1:0", "--sink-config", sink_config.string(),
@@ -134,14 +138,15 @@ TEST(TraceAcrossLanguages, OneTraceIdInEveryProcessLogAndTheDecisionLog) {
   const auto dispatcher_log = dir / "dispatcher.log";
   EXPECT_GE(LinesForEventWithTrace(JsonLogMessages(policyd_log), event_id, trace_id, "policyd"), 1u)
       << Read(policyd_log);
-  EXPECT_GE(LinesForEventWithTrace(JsonLogMessages(dispatcher_log), event_id, trace_id, "dispatcher"),
-            1u)
+  EXPECT_GE(
+      LinesForEventWithTrace(JsonLogMessages(dispatcher_log), event_id, trace_id, "dispatcher"), 1u)
       << Read(dispatcher_log);
   const auto py_log = dir / "python-worker.log";
   const auto go_log = dir / "go-worker.log";
   EXPECT_GE(LinesForEventWithTrace(Lines(py_log), event_id, trace_id, "python worker"), 1u)
       << Read(py_log);
-  EXPECT_GE(LinesForEventWithTrace(Lines(go_log), event_id, trace_id, "go worker"), 1u) << Read(go_log);
+  EXPECT_GE(LinesForEventWithTrace(Lines(go_log), event_id, trace_id, "go worker"), 1u)
+      << Read(go_log);
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // The example worker as a process: SIGTERM drains, ends calls that would never be answered, and
 // exits 0; bad flags are a clear error.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -9,8 +9,6 @@
 #include <fstream>
 #include <iterator>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
 
 #include "smtpbridge/v1/sink.grpc.pb.h"
 #include "stack.h"
@@ -61,9 +59,10 @@ TEST(ExampleWorkerProcess, SigtermEndsHangingCallsAndExitsZero) {
 
 TEST(ExampleWorkerProcess, BadFlagsExitNonZeroWithoutListening) {
   testing::TempDir dir;
-  for (const std::vector<std::string>& bad :
-       {std::vector<std::string>{"--delay", "soon"}, {"--fail-rate", "2"},
-        {"--add-header", "no colon"}, {"--listen", "256.0.0.1:0"}}) {
+  for (const std::vector<std::string>& bad : {std::vector<std::string>{"--delay", "soon"},
+                                              {"--fail-rate", "2"},
+                                              {"--add-header", "no colon"},
+                                              {"--listen", "256.0.0.1:0"}}) {
     std::vector<std::string> argv{ExampleWorkerBinary().string()};
     argv.insert(argv.end(), bad.begin(), bad.end());
     testing::Process p(argv, dir / "bad.log");

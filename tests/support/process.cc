@@ -143,8 +143,8 @@ std::filesystem::path BuildDir() {
 
 int ReadyServer::port() const { return PortOf(address); }
 
-ReadyServer StartReady(const std::filesystem::path& dir, const std::string& name, std::vector<std::string> argv,
-                       std::chrono::milliseconds timeout) {
+ReadyServer StartReady(const std::filesystem::path& dir, const std::string& name,
+                       std::vector<std::string> argv, std::chrono::milliseconds timeout) {
   const auto ready = dir / (name + ".ready");
   const auto log = dir / (name + ".log");
   std::filesystem::remove(ready);
@@ -156,7 +156,8 @@ ReadyServer StartReady(const std::filesystem::path& dir, const std::string& name
   if (!address) {
     std::ifstream in(log);
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    throw std::runtime_error(name + " did not become ready; its log (" + log.string() + "):\n" + text);
+    throw std::runtime_error(name + " did not become ready; its log (" + log.string() + "):\n" +
+                             text);
   }
   server.address = *address;
   return server;

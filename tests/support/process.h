@@ -29,8 +29,9 @@ class Process {
 
   // Waits until `file` exists and is non-empty (servers write "host:port\n" to their
   // --ready-file once listening) and returns its first line; nullopt on timeout or early exit.
-  std::optional<std::string> WaitForReadyFile(const std::filesystem::path& file,
-                                              std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  std::optional<std::string> WaitForReadyFile(
+      const std::filesystem::path& file,
+      std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
   // Sends a signal (e.g. SIGHUP to reload).
   void Signal(int signo);
@@ -54,11 +55,13 @@ struct ReadyServer {
   std::string address;
   int port() const;
 };
-ReadyServer StartReady(const std::filesystem::path& dir, const std::string& name, std::vector<std::string> argv,
+ReadyServer StartReady(const std::filesystem::path& dir, const std::string& name,
+                       std::vector<std::string> argv,
                        std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
 // Waits until a TCP connect to host:port succeeds; false on timeout.
-bool WaitForTcp(const std::string& host, int port, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+bool WaitForTcp(const std::string& host, int port,
+                std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
 // A port that was free a moment ago on 127.0.0.1 (for peers that cannot report port 0,
 // e.g. smtp-sink or Postfix).

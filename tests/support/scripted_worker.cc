@@ -6,29 +6,29 @@
 //   smtpbridge-scripted-worker --listen 127.0.0.1:0 --ready-file F --script S [--event-log L]
 //
 // S is re-read on every call (the runner rewrites it, through a rename, between vectors):
-//   {"rules": [{"binding": "main", "type": "INBOUND_COMMAND", "keyword": "RCPT", "recipient": "a@b",
+//   {"rules": [{"binding": "main", "type": "INBOUND_COMMAND", "keyword": "RCPT", "recipient":
+//   "a@b",
 //               "verdict": {...smtpbridge.v1.Verdict in proto3 JSON...}, "raw_action": 42,
 //               "status": "UNAVAILABLE"}]}
-// `binding` is the binding's `role` sink property (else its name). The first rule whose binding, type, keyword and recipient (each optional; keyword
-// case-insensitive, "" matches the empty keyword; recipient = envelope.recipient) match the call
-// answers it: with `status` an error, else `verdict`,
-// its action replaced by `raw_action` when set. No match: CONTINUE.
-// L gets one JSON line per call: binding, type, keyword, sender, recipient.
-// It serves smtpbridge.v1.Dispatcher too (Evaluate from the same script, as role "main";
-// GetInterests: everything), so a host can use it as its dispatcher and get verdicts unvalidated.
+// `binding` is the binding's `role` sink property (else its name). The first rule whose binding,
+// type, keyword and recipient (each optional; keyword case-insensitive, "" matches the empty
+// keyword; recipient = envelope.recipient) match the call answers it: with `status` an error, else
+// `verdict`, its action replaced by `raw_action` when set. No match: CONTINUE. L gets one JSON line
+// per call: binding, type, keyword, sender, recipient. It serves smtpbridge.v1.Dispatcher too
+// (Evaluate from the same script, as role "main"; GetInterests: everything), so a host can use it
+// as its dispatcher and get verdicts unvalidated.
+#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <google/protobuf/util/json_util.h>
 
 #include <csignal>
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "smtpbridge/common/ready_file.h"
 #include "smtpbridge/grpc/server_options.h"
@@ -69,13 +69,15 @@ class ScriptedSink final : public smtpbridge::v1::PolicySink::Service {
   ScriptedSink(std::string script, std::string event_log)
       : script_(std::move(script)), event_log_(std::move(event_log)) {}
 
-  grpc::Status OnEvent(grpc::ServerContext*, const SinkRequest* request, Verdict* verdict) override {
+  grpc::Status OnEvent(grpc::ServerContext*, const SinkRequest* request,
+                       Verdict* verdict) override {
     Log(*request);
     return Answer(request->event(), Role(request->binding()), verdict);
   }
 
   // The answer of the first matching rule for `role` (see the top of this file).
-  grpc::Status Answer(const smtpbridge::v1::Event& event, const std::string& role, Verdict* verdict) {
+  grpc::Status Answer(const smtpbridge::v1::Event& event, const std::string& role,
+                      Verdict* verdict) {
     nlohmann::json script;
     {
       std::ifstream in(script_);
@@ -89,19 +91,26 @@ class ScriptedSink final : public smtpbridge::v1::PolicySink::Service {
     }
     for (const auto& rule : script["rules"]) {
       if (rule.contains("binding") && rule["binding"].get<std::string>() != role) continue;
-      if (rule.contains("type") && !TypeMatches(rule["type"].get<std::string>(), event.type())) continue;
-      if (rule.contains("keyword") && Upper(rule["keyword"].get<std::string>()) != Upper(event.command().keyword()))
+      if (rule.contains("type") && !TypeMatches(rule["type"].get<std::string>(), event.type()))
         continue;
-      if (rule.contains("recipient") && rule["recipient"].get<std::string>() != event.envelope().recipient()) continue;
+      if (rule.contains("keyword") &&
+          Upper(rule["keyword"].get<std::string>()) != Upper(event.command().keyword()))
+        continue;
+      if (rule.contains("recipient") &&
+          rule["recipient"].get<std::string>() != event.envelope().recipient())
+        continue;
       if (rule.contains("status")) {
         return {StatusCodeByName(rule["status"].get<std::string>()), "scripted error"};
       }
       if (rule.contains("verdict")) {
-        const auto parsed = google::protobuf::util::JsonStringToMessage(rule["verdict"].dump(), verdict);
-        if (!parsed.ok()) return {grpc::StatusCode::INTERNAL, "bad verdict in script: " + parsed.ToString()};
+        const auto parsed =
+            google::protobuf::util::JsonStringToMessage(rule["verdict"].dump(), verdict);
+        if (!parsed.ok())
+          return {grpc::StatusCode::INTERNAL, "bad verdict in script: " + parsed.ToString()};
       }
       // Values outside the enum cannot be written in proto3 JSON by name.
-      if (rule.contains("raw_action")) verdict->set_action(static_cast<smtpbridge::v1::Action>(rule["raw_action"].get<int>()));
+      if (rule.contains("raw_action"))
+        verdict->set_action(static_cast<smtpbridge::v1::Action>(rule["raw_action"].get<int>()));
       return grpc::Status::OK;
     }
     return ContinueVerdict(verdict);
@@ -181,18 +190,23 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:0", ready_file, script, event_log;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--listen") listen = value;
-    else if (flag == "--ready-file") ready_file = value;
-    else if (flag == "--script") script = value;
-    else if (flag == "--event-log") event_log = value;
+    if (flag == "--listen")
+      listen = value;
+    else if (flag == "--ready-file")
+      ready_file = value;
+    else if (flag == "--script")
+      script = value;
+    else if (flag == "--event-log")
+      event_log = value;
     else {
       std::cerr << "scripted-worker: unknown flag " << flag << "\n";
       return 1;
     }
   }
   if (script.empty() || argc % 2 == 0) {
-    std::cerr << "usage: smtpbridge-scripted-worker --script FILE [--listen HOST:PORT] [--ready-file F] "
-                 "[--event-log F]\n";
+    std::cerr
+        << "usage: smtpbridge-scripted-worker --script FILE [--listen HOST:PORT] [--ready-file F] "
+           "[--event-log F]\n";
     return 1;
   }
   // SIGTERM / SIGINT: stop at once (the runner stops it when every vector ran). Blocked before
@@ -218,8 +232,10 @@ int main(int argc, char** argv) {
   }
   // The dispatcher's channels health-check the PolicySink service by name, the hosts' the
   // Dispatcher service (client_channel.h).
-  g_server->GetHealthCheckService()->SetServingStatus(smtpbridge::v1::PolicySink::service_full_name(), true);
-  g_server->GetHealthCheckService()->SetServingStatus(smtpbridge::v1::Dispatcher::service_full_name(), true);
+  g_server->GetHealthCheckService()->SetServingStatus(
+      smtpbridge::v1::PolicySink::service_full_name(), true);
+  g_server->GetHealthCheckService()->SetServingStatus(
+      smtpbridge::v1::Dispatcher::service_full_name(), true);
   const std::string bound = listen.substr(0, listen.rfind(':')) + ":" + std::to_string(port);
   std::string error;
   if (!ready_file.empty() && !smtpbridge::common::WriteReadyFile(ready_file, bound, &error)) {

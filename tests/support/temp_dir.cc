@@ -9,7 +9,8 @@
 namespace smtpbridge::testing {
 
 TempDir::TempDir() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "smtpbridge-test-XXXXXX").string();
+  std::string pattern =
+      (std::filesystem::temp_directory_path() / "smtpbridge-test-XXXXXX").string();
   std::vector<char> buf(pattern.begin(), pattern.end());
   buf.push_back('\0');
   if (::mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp failed");

@@ -42,7 +42,8 @@ bool TestCertificates::Replace(const std::string& to, const std::string& from) c
 }
 
 bool TestCertificates::Run(const std::string& script) const {
-  const std::string command = "(cd '" + dir_.path().string() + "' && " + script + ") >/dev/null 2>&1";
+  const std::string command =
+      "(cd '" + dir_.path().string() + "' && " + script + ") >/dev/null 2>&1";
   return std::system(command.c_str()) == 0;
 }
 

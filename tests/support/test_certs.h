@@ -23,8 +23,12 @@ class TestCertificates {
   // False when the openssl command failed (tests ASSERT on it).
   bool ok() const { return ok_; }
   const std::filesystem::path& dir() const { return dir_.path(); }
-  std::string pem(const std::string& name) const { return (dir_.path() / (name + ".pem")).string(); }
-  std::string key(const std::string& name) const { return (dir_.path() / (name + ".key")).string(); }
+  std::string pem(const std::string& name) const {
+    return (dir_.path() / (name + ".pem")).string();
+  }
+  std::string key(const std::string& name) const {
+    return (dir_.path() / (name + ".key")).string();
+  }
 
   // Issues <name>.pem/.key signed by `ca` with common name `cn` and subjectAltName `san`, valid
   // for `days` (negative: already expired). False when openssl failed.

@@ -6,11 +6,10 @@
 
 #include <sys/socket.h>
 
-#include <string>
-#include <thread>
-
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
+#include <string>
+#include <thread>
 
 namespace smtpbridge::testing {
 

@@ -32,7 +32,8 @@ std::string ReadFile(const fs::path& path) {
 
 // Postfix tools only print to stderr on a tty; `script` gives them one. Returns the output.
 std::string RunTty(const std::string& command, const fs::path& out) {
-  const std::string line = "timeout 60 script -qc '" + command + "' /dev/null > " + out.string() + " 2>&1";
+  const std::string line =
+      "timeout 60 script -qc '" + command + "' /dev/null > " + out.string() + " 2>&1";
   (void)std::system(line.c_str());
   return ReadFile(out);
 }
@@ -41,8 +42,9 @@ class PostfixNextHop : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "a throwaway Postfix instance needs root";
-    for (const char* tool : {"/usr/sbin/postfix", "/usr/sbin/postcat", "/usr/sbin/postqueue", "/usr/bin/swaks",
-                             "/usr/bin/script", "/usr/share/postfix/master.cf.dist"}) {
+    for (const char* tool :
+         {"/usr/sbin/postfix", "/usr/sbin/postcat", "/usr/sbin/postqueue", "/usr/bin/swaks",
+          "/usr/bin/script", "/usr/share/postfix/master.cf.dist"}) {
       if (!fs::exists(tool)) GTEST_SKIP() << tool << " not installed";
     }
     const passwd* pw = ::getpwnam("postfix");
@@ -56,23 +58,32 @@ class PostfixNextHop : public ::testing::Test {
     ASSERT_EQ(::chown((root_ / "data").c_str(), pw->pw_uid, pw->pw_gid), 0);
     port_ = FreeTcpPort();
     const std::string r = root_.string();
-    dir_.Write("etc/main.cf",
-               "compatibility_level = 3.6\n"
-               "queue_directory = " + r + "/spool\n"
-               "data_directory = " + r + "/data\n"
-               "mail_owner = postfix\nsetgid_group = postdrop\n"
-               "myhostname = nexthop.test\nmydomain = nexthop.test\nmyorigin = nexthop.test\n"
-               "mydestination =\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\n"
-               "mynetworks = 127.0.0.0/8\nrelay_domains = example.net\n"
-               "smtpd_relay_restrictions = reject_unauth_destination\nsmtpd_recipient_restrictions =\n"
-               "smtpd_end_of_data_restrictions = check_client_access inline:{ 127.0.0.1=HOLD }\n"
-               "maillog_file_prefixes = " + r + "\nmaillog_file = " + r + "/maillog\n"
-               "biff = no\nalias_maps =\nalias_database =\n");
+    dir_.Write(
+        "etc/main.cf",
+        "compatibility_level = 3.6\n"
+        "queue_directory = " +
+            r +
+            "/spool\n"
+            "data_directory = " +
+            r +
+            "/data\n"
+            "mail_owner = postfix\nsetgid_group = postdrop\n"
+            "myhostname = nexthop.test\nmydomain = nexthop.test\nmyorigin = nexthop.test\n"
+            "mydestination =\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\n"
+            "mynetworks = 127.0.0.0/8\nrelay_domains = example.net\n"
+            "smtpd_relay_restrictions = reject_unauth_destination\nsmtpd_recipient_restrictions =\n"
+            "smtpd_end_of_data_restrictions = check_client_access inline:{ 127.0.0.1=HOLD }\n"
+            "maillog_file_prefixes = " +
+            r + "\nmaillog_file = " + r +
+            "/maillog\n"
+            "biff = no\nalias_maps =\nalias_database =\n");
     // The distribution's master.cf, unchrooted, with smtpd on our port.
-    const std::string awk = "awk -v port=" + std::to_string(port_) +
-                            " 'BEGIN{OFS=\"  \"} /^smtp +inet/ {print \"127.0.0.1:\" port, \"inet\", \"n\", \"-\", "
-                            "\"n\", \"-\", \"-\", \"smtpd\"; next} /^[a-z]/ && NF>=8 {$5=\"n\"} {print}' "
-                            "/usr/share/postfix/master.cf.dist > " + r + "/etc/master.cf";
+    const std::string awk =
+        "awk -v port=" + std::to_string(port_) +
+        " 'BEGIN{OFS=\"  \"} /^smtp +inet/ {print \"127.0.0.1:\" port, \"inet\", \"n\", \"-\", "
+        "\"n\", \"-\", \"-\", \"smtpd\"; next} /^[a-z]/ && NF>=8 {$5=\"n\"} {print}' "
+        "/usr/share/postfix/master.cf.dist > " +
+        r + "/etc/master.cf";
     ASSERT_EQ(std::system(awk.c_str()), 0);
     const std::string started = RunTty("postfix -c " + r + "/etc start", root_ / "start.out");
     started_ = true;
@@ -91,9 +102,11 @@ class PostfixNextHop : public ::testing::Test {
   std::vector<std::string> HeldIds() {
     std::vector<std::string> ids;
     for (int i = 0; i < 100 && ids.empty(); ++i) {
-      const std::string json = RunTty("postqueue -c " + root_.string() + "/etc -j", root_ / "queue.out");
+      const std::string json =
+          RunTty("postqueue -c " + root_.string() + "/etc -j", root_ / "queue.out");
       const std::regex id_re("\"queue_id\": \"([0-9A-Za-z]+)\"");
-      for (std::sregex_iterator it(json.begin(), json.end(), id_re), end; it != end; ++it) ids.push_back((*it)[1]);
+      for (std::sregex_iterator it(json.begin(), json.end(), id_re), end; it != end; ++it)
+        ids.push_back((*it)[1]);
       if (ids.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return ids;
@@ -111,14 +124,16 @@ TEST_F(PostfixNextHop, MessageArrivesThroughTheProxy) {
   proxy_ = std::make_unique<Process>(
       std::vector<std::string>{kProxyBinary, "--listen", "127.0.0.1:0", "--next-hop",
                                "127.0.0.1:" + std::to_string(port_), "--dispatcher",
-                               "ipv4:127.0.0.1:" + std::to_string(FreeTcpPort()), "--ready-file", ready.string()},
+                               "ipv4:127.0.0.1:" + std::to_string(FreeTcpPort()), "--ready-file",
+                               ready.string()},
       root_ / "proxy.log");
   auto bound = proxy_->WaitForReadyFile(ready);
   ASSERT_TRUE(bound) << ReadFile(root_ / "proxy.log");
 
-  Process swaks({"/usr/bin/swaks", "--server", *bound, "--from", "alice@example.com", "--to", "bob@example.net",
-                 "--header", "Subject: through the proxy", "--header", "X-Marker: e2e-7f3a", "--body",
-                 "first line\n.dot line\nlast line", "--pipeline", "--timeout", "20"},
+  Process swaks({"/usr/bin/swaks", "--server", *bound, "--from", "alice@example.com", "--to",
+                 "bob@example.net", "--header", "Subject: through the proxy", "--header",
+                 "X-Marker: e2e-7f3a", "--body", "first line\n.dot line\nlast line", "--pipeline",
+                 "--timeout", "20"},
                 root_ / "swaks.log");
   auto status = swaks.Wait(std::chrono::seconds(40));
   ASSERT_TRUE(status);
@@ -126,10 +141,12 @@ TEST_F(PostfixNextHop, MessageArrivesThroughTheProxy) {
 
   const auto ids = HeldIds();
   ASSERT_EQ(ids.size(), 1u) << ReadFile(root_ / "maillog");
-  const std::string message = RunTty("postcat -c " + root_.string() + "/etc -bhq " + ids[0], root_ / "postcat.out");
+  const std::string message =
+      RunTty("postcat -c " + root_.string() + "/etc -bhq " + ids[0], root_ / "postcat.out");
   EXPECT_NE(message.find("X-Marker: e2e-7f3a"), std::string::npos) << message;
   EXPECT_NE(message.find("Subject: through the proxy"), std::string::npos) << message;
-  EXPECT_NE(message.find("\n.dot line"), std::string::npos) << message;  // unstuffed by Postfix: exact
+  EXPECT_NE(message.find("\n.dot line"), std::string::npos)
+      << message;  // unstuffed by Postfix: exact
   const std::string log = ReadFile(root_ / "maillog");
   EXPECT_NE(log.find("from=<alice@example.com> to=<bob@example.net>"), std::string::npos) << log;
 }
@@ -139,13 +156,14 @@ TEST_F(PostfixNextHop, PostfixRefusalsReachTheClient) {
   proxy_ = std::make_unique<Process>(
       std::vector<std::string>{kProxyBinary, "--listen", "127.0.0.1:0", "--next-hop",
                                "127.0.0.1:" + std::to_string(port_), "--dispatcher",
-                               "ipv4:127.0.0.1:" + std::to_string(FreeTcpPort()), "--ready-file", ready.string()},
+                               "ipv4:127.0.0.1:" + std::to_string(FreeTcpPort()), "--ready-file",
+                               ready.string()},
       root_ / "proxy.log");
   auto bound = proxy_->WaitForReadyFile(ready);
   ASSERT_TRUE(bound);
   // Postfix relays only for example.net: another domain gets its 554 relay-access refusal.
-  Process swaks({"/usr/bin/swaks", "--server", *bound, "--from", "alice@example.com", "--to", "bob@elsewhere.org",
-                 "--timeout", "20"},
+  Process swaks({"/usr/bin/swaks", "--server", *bound, "--from", "alice@example.com", "--to",
+                 "bob@elsewhere.org", "--timeout", "20"},
                 root_ / "swaks.log");
   auto status = swaks.Wait(std::chrono::seconds(40));
   ASSERT_TRUE(status);

@@ -68,17 +68,20 @@ class RealPeers : public ::testing::Test {
     ASSERT_TRUE(WaitForTcp("127.0.0.1", sink_port_)) << ReadFile(dir_ / "smtp-sink.log");
   }
 
-  void StartProxy(int next_hop_port, const std::string& dispatcher, const std::string& extra_yaml = "") {
+  void StartProxy(int next_hop_port, const std::string& dispatcher,
+                  const std::string& extra_yaml = "") {
     // `extra_yaml` may replace the default timeouts section.
-    const std::string timeouts = extra_yaml.find("timeouts:") == std::string::npos
-                                     ? "timeouts:\n  idle: 10s\n  next_hop_reply: 3s\n  next_hop_data: 3s\n"
-                                     : "";
+    const std::string timeouts =
+        extra_yaml.find("timeouts:") == std::string::npos
+            ? "timeouts:\n  idle: 10s\n  next_hop_reply: 3s\n  next_hop_data: 3s\n"
+            : "";
     const auto config = dir_.Write("proxy.yaml", "hostname: proxy.test\n" + timeouts + extra_yaml);
     const auto ready = dir_ / "proxy.ready";
     proxy_ = std::make_unique<Process>(
         std::vector<std::string>{kProxyBinary, "--listen", "127.0.0.1:0", "--next-hop",
-                                 "127.0.0.1:" + std::to_string(next_hop_port), "--dispatcher", dispatcher, "--config",
-                                 config.string(), "--ready-file", ready.string(), "--log-level", "info"},
+                                 "127.0.0.1:" + std::to_string(next_hop_port), "--dispatcher",
+                                 dispatcher, "--config", config.string(), "--ready-file",
+                                 ready.string(), "--log-level", "info"},
         dir_ / "proxy.log");
     auto bound = proxy_->WaitForReadyFile(ready);
     ASSERT_TRUE(bound) << ReadFile(dir_ / "proxy.log");
@@ -90,8 +93,9 @@ class RealPeers : public ::testing::Test {
   // Runs swaks against the proxy; returns its transcript. `status` gets the exit status.
   std::string Swaks(std::vector<std::string> args, int* status) {
     const auto log = dir_ / ("swaks" + std::to_string(++swaks_runs_) + ".log");
-    std::vector<std::string> argv{kSwaks, "--server", "127.0.0.1:" + std::to_string(proxy_port_), "--timeout", "15",
-                                  "--from", "alice@example.com"};
+    std::vector<std::string> argv{
+        kSwaks,   "--server",         "127.0.0.1:" + std::to_string(proxy_port_), "--timeout", "15",
+        "--from", "alice@example.com"};
     for (auto& a : args) argv.push_back(a);
     Process swaks(argv, log);
     auto exit = swaks.Wait(std::chrono::seconds(30));
@@ -118,8 +122,8 @@ TEST_F(RealPeers, SwaksThroughTheProxyToSmtpSink) {
   StartSmtpSink({});
   StartProxy(sink_port_, DeadDispatcher());
   int status = -1;
-  const std::string out = Swaks({"--to", "bob@example.net", "--header", "Subject: via proxy", "--body",
-                                 "line one\n.leading dot\nline three", "--pipeline"},
+  const std::string out = Swaks({"--to", "bob@example.net", "--header", "Subject: via proxy",
+                                 "--body", "line one\n.leading dot\nline three", "--pipeline"},
                                 &status);
   EXPECT_EQ(status, 0) << out;
   EXPECT_NE(out.find("<-  250 2.0.0 Ok"), std::string::npos) << out;
@@ -183,25 +187,30 @@ TEST_F(RealPeers, DispatcherAndWorkerPolicyIsApplied) {
   }
   StartSmtpSink({});
   const auto worker_ready = dir_ / "worker.ready";
-  Process worker({kWorkerBinary, "--listen", "127.0.0.1:0", "--ready-file", worker_ready.string(), "--reject-rcpt",
-                  "blocked@*", "--add-header", "X-Policy: checked"},
+  Process worker({kWorkerBinary, "--listen", "127.0.0.1:0", "--ready-file", worker_ready.string(),
+                  "--reject-rcpt", "blocked@*", "--add-header", "X-Policy: checked"},
                  dir_ / "worker.log");
   auto worker_at = worker.WaitForReadyFile(worker_ready);
   ASSERT_TRUE(worker_at) << ReadFile(dir_ / "worker.log");
-  const auto bindings = dir_.Write("bindings.yaml", "bindings:\n"
-                                                    "  - name: reject-blocked\n"
-                                                    "    event: INBOUND_COMMAND\n"
-                                                    "    rule: RCPT\n"
-                                                    "    sink: ipv4:" + *worker_at + "\n"
-                                                    "    timeout: 500ms\n"
-                                                    "  - name: tag-message\n"
-                                                    "    event: INBOUND_COMMAND\n"
-                                                    "    rule: _EOD\n"
-                                                    "    sink: ipv4:" + *worker_at + "\n"
-                                                    "    timeout: 500ms\n");
+  const auto bindings = dir_.Write("bindings.yaml",
+                                   "bindings:\n"
+                                   "  - name: reject-blocked\n"
+                                   "    event: INBOUND_COMMAND\n"
+                                   "    rule: RCPT\n"
+                                   "    sink: ipv4:" +
+                                       *worker_at +
+                                       "\n"
+                                       "    timeout: 500ms\n"
+                                       "  - name: tag-message\n"
+                                       "    event: INBOUND_COMMAND\n"
+                                       "    rule: _EOD\n"
+                                       "    sink: ipv4:" +
+                                       *worker_at +
+                                       "\n"
+                                       "    timeout: 500ms\n");
   const auto dispatcher_ready = dir_ / "dispatcher.ready";
-  Process dispatcher({kDispatcherBinary, "--listen", "127.0.0.1:0", "--bindings", bindings.string(), "--ready-file",
-                      dispatcher_ready.string()},
+  Process dispatcher({kDispatcherBinary, "--listen", "127.0.0.1:0", "--bindings", bindings.string(),
+                      "--ready-file", dispatcher_ready.string()},
                      dir_ / "dispatcher.log");
   auto dispatcher_at = dispatcher.WaitForReadyFile(dispatcher_ready);
   ASSERT_TRUE(dispatcher_at) << ReadFile(dir_ / "dispatcher.log");

@@ -28,18 +28,22 @@ class Torture : public ::testing::Test {
  protected:
   void StartProxy(const std::string& extra_yaml = "") {
     hop_.Start();
-    const std::string yaml = "hostname: torture.test\n"
-                             "listen: 127.0.0.1:0\n"
-                             "next_hop: 127.0.0.1:" + std::to_string(hop_.port()) + "\n"
-                             "timeouts:\n  idle: 1500ms\n  next_hop_reply: 5s\n  next_hop_data: 5s\n"
-                             "limits:\n  max_errors: 100\n  max_recipients: 1000\n  max_message_size: 200000\n" +
-                             extra_yaml;
+    const std::string yaml =
+        "hostname: torture.test\n"
+        "listen: 127.0.0.1:0\n"
+        "next_hop: 127.0.0.1:" +
+        std::to_string(hop_.port()) +
+        "\n"
+        "timeouts:\n  idle: 1500ms\n  next_hop_reply: 5s\n  next_hop_data: 5s\n"
+        "limits:\n  max_errors: 100\n  max_recipients: 1000\n  max_message_size: 200000\n" +
+        extra_yaml;
     const auto config = dir_.Write("proxy.yaml", yaml);
     const auto ready = dir_ / "ready";
     proxy_ = std::make_unique<Process>(
-        std::vector<std::string>{kProxyBinary, "--config", config.string(), "--ready-file", ready.string(),
-                                 "--dispatcher", "ipv4:127.0.0.1:" + std::to_string(FreeTcpPort()),
-                                 "--log-level", "warn"},
+        std::vector<std::string>{kProxyBinary, "--config", config.string(), "--ready-file",
+                                 ready.string(), "--dispatcher",
+                                 "ipv4:127.0.0.1:" + std::to_string(FreeTcpPort()), "--log-level",
+                                 "warn"},
         dir_ / "proxy.log");
     auto bound = proxy_->WaitForReadyFile(ready);
     ASSERT_TRUE(bound) << "proxy did not start";
@@ -93,7 +97,8 @@ TEST_F(Torture, CommandsBeforeEhlo) {
   EXPECT_EQ(c.Command("QUIT").code, 221);
   ASSERT_TRUE(hop_.WaitForQuitOrClose(1));
   const auto commands = hop_.commands();
-  EXPECT_EQ(commands, (std::vector<std::string>{"EHLO torture.client", "MAIL FROM:<a@example.com>", "QUIT"}));
+  EXPECT_EQ(commands,
+            (std::vector<std::string>{"EHLO torture.client", "MAIL FROM:<a@example.com>", "QUIT"}));
 }
 
 TEST_F(Torture, RcptBeforeMailAndDataBeforeRcpt) {
@@ -129,8 +134,10 @@ TEST_F(Torture, BareLfInDataCannotSmuggleAMessage) {
   ASSERT_EQ(c->Command("DATA").code, 354);
   // SMTP smuggling: a "\n.\n" or "\r.\r" end-of-data that some servers accept, then a second
   // transaction. The proxy ends data only at CRLF.CRLF and refuses the bare line ends.
-  c->SendRaw("Subject: one\r\n\r\nbody\n.\nMAIL FROM:<smuggled@example.com>\nRCPT TO:<victim@example.com>\n"
-             "DATA\nSubject: forged\r.\r\nbody\r\n.\r\n");
+  c->SendRaw(
+      "Subject: one\r\n\r\nbody\n.\nMAIL FROM:<smuggled@example.com>\nRCPT "
+      "TO:<victim@example.com>\n"
+      "DATA\nSubject: forged\r.\r\nbody\r\n.\r\n");
   EXPECT_EQ(c->ReadReply().code, 554);
   // The session goes on; a clean message is relayed.
   ASSERT_EQ(c->Command("MAIL FROM:<a@example.com>").code, 250);
@@ -179,8 +186,9 @@ TEST_F(Torture, TenThousandByteLines) {
 TEST_F(Torture, PipelinedBurstWithErrorsInTheMiddle) {
   StartProxy();
   auto c = Greeted();
-  c->SendRaw("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nBOGUS\r\nRCPT TO:<>\r\n"
-             "RCPT TO:<c@example.com> NOTIFY=NEVER\r\nRCPT TO:<d@example.com>\r\nDATA\r\n");
+  c->SendRaw(
+      "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nBOGUS\r\nRCPT TO:<>\r\n"
+      "RCPT TO:<c@example.com> NOTIFY=NEVER\r\nRCPT TO:<d@example.com>\r\nDATA\r\n");
   EXPECT_EQ(c->ReadReply().code, 250);
   EXPECT_EQ(c->ReadReply().code, 250);
   EXPECT_EQ(c->ReadReply().code, 500);
@@ -206,7 +214,8 @@ TEST_F(Torture, DotStuffingPassesThroughExactly) {
   ASSERT_EQ(c->Command("MAIL FROM:<a@example.com> BODY=8BITMIME").code, 250);
   ASSERT_EQ(c->Command("RCPT TO:<b@example.com>").code, 250);
   ASSERT_EQ(c->Command("DATA").code, 354);
-  const std::string body = "Subject: dots\r\n\r\n..\r\n...\r\n..leading\r\n \r\n\t.\r\n8bit: \xe2\x82\xac\r\n";
+  const std::string body =
+      "Subject: dots\r\n\r\n..\r\n...\r\n..leading\r\n \r\n\t.\r\n8bit: \xe2\x82\xac\r\n";
   c->SendRaw(body + ".\r\n");
   EXPECT_EQ(c->ReadReply().code, 250);
   const auto messages = hop_.messages();
@@ -301,7 +310,8 @@ TEST_F(Torture, LowerCaseAndOddSpacing) {
   ASSERT_TRUE(hop_.WaitForQuitOrClose(1));
   const auto commands = hop_.commands();
   // The next hop gets canonical commands rebuilt from what the proxy parsed.
-  EXPECT_NE(std::find(commands.begin(), commands.end(), "MAIL FROM:<a@example.com>"), commands.end());
+  EXPECT_NE(std::find(commands.begin(), commands.end(), "MAIL FROM:<a@example.com>"),
+            commands.end());
   EXPECT_NE(std::find(commands.begin(), commands.end(), "RCPT TO:<b@example.com>"), commands.end());
 }
 
@@ -368,8 +378,9 @@ class TortureTls : public Torture {
   void SetUp() override {
     const auto cert = dir_ / "cert.pem";
     const auto key = dir_ / "key.pem";
-    const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=torture.test -keyout " +
-                            key.string() + " -out " + cert.string() + " >/dev/null 2>&1";
+    const std::string cmd =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=torture.test -keyout " +
+        key.string() + " -out " + cert.string() + " >/dev/null 2>&1";
     if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "openssl command not available";
     StartProxy("tls:\n  cert: " + cert.string() + "\n  key: " + key.string() + "\n");
   }
@@ -400,7 +411,8 @@ class TortureTls : public Torture {
         // Complete when the last line has "NNN " form.
         const size_t last = reply.rfind("\r\n", reply.size() - 3);
         const std::string tail = last == std::string::npos ? reply : reply.substr(last + 2);
-        if (reply.size() >= 2 && reply.ends_with("\r\n") && tail.size() >= 4 && tail[3] == ' ') return reply;
+        if (reply.size() >= 2 && reply.ends_with("\r\n") && tail.size() >= 4 && tail[3] == ' ')
+          return reply;
       }
     }
   };
@@ -436,7 +448,7 @@ TEST_F(TortureTls, PlaintextPipelinedAfterStartTlsIsDiscarded) {
   ASSERT_TRUE(tls.Handshake(c.fd()));
   const std::string ehlo = tls.Command("EHLO torture.client");
   EXPECT_EQ(ehlo.substr(0, 3), "250");
-  EXPECT_EQ(ehlo.find("STARTTLS"), std::string::npos);  // not offered twice
+  EXPECT_EQ(ehlo.find("STARTTLS"), std::string::npos);                         // not offered twice
   EXPECT_EQ(tls.Command("RCPT TO:<victim@example.com>").substr(0, 3), "503");  // no MAIL was taken
   EXPECT_EQ(tls.Command("STARTTLS").substr(0, 3), "503");
   EXPECT_EQ(tls.Command("MAIL FROM:<a@example.com>").substr(0, 3), "250");

@@ -65,13 +65,15 @@ grpc_call_error grpc_server_request_call(grpc_server* server, grpc_call** call,
               tag_new);
 }
 
-grpc_call_error grpc_server_request_registered_call(
-    grpc_server* server, void* registered_method, grpc_call** call, gpr_timespec* deadline,
-    grpc_metadata_array* request_metadata, grpc_byte_buffer** optional_payload,
-    grpc_completion_queue* cq_bound_to_call, grpc_completion_queue* cq_for_notification,
-    void* tag_new) {
-  static const auto real = Next<decltype(&grpc_server_request_registered_call)>(
-      "grpc_server_request_registered_call");
+grpc_call_error grpc_server_request_registered_call(grpc_server* server, void* registered_method,
+                                                    grpc_call** call, gpr_timespec* deadline,
+                                                    grpc_metadata_array* request_metadata,
+                                                    grpc_byte_buffer** optional_payload,
+                                                    grpc_completion_queue* cq_bound_to_call,
+                                                    grpc_completion_queue* cq_for_notification,
+                                                    void* tag_new) {
+  static const auto real =
+      Next<decltype(&grpc_server_request_registered_call)>("grpc_server_request_registered_call");
   __tsan_release(&g_queue_edge);
   return real(server, registered_method, call, deadline, request_metadata, optional_payload,
               cq_bound_to_call, cq_for_notification, tag_new);
@@ -91,7 +93,8 @@ grpc_channel* grpc_channel_create(const char* target, grpc_channel_credentials* 
   if (args == nullptr) return real(target, creds, args);
   std::vector<grpc_arg> copy(args->args, args->args + args->num_args);
   for (auto& arg : copy) {
-    if (arg.type == GRPC_ARG_INTEGER && std::strcmp(arg.key, GRPC_ARG_MIN_RECONNECT_BACKOFF_MS) == 0) {
+    if (arg.type == GRPC_ARG_INTEGER &&
+        std::strcmp(arg.key, GRPC_ARG_MIN_RECONNECT_BACKOFF_MS) == 0) {
       arg.value.integer = std::max(arg.value.integer, kTsanMinConnectTimeoutMs);
     }
   }
@@ -108,8 +111,8 @@ grpc_event grpc_completion_queue_next(grpc_completion_queue* cq, gpr_timespec de
   return event;
 }
 
-grpc_event grpc_completion_queue_pluck(grpc_completion_queue* cq, void* tag,
-                                       gpr_timespec deadline, void* reserved) {
+grpc_event grpc_completion_queue_pluck(grpc_completion_queue* cq, void* tag, gpr_timespec deadline,
+                                       void* reserved) {
   static const auto real =
       Next<decltype(&grpc_completion_queue_pluck)>("grpc_completion_queue_pluck");
   grpc_event event = real(cq, tag, deadline, reserved);
@@ -122,7 +125,8 @@ grpc_event grpc_completion_queue_pluck(grpc_completion_queue* cq, void* tag,
 // grpc::Alarm::Set (inline) calls this; the real one is in libgrpc++.
 void grpc::Alarm::SetInternal(grpc::CompletionQueue* cq, gpr_timespec deadline, void* tag) {
   using Fn = void (*)(grpc::Alarm*, grpc::CompletionQueue*, gpr_timespec, void*);
-  static const auto real = Next<Fn>("_ZN4grpc5Alarm11SetInternalEPNS_15CompletionQueueE12gpr_timespecPv");
+  static const auto real =
+      Next<Fn>("_ZN4grpc5Alarm11SetInternalEPNS_15CompletionQueueE12gpr_timespecPv");
   __tsan_release(&g_queue_edge);
   real(this, cq, deadline, tag);
 }

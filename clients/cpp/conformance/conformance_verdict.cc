@@ -99,7 +99,8 @@ void ApplyEdits(Verdict& v, std::string_view spec) {
     if (op.empty()) continue;
     const auto colon = op.find(':');
     const std::string name = op.substr(0, colon);
-    const std::string_view args = colon == std::string::npos ? "" : std::string_view(op).substr(colon + 1);
+    const std::string_view args =
+        colon == std::string::npos ? "" : std::string_view(op).substr(colon + 1);
     if (name == "add_header") {
       auto f = Fields(args, 2);
       v.AddHeader(f[0], f[1]);

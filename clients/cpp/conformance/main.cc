@@ -1,13 +1,13 @@
 // smtpbridge-conformance-worker-cpp: the C++ SDK's worker for the shared conformance suite
 // (tests/vectors/SPEC.md). One handler per event type, verdicts from sink_properties.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
 #include <exception>
 #include <filesystem>
 #include <fstream>
 #include <string>
-
-#include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "conformance_verdict.h"
 #include "smtpbridge/common/ready_file.h"

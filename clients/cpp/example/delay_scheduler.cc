@@ -1,8 +1,7 @@
 #include "delay_scheduler.h"
 
-#include <memory>
-
 #include <boost/asio/steady_timer.hpp>
+#include <memory>
 
 namespace smtpbridge::example {
 

@@ -1,8 +1,8 @@
 #include "example_policy.h"
 
-#include <random>
-
 #include <spdlog/spdlog.h>
+
+#include <random>
 
 #include "smtpbridge/common/glob.h"
 #include "smtpbridge/v1/names.h"
@@ -99,17 +99,20 @@ worker::AsyncHandler ExamplePolicy::Shaped(worker::Handler decide) {
     const auto event = v1::EventTypeName(ctx.type());
     if (options_.hang) {
       // Never answered: the reactor completes it when the caller cancels or at shutdown.
-      spdlog::debug("{} event={} {} {} -> (hang)", options_.name, ctx.event_id(), event, ctx.keyword());
+      spdlog::debug("{} event={} {} {} -> (hang)", options_.name, ctx.event_id(), event,
+                    ctx.keyword());
       return;
     }
     if (ShouldFail()) {
       spdlog::debug("{} event={} {} {} -> UNAVAILABLE (fail-rate)", options_.name, ctx.event_id(),
                     event, ctx.keyword());
-      responder.Fail(grpc::Status(grpc::StatusCode::UNAVAILABLE, options_.name + ": simulated failure"));
+      responder.Fail(
+          grpc::Status(grpc::StatusCode::UNAVAILABLE, options_.name + ": simulated failure"));
       return;
     }
     Verdict verdict = decide(ctx);
-    if (options_.cache_ttl.count() > 0 && ctx.keyword() != "_EOD") verdict.CacheFor(options_.cache_ttl);
+    if (options_.cache_ttl.count() > 0 && ctx.keyword() != "_EOD")
+      verdict.CacheFor(options_.cache_ttl);
     spdlog::debug("{} event={} {} {} -> {} {}", options_.name, ctx.event_id(), event, ctx.keyword(),
                   v1::ActionName(verdict.action()), verdict.proto().reason());
     if (options_.delay.count() > 0) {

@@ -1,6 +1,7 @@
 // The example worker's policy: reject recipients matching globs (from flags and from the
-// binding's `blocked` (or `blocked_recipients`) property), add a header at end of data; plus test behaviours
-// that make it slow (timer, no thread held), failing (UNAVAILABLE) or silent (never answers).
+// binding's `blocked` (or `blocked_recipients`) property), add a header at end of data; plus test
+// behaviours that make it slow (timer, no thread held), failing (UNAVAILABLE) or silent (never
+// answers).
 #pragma once
 
 #include <chrono>

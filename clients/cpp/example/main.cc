@@ -1,14 +1,14 @@
 // smtpbridge-example-worker: a configurable policy worker for demos, tests and benchmarks.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "example_policy.h"
 #include "smtpbridge/common/log_format.h"
@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
   std::string drain = "10s";
   smtpbridge::example::ExamplePolicyOptions options;
   // Each flag falls back to the environment, as in every SDK (docs/sdk.md).
-  app.add_option("--listen", listen, "host:port to listen on (port 0: any free port)")->envname("SMTPBRIDGE_LISTEN");
+  app.add_option("--listen", listen, "host:port to listen on (port 0: any free port)")
+      ->envname("SMTPBRIDGE_LISTEN");
   app.add_option("--ready-file", ready_file, "write the bound host:port here once listening")
       ->envname("SMTPBRIDGE_READY_FILE");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
@@ -41,19 +42,25 @@ int main(int argc, char** argv) {
   app.add_option("--name", options.name, "name used in logs");
   app.add_option("--reject-rcpt", options.reject_rcpt,
                  "reject recipients matching this glob (repeatable), e.g. blocked@*");
-  app.add_option("--add-header", add_header, "add this header at end of data, e.g. \"X-Policy: checked\"");
+  app.add_option("--add-header", add_header,
+                 "add this header at end of data, e.g. \"X-Policy: checked\"");
   app.add_option("--delay", delay, "answer every event this much later, e.g. 5ms");
   app.add_option("--fail-rate", options.fail_rate, "fraction of events answered with UNAVAILABLE")
       ->check(CLI::Range(0.0, 1.0));
-  app.add_option("--cache-ttl", cache_ttl,
-                 "let the dispatcher and sinks reuse every verdict (but _EOD's) this long, e.g. 10s");
+  app.add_option(
+      "--cache-ttl", cache_ttl,
+      "let the dispatcher and sinks reuse every verdict (but _EOD's) this long, e.g. 10s");
   smtpbridge::tls::TlsOptions tls;
   app.add_option("--tls-cert", tls.cert_file, "serve mutual TLS: certificate chain (PEM)")
-      ->envname("SMTPBRIDGE_TLS_CERT")->group("TLS");
+      ->envname("SMTPBRIDGE_TLS_CERT")
+      ->group("TLS");
   app.add_option("--tls-key", tls.key_file, "serve mutual TLS: private key (PEM)")
-      ->envname("SMTPBRIDGE_TLS_KEY")->group("TLS");
-  app.add_option("--tls-client-ca", tls.ca_file, "serve mutual TLS: CA of the accepted client certificates")
-      ->envname("SMTPBRIDGE_TLS_CLIENT_CA")->group("TLS");
+      ->envname("SMTPBRIDGE_TLS_KEY")
+      ->group("TLS");
+  app.add_option("--tls-client-ca", tls.ca_file,
+                 "serve mutual TLS: CA of the accepted client certificates")
+      ->envname("SMTPBRIDGE_TLS_CLIENT_CA")
+      ->group("TLS");
   app.add_option("--max-connection-age", max_age,
                  "close connections older than this, so dispatchers find new replicas (0: never)");
   app.add_option("--max-connection-age-grace", max_age_grace,
@@ -76,7 +83,8 @@ int main(int argc, char** argv) {
   options.delay = *parsed_delay;
   const auto parsed_ttl = smtpbridge::v1::ParseDurationText(cache_ttl);
   if (!parsed_ttl || parsed_ttl->count() < 0) {
-    std::fprintf(stderr, "--cache-ttl: cannot parse '%s' (examples: 10s, 500ms)\n", cache_ttl.c_str());
+    std::fprintf(stderr, "--cache-ttl: cannot parse '%s' (examples: 10s, 500ms)\n",
+                 cache_ttl.c_str());
     return 2;
   }
   options.cache_ttl = *parsed_ttl;
@@ -84,7 +92,8 @@ int main(int argc, char** argv) {
   const auto parsed_grace = smtpbridge::v1::ParseDurationText(max_age_grace);
   const auto parsed_drain = smtpbridge::v1::ParseDurationText(drain);
   if (!parsed_drain || parsed_drain->count() < 0) {
-    std::fprintf(stderr, "--drain-timeout: cannot parse '%s' (examples: 10s, 500ms)\n", drain.c_str());
+    std::fprintf(stderr, "--drain-timeout: cannot parse '%s' (examples: 10s, 500ms)\n",
+                 drain.c_str());
     return 2;
   }
   if (!parsed_age || !parsed_grace) {
@@ -94,7 +103,8 @@ int main(int argc, char** argv) {
   if (!add_header.empty()) {
     options.add_header = smtpbridge::example::ParseHeaderFlag(add_header);
     if (!options.add_header) {
-      std::fprintf(stderr, "--add-header: expected \"Name: value\", got '%s'\n", add_header.c_str());
+      std::fprintf(stderr, "--add-header: expected \"Name: value\", got '%s'\n",
+                   add_header.c_str());
       return 2;
     }
   }
@@ -104,9 +114,12 @@ int main(int argc, char** argv) {
     smtpbridge::worker::WorkerOptions worker_options;
     worker_options.name = options.name;
     worker_options.tls = tls;
-    worker_options.drain_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*parsed_drain);
-    worker_options.tls.enabled = !tls.cert_file.empty() || !tls.key_file.empty() || !tls.ca_file.empty();
-    worker_options.max_connection_age = std::chrono::duration_cast<std::chrono::milliseconds>(*parsed_age);
+    worker_options.drain_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(*parsed_drain);
+    worker_options.tls.enabled =
+        !tls.cert_file.empty() || !tls.key_file.empty() || !tls.ca_file.empty();
+    worker_options.max_connection_age =
+        std::chrono::duration_cast<std::chrono::milliseconds>(*parsed_age);
     worker_options.max_connection_age_grace =
         std::chrono::duration_cast<std::chrono::milliseconds>(*parsed_grace);
     smtpbridge::worker::Worker worker(worker_options);

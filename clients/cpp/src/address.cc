@@ -24,8 +24,9 @@ bool SameAddress(std::string_view a, std::string_view b) {
 bool AddressIn(std::string_view address, const std::vector<std::string>& candidates) {
   const std::string_view want = Normalize(address);
   if (want.empty()) return false;
-  return std::any_of(candidates.begin(), candidates.end(),
-                     [&](const std::string& c) { return common::EqualsIgnoreCase(Normalize(c), want); });
+  return std::any_of(candidates.begin(), candidates.end(), [&](const std::string& c) {
+    return common::EqualsIgnoreCase(Normalize(c), want);
+  });
 }
 
 }  // namespace smtpbridge::worker

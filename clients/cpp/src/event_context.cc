@@ -13,9 +13,8 @@ namespace {
 
 EventContext::Clock::time_point DeadlineFrom(const v1::SinkRequest& request) {
   if (!request.has_time_left()) return EventContext::Clock::time_point::max();
-  return EventContext::Clock::now() +
-         std::chrono::duration_cast<EventContext::Clock::duration>(
-             v1::FromProtoDuration(request.time_left()));
+  return EventContext::Clock::now() + std::chrono::duration_cast<EventContext::Clock::duration>(
+                                          v1::FromProtoDuration(request.time_left()));
 }
 
 // "TO:<a@b> NOTIFY=NEVER" -> "a@b"; "" when there is no path.

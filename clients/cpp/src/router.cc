@@ -1,10 +1,10 @@
 #include "smtpbridge/worker/router.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cctype>
 #include <exception>
-
-#include <spdlog/spdlog.h>
 
 #include "smtpbridge/v1/names.h"
 

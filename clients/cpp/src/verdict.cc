@@ -24,8 +24,9 @@ void Require(bool ok, const std::string& what) {
 }
 
 void RequireHeader(const char* verb, const std::string& name, const std::string& value) {
-  Require(v1::IsHeaderName(name), std::string(verb) + ": \"" + v1::EscapeForLog(name) +
-                                      "\" is not a header field name (RFC 5322 ftext, no ':' or space)");
+  Require(v1::IsHeaderName(name),
+          std::string(verb) + ": \"" + v1::EscapeForLog(name) +
+              "\" is not a header field name (RFC 5322 ftext, no ':' or space)");
   Require(v1::IsHeaderValue(value), std::string(verb) + ": the value of " + name +
                                         " has a bare CR, LF or NUL (only CRLF + space/tab folds)");
 }
@@ -33,9 +34,11 @@ void RequireHeader(const char* verb, const std::string& name, const std::string&
 void RequirePath(const char* verb, const std::string& address, const std::string& parameters,
                  bool null_allowed) {
   Require((null_allowed && address.empty()) || v1::IsMailbox(address),
-          std::string(verb) + ": \"" + v1::EscapeForLog(address) + "\" is not a mailbox (RFC 5321 path, no <>)");
-  Require(v1::IsEsmtpParameters(parameters),
-          std::string(verb) + ": \"" + v1::EscapeForLog(parameters) + "\" are not ESMTP parameters");
+          std::string(verb) + ": \"" + v1::EscapeForLog(address) +
+              "\" is not a mailbox (RFC 5321 path, no <>)");
+  Require(
+      v1::IsEsmtpParameters(parameters),
+      std::string(verb) + ": \"" + v1::EscapeForLog(parameters) + "\" are not ESMTP parameters");
 }
 
 // Split on line breaks so a multi-line text becomes a multi-line reply and no CR/LF can be
@@ -46,7 +49,8 @@ void SetLines(v1::SmtpReply* reply, const std::string& text) {
   size_t start = 0;
   while (true) {
     size_t end = text.find('\n', start);
-    std::string line = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    std::string line =
+        text.substr(start, end == std::string::npos ? std::string::npos : end - start);
     if (!line.empty() && line.back() == '\r') line.pop_back();
     reply->add_lines(std::move(line));
     if (end == std::string::npos) break;
@@ -91,9 +95,10 @@ Verdict Verdict::DropSession(std::string text) {
 Verdict Verdict::SkipRecipient() { return Verdict(v1::ACTION_SKIP_RECIPIENT); }
 
 Verdict& Verdict::WithReply(uint32_t code, std::string enhanced_code, std::string text) {
-  Require(enhanced_code.empty() || (v1::IsEnhancedCode(enhanced_code) && enhanced_code[0] - '0' == int(code / 100)),
-          "enhanced code \"" + v1::EscapeForLog(enhanced_code) + "\" is not " + std::to_string(code / 100) +
-              ".SSS.DDD (RFC 3463, the reply's class)");
+  Require(enhanced_code.empty() ||
+              (v1::IsEnhancedCode(enhanced_code) && enhanced_code[0] - '0' == int(code / 100)),
+          "enhanced code \"" + v1::EscapeForLog(enhanced_code) + "\" is not " +
+              std::to_string(code / 100) + ".SSS.DDD (RFC 3463, the reply's class)");
   Require(text.find('\0') == std::string::npos, "reply text has a NUL");
   auto* reply = proto_.mutable_reply();
   reply->set_code(code);
@@ -177,7 +182,8 @@ Verdict& Verdict::DeleteRecipient(std::string address) {
 }
 
 Verdict& Verdict::Quarantine(std::string reason) {
-  Require(v1::IsReplyText(reason), "Quarantine: the reason must be one line without control characters");
+  Require(v1::IsReplyText(reason),
+          "Quarantine: the reason must be one line without control characters");
   NewEdit()->mutable_quarantine()->set_reason(std::move(reason));
   return *this;
 }

@@ -1,28 +1,26 @@
 #include "smtpbridge/worker/worker.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
-
-#include <cerrno>
-#include <functional>
-#include <mutex>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/grpcpp.h>
-#include <spdlog/spdlog.h>
-
-#include "smtpbridge/cq/cq_gate.h"
-#include "smtpbridge/grpc/server_options.h"
 #include "events_stream.h"
 #include "health_service.h"
+#include "smtpbridge/cq/cq_gate.h"
+#include "smtpbridge/grpc/server_options.h"
 #include "smtpbridge/v1/sink.grpc.pb.h"
 
 namespace smtpbridge::worker {
@@ -119,7 +117,8 @@ class Worker::Service {
   void AddTo(grpc::ServerBuilder& builder) {
     builder.RegisterService(&sink_);
     builder.RegisterService(&health_);
-    for (int i = 0; i < std::max(1, options_.threads); ++i) cqs_.push_back(builder.AddCompletionQueue());
+    for (int i = 0; i < std::max(1, options_.threads); ++i)
+      cqs_.push_back(builder.AddCompletionQueue());
     for (auto& cq : cqs_) streams_.cqs.push_back(cq.get());
     gate_.Open();
   }
@@ -333,7 +332,8 @@ int Worker::Start(const std::string& address) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, credentials, &port);
   builder.SetMaxReceiveMessageSize(options_.max_request_bytes);
-  grpc_server::ApplyServerArgs(builder, {options_.max_connection_age, options_.max_connection_age_grace});
+  grpc_server::ApplyServerArgs(builder,
+                               {options_.max_connection_age, options_.max_connection_age_grace});
   service_->AddTo(builder);
   server_ = builder.BuildAndStart();
   if (!server_ || port == 0) {

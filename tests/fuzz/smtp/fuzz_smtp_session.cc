@@ -197,7 +197,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       case Verb::kBdat:
         Check(state.txn().open && state.txn().client_recipients > 0);
-        state.bdat_buffer() += reader.TakeRaw(static_cast<size_t>(std::min<uint64_t>(cmd.chunk_size, 4096)));
+        state.bdat_buffer() +=
+            reader.TakeRaw(static_cast<size_t>(std::min<uint64_t>(cmd.chunk_size, 4096)));
         if (cmd.last_chunk) {
           std::string message;
           message.swap(state.bdat_buffer());

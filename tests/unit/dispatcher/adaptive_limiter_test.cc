@@ -1,11 +1,12 @@
 // The adaptive (gradient) concurrency limit, driven with simulated time and latencies: it grows
 // while latency holds, shrinks when latency inflates or nears the binding's timeout, ignores
 // windows where the limit was not what bounded the pool, and stays within its bounds.
+#include "dispatch/adaptive_limiter.h"
+
 #include <gtest/gtest.h>
 
 #include <vector>
 
-#include "dispatch/adaptive_limiter.h"
 #include "dispatch/admission.h"
 
 namespace smtpbridge::dispatcher {
@@ -67,7 +68,8 @@ TEST_F(GradientTest, ShrinksWhenLatencyInflatesAndSettlesNearWhatThePoolTakes) {
   // The pool now takes 20 calls at once: beyond that, calls queue and latency grows with
   // the calls in flight.
   auto queued = [](size_t n) { return 1ms * std::max<double>(1.0, n / 20.0); };
-  for (int i = 0; i < 100; ++i) Window(l, std::chrono::duration_cast<Clock::duration>(queued(l.limit())));
+  for (int i = 0; i < 100; ++i)
+    Window(l, std::chrono::duration_cast<Clock::duration>(queued(l.limit())));
   EXPECT_LT(l.limit(), grown * 2 / 3);  // about tolerance (1.5) × 20 plus headroom
   EXPECT_GE(l.limit(), 10u);
   EXPECT_LE(l.limit(), 60u);

@@ -1,15 +1,15 @@
 // Admission control in the fan-out, with a fake worker client and simulated time: the global
 // in-flight limit and per-pool limits shed events at once (no call goes out), slots are freed
 // when the answer or the call's outcome is known, observe-mode calls over a limit are skipped.
+#include "dispatch/admission.h"
+
 #include <gtest/gtest.h>
 
 #include <deque>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "bindings/loader.h"
-#include "dispatch/admission.h"
 #include "dispatch/fanout.h"
 #include "fakes.h"
 #include "server/decision_log.h"
@@ -57,7 +57,8 @@ class AdmissionTest : public ::testing::Test {
     return i;
   }
   bool Shed(size_t i, std::string_view reason) {
-    return answers_[i] && v1::IsShedResponse(*answers_[i]) && v1::ShedReason(*answers_[i]) == reason;
+    return answers_[i] && v1::IsShedResponse(*answers_[i]) &&
+           v1::ShedReason(*answers_[i]) == reason;
   }
 
   FakeClock clock_;

@@ -20,9 +20,9 @@
 namespace smtpbridge::dispatcher {
 namespace {
 
-using ::testing::HasSubstr;
 using smtpbridge::testing::Process;
 using smtpbridge::testing::TempDir;
+using ::testing::HasSubstr;
 
 // The binaries sit together in the build's bin/ directory, which ctest passes in.
 std::string Binary(const char* name) {
@@ -40,7 +40,8 @@ std::string Read(const std::filesystem::path& p) {
 int ExitCode(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
 
 uint64_t Generation(const std::string& address) {
-  auto stub = v1::Dispatcher::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto stub =
+      v1::Dispatcher::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   v1::GetInterestsResponse response;
@@ -67,8 +68,11 @@ TEST(DispatcherBinaryTest, RefusesInvalidBindingsWithExitCode2AndTheErrors) {
   ASSERT_TRUE(status) << "still running";
   EXPECT_EQ(ExitCode(*status), 2);
   const std::string text = Read(log);
-  EXPECT_THAT(text, HasSubstr(bindings.string() +
-                              ":3: bindings[0].priority: \"PRIO_HUGE\" is not a number 0..32767 or a PRIO_* name"));
+  EXPECT_THAT(
+      text,
+      HasSubstr(
+          bindings.string() +
+          ":3: bindings[0].priority: \"PRIO_HUGE\" is not a number 0..32767 or a PRIO_* name"));
   EXPECT_THAT(text, HasSubstr(bindings.string() + ":6: bindings[0].colour: unknown key"));
   EXPECT_FALSE(std::filesystem::exists(dir / "ready"));
 }
@@ -86,8 +90,9 @@ TEST(DispatcherBinaryTest, BusyPortsExitWithCode1AndAMessage) {
   const auto address = first.WaitForReadyFile(dir / "ready");
   ASSERT_TRUE(address) << Read(dir / "first.log");
 
-  Process second({bin, "--listen", *address, "--bindings", bindings.string(), "--watch-interval", "0"},
-                 dir / "second.log");
+  Process second(
+      {bin, "--listen", *address, "--bindings", bindings.string(), "--watch-interval", "0"},
+      dir / "second.log");
   const auto second_status = second.Wait(std::chrono::seconds(20));
   ASSERT_TRUE(second_status) << "a second dispatcher on " << *address << " started";
   EXPECT_EQ(ExitCode(*second_status), 1) << Read(dir / "second.log");
@@ -119,9 +124,10 @@ TEST(DispatcherBinaryTest, BindingsWhoseWorkersAreUnreachableAtStartAreLogged) {
   TempDir dir;
   const std::string dead = "ipv4:127.0.0.1:" + std::to_string(smtpbridge::testing::FreeTcpPort());
   const auto bindings = dir.Write(
-      "bindings.yaml", "bindings:\n  - {name: cold, event: INBOUND_COMMAND, rule: RCPT, sink: \"" + dead +
-                           "\"}\n  - {name: warm, event: INBOUND_COMMAND, rule: MAIL, sink: \"ipv4:127.0.0.1:" +
-                           std::to_string(live_port) + "\"}\n");
+      "bindings.yaml",
+      "bindings:\n  - {name: cold, event: INBOUND_COMMAND, rule: RCPT, sink: \"" + dead +
+          "\"}\n  - {name: warm, event: INBOUND_COMMAND, rule: MAIL, sink: \"ipv4:127.0.0.1:" +
+          std::to_string(live_port) + "\"}\n");
   Process p({bin, "--listen", "127.0.0.1:0", "--bindings", bindings.string(), "--ready-file",
              (dir / "ready").string(), "--watch-interval", "0"},
             dir / "log");
@@ -144,7 +150,9 @@ TEST(DispatcherBinaryTest, ServesReloadsOnSighupAndStopsCleanlyOnSigterm) {
   TempDir dir;
   // The worker address is a closed port: calls fail fast and on_error decides.
   const std::string sink = "ipv4:127.0.0.1:" + std::to_string(smtpbridge::testing::FreeTcpPort());
-  const auto bindings = dir.Write("bindings.yaml", "bindings:\n  - {name: a, event: INBOUND_COMMAND, rule: RCPT, sink: \"" + sink + "\", on_error: tempfail}\n");
+  const auto bindings = dir.Write(
+      "bindings.yaml", "bindings:\n  - {name: a, event: INBOUND_COMMAND, rule: RCPT, sink: \"" +
+                           sink + "\", on_error: tempfail}\n");
   Process p({bin, "--listen", "127.0.0.1:0", "--bindings", bindings.string(), "--ready-file",
              (dir / "ready").string(), "--watch-interval", "0"},
             dir / "log");
@@ -161,15 +169,19 @@ TEST(DispatcherBinaryTest, ServesReloadsOnSighupAndStopsCleanlyOnSigterm) {
   }
   EXPECT_EQ(generation, 2u);
 
-  dir.Write("bindings.yaml", "bindings:\n  - {name: a, event: INBOUND_COMMAND, rule: RCPT, sink: \"" + sink + "\", on_error: tempfail}\n");
+  dir.Write("bindings.yaml",
+            "bindings:\n  - {name: a, event: INBOUND_COMMAND, rule: RCPT, sink: \"" + sink +
+                "\", on_error: tempfail}\n");
   Process reload({ctl, "--dispatcher", *address, "reload"}, dir / "reload.log");
-  ASSERT_EQ(ExitCode(reload.Wait(std::chrono::seconds(20)).value_or(-1)), 0) << Read(dir / "reload.log");
+  ASSERT_EQ(ExitCode(reload.Wait(std::chrono::seconds(20)).value_or(-1)), 0)
+      << Read(dir / "reload.log");
   EXPECT_THAT(Read(dir / "reload.log"), HasSubstr("reloaded: generation 3, 1 binding(s)"));
 
   Process test({ctl, "--dispatcher", *address, "test-event", "--event", "INBOUND_COMMAND",
                 "--command", "RCPT TO:<someone@example.com>"},
                dir / "test.log");
-  ASSERT_EQ(ExitCode(test.Wait(std::chrono::seconds(20)).value_or(-1)), 0) << Read(dir / "test.log");
+  ASSERT_EQ(ExitCode(test.Wait(std::chrono::seconds(20)).value_or(-1)), 0)
+      << Read(dir / "test.log");
   const std::string out = Read(dir / "test.log");
   EXPECT_THAT(out, HasSubstr("verdict:    tempfail 451 4.7.1 Temporary policy failure\n"));
   EXPECT_THAT(out, HasSubstr("decided by: a"));
@@ -182,7 +194,8 @@ TEST(DispatcherBinaryTest, ServesReloadsOnSighupAndStopsCleanlyOnSigterm) {
 // The names of a process's threads (/proc/<pid>/task/*/comm).
 std::vector<std::string> ThreadNames(pid_t pid) {
   std::vector<std::string> names;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
     std::string name = Read(task.path() / "comm");
     while (!name.empty() && name.back() == '\n') name.pop_back();
     names.push_back(name);
@@ -200,10 +213,19 @@ TEST(DispatcherBinaryTest, NoCallbackApiThreadsAndNoSyncPollerWithoutReflection)
   ASSERT_FALSE(bin.empty());
   TempDir dir;
   const std::string sink = "ipv4:127.0.0.1:" + std::to_string(smtpbridge::testing::FreeTcpPort());
-  const auto bindings = dir.Write("bindings.yaml", "bindings:\n  - {name: a, event: INBOUND_COMMAND, rule: RCPT, sink: \"" + sink + "\", on_error: tempfail}\n");
+  const auto bindings = dir.Write(
+      "bindings.yaml", "bindings:\n  - {name: a, event: INBOUND_COMMAND, rule: RCPT, sink: \"" +
+                           sink + "\", on_error: tempfail}\n");
   for (const bool reflection : {false, true}) {
-    std::vector<std::string> argv = {bin, "--listen", "127.0.0.1:0", "--bindings", bindings.string(),
-                                     "--ready-file", (dir / "ready").string(), "--watch-interval", "0"};
+    std::vector<std::string> argv = {bin,
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--bindings",
+                                     bindings.string(),
+                                     "--ready-file",
+                                     (dir / "ready").string(),
+                                     "--watch-interval",
+                                     "0"};
     if (!reflection) argv.push_back("--no-reflection");
     std::filesystem::remove(dir / "ready");
     Process p(argv, dir / "log");
@@ -222,16 +244,19 @@ TEST(DispatcherBinaryTest, NoCallbackApiThreadsAndNoSyncPollerWithoutReflection)
       EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
     }
     Process status({ctl, "--dispatcher", *address, "status"}, dir / "status.log");
-    EXPECT_EQ(ExitCode(status.Wait(std::chrono::seconds(20)).value_or(-1)), 0) << Read(dir / "status.log");
+    EXPECT_EQ(ExitCode(status.Wait(std::chrono::seconds(20)).value_or(-1)), 0)
+        << Read(dir / "status.log");
     Process test({ctl, "--dispatcher", *address, "test-event", "--event", "INBOUND_COMMAND",
                   "--command", "RCPT TO:<someone@example.com>"},
                  dir / "test.log");
-    EXPECT_EQ(ExitCode(test.Wait(std::chrono::seconds(20)).value_or(-1)), 0) << Read(dir / "test.log");
+    EXPECT_EQ(ExitCode(test.Wait(std::chrono::seconds(20)).value_or(-1)), 0)
+        << Read(dir / "test.log");
 
     const auto names = ThreadNames(p.pid());
     EXPECT_THAT(names, ::testing::Not(::testing::Contains("nexting_thread"))) << reflection;
     if (!reflection) {
-      EXPECT_THAT(names, ::testing::Not(::testing::Contains(::testing::StartsWith("grpcpp_sync_ser"))));
+      EXPECT_THAT(names,
+                  ::testing::Not(::testing::Contains(::testing::StartsWith("grpcpp_sync_ser"))));
     }
     EXPECT_EQ(ExitCode(p.Stop()), 0) << Read(dir / "log");
   }

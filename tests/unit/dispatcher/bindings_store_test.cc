@@ -1,8 +1,9 @@
 // Reloads swap the whole set atomically; a bad file keeps the previous set.
+#include "server/bindings_store.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "server/bindings_store.h"
 #include "support/temp_dir.h"
 
 namespace smtpbridge::dispatcher {
@@ -13,7 +14,8 @@ using ::testing::HasSubstr;
 
 constexpr const char* kOne = "bindings:\n  - {name: one, event: CONNECT, sink: x}\n";
 constexpr const char* kTwo =
-    "bindings:\n  - {name: one, event: CONNECT, sink: x}\n  - {name: two, event: CONNECT, sink: x}\n";
+    "bindings:\n  - {name: one, event: CONNECT, sink: x}\n  - {name: two, event: CONNECT, sink: "
+    "x}\n";
 
 TEST(BindingsStoreTest, ReloadKeepsThePreviousSetWhenTheFileIsInvalid) {
   smtpbridge::testing::TempDir dir;

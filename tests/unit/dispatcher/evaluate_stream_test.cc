@@ -6,12 +6,13 @@
 // and a request the dispatcher cannot take (no event type) is answered inline while its message
 // is being read there. The answers a message produces while it is being handled are written
 // together when it is done (cq/write_cork.h): one message, up to the cap.
+#include "server/evaluate_stream.h"
+
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <google/protobuf/unknown_field_set.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -25,7 +26,6 @@
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "server/dispatcher_app.h"
-#include "server/evaluate_stream.h"
 #include "smtpbridge/v1/admin.grpc.pb.h"
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 #include "smtpbridge/v1/names.h"
@@ -44,7 +44,8 @@ using ::testing::UnorderedElementsAre;
 // Write sends a message of one request, Read hands out the answers of each message read in turn.
 class Stream {
  public:
-  explicit Stream(std::unique_ptr<grpc::ClientReaderWriter<v1::EvaluateRequests, v1::EvaluateResponses>> rw)
+  explicit Stream(
+      std::unique_ptr<grpc::ClientReaderWriter<v1::EvaluateRequests, v1::EvaluateResponses>> rw)
       : rw_(std::move(rw)) {}
   bool Write(const v1::EvaluateRequest& request) { return WriteBatch({request}); }
   bool WriteBatch(const std::vector<v1::EvaluateRequest>& requests) {
@@ -86,13 +87,15 @@ class GatedWorker final : public v1::PolicySink::Service {
       std::lock_guard lock(mu_);
       const auto& metadata = context->client_metadata();
       const auto it = metadata.find("traceparent");
-      traceparents_[rcpt] = it == metadata.end() ? "" : std::string(it->second.data(), it->second.size());
+      traceparents_[rcpt] =
+          it == metadata.end() ? "" : std::string(it->second.data(), it->second.size());
     }
     if (rcpt.rfind("held", 0) == 0) {
       std::unique_lock lock(mu_);
       ++held_;
       cv_.notify_all();
-      while (!released_ && !context->IsCancelled()) cv_.wait_for(lock, std::chrono::milliseconds(5));
+      while (!released_ && !context->IsCancelled())
+        cv_.wait_for(lock, std::chrono::milliseconds(5));
     }
     if (rcpt == "blocked@example.com") {
       verdict->set_action(v1::ACTION_REJECT);
@@ -174,9 +177,10 @@ class EvaluateStreamTest : public ::testing::Test {
     options.metrics_listen = MetricsListen();
     options.admission.max_in_flight = MaxInFlight();
     options.bindings_path =
-        dir_.Write("bindings.yaml", "bindings:\n  - {name: rcpt, event: INBOUND_COMMAND, rule: RCPT, "
-                                    "timeout: 30s, sink: \"ipv4:127.0.0.1:" +
-                                        std::to_string(port) + "\"}\n")
+        dir_.Write("bindings.yaml",
+                   "bindings:\n  - {name: rcpt, event: INBOUND_COMMAND, rule: RCPT, "
+                   "timeout: 30s, sink: \"ipv4:127.0.0.1:" +
+                       std::to_string(port) + "\"}\n")
             .string();
     std::vector<std::string> errors;
     app_ = DispatcherApp::Create(options, &errors);
@@ -434,7 +438,8 @@ class EvaluateStreamMetricsTest : public EvaluateStreamTest {
 TEST_F(EvaluateStreamMetricsTest, AnswersReadyWhileAWriteIsInFlightGoOutInOneMessage) {
   grpc::ClientContext context;
   auto stream = Open(&context);
-  ASSERT_TRUE(stream->WriteBatch({Untakeable(1), Untakeable(2), Untakeable(3), Untakeable(4), Untakeable(5)}));
+  ASSERT_TRUE(stream->WriteBatch(
+      {Untakeable(1), Untakeable(2), Untakeable(3), Untakeable(4), Untakeable(5)}));
   std::vector<std::vector<uint64_t>> messages;
   for (int answers = 0; answers < 5;) {
     v1::EvaluateResponses batch;
@@ -456,10 +461,17 @@ TEST_F(EvaluateStreamMetricsTest, AnswersReadyWhileAWriteIsInFlightGoOutInOneMes
     if (metrics.find("direction=\"sent\"} 1") != std::string::npos) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  EXPECT_THAT(metrics, ::testing::HasSubstr("smtpbridge_dispatcher_stream_batch_events_count{direction=\"received\"} 1"));
-  EXPECT_THAT(metrics, ::testing::HasSubstr("smtpbridge_dispatcher_stream_batch_events_sum{direction=\"received\"} 5"));
-  EXPECT_THAT(metrics, ::testing::HasSubstr("smtpbridge_dispatcher_stream_batch_events_count{direction=\"sent\"} 1"));
-  EXPECT_THAT(metrics, ::testing::HasSubstr("smtpbridge_dispatcher_stream_batch_events_sum{direction=\"sent\"} 5"));
+  EXPECT_THAT(metrics,
+              ::testing::HasSubstr(
+                  "smtpbridge_dispatcher_stream_batch_events_count{direction=\"received\"} 1"));
+  EXPECT_THAT(metrics,
+              ::testing::HasSubstr(
+                  "smtpbridge_dispatcher_stream_batch_events_sum{direction=\"received\"} 5"));
+  EXPECT_THAT(metrics,
+              ::testing::HasSubstr(
+                  "smtpbridge_dispatcher_stream_batch_events_count{direction=\"sent\"} 1"));
+  EXPECT_THAT(metrics, ::testing::HasSubstr(
+                           "smtpbridge_dispatcher_stream_batch_events_sum{direction=\"sent\"} 5"));
 }
 
 // The cap (64 answers a message) splits what was ready together.
@@ -478,7 +490,8 @@ TEST_F(EvaluateStreamTest, TheCapSplitsTheAnswersQueuedBehindAWrite) {
     for (const auto& r : batch.responses()) ids.push_back(r.stream_id());
   }
   EXPECT_THAT(sizes, ElementsAre(64u, 64u, 22u));
-  for (uint64_t i = 0; i < ids.size(); ++i) EXPECT_EQ(ids[i], i + 1);  // completion order = sent order here
+  for (uint64_t i = 0; i < ids.size(); ++i)
+    EXPECT_EQ(ids[i], i + 1);  // completion order = sent order here
   ASSERT_TRUE(stream->WritesDone());
   EXPECT_TRUE(stream->Finish().ok());
 }

@@ -1,12 +1,13 @@
 // The fan-out with a fake worker client and simulated time: parallel calls, priority commit,
 // early answer, per-binding deadlines, observe mode, on_error, verdict cache.
+#include "dispatch/fanout.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <optional>
 
 #include "bindings/loader.h"
-#include "dispatch/fanout.h"
 #include "fakes.h"
 #include "smtpbridge/v1/names.h"
 
@@ -250,7 +251,8 @@ TEST_F(FanOutTest, WorkerErrorAppliesOnErrorReject) {
   - {name: broken, event: INBOUND_COMMAND, rule: RCPT, sink: "w:1", on_error: reject}
 )");
   Evaluate(Rcpt("a@b"));
-  ASSERT_TRUE(client_.Fail("broken", grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused")));
+  ASSERT_TRUE(
+      client_.Fail("broken", grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused")));
   ASSERT_TRUE(answered());
   const auto r = response();
   EXPECT_EQ(r.verdict().action(), v1::ACTION_REJECT);
@@ -265,7 +267,8 @@ TEST_F(FanOutTest, DeadlineExceededFromTheWorkerCountsAsTimeout) {
   - {name: w, event: INBOUND_COMMAND, rule: RCPT, sink: "w:1"}
 )");
   Evaluate(Rcpt("a@b"));
-  ASSERT_TRUE(client_.Fail("w", grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded")));
+  ASSERT_TRUE(
+      client_.Fail("w", grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded")));
   EXPECT_EQ(OutcomeOf(response(), "w").kind(), v1::SINK_OUTCOME_KIND_TIMEOUT);
   EXPECT_EQ(response().verdict().action(), v1::ACTION_CONTINUE);
 }
@@ -460,7 +463,8 @@ TEST_F(FanOutTest, InvalidHighPriorityVerdictLetsTheLowerPriority550Win) {
       {"respond 99", Action(v1::ACTION_RESPOND, 99)},
       {"respond without reply", Action(v1::ACTION_RESPOND)},
       {"unknown action", Action(static_cast<v1::Action>(42), 550)},
-      {"reply with CR/LF", [] {
+      {"reply with CR/LF",
+       [] {
          auto v = Action(v1::ACTION_REJECT, 550);
          v.mutable_reply()->add_lines("no\r\n250 2.1.5 Ok");
          return v;

@@ -1,11 +1,12 @@
 // bridgectl's file verbs: edits are validated with the loader and written atomically.
+#include "bindings/file_editor.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <sstream>
 
-#include "bindings/file_editor.h"
 #include "bindings/loader.h"
 #include "support/temp_dir.h"
 
@@ -68,7 +69,8 @@ TEST(FileEditorTest, PropertiesEnableDisableRemove) {
   - name: b
     event: CONNECT
     sink: ipv4:127.0.0.1:50051
-)").string();
+)")
+                        .string();
   std::string error;
   auto editor = BindingsFileEditor::Open(path, &error);
   ASSERT_TRUE(editor) << error;

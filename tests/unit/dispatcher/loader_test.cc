@@ -1,9 +1,10 @@
 // The bindings YAML loader: defaults, every field, and validation messages that name the file,
 // line and field, all collected.
+#include "bindings/loader.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "bindings/loader.h"
 #include "smtpbridge/v1/names.h"
 
 namespace smtpbridge::dispatcher {
@@ -118,16 +119,22 @@ TEST(LoaderTest, ReportsFileLineAndFieldForEachMistakeAndCollectsThemAll) {
   EXPECT_THAT(
       result.errors,
       ElementsAre(
-          "bindings.yaml:12: bindings[2].priority: \"PRIO_HUGE\" is not a number 0..32767 or a PRIO_* name",
-          "bindings.yaml:20: bindings[3].prority: unknown key (expected one of: name, id, instance, "
+          "bindings.yaml:12: bindings[2].priority: \"PRIO_HUGE\" is not a number 0..32767 or a "
+          "PRIO_* name",
+          "bindings.yaml:20: bindings[3].prority: unknown key (expected one of: name, id, "
+          "instance, "
           "event, rule, priority, sink, sink_properties, timeout, on_error, on_error_reply, mode, "
           "enabled, body_limit, hedge_after, tls)",
-          HasSubstr("bindings.yaml:14: bindings[3].event: \"ON_SMTP_NOTHING\" is not an event type"),
-          "bindings.yaml:16: bindings[3].timeout: \"5 parsecs\" is not a duration (e.g. \"50ms\", \"1.5s\")",
-          "bindings.yaml:17: bindings[3].on_error: \"explode\" is not one of continue, tempfail, reject",
+          HasSubstr(
+              "bindings.yaml:14: bindings[3].event: \"ON_SMTP_NOTHING\" is not an event type"),
+          "bindings.yaml:16: bindings[3].timeout: \"5 parsecs\" is not a duration (e.g. \"50ms\", "
+          "\"1.5s\")",
+          "bindings.yaml:17: bindings[3].on_error: \"explode\" is not one of continue, tempfail, "
+          "reject",
           "bindings.yaml:18: bindings[3].mode: \"loud\" is not one of enforce, observe",
           "bindings.yaml:19: bindings[3].enabled: \"perhaps\" is not true or false",
-          "bindings.yaml:21: bindings[4].name: duplicate name \"ok-one\" (first declared on line 2)",
+          "bindings.yaml:21: bindings[4].name: duplicate name \"ok-one\" (first declared on line "
+          "2)",
           "bindings.yaml:26: bindings[5].timeout: \"2m\" is out of range 1ms..60s",
           "bindings.yaml:27: bindings[5].instance: \"0\" is not an instance number 1..65535",
           "bindings.yaml:28: bindings[5].sink_properties.nested: maps are not allowed as property "
@@ -148,7 +155,8 @@ bindings:
 )",
                                    "r.yaml");
   ASSERT_TRUE(ok.ok()) << ::testing::PrintToString(ok.errors);
-  EXPECT_EQ(v1::ReplyText(ok.set->bindings()[0].proto.on_error_reply()), "450 4.7.0 Try again later");
+  EXPECT_EQ(v1::ReplyText(ok.set->bindings()[0].proto.on_error_reply()),
+            "450 4.7.0 Try again later");
   EXPECT_EQ(v1::ReplyText(ok.set->bindings()[1].proto.on_error_reply()), "554 Go away");
   EXPECT_FALSE(ok.set->bindings()[2].proto.has_on_error_reply());
   const auto bad = LoadBindingsText(R"(bindings:
@@ -158,16 +166,21 @@ bindings:
   - {name: d, event: CONNECT, sink: "ipv4:127.0.0.1:1", on_error: reject, on_error_reply: "550 4.7.1 x"}
 )",
                                     "r.yaml");
-  EXPECT_THAT(bad.errors,
-              ElementsAre("r.yaml:2: bindings[0].on_error_reply: 550 does not fit on_error tempfail (a 4xx other than 421)",
-                          "r.yaml:3: bindings[1].on_error_reply: 421 does not fit on_error tempfail (a 4xx other than 421)",
-                          HasSubstr("r.yaml:4: bindings[2].on_error_reply: \"55x\" is not a reply"),
-                          HasSubstr("r.yaml:5: bindings[3].on_error_reply: \"550 4.7.1 x\": the enhanced code's class")));
+  EXPECT_THAT(
+      bad.errors,
+      ElementsAre(
+          "r.yaml:2: bindings[0].on_error_reply: 550 does not fit on_error tempfail (a 4xx other "
+          "than 421)",
+          "r.yaml:3: bindings[1].on_error_reply: 421 does not fit on_error tempfail (a 4xx other "
+          "than 421)",
+          HasSubstr("r.yaml:4: bindings[2].on_error_reply: \"55x\" is not a reply"),
+          HasSubstr(
+              "r.yaml:5: bindings[3].on_error_reply: \"550 4.7.1 x\": the enhanced code's class")));
 }
 
 TEST(LoaderTest, DefaultsAreValidatedToo) {
-  const auto result = LoadBindingsText("defaults:\n  timeout: 0.1us\n  colour: blue\nbindings: []\n",
-                                       "d.yaml");
+  const auto result =
+      LoadBindingsText("defaults:\n  timeout: 0.1us\n  colour: blue\nbindings: []\n", "d.yaml");
   ASSERT_FALSE(result.ok());
   EXPECT_THAT(result.errors,
               ElementsAre(HasSubstr("d.yaml:3: defaults.colour: unknown key"),
@@ -188,7 +201,8 @@ TEST(LoaderTest, StructuralErrors) {
   EXPECT_THAT(LoadBindingsText("bindings: []\nbindngs: []\n", "e.yaml").errors,
               ElementsAre(HasSubstr("e.yaml:2: bindngs: unknown key")));
   EXPECT_THAT(
-      LoadBindingsText("bindings:\n  - {name: a, name: b, event: CONNECT, sink: x}\n", "e.yaml").errors,
+      LoadBindingsText("bindings:\n  - {name: a, name: b, event: CONNECT, sink: x}\n", "e.yaml")
+          .errors,
       ElementsAre("e.yaml:2: bindings[0].name: duplicate key"));
   EXPECT_THAT(
       LoadBindingsText("bindings:\n  - {name: 'a b', event: CONNECT, sink: x}\n", "e.yaml").errors,
@@ -202,7 +216,8 @@ TEST(LoaderTest, StructuralErrors) {
 
 TEST(LoaderTest, HedgeAfterMustBeShorterThanTheTimeout) {
   const auto ok = LoadBindingsText(
-      "bindings:\n  - {name: a, event: CONNECT, sink: x, timeout: 50ms, hedge_after: 5ms}\n", "h.yaml");
+      "bindings:\n  - {name: a, event: CONNECT, sink: x, timeout: 50ms, hedge_after: 5ms}\n",
+      "h.yaml");
   ASSERT_TRUE(ok.ok()) << ::testing::PrintToString(ok.errors);
   EXPECT_EQ(ok.set->bindings()[0].hedge_after, std::chrono::milliseconds(5));
   EXPECT_THAT(LoadBindingsText("bindings:\n  - {name: a, event: CONNECT, sink: x, timeout: 50ms, "
@@ -211,10 +226,12 @@ TEST(LoaderTest, HedgeAfterMustBeShorterThanTheTimeout) {
                   .errors,
               ElementsAre("h.yaml:2: bindings[0].hedge_after: must be shorter than the timeout, or "
                           "no hedge is ever sent"));
-  EXPECT_THAT(LoadBindingsText("bindings:\n  - {name: a, event: CONNECT, sink: x, hedge_after: 1us}\n",
-                               "h.yaml")
-                  .errors,
-              ElementsAre("h.yaml:2: bindings[0].hedge_after: \"1us\" is not a duration of at least 100us"));
+  EXPECT_THAT(
+      LoadBindingsText("bindings:\n  - {name: a, event: CONNECT, sink: x, hedge_after: 1us}\n",
+                       "h.yaml")
+          .errors,
+      ElementsAre(
+          "h.yaml:2: bindings[0].hedge_after: \"1us\" is not a duration of at least 100us"));
 }
 
 TEST(LoaderTest, MissingFileIsAnError) {
@@ -291,7 +308,8 @@ TEST(LoaderTest, OddYamlGivesErrorsNotCrashes) {
       std::string("bindings:\n  - {name: \"\xff\xfe\", event: CONNECT, sink: y}\n"),
       "\t- not yaml at all: [\n",
       "%YAML 1.2\n---\nbindings: []\n---\nbindings: []\n",
-      "bindings:\n  - {name: x, event: INBOUND_COMMAND, sink: y, rule: \"" + std::string(5000, '*') + "\"}\n",
+      "bindings:\n  - {name: x, event: INBOUND_COMMAND, sink: y, rule: \"" +
+          std::string(5000, '*') + "\"}\n",
   };
   for (const auto& input : inputs) {
     LoadResult result;

@@ -1,8 +1,9 @@
 // Priority merge of verdicts: the first non-continue consumes, continue effects accumulate.
+#include "dispatch/merge.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "dispatch/merge.h"
 #include "smtpbridge/v1/names.h"
 
 namespace smtpbridge::dispatcher {

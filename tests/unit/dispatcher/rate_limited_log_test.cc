@@ -1,10 +1,11 @@
 // Rate-limited warnings with simulated time: a burst is cut to the per-window allowance and the
 // suppressed count is written when the window ends, by the timer, with no later warning needed;
 // exactly once.
+#include "dispatch/rate_limited_log.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "dispatch/rate_limited_log.h"
 #include "fakes.h"
 
 namespace smtpbridge::dispatcher {
@@ -45,7 +46,8 @@ TEST(RateLimitedLog, ANewWindowAllowsAgainAndCountsAfresh) {
   EXPECT_TRUE(log.Allow());
   EXPECT_FALSE(log.Allow());
   clock.Advance(1s);
-  EXPECT_THAT(lines, ElementsAre("3 x suppressed in the last 1000 ms", "1 x suppressed in the last 1000 ms"));
+  EXPECT_THAT(lines, ElementsAre("3 x suppressed in the last 1000 ms",
+                                 "1 x suppressed in the last 1000 ms"));
 }
 
 TEST(RateLimitedLog, UnderTheAllowanceNothingIsSuppressedOrScheduled) {

@@ -1,16 +1,16 @@
 // The dispatcher's log lines (server/recorder.cc): worker-supplied text is escaped, so a CR/LF in
 // a worker's reason or error cannot forge a log line, and the decision line shows the reply the
 // host enforces (the contract's default when the verdict has none).
+#include "server/recorder.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <sstream>
 
-#include "server/recorder.h"
 #include "smtpbridge/v1/names.h"
 
 namespace smtpbridge::dispatcher {
@@ -50,7 +50,8 @@ TEST_F(RecorderLogTest, WorkerTextIsEscapedAndTheEnforcedReplyIsLogged) {
   recorder_.OnDecision(event, response);
   EXPECT_EQ(Lines(), 1u);
   EXPECT_THAT(out_.str(), HasSubstr("reply=\"550 5.7.1\""));
-  EXPECT_THAT(out_.str(), HasSubstr("reason=\"listed\\r\\ndecision action=continue decided_by=forged\""));
+  EXPECT_THAT(out_.str(),
+              HasSubstr("reason=\"listed\\r\\ndecision action=continue decided_by=forged\""));
 
   v1::Binding binding;
   binding.set_name("w");
@@ -78,7 +79,8 @@ TEST_F(RecorderLogTest, LinesCarryTheTraceId) {
   ASSERT_EQ(Lines(), 2u);
   EXPECT_THAT(out_.str(), HasSubstr("decision action=reject decided_by=rbl event_id=ev-2 session= "
                                     "trace_id=4bf92f3577b34da6a3ce929d0e0e4736"));
-  EXPECT_THAT(out_.str(), HasSubstr("event_id=ev-2 session= trace_id=4bf92f3577b34da6a3ce929d0e0e4736 event="));
+  EXPECT_THAT(out_.str(),
+              HasSubstr("event_id=ev-2 session= trace_id=4bf92f3577b34da6a3ce929d0e0e4736 event="));
   // Without a traceparent: a dash, never an empty field.
   event.trace_id.clear();
   recorder_.OnDecision(event, response);
@@ -99,10 +101,14 @@ TEST(RecorderMetrics, WorkerCallTimeIsObservedPerBinding) {
     if (latency.count() > 0) *o.mutable_latency() = v1::ToProtoDuration(latency);
     return o;
   };
-  recorder.OnOutcome(event, binding, outcome(v1::SINK_OUTCOME_KIND_ANSWERED, std::chrono::milliseconds(3)));
-  recorder.OnOutcome(event, binding, outcome(v1::SINK_OUTCOME_KIND_TIMEOUT, std::chrono::milliseconds(50)));
-  recorder.OnOutcome(event, binding, outcome(v1::SINK_OUTCOME_KIND_CANCELLED, std::chrono::milliseconds(1)));
-  recorder.OnOutcome(event, binding, outcome(v1::SINK_OUTCOME_KIND_CACHED, std::chrono::milliseconds(0)));
+  recorder.OnOutcome(event, binding,
+                     outcome(v1::SINK_OUTCOME_KIND_ANSWERED, std::chrono::milliseconds(3)));
+  recorder.OnOutcome(event, binding,
+                     outcome(v1::SINK_OUTCOME_KIND_TIMEOUT, std::chrono::milliseconds(50)));
+  recorder.OnOutcome(event, binding,
+                     outcome(v1::SINK_OUTCOME_KIND_CANCELLED, std::chrono::milliseconds(1)));
+  recorder.OnOutcome(event, binding,
+                     outcome(v1::SINK_OUTCOME_KIND_CACHED, std::chrono::milliseconds(0)));
   bool found = false;
   for (const auto& family : metrics.registry().Collect()) {
     if (family.name != "smtpbridge_dispatcher_binding_call_seconds") continue;

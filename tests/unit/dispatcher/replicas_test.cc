@@ -24,7 +24,8 @@ namespace {
 class NamedWorker final : public v1::PolicySink::Service {
  public:
   explicit NamedWorker(std::string name) : name_(std::move(name)) {}
-  grpc::Status OnEvent(grpc::ServerContext*, const v1::SinkRequest*, v1::Verdict* verdict) override {
+  grpc::Status OnEvent(grpc::ServerContext*, const v1::SinkRequest*,
+                       v1::Verdict* verdict) override {
     verdict->set_action(v1::ACTION_CONTINUE);
     verdict->add_tags(name_);
     return grpc::Status::OK;
@@ -47,8 +48,10 @@ struct Replica {
                                     "  - name: tag\n"
                                     "    event: INBOUND_COMMAND\n"
                                     "    rule: RCPT\n"
-                                    "    sink: ipv4:127.0.0.1:" + std::to_string(port) + "\n"
-                                    "    timeout: 5s\n");
+                                    "    sink: ipv4:127.0.0.1:" +
+                                        std::to_string(port) +
+                                        "\n"
+                                        "    timeout: 5s\n");
     AppOptions options;
     options.listen = "127.0.0.1:0";
     options.bindings_path = bindings.string();
@@ -87,9 +90,9 @@ class TwoDispatchers : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(a_.app && b_.app);
-    channel_ = grpc_client::CreateClientChannel("ipv4:" + a_.app->address() + "," + b_.app->address(),
-                                                grpc::InsecureChannelCredentials(),
-                                                grpc_client::kDispatcherHealthService);
+    channel_ = grpc_client::CreateClientChannel(
+        "ipv4:" + a_.app->address() + "," + b_.app->address(), grpc::InsecureChannelCredentials(),
+        grpc_client::kDispatcherHealthService);
     stub_ = v1::Dispatcher::NewStub(channel_);
   }
 
@@ -98,7 +101,8 @@ class TwoDispatchers : public ::testing::Test {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     v1::EvaluateResponse response;
-    if (!stub_->Evaluate(&context, Rcpt(), &response).ok() || response.verdict().tags_size() != 1) return "";
+    if (!stub_->Evaluate(&context, Rcpt(), &response).ok() || response.verdict().tags_size() != 1)
+      return "";
     return response.verdict().tags(0);
   }
 

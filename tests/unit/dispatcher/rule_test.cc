@@ -1,8 +1,9 @@
 // SEO rule syntax: what each rule matches and what it does not.
+#include "bindings/rule.h"
+
 #include <gtest/gtest.h>
 
 #include "smtpbridge/common/glob.h"
-#include "bindings/rule.h"
 
 namespace smtpbridge::dispatcher {
 namespace {
@@ -52,10 +53,12 @@ INSTANTIATE_TEST_SUITE_P(
         RuleCase{"RCP", "RCPT", "", false}, RuleCase{"_EOD", "_EOD", "", true},
         RuleCase{"XFOO", "XFOO", "bar", true},
         // ';' lists: any alternative.
-        RuleCase{"MAIL;RCPT", "RCPT", "TO:<a@b>", true}, RuleCase{"MAIL; RCPT ;DATA", "DATA", "", true},
-        RuleCase{"MAIL;RCPT", "DATA", "", false}, RuleCase{"MAIL;RCPT;", "MAIL", "FROM:<x@y>", true},
+        RuleCase{"MAIL;RCPT", "RCPT", "TO:<a@b>", true},
+        RuleCase{"MAIL; RCPT ;DATA", "DATA", "", true}, RuleCase{"MAIL;RCPT", "DATA", "", false},
+        RuleCase{"MAIL;RCPT;", "MAIL", "FROM:<x@y>", true},
         // MAIL FROM= matches the reverse path, brackets and ESMTP parameters stripped.
-        RuleCase{"MAIL FROM=*@example.com", "MAIL", "FROM:<joe@example.com> SIZE=100 BODY=8BITMIME", true},
+        RuleCase{"MAIL FROM=*@example.com", "MAIL", "FROM:<joe@example.com> SIZE=100 BODY=8BITMIME",
+                 true},
         RuleCase{"MAIL FROM=*@example.com", "MAIL", "FROM:<joe@example.org>", false},
         RuleCase{"MAIL FROM=*@EXAMPLE.com", "MAIL", "from:<Joe@Example.COM>", true},
         RuleCase{"mail from=joe@example.com", "MAIL", "FROM: <joe@example.com>", true},
@@ -67,11 +70,13 @@ INSTANTIATE_TEST_SUITE_P(
         RuleCase{"MAIL FROM=*", "MAIL", "FROM:<> SIZE=10", true},
         RuleCase{"MAIL FROM=?*", "MAIL", "FROM:<>", false},
         // RCPT TO= on the forward path, source routes dropped.
-        RuleCase{"RCPT TO=*@blocked.example", "RCPT", "TO:<bad@blocked.example> NOTIFY=NEVER", true},
+        RuleCase{"RCPT TO=*@blocked.example", "RCPT", "TO:<bad@blocked.example> NOTIFY=NEVER",
+                 true},
         RuleCase{"RCPT TO=*@blocked.example", "RCPT", "TO:<ok@fine.example>", false},
         RuleCase{"RCPT TO=u@h.example", "RCPT", "TO:<@relay1,@relay2:u@h.example>", true},
         RuleCase{"RCPT TO=postmaster", "RCPT", "TO:<Postmaster>", true},
-        RuleCase{"RCPT TO=*@blocked.example;MAIL FROM=*@spam.example", "MAIL", "FROM:<x@spam.example>", true},
+        RuleCase{"RCPT TO=*@blocked.example;MAIL FROM=*@spam.example", "MAIL",
+                 "FROM:<x@spam.example>", true},
         // Globs: `?`, classes, anchoring.
         RuleCase{"RCPT TO=user?@example.com", "RCPT", "TO:<user1@example.com>", true},
         RuleCase{"RCPT TO=user?@example.com", "RCPT", "TO:<user12@example.com>", false},
@@ -122,7 +127,8 @@ TEST(RuleTest, ServerResponseMatchesReplyCodeOrElicitingCommand) {
 
 TEST(RuleTest, ConnectMatchesClientAddress) {
   std::string error;
-  auto rule = Rule::Compile("CONNECT=192.0.2.*;connect=2001:db8::*", v1::EVENT_TYPE_CONNECT, &error);
+  auto rule =
+      Rule::Compile("CONNECT=192.0.2.*;connect=2001:db8::*", v1::EVENT_TYPE_CONNECT, &error);
   ASSERT_TRUE(rule) << error;
   v1::Event e;
   e.set_type(v1::EVENT_TYPE_CONNECT);

@@ -2,12 +2,12 @@
 // process, over loopback: Evaluate, GetInterests, the Admin API and its token.
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <thread>
@@ -19,9 +19,9 @@
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 #include "smtpbridge/v1/names.h"
 #include "smtpbridge/v1/sink.grpc.pb.h"
+#include "stream_adapter.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
-#include "stream_adapter.h"
 
 namespace smtpbridge::dispatcher {
 namespace {
@@ -98,21 +98,27 @@ class ServerTest : public ::testing::TestWithParam<WorkerTransport> {
   }
 
   std::string Bindings(bool with_eod) const {
-    std::string yaml = "bindings:\n"
-                       "  - name: reject-blocked-rcpt\n"
-                       "    event: INBOUND_COMMAND\n"
-                       "    rule: RCPT\n"
-                       "    priority: PRIO_HIGH\n"
-                       "    sink: " + sink_ + "\n"
-                       "    sink_properties: {blocked: blocked@example.com}\n"
-                       "    timeout: 5s\n";
+    std::string yaml =
+        "bindings:\n"
+        "  - name: reject-blocked-rcpt\n"
+        "    event: INBOUND_COMMAND\n"
+        "    rule: RCPT\n"
+        "    priority: PRIO_HIGH\n"
+        "    sink: " +
+        sink_ +
+        "\n"
+        "    sink_properties: {blocked: blocked@example.com}\n"
+        "    timeout: 5s\n";
     if (with_eod) {
-      yaml += "  - name: eod\n"
-              "    event: INBOUND_COMMAND\n"
-              "    rule: _EOD\n"
-              "    sink: " + sink_ + "\n"
-              "    body_limit: 1000\n"
-              "    timeout: 5s\n";
+      yaml +=
+          "  - name: eod\n"
+          "    event: INBOUND_COMMAND\n"
+          "    rule: _EOD\n"
+          "    sink: " +
+          sink_ +
+          "\n"
+          "    body_limit: 1000\n"
+          "    timeout: 5s\n";
     }
     return yaml;
   }
@@ -212,7 +218,8 @@ TEST_P(ServerTest, HealthCheckAndWatchServeTheServerAndTheDispatcher) {
     HealthCheckRequest request;
     request.set_service("no.such.Service");
     HealthCheckResponse response;
-    EXPECT_EQ(health->Check(&context, request, &response).error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(health->Check(&context, request, &response).error_code(),
+              grpc::StatusCode::NOT_FOUND);
   }
   {
     grpc::ClientContext context;
@@ -228,7 +235,8 @@ TEST_P(ServerTest, HealthCheckAndWatchServeTheServerAndTheDispatcher) {
   }
   // Reflection is on by default: list_services (field 7, "") names the Dispatcher.
   {
-    grpc::GenericStub generic(grpc::CreateChannel(app_->address(), grpc::InsecureChannelCredentials()));
+    grpc::GenericStub generic(
+        grpc::CreateChannel(app_->address(), grpc::InsecureChannelCredentials()));
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
     grpc::Slice list_services(std::string("\x3a\x00", 2));
@@ -245,7 +253,8 @@ TEST_P(ServerTest, HealthCheckAndWatchServeTheServerAndTheDispatcher) {
     std::vector<grpc::Slice> slices;
     ASSERT_TRUE(response.Dump(&slices).ok());
     std::string bytes;
-    for (const auto& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    for (const auto& slice : slices)
+      bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
     EXPECT_THAT(bytes, HasSubstr("smtpbridge.v1.Dispatcher"));
   }
 }
@@ -384,7 +393,9 @@ TEST_P(ServerTest, InvalidVerdictOfAHigherPriorityBindingDoesNotBypassTheLowerOn
                                   "    event: INBOUND_COMMAND\n"
                                   "    rule: RCPT\n"
                                   "    priority: 0\n"
-                                  "    sink: " + sink_ + "\n"
+                                  "    sink: " +
+                                  sink_ +
+                                  "\n"
                                   "    sink_properties: {answer_354: yes}\n"
                                   "    timeout: 5s\n");
   grpc::ClientContext context;
@@ -424,7 +435,8 @@ TEST(ServerMetricsTest, PrometheusCountsEventsDecisionsAndOutcomes) {
   ASSERT_TRUE(app->Start(&error)) << error;
   ASSERT_FALSE(app->metrics_address().empty());
 
-  auto stub = v1::Dispatcher::NewStub(grpc::CreateChannel(app->address(), grpc::InsecureChannelCredentials()));
+  auto stub = v1::Dispatcher::NewStub(
+      grpc::CreateChannel(app->address(), grpc::InsecureChannelCredentials()));
   v1::EvaluateRequest request;
   request.mutable_event()->set_type(v1::EVENT_TYPE_INBOUND_COMMAND);
   request.mutable_event()->mutable_command()->set_keyword("NOOP");
@@ -441,16 +453,22 @@ TEST(ServerMetricsTest, PrometheusCountsEventsDecisionsAndOutcomes) {
     if (metrics.find("kind=\"error\"") != std::string::npos) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  EXPECT_THAT(metrics, HasSubstr("smtpbridge_dispatcher_events_total{event=\"INBOUND_COMMAND\"} 1"));
+  EXPECT_THAT(metrics,
+              HasSubstr("smtpbridge_dispatcher_events_total{event=\"INBOUND_COMMAND\"} 1"));
   EXPECT_THAT(metrics, HasSubstr("smtpbridge_dispatcher_decisions_total{action=\"reject\"} 1"));
-  EXPECT_THAT(metrics, HasSubstr("smtpbridge_dispatcher_binding_outcomes_total{binding=\"strict\",kind=\"error\"} 1"));
+  EXPECT_THAT(
+      metrics,
+      HasSubstr(
+          "smtpbridge_dispatcher_binding_outcomes_total{binding=\"strict\",kind=\"error\"} 1"));
   EXPECT_THAT(metrics, HasSubstr("smtpbridge_dispatcher_evaluate_seconds_count 1"));
   EXPECT_THAT(metrics, HasSubstr("smtpbridge_dispatcher_bindings 1"));
   // Admission gauges, read when scraped: nothing in flight once answered; the default limits.
   EXPECT_THAT(metrics, HasSubstr("smtpbridge_dispatcher_in_flight_events 0"));
   EXPECT_THAT(metrics, HasSubstr("smtpbridge_dispatcher_max_in_flight_events 10000"));
-  EXPECT_THAT(metrics, HasSubstr("smtpbridge_dispatcher_pool_concurrency_limit{pool=\"" + sink + "\"} 1000"));
-  EXPECT_THAT(metrics, HasSubstr("smtpbridge_dispatcher_worker_endpoints{pool=\"" + sink + "\"} 1"));
+  EXPECT_THAT(metrics, HasSubstr("smtpbridge_dispatcher_pool_concurrency_limit{pool=\"" + sink +
+                                 "\"} 1000"));
+  EXPECT_THAT(metrics,
+              HasSubstr("smtpbridge_dispatcher_worker_endpoints{pool=\"" + sink + "\"} 1"));
   EXPECT_TRUE(app->Shutdown());
 }
 
@@ -518,7 +536,8 @@ TEST_P(ServerHedgeTest, HedgedCallsAreAnsweredByTheHealthyWorker) {
   ASSERT_TRUE(app) << ::testing::PrintToString(errors);
   std::string error;
   ASSERT_TRUE(app->Start(&error)) << error;
-  auto stub = v1::Dispatcher::NewStub(grpc::CreateChannel(app->address(), grpc::InsecureChannelCredentials()));
+  auto stub = v1::Dispatcher::NewStub(
+      grpc::CreateChannel(app->address(), grpc::InsecureChannelCredentials()));
   auto evaluate = [&](v1::EvaluateResponse* response) {
     v1::EvaluateRequest request;
     request.mutable_event()->set_type(v1::EVENT_TYPE_INBOUND_COMMAND);
@@ -544,7 +563,7 @@ TEST_P(ServerHedgeTest, HedgedCallsAreAnsweredByTheHealthyWorker) {
     EXPECT_EQ(response.verdict().action(), v1::ACTION_CONTINUE);
     EXPECT_THAT(response.verdict().tags(), ElementsAre("fast")) << "event " << sent;
   }
-  EXPECT_GE(slow.calls.load() - slow_before, 2);  // first copies did land on the stuck worker
+  EXPECT_GE(slow.calls.load() - slow_before, 2);     // first copies did land on the stuck worker
   EXPECT_EQ(fast.calls.load() - fast_before, sent);  // each event: once, first copy or hedge
   if (GetParam() == WorkerTransport::kStream) {
     EXPECT_GE(slow.streams.load() + fast.streams.load(), 2);
@@ -560,7 +579,8 @@ std::string TransportName(const ::testing::TestParamInfo<WorkerTransport>& info)
   return info.param == WorkerTransport::kStream ? "Stream" : "Unary";
 }
 INSTANTIATE_TEST_SUITE_P(Transports, ServerHedgeTest,
-                         ::testing::Values(WorkerTransport::kStream, WorkerTransport::kUnary), TransportName);
+                         ::testing::Values(WorkerTransport::kStream, WorkerTransport::kUnary),
+                         TransportName);
 
 }  // namespace
 }  // namespace smtpbridge::dispatcher

@@ -50,7 +50,7 @@ TEST(ThreadClockTest, CancelledFunctionsNeverRunAndAreReleased) {
   CancelFn cancel = clock.Schedule(clock.Now() + milliseconds(5), [&ran, held] { ran = true; });
   EXPECT_EQ(held.use_count(), 2);
   cancel();
-  cancel();  // twice is fine
+  cancel();                        // twice is fine
   EXPECT_EQ(held.use_count(), 1);  // destroyed at Cancel, not at the deadline
   EXPECT_EQ(clock.pending(), 0u);
   // A later timer runs, so the cancelled one (due earlier) would have run by then.

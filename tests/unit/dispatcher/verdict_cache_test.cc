@@ -1,7 +1,8 @@
 // The verdict cache: scopes, expiry and the size bound.
+#include "dispatch/verdict_cache.h"
+
 #include <gtest/gtest.h>
 
-#include "dispatch/verdict_cache.h"
 #include "smtpbridge/v1/names.h"
 
 namespace smtpbridge::dispatcher {
@@ -34,7 +35,8 @@ const Clock::TimePoint kT0 = Clock::TimePoint{} + 1h;
 
 TEST(VerdictCacheTest, ScopesDecideWhichEventsShareAVerdict) {
   VerdictCache cache;
-  cache.Store("b", Event("192.0.2.1", "s@x", "r@x"), Cacheable(v1::CACHE_SCOPE_CLIENT_ADDRESS, 60s), kT0);
+  cache.Store("b", Event("192.0.2.1", "s@x", "r@x"), Cacheable(v1::CACHE_SCOPE_CLIENT_ADDRESS, 60s),
+              kT0);
   EXPECT_TRUE(cache.Lookup("b", Event("192.0.2.1", "other@x", "other@x"), kT0));
   EXPECT_FALSE(cache.Lookup("b", Event("192.0.2.2", "s@x", "r@x"), kT0));
   EXPECT_FALSE(cache.Lookup("other-binding", Event("192.0.2.1", "s@x", "r@x"), kT0));
@@ -43,7 +45,8 @@ TEST(VerdictCacheTest, ScopesDecideWhichEventsShareAVerdict) {
   EXPECT_TRUE(cache.Lookup("c", Event("192.0.2.9", "S@X", "z@x"), kT0));
   EXPECT_FALSE(cache.Lookup("c", Event("192.0.2.1", "t@x", "r@x"), kT0));
 
-  cache.Store("d", Event("192.0.2.1", "s@x", "r@x"), Cacheable(v1::CACHE_SCOPE_UNSPECIFIED, 60s), kT0);
+  cache.Store("d", Event("192.0.2.1", "s@x", "r@x"), Cacheable(v1::CACHE_SCOPE_UNSPECIFIED, 60s),
+              kT0);
   EXPECT_TRUE(cache.Lookup("d", Event("192.0.2.7", "q@x", "r@x"), kT0));  // same command
   EXPECT_FALSE(cache.Lookup("d", Event("192.0.2.1", "s@x", "r2@x"), kT0));
 
@@ -59,7 +62,8 @@ TEST(VerdictCacheTest, EndOfDataIsNeverCached) {
   auto eod = Event("192.0.2.1", "s@x", "r@x");
   eod.mutable_command()->set_keyword("_EOD");
   eod.mutable_command()->clear_argument();
-  for (auto scope : {v1::CACHE_SCOPE_UNSPECIFIED, v1::CACHE_SCOPE_SESSION, v1::CACHE_SCOPE_SENDER}) {
+  for (auto scope :
+       {v1::CACHE_SCOPE_UNSPECIFIED, v1::CACHE_SCOPE_SESSION, v1::CACHE_SCOPE_SENDER}) {
     cache.Store("b", eod, Cacheable(scope, 60s), kT0);
   }
   EXPECT_EQ(cache.size(), 0u);
@@ -83,7 +87,8 @@ TEST(VerdictCacheTest, ConnectUnderTheDefaultScopeIsPerClient) {
 
 TEST(VerdictCacheTest, UnknownScopeIsNotCached) {
   VerdictCache cache;
-  cache.Store("b", Event("192.0.2.1", "s@x", "r@x"), Cacheable(static_cast<v1::CacheScope>(42), 60s), kT0);
+  cache.Store("b", Event("192.0.2.1", "s@x", "r@x"),
+              Cacheable(static_cast<v1::CacheScope>(42), 60s), kT0);
   EXPECT_EQ(cache.size(), 0u);
 }
 

@@ -1,10 +1,11 @@
 // The verdict contract (dispatch/verdict_validation.h): each rule refused with its own problem
 // name, and the verdicts the conformance vectors use accepted.
+#include "dispatch/verdict_validation.h"
+
 #include <gtest/gtest.h>
 
 #include <functional>
 
-#include "dispatch/verdict_validation.h"
 #include "smtpbridge/v1/names.h"
 #include "smtpbridge/v1/smtp_text.h"
 
@@ -45,10 +46,14 @@ TEST(VerdictValidationTest, AcceptsWhatTheContractAllows) {
   EXPECT_EQ(Problem(With(v1::ACTION_REJECT, 550, "5.7.1", {"no thanks"})), "");
   EXPECT_EQ(Problem(With(v1::ACTION_TEMPFAIL, 451, "4.7.1", {"greylisted", "try later"})), "");
   EXPECT_EQ(Problem(With(v1::ACTION_DROP_SESSION, 421, "4.7.0", {"bye"})), "");
-  EXPECT_EQ(Problem(With(v1::ACTION_RESPOND, 252, "2.0.0", {"cannot verify\tbut ok"}), Inbound("VRFY")), "");
+  EXPECT_EQ(
+      Problem(With(v1::ACTION_RESPOND, 252, "2.0.0", {"cannot verify\tbut ok"}), Inbound("VRFY")),
+      "");
   EXPECT_EQ(Problem(With(v1::ACTION_RESPOND, 221), Inbound("QUIT")), "");
   EXPECT_EQ(Problem(With(v1::ACTION_RESPOND, 550, "", {"UTF-8 text: j\xc3\xb6rg"})), "");
-  EXPECT_EQ(Problem(With(v1::ACTION_CONTINUE, 250, "2.0.0", {"queued by policy"}), ServerResponse(250)), "");
+  EXPECT_EQ(
+      Problem(With(v1::ACTION_CONTINUE, 250, "2.0.0", {"queued by policy"}), ServerResponse(250)),
+      "");
   EXPECT_EQ(Problem(With(v1::ACTION_CONTINUE, 354, "", {"go on"}), ServerResponse(354)), "");
   v1::Verdict empty_reply;  // an empty reply message is no reply
   empty_reply.mutable_reply();
@@ -103,7 +108,8 @@ TEST(VerdictValidationTest, RefusesReplyTextThatCouldInjectProtocolLines) {
   EXPECT_EQ(Problem(With(v1::ACTION_REJECT, 550, "", {std::string("nul\0x", 5)})), "reply_text");
   EXPECT_EQ(Problem(With(v1::ACTION_REJECT, 550, "", {"bell\x07"})), "reply_text");
   EXPECT_EQ(Problem(With(v1::ACTION_REJECT, 550, "", {std::string(501, 'a')})), "reply_text");
-  EXPECT_EQ(Problem(With(v1::ACTION_REJECT, 550, "", std::vector<std::string>(17, "x"))), "reply_lines");
+  EXPECT_EQ(Problem(With(v1::ACTION_REJECT, 550, "", std::vector<std::string>(17, "x"))),
+            "reply_lines");
 }
 
 TEST(VerdictValidationTest, RefusesCommandRewritesWithLineBreaks) {
@@ -134,9 +140,12 @@ TEST(VerdictValidationTest, RefusesHeaderEditsThatBreakTheHeader) {
               e->mutable_add_header()->set_value("a\r\n\tb");
             })),
             "");
-  EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_add_header()->set_name("X Bad"); })), "header_name");
-  EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_add_header()->set_name("X-A:b"); })), "header_name");
-  EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_insert_header()->set_name(""); })), "header_name");
+  EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_add_header()->set_name("X Bad"); })),
+            "header_name");
+  EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_add_header()->set_name("X-A:b"); })),
+            "header_name");
+  EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_insert_header()->set_name(""); })),
+            "header_name");
   EXPECT_EQ(Problem(Edit([](auto* e) {
               e->mutable_change_header()->set_name("Subject");
               e->mutable_change_header()->set_value("x\r\nBcc: victim@example.org");
@@ -151,16 +160,21 @@ TEST(VerdictValidationTest, RefusesHeaderEditsThatBreakTheHeader) {
 
 TEST(VerdictValidationTest, RefusesEnvelopeEditsThatInjectEsmtpParameters) {
   EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_change_sender()->set_address(""); })), "");
-  EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_change_sender()->set_address("bounces@example.org"); })), "");
+  EXPECT_EQ(Problem(Edit(
+                [](auto* e) { e->mutable_change_sender()->set_address("bounces@example.org"); })),
+            "");
   EXPECT_EQ(Problem(Edit([](auto* e) {
               e->mutable_change_sender()->set_address("ok@example.org> AUTH=<x@example.org>");
             })),
             "address");
-  EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_add_recipient()->set_address("a@example.org NOTIFY=NEVER"); })),
+  EXPECT_EQ(Problem(Edit([](auto* e) {
+              e->mutable_add_recipient()->set_address("a@example.org NOTIFY=NEVER");
+            })),
             "address");
   EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_add_recipient()->set_address(""); })), "address");
-  EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_delete_recipient()->set_address("<a@example.org>"); })),
-            "address");
+  EXPECT_EQ(
+      Problem(Edit([](auto* e) { e->mutable_delete_recipient()->set_address("<a@example.org>"); })),
+      "address");
   EXPECT_EQ(Problem(Edit([](auto* e) {
               e->mutable_add_recipient()->set_address("a@example.org");
               e->mutable_add_recipient()->set_parameters("NOTIFY=NEVER ORCPT=rfc822;a@example.org");
@@ -187,10 +201,16 @@ TEST(VerdictValidationTest, PostfixVocabulary) {
   EXPECT_EQ(Problem(With(v1::ACTION_DEFER_IF_PERMIT, 421)), "reply_class");
   EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_warn()->set_text("look"); })), "");
   EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_info()->set_text("a\nb"); })), "edit_text");
-  EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_filter()->set_transport("smtp:[127.0.0.1]:10025"); })), "");
-  EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_filter()->set_transport("smtp [x]"); })), "edit_text");
-  EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_redirect()->set_address("a@example.org"); })), "");
-  EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_redirect()->set_address("a@example.org> X=1"); })), "address");
+  EXPECT_EQ(
+      Problem(Edit([](auto* e) { e->mutable_filter()->set_transport("smtp:[127.0.0.1]:10025"); })),
+      "");
+  EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_filter()->set_transport("smtp [x]"); })),
+            "edit_text");
+  EXPECT_EQ(Problem(Edit([](auto* e) { e->mutable_redirect()->set_address("a@example.org"); })),
+            "");
+  EXPECT_EQ(
+      Problem(Edit([](auto* e) { e->mutable_redirect()->set_address("a@example.org> X=1"); })),
+      "address");
   v1::Verdict d;
   d.set_action(v1::ACTION_DEFER_IF_REJECT);
   EXPECT_EQ(v1::ReplyText(EnforcedReply(d)), "450 4.7.1");
@@ -216,7 +236,9 @@ TEST(SmtpTextTest, Mailboxes) {
   EXPECT_TRUE(v1::IsMailbox("first.last+tag@sub.example.org"));
   EXPECT_TRUE(v1::IsMailbox("\"odd \\\" local\"@example.org"));
   EXPECT_TRUE(v1::IsMailbox("user@[192.0.2.1]"));
-  EXPECT_TRUE(v1::IsMailbox("j\xc3\xb6rg@b\xc3\xbc" "cher.example"));
+  EXPECT_TRUE(
+      v1::IsMailbox("j\xc3\xb6rg@b\xc3\xbc"
+                    "cher.example"));
   EXPECT_TRUE(v1::IsMailbox("Postmaster"));
   EXPECT_FALSE(v1::IsMailbox("user"));
   EXPECT_FALSE(v1::IsMailbox("<user@example.org>"));

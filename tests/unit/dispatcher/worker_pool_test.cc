@@ -1,6 +1,8 @@
 // Worker pools with simulated time and no network: target parsing, outlier ejection (growing
 // intervals, maximum share, probing back in), endpoint choice, re-resolution and dropping the
 // pools a reload no longer names.
+#include "workers/worker_pool.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -10,7 +12,6 @@
 #include "workers/channel_pool.h"
 #include "workers/grpc_sink_client.h"
 #include "workers/outlier_detector.h"
-#include "workers/worker_pool.h"
 
 namespace smtpbridge::dispatcher {
 namespace {
@@ -66,7 +67,8 @@ class OutlierTest : public ::testing::Test {
   Clock::TimePoint now_ = Clock::TimePoint{} + 1h;
 
   void Fail(OutlierState& s, int times, size_t out = 0, size_t total = 4) {
-    for (int i = 0; i < times; ++i) detector_.OnResult(s, CallResult::kFailure, false, now_, out, total);
+    for (int i = 0; i < times; ++i)
+      detector_.OnResult(s, CallResult::kFailure, false, now_, out, total);
   }
 };
 
@@ -98,7 +100,7 @@ TEST_F(OutlierTest, ProbedBackInAfterTheIntervalOneCallAtATime) {
   bool probing = false;
   EXPECT_TRUE(detector_.Eligible(s, now_, &probing));
   EXPECT_TRUE(probing);
-  EXPECT_TRUE(detector_.OnPicked(s));        // the probe
+  EXPECT_TRUE(detector_.OnPicked(s));         // the probe
   EXPECT_FALSE(detector_.Eligible(s, now_));  // nothing else while it is out
   // A call sent before the ejection ends now: it decides nothing.
   EXPECT_EQ(detector_.OnResult(s, CallResult::kSuccess, false, now_, 1, 4),
@@ -301,13 +303,13 @@ TEST_F(WorkerPoolTest, RetryBudgetStopsRetriesWhenMostCallsFail) {
 
 TEST_F(WorkerPoolTest, DnsTargetsAdoptWhatTheResolverSaysNow) {
   std::vector<std::string> answer{"ipv4:10.0.0.1:5"};
-  auto pool = Pool("dns:///policy:5", [&](const std::string& host, const std::string& port,
-                                          std::string* error) {
-    EXPECT_EQ(host, "policy");
-    EXPECT_EQ(port, "5");
-    if (answer.empty()) *error = "NXDOMAIN";
-    return answer;
-  });
+  auto pool = Pool("dns:///policy:5",
+                   [&](const std::string& host, const std::string& port, std::string* error) {
+                     EXPECT_EQ(host, "policy");
+                     EXPECT_EQ(port, "5");
+                     if (answer.empty()) *error = "NXDOMAIN";
+                     return answer;
+                   });
   EXPECT_EQ(pool->endpoint_count(), 0u);
   EXPECT_FALSE(pool->Choose());
   EXPECT_TRUE(pool->refresh_wanted());

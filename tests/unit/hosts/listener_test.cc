@@ -7,10 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <boost/asio/io_context.hpp>
 #include <filesystem>
 #include <thread>
-
-#include <boost/asio/io_context.hpp>
 
 #include "support/temp_dir.h"
 

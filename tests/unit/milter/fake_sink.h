@@ -25,7 +25,8 @@ class FakeSink : public sink::Sink {
   sink::FallbackReason reason = sink::FallbackReason::kNone;
   Decide decide = [](const v1::Event&) { return v1::Verdict(); };
 
-  void Evaluate(v1::Event event, std::chrono::microseconds budget, sink::EvaluationCallback done) override {
+  void Evaluate(v1::Event event, std::chrono::microseconds budget,
+                sink::EvaluationCallback done) override {
     sink::Evaluation e;
     {
       std::lock_guard lock(mu_);
@@ -39,7 +40,8 @@ class FakeSink : public sink::Sink {
       // Kept, not detached: a completion must never outlive the executor it posts to, so the
       // threads are joined (Shutdown, destructor) before a fixture's io_context goes away.
       std::lock_guard lock(mu_);
-      threads_.emplace_back([done = std::move(done), e = std::move(e)]() mutable { done(std::move(e)); });
+      threads_.emplace_back(
+          [done = std::move(done), e = std::move(e)]() mutable { done(std::move(e)); });
     } else {
       done(std::move(e));
     }

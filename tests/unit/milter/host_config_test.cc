@@ -1,18 +1,18 @@
 // The milter host's YAML section: durations keep their unit, bad values name file, line and field.
 #include "milter/host_config.h"
 
-#include <stdexcept>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <stdexcept>
 
 #include "support/temp_dir.h"
 
 namespace smtpbridge::milter {
 namespace {
 
-using ::testing::HasSubstr;
 using smtpbridge::testing::TempDir;
+using ::testing::HasSubstr;
 
 std::string ErrorOf(const std::string& yaml) {
   TempDir dir;

@@ -57,11 +57,20 @@ TEST(MilterCodec, Macro) {
 }
 
 TEST(MilterCodec, ConnectEveryFamily) {
-  RoundTripCommand(Wire('C', "client.example\0" "4\x30\x39" "192.0.2.1\0"s),
+  RoundTripCommand(Wire('C',
+                        "client.example\0"
+                        "4\x30\x39"
+                        "192.0.2.1\0"s),
                    ConnectInfo{"client.example", '4', 12345, "192.0.2.1"});
-  RoundTripCommand(Wire('C', "v6.example\0" "6\x00\x19" "2001:db8::1\0"s),
+  RoundTripCommand(Wire('C',
+                        "v6.example\0"
+                        "6\x00\x19"
+                        "2001:db8::1\0"s),
                    ConnectInfo{"v6.example", '6', 25, "2001:db8::1"});
-  RoundTripCommand(Wire('C', "localhost\0" "L\x00\x00" "/run/smtp.sock\0"s),
+  RoundTripCommand(Wire('C',
+                        "localhost\0"
+                        "L\x00\x00"
+                        "/run/smtp.sock\0"s),
                    ConnectInfo{"localhost", 'L', 0, "/run/smtp.sock"});
   RoundTripCommand(Wire('C', "unknown\0U"s), ConnectInfo{"unknown", 'U', 0, ""});
 }
@@ -87,22 +96,31 @@ TEST(MilterCodec, SessionControl) {
 }
 
 TEST(MilterCodec, Replies) {
-  RoundTripReply(Wire('O', "\x00\x00\x00\x06\x00\x00\x00\x3d\x00\x00\x10\x00"s), OptNegReply{6, 0x3d, 0x1000, {}});
-  RoundTripReply(Wire('O', "\x00\x00\x00\x06\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00j {daemon_name}\0\x00\x00\x00\x05i\0"s),
-                 OptNegReply{6, 0x100, 0, {{0, "j {daemon_name}"}, {5, "i"}}});
-  for (char c : {'c', 'a', 'r', 't', 'd', 'p', 's', 'f', '4'}) RoundTripReply(Wire(c, ""), SimpleReply{c});
+  RoundTripReply(Wire('O', "\x00\x00\x00\x06\x00\x00\x00\x3d\x00\x00\x10\x00"s),
+                 OptNegReply{6, 0x3d, 0x1000, {}});
+  RoundTripReply(
+      Wire(
+          'O',
+          "\x00\x00\x00\x06\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00j {daemon_name}\0\x00\x00\x00\x05i\0"s),
+      OptNegReply{6, 0x100, 0, {{0, "j {daemon_name}"}, {5, "i"}}});
+  for (char c : {'c', 'a', 'r', 't', 'd', 'p', 's', 'f', '4'})
+    RoundTripReply(Wire(c, ""), SimpleReply{c});
   RoundTripReply(Wire('y', "550 5.7.1 no\0"s), ReplyCode{"550 5.7.1 no"});
-  RoundTripReply(Wire('y', "451-4.7.1 a\r\n451 4.7.1 b\0"s), ReplyCode{"451-4.7.1 a\r\n451 4.7.1 b"});
+  RoundTripReply(Wire('y', "451-4.7.1 a\r\n451 4.7.1 b\0"s),
+                 ReplyCode{"451-4.7.1 a\r\n451 4.7.1 b"});
 }
 
 TEST(MilterCodec, ModificationActions) {
   RoundTripReply(Wire('h', "X-Policy\0checked\0"s), AddHeaderReply{"X-Policy", "checked"});
-  RoundTripReply(Wire('i', "\x00\x00\x00\x00X-First\0top\0"s), InsertHeaderReply{0, "X-First", "top"});
+  RoundTripReply(Wire('i', "\x00\x00\x00\x00X-First\0top\0"s),
+                 InsertHeaderReply{0, "X-First", "top"});
   RoundTripReply(Wire('m', "\x00\x00\x00\x02Subject\0\0"s), ChangeHeaderReply{2, "Subject", ""});
   RoundTripReply(Wire('e', "<new@example.com>\0"s), ChangeFromReply{"<new@example.com>", ""});
-  RoundTripReply(Wire('e', "<new@example.com>\0SIZE=10\0"s), ChangeFromReply{"<new@example.com>", "SIZE=10"});
+  RoundTripReply(Wire('e', "<new@example.com>\0SIZE=10\0"s),
+                 ChangeFromReply{"<new@example.com>", "SIZE=10"});
   RoundTripReply(Wire('+', "<c@example.org>\0"s), AddRcptReply{"<c@example.org>", std::nullopt});
-  RoundTripReply(Wire('2', "<c@example.org>\0NOTIFY=NEVER\0"s), AddRcptReply{"<c@example.org>", "NOTIFY=NEVER"});
+  RoundTripReply(Wire('2', "<c@example.org>\0NOTIFY=NEVER\0"s),
+                 AddRcptReply{"<c@example.org>", "NOTIFY=NEVER"});
   RoundTripReply(Wire('-', "<b@example.net>\0"s), DelRcptReply{"<b@example.net>"});
   RoundTripReply(Wire('q', "suspicious\0"s), QuarantineReply{"suspicious"});
   RoundTripReply(Wire('b', "new body\r\n"), ReplaceBodyReply{"new body\r\n"});
@@ -142,22 +160,30 @@ TEST(MilterCodec, ReaderRejectsOversizedAndEmptyPackets) {
 
 TEST(MilterCodec, MalformedCommandsAreErrors) {
   const std::vector<Packet> bad = {
-      {'O', "\x00\x00\x00\x06"s},             // short OPTNEG
-      {'D', ""},                              // macro without stage
-      {'D', "Cj\0"s},                         // name without value
-      {'C', "host"},                          // unterminated hostname
-      {'C', "host\0"s},                       // no family
-      {'C', "host\0" "X\x00\x19" "1.2.3.4\0"s},  // unknown family
-      {'C', "host\0" "4\x00"s},               // truncated port
-      {'C', "host\0" "4\x00\x19" "1.2.3.4"s},    // unterminated address
-      {'C', "host\0U\x00"s},                  // data after U
-      {'H', "name"},                          // unterminated
-      {'H', "a\0b\0"s},                       // two strings
-      {'M', ""},                              // no sender
-      {'R', "<x@y>"},                         // unterminated
-      {'L', "Subject\0"s},                    // header without value
-      {'U', ""},                              // empty unknown
-      {'Z', ""},                              // unknown command code
+      {'O', "\x00\x00\x00\x06"s},  // short OPTNEG
+      {'D', ""},                   // macro without stage
+      {'D', "Cj\0"s},              // name without value
+      {'C', "host"},               // unterminated hostname
+      {'C', "host\0"s},            // no family
+      {'C',
+       "host\0"
+       "X\x00\x19"
+       "1.2.3.4\0"s},  // unknown family
+      {'C',
+       "host\0"
+       "4\x00"s},  // truncated port
+      {'C',
+       "host\0"
+       "4\x00\x19"
+       "1.2.3.4"s},           // unterminated address
+      {'C', "host\0U\x00"s},  // data after U
+      {'H', "name"},          // unterminated
+      {'H', "a\0b\0"s},       // two strings
+      {'M', ""},              // no sender
+      {'R', "<x@y>"},         // unterminated
+      {'L', "Subject\0"s},    // header without value
+      {'U', ""},              // empty unknown
+      {'Z', ""},              // unknown command code
   };
   for (const auto& packet : bad) {
     std::string error;
@@ -168,8 +194,14 @@ TEST(MilterCodec, MalformedCommandsAreErrors) {
 
 TEST(MilterCodec, MalformedRepliesAreErrors) {
   const std::vector<Packet> bad = {
-      {'c', "x"}, {'y', "550"}, {'h', "X\0"s}, {'i', "\x00\x00"s}, {'2', "<a>\0"s}, {'O', "\x00\x00\x00\x06"s},
-      {'O', "\x00\x00\x00\x06\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"s}, {'Z', ""}};
+      {'c', "x"},
+      {'y', "550"},
+      {'h', "X\0"s},
+      {'i', "\x00\x00"s},
+      {'2', "<a>\0"s},
+      {'O', "\x00\x00\x00\x06"s},
+      {'O', "\x00\x00\x00\x06\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"s},
+      {'Z', ""}};
   for (const auto& packet : bad) {
     std::string error;
     EXPECT_FALSE(DecodeReply(packet, &error)) << "code " << packet.code;

@@ -7,14 +7,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <thread>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <thread>
 
 #include "support/temp_dir.h"
 #include "support/wedged_peer.h"
@@ -48,7 +47,8 @@ class ServerFixture : public ::testing::TestWithParam<Threading> {
     };
     if (GetParam() == Threading::kIoPool) {
       pool_ = std::make_unique<host::IoPool>(2);
-      server_ = std::make_unique<MilterServer>(pool_->main(), pool_->connections(), sink_, ServerOptions{});
+      server_ = std::make_unique<MilterServer>(pool_->main(), pool_->connections(), sink_,
+                                               ServerOptions{});
     } else {
       server_ = std::make_unique<MilterServer>(io_, sink_, ServerOptions{});
     }
@@ -78,7 +78,8 @@ class ServerFixture : public ::testing::TestWithParam<Threading> {
 INSTANTIATE_TEST_SUITE_P(Threading, ServerFixture,
                          ::testing::Values(Threading::kStrandsOnSharedContext, Threading::kIoPool),
                          [](const auto& info) {
-                           return info.param == Threading::kIoPool ? "IoPool" : "StrandsOnSharedContext";
+                           return info.param == Threading::kIoPool ? "IoPool"
+                                                                   : "StrandsOnSharedContext";
                          });
 
 // A blocking fake MTA.
@@ -224,7 +225,9 @@ TEST_P(ServerFixture, OversizedPacketClosesOnlyThatConnection) {
   good.Read();
 
   auto bad = ConnectTcp(bound);
-  bad.SendRaw("\x7f\xff\xff\xff" "O"s);  // 2 GiB announced
+  bad.SendRaw(
+      "\x7f\xff\xff\xff"
+      "O"s);  // 2 GiB announced
   EXPECT_TRUE(bad.Closed());
 
   good.Send(ConnectInfo{"c", '4', 1, "192.0.2.9"});
@@ -294,7 +297,8 @@ TEST(MilterServerIdle, MtaThatStopsReadingIsClosedAfterTheWriteTimeout) {
     return s;
   };
   Unix::socket wedged = connect();
-  asio::write(wedged, asio::buffer(Frame(EncodeCommandPacket(OptNeg{6, 0x1ff, 0}))));  // no NR flags
+  asio::write(wedged,
+              asio::buffer(Frame(EncodeCommandPacket(OptNeg{6, 0x1ff, 0}))));  // no NR flags
   // HELO after HELO, each answered with 'c', none of them read.
   std::thread sender = smtpbridge::testing::SendWithoutReading(
       wedged, Frame(EncodeCommandPacket(Helo{"wedged.example"})));
@@ -326,9 +330,9 @@ TEST_P(ServerFixture, MalformedPacketsClose) {
   const std::string bound = server_->Listen(ListenAddress{false, "127.0.0.1", 0, ""});
   Start();
   const std::vector<std::string> garbage = {
-      "\x00\x00\x00\x00"s,                           // zero length
-      "\x00\x00\x00\x01Z"s,                          // unknown command
-      "\x00\x00\x00\x05O\x00\x00\x00\x06"s,          // short OPTNEG
+      "\x00\x00\x00\x00"s,                   // zero length
+      "\x00\x00\x00\x01Z"s,                  // unknown command
+      "\x00\x00\x00\x05O\x00\x00\x00\x06"s,  // short OPTNEG
       Frame(EncodeCommandPacket(Helo{"before optneg"})),
   };
   for (const auto& g : garbage) {
@@ -340,7 +344,9 @@ TEST_P(ServerFixture, MalformedPacketsClose) {
   auto mta = ConnectTcp(bound);
   mta.Send(kOffer);
   mta.Read();
-  mta.SendRaw("\x00\x00\x00\x03" "Cab"s);
+  mta.SendRaw(
+      "\x00\x00\x00\x03"
+      "Cab"s);
   EXPECT_TRUE(mta.Closed());
   EXPECT_EQ(server_->stats().protocol_errors.load(), garbage.size() + 1);
 }

@@ -35,7 +35,8 @@ class MilterSessionTest : public ::testing::Test {
   }
   void Connect() {
     Send(kPostfixOffer);
-    Send(MacroDefs{'C', {{"j", "mx.example"}, {"{daemon_addr}", "127.0.0.1"}, {"{daemon_port}", "25"}}});
+    Send(MacroDefs{'C',
+                   {{"j", "mx.example"}, {"{daemon_addr}", "127.0.0.1"}, {"{daemon_port}", "25"}}});
     Send(ConnectInfo{"client.example", '4', 40000, "192.0.2.7"});
   }
 
@@ -54,7 +55,8 @@ TEST_F(MilterSessionTest, FullTransactionBuildsEventsWithContext) {
   auto neg = Send(kPostfixOffer);
   ASSERT_EQ(neg.size(), 1u);
   ASSERT_TRUE(std::holds_alternative<OptNegReply>(neg[0]));
-  Send(MacroDefs{'C', {{"j", "mx.example"}, {"{daemon_addr}", "127.0.0.1"}, {"{daemon_port}", "25"}}});
+  Send(MacroDefs{'C',
+                 {{"j", "mx.example"}, {"{daemon_addr}", "127.0.0.1"}, {"{daemon_port}", "25"}}});
   EXPECT_EQ(Send(ConnectInfo{"client.example", '4', 40000, "192.0.2.7"}), kContinue);
   Send(MacroDefs{'H', {{"{tls_version}", "TLSv1.3"}, {"{cipher}", "TLS_AES_256_GCM_SHA384"}}});
   EXPECT_EQ(Send(Helo{"client.example"}), kContinue);
@@ -131,7 +133,8 @@ TEST_F(MilterSessionTest, RejectedRecipientIsNotAddedToTheEnvelope) {
   Connect();
   Send(Helo{"h"});
   Send(MailFrom{{"<>"}});
-  EXPECT_EQ(Send(RcptTo{{"<blocked@example.net>"}}), std::vector<Reply>{ReplyCode{"550 5.7.1 blocked"}});
+  EXPECT_EQ(Send(RcptTo{{"<blocked@example.net>"}}),
+            std::vector<Reply>{ReplyCode{"550 5.7.1 blocked"}});
   EXPECT_EQ(Send(RcptTo{{"<ok@example.net>"}}), kContinue);
   Send(EndOfMessage{});
   auto events = sink_.events();
@@ -143,8 +146,8 @@ TEST_F(MilterSessionTest, RejectedRecipientIsNotAddedToTheEnvelope) {
 
 TEST_F(MilterSessionTest, UnwantedStepsAreNotEvaluatedAndNoReplyStepsGetNoAnswer) {
   sink_.wanted = {"INBOUND_COMMAND:RCPT"};
-  Connect();                                   // NR_CONN: no reply
-  EXPECT_TRUE(Send(Helo{"h"}).empty());        // NR_HELO
+  Connect();                             // NR_CONN: no reply
+  EXPECT_TRUE(Send(Helo{"h"}).empty());  // NR_HELO
   EXPECT_TRUE(Send(MailFrom{{"<a@b>"}}).empty());
   EXPECT_EQ(Send(RcptTo{{"<x@y>"}}), kContinue);
   EXPECT_EQ(Send(EndOfMessage{}), kContinue);  // eom always answered, not evaluated
@@ -181,13 +184,15 @@ TEST_F(MilterSessionTest, EditsOfEarlierStepsAreCarriedToEndOfMessage) {
   sink_.wanted = {"INBOUND_COMMAND:RCPT"};
   sink_.decide = [](const v1::Event& e) {
     v1::Verdict v;
-    if (e.envelope().recipient() == "held@d") v.add_edits()->mutable_quarantine()->set_reason("held at rcpt");
+    if (e.envelope().recipient() == "held@d")
+      v.add_edits()->mutable_quarantine()->set_reason("held at rcpt");
     return v;
   };
   Connect();
   Send(MailFrom{{"<a@b>"}});
   EXPECT_EQ(Send(RcptTo{{"<held@d>"}}), kContinue);
-  EXPECT_EQ(Send(EndOfMessage{}), (std::vector<Reply>{QuarantineReply{"held at rcpt"}, SimpleReply{'c'}}));
+  EXPECT_EQ(Send(EndOfMessage{}),
+            (std::vector<Reply>{QuarantineReply{"held at rcpt"}, SimpleReply{'c'}}));
   EXPECT_EQ(Session().stats().refused_edits, 0u);
 
   // The next message starts clean.
@@ -211,8 +216,9 @@ TEST_F(MilterSessionTest, CarriedEditsGoBeforeTheEndOfMessageVerdictsAndAbortDro
   EXPECT_TRUE(Send(Abort{}).empty());  // the RCPT's header belonged to the aborted message
   Send(MailFrom{{"<a@b>"}});
   Send(RcptTo{{"<c@d>"}});
-  EXPECT_EQ(Send(EndOfMessage{}), (std::vector<Reply>{AddHeaderReply{"X-Step", "RCPT"},
-                                                      AddHeaderReply{"X-Step", "_EOD"}, SimpleReply{'c'}}));
+  EXPECT_EQ(Send(EndOfMessage{}),
+            (std::vector<Reply>{AddHeaderReply{"X-Step", "RCPT"}, AddHeaderReply{"X-Step", "_EOD"},
+                                SimpleReply{'c'}}));
 }
 
 TEST_F(MilterSessionTest, EditsBeforeMailHaveNoMessageAndAreRefused) {
@@ -259,7 +265,9 @@ TEST_F(MilterSessionTest, TransactionCountGrowsPerMessage) {
 }
 
 TEST_F(MilterSessionTest, UnknownCommandUsesItsVerb) {
-  sink_.decide = [](const v1::Event&) { return MakeVerdict(v1::ACTION_RESPOND, 502, "5.5.2", {"nope"}); };
+  sink_.decide = [](const v1::Event&) {
+    return MakeVerdict(v1::ACTION_RESPOND, 502, "5.5.2", {"nope"});
+  };
   Connect();
   sink_.decide = [](const v1::Event& e) {
     return e.command().keyword() == "XFOO" ? MakeVerdict(v1::ACTION_RESPOND, 502, "5.5.2", {"nope"})
@@ -278,7 +286,9 @@ TEST_F(MilterSessionTest, EightBitBytesBecomeValidUtf8) {
   Send(MailFrom{{"<j\xf6rg@example.org>"}});
   Send(RcptTo{{"<b\xe4r@example.net>"}});
   Send(Data{});
-  Send(HeaderField{"Subject", "Gr\xfc\xdf" "e"});
+  Send(HeaderField{"Subject",
+                   "Gr\xfc\xdf"
+                   "e"});
   Send(EndOfMessage{});
   const auto events = sink_.events();
   ASSERT_GE(events.size(), 4u);

@@ -74,9 +74,9 @@ TEST(Negotiation, OnlyOfferedFlagsAndActionsAreUsed) {
 
 TEST(Negotiation, AsksForTheEditActionsAndMacros) {
   auto r = Negotiated(Interests{.eom = true});
-  for (uint32_t a : {action::kAddHeaders, action::kChangeHeaders, action::kChangeFrom, action::kAddRcpt,
-                     action::kAddRcptPar, action::kDelRcpt, action::kQuarantine, action::kChangeBody,
-                     action::kSetSymList})
+  for (uint32_t a : {action::kAddHeaders, action::kChangeHeaders, action::kChangeFrom,
+                     action::kAddRcpt, action::kAddRcptPar, action::kDelRcpt, action::kQuarantine,
+                     action::kChangeBody, action::kSetSymList})
     EXPECT_TRUE(r.actions & a) << a;
   ASSERT_TRUE(r.macros.count(stage::kConnect));
   EXPECT_NE(r.macros.at(stage::kConnect).find("{client_addr}"), std::string::npos);

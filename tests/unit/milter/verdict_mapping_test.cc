@@ -17,8 +17,10 @@ TEST(VerdictMapping, StepReplies) {
   EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_CONTINUE)), Reply(SimpleReply{'c'}));
   EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_SKIP_RECIPIENT)), Reply(SimpleReply{'c'}));
   // The proto's defaults, with the same text on every host.
-  EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_REJECT)), Reply(ReplyCode{"550 5.7.1 Rejected by policy"}));
-  EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_TEMPFAIL)), Reply(ReplyCode{"451 4.7.1 Try again later"}));
+  EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_REJECT)),
+            Reply(ReplyCode{"550 5.7.1 Rejected by policy"}));
+  EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_TEMPFAIL)),
+            Reply(ReplyCode{"451 4.7.1 Try again later"}));
   EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_REJECT, 554, "5.7.1", {"go away"})),
             Reply(ReplyCode{"554 5.7.1 go away"}));
   EXPECT_EQ(StepReply(MakeVerdict(v1::ACTION_TEMPFAIL, 450, "4.2.0", {"later"})),
@@ -35,7 +37,8 @@ TEST(VerdictMapping, StepReplies) {
 
 TEST(VerdictMapping, MultiLineAndEscapedReplyText) {
   auto v = MakeVerdict(v1::ACTION_REJECT, 550, "5.7.1", {"first", "100% sure\r\n", "last"});
-  EXPECT_EQ(StepReply(v), Reply(ReplyCode{"550-5.7.1 first\r\n550-5.7.1 100%% sure\r\n550 5.7.1 last"}));
+  EXPECT_EQ(StepReply(v),
+            Reply(ReplyCode{"550-5.7.1 first\r\n550-5.7.1 100%% sure\r\n550 5.7.1 last"}));
   // Postfix refuses a bare code as a malformed reply: the enhanced code always follows.
   v1::SmtpReply bare;
   bare.set_code(550);
@@ -117,8 +120,8 @@ TEST(VerdictMapping, EndOfMessageRefusesInvalidEditsAndKeepsTheQuarantine) {
   auto replies = EndOfMessageReplies(v, kAll, &skipped, &refused);
   EXPECT_EQ(skipped, 0);
   EXPECT_EQ(refused, 5);
-  EXPECT_EQ(replies, (std::vector<Reply>{QuarantineReply{"spam  X-Injected: 1"}, ChangeFromReply{"<>", ""},
-                                         SimpleReply{'c'}}));
+  EXPECT_EQ(replies, (std::vector<Reply>{QuarantineReply{"spam  X-Injected: 1"},
+                                         ChangeFromReply{"<>", ""}, SimpleReply{'c'}}));
 }
 
 TEST(VerdictMapping, EndOfMessageDiscardAndReject) {

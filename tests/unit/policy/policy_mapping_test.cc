@@ -14,17 +14,37 @@ using testing::MakeVerdict;
 PolicyRequest Postfix37Rcpt() {
   PolicyRequest r;
   r.attributes = {
-      {"request", "smtpd_access_policy"}, {"protocol_state", "RCPT"}, {"protocol_name", "ESMTP"},
-      {"helo_name", "client.example"}, {"queue_id", "8045F2AB23"}, {"sender", "foo@bar.tld"},
-      {"recipient", "bar@foo.tld"}, {"recipient_count", "2"}, {"client_address", "192.0.2.1"},
-      {"client_name", "client.example"}, {"reverse_client_name", "client.example"},
-      {"instance", "123.456.7"}, {"sasl_method", "plain"}, {"sasl_username", "alice"},
-      {"sasl_sender", ""}, {"size", "12345"}, {"ccert_subject", "CN=client"},
-      {"ccert_issuer", "CN=ca"}, {"ccert_fingerprint", "AB:CD"}, {"ccert_pubkey_fingerprint", "EF:01"},
-      {"encryption_protocol", "TLSv1.3"}, {"encryption_cipher", "TLS_AES_256_GCM_SHA384"},
-      {"encryption_keysize", "256"}, {"etrn_domain", ""}, {"stress", ""}, {"client_port", "40001"},
-      {"policy_context", "submission"}, {"server_address", "192.0.2.25"}, {"server_port", "25"},
-      {"compatibility_level", "3.6"}, {"mail_version", "3.7.11"},
+      {"request", "smtpd_access_policy"},
+      {"protocol_state", "RCPT"},
+      {"protocol_name", "ESMTP"},
+      {"helo_name", "client.example"},
+      {"queue_id", "8045F2AB23"},
+      {"sender", "foo@bar.tld"},
+      {"recipient", "bar@foo.tld"},
+      {"recipient_count", "2"},
+      {"client_address", "192.0.2.1"},
+      {"client_name", "client.example"},
+      {"reverse_client_name", "client.example"},
+      {"instance", "123.456.7"},
+      {"sasl_method", "plain"},
+      {"sasl_username", "alice"},
+      {"sasl_sender", ""},
+      {"size", "12345"},
+      {"ccert_subject", "CN=client"},
+      {"ccert_issuer", "CN=ca"},
+      {"ccert_fingerprint", "AB:CD"},
+      {"ccert_pubkey_fingerprint", "EF:01"},
+      {"encryption_protocol", "TLSv1.3"},
+      {"encryption_cipher", "TLS_AES_256_GCM_SHA384"},
+      {"encryption_keysize", "256"},
+      {"etrn_domain", ""},
+      {"stress", ""},
+      {"client_port", "40001"},
+      {"policy_context", "submission"},
+      {"server_address", "192.0.2.25"},
+      {"server_port", "25"},
+      {"compatibility_level", "3.6"},
+      {"mail_version", "3.7.11"},
   };
   return r;
 }
@@ -130,29 +150,41 @@ TEST(PolicyMapping, VerdictsToActions) {
   EXPECT_EQ(ActionForVerdict(v1::Verdict(), "RCPT"), "DUNNO");
   EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_CONTINUE), "RCPT"), "DUNNO");
   // Replies without text follow the proto's defaults (not Postfix's 554 / 450).
-  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_REJECT), "RCPT"), "550 5.7.1 Rejected by policy");
-  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_REJECT, 550, "5.7.1", {"blocked", "really"}), "RCPT"),
-            "550 5.7.1 blocked; really");
-  int refused = 0;
-  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_REJECT, 451, "", {"wrong class"}), "RCPT", &refused),
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_REJECT), "RCPT"),
             "550 5.7.1 Rejected by policy");
+  EXPECT_EQ(
+      ActionForVerdict(MakeVerdict(v1::ACTION_REJECT, 550, "5.7.1", {"blocked", "really"}), "RCPT"),
+      "550 5.7.1 blocked; really");
+  int refused = 0;
+  EXPECT_EQ(
+      ActionForVerdict(MakeVerdict(v1::ACTION_REJECT, 451, "", {"wrong class"}), "RCPT", &refused),
+      "550 5.7.1 Rejected by policy");
   EXPECT_EQ(refused, 1);
-  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_TEMPFAIL), "RCPT"), "451 4.7.1 Try again later");
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_TEMPFAIL), "RCPT"),
+            "451 4.7.1 Try again later");
   EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_TEMPFAIL, 450, "4.2.0", {"later"}), "RCPT"),
             "450 4.2.0 later");
   EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_RESPOND, 250, "", {"ok"}), "RCPT"), "OK");
-  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_RESPOND, 554, "", {"no"}), "RCPT"), "554 5.7.1 no");
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_RESPOND, 554, "", {"no"}), "RCPT"),
+            "554 5.7.1 no");
   // RESPOND 421 is refused as on the proxy and the milter (DROP_SESSION says 421): DUNNO, counted.
   int refused_421 = 0;
-  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_RESPOND, 421, "4.7.0", {"bye"}), "RCPT", &refused_421), "DUNNO");
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_RESPOND, 421, "4.7.0", {"bye"}), "RCPT",
+                             &refused_421),
+            "DUNNO");
   EXPECT_EQ(refused_421, 1);
   // A code alone is all-numerical, which Postfix reads as OK: the enhanced code always follows.
-  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_REJECT, 554, "", {}), "RCPT"), "554 5.7.1 Rejected by policy");
-  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_DROP_SESSION, 421, "", {}), "RCPT"), "421 4.7.0 Closing connection");
-  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_TEMPFAIL, 452, "4.5.3", {}), "RCPT"), "452 4.5.3 Try again later");
-  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_DROP_SESSION), "RCPT"), "421 4.7.0 Closing connection");
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_REJECT, 554, "", {}), "RCPT"),
+            "554 5.7.1 Rejected by policy");
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_DROP_SESSION, 421, "", {}), "RCPT"),
+            "421 4.7.0 Closing connection");
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_TEMPFAIL, 452, "4.5.3", {}), "RCPT"),
+            "452 4.5.3 Try again later");
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_DROP_SESSION), "RCPT"),
+            "421 4.7.0 Closing connection");
   // A reply the contract forbids (the dispatcher never forwards one): the default, counted.
-  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_REJECT, 550, "", {"line\r\nbreak"}), "RCPT", &refused),
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_REJECT, 550, "", {"line\r\nbreak"}), "RCPT",
+                             &refused),
             "550 5.7.1 Rejected by policy");
   EXPECT_EQ(refused, 1);
   EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_RESPOND, 354), "RCPT", &refused), "DUNNO");
@@ -165,11 +197,13 @@ TEST(PolicyMapping, VerdictsToActions) {
 
 // #14: Postfix's own vocabulary.
 TEST(PolicyMapping, PostfixVocabulary) {
-  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_DEFER_IF_PERMIT, 450, "4.7.1", {"greylisted"}), "RCPT"),
+  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_DEFER_IF_PERMIT, 450, "4.7.1", {"greylisted"}),
+                             "RCPT"),
             "DEFER_IF_PERMIT greylisted");
   EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_DEFER_IF_PERMIT), "RCPT"), "DEFER_IF_PERMIT");
-  EXPECT_EQ(ActionForVerdict(MakeVerdict(v1::ACTION_DEFER_IF_REJECT, 450, "", {"maybe later"}), "RCPT"),
-            "DEFER_IF_REJECT maybe later");
+  EXPECT_EQ(
+      ActionForVerdict(MakeVerdict(v1::ACTION_DEFER_IF_REJECT, 450, "", {"maybe later"}), "RCPT"),
+      "DEFER_IF_REJECT maybe later");
   v1::Verdict warn;
   warn.add_edits()->mutable_warn()->set_text("suspicious HELO");
   EXPECT_EQ(ActionForVerdict(warn, "RCPT"), "WARN suspicious HELO");

@@ -11,7 +11,7 @@ using namespace std::string_literals;
 struct Case {
   const char* name;
   std::string input;
-  int requests;         // complete requests before the end or the error
+  int requests;  // complete requests before the end or the error
   bool error;
   const char* error_has;
 };
@@ -41,13 +41,15 @@ TEST(PolicyRequestReader, Table) {
     EXPECT_EQ(got, c.requests) << c.name;
     EXPECT_EQ(s == RequestReader::Status::kError, c.error) << c.name;
     if (c.error) {
-      EXPECT_NE(reader.error().find(c.error_has), std::string::npos) << c.name << ": " << reader.error();
+      EXPECT_NE(reader.error().find(c.error_has), std::string::npos)
+          << c.name << ": " << reader.error();
     }
   }
 }
 
 TEST(PolicyRequestReader, AttributesInOrderAndByteByByte) {
-  const std::string input = "request=smtpd_access_policy\nprotocol_state=RCPT\nccert_subject=CN=a=b\n\n";
+  const std::string input =
+      "request=smtpd_access_policy\nprotocol_state=RCPT\nccert_subject=CN=a=b\n\n";
   RequestReader reader;
   PolicyRequest r;
   int got = 0;

@@ -4,14 +4,13 @@
 #include <gtest/gtest.h>
 #include <prometheus/metric_family.h>
 
-#include <thread>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <thread>
 
 #include "support/temp_dir.h"
 #include "support/wedged_peer.h"
@@ -40,7 +39,8 @@ class PolicyServerTest : public ::testing::TestWithParam<Threading> {
     };
     if (GetParam() == Threading::kIoPool) {
       pool_ = std::make_unique<host::IoPool>(2);
-      server_ = std::make_unique<PolicyServer>(pool_->main(), pool_->connections(), sink_, PolicyServerOptions{});
+      server_ = std::make_unique<PolicyServer>(pool_->main(), pool_->connections(), sink_,
+                                               PolicyServerOptions{});
     } else {
       server_ = std::make_unique<PolicyServer>(io_, sink_, PolicyServerOptions{});
     }
@@ -74,7 +74,8 @@ class PolicyServerTest : public ::testing::TestWithParam<Threading> {
     return out;
   }
   static std::string Rcpt(const std::string& rcpt, const std::string& port = "40000") {
-    return "request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.1\nclient_port=" +
+    return "request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.1\nclient_"
+           "port=" +
            port + "\nsender=a@example.com\nrecipient=" + rcpt + "\n\n";
   }
 
@@ -89,7 +90,8 @@ class PolicyServerTest : public ::testing::TestWithParam<Threading> {
 INSTANTIATE_TEST_SUITE_P(Threading, PolicyServerTest,
                          ::testing::Values(Threading::kStrandsOnSharedContext, Threading::kIoPool),
                          [](const auto& info) {
-                           return info.param == Threading::kIoPool ? "IoPool" : "StrandsOnSharedContext";
+                           return info.param == Threading::kIoPool ? "IoPool"
+                                                                   : "StrandsOnSharedContext";
                          });
 
 TEST_P(PolicyServerTest, PersistentConnectionAnswersEachRequest) {

@@ -46,7 +46,8 @@ int CaptureSmtpServer::Start() {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listen_fd_, 64) != 0) {
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listen_fd_, 64) != 0) {
     throw std::runtime_error("capture server: bind/listen failed");
   }
   socklen_t len = sizeof addr;
@@ -111,7 +112,8 @@ bool CaptureSmtpServer::WaitForCommands(size_t n, std::chrono::milliseconds time
   return false;
 }
 
-bool CaptureSmtpServer::WaitForQuitOrClose(int sessions_closed, std::chrono::milliseconds timeout) const {
+bool CaptureSmtpServer::WaitForQuitOrClose(int sessions_closed,
+                                           std::chrono::milliseconds timeout) const {
   const auto until = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < until) {
     if (closed_.load() >= sessions_closed) return true;
@@ -177,7 +179,9 @@ void CaptureSmtpServer::Serve(int fd) {
     if (scripted) {
       reply = *scripted + "\r\n";
     } else if (verb == "EHLO") {
-      reply = "250-capture.test\r\n250-PIPELINING\r\n250-SIZE 100000000\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n";
+      reply =
+          "250-capture.test\r\n250-PIPELINING\r\n250-SIZE 100000000\r\n250-8BITMIME\r\n250 "
+          "ENHANCEDSTATUSCODES\r\n";
     } else if (verb == "HELO") {
       reply = "250 capture.test\r\n";
     } else if (verb == "MAIL") {

@@ -44,7 +44,8 @@ class CaptureSmtpServer {
   int sessions() const { return sessions_.load(); }
   // Waits until `n` command lines were received (bounded); true when they were.
   bool WaitForCommands(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
-  bool WaitForQuitOrClose(int sessions_closed, std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
+  bool WaitForQuitOrClose(int sessions_closed,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
 
  private:
   void Serve(int fd);

@@ -37,7 +37,8 @@ FakeSink::~FakeSink() {
   worker_.join();
 }
 
-void FakeSink::Evaluate(v1::Event event, std::chrono::microseconds budget, sink::EvaluationCallback done) {
+void FakeSink::Evaluate(v1::Event event, std::chrono::microseconds budget,
+                        sink::EvaluationCallback done) {
   v1::Verdict verdict;
   std::chrono::milliseconds delay;
   {
@@ -58,8 +59,9 @@ void FakeSink::Evaluate(v1::Event event, std::chrono::microseconds budget, sink:
   }
   {
     std::lock_guard lock(mu_);
-    delayed_.emplace_back(std::chrono::steady_clock::now() + delay,
-                          [done = std::move(done), evaluation]() mutable { done(std::move(evaluation)); });
+    delayed_.emplace_back(
+        std::chrono::steady_clock::now() + delay,
+        [done = std::move(done), evaluation]() mutable { done(std::move(evaluation)); });
   }
   cv_.notify_all();
 }
@@ -98,7 +100,8 @@ bool FakeSink::WaitForEvents(size_t n, std::chrono::milliseconds timeout) const 
 
 std::vector<std::string> FakeSink::trace() const {
   std::vector<std::string> out;
-  for (const auto& e : events()) out.push_back(std::string(v1::EventTypeName(e.type())) + ":" + e.command().keyword());
+  for (const auto& e : events())
+    out.push_back(std::string(v1::EventTypeName(e.type())) + ":" + e.command().keyword());
   return out;
 }
 
@@ -108,7 +111,8 @@ v1::Verdict Continue() {
   return v;
 }
 
-v1::Verdict Reply(v1::Action action, uint32_t code, const std::string& enhanced, const std::string& text) {
+v1::Verdict Reply(v1::Action action, uint32_t code, const std::string& enhanced,
+                  const std::string& text) {
   v1::Verdict v;
   v.set_action(action);
   v.mutable_reply()->set_code(code);

@@ -24,7 +24,8 @@ class FakeSink : public sink::Sink {
   FakeSink();
   ~FakeSink() override;
 
-  void Evaluate(v1::Event event, std::chrono::microseconds budget, sink::EvaluationCallback done) override;
+  void Evaluate(v1::Event event, std::chrono::microseconds budget,
+                sink::EvaluationCallback done) override;
   bool Wants(uint32_t instance, v1::EventType type, std::string_view keyword) const override;
   uint32_t BodyLimit(uint32_t instance) const override { return body_limit_; }
   void Shutdown() override {}
@@ -64,6 +65,7 @@ class FakeSink : public sink::Sink {
 
 // Verdict helpers.
 v1::Verdict Continue();
-v1::Verdict Reply(v1::Action action, uint32_t code, const std::string& enhanced, const std::string& text);
+v1::Verdict Reply(v1::Action action, uint32_t code, const std::string& enhanced,
+                  const std::string& text);
 
 }  // namespace smtpbridge::testing

@@ -29,7 +29,8 @@ limits:
   max_message_size: 2048
 timeouts:
   idle: 2s
-)", "p.yaml");
+)",
+                                   "p.yaml");
   EXPECT_EQ(c.instance, 2u);
   EXPECT_EQ(c.hostname, "mx.example");
   EXPECT_EQ(c.BudgetFor(v1::EVENT_TYPE_SERVER_RESPONSE, false), std::chrono::milliseconds(5));
@@ -49,7 +50,8 @@ void ExpectError(const std::string& yaml, const std::string& fragment) {
 }
 
 TEST(ProxyConfig, Errors) {
-  ExpectError("limits:\n  max_command_line: 100\n", "p.yaml:2: limits.max_command_line: must be between 512");
+  ExpectError("limits:\n  max_command_line: 100\n",
+              "p.yaml:2: limits.max_command_line: must be between 512");
   ExpectError("limits:\n  max_recipients: -1\n", "limits.max_recipients");
   ExpectError("timeouts:\n  idle: soon\n", "p.yaml:2: timeouts.idle: expected a duration");
   ExpectError("budgets:\n  ON_FIRE: 1ms\n", "budgets.ON_FIRE: unknown event type");

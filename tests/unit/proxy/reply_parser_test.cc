@@ -1,9 +1,10 @@
 // Next-hop reply parsing, line reading and reply formatting.
-#include "line_reader.h"
 #include "reply_parser.h"
-#include "smtp_reply.h"
 
 #include <gtest/gtest.h>
+
+#include "line_reader.h"
+#include "smtp_reply.h"
 
 namespace smtpbridge::proxy {
 namespace {
@@ -41,7 +42,8 @@ TEST(ReplyParser, BareCodeAndClassMismatchEnhanced) {
 }
 
 TEST(ReplyParser, Malformed) {
-  for (const std::string& line : std::vector<std::string>{"25", "abc def", "250x", "199 too low", "600 too high", std::string(3000, '2')}) {
+  for (const std::string& line : std::vector<std::string>{"25", "abc def", "250x", "199 too low",
+                                                          "600 too high", std::string(3000, '2')}) {
     ReplyParser p;
     EXPECT_EQ(p.Feed(line), ReplyParser::Status::kMalformed) << line;
   }
@@ -53,7 +55,8 @@ TEST(ReplyParser, Malformed) {
 TEST(ReplyParser, TooManyLines) {
   ReplyParser p;
   ReplyParser::Status s = ReplyParser::Status::kNeedMore;
-  for (size_t i = 0; i < ReplyParser::kMaxLines + 1 && s == ReplyParser::Status::kNeedMore; ++i) s = p.Feed("250-x");
+  for (size_t i = 0; i < ReplyParser::kMaxLines + 1 && s == ReplyParser::Status::kNeedMore; ++i)
+    s = p.Feed("250-x");
   EXPECT_EQ(s, ReplyParser::Status::kMalformed);
 }
 

@@ -27,7 +27,8 @@ TestReply SendMessage(SmtpTestClient& c, const std::string& body) {
   return c.ReadReply();
 }
 
-const v1::Event* Find(const std::vector<v1::Event>& events, EventType type, const std::string& keyword) {
+const v1::Event* Find(const std::vector<v1::Event>& events, EventType type,
+                      const std::string& keyword) {
   for (const auto& e : events) {
     if (e.type() == type && e.command().keyword() == keyword) return &e;
   }
@@ -44,12 +45,25 @@ TEST(ProxySession, RelaysAMessageAndFiresAllEventsInOrder) {
   EXPECT_EQ(c.Command("QUIT").code, 221);
   ASSERT_TRUE(h.next_hop().WaitForQuitOrClose(1));
 
-  const std::vector<std::string> expected = {
-      "CONNECT:",          "SERVER_RESPONSE:",     "INBOUND_COMMAND:EHLO", "SESSION_START:EHLO",
-      "SERVER_RESPONSE:EHLO", "INBOUND_COMMAND:MAIL", "MESSAGE_START:MAIL", "SERVER_RESPONSE:MAIL",
-      "INBOUND_COMMAND:RCPT", "PER_RECIPIENT:RCPT",  "SERVER_RESPONSE:RCPT", "INBOUND_COMMAND:DATA",
-      "INBOUND_COMMAND:_EOD", "BEFORE_DATA:DATA",    "SERVER_RESPONSE:DATA", "SERVER_RESPONSE:_EOD",
-      "INBOUND_COMMAND:QUIT", "SESSION_END:QUIT",    "SERVER_RESPONSE:QUIT"};
+  const std::vector<std::string> expected = {"CONNECT:",
+                                             "SERVER_RESPONSE:",
+                                             "INBOUND_COMMAND:EHLO",
+                                             "SESSION_START:EHLO",
+                                             "SERVER_RESPONSE:EHLO",
+                                             "INBOUND_COMMAND:MAIL",
+                                             "MESSAGE_START:MAIL",
+                                             "SERVER_RESPONSE:MAIL",
+                                             "INBOUND_COMMAND:RCPT",
+                                             "PER_RECIPIENT:RCPT",
+                                             "SERVER_RESPONSE:RCPT",
+                                             "INBOUND_COMMAND:DATA",
+                                             "INBOUND_COMMAND:_EOD",
+                                             "BEFORE_DATA:DATA",
+                                             "SERVER_RESPONSE:DATA",
+                                             "SERVER_RESPONSE:_EOD",
+                                             "INBOUND_COMMAND:QUIT",
+                                             "SESSION_END:QUIT",
+                                             "SERVER_RESPONSE:QUIT"};
   EXPECT_TRUE(h.sink().WaitForEvents(expected.size()));
   EXPECT_EQ(h.sink().trace(), expected);
 
@@ -114,7 +128,8 @@ TEST(ProxySession, SkipsEventsNobodyWants) {
 TEST(ProxySession, InboundRejectKeepsTheCommandFromTheNextHop) {
   ProxyHarness h;
   h.sink().set_script([](const v1::Event& e) {
-    if (e.type() == v1::EVENT_TYPE_INBOUND_COMMAND && e.envelope().recipient() == "blocked@example.net") {
+    if (e.type() == v1::EVENT_TYPE_INBOUND_COMMAND &&
+        e.envelope().recipient() == "blocked@example.net") {
       return Reply(v1::ACTION_REJECT, 550, "5.7.1", "blocked by policy");
     }
     return Continue();
@@ -126,7 +141,8 @@ TEST(ProxySession, InboundRejectKeepsTheCommandFromTheNextHop) {
   EXPECT_NE(r.text.find("blocked by policy"), std::string::npos);
   EXPECT_EQ(c.Command("RCPT TO:<ok@example.net>").code, 250);
   ASSERT_EQ(SendMessage(c, "Subject: x\r\n\r\nbody\r\n").code, 250);
-  for (const auto& line : h.next_hop().commands()) EXPECT_EQ(line.find("blocked"), std::string::npos) << line;
+  for (const auto& line : h.next_hop().commands())
+    EXPECT_EQ(line.find("blocked"), std::string::npos) << line;
   ASSERT_EQ(h.next_hop().messages().size(), 1u);
   EXPECT_EQ(h.next_hop().messages()[0].recipients, std::vector<std::string>{"ok@example.net"});
 }
@@ -135,7 +151,8 @@ TEST(ProxySession, RespondTempfailAndDefaults) {
   ProxyHarness h;
   h.sink().set_script([](const v1::Event& e) {
     if (e.type() != v1::EVENT_TYPE_INBOUND_COMMAND) return Continue();
-    if (e.command().keyword() == "XPOLICY") return Reply(v1::ACTION_RESPOND, 250, "2.0.0", "policy says hi");
+    if (e.command().keyword() == "XPOLICY")
+      return Reply(v1::ACTION_RESPOND, 250, "2.0.0", "policy says hi");
     if (e.command().keyword() == "VRFY") {
       v1::Verdict v;
       v.set_action(v1::ACTION_REJECT);  // no reply: the default 550 5.7.1
@@ -206,7 +223,8 @@ TEST(ProxySession, Respond221ToQuitCloses) {
 TEST(ProxySession, ConnectRejectNeverContactsTheNextHop) {
   ProxyHarness h;
   h.sink().set_script([](const v1::Event& e) {
-    if (e.type() == v1::EVENT_TYPE_CONNECT) return Reply(v1::ACTION_REJECT, 554, "5.7.1", "go away");
+    if (e.type() == v1::EVENT_TYPE_CONNECT)
+      return Reply(v1::ACTION_REJECT, 554, "5.7.1", "go away");
     return Continue();
   });
   SmtpTestClient c(h.port());
@@ -221,8 +239,10 @@ TEST(ProxySession, OutboundRewriteAndAppend) {
   h.sink().set_script([](const v1::Event& e) {
     v1::Verdict v;
     if (e.type() == v1::EVENT_TYPE_MESSAGE_START) v.mutable_command()->set_append(" BODY=8BITMIME");
-    if (e.type() == v1::EVENT_TYPE_SESSION_START) v.mutable_command()->set_set_command("EHLO rewritten.example");
-    if (e.type() == v1::EVENT_TYPE_PER_RECIPIENT) v.mutable_command()->set_append("\r\nRSET");  // injection: refused
+    if (e.type() == v1::EVENT_TYPE_SESSION_START)
+      v.mutable_command()->set_set_command("EHLO rewritten.example");
+    if (e.type() == v1::EVENT_TYPE_PER_RECIPIENT)
+      v.mutable_command()->set_append("\r\nRSET");  // injection: refused
     return v;
   });
   SmtpTestClient c(h.port());
@@ -239,7 +259,8 @@ TEST(ProxySession, SkipRecipientAcknowledgesButDoesNotRelay) {
   ProxyHarness h;
   h.sink().set_script([](const v1::Event& e) {
     v1::Verdict v;
-    if (e.type() == v1::EVENT_TYPE_PER_RECIPIENT && e.envelope().recipient() == "skip@example.net") {
+    if (e.type() == v1::EVENT_TYPE_PER_RECIPIENT &&
+        e.envelope().recipient() == "skip@example.net") {
       v.set_action(v1::ACTION_SKIP_RECIPIENT);
     }
     return v;
@@ -256,7 +277,8 @@ TEST(ProxySession, SkipRecipientAcknowledgesButDoesNotRelay) {
   // skipped one is not in its envelope, so keep@ is recipient 0.
   std::optional<v1::Event> per;
   for (const auto& e : h.sink().events()) {
-    if (e.type() == v1::EVENT_TYPE_PER_RECIPIENT && e.envelope().recipient() == "keep@example.net") per = e;
+    if (e.type() == v1::EVENT_TYPE_PER_RECIPIENT && e.envelope().recipient() == "keep@example.net")
+      per = e;
   }
   ASSERT_TRUE(per.has_value()) << "no PER_RECIPIENT event for keep@example.net";
   EXPECT_EQ(per->envelope().recipient_index(), 0u);
@@ -267,7 +289,8 @@ TEST(ProxySession, SkipRecipientAcknowledgesButDoesNotRelay) {
 TEST(ProxySession, ServerResponseRewritesTheRelayedReply) {
   ProxyHarness h;
   h.next_hop().set_script([](const std::string& line) -> std::optional<std::string> {
-    if (line.find("unknown@") != std::string::npos) return "550 5.1.1 <unknown@example.net>: User unknown in table";
+    if (line.find("unknown@") != std::string::npos)
+      return "550 5.1.1 <unknown@example.net>: User unknown in table";
     return std::nullopt;
   });
   h.sink().set_script([](const v1::Event& e) {
@@ -345,7 +368,8 @@ TEST(ProxySession, EodEditsHeadersAndEnvelope) {
   const auto messages = h.next_hop().messages();
   ASSERT_EQ(messages.size(), 1u);
   EXPECT_EQ(messages[0].sender, "bounces@example.com");
-  EXPECT_EQ(messages[0].recipients, (std::vector<std::string>{"carol@example.net", "archive@example.com"}));
+  EXPECT_EQ(messages[0].recipients,
+            (std::vector<std::string>{"carol@example.net", "archive@example.com"}));
   EXPECT_EQ(messages[0].data, "Subject: [tagged] hi\r\nX-Policy: checked\r\n\r\nbody\r\n");
 }
 
@@ -397,7 +421,8 @@ TEST(ProxySession, EditsOfEarlierEventsAreCarriedToEndOfData) {
       header->set_name("X-Mail");
       header->set_value("seen");
     }
-    if (e.envelope().recipient() == "held@example.net") v.add_edits()->mutable_quarantine()->set_reason("held at rcpt");
+    if (e.envelope().recipient() == "held@example.net")
+      v.add_edits()->mutable_quarantine()->set_reason("held at rcpt");
     return v;
   });
   SmtpTestClient c(h.port());
@@ -410,7 +435,8 @@ TEST(ProxySession, EditsOfEarlierEventsAreCarriedToEndOfData) {
   ASSERT_EQ(SendMessage(c, "Subject: two\r\n\r\nbody\r\n").code, 250);
   const auto messages = h.next_hop().messages();
   ASSERT_EQ(messages.size(), 2u);
-  EXPECT_EQ(messages[0].data, "Subject: hi\r\nX-Mail: seen\r\nX-Smtpbridge-Quarantine: held at rcpt\r\n\r\nbody\r\n");
+  EXPECT_EQ(messages[0].data,
+            "Subject: hi\r\nX-Mail: seen\r\nX-Smtpbridge-Quarantine: held at rcpt\r\n\r\nbody\r\n");
   EXPECT_EQ(messages[1].data, "Subject: two\r\nX-Mail: seen\r\n\r\nbody\r\n");
   EXPECT_EQ(h.server().metrics().edits_refused.Value(), 1);  // the EHLO's quarantine
 }
@@ -575,7 +601,8 @@ TEST(ProxySession, PipelinedGroupGetsAllRepliesInOrder) {
   SmtpTestClient c(h.port());
   ASSERT_EQ(c.ReadReply().code, 220);
   ASSERT_EQ(c.Command("EHLO client.example").code, 250);
-  c.SendRaw("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nRCPT TO:<bad address>\r\nDATA\r\n");
+  c.SendRaw(
+      "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nRCPT TO:<bad address>\r\nDATA\r\n");
   EXPECT_EQ(c.ReadReply().code, 250);
   EXPECT_EQ(c.ReadReply().code, 250);
   EXPECT_EQ(c.ReadReply().code, 501);

@@ -13,7 +13,8 @@ namespace smtpbridge::testing {
 
 SmtpTestClient::SmtpTestClient(int port, std::chrono::milliseconds timeout) {
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+  timeval tv{static_cast<time_t>(timeout.count() / 1000),
+             static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
   ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   int one = 1;
@@ -59,7 +60,8 @@ TestReply SmtpTestClient::ReadReply() {
     buf_.erase(0, eol + 2);
     if (!text.empty()) text += "\r\n";
     text += line;
-    if (line.size() < 3 || !std::isdigit(static_cast<unsigned char>(line[0]))) return TestReply{0, text};
+    if (line.size() < 3 || !std::isdigit(static_cast<unsigned char>(line[0])))
+      return TestReply{0, text};
     if (line.size() == 3 || line[3] == ' ') {
       reply.code = std::stoi(line.substr(0, 3));
       reply.text = text;

@@ -8,8 +8,8 @@
 namespace smtpbridge::testing {
 
 struct TestReply {
-  int code = 0;          // 0: connection closed or timed out before a full reply
-  std::string text;      // all lines, CRLF-joined, as received
+  int code = 0;      // 0: connection closed or timed out before a full reply
+  std::string text;  // all lines, CRLF-joined, as received
   int klass() const { return code / 100; }
 };
 

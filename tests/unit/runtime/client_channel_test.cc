@@ -5,9 +5,9 @@
 #include "smtpbridge/grpc/client_channel.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "health_server.h"
@@ -23,12 +23,14 @@ TEST(ClientChannelTest, ServiceConfigIsRoundRobinWithHealthChecking) {
   const auto config = nlohmann::json::parse(ServiceConfigJson(kDispatcherHealthService));
   EXPECT_TRUE(config["loadBalancingConfig"][0].contains("round_robin"));
   EXPECT_EQ(config["healthCheckConfig"]["serviceName"], "smtpbridge.v1.Dispatcher");
-  EXPECT_EQ(nlohmann::json::parse(ServiceConfigJson(kWorkerHealthService))["healthCheckConfig"]["serviceName"],
+  EXPECT_EQ(nlohmann::json::parse(
+                ServiceConfigJson(kWorkerHealthService))["healthCheckConfig"]["serviceName"],
             "smtpbridge.v1.PolicySink");
   const auto& method = config["methodConfig"][0];
   EXPECT_EQ(method["name"][0]["service"], "smtpbridge.v1.Dispatcher");
   EXPECT_EQ(method["retryPolicy"]["maxAttempts"], 2);
-  EXPECT_EQ(method["retryPolicy"]["retryableStatusCodes"], nlohmann::json::array({"UNAVAILABLE", "CANCELLED"}));
+  EXPECT_EQ(method["retryPolicy"]["retryableStatusCodes"],
+            nlohmann::json::array({"UNAVAILABLE", "CANCELLED"}));
   EXPECT_FALSE(nlohmann::json::parse(ServiceConfigJson("")).contains("methodConfig"));
 }
 
@@ -38,8 +40,10 @@ class TwoReplicas : public ::testing::Test {
 
   void SetUp() override {
     const std::string target = "ipv4:" + a_.address() + "," + b_.address();
-    // Health checking on "" (both servers know it); the round_robin and backoff are the shared ones.
-    channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), ClientChannelArgs(""));
+    // Health checking on "" (both servers know it); the round_robin and backoff are the shared
+    // ones.
+    channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
+                                         ClientChannelArgs(""));
     stub_ = grpc::health::v1::Health::NewStub(channel_);
   }
 

@@ -95,7 +95,8 @@ TEST(SinkBudget, ZeroBudgetAnswersFromFallbackAtOnce) {
 TEST(SinkBudget, ErrorStatusesMapToReasons) {
   Harness h;
   Recorder r;
-  for (int i = 0; i < 3; ++i) h.sink->Evaluate(Rcpt("a@example.com"), microseconds(5000), r.Callback());
+  for (int i = 0; i < 3; ++i)
+    h.sink->Evaluate(Rcpt("a@example.com"), microseconds(5000), r.Callback());
   h.fake->Fail(0, grpc::StatusCode::UNAVAILABLE);
   h.fake->Fail(1, grpc::StatusCode::INTERNAL);
   h.fake->Fail(2, grpc::StatusCode::DEADLINE_EXCEEDED);
@@ -138,9 +139,11 @@ TEST(SinkBudget, DoneRunsExactlyOnceWhenAnswerAndTimerRace) {
   int from_dispatcher = 0;
   for (int i = 0; i < kCalls; ++i) EXPECT_EQ(calls[i].load(), 1) << "call " << i;
   from_dispatcher = static_cast<int>(sink.metrics().evaluations(VerdictSource::kDispatcher));
-  EXPECT_EQ(from_dispatcher + static_cast<int>(sink.metrics().fallbacks(FallbackReason::kBudgetExceeded)),
-            kCalls);
-  EXPECT_EQ(sink.metrics().late_answers(), sink.metrics().fallbacks(FallbackReason::kBudgetExceeded));
+  EXPECT_EQ(
+      from_dispatcher + static_cast<int>(sink.metrics().fallbacks(FallbackReason::kBudgetExceeded)),
+      kCalls);
+  EXPECT_EQ(sink.metrics().late_answers(),
+            sink.metrics().fallbacks(FallbackReason::kBudgetExceeded));
 }
 
 }  // namespace

@@ -7,7 +7,10 @@
 // "A write in flight" is made a fact, not a timing guess: the client completes its writes on one
 // thread (its queue's), and a test holds that thread inside an answer's callback. A write issued
 // then stays in flight, and what comes behind it stays queued, until the test lets go.
+#include <gmock/gmock.h>
+#include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
+#include <prometheus/registry.h>
 
 #include <atomic>
 #include <chrono>
@@ -15,10 +18,6 @@
 #include <memory>
 #include <thread>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <grpcpp/create_channel.h>
-#include <prometheus/registry.h>
 
 #include "core/grpc_dispatcher_client.h"
 #include "test_dispatcher.h"
@@ -51,9 +50,10 @@ struct Evaluation {
   std::shared_ptr<DispatcherClient::Call> call;
 
   void Start(GrpcDispatcherClient& client, Clock::duration within = std::chrono::seconds(10)) {
-    call = client.Evaluate(request, Clock::now() + within, [this](const grpc::Status& s, v1::EvaluateResponse r) {
-      if (answers.fetch_add(1) == 0) promise.set_value({s, std::move(r)});
-    });
+    call = client.Evaluate(request, Clock::now() + within,
+                           [this](const grpc::Status& s, v1::EvaluateResponse r) {
+                             if (answers.fetch_add(1) == 0) promise.set_value({s, std::move(r)});
+                           });
   }
   Answer Wait() {
     if (future.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
@@ -64,8 +64,9 @@ struct Evaluation {
   }
 };
 
-std::unique_ptr<GrpcDispatcherClient> Client(const TestDispatcher& d, Transport transport,
-                                             std::chrono::seconds lifetime = std::chrono::seconds(1)) {
+std::unique_ptr<GrpcDispatcherClient> Client(
+    const TestDispatcher& d, Transport transport,
+    std::chrono::seconds lifetime = std::chrono::seconds(1)) {
   auto client = std::make_unique<GrpcDispatcherClient>(
       grpc::CreateChannel(d.target(), grpc::InsecureChannelCredentials()));
   client->set_stream_lifetime(lifetime);
@@ -76,8 +77,9 @@ std::unique_ptr<GrpcDispatcherClient> Client(const TestDispatcher& d, Transport 
 // GetInterests through the client, as the sink's refresh does.
 void FetchInterests(GrpcDispatcherClient& client) {
   std::promise<void> done;
-  auto call = client.GetInterests({}, Clock::now() + std::chrono::seconds(10),
-                                  [&](const grpc::Status&, v1::GetInterestsResponse) { done.set_value(); });
+  auto call =
+      client.GetInterests({}, Clock::now() + std::chrono::seconds(10),
+                          [&](const grpc::Status&, v1::GetInterestsResponse) { done.set_value(); });
   ASSERT_EQ(done.get_future().wait_for(std::chrono::seconds(20)), std::future_status::ready);
 }
 
@@ -85,7 +87,8 @@ TEST(EvaluateStream, ManyEvaluationsOnOneStreamGetTheirOwnAnswers) {
   TestDispatcher dispatcher("127.0.0.1:0", nullptr, /*serve_stream=*/true);
   auto client = Client(dispatcher, Transport::kStream);
   std::vector<std::unique_ptr<Evaluation>> evals;
-  for (int i = 0; i < 50; ++i) evals.push_back(std::make_unique<Evaluation>(i % 2 ? "reject-" + std::to_string(i) : "ok"));
+  for (int i = 0; i < 50; ++i)
+    evals.push_back(std::make_unique<Evaluation>(i % 2 ? "reject-" + std::to_string(i) : "ok"));
   for (auto& e : evals) e->Start(*client);
   for (int i = 0; i < 50; ++i) {
     const Answer a = evals[i]->Wait();
@@ -261,7 +264,6 @@ TEST(EvaluateStream, ClientDestructionWithAnOpenStreamAndAnAnsweredCallIsClean) 
   EXPECT_EQ(dispatcher.streams(), 1);
 }
 
-
 // A dispatcher of the previous release announced its (unbatched) stream in GetInterests field 4,
 // now reserved: this sink does not take that for evaluate_batches and keeps to unary calls.
 TEST(EvaluateStream, ADispatcherOfThePreviousReleaseGetsUnaryCalls) {
@@ -286,7 +288,8 @@ TEST(EvaluateStream, ADispatcherOfThePreviousReleaseGetsUnaryCalls) {
 class QueueThreadHold {
  public:
   // On a client made with a long stream lifetime (no replacement in the middle of the test).
-  QueueThreadHold(GrpcDispatcherClient& client, TestDispatcher& dispatcher) : request_(Request("gated-hold")) {
+  QueueThreadHold(GrpcDispatcherClient& client, TestDispatcher& dispatcher)
+      : request_(Request("gated-hold")) {
     const int read_before = dispatcher.stream_evaluations();
     call_ = client.Evaluate(request_, Clock::now() + std::chrono::seconds(30),
                             [state = state_](const grpc::Status& status, v1::EvaluateResponse) {
@@ -308,7 +311,8 @@ class QueueThreadHold {
       return;
     }
     dispatcher.OpenGate();
-    if (state_->entered_future.wait_for(std::chrono::seconds(20)) != std::future_status::ready || !state_->ok) {
+    if (state_->entered_future.wait_for(std::chrono::seconds(20)) != std::future_status::ready ||
+        !state_->ok) {
       ADD_FAILURE() << "the hold's answer never came";
       return;
     }
@@ -341,7 +345,8 @@ class QueueThreadHold {
 // The arguments of the requests in each message the dispatcher read after the first `skip`.
 std::vector<std::vector<std::string>> MessagesAfter(const TestDispatcher& d, size_t skip) {
   auto messages = d.stream_messages();
-  messages.erase(messages.begin(), messages.begin() + static_cast<long>(std::min(skip, messages.size())));
+  messages.erase(messages.begin(),
+                 messages.begin() + static_cast<long>(std::min(skip, messages.size())));
   return messages;
 }
 
@@ -359,7 +364,8 @@ TEST(EvaluateStream, OneEvaluationFindingNoWriteInFlightIsWrittenAtOnceAlone) {
   hold.Release();
   EXPECT_EQ(alone.Wait().response.verdict().action(), v1::ACTION_REJECT);
   using ::testing::ElementsAre;
-  EXPECT_THAT(dispatcher.stream_messages(), ElementsAre(ElementsAre("gated-hold"), ElementsAre("reject-alone")));
+  EXPECT_THAT(dispatcher.stream_messages(),
+              ElementsAre(ElementsAre("gated-hold"), ElementsAre("reject-alone")));
 }
 
 // What queues behind a write in flight goes out as one message as soon as it completes, and
@@ -375,7 +381,8 @@ TEST(EvaluateStream, EvaluationsQueuedBehindAWriteGoOutInOneMessageEachWithItsOw
   in_flight.Start(*client);
   ASSERT_TRUE(dispatcher.WaitStreamEvaluations(2));
   std::vector<std::unique_ptr<Evaluation>> queued;
-  for (const char* argument : {"reject-c", "d", "reject-e", "f"}) queued.push_back(std::make_unique<Evaluation>(argument));
+  for (const char* argument : {"reject-c", "d", "reject-e", "f"})
+    queued.push_back(std::make_unique<Evaluation>(argument));
   for (auto& e : queued) e->Start(*client);
   hold.Release();
   EXPECT_EQ(in_flight.Wait().response.verdict().action(), v1::ACTION_CONTINUE);
@@ -388,7 +395,8 @@ TEST(EvaluateStream, EvaluationsQueuedBehindAWriteGoOutInOneMessageEachWithItsOw
   }
   using ::testing::ElementsAre;
   EXPECT_THAT(dispatcher.stream_messages(),
-              ElementsAre(ElementsAre("gated-hold"), ElementsAre("first"), ElementsAre("reject-c", "d", "reject-e", "f")));
+              ElementsAre(ElementsAre("gated-hold"), ElementsAre("first"),
+                          ElementsAre("reject-c", "d", "reject-e", "f")));
   const auto stats = client->stream_stats();
   EXPECT_EQ(stats.messages_sent, 3u);
   EXPECT_EQ(stats.events_sent, 6u);
@@ -434,7 +442,8 @@ TEST(EvaluateStream, ALateRequestInABatchHoldsBackNoneOfTheOthers) {
   ASSERT_TRUE(a.status.ok()) << a.status.error_message();
   EXPECT_EQ(a.response.verdict().action(), v1::ACTION_CONTINUE);
   using ::testing::ElementsAre;
-  EXPECT_THAT(MessagesAfter(dispatcher, 2), ElementsAre(ElementsAre("late", "reject-quick", "quick")));
+  EXPECT_THAT(MessagesAfter(dispatcher, 2),
+              ElementsAre(ElementsAre("late", "reject-quick", "quick")));
 }
 
 // The cap (64 events a message) splits a long queue; every request is still answered.
@@ -447,7 +456,8 @@ TEST(EvaluateStream, TheCapSplitsALongQueue) {
   in_flight.Start(*client);
   ASSERT_TRUE(dispatcher.WaitStreamEvaluations(2));
   std::vector<std::unique_ptr<Evaluation>> queued;
-  for (int i = 0; i < 150; ++i) queued.push_back(std::make_unique<Evaluation>((i % 3 ? "n-" : "reject-") + std::to_string(i)));
+  for (int i = 0; i < 150; ++i)
+    queued.push_back(std::make_unique<Evaluation>((i % 3 ? "n-" : "reject-") + std::to_string(i)));
   for (auto& e : queued) e->Start(*client);
   hold.Release();
   EXPECT_TRUE(in_flight.Wait().status.ok());
@@ -464,7 +474,8 @@ TEST(EvaluateStream, TheCapSplitsALongQueue) {
   }
   EXPECT_THAT(sizes, ::testing::ElementsAre(64u, 64u, 22u));
   ASSERT_EQ(order.size(), 150u);
-  for (size_t i = 0; i < order.size(); ++i) EXPECT_EQ(order[i], queued[i]->request.event().command().argument());
+  for (size_t i = 0; i < order.size(); ++i)
+    EXPECT_EQ(order[i], queued[i]->request.event().command().argument());
 }
 
 }  // namespace

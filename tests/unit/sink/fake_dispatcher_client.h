@@ -26,7 +26,8 @@ class FakeDispatcherClient final : public DispatcherClient {
         std::lock_guard lock(mu_);
         ++cancels_;
       }
-      if (owner_->complete_on_cancel) Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"), Response());
+      if (owner_->complete_on_cancel)
+        Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"), Response());
     }
 
     // Delivers the outcome; false when the call had already finished.

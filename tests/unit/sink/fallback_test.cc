@@ -1,6 +1,5 @@
 // Where fallback verdicts come from: local rules, then the stale cache, then the default.
 #include <gtest/gtest.h>
-
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -122,14 +121,16 @@ TEST(SinkFallback, LocalRulesComeBeforeTheStaleCache) {
   EXPECT_EQ(e.verdict.action(), v1::ACTION_CONTINUE);
   // Outside the rule's network, the cache answers.
   Prime(h, Rcpt("bad@example.com", "203.0.113.9"), MakeVerdict(v1::ACTION_REJECT, 550));
-  EXPECT_EQ(FallbackOf(h, Rcpt("bad@example.com", "203.0.113.9")).source, VerdictSource::kStaleCache);
+  EXPECT_EQ(FallbackOf(h, Rcpt("bad@example.com", "203.0.113.9")).source,
+            VerdictSource::kStaleCache);
 }
 
 // Captures what the sink logs through spdlog's default logger, for one test.
 class LogCapture {
  public:
-  LogCapture() : ring_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(100)),
-                 previous_(spdlog::default_logger()) {
+  LogCapture()
+      : ring_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(100)),
+        previous_(spdlog::default_logger()) {
     spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", ring_));
   }
   ~LogCapture() { spdlog::set_default_logger(previous_); }

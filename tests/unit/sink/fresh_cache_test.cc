@@ -24,7 +24,8 @@ v1::Verdict Reusable(v1::Action action, milliseconds ttl,
 
 // Sends `event`; when the dispatcher is asked, answers it with `verdict`. Returns the count of
 // dispatcher calls afterwards.
-std::size_t EvaluateAnswering(Harness& h, Recorder& r, v1::Event event, const v1::Verdict& verdict) {
+std::size_t EvaluateAnswering(Harness& h, Recorder& r, v1::Event event,
+                              const v1::Verdict& verdict) {
   const std::size_t before = h.fake->evaluation_count();
   h.sink->Evaluate(std::move(event), kBudget, r.Callback());
   if (h.fake->evaluation_count() > before) h.fake->Answer(before, verdict, "ttl-binding");
@@ -53,7 +54,8 @@ TEST(FreshCache, EquivalentEventIsAnsweredFromMemoryUntilTheTtlEnds) {
   }
 
   h.timers->Advance(milliseconds(1));  // the TTL is over: ask again
-  EXPECT_EQ(EvaluateAnswering(h, r, Rcpt("spam@example.com"), MakeVerdict(v1::ACTION_CONTINUE)), 2u);
+  EXPECT_EQ(EvaluateAnswering(h, r, Rcpt("spam@example.com"), MakeVerdict(v1::ACTION_CONTINUE)),
+            2u);
   EXPECT_EQ(r.at(2).source, VerdictSource::kDispatcher);
   EXPECT_EQ(r.at(2).verdict.action(), v1::ACTION_CONTINUE);
 }
@@ -72,8 +74,9 @@ TEST(FreshCache, OtherCommandsAreNotEquivalent) {
   EvaluateAnswering(h, r, Rcpt("a@example.com"), Reusable(v1::ACTION_REJECT, milliseconds(1000)));
   // Another argument may match other bindings: not the same event for the cache.
   EXPECT_EQ(EvaluateAnswering(h, r, Rcpt("b@example.com"), MakeVerdict(v1::ACTION_CONTINUE)), 2u);
-  EXPECT_EQ(EvaluateAnswering(h, r, MakeEvent(v1::EVENT_TYPE_INBOUND_COMMAND, "MAIL", "TO:<a@example.com>"),
-                              MakeVerdict(v1::ACTION_CONTINUE)),
+  EXPECT_EQ(EvaluateAnswering(
+                h, r, MakeEvent(v1::EVENT_TYPE_INBOUND_COMMAND, "MAIL", "TO:<a@example.com>"),
+                MakeVerdict(v1::ACTION_CONTINUE)),
             3u);
   v1::Event other_instance = Rcpt("a@example.com");
   other_instance.mutable_session()->set_instance(2);
@@ -94,8 +97,12 @@ TEST(FreshCache, ClientAddressScopeNeedsTheSameClient) {
   Recorder r;
   const auto v = Reusable(v1::ACTION_REJECT, milliseconds(1000), v1::CACHE_SCOPE_CLIENT_ADDRESS);
   EvaluateAnswering(h, r, Rcpt("a@example.com", "192.0.2.1"), v);
-  EXPECT_EQ(EvaluateAnswering(h, r, Rcpt("a@example.com", "192.0.2.2"), MakeVerdict(v1::ACTION_CONTINUE)), 2u);
-  EXPECT_EQ(EvaluateAnswering(h, r, Rcpt("a@example.com", "192.0.2.1"), MakeVerdict(v1::ACTION_CONTINUE)), 2u);
+  EXPECT_EQ(
+      EvaluateAnswering(h, r, Rcpt("a@example.com", "192.0.2.2"), MakeVerdict(v1::ACTION_CONTINUE)),
+      2u);
+  EXPECT_EQ(
+      EvaluateAnswering(h, r, Rcpt("a@example.com", "192.0.2.1"), MakeVerdict(v1::ACTION_CONTINUE)),
+      2u);
   EXPECT_EQ(r.at(2).source, VerdictSource::kCache);
   EXPECT_EQ(r.at(2).verdict.action(), v1::ACTION_REJECT);
 }
@@ -146,7 +153,7 @@ TEST(FreshCache, BoundedLeastRecentlyUsedFirst) {
   EvaluateAnswering(h, r, Rcpt("a@example.com"), v);
   EvaluateAnswering(h, r, Rcpt("b@example.com"), v);
   EXPECT_EQ(EvaluateAnswering(h, r, Rcpt("a@example.com"), v), 2u);  // hit: a is now recent
-  EvaluateAnswering(h, r, Rcpt("c@example.com"), v);                   // evicts b
+  EvaluateAnswering(h, r, Rcpt("c@example.com"), v);                 // evicts b
   EXPECT_EQ(h.sink->fresh_cache().size(), 2u);
   EXPECT_EQ(EvaluateAnswering(h, r, Rcpt("a@example.com"), v), 3u);
   EXPECT_EQ(EvaluateAnswering(h, r, Rcpt("b@example.com"), v), 4u);
@@ -199,9 +206,7 @@ TEST(FreshCache, NewBindingsGenerationForgetsFreshVerdicts) {
   EXPECT_EQ(EvaluateAnswering(h, r, Rcpt("a@example.com"), MakeVerdict(v1::ACTION_CONTINUE)), 2u);
 }
 
-TEST(FreshCache, SourceNames) {
-  EXPECT_EQ(VerdictSourceName(VerdictSource::kCache), "cache");
-}
+TEST(FreshCache, SourceNames) { EXPECT_EQ(VerdictSourceName(VerdictSource::kCache), "cache"); }
 
 }  // namespace
 }  // namespace smtpbridge::sink::testing

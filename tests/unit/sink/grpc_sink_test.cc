@@ -1,20 +1,18 @@
 // The real thing end to end: MakeSink() against an in-process Dispatcher gRPC server on port 0,
 // and against a port where nothing listens.
+#include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
+#include <prometheus/registry.h>
 
 #include <condition_variable>
 #include <future>
 #include <mutex>
 
-#include <prometheus/registry.h>
-
+#include "core/grpc_dispatcher_client.h"
 #include "sink_test_util.h"
 #include "smtpbridge/sink/sink_factory.h"
 #include "support/process.h"
 #include "test_dispatcher.h"
-#include "core/grpc_dispatcher_client.h"
-
-#include <grpcpp/create_channel.h>
 
 namespace smtpbridge::sink::testing {
 namespace {
@@ -26,7 +24,8 @@ using std::chrono::milliseconds;
 Evaluation EvaluateAndWait(Sink& sink, v1::Event event, microseconds budget) {
   auto promise = std::make_shared<std::promise<Evaluation>>();
   auto future = promise->get_future();
-  sink.Evaluate(std::move(event), budget, [promise](Evaluation e) { promise->set_value(std::move(e)); });
+  sink.Evaluate(std::move(event), budget,
+                [promise](Evaluation e) { promise->set_value(std::move(e)); });
   if (future.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
     ADD_FAILURE() << "the sink never answered";
     return {};
@@ -80,12 +79,14 @@ TEST(GrpcSink, SlowDispatcherLosesToTheBudgetAndTheCallIsCancelled) {
   TestDispatcher dispatcher;
   auto sink = MakeSink(RealOptions(dispatcher.target()));
   // Warm the channel up, so the budget below is spent on the slow answer, not on connecting.
-  ASSERT_EQ(EvaluateAndWait(*sink, Rcpt("warm@example.com"), kGenerous).source, VerdictSource::kDispatcher);
+  ASSERT_EQ(EvaluateAndWait(*sink, Rcpt("warm@example.com"), kGenerous).source,
+            VerdictSource::kDispatcher);
   const Evaluation e = EvaluateAndWait(*sink, Rcpt("late@example.com"), milliseconds(30));
   EXPECT_EQ(e.source, VerdictSource::kDefault);
   EXPECT_EQ(e.reason, FallbackReason::kBudgetExceeded);
   // The server sees the cancellation (bounded wait: cancellation travels asynchronously).
-  for (int i = 0; i < 400 && dispatcher.cancelled() == 0; ++i) std::this_thread::sleep_for(milliseconds(5));
+  for (int i = 0; i < 400 && dispatcher.cancelled() == 0; ++i)
+    std::this_thread::sleep_for(milliseconds(5));
   EXPECT_EQ(dispatcher.cancelled(), 1);
   sink->Shutdown();
 }
@@ -108,7 +109,8 @@ TEST(GrpcSink, StaleCacheAnswersAfterTheDispatcherDies) {
   const Evaluation e = EvaluateAndWait(*sink, Rcpt("reject@example.com"), milliseconds(500));
   EXPECT_EQ(e.source, VerdictSource::kStaleCache);
   EXPECT_EQ(e.verdict.action(), v1::ACTION_REJECT);
-  EXPECT_TRUE(e.reason == FallbackReason::kUnavailable || e.reason == FallbackReason::kBudgetExceeded)
+  EXPECT_TRUE(e.reason == FallbackReason::kUnavailable ||
+              e.reason == FallbackReason::kBudgetExceeded)
       << FallbackReasonName(e.reason);
   sink->Shutdown();
 }
@@ -120,10 +122,12 @@ TEST(GrpcSink, NoServerListeningFallsBackAndOpensTheBreaker) {
   o.breaker.failure_rate_min_calls = 3;  // refused calls count in the rate too
   auto sink = MakeSink(o);
   for (int i = 0; i < 3; ++i) {
-    const Evaluation e = EvaluateAndWait(*sink, MakeEvent(v1::EVENT_TYPE_CONNECT), milliseconds(200));
+    const Evaluation e =
+        EvaluateAndWait(*sink, MakeEvent(v1::EVENT_TYPE_CONNECT), milliseconds(200));
     EXPECT_EQ(e.source, VerdictSource::kDefault);
     EXPECT_EQ(e.verdict.action(), v1::ACTION_TEMPFAIL);
-    EXPECT_TRUE(e.reason == FallbackReason::kUnavailable || e.reason == FallbackReason::kBudgetExceeded)
+    EXPECT_TRUE(e.reason == FallbackReason::kUnavailable ||
+                e.reason == FallbackReason::kBudgetExceeded)
         << FallbackReasonName(e.reason);
   }
   // Three failures opened the breaker: now the answer comes inline, without a call.
@@ -166,7 +170,8 @@ TEST(GrpcSink, ConcurrentEvaluationsEachAnswerExactlyOnce) {
   SinkOptions o = RealOptions(dispatcher.target());
   o.breaker.enabled = false;  // "unavailable" answers must not turn the others into fallbacks
   auto sink = MakeSink(o);
-  ASSERT_EQ(EvaluateAndWait(*sink, Rcpt("warm@example.com"), kGenerous).source, VerdictSource::kDispatcher);
+  ASSERT_EQ(EvaluateAndWait(*sink, Rcpt("warm@example.com"), kGenerous).source,
+            VerdictSource::kDispatcher);
   constexpr int kCalls = 120;
   const char* kinds[] = {"reject", "late", "unavailable", "plain"};
   std::mutex mu;
@@ -177,17 +182,19 @@ TEST(GrpcSink, ConcurrentEvaluationsEachAnswerExactlyOnce) {
   for (int i = 0; i < kCalls; ++i) {
     const std::string kind = kinds[i % 4];
     const microseconds budget = kind == "late" ? microseconds(milliseconds(20)) : kGenerous;
-    sink->Evaluate(Rcpt(kind + "-" + std::to_string(i) + "@example.com"), budget, [&, i](Evaluation e) {
-      std::lock_guard lock(mu);
-      if (++calls[i] == 1) {
-        got[i] = std::move(e);
-        if (++answered == kCalls) all_done.notify_all();
-      }
-    });
+    sink->Evaluate(Rcpt(kind + "-" + std::to_string(i) + "@example.com"), budget,
+                   [&, i](Evaluation e) {
+                     std::lock_guard lock(mu);
+                     if (++calls[i] == 1) {
+                       got[i] = std::move(e);
+                       if (++answered == kCalls) all_done.notify_all();
+                     }
+                   });
   }
   {
     std::unique_lock lock(mu);
-    ASSERT_TRUE(all_done.wait_for(lock, std::chrono::seconds(30), [&] { return answered == kCalls; }));
+    ASSERT_TRUE(
+        all_done.wait_for(lock, std::chrono::seconds(30), [&] { return answered == kCalls; }));
   }
   sink->Shutdown();
   std::lock_guard lock(mu);
@@ -198,9 +205,15 @@ TEST(GrpcSink, ConcurrentEvaluationsEachAnswerExactlyOnce) {
         EXPECT_EQ(got[i].source, VerdictSource::kDispatcher);
         EXPECT_EQ(got[i].verdict.action(), v1::ACTION_REJECT);
         break;
-      case 1: EXPECT_EQ(got[i].reason, FallbackReason::kBudgetExceeded); break;
-      case 2: EXPECT_EQ(got[i].reason, FallbackReason::kUnavailable); break;
-      case 3: EXPECT_EQ(got[i].source, VerdictSource::kDispatcher); break;
+      case 1:
+        EXPECT_EQ(got[i].reason, FallbackReason::kBudgetExceeded);
+        break;
+      case 2:
+        EXPECT_EQ(got[i].reason, FallbackReason::kUnavailable);
+        break;
+      case 3:
+        EXPECT_EQ(got[i].source, VerdictSource::kDispatcher);
+        break;
     }
   }
 }

@@ -1,7 +1,8 @@
 // Local rules: CIDR and glob matching, event and instance filters, and the rules file.
+#include "core/local_rules.h"
+
 #include <gtest/gtest.h>
 
-#include "core/local_rules.h"
 #include "sink_test_util.h"
 #include "support/temp_dir.h"
 
@@ -74,7 +75,8 @@ TEST(Glob, SameSyntaxAsBindingRules) {
 
 TEST(LocalRules, MalformedGlobIsRefusedWithFileAndLine) {
   smtpbridge::testing::TempDir dir;
-  const auto path = dir.Write("rules.yaml", "rules:\n  - name: x\n    sender: \"[abc\"\n    action: reject\n");
+  const auto path =
+      dir.Write("rules.yaml", "rules:\n  - name: x\n    sender: \"[abc\"\n    action: reject\n");
   try {
     LocalRules::LoadFile(path.string());
     FAIL() << "loaded a malformed glob";
@@ -92,7 +94,8 @@ TEST(LocalRules, ReadAddressesFromCommandsBeforeTheEnvelopeHasThem) {
   EXPECT_EQ(*EventSender(Mail("a@b.example")), "a@b.example");
   EXPECT_EQ(*EventSender(Mail("")), "");  // the null sender is a sender
   EXPECT_EQ(*EventRecipient(Rcpt("c@d.example")), "c@d.example");
-  EXPECT_EQ(*EventHelo(MakeEvent(v1::EVENT_TYPE_INBOUND_COMMAND, "EHLO", "mx.example")), "mx.example");
+  EXPECT_EQ(*EventHelo(MakeEvent(v1::EVENT_TYPE_INBOUND_COMMAND, "EHLO", "mx.example")),
+            "mx.example");
   EXPECT_FALSE(EventSender(MakeEvent(v1::EVENT_TYPE_CONNECT)));
   v1::Event with_envelope = Rcpt("x@y");
   with_envelope.mutable_envelope()->set_sender("s@t");
@@ -125,7 +128,8 @@ TEST(LocalRules, AllConditionsOfARuleMustMatchAndTheFirstRuleWins) {
   EXPECT_EQ(rules.Match(MakeEvent(v1::EVENT_TYPE_CONNECT, "", "", "203.0.113.7")), nullptr);
   EXPECT_EQ(rules.Match(MakeEvent(v1::EVENT_TYPE_CONNECT, "", "", "2001:db8::5"))->name, "v6-net");
   EXPECT_EQ(rules.Match(Rcpt("a@b", "2001:db8::5")), nullptr);  // not a CONNECT event
-  EXPECT_EQ(rules.Match(MakeEvent(v1::EVENT_TYPE_CONNECT, "", "", "192.0.2.1", 2))->name, "catch-all");
+  EXPECT_EQ(rules.Match(MakeEvent(v1::EVENT_TYPE_CONNECT, "", "", "192.0.2.1", 2))->name,
+            "catch-all");
 }
 
 TEST(LocalRules, LoadsAFile) {

@@ -1,10 +1,11 @@
 // A dispatcher that sheds an event (over a limit) gets the sink's fallback with reason `shed`,
 // counted apart, kept out of the breaker's failure counts and out of the caches; both forms of
 // the marker (unary RESOURCE_EXHAUSTED, stream response) are understood.
+#include "smtpbridge/v1/shed.h"
+
 #include <gtest/gtest.h>
 
 #include "sink_test_util.h"
-#include "smtpbridge/v1/shed.h"
 
 namespace smtpbridge::sink::testing {
 namespace {
@@ -27,7 +28,8 @@ Evaluation Shed(Harness& h, bool stream_form) {
   if (stream_form) {
     EXPECT_TRUE(h.fake->evaluation(i)->Finish(grpc::Status::OK, v1::ShedResponse("in_flight")));
   } else {
-    EXPECT_TRUE(h.fake->evaluation(i)->Finish(v1::ShedStatus("pool_limit"), v1::EvaluateResponse()));
+    EXPECT_TRUE(
+        h.fake->evaluation(i)->Finish(v1::ShedStatus("pool_limit"), v1::EvaluateResponse()));
   }
   return r.at(0);
 }

@@ -63,7 +63,8 @@ sink:
   EXPECT_EQ(connect.action(), v1::ACTION_TEMPFAIL);
   EXPECT_EQ(connect.reply().code(), 451u);
   EXPECT_EQ(connect.reply().enhanced_code(), "4.3.0");
-  EXPECT_EQ(o.default_verdicts.at(v1::EVENT_TYPE_PER_RECIPIENT).action(), v1::ACTION_SKIP_RECIPIENT);
+  EXPECT_EQ(o.default_verdicts.at(v1::EVENT_TYPE_PER_RECIPIENT).action(),
+            v1::ACTION_SKIP_RECIPIENT);
   EXPECT_EQ(o.breaker.failure_threshold, 3u);
   EXPECT_EQ(o.breaker.open_for, milliseconds(500));
   EXPECT_EQ(o.breaker.failure_rate_percent, 80u);
@@ -117,18 +118,22 @@ void ExpectError(const std::string& yaml, const std::string& where) {
 
 TEST(SinkOptions, ErrorsNameFileLineAndField) {
   ExpectError("sink:\n  breaker:\n    failure_threshold: 0\n", "3: sink.breaker.failure_threshold");
-  ExpectError("sink:\n  breaker:\n    failure_threshold: many\n", "3: sink.breaker.failure_threshold");
+  ExpectError("sink:\n  breaker:\n    failure_threshold: many\n",
+              "3: sink.breaker.failure_threshold");
   ExpectError("sink:\n  breaker:\n    open_for: soon\n", "3: sink.breaker.open_for");
   ExpectError("sink:\n  stale_cache:\n    ttl: -1s\n", "3: sink.stale_cache.ttl");
-  ExpectError("sink:\n  breaker:\n    failure_rate_percent: 101\n", "3: sink.breaker.failure_rate_percent");
-  ExpectError("sink:\n  breaker:\n    failure_rate_min_calls: 0\n", "3: sink.breaker.failure_rate_min_calls");
+  ExpectError("sink:\n  breaker:\n    failure_rate_percent: 101\n",
+              "3: sink.breaker.failure_rate_percent");
+  ExpectError("sink:\n  breaker:\n    failure_rate_min_calls: 0\n",
+              "3: sink.breaker.failure_rate_min_calls");
   ExpectError("sink:\n  fresh_cache:\n    max_entries: lots\n", "3: sink.fresh_cache.max_entries");
   ExpectError("sink:\n  fresh_cache:\n    ttl: 1s\n", "3: sink.fresh_cache.ttl");
   ExpectError("sink:\n  dispatcher: x\n  colour: red\n", "3: sink.colour");
   ExpectError("sink:\n  default: maybe\n", "2: sink.default.action");
   ExpectError("sink:\n  default: {action: reject, reply: \"250 ok\"}\n", "2: sink.default.reply");
   ExpectError("sink:\n  default: {action: respond}\n", "2: sink.default.reply");
-  ExpectError("sink:\n  defaults_by_event:\n    NOPE: continue\n", "3: sink.defaults_by_event.NOPE");
+  ExpectError("sink:\n  defaults_by_event:\n    NOPE: continue\n",
+              "3: sink.defaults_by_event.NOPE");
   ExpectError("sink:\n  interests:\n    enabled: sometimes\n", "3: sink.interests.enabled");
   ExpectError("sink:\n  dispatcher: \"\"\n", "2: sink.dispatcher");
   ExpectError("sink:\n  transport: carrier-pigeon\n", "2: sink.transport");

@@ -2,12 +2,12 @@
 // wired to the fake dispatcher client and simulated time.
 #pragma once
 
+#include <prometheus/registry.h>
+
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <prometheus/registry.h>
 
 #include "core/sink_core.h"
 #include "fake_dispatcher_client.h"

@@ -1,12 +1,12 @@
 #include "test_dispatcher.h"
 
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+
 #include <functional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/security/server_credentials.h>
-#include <grpcpp/server_builder.h>
 
 namespace smtpbridge::sink::testing {
 
@@ -39,7 +39,8 @@ class TestDispatcher::Service final : public v1::Dispatcher::Service {
     v1::EvaluateRequests batch;
     while (ending.ok() && stream->Read(&batch)) {
       std::vector<std::string> arguments;
-      for (const auto& request : batch.requests()) arguments.push_back(request.event().command().argument());
+      for (const auto& request : batch.requests())
+        arguments.push_back(request.event().command().argument());
       {
         std::lock_guard lock(owner_->messages_mu_);
         owner_->messages_.push_back(arguments);
@@ -53,7 +54,8 @@ class TestDispatcher::Service final : public v1::Dispatcher::Service {
           ending = grpc::Status(grpc::StatusCode::UNAVAILABLE, "test dispatcher: unavailable");
           break;
         }
-        if (argument.find("late") == std::string::npos && argument.find("gated") == std::string::npos) {
+        if (argument.find("late") == std::string::npos &&
+            argument.find("gated") == std::string::npos) {
           v1::EvaluateResponse* response = quick.add_responses();
           Decide([] { return false; }, request, response);
           response->set_stream_id(request.stream_id());
@@ -67,7 +69,12 @@ class TestDispatcher::Service final : public v1::Dispatcher::Service {
           v1::EvaluateResponses late;
           v1::EvaluateResponse* response = late.add_responses();
           // (not the stream's context: it is gone once the handler returns)
-          Decide([writer] { std::lock_guard lock(writer->mu); return writer->ended; }, request, response);
+          Decide(
+              [writer] {
+                std::lock_guard lock(writer->mu);
+                return writer->ended;
+              },
+              request, response);
           response->set_stream_id(request.stream_id());
           std::lock_guard lock(writer->mu);
           if (!writer->ended) stream->Write(late);
@@ -92,8 +99,8 @@ class TestDispatcher::Service final : public v1::Dispatcher::Service {
 
   grpc::Status Decide(const std::function<bool()>& cancelled, const v1::EvaluateRequest& request,
                       v1::EvaluateResponse* response) {
-    const std::string what = request.event().command().argument() + " " +
-                             request.event().envelope().recipient();
+    const std::string what =
+        request.event().command().argument() + " " + request.event().envelope().recipient();
     if (what.find("unavailable") != std::string::npos) {
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, "test dispatcher: unavailable");
     }
@@ -154,13 +161,16 @@ class TestDispatcher::Service final : public v1::Dispatcher::Service {
 };
 
 TestDispatcher::TestDispatcher(const std::string& listen,
-                               std::shared_ptr<grpc::ServerCredentials> credentials, bool serve_stream)
+                               std::shared_ptr<grpc::ServerCredentials> credentials,
+                               bool serve_stream)
     : service_(std::make_unique<Service>(this)), serve_stream_(serve_stream) {
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(listen, credentials ? credentials : grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(listen, credentials ? credentials : grpc::InsecureServerCredentials(),
+                           &port_);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
-  if (!server_ || port_ == 0) throw std::runtime_error("test dispatcher: cannot listen on " + listen);
+  if (!server_ || port_ == 0)
+    throw std::runtime_error("test dispatcher: cannot listen on " + listen);
 }
 
 TestDispatcher::~TestDispatcher() { Shutdown(); }
@@ -176,7 +186,8 @@ std::vector<std::vector<std::string>> TestDispatcher::stream_messages() const {
 
 bool TestDispatcher::WaitStreamEvaluations(int n) {
   std::unique_lock lock(messages_mu_);
-  return messages_cv_.wait_for(lock, std::chrono::seconds(20), [&] { return stream_evaluations_.load() >= n; });
+  return messages_cv_.wait_for(lock, std::chrono::seconds(20),
+                               [&] { return stream_evaluations_.load() >= n; });
 }
 
 void TestDispatcher::SetInterests(const v1::GetInterestsResponse& interests) {

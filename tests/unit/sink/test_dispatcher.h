@@ -13,15 +13,15 @@
 // the whole stream with UNAVAILABLE. It keeps every request message it read (their arguments).
 #pragma once
 
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <grpcpp/security/server_credentials.h>
-#include <grpcpp/server.h>
 
 #include "smtpbridge/v1/dispatcher.grpc.pb.h"
 

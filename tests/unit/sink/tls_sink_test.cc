@@ -1,12 +1,11 @@
 // TLS to the dispatcher: mutual TLS against an in-process server that requires a client
 // certificate, with certificates made by the openssl command for this test only
 // (tests/support/test_certs.h).
+#include <grpcpp/security/server_credentials.h>
 #include <gtest/gtest.h>
+#include <prometheus/registry.h>
 
 #include <future>
-
-#include <grpcpp/security/server_credentials.h>
-#include <prometheus/registry.h>
 
 #include "sink_test_util.h"
 #include "smtpbridge/sink/sink_factory.h"

@@ -1,8 +1,9 @@
 // What the relaying hosts (proxy, milter) make of a verdict: Postfix's vocabulary mapped or
 // refused, and the contract's defence (core/verdict_text.h ConformForRelayHost).
+#include "core/verdict_text.h"
+
 #include <gtest/gtest.h>
 
-#include "core/verdict_text.h"
 #include "sink_test_util.h"
 
 namespace smtpbridge::sink::testing {

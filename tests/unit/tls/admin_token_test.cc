@@ -3,12 +3,12 @@
 // token gets UNAUTHENTICATED; the sink's own Evaluate does not. It comes from a file or the
 // environment, never argv (both binaries refuse --admin-token), and is refused in plaintext
 // from another host.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 #include <sys/wait.h>
 
 #include <cstdlib>
@@ -26,8 +26,8 @@
 namespace smtpbridge::dispatcher {
 namespace {
 
-using ::testing::HasSubstr;
 using smtpbridge::testing::Process;
+using ::testing::HasSubstr;
 
 constexpr const char* kToken = "t0ken-for-tests";
 
@@ -55,8 +55,9 @@ class AdminTokenTest : public ::testing::TestWithParam<Credential> {
   void SetUp() override {
     ASSERT_TRUE(certs_.ok());
     bindings_ = (certs_.dir() / "bindings.yaml").string();
-    std::ofstream(bindings_) << "bindings:\n  - {name: secret-binding, event: INBOUND_COMMAND, rule: RCPT, "
-                                "sink: \"ipv4:127.0.0.1:1\", timeout: 50ms}\n";
+    std::ofstream(bindings_)
+        << "bindings:\n  - {name: secret-binding, event: INBOUND_COMMAND, rule: RCPT, "
+           "sink: \"ipv4:127.0.0.1:1\", timeout: 50ms}\n";
   }
   void TearDown() override {
     if (app_) app_->Shutdown();
@@ -76,7 +77,8 @@ class AdminTokenTest : public ::testing::TestWithParam<Credential> {
   void Prepare(grpc::ClientContext* context, Credential credential) const {
     context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
     if (credential == Credential::kWrong) context->AddMetadata("authorization", "Bearer nope");
-    if (credential == Credential::kRight) context->AddMetadata("authorization", std::string("Bearer ") + kToken);
+    if (credential == Credential::kRight)
+      context->AddMetadata("authorization", std::string("Bearer ") + kToken);
   }
   // UNAUTHENTICATED without the right token, OK with it.
   grpc::StatusCode Expected(Credential c) const {
@@ -106,7 +108,8 @@ TEST_P(AdminTokenTest, ListBindings) {
   grpc::ClientContext context;
   Prepare(&context, GetParam());
   v1::ListBindingsResponse response;
-  EXPECT_EQ(v1::Admin::NewStub(channel_)->ListBindings(&context, {}, &response).error_code(), Expected(GetParam()));
+  EXPECT_EQ(v1::Admin::NewStub(channel_)->ListBindings(&context, {}, &response).error_code(),
+            Expected(GetParam()));
   EXPECT_EQ(response.bindings_size(), GetParam() == Credential::kRight ? 1 : 0);
 }
 
@@ -125,7 +128,8 @@ TEST_P(AdminTokenTest, Reload) {
   grpc::ClientContext context;
   Prepare(&context, GetParam());
   v1::ReloadResponse response;
-  EXPECT_EQ(v1::Admin::NewStub(channel_)->Reload(&context, {}, &response).error_code(), Expected(GetParam()));
+  EXPECT_EQ(v1::Admin::NewStub(channel_)->Reload(&context, {}, &response).error_code(),
+            Expected(GetParam()));
   EXPECT_EQ(app_->store().generation(), GetParam() == Credential::kRight ? 2u : 1u);
 }
 
@@ -134,7 +138,9 @@ TEST_P(AdminTokenTest, EvaluateWithExplainIsATestEvent) {
   grpc::ClientContext context;
   Prepare(&context, GetParam());
   v1::EvaluateResponse response;
-  EXPECT_EQ(v1::Dispatcher::NewStub(channel_)->Evaluate(&context, TestEvent(true), &response).error_code(),
+  EXPECT_EQ(v1::Dispatcher::NewStub(channel_)
+                ->Evaluate(&context, TestEvent(true), &response)
+                .error_code(),
             Expected(GetParam()));
   EXPECT_EQ(response.outcomes_size(), GetParam() == Credential::kRight ? 1 : 0);
 }
@@ -164,31 +170,41 @@ TEST_P(AdminTokenTest, TheSinksEvaluateNeedsNoToken) {
   grpc::ClientContext context;
   Prepare(&context, GetParam());
   v1::EvaluateResponse response;
-  EXPECT_TRUE(v1::Dispatcher::NewStub(channel_)->Evaluate(&context, TestEvent(false), &response).ok());
+  EXPECT_TRUE(
+      v1::Dispatcher::NewStub(channel_)->Evaluate(&context, TestEvent(false), &response).ok());
 }
 
 TEST_P(AdminTokenTest, OverMutualTlsTheTokenIsChecked) {
   AppOptions options;
-  options.tls = {.enabled = true, .ca_file = certs_.pem("ca"), .cert_file = certs_.pem("server"),
+  options.tls = {.enabled = true,
+                 .ca_file = certs_.pem("ca"),
+                 .cert_file = certs_.pem("server"),
                  .key_file = certs_.key("server")};
   Start(options);
-  tls::TlsOptions client{.enabled = true, .ca_file = certs_.pem("ca"), .cert_file = certs_.pem("client"),
+  tls::TlsOptions client{.enabled = true,
+                         .ca_file = certs_.pem("ca"),
+                         .cert_file = certs_.pem("client"),
                          .key_file = certs_.key("client")};
   std::string error;
   auto channel = grpc::CreateChannel(app_->address(), tls::MakeChannelCredentials(client, &error));
   grpc::ClientContext context;
   Prepare(&context, GetParam());
   v1::ListBindingsResponse response;
-  EXPECT_EQ(v1::Admin::NewStub(channel)->ListBindings(&context, {}, &response).error_code(), Expected(GetParam()));
+  EXPECT_EQ(v1::Admin::NewStub(channel)->ListBindings(&context, {}, &response).error_code(),
+            Expected(GetParam()));
 }
 
 INSTANTIATE_TEST_SUITE_P(Credentials, AdminTokenTest,
-                         ::testing::Values(Credential::kNone, Credential::kWrong, Credential::kRight),
+                         ::testing::Values(Credential::kNone, Credential::kWrong,
+                                           Credential::kRight),
                          [](const auto& info) {
                            switch (info.param) {
-                             case Credential::kNone: return std::string("NoToken");
-                             case Credential::kWrong: return std::string("WrongToken");
-                             default: return std::string("RightToken");
+                             case Credential::kNone:
+                               return std::string("NoToken");
+                             case Credential::kWrong:
+                               return std::string("WrongToken");
+                             default:
+                               return std::string("RightToken");
                            }
                          });
 
@@ -261,29 +277,32 @@ TEST(AdminTokenBinaries, ArgvIsRefusedFileAndEnvironmentWork) {
     EXPECT_THAT(Read(dir / "argv.log"), HasSubstr("visible to every local user"));
   }
   const auto token_file = dir.Write("token", std::string(kToken) + "\n");
-  Process dispatcher({bin, "--listen", "127.0.0.1:0", "--bindings", bindings.string(), "--ready-file",
-                      (dir / "ready").string(), "--watch-interval", "0", "--admin-token-file",
-                      token_file.string()},
+  Process dispatcher({bin, "--listen", "127.0.0.1:0", "--bindings", bindings.string(),
+                      "--ready-file", (dir / "ready").string(), "--watch-interval", "0",
+                      "--admin-token-file", token_file.string()},
                      dir / "dispatcher.log");
   const auto address = dispatcher.WaitForReadyFile(dir / "ready");
   ASSERT_TRUE(address) << Read(dir / "dispatcher.log");
   {
-    Process p({ctl, "--dispatcher", *address, "--admin-token", kToken, "status"}, dir / "ctl-argv.log");
+    Process p({ctl, "--dispatcher", *address, "--admin-token", kToken, "status"},
+              dir / "ctl-argv.log");
     EXPECT_EQ(ExitCode(p.Wait(std::chrono::seconds(20))), 2);
     EXPECT_THAT(Read(dir / "ctl-argv.log"), HasSubstr("--admin-token-file"));
   }
   {
-    Process p({ctl, "--dispatcher", *address, "status"}, dir / "ctl-none.log", {{kAdminTokenEnv, ""}});
+    Process p({ctl, "--dispatcher", *address, "status"}, dir / "ctl-none.log",
+              {{kAdminTokenEnv, ""}});
     EXPECT_EQ(ExitCode(p.Wait(std::chrono::seconds(20))), 1);
     EXPECT_THAT(Read(dir / "ctl-none.log"), HasSubstr("admin token"));
   }
   {
-    Process p({ctl, "--dispatcher", *address, "status"}, dir / "ctl-env.log", {{kAdminTokenEnv, kToken}});
+    Process p({ctl, "--dispatcher", *address, "status"}, dir / "ctl-env.log",
+              {{kAdminTokenEnv, kToken}});
     EXPECT_EQ(ExitCode(p.Wait(std::chrono::seconds(20))), 0) << Read(dir / "ctl-env.log");
   }
   {
-    Process p({ctl, "--dispatcher", *address, "--admin-token-file", token_file.string(), "test-event",
-               "--command", "RCPT TO:<a@example.com>"},
+    Process p({ctl, "--dispatcher", *address, "--admin-token-file", token_file.string(),
+               "test-event", "--command", "RCPT TO:<a@example.com>"},
               dir / "ctl-file.log", {{kAdminTokenEnv, ""}});
     EXPECT_EQ(ExitCode(p.Wait(std::chrono::seconds(20))), 0) << Read(dir / "ctl-file.log");
   }

@@ -8,10 +8,9 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "bindings/loader.h"
 #include "support/process.h"
@@ -20,8 +19,8 @@
 namespace smtpbridge::dispatcher {
 namespace {
 
-using ::testing::HasSubstr;
 using smtpbridge::testing::Process;
+using ::testing::HasSubstr;
 
 std::string Ctl() {
   const char* dir = std::getenv("SMTPBRIDGE_DISPATCHER_BIN_DIR");
@@ -44,11 +43,12 @@ int RunCtl(std::vector<std::string> argv, const std::filesystem::path& log) {
 TEST(BridgectlSet, ChangesRulePriorityTimeoutAndSinkInPlace) {
   ASSERT_FALSE(Ctl().empty()) << "SMTPBRIDGE_DISPATCHER_BIN_DIR not set";
   smtpbridge::testing::TempDir dir;
-  const auto file = dir.Write("bindings.yaml",
-                              "bindings:\n  - {name: a, event: INBOUND_COMMAND, rule: RCPT, sink: \"ipv4:127.0.0.1:1\"}\n");
-  ASSERT_EQ(RunCtl({Ctl(), "--file", file.string(), "set", "a", "--rule", "MAIL FROM=*@example.com", "--priority",
-                 "PRIO_HIGH", "--timeout", "75ms", "--sink", "ipv4:127.0.0.1:2"},
-                dir / "set.log"),
+  const auto file = dir.Write(
+      "bindings.yaml",
+      "bindings:\n  - {name: a, event: INBOUND_COMMAND, rule: RCPT, sink: \"ipv4:127.0.0.1:1\"}\n");
+  ASSERT_EQ(RunCtl({Ctl(), "--file", file.string(), "set", "a", "--rule", "MAIL FROM=*@example.com",
+                    "--priority", "PRIO_HIGH", "--timeout", "75ms", "--sink", "ipv4:127.0.0.1:2"},
+                   dir / "set.log"),
             0)
       << Read(dir / "set.log");
   const auto loaded = LoadBindingsFile(file.string());
@@ -61,10 +61,14 @@ TEST(BridgectlSet, ChangesRulePriorityTimeoutAndSinkInPlace) {
 
   // An invalid value is refused with the loader's error and the file stays as it was.
   const std::string before = Read(file);
-  EXPECT_EQ(RunCtl({Ctl(), "--file", file.string(), "set", "a", "--timeout", "5 parsecs"}, dir / "bad.log"), 2);
+  EXPECT_EQ(RunCtl({Ctl(), "--file", file.string(), "set", "a", "--timeout", "5 parsecs"},
+                   dir / "bad.log"),
+            2);
   EXPECT_THAT(Read(dir / "bad.log"), HasSubstr("timeout"));
   EXPECT_EQ(Read(file), before);
-  EXPECT_EQ(RunCtl({Ctl(), "--file", file.string(), "set", "missing", "--rule", "RCPT"}, dir / "missing.log"), 2);
+  EXPECT_EQ(RunCtl({Ctl(), "--file", file.string(), "set", "missing", "--rule", "RCPT"},
+                   dir / "missing.log"),
+            2);
   EXPECT_EQ(RunCtl({Ctl(), "--file", file.string(), "set", "a"}, dir / "none.log"), 2);
 }
 
@@ -80,11 +84,15 @@ const char* kFallback =
 TEST(BridgectlLogs, PrettyPrintsDecisionAndFallbackLines) {
   ASSERT_FALSE(Ctl().empty());
   smtpbridge::testing::TempDir dir;
-  const auto log = dir.Write("decisions.log", std::string(kDecision) + "\n" + kFallback + "\nnot json\n");
+  const auto log =
+      dir.Write("decisions.log", std::string(kDecision) + "\n" + kFallback + "\nnot json\n");
   ASSERT_EQ(RunCtl({Ctl(), "logs", log.string()}, dir / "out"), 0);
   const std::string out = Read(dir / "out");
   EXPECT_THAT(out, HasSubstr("ev-1 RCPT reject 550 5.7.1 by block (worker) 305us"));
-  EXPECT_THAT(out, HasSubstr("trace=4bf92f3577b34da6a3ce929d0e0e4736 session=s-1  [block answered reject 212us]"));
+  EXPECT_THAT(
+      out,
+      HasSubstr(
+          "trace=4bf92f3577b34da6a3ce929d0e0e4736 session=s-1  [block answered reject 212us]"));
   EXPECT_THAT(out, HasSubstr("ev-2 RCPT FALLBACK unavailable -> default (budget 200000us)"));
   EXPECT_THAT(out, HasSubstr("? not json"));
 }
@@ -117,9 +125,10 @@ TEST(LogFormat, DispatcherWritesOneJsonObjectPerLine) {
   ASSERT_TRUE(bin_dir);
   smtpbridge::testing::TempDir dir;
   const auto bindings = dir.Write("bindings.yaml", "bindings: []\n");
-  Process p({std::string(bin_dir) + "/smtpbridge-dispatcher", "--listen", "127.0.0.1:0", "--bindings",
-             bindings.string(), "--ready-file", (dir / "ready").string(), "--log-format", "json"},
-            dir / "log");
+  Process p(
+      {std::string(bin_dir) + "/smtpbridge-dispatcher", "--listen", "127.0.0.1:0", "--bindings",
+       bindings.string(), "--ready-file", (dir / "ready").string(), "--log-format", "json"},
+      dir / "log");
   ASSERT_TRUE(p.WaitForReadyFile(dir / "ready")) << Read(dir / "log");
   const int status = p.Stop();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -130,7 +139,8 @@ TEST(LogFormat, DispatcherWritesOneJsonObjectPerLine) {
     if (line.empty() || line[0] != '{') continue;  // gRPC's own stderr lines are not ours
     const auto j = nlohmann::json::parse(line);
     EXPECT_TRUE(j.contains("ts") && j.contains("level") && j.contains("msg")) << line;
-    listening = listening || j["msg"].get<std::string>().find("dispatcher listening on") != std::string::npos;
+    listening = listening ||
+                j["msg"].get<std::string>().find("dispatcher listening on") != std::string::npos;
     ++lines;
   }
   EXPECT_GE(lines, 2);

@@ -47,9 +47,10 @@ TEST_F(LoaderTlsTest, BlockIsParsedWithPathsRelativeToTheFile) {
 
 TEST_F(LoaderTlsTest, ErrorsNameTheFileLineAndField) {
   auto r = Load(Binding("a", "ipv4:127.0.0.1:1", "{ca_file: ca.pem, colour: blue}"));
-  EXPECT_THAT(r.errors, ElementsAre(file() + ":5: bindings[0].tls.colour: unknown key (expected one of: "
-                                              "enabled, ca_file, cert_file, key_file, server_name, "
-                                              "refresh_interval)"));
+  EXPECT_THAT(r.errors,
+              ElementsAre(file() + ":5: bindings[0].tls.colour: unknown key (expected one of: "
+                                   "enabled, ca_file, cert_file, key_file, server_name, "
+                                   "refresh_interval)"));
   r = Load(Binding("a", "ipv4:127.0.0.1:1", "{ca_file: missing.pem}"));
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_THAT(r.errors[0], HasSubstr(file() + ":5: bindings[0].tls: tls ca_file: cannot read "));
@@ -62,15 +63,18 @@ TEST_F(LoaderTlsTest, ErrorsNameTheFileLineAndField) {
   EXPECT_THAT(r.errors[0], HasSubstr("is not the key of"));
   r = Load(Binding("a", "ipv4:127.0.0.1:1", "{refresh_interval: 10ms}"));
   ASSERT_EQ(r.errors.size(), 1u);
-  EXPECT_THAT(r.errors[0], HasSubstr("bindings[0].tls.refresh_interval: \"10ms\" is not a duration of at least 1s"));
+  EXPECT_THAT(
+      r.errors[0],
+      HasSubstr("bindings[0].tls.refresh_interval: \"10ms\" is not a duration of at least 1s"));
 }
 
 TEST_F(LoaderTlsTest, BindingsOfOneSinkMustAgreeOnTls) {
   auto r = Load(Binding("a", "ipv4:127.0.0.1:1", "{ca_file: ca.pem}") +
                 Binding("b", "ipv4:127.0.0.1:1", ""));
   ASSERT_EQ(r.errors.size(), 1u);
-  EXPECT_THAT(r.errors[0], HasSubstr(file() + ":6: bindings[1].tls: sink \"ipv4:127.0.0.1:1\" already has "
-                                     "other TLS settings (line 2)"));
+  EXPECT_THAT(r.errors[0],
+              HasSubstr(file() + ":6: bindings[1].tls: sink \"ipv4:127.0.0.1:1\" already has "
+                                 "other TLS settings (line 2)"));
   r = Load(Binding("a", "ipv4:127.0.0.1:1", "{ca_file: ca.pem}") +
            Binding("b", "ipv4:127.0.0.1:1", "{ca_file: ./ca.pem}"));
   EXPECT_TRUE(r.ok()) << ::testing::PrintToString(r.errors);

@@ -5,16 +5,15 @@
 // answers. Tests parse the lines and check the fields.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <prometheus/registry.h>
 
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
-
-#include <nlohmann/json.hpp>
-#include <prometheus/registry.h>
 
 #include "server/decision_log.h"
 #include "server/dispatcher_app.h"
@@ -138,7 +137,8 @@ TEST(DecisionLog, SamplingAndTheRateCapAreCounted) {
   std::string error;
   auto none = DecisionLog::Open({.path = (dir / "none.log").string(), .sample_rate = 0}, &error);
   ASSERT_TRUE(none) << error;
-  auto capped = DecisionLog::Open({.path = (dir / "capped.log").string(), .max_per_second = 3}, &error);
+  auto capped =
+      DecisionLog::Open({.path = (dir / "capped.log").string(), .max_per_second = 3}, &error);
   ASSERT_TRUE(capped) << error;
   prometheus::Registry registry;
   capped->ExportTo(registry);
@@ -181,8 +181,10 @@ class TraceTest : public ::testing::TestWithParam<sink::Transport> {
                  : worker::Verdict::Continue();
     });
     const int port = worker_->Start("127.0.0.1:0");
-    const auto bindings = dir_.Write("bindings.yaml", "bindings:\n  - {name: rcpt, event: INBOUND_COMMAND, rule: RCPT, sink: \"ipv4:127.0.0.1:" +
-                                                          std::to_string(port) + "\", timeout: 5s}\n");
+    const auto bindings = dir_.Write(
+        "bindings.yaml",
+        "bindings:\n  - {name: rcpt, event: INBOUND_COMMAND, rule: RCPT, sink: \"ipv4:127.0.0.1:" +
+            std::to_string(port) + "\", timeout: 5s}\n");
     AppOptions options;
     options.listen = "127.0.0.1:0";
     options.bindings_path = bindings.string();
@@ -219,7 +221,8 @@ class TraceTest : public ::testing::TestWithParam<sink::Transport> {
 
 TEST_P(TraceTest, OneEventCarriesOneTraceIdFromSinkThroughDispatcherToWorker) {
   auto s = sink::MakeSink(SinkOptionsFor("ipv4:" + app_->address()));
-  const sink::Evaluation first = EvaluateAndWait(*s, Rcpt("session-1", "ev-1", "blocked@example.com"));
+  const sink::Evaluation first =
+      EvaluateAndWait(*s, Rcpt("session-1", "ev-1", "blocked@example.com"));
   EXPECT_EQ(first.source, sink::VerdictSource::kDispatcher);
   EXPECT_EQ(first.verdict.action(), v1::ACTION_REJECT);
   EvaluateAndWait(*s, Rcpt("session-1", "ev-2", "friend@example.com"));

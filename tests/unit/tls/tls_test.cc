@@ -114,12 +114,15 @@ class TlsTest : public ::testing::Test {
   // A dispatcher with one RCPT binding to the worker; `binding_tls` is the binding's `tls:`
   // block (YAML flow map, "" for none).
   void StartDispatcher(const std::string& binding_tls, AppOptions options = {}) {
-    std::string yaml = "bindings:\n"
-                       "  - name: rcpt\n"
-                       "    event: INBOUND_COMMAND\n"
-                       "    rule: RCPT\n"
-                       "    sink: ipv4:" + worker_address_ + "\n"
-                       "    timeout: 5s\n";
+    std::string yaml =
+        "bindings:\n"
+        "  - name: rcpt\n"
+        "    event: INBOUND_COMMAND\n"
+        "    rule: RCPT\n"
+        "    sink: ipv4:" +
+        worker_address_ +
+        "\n"
+        "    timeout: 5s\n";
     if (!binding_tls.empty()) yaml += "    tls: " + binding_tls + "\n";
     options.listen = "127.0.0.1:0";
     options.bindings_path = (certs_.dir() / "bindings.yaml").string();
@@ -134,7 +137,8 @@ class TlsTest : public ::testing::Test {
 
   // The binding block that reaches the worker by the name in its "policy" certificate.
   std::string PolicyBindingTls() const {
-    return "{ca_file: ca.pem, cert_file: client.pem, key_file: client.key, server_name: policy.internal}";
+    return "{ca_file: ca.pem, cert_file: client.pem, key_file: client.key, server_name: "
+           "policy.internal}";
   }
 
   static grpc::Status Evaluate(v1::Dispatcher::Stub& stub, const std::string& recipient,
@@ -149,7 +153,8 @@ class TlsTest : public ::testing::Test {
     return status;
   }
 
-  static grpc::Status CallWorker(const std::shared_ptr<grpc::Channel>& channel, std::string* peer = nullptr) {
+  static grpc::Status CallWorker(const std::shared_ptr<grpc::Channel>& channel,
+                                 std::string* peer = nullptr) {
     auto stub = v1::PolicySink::NewStub(channel);
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + kWait);
@@ -157,7 +162,8 @@ class TlsTest : public ::testing::Test {
     *request.mutable_event() = Rcpt("blocked@example.com");
     v1::Verdict verdict;
     auto status = stub->OnEvent(&context, request, &verdict);
-    if (status.ok() && verdict.action() != v1::ACTION_REJECT) return grpc::Status(grpc::StatusCode::INTERNAL, "not rejected");
+    if (status.ok() && verdict.action() != v1::ACTION_REJECT)
+      return grpc::Status(grpc::StatusCode::INTERNAL, "not rejected");
     if (peer && status.ok()) *peer = PeerCommonName(context);
     return status;
   }
@@ -256,7 +262,8 @@ TEST_F(TlsTest, DispatcherRefusesClientsWithoutAValidCertificateAtTheHandshake) 
   for (const auto& c : cases) {
     auto stub = v1::Dispatcher::NewStub(Connect(app_->address(), c.tls));
     v1::EvaluateResponse response;
-    EXPECT_EQ(Evaluate(*stub, "blocked@example.com", &response).error_code(), grpc::StatusCode::UNAVAILABLE)
+    EXPECT_EQ(Evaluate(*stub, "blocked@example.com", &response).error_code(),
+              grpc::StatusCode::UNAVAILABLE)
         << c.what;
   }
   EXPECT_EQ(worker_calls_.load(), 0);
@@ -275,7 +282,8 @@ TEST_F(TlsTest, WorkerRefusesClientsWithoutAValidCertificateAtTheHandshake) {
       {"expired certificate", ClientTls(certs_, "expired")},
       {"certificate from another CA", ClientTls(certs_, "other")}};
   for (const auto& [what, options] : cases) {
-    EXPECT_EQ(CallWorker(Connect(worker_address_, options)).error_code(), grpc::StatusCode::UNAVAILABLE)
+    EXPECT_EQ(CallWorker(Connect(worker_address_, options)).error_code(),
+              grpc::StatusCode::UNAVAILABLE)
         << what;
   }
   EXPECT_EQ(worker_calls_.load(), 0);

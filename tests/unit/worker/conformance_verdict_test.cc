@@ -1,8 +1,8 @@
+#include "conformance_verdict.h"
+
 #include <gtest/gtest.h>
 
 #include <stdexcept>
-
-#include "conformance_verdict.h"
 
 namespace smtpbridge::conformance {
 namespace {
@@ -62,8 +62,11 @@ TEST(ConformanceVerdict, EditsKeepColonsInTheLastField) {
 }
 
 TEST(ConformanceVerdict, CacheTagsAppendAndState) {
-  const auto v = Build({{"cache_ttl_ms", "1500"}, {"cache_scope", "recipient"}, {"tags", "a,b"},
-                        {"append", " NOTIFY=NEVER"}, {"next_state", "SESSION_END"}});
+  const auto v = Build({{"cache_ttl_ms", "1500"},
+                        {"cache_scope", "recipient"},
+                        {"tags", "a,b"},
+                        {"append", " NOTIFY=NEVER"},
+                        {"next_state", "SESSION_END"}});
   EXPECT_EQ(v.cache_ttl().seconds(), 1);
   EXPECT_EQ(v.cache_scope(), v1::CACHE_SCOPE_RECIPIENT);
   ASSERT_EQ(v.tags_size(), 2);

@@ -1,9 +1,10 @@
+#include "smtpbridge/worker/event_context.h"
+
 #include <gtest/gtest.h>
 
 #include <stdexcept>
 
 #include "smtpbridge/worker/address.h"
-#include "smtpbridge/worker/event_context.h"
 
 namespace smtpbridge::worker {
 namespace {
@@ -96,7 +97,8 @@ TEST(EventContext, PropertyListAndInt) {
   props["limit"] = "42";
   props["bad"] = "4x";
   EventContext ctx(r);
-  EXPECT_EQ(ctx.property_list("blocked"), (std::vector<std::string>{"a@example.com", "B@Example.com"}));
+  EXPECT_EQ(ctx.property_list("blocked"),
+            (std::vector<std::string>{"a@example.com", "B@Example.com"}));
   EXPECT_TRUE(ctx.property_list("missing").empty());
   EXPECT_EQ(ctx.property_int("limit", 7), 42);
   EXPECT_EQ(ctx.property_int("missing", 7), 7);

@@ -1,10 +1,11 @@
+#include "example_policy.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
 
 #include "bindings/loader.h"
-#include "example_policy.h"
 
 namespace smtpbridge::example {
 namespace {

@@ -1,9 +1,9 @@
+#include "smtpbridge/worker/router.h"
+
 #include <gtest/gtest.h>
 
 #include <optional>
 #include <stdexcept>
-
-#include "smtpbridge/worker/router.h"
 
 namespace smtpbridge::worker {
 namespace {
@@ -52,10 +52,13 @@ TEST(Router, KeywordBeatsEventBeatsFallback) {
   Router router;
   router.Add(v1::EVENT_TYPE_INBOUND_COMMAND, "rcpt", Tagged("rcpt"));
   router.Add(v1::EVENT_TYPE_INBOUND_COMMAND, "", Tagged("inbound"));
-  router.SetFallback([](const EventContext&, Responder r) { r.Finish(std::move(Verdict::Continue().Tag("other"))); });
+  router.SetFallback([](const EventContext&, Responder r) {
+    r.Finish(std::move(Verdict::Continue().Tag("other")));
+  });
 
   EXPECT_EQ(Route(router, Request(v1::EVENT_TYPE_INBOUND_COMMAND, "RCPT")).verdict.tags(0), "rcpt");
-  EXPECT_EQ(Route(router, Request(v1::EVENT_TYPE_INBOUND_COMMAND, "MAIL")).verdict.tags(0), "inbound");
+  EXPECT_EQ(Route(router, Request(v1::EVENT_TYPE_INBOUND_COMMAND, "MAIL")).verdict.tags(0),
+            "inbound");
   EXPECT_EQ(Route(router, Request(v1::EVENT_TYPE_SERVER_RESPONSE)).verdict.tags(0), "other");
   EXPECT_TRUE(router.Handles(v1::EVENT_TYPE_INBOUND_COMMAND, "rcpt"));
 }
@@ -68,7 +71,8 @@ TEST(Router, KeywordOnlyRegistrationLeavesOtherKeywordsToContinue) {
             v1::ACTION_REJECT);
   EXPECT_EQ(Route(router, Request(v1::EVENT_TYPE_INBOUND_COMMAND, "MAIL")).verdict.action(),
             v1::ACTION_CONTINUE);
-  EXPECT_EQ(Route(router, Request(v1::EVENT_TYPE_PER_RECIPIENT)).verdict.action(), v1::ACTION_CONTINUE);
+  EXPECT_EQ(Route(router, Request(v1::EVENT_TYPE_PER_RECIPIENT)).verdict.action(),
+            v1::ACTION_CONTINUE);
   EXPECT_FALSE(router.Handles(v1::EVENT_TYPE_PER_RECIPIENT, ""));
 }
 

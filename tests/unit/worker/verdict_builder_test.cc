@@ -62,7 +62,9 @@ TEST(VerdictBuilder, SkipRecipient) {
 
 TEST(VerdictBuilder, OutboundRewritesAndNextState) {
   auto b = Verdict::Continue();
-  b.SetCommand("MAIL FROM:<x@y>").Append(" SIZE=10").Append(" BODY=8BITMIME")
+  b.SetCommand("MAIL FROM:<x@y>")
+      .Append(" SIZE=10")
+      .Append(" BODY=8BITMIME")
       .NextState(v1::OUTBOUND_STATE_SESSION_END);
   const auto& v = b.proto();
   EXPECT_EQ(v.command().set_command(), "MAIL FROM:<x@y>");
@@ -120,7 +122,8 @@ TEST(VerdictBuilder, InvalidEditsAndCodesThrowWhenBuilt) {
   EXPECT_THROW(Verdict::Continue().AddHeader("X-A", "v\r\nX-Injected: yes"), std::invalid_argument);
   EXPECT_THROW(Verdict::Continue().AddHeader("Bad Name", "v"), std::invalid_argument);
   EXPECT_THROW(Verdict::Continue().ChangeHeader("X:A", "v"), std::invalid_argument);
-  EXPECT_THROW(Verdict::Continue().ChangeSender("ok@example.org> AUTH=<x@example.org"), std::invalid_argument);
+  EXPECT_THROW(Verdict::Continue().ChangeSender("ok@example.org> AUTH=<x@example.org"),
+               std::invalid_argument);
   EXPECT_THROW(Verdict::Continue().AddRecipient("a@example.org", "NOTIFY=NEVER\r\nRCPT TO:<b@x>"),
                std::invalid_argument);
   EXPECT_THROW(Verdict::Continue().AddRecipient(""), std::invalid_argument);

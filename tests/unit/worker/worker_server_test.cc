@@ -1,19 +1,16 @@
 // An in-process Worker on port 0, called over loopback by a raw PolicySink stub.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <thread>
-
-#include <future>
-
-#include <signal.h>
-#include <unistd.h>
-
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "smtpbridge/v1/sink.grpc.pb.h"
@@ -200,7 +197,8 @@ TEST_F(WorkerServerTest, HealthServiceReportsServing) {
   std::vector<grpc::Slice> slices;
   ASSERT_TRUE(response.Dump(&slices).ok());
   std::string bytes;
-  for (const auto& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  for (const auto& slice : slices)
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
   EXPECT_EQ(bytes, std::string("\x08\x01", 2));
 }
 
@@ -239,15 +237,16 @@ TEST_F(WorkerServerTest, HealthCheckAndWatchKnowTheSinkServiceAndNothingElse) {
 TEST_F(WorkerServerTest, AsyncHandlerAnswersFromAnotherThread) {
   std::vector<std::thread> answerers;
   std::mutex mu;
-  worker_.OnAsync(v1::EVENT_TYPE_INBOUND_COMMAND, "RCPT", [&](const EventContext& ctx, Responder r) {
-    const std::string recipient = ctx.recipient();
-    std::lock_guard lock(mu);
-    answerers.emplace_back([r, recipient] {
-      std::this_thread::sleep_for(5ms);
-      EXPECT_TRUE(r.Finish(std::move(Verdict::Reject(550, "5.7.1", "no").Reason(recipient))));
-      EXPECT_FALSE(r.Finish(Verdict::Continue()));  // exactly once
-    });
-  });
+  worker_.OnAsync(
+      v1::EVENT_TYPE_INBOUND_COMMAND, "RCPT", [&](const EventContext& ctx, Responder r) {
+        const std::string recipient = ctx.recipient();
+        std::lock_guard lock(mu);
+        answerers.emplace_back([r, recipient] {
+          std::this_thread::sleep_for(5ms);
+          EXPECT_TRUE(r.Finish(std::move(Verdict::Reject(550, "5.7.1", "no").Reason(recipient))));
+          EXPECT_FALSE(r.Finish(Verdict::Continue()));  // exactly once
+        });
+      });
   StartWorker();
   std::vector<std::thread> callers;
   std::atomic<int> rejected{0};

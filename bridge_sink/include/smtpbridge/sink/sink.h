@@ -17,11 +17,11 @@ namespace smtpbridge::sink {
 
 // Where a verdict came from.
 enum class VerdictSource {
-  kDispatcher,     // the dispatcher answered in time
-  kDefault,        // fallback: the per-event default verdict
-  kStaleCache,     // fallback: a verdict the sink cached earlier (stale-while-down)
-  kLocalRules,     // fallback: the local rules file
-  kCache,          // not a fallback: a fresh verdict the dispatcher allowed reuse of (cache_ttl)
+  kDispatcher,  // the dispatcher answered in time
+  kDefault,     // fallback: the per-event default verdict
+  kStaleCache,  // fallback: a verdict the sink cached earlier (stale-while-down)
+  kLocalRules,  // fallback: the local rules file
+  kCache,       // not a fallback: a fresh verdict the dispatcher allowed reuse of (cache_ttl)
 };
 
 // Why the fallback answered (kNone when the dispatcher did).
@@ -49,7 +49,8 @@ struct Evaluation {
 };
 
 // Called exactly once per Evaluate(). It may run inline inside Evaluate() (open breaker, fresh
-// cache hit, shutdown) or on a sink thread; hosts post it to their own executor when they need ordering.
+// cache hit, shutdown) or on a sink thread; hosts post it to their own executor when they need
+// ordering.
 using EvaluationCallback = std::function<void(Evaluation)>;
 
 class Sink {

@@ -91,14 +91,14 @@ typedef void (*smtpbridge_sink_done_fn)(void* user_data, const void* verdict, si
  * (docs/sink.md); NULL for defaults. The dispatcher need not be reachable yet. Returns NULL on
  * error (see smtpbridge_sink_last_error). */
 SMTPBRIDGE_SINK_API smtpbridge_sink* smtpbridge_sink_create(const char* dispatcher_target,
-                                                           const char* sink_config_path);
+                                                            const char* sink_config_path);
 
 /* Evaluates one event given as a serialized smtpbridge.v1.Event, within `budget_us`
  * microseconds. Returns 0 when `done` will be called (exactly once), -1 on bad arguments or
  * unparsable bytes (then `done` is never called; see smtpbridge_sink_last_error). */
 SMTPBRIDGE_SINK_API int smtpbridge_sink_evaluate(smtpbridge_sink* sink, const void* event,
-                                                size_t event_size, int64_t budget_us,
-                                                smtpbridge_sink_done_fn done, void* user_data);
+                                                 size_t event_size, int64_t budget_us,
+                                                 smtpbridge_sink_done_fn done, void* user_data);
 
 /* Builds a simple serialized smtpbridge.v1.Event without protobuf: `event_type` an
  * smtpbridge_event_type, `instance` the virtual server (>= 1), `command_line` the SMTP command
@@ -107,15 +107,17 @@ SMTPBRIDGE_SINK_API int smtpbridge_sink_evaluate(smtpbridge_sink* sink, const vo
  * malloc'ed buffer in *out / its size in *out_size (release it with smtpbridge_free); -1 on bad
  * arguments. */
 SMTPBRIDGE_SINK_API int smtpbridge_event_build(int event_type, uint32_t instance,
-                                              const char* command_line, const char* client_ip,
-                                              const char* sender, const char* recipient,
-                                              void** out, size_t* out_size);
+                                               const char* command_line, const char* client_ip,
+                                               const char* sender, const char* recipient,
+                                               void** out, size_t* out_size);
 
 /* smtpbridge_event_build + smtpbridge_sink_evaluate in one call. */
-SMTPBRIDGE_SINK_API int smtpbridge_sink_evaluate_simple(
-    smtpbridge_sink* sink, int event_type, uint32_t instance, const char* command_line,
-    const char* client_ip, const char* sender, const char* recipient, int64_t budget_us,
-    smtpbridge_sink_done_fn done, void* user_data);
+SMTPBRIDGE_SINK_API int smtpbridge_sink_evaluate_simple(smtpbridge_sink* sink, int event_type,
+                                                        uint32_t instance, const char* command_line,
+                                                        const char* client_ip, const char* sender,
+                                                        const char* recipient, int64_t budget_us,
+                                                        smtpbridge_sink_done_fn done,
+                                                        void* user_data);
 
 /* Accessors on a serialized smtpbridge.v1.Verdict (as passed to smtpbridge_sink_done_fn).
  * smtpbridge_verdict_action: an smtpbridge_action, -1 when unparsable.
@@ -126,16 +128,16 @@ SMTPBRIDGE_SINK_API int smtpbridge_sink_evaluate_simple(
 SMTPBRIDGE_SINK_API int smtpbridge_verdict_action(const void* verdict, size_t verdict_size);
 SMTPBRIDGE_SINK_API int smtpbridge_verdict_reply_code(const void* verdict, size_t verdict_size);
 SMTPBRIDGE_SINK_API int smtpbridge_verdict_reply_text(const void* verdict, size_t verdict_size,
-                                                     char* buf, size_t buf_size);
+                                                      char* buf, size_t buf_size);
 
 /* Whether any enabled binding wants this event (unknown counts as wanted): 1 or 0.
  * `keyword` is the upper-case verb, or NULL/"" for any. */
 SMTPBRIDGE_SINK_API int smtpbridge_sink_wants(const smtpbridge_sink* sink, uint32_t instance,
-                                             int event_type, const char* keyword);
+                                              int event_type, const char* keyword);
 
 /* The most body octets any binding wants at end of data (0: headers only). */
 SMTPBRIDGE_SINK_API uint32_t smtpbridge_sink_body_limit(const smtpbridge_sink* sink,
-                                                       uint32_t instance);
+                                                        uint32_t instance);
 
 /* Pending evaluations answer at once from the fallback (reason SHUTDOWN), later ones too. */
 SMTPBRIDGE_SINK_API void smtpbridge_sink_shutdown(smtpbridge_sink* sink);

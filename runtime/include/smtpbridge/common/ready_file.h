@@ -8,6 +8,7 @@
 namespace smtpbridge::common {
 
 // False (with `error` set when given) when the file cannot be written or renamed.
-bool WriteReadyFile(const std::string& path, const std::string& address, std::string* error = nullptr);
+bool WriteReadyFile(const std::string& path, const std::string& address,
+                    std::string* error = nullptr);
 
 }  // namespace smtpbridge::common

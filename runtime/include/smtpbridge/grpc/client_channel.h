@@ -41,7 +41,8 @@ inline constexpr std::chrono::milliseconds kKeepaliveTimeout{5000};
 inline constexpr std::chrono::milliseconds kMinTimeBetweenResolutions{1000};
 
 // {"loadBalancingConfig":[{"round_robin":{}}],"healthCheckConfig":{"serviceName":"<name>"},
-//  "methodConfig":[{"name":[{"service":"<name>"}],"retryPolicy":{... UNAVAILABLE, CANCELLED, 2 attempts}}]}
+//  "methodConfig":[{"name":[{"service":"<name>"}],"retryPolicy":{... UNAVAILABLE, CANCELLED, 2
+//  attempts}}]}
 // (no methodConfig when the name is empty)
 std::string ServiceConfigJson(std::string_view health_service);
 

@@ -8,9 +8,9 @@
 //     new replicas (docs/scaling.md).
 #pragma once
 
-#include <chrono>
-
 #include <grpcpp/server_builder.h>
+
+#include <chrono>
 
 namespace smtpbridge::grpc_server {
 

@@ -202,7 +202,8 @@ class CqHealthService<Tag, Gate>::WatchCall final : public Tag, public HealthSer
 
   bool Told() override {
     std::lock_guard lock(mu_);
-    return client_gone_ || broken_ || (!busy_ && sent_ == service_->WatchStatus(request_.service()));
+    return client_gone_ || broken_ ||
+           (!busy_ && sent_ == service_->WatchStatus(request_.service()));
   }
 
  private:

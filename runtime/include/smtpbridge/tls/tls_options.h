@@ -5,13 +5,13 @@
 // handshakes without a restart and without touching open connections.
 #pragma once
 
-#include <chrono>
-#include <memory>
-#include <string>
-
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/support/channel_arguments.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
 
 namespace smtpbridge::tls {
 

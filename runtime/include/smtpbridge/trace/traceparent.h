@@ -14,8 +14,8 @@ namespace smtpbridge::trace {
 inline constexpr const char* kMetadataKey = "traceparent";
 
 struct TraceParent {
-  std::string trace_id;  // 32 lower-case hex digits, not all zero
-  std::string span_id;   // 16 lower-case hex digits, not all zero
+  std::string trace_id;      // 32 lower-case hex digits, not all zero
+  std::string span_id;       // 16 lower-case hex digits, not all zero
   std::string flags = "01";  // sampled
 
   std::string ToString() const { return "00-" + trace_id + "-" + span_id + "-" + flags; }

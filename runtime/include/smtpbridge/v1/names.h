@@ -2,12 +2,12 @@
 // Shared by the YAML loader, the hosts' configs, bridgectl and the logs.
 #pragma once
 
+#include <google/protobuf/duration.pb.h>
+
 #include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <google/protobuf/duration.pb.h>
 
 #include "smtpbridge/v1/event.pb.h"
 #include "smtpbridge/v1/verdict.pb.h"

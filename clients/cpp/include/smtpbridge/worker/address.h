@@ -3,9 +3,9 @@
 // same_address/address_in (docs/sdk.md).
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <vector>
-#include <string>
 
 namespace smtpbridge::worker {
 

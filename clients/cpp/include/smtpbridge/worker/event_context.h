@@ -68,7 +68,8 @@ class EventContext {
   // log lines that join the sink's and the dispatcher's.
   const std::string& traceparent() const { return traceparent_; }
   std::string_view trace_id() const {
-    return traceparent_.size() >= 35 ? std::string_view(traceparent_).substr(3, 32) : std::string_view();
+    return traceparent_.size() >= 35 ? std::string_view(traceparent_).substr(3, 32)
+                                     : std::string_view();
   }
   void set_traceparent(std::string value) { traceparent_ = std::move(value); }
 

@@ -3,11 +3,11 @@
 // later ones are ignored, so a timer and a cancellation can race safely.
 #pragma once
 
+#include <grpcpp/support/status.h>
+
 #include <atomic>
 #include <functional>
 #include <memory>
-
-#include <grpcpp/support/status.h>
 
 #include "smtpbridge/v1/verdict.pb.h"
 #include "smtpbridge/worker/verdict.h"
