@@ -87,8 +87,8 @@ sink::SinkOptions LoadSinkOptions(const CommonFlags& flags, const std::string& c
   return options;
 }
 
-std::unique_ptr<prometheus::Exposer> StartMetrics(const CommonFlags& flags,
-                                                  std::shared_ptr<prometheus::Registry> registry) {
+std::unique_ptr<prometheus::Exposer> StartMetrics(
+    const CommonFlags& flags, const std::shared_ptr<prometheus::Registry>& registry) {
   if (flags.metrics_listen.empty()) return nullptr;
   auto exposer = std::make_unique<prometheus::Exposer>(flags.metrics_listen);
   exposer->RegisterCollectable(registry);

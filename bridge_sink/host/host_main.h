@@ -65,8 +65,8 @@ void SetUpLogging(const std::string& name, const CommonFlags& flags);
 sink::SinkOptions LoadSinkOptions(const CommonFlags& flags, const std::string& config_file = "");
 
 // The Prometheus endpoint on --metrics-listen (none when empty), serving `registry`.
-std::unique_ptr<prometheus::Exposer> StartMetrics(const CommonFlags& flags,
-                                                  std::shared_ptr<prometheus::Registry> registry);
+std::unique_ptr<prometheus::Exposer> StartMetrics(
+    const CommonFlags& flags, const std::shared_ptr<prometheus::Registry>& registry);
 
 struct RunSteps {
   std::function<void()> stop_accepting;  // see DrainSteps
