@@ -320,21 +320,8 @@ int main(int argc, char** argv) {
           dir, "worker",
           {(std::filesystem::path(bin_dir) / "smtpbridge-example-worker").string(), "--listen",
            "127.0.0.1:0", "--log-level", "warn", "--name", "bench", "--delay", worker_delay});
-      const auto bindings = dir.Write("bindings.yaml",
-                                      "bindings:\n"
-                                      "  - name: bench-rcpt\n"
-                                      "    instance: 1\n"
-                                      "    event: INBOUND_COMMAND\n"
-                                      "    rule: RCPT\n"
-                                      "    sink: \"ipv4:" +
-                                          worker->address +
-                                          "\"\n"
-                                          "    timeout: " +
-                                          binding_timeout +
-                                          "\n"
-                                          "    on_error: continue\n"
-                                          "    mode: enforce\n"
-                                          "    enabled: true\n");
+      const auto bindings = dir.Write(
+          "bindings.yaml", bench::RcptBindingYaml("ipv4:" + worker->address, binding_timeout));
       std::vector<std::string> argv = {
           (std::filesystem::path(bin_dir) / "smtpbridge-dispatcher").string(),
           "--listen",

@@ -61,6 +61,20 @@ void Finalize(Figures& f) {
 
 void CountPerThread(bool on) { per_thread = on; }
 
+std::string RcptBindingYaml(const std::string& sink_target, const std::string& timeout) {
+  return "bindings:\n"
+         "  - name: bench-rcpt\n"
+         "    instance: 1\n"
+         "    event: INBOUND_COMMAND\n"
+         "    rule: RCPT\n"
+         "    sink: \"" +
+         sink_target + "\"\n    timeout: " + timeout +
+         "\n"
+         "    on_error: continue\n"
+         "    mode: enforce\n"
+         "    enabled: true\n";
+}
+
 v1::Event BenchEvent(uint64_t n, std::chrono::microseconds budget) {
   v1::Event e;
   e.set_event_id("bench-" + std::to_string(n));

@@ -51,6 +51,10 @@ void Finalize(Figures& f);
 
 v1::Event BenchEvent(uint64_t n, std::chrono::microseconds budget);
 
+// The benches' bindings file: one RCPT binding (instance 1) to `sink_target` (e.g.
+// "ipv4:127.0.0.1:5000,127.0.0.1:5001") with `timeout` and on_error: continue.
+std::string RcptBindingYaml(const std::string& sink_target, const std::string& timeout);
+
 // Whether the runs below also count what each thread of the path spent (Figures::cost.PerThread).
 void CountPerThread(bool on);
 

@@ -146,19 +146,8 @@ int main(int argc, char** argv) {
         Spawn(dir, "worker",
               {(std::filesystem::path(bin_dir) / "smtpbridge-example-worker").string(), "--listen",
                "127.0.0.1:0", "--log-level", "error", "--name", "bench", "--delay", worker_delay});
-    const auto bindings = dir.Write("bindings.yaml",
-                                    "bindings:\n"
-                                    "  - name: bench-rcpt\n"
-                                    "    instance: 1\n"
-                                    "    event: INBOUND_COMMAND\n"
-                                    "    rule: RCPT\n"
-                                    "    sink: \"ipv4:" +
-                                        worker.address +
-                                        "\"\n"
-                                        "    timeout: " +
-                                        budget_text +
-                                        "\n"
-                                        "    on_error: continue\n");
+    const auto bindings =
+        dir.Write("bindings.yaml", bench::RcptBindingYaml("ipv4:" + worker.address, budget_text));
     auto start_mode = [&](const std::string& name, std::vector<std::string> limits) {
       Mode m;
       m.name = name;

@@ -148,19 +148,9 @@ void RunReplicaBench(const ReplicaBenchOptions& o) {
                              "127.0.0.1:0", "--log-level", "error", "--name", "bench"}));
     worker_path.push_back({"worker" + std::to_string(i), workers.back().process->pid()});
   }
-  const auto bindings = dir.Write("bindings.yaml",
-                                  "bindings:\n"
-                                  "  - name: bench-rcpt\n"
-                                  "    instance: 1\n"
-                                  "    event: INBOUND_COMMAND\n"
-                                  "    rule: RCPT\n"
-                                  "    sink: \"ipv4:" +
-                                      workers[0].address + "," + workers[1].address +
-                                      "\"\n"
-                                      "    timeout: " +
-                                      o.budget_text +
-                                      "\n"
-                                      "    on_error: continue\n");
+  const auto bindings = dir.Write(
+      "bindings.yaml",
+      RcptBindingYaml("ipv4:" + workers[0].address + "," + workers[1].address, o.budget_text));
   std::vector<Dispatcher> dispatchers(kMaxDispatchers);
   for (int i = 0; i < kMaxDispatchers; ++i) {
     dispatchers[i].metrics_port = testing::FreeTcpPort();
