@@ -94,7 +94,7 @@ nlohmann::json DecisionLog::ToJson(const EventInfo& event, const v1::EvaluateRes
   for (const auto& o : outcomes) {
     const std::string outcome = o.shed      ? "shed"
                                 : o.pending ? "pending"
-                                            : std::string(OutcomeKindName(o.outcome.kind()));
+                                            : std::string(v1::OutcomeKindName(o.outcome.kind()));
     nlohmann::json b = {
         {"name", o.binding->name()},
         {"priority", o.binding->priority()},

@@ -18,27 +18,10 @@ std::string_view TraceIdOrDash(const EventInfo& event) {
 
 }  // namespace
 
-std::string_view OutcomeKindName(v1::SinkOutcomeKind kind) {
-  switch (kind) {
-    case v1::SINK_OUTCOME_KIND_ANSWERED:
-      return "answered";
-    case v1::SINK_OUTCOME_KIND_CACHED:
-      return "cached";
-    case v1::SINK_OUTCOME_KIND_TIMEOUT:
-      return "timeout";
-    case v1::SINK_OUTCOME_KIND_ERROR:
-      return "error";
-    case v1::SINK_OUTCOME_KIND_CANCELLED:
-      return "cancelled";
-    default:
-      return "pending";
-  }
-}
-
 void Recorder::OnOutcome(const EventInfo& event, const v1::Binding& binding,
                          const v1::SinkOutcome& outcome) {
   if (stats_) stats_->Record(binding.name(), outcome);
-  const std::string_view kind = OutcomeKindName(outcome.kind());
+  const std::string_view kind = v1::OutcomeKindName(outcome.kind());
   if (metrics_) {
     metrics_->Outcome(binding.name(), kind);
     // A cancelled call's time says nothing about the worker; cached outcomes made no call.

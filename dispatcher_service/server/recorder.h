@@ -55,6 +55,4 @@ class Recorder : public DispatchObserver, public PoolListener {
   RateLimitedLog warnings_;
 };
 
-std::string_view OutcomeKindName(v1::SinkOutcomeKind kind);
-
 }  // namespace smtpbridge::dispatcher

@@ -71,23 +71,6 @@ std::string OnErrorName(v1::OnError e) {
   }
 }
 
-std::string KindName(v1::SinkOutcomeKind kind) {
-  switch (kind) {
-    case v1::SINK_OUTCOME_KIND_ANSWERED:
-      return "answered";
-    case v1::SINK_OUTCOME_KIND_CACHED:
-      return "cached";
-    case v1::SINK_OUTCOME_KIND_TIMEOUT:
-      return "timeout";
-    case v1::SINK_OUTCOME_KIND_ERROR:
-      return "error";
-    case v1::SINK_OUTCOME_KIND_CANCELLED:
-      return "cancelled";
-    default:
-      return "pending";
-  }
-}
-
 // Prints rows as left-aligned columns.
 void PrintTable(const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> widths;
@@ -317,8 +300,9 @@ int TestEvent(const Connection& c, const TestEventOptions& o) {
       if (oc.verdict().has_reply() && oc.verdict().reply().code() != 0) {
         verdict += " " + std::to_string(oc.verdict().reply().code());
       }
-      rows.push_back({oc.binding(), std::to_string(oc.priority()), KindName(oc.kind()),
-                      Micros(oc.latency()), oc.observed() ? "observe" : "enforce", verdict,
+      rows.push_back({oc.binding(), std::to_string(oc.priority()),
+                      std::string(v1::OutcomeKindName(oc.kind())), Micros(oc.latency()),
+                      oc.observed() ? "observe" : "enforce", verdict,
                       Esc(oc.error().empty() ? oc.verdict().reason() : oc.error())});
     }
     std::cout << "\n";

@@ -75,6 +75,23 @@ std::string_view ActionName(Action action) {
   }
 }
 
+std::string_view OutcomeKindName(SinkOutcomeKind kind) {
+  switch (kind) {
+    case SINK_OUTCOME_KIND_ANSWERED:
+      return "answered";
+    case SINK_OUTCOME_KIND_CACHED:
+      return "cached";
+    case SINK_OUTCOME_KIND_TIMEOUT:
+      return "timeout";
+    case SINK_OUTCOME_KIND_ERROR:
+      return "error";
+    case SINK_OUTCOME_KIND_CANCELLED:
+      return "cancelled";
+    default:
+      return "pending";
+  }
+}
+
 std::string ReplyText(const SmtpReply& reply) {
   std::string out = std::to_string(reply.code());
   if (!reply.enhanced_code().empty()) out += " " + reply.enhanced_code();

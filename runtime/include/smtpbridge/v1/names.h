@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "smtpbridge/v1/dispatcher.pb.h"
 #include "smtpbridge/v1/event.pb.h"
 #include "smtpbridge/v1/verdict.pb.h"
 
@@ -24,6 +25,10 @@ std::optional<EventType> ParseEventType(std::string_view text);
 // "continue", "respond", "reject", "tempfail", "drop_session", "skip_recipient",
 // "defer_if_permit", "defer_if_reject".
 std::string_view ActionName(Action action);
+
+// What one binding's sink call came to: "answered", "cached", "timeout", "error", "cancelled",
+// or "pending" (not finished when the decision was made). The decision log, metrics and bridgectl.
+std::string_view OutcomeKindName(SinkOutcomeKind kind);
 
 // "250 2.1.0 Ok" style, multi-line replies joined with " / ".
 std::string ReplyText(const SmtpReply& reply);
